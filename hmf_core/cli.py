@@ -1,0 +1,180 @@
+"""Command line: `python -m hmf_core train ...` and `python -m hmf_core evaluate RUN_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from pytorch_lightning.callbacks import Callback
+
+from hmf_core.errors import DataFormatError, RunError
+from hmf_core.split import SPLITS
+from hmf_core.training import TrainSettings
+
+DEFAULTS = TrainSettings()
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive cluster counts, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hmf_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train HMF and write a run directory")
+    train.add_argument("--data", required=True, help="rating file (u.data, ratings.csv, .zip, ...)")
+    train.add_argument("--items", help="item metadata (u.item, movies.csv, any CSV keyed by id)")
+    train.add_argument("--users", help="user metadata (u.user, users.dat, any CSV keyed by id)")
+    for role in ("user", "item", "rating", "timestamp"):
+        train.add_argument(f"--{role}-col", help=f"name of the {role} column, if not recognised")
+    train.add_argument("--run-dir", help="where to write the run (default runs/<time>)")
+    train.add_argument("--task", choices=["rating", "ranking"], default=DEFAULTS.task)
+    train.add_argument(
+        "--positive-threshold",
+        type=float,
+        help="ranking on explicit ratings: ratings >= this are positives",
+    )
+    train.add_argument("--split", choices=SPLITS, default=DEFAULTS.split)
+    train.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    train.add_argument("--dim", type=int, default=DEFAULTS.dim)
+    train.add_argument("--user-depth", type=int, default=DEFAULTS.user_depth)
+    train.add_argument("--item-depth", type=int, default=DEFAULTS.item_depth)
+    train.add_argument(
+        "--user-clusters",
+        type=_int_list,
+        default=DEFAULTS.user_clusters,
+        help="first-level count (halved per level) or one count per level: 200,100",
+    )
+    train.add_argument("--item-clusters", type=_int_list, default=DEFAULTS.item_clusters)
+    train.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
+    train.add_argument(
+        "--init-std",
+        type=float,
+        default=DEFAULTS.init_std,
+        help="std of the N(0, s) initial logits and embeddings (1 = the paper)",
+    )
+    train.add_argument(
+        "--bias",
+        dest="use_bias",
+        action="store_true",
+        help="add global/user/item biases (our extension; off = the paper)",
+    )
+    train.add_argument("--lr", type=float, default=DEFAULTS.lr)
+    train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
+    train.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    train.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
+    train.add_argument("--patience", type=int, default=DEFAULTS.patience)
+    train.add_argument(
+        "--compare-mf", action="store_true", help="also train plain MF on the same split"
+    )
+    train.add_argument(
+        "--no-projection",
+        dest="projection",
+        action="store_false",
+        help="skip computing the 2-D maps after training",
+    )
+    train.add_argument("--threads", type=int, help="CPU threads (default: half the cores)")
+    lightning = train.add_argument_group("Lightning Trainer options (passed through)")
+    lightning.add_argument("--accelerator", default=DEFAULTS.accelerator)
+    lightning.add_argument("--devices", default=DEFAULTS.devices)
+    lightning.add_argument("--strategy", default=DEFAULTS.strategy)
+    lightning.add_argument("--num-nodes", type=int, default=DEFAULTS.num_nodes)
+    lightning.add_argument("--precision", default=DEFAULTS.precision)
+
+    evaluate = commands.add_parser("evaluate", help="print the test metrics of a run")
+    evaluate.add_argument("run_dir")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    names = {f.name for f in fields(TrainSettings)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    values["columns"] = {
+        f"{role}_col": getattr(args, f"{role}_col")
+        for role in ("user", "item", "rating", "timestamp")
+        if getattr(args, f"{role}_col")
+    }
+    for name in ("data", "items", "users"):
+        if values.get(name):
+            values[name] = str(Path(values[name]).resolve())
+    return TrainSettings(**values)
+
+
+def _print_progress(run_dir: Path) -> None:
+    from hmf_core.rundir import RunDir
+
+    print(f"run directory: {run_dir}")
+    summary = RunDir(run_dir).data_summary()
+    if summary:
+        print("split:", json.dumps(summary.get("split", {})))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        return _evaluate(Path(args.run_dir))
+    except (DataFormatError, RunError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+class PrintEpochs(Callback):
+    """One line per epoch on stdout (the run directory has the same numbers in metrics.csv)."""
+
+    def on_fit_start(self, trainer, pl_module):
+        depth = (pl_module.model.config.user_depth, pl_module.model.config.item_depth)
+        print(
+            f"training {'MF' if depth == (0, 0) else 'HMF'} on {trainer.strategy.root_device}"
+            f" -> {trainer.default_root_dir}",
+            flush=True,
+        )
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in trainer.callback_metrics.items())
+        print(f"epoch {trainer.current_epoch + 1}: {shown}", flush=True)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from hmf_core.training import train_run
+
+    settings = settings_from_args(args)
+    run_dir = Path(args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+
+    results = train_run(settings, run_dir, callbacks=[PrintEpochs()])
+    _print_progress(run_dir)
+    for name, metrics in results.items():
+        print(f"{name} test: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return 0
+
+
+def _evaluate(run_dir: Path) -> int:
+    from hmf_core.rundir import RunDir
+
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
+    for label, part in (("HMF", run), ("MF", run.comparison())):
+        if part is None:
+            continue
+        metrics = part.test_metrics()
+        state = part.progress().get("state", "unknown")
+        if not metrics:
+            print(f"{label}: no test metrics (state: {state})")
+            continue
+        print(f"{label} ({state}): " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return 0

@@ -1,0 +1,97 @@
+"""The LightningModule: holds the plain-torch HMF as `self.model`, adds only the steps."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from hmf_core.metrics import hit_ratio_and_mrr, positive_rank, rmse
+from hmf_core.model import HMF, HMFConfig
+
+MONITOR = {"rating": ("val_rmse", "min"), "ranking": ("val_hr10", "max")}
+
+
+class HMFModule(pl.LightningModule):
+    """Rating prediction (MSE, eq. 5) or ranking (BPR, eq. 9) on the same embeddings."""
+
+    def __init__(
+        self, config: dict, task: str = "rating", lr: float = 1e-3, weight_decay: float = 0.0
+    ):
+        super().__init__()
+        if task not in MONITOR:
+            raise ValueError(f"task must be 'rating' or 'ranking', not {task!r}")
+        self.save_hyperparameters()
+        self.model = HMF(HMFConfig(**config))
+        self.task = task
+        self._reset_sums()
+
+    def _reset_sums(self) -> None:
+        self._sums: dict[str, list] = {}
+
+    def _add(self, name: str, value) -> None:
+        self._sums.setdefault(name, []).append(value)
+
+    def training_step(self, batch, batch_idx):
+        if self.task == "rating":
+            users, items, ratings = batch
+            loss = F.mse_loss(self.model(users, items), ratings)  # eq. (5), batch mean
+        else:
+            users, positives, negatives = batch
+            margin = self.model(users, positives) - self.model(users, negatives)  # (B,)
+            loss = -F.logsigmoid(margin).mean()  # eq. (9)
+        self._add("train_loss", (loss.detach() * len(users), len(users)))
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._sums.pop("train_loss", None)
+
+    def _log_train_loss(self) -> None:
+        """Logged when validation ends (it runs at the end of each training epoch, before any
+        on_train_epoch_end hook), so one row of metrics holds both."""
+        pairs = self._sums.pop("train_loss", [])
+        if pairs:
+            total = torch.stack([p[0] for p in pairs]).sum().item()
+            self.log("train_loss", total / sum(p[1] for p in pairs))
+
+    def on_train_epoch_end(self) -> None:
+        self._log_train_loss()  # epochs without validation
+
+    def _shared_eval(self, batch, stage: str) -> None:
+        if self.task == "rating":
+            users, items, ratings = batch
+            error = self.model(users, items) - ratings  # (B,)
+            self._add(f"{stage}_se", (error.pow(2).sum().item(), len(users)))
+        else:
+            users, candidates = batch
+            scores = self.model.score_candidates(users, candidates)  # (B, 1+K)
+            self._add(f"{stage}_ranks", positive_rank(scores))
+
+    def _log_eval(self, stage: str) -> None:
+        if self.task == "rating":
+            pairs = self._sums.pop(f"{stage}_se", [])
+            value = rmse(sum(p[0] for p in pairs), sum(p[1] for p in pairs))
+            self.log(f"{stage}_rmse", value)
+        else:
+            ranks = self._sums.pop(f"{stage}_ranks", [])
+            hit, mrr = hit_ratio_and_mrr(torch.cat(ranks)) if ranks else (0.0, 0.0)
+            self.log(f"{stage}_hr10", hit)
+            self.log(f"{stage}_mrr10", mrr)
+
+    def validation_step(self, batch, batch_idx):
+        self._shared_eval(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_train_loss()
+        self._log_eval("val")
+
+    def test_step(self, batch, batch_idx):
+        self._shared_eval(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval("test")
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )

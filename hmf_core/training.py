@@ -1,0 +1,332 @@
+"""One training run, start to finish: data -> split -> fit -> test, written to a run directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from hmf_core.datamodule import HMFDataModule
+from hmf_core.lightning_module import MONITOR, HMFModule
+from hmf_core.metadata import align, read_metadata
+from hmf_core.model import HMFConfig, halving_levels
+from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.rundir import RunDir, write_json
+from hmf_core.split import Split, make_split
+
+# Plain MF initialised N(0, 1) like HMF reached only 1.44-1.68 test RMSE on ML-100K; N(0, 0.1)
+# reached 1.095 (tests/test_movielens.py). The comparison uses the fair one.
+MF_INIT_STD = 0.1
+
+
+@dataclass
+class TrainSettings:
+    """Everything a run needs; saved as settings.json so a run can be read back or repeated."""
+
+    data: str = ""
+    items: str | None = None  # item metadata file
+    users: str | None = None  # user metadata file
+    columns: dict = field(default_factory=dict)  # explicit user_col / item_col / ... names
+    task: str = "rating"  # "rating" (MSE) or "ranking" (BPR)
+    positive_threshold: float | None = None  # ranking on explicit ratings: rating >= this
+    split: str = "temporal"
+    seed: int = 0
+    dim: int = 20
+    user_depth: int = 1
+    item_depth: int = 1
+    user_clusters: list[int] = field(default_factory=lambda: [200])  # one = halve per level
+    item_clusters: list[int] = field(default_factory=lambda: [100])
+    temperature: float = 1.0
+    use_bias: bool = False
+    init_std: float = 1.0  # N(0, init_std) initial logits and embeddings; 1 = authors' code
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 1024
+    max_epochs: int = 512
+    patience: int = 5
+    compare_mf: bool = False
+    projection: bool = True  # compute the 2-D maps for the dashboard after training
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    threads: int | None = None  # CPU intra-op threads; None = chosen by cpu_threads()
+
+    def levels(self, side: str) -> tuple[int, ...]:
+        depth = self.user_depth if side == "user" else self.item_depth
+        given = list(self.user_clusters if side == "user" else self.item_clusters)
+        if depth == 0:
+            return ()
+        if len(given) == 1:
+            return halving_levels(given[0], depth)
+        if len(given) != depth:
+            raise ValueError(
+                f"{side} depth is {depth} but {len(given)} cluster counts were "
+                "given: give one (halved per level) or one per level"
+            )
+        return tuple(given)
+
+    def model_config(self, split: Split, global_mean: float = 0.0) -> HMFConfig:
+        return HMFConfig(
+            n_users=split.n_users,
+            n_items=split.n_items,
+            dim=self.dim,
+            user_clusters=self.levels("user"),
+            item_clusters=self.levels("item"),
+            temperature=self.temperature,
+            use_bias=self.use_bias,
+            global_mean=global_mean,
+            init_std=self.init_std,
+        )
+
+
+def cpu_threads(requested: int | None = None) -> int:
+    """Intra-op threads for CPU training. Measured on a 2-core machine (benchmarks/threads.py):
+    with the other core busy (the dashboard, UMAP), 2 threads ran 2.7x slower than 1, while on
+    an idle machine 2 threads gained only 1.3x. So use half the cores, at most 8."""
+    if requested:
+        return requested
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, (available or 1) // 2))
+
+
+def load_data(settings: TrainSettings) -> RatingData:
+    data = read_ratings(settings.data, **settings.columns)
+    if settings.task == "ranking" and not data.implicit:
+        threshold = settings.positive_threshold
+        if threshold is not None:
+            data = data.as_implicit(threshold)
+    return data
+
+
+def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Split]:
+    """Read, split and write everything the dashboard needs before the first epoch."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "settings.json", asdict(settings))
+    data = load_data(settings)
+    split = make_split(data, settings.split, settings.seed)
+    if len(split.train) == 0 or len(split.val) == 0:
+        raise ValueError(
+            f"the {settings.split} split left {len(split.train)} training and "
+            f"{len(split.val)} validation rows: too little data to train on"
+        )
+    write_json(run_dir / "data.json", {"data": data.summary(), "split": split.summary()})
+    for kind, ids, path in (
+        ("user", split.user_ids, settings.users),
+        ("item", split.item_ids, settings.items),
+    ):
+        metadata = read_metadata(path, kind=kind) if path else None
+        align(metadata, ids, kind).to_csv(run_dir / f"{kind}s.csv", index_label="index")
+    frames = [
+        frame.assign(stage=stage)
+        for stage, frame in (("train", split.train), ("val", split.val), ("test", split.test))
+    ]
+    pd.concat(frames, ignore_index=True).to_parquet(run_dir / "interactions.parquet")
+    return data, split
+
+
+class RunRecorder(Callback):
+    """Writes progress.json (at most twice a second) and one metrics.csv row per epoch; stops
+    the fit when STOP appears in the run directory."""
+
+    def __init__(self, run_dir: Path, label: str):
+        self.run = RunDir(run_dir)
+        self.label = label
+        self.started = time.time()
+        self.last_write = 0.0
+        self.state = {
+            "state": "running",
+            "label": label,
+            "pid": os.getpid(),
+            "epoch": 0,
+            "batch": 0,
+            "batches": 0,
+            "elapsed_s": 0.0,
+            "started": self.started,
+        }
+
+    def write(self, **changes) -> None:
+        self.state.update(changes, elapsed_s=round(time.time() - self.started, 2))
+        write_json(self.run.path / "progress.json", self.state)
+
+    def on_fit_start(self, trainer, pl_module):
+        self.write(
+            device=str(trainer.strategy.root_device),
+            max_epochs=trainer.max_epochs,
+            threads=torch.get_num_threads(),
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.run.stop_requested():
+            trainer.should_stop = True
+        now = time.time()
+        if now - self.last_write > 0.5:
+            self.last_write = now
+            self.write(
+                epoch=trainer.current_epoch,
+                batch=batch_idx + 1,
+                batches=trainer.num_training_batches,
+            )
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "elapsed_s": round(time.time() - self.started, 3),
+        }
+        row.update(metrics)
+        path = self.run.path / "metrics.csv"
+        if path.exists():  # keep the first row's columns
+            columns = pd.read_csv(path, nrows=0).columns
+            pd.DataFrame([row]).reindex(columns=columns).to_csv(
+                path, mode="a", header=False, index=False
+            )
+        else:
+            pd.DataFrame([row]).to_csv(path, index=False)
+        self.write(epoch=trainer.current_epoch + 1, batch=0, last=row)
+
+
+def fit(
+    settings: TrainSettings,
+    split: Split,
+    run_dir: Path,
+    label: str = "HMF",
+    extra_callbacks: list[Callback] | None = None,
+) -> dict:
+    """Train one model on `split`, writing into `run_dir`; returns the test metrics."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.csv", "STOP"):
+        (run_dir / stale).unlink(missing_ok=True)
+    torch.set_num_threads(cpu_threads(settings.threads))
+    pl.seed_everything(settings.seed, workers=False, verbose=False)
+    global_mean = float(split.train["rating"].mean()) if settings.task == "rating" else 0.0
+    config = settings.model_config(split, global_mean)
+    module = HMFModule(
+        config.to_dict(), task=settings.task, lr=settings.lr, weight_decay=settings.weight_decay
+    )
+    datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
+    monitor, mode = MONITOR[settings.task]
+    recorder = RunRecorder(run_dir, label)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir,
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        save_weights_only=True,
+        enable_version_counter=False,
+    )
+    callbacks = [
+        recorder,
+        checkpoint,
+        EarlyStopping(monitor=monitor, mode=mode, patience=settings.patience),
+    ]
+    trainer = pl.Trainer(
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        strategy=settings.strategy,
+        num_nodes=settings.num_nodes,
+        precision=settings.precision,
+        max_epochs=settings.max_epochs,
+        callbacks=callbacks + (extra_callbacks or []),
+        default_root_dir=run_dir,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+    recorder.write(state="running")
+    try:
+        with _quiet_lightning():
+            trainer.fit(module, datamodule=datamodule)
+    except BaseException as exc:
+        recorder.write(state="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    stopped = RunDir(run_dir).stop_requested()
+    if not checkpoint.best_model_path:
+        recorder.write(
+            state="stopped" if stopped else "failed",
+            error="stopped before the first validated epoch: no checkpoint",
+        )
+        return {}
+    with _quiet_lightning():
+        results = trainer.test(
+            module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False
+        )
+    test_metrics = {k: float(v) for k, v in results[0].items()}
+    test_metrics["best_epoch"] = _best_epoch(run_dir, monitor, mode)
+    test_metrics["epochs_run"] = trainer.current_epoch
+    write_json(run_dir / "test_metrics.json", test_metrics)
+    recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
+    return test_metrics
+
+
+def _best_epoch(run_dir: Path, monitor: str, mode: str) -> int | None:
+    metrics = RunDir(run_dir).metrics()
+    if monitor not in metrics:
+        return None
+    values = metrics[monitor].to_numpy()
+    position = int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
+    return int(metrics["epoch"].iloc[position])
+
+
+class _quiet_lightning:
+    """Lightning's info lines (GPU available, ...) are noise in a run log."""
+
+    def __enter__(self):
+        self.logger = logging.getLogger("pytorch_lightning")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.WARNING)
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        return self
+
+    def __exit__(self, *exc):
+        self.warnings.__exit__(*exc)
+        self.logger.setLevel(self.level)
+        return False
+
+
+def train_run(
+    settings: TrainSettings, run_dir: str | Path, callbacks: list[Callback] | None = None
+) -> dict:
+    """The whole run: prepare, fit HMF, optionally fit MF on the same split, then the maps."""
+    run_dir = Path(run_dir)
+    try:
+        _, split = prepare_run(settings, run_dir)
+    except Exception as exc:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(
+            run_dir / "progress.json",
+            {"state": "failed", "pid": os.getpid(), "error": str(exc), "label": "HMF"},
+        )
+        raise
+    results = {"hmf": fit(settings, split, run_dir, "HMF", callbacks)}
+    if settings.compare_mf and not RunDir(run_dir).stop_requested():
+        mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
+        results["mf"] = fit(mf_settings, split, run_dir / "mf", "MF", callbacks)
+    if settings.projection and RunDir(run_dir).has_model():
+        from hmf_core.projection import save_projections  # umap import is slow: only here
+
+        save_projections(run_dir)
+    return results
+
+
+def settings_from_json(path: str | Path) -> TrainSettings:
+    return TrainSettings(**json.loads(Path(path).read_text()))
