@@ -132,6 +132,8 @@ class RunDir:
 
 
 def _process_alive(pid) -> bool:
+    """True while the process runs. A killed child that its parent (the app) has not reaped
+    yet is a zombie: signal 0 still reaches it, so read its state from /proc where there is one."""
     if pid is None:
         return True  # written by an older writer: trust the state
     try:
@@ -140,7 +142,11 @@ def _process_alive(pid) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def list_runs(root: str | Path) -> list[RunDir]:

@@ -19,6 +19,7 @@ from hmf_core.rundir import RunDir, list_runs, write_json
 from hmf_core.training import TrainSettings
 
 DEFAULT_ROOT = Path(os.environ.get("HMF_RUNS_DIR", "runs"))
+_children: list[subprocess.Popen] = []  # workers started by this process, reaped by runs()
 
 
 def new_run_name(settings: TrainSettings) -> str:
@@ -59,6 +60,8 @@ def stop_run(run: RunDir) -> None:
 
 
 def runs(root: str | Path = DEFAULT_ROOT) -> list[RunDir]:
+    """Run directories under `root`, newest first (and finished workers are reaped)."""
+    _children[:] = [child for child in _children if child.poll() is None]
     return list_runs(root)
 
 

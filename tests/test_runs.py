@@ -1,0 +1,68 @@
+"""Background runs: a separate process, followed through its run directory, stopped on request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import replace
+
+from hmf_core.rundir import RunDir
+from hmf_core.runs import describe, runs, start_run, stop_run
+from hmf_core.synthetic import planted_ratings, to_csv
+from hmf_core.training import TrainSettings
+
+
+def wait_for(condition, timeout: float = 120.0, every: float = 0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met in time")
+
+
+def settings_for(tmp_path, **changes) -> TrainSettings:
+    to_csv(planted_ratings(seed=0), tmp_path / "ratings.csv")
+    base = TrainSettings(
+        data=str(tmp_path / "ratings.csv"),
+        user_clusters=[4],
+        item_clusters=[4],
+        lr=3e-2,
+        weight_decay=0.0,
+        projection=False,
+        split="random",
+        batch_size=32,
+        patience=1000,
+    )
+    return replace(base, **changes)
+
+
+def test_a_run_in_the_background_can_be_followed_and_stopped(tmp_path):
+    run = start_run(settings_for(tmp_path, max_epochs=10_000), root=tmp_path / "runs")
+    assert run.progress()["state"] in ("queued", "running")
+    wait_for(lambda: len(run.metrics()) >= 2)  # curves grow while it trains
+    stop_run(run)
+    wait_for(lambda: run.progress()["state"] == "stopped")
+    assert run.has_model() and "test_rmse" in run.test_metrics()
+    assert len(run.metrics()) < 10_000
+    listed = runs(tmp_path / "runs")
+    assert [r.name for r in listed] == [run.name]
+    assert describe(listed[0])["state"] == "stopped"
+
+
+def test_a_killed_worker_is_reported_as_failed(tmp_path):
+    run = start_run(settings_for(tmp_path, max_epochs=10_000), root=tmp_path / "runs")
+    wait_for(lambda: run.progress().get("state") == "running")
+    os.kill(run.progress()["pid"], signal.SIGKILL)
+    state = wait_for(lambda: run.progress()["state"] == "failed" and run.progress())
+    assert "ended without finishing" in state["error"]
+
+
+def test_a_bad_file_fails_the_run_with_the_reason(tmp_path):
+    (tmp_path / "bad.csv").write_text("user,item,rating\n1,2,x\n")
+    run = start_run(TrainSettings(data=str(tmp_path / "bad.csv")), root=tmp_path / "runs")
+    progress = wait_for(lambda: run.progress()["state"] == "failed" and run.progress())
+    assert progress["error"] == "bad.csv, line 2: expected a number in column 'rating', found 'x'"
+    assert isinstance(RunDir(run.path).settings(), dict)
