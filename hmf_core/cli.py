@@ -137,6 +137,8 @@ class PrintEpochs(Callback):
     """One line per epoch on stdout (the run directory has the same numbers in metrics.csv)."""
 
     def on_fit_start(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
         depth = (pl_module.model.config.user_depth, pl_module.model.config.item_depth)
         print(
             f"training {'MF' if depth == (0, 0) else 'HMF'} on {trainer.strategy.root_device}"
@@ -145,17 +147,21 @@ class PrintEpochs(Callback):
         )
 
     def on_train_epoch_end(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
         shown = ", ".join(f"{k}={float(v):.4f}" for k, v in trainer.callback_metrics.items())
         print(f"epoch {trainer.current_epoch + 1}: {shown}", flush=True)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from hmf_core.training import train_run
+    from hmf_core.training import is_rank_zero, train_run
 
     settings = settings_from_args(args)
     run_dir = Path(args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
 
     results = train_run(settings, run_dir, callbacks=[PrintEpochs()])
+    if not is_rank_zero():
+        return 0
     _print_progress(run_dir)
     for name, metrics in results.items():
         print(f"{name} test: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))

@@ -52,7 +52,7 @@ class HMFModule(pl.LightningModule):
         pairs = self._sums.pop("train_loss", [])
         if pairs:
             total = torch.stack([p[0] for p in pairs]).sum().item()
-            self.log("train_loss", total / sum(p[1] for p in pairs))
+            self.log("train_loss", total / sum(p[1] for p in pairs), sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         self._log_train_loss()  # epochs without validation
@@ -68,15 +68,17 @@ class HMFModule(pl.LightningModule):
             self._add(f"{stage}_ranks", positive_rank(scores))
 
     def _log_eval(self, stage: str) -> None:
+        """Every process evaluates the whole set (only training is sharded), so the values
+        agree across processes and sync_dist's mean leaves them unchanged."""
         if self.task == "rating":
             pairs = self._sums.pop(f"{stage}_se", [])
             value = rmse(sum(p[0] for p in pairs), sum(p[1] for p in pairs))
-            self.log(f"{stage}_rmse", value)
+            self.log(f"{stage}_rmse", value, sync_dist=True)
         else:
             ranks = self._sums.pop(f"{stage}_ranks", [])
             hit, mrr = hit_ratio_and_mrr(torch.cat(ranks)) if ranks else (0.0, 0.0)
-            self.log(f"{stage}_hr10", hit)
-            self.log(f"{stage}_mrr10", mrr)
+            self.log(f"{stage}_hr10", hit, sync_dist=True)
+            self.log(f"{stage}_mrr10", mrr, sync_dist=True)
 
     def validation_step(self, batch, batch_idx):
         self._shared_eval(batch, "val")

@@ -15,6 +15,7 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from hmf_core.datamodule import HMFDataModule
 from hmf_core.lightning_module import MONITOR, HMFModule
@@ -110,10 +111,13 @@ def load_data(settings: TrainSettings) -> RatingData:
     return data
 
 
+def is_rank_zero() -> bool:
+    """False in the extra processes of multi-process (DDP) training: only rank 0 writes files."""
+    return rank_zero_only.rank == 0
+
+
 def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Split]:
     """Read, split and write everything the dashboard needs before the first epoch."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "settings.json", asdict(settings))
     data = load_data(settings)
     split = make_split(data, settings.split, settings.seed)
     if len(split.train) == 0 or len(split.val) == 0:
@@ -121,6 +125,10 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
             f"the {settings.split} split left {len(split.train)} training and "
             f"{len(split.val)} validation rows: too little data to train on"
         )
+    if not is_rank_zero():
+        return data, split
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "settings.json", asdict(settings))
     write_json(run_dir / "data.json", {"data": data.summary(), "split": split.summary()})
     for kind, ids, path in (
         ("user", split.user_ids, settings.users),
@@ -157,6 +165,8 @@ class RunRecorder(Callback):
         }
 
     def write(self, **changes) -> None:
+        if not is_rank_zero():
+            return
         self.state.update(changes, elapsed_s=round(time.time() - self.started, 2))
         write_json(self.run.path / "progress.json", self.state)
 
@@ -180,6 +190,8 @@ class RunRecorder(Callback):
             )
 
     def on_train_epoch_end(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         row = {
             "epoch": trainer.current_epoch + 1,
@@ -206,8 +218,9 @@ def fit(
 ) -> dict:
     """Train one model on `split`, writing into `run_dir`; returns the test metrics."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("metrics.csv", "STOP"):
-        (run_dir / stale).unlink(missing_ok=True)
+    if is_rank_zero():
+        for stale in ("metrics.csv", "STOP"):
+            (run_dir / stale).unlink(missing_ok=True)
     torch.set_num_threads(cpu_threads(settings.threads))
     pl.seed_everything(settings.seed, workers=False, verbose=False)
     global_mean = float(split.train["rating"].mean()) if settings.task == "rating" else 0.0
@@ -268,7 +281,8 @@ def fit(
     test_metrics = {k: float(v) for k, v in results[0].items()}
     test_metrics["best_epoch"] = _best_epoch(run_dir, monitor, mode)
     test_metrics["epochs_run"] = trainer.current_epoch
-    write_json(run_dir / "test_metrics.json", test_metrics)
+    if is_rank_zero():
+        write_json(run_dir / "test_metrics.json", test_metrics)
     recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
     return test_metrics
 
@@ -321,7 +335,7 @@ def train_run(
     if settings.compare_mf and not RunDir(run_dir).stop_requested():
         mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
         results["mf"] = fit(mf_settings, split, run_dir / "mf", "MF", callbacks)
-    if settings.projection and RunDir(run_dir).has_model():
+    if settings.projection and is_rank_zero() and RunDir(run_dir).has_model():
         from hmf_core.projection import save_projections  # umap import is slow: only here
 
         save_projections(run_dir)

@@ -202,3 +202,31 @@ def test_cli_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
     )
     missing = run_cli("evaluate", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "not a run directory" in missing.stderr
+
+
+def test_cli_lightning_options_pass_through_to_multi_process_ddp(tmp_path, planted):
+    """Two CPU processes with DDP: training is sharded by rank, only rank 0 writes files."""
+    to_csv(planted, tmp_path / "ratings.csv")
+    run_dir = tmp_path / "ddp"
+    result = run_cli(
+        "train",
+        "--data",
+        str(tmp_path / "ratings.csv"),
+        "--run-dir",
+        str(run_dir),
+        "--split",
+        "random",
+        "--max-epochs",
+        "2",
+        "--no-projection",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("epoch 1:") == 1 and result.stdout.count("hmf test:") == 1
+    assert RunDir(run_dir).metrics()["epoch"].tolist() == [1, 2]
+    assert RunDir(run_dir).progress()["state"] == "finished"
