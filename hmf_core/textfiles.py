@@ -63,19 +63,25 @@ def read_delimited(
         lines.pop()
     if not lines or (header and len(lines) < 2):
         raise DataFormatError(name, None, "a header and at least one row", "found no data rows")
-    n_fields = len(columns) if columns else len(lines[0].split(separator))
-    for number, line in enumerate(lines, start=1):
-        fields = len(line.split(separator)) if separator != "," else _csv_fields(line)
-        if fields != n_fields:
-            if not line.strip():
-                raise DataFormatError(name, number, f"{n_fields} fields", "found an empty line")
-            shown = "tab" if separator == "\t" else repr(separator)
-            raise DataFormatError(
-                name,
-                number,
-                f"{n_fields} fields separated by {shown}",
-                f"found {fields} in {line[:80]!r}",
-            )
+    n_fields = len(columns) if columns else _fields(lines[0], separator)
+    series = pd.Series(lines)
+    counts = (series.str.count(re.escape(separator)) + 1).to_numpy(copy=True)  # vectorised
+    if separator == ",":  # quoted commas ("Matrix, The"): count those lines one by one
+        quoted = series.str.contains('"', regex=False).to_numpy()
+        counts[quoted] = [_fields(line, separator) for line in series[quoted]]
+    wrong = counts != n_fields
+    if wrong.any():
+        position = int(wrong.argmax())
+        line, fields = lines[position], int(counts[position])
+        if not line.strip():
+            raise DataFormatError(name, position + 1, f"{n_fields} fields", "found an empty line")
+        shown = "tab" if separator == "\t" else repr(separator)
+        raise DataFormatError(
+            name,
+            position + 1,
+            f"{n_fields} fields separated by {shown}",
+            f"found {fields} in {line[:80]!r}",
+        )
     return pd.read_csv(
         io.StringIO("\n".join(lines)),
         sep=re.escape(separator) if len(separator) > 1 else separator,
@@ -88,10 +94,10 @@ def read_delimited(
     )
 
 
-def _csv_fields(line: str) -> int:
-    """Fields in one CSV line, honouring double quotes (titles like "Matrix, The")."""
-    if '"' not in line:
-        return line.count(",") + 1
+def _fields(line: str, separator: str) -> int:
+    """Fields in one line; for CSV, commas inside double quotes ("Matrix, The") do not count."""
+    if separator != "," or '"' not in line:
+        return line.count(separator) + 1
     fields, quoted = 1, False
     for char in line:
         if char == '"':
