@@ -1,0 +1,178 @@
+"""2-D maps: one row per user, item and cluster of every level; PCA and UMAP written to a real
+(tiny) run directory and read back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hmf_core import interpret, projection
+from hmf_core.model import HMF, HMFConfig
+from hmf_core.training import TrainSettings, train_run
+
+
+def make_model(user_clusters=(4, 2), item_clusters=(3,), n_users=7, n_items=9) -> HMF:
+    torch.manual_seed(0)
+    config = HMFConfig(
+        n_users=n_users,
+        n_items=n_items,
+        dim=5,
+        user_clusters=user_clusters,
+        item_clusters=item_clusters,
+    )
+    return HMF(config).eval()
+
+
+def metadata(n_users=7, n_items=9) -> tuple[pd.DataFrame, pd.DataFrame]:
+    users = pd.DataFrame(
+        {
+            "index": range(n_users),
+            "id": range(n_users),
+            "label": [f"person {i}" for i in range(n_users)],
+            "gender": ["F", "M"] * (n_users // 2) + ["F"] * (n_users % 2),
+            "occupation": "writer",
+            "age": 30,
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "index": range(n_items),
+            "id": range(n_items),
+            "label": [f"movie {i}" for i in range(n_items)],
+            "genres": "Drama|War",
+            "genre": "Drama",
+        }
+    )
+    return users, items
+
+
+def test_embedding_table_has_every_object_and_every_cluster():
+    model = make_model()
+    users, items = metadata()
+    table, vectors = projection.embedding_table(model, users, items)
+    assert len(table) == len(vectors) == 7 + 9 + (4 + 2) + 3
+    assert vectors.shape[1] == 5
+    assert table.groupby(["kind", "level"]).size().to_dict() == {
+        ("item", 0): 9,
+        ("item cluster", 1): 3,
+        ("user", 0): 7,
+        ("user cluster", 1): 4,
+        ("user cluster", 2): 2,
+    }
+    assert {
+        "kind",
+        "level",
+        "index",
+        "label",
+        "size",
+        "top_cluster",
+        "gender",
+        "occupation",
+        "genre",
+    } <= set(table.columns)
+    objects = table[table["level"] == 0]
+    assert (objects["size"] == 1).all()
+    user_rows = table[table["kind"] == "user"]
+    assert list(user_rows["label"]) == list(users["label"])
+    assert list(user_rows["gender"]) == list(users["gender"])
+    expected_top = model.users.membership(1).argmax(1).numpy()
+    np.testing.assert_array_equal(user_rows["top_cluster"], expected_top)
+    level_two = table[(table["kind"] == "user cluster") & (table["level"] == 2)]
+    assert (level_two["top_cluster"] == -1).all()
+    assert list(level_two["label"]) == ["user cluster 0 (L2)", "user cluster 1 (L2)"]
+    np.testing.assert_allclose(level_two["size"], interpret.cluster_sizes(model, "user", 2))
+    np.testing.assert_allclose(
+        vectors[level_two.index], model.users.cluster_embeddings(2).detach().numpy(), rtol=1e-6
+    )
+
+
+def test_embedding_table_without_metadata_or_clusters():
+    model = make_model(user_clusters=(), item_clusters=(3,))
+    table, vectors = projection.embedding_table(model, None, None)
+    assert len(table) == 7 + 9 + 3
+    assert (table.loc[table["kind"] == "user", "top_cluster"] == -1).all()
+    assert table["label"].notna().all()
+
+
+def test_pca_map_is_finite():
+    model = make_model()
+    users, items = metadata()
+    frame = projection.pca_map(model, users, items)
+    assert np.isfinite(frame[["x", "y"]].to_numpy()).all()
+    assert frame[["x", "y"]].std().gt(0).all()
+
+
+def test_exact_neighbours_equal_a_naive_search():
+    vectors = np.random.default_rng(0).normal(size=(40, 3))
+    indices, distances = projection.exact_neighbours(vectors, 5)
+    assert indices.shape == distances.shape == (40, 5)
+    for row in range(40):
+        naive = [np.linalg.norm(vectors[row] - vectors[other]) for other in range(40)]
+        assert indices[row, 0] == row  # itself first, as UMAP expects
+        assert list(indices[row]) == list(np.argsort(naive)[:5])
+        np.testing.assert_allclose(distances[row], np.sort(naive)[:5], rtol=1e-5, atol=1e-6)
+
+
+def write_tiny_ratings(folder, n_users=12, n_items=10, seed=0):
+    """Every user rates every item (so no split drops anyone), random times and stars."""
+    generator = np.random.default_rng(seed)
+    users, items = np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij")
+    ratings = pd.DataFrame(
+        {
+            "user": users.ravel() + 1,
+            "item": items.ravel() + 1,
+            "rating": generator.integers(1, 6, users.size),
+            "timestamp": generator.permutation(users.size),
+        }
+    )
+    ratings.to_csv(folder / "ratings.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": np.arange(n_items) + 1,
+            "title": [f"Film {i}" for i in range(n_items)],
+            "genres": ["Comedy|Drama", "Horror"] * (n_items // 2),
+        }
+    ).to_csv(folder / "items.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": np.arange(n_users) + 1,
+            "gender": ["F", "M"] * (n_users // 2),
+            "occupation": "writer",
+        }
+    ).to_csv(folder / "users.csv", index=False)
+
+
+def test_save_projections_writes_both_maps_and_load_map_reads_them(tmp_path):
+    write_tiny_ratings(tmp_path)
+    settings = TrainSettings(
+        data=str(tmp_path / "ratings.csv"),
+        items=str(tmp_path / "items.csv"),
+        users=str(tmp_path / "users.csv"),
+        user_clusters=[3],
+        item_clusters=[2],
+        user_depth=2,
+        dim=4,
+        max_epochs=2,
+        projection=False,
+        split="random",
+        threads=1,
+    )
+    run_dir = tmp_path / "run"
+    train_run(settings, run_dir)
+    assert projection.load_map(run_dir, "pca") is None
+    timings = projection.save_projections(run_dir)
+    assert {"pca_s", "umap_s", "umap_import_s"} <= set(timings)
+    assert json.loads((run_dir / "maps.json").read_text()) == timings
+    assert not list(run_dir.glob("*.tmp"))
+    for method in ("pca", "umap"):
+        frame = projection.load_map(run_dir, method)
+        assert len(frame) == 12 + 10 + (3 + 2) + 2
+        assert np.isfinite(frame[["x", "y"]].to_numpy()).all()
+        assert set(frame.loc[frame["kind"] == "item", "genre"]) == {"Comedy", "Horror"}
+        assert set(frame.loc[frame["kind"] == "user", "gender"]) == {"F", "M"}
+    with pytest.raises(ValueError, match="map method"):
+        projection.load_map(run_dir, "tsne")
