@@ -52,9 +52,9 @@ class HMFDataModule(pl.LightningDataModule):
             return
         self._device = device
         self.train_tensors = _columns(self.split.train, device)
-        train_users, train_items, _ = self.train_tensors
-        self.train_seen = SeenPairs(train_users, train_items, self.split.n_items)
-        if self.task == "ranking":
+        if self.task == "ranking":  # the seen sets are for sampling negatives only
+            train_users, train_items, _ = self.train_tensors
+            self.train_seen = SeenPairs(train_users, train_items, self.split.n_items)
             frames = (self.split.train, self.split.val, self.split.test)
             every = [_columns(f, device) for f in frames]
             all_seen = SeenPairs(
@@ -91,7 +91,7 @@ class HMFDataModule(pl.LightningDataModule):
             seed=self.seed,
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
-            negatives=self.train_seen if self.task == "ranking" else None,
+            negatives=self.train_seen if self.task == "ranking" else None,  # BPR, eq. (9)
         )
 
     def _eval_loader(self, stage: str) -> TensorBatches:

