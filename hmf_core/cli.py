@@ -12,8 +12,8 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.errors import DataFormatError, RunError
+from hmf_core.settings import TrainSettings
 from hmf_core.split import SPLITS
-from hmf_core.training import TrainSettings
 
 DEFAULTS = TrainSettings()
 
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="print the test metrics of a run")
     evaluate.add_argument("run_dir")
+    maps = commands.add_parser("maps", help="compute (again) the 2-D PCA and UMAP maps of a run")
+    maps.add_argument("run_dir")
     return parser
 
 
@@ -127,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "maps":
+            return _maps(Path(args.run_dir))
         return _evaluate(Path(args.run_dir))
     except (DataFormatError, RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -183,4 +187,17 @@ def _evaluate(run_dir: Path) -> int:
             print(f"{label}: no test metrics (state: {state})")
             continue
         print(f"{label} ({state}): " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return 0
+
+
+def _maps(run_dir: Path) -> int:
+    from hmf_core.rundir import RunDir
+    from hmf_core.training import compute_maps
+
+    if not RunDir(run_dir).has_model():
+        raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to draw maps from")
+    timings = compute_maps(run_dir)
+    if not timings:
+        return 1
+    print("maps written: " + ", ".join(f"{k}={v}" for k, v in timings.items()))
     return 0

@@ -1,7 +1,8 @@
 """Memory a training run needs, estimated before it starts (the dashboard shows it).
 
 Checked against measured peaks in benchmarks/speed.py (benchmarks/results/speed.md): e.g. an
-ML-20M-size HMF depth 1 (200/100 clusters) was estimated at 726 MiB and peaked at 918 MiB.
+ML-20M-size HMF depth 1 (200/100 clusters) is estimated at 726 MiB (without the data) and
+peaked at 885-896 MiB; the rest is memory the allocator keeps after frees.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ def training_memory_bytes(
     - gradients: P, dense (indexing rows of C_1 or of the MF embeddings back-propagates into
       a full-size zero tensor);
     - optimizer state: AdamW/Adam 2P (exp_avg, exp_avg_sq), SGD with momentum P, SGD 0;
-    - optimizer workspace: the largest parameter once (Adam's per-tensor denominator);
+    - optimizer workspace: the largest parameter once for non-fused Adam (its per-tensor
+      denominator); fused AdamW, what training uses, allocates none (measured 0 MiB);
     - activations: per side 3 x B x (m_1 + d) (softmax input/output/grad of the batch's rows,
       the embeddings) and 3 x m_{l-1} x m_l for each upper level's full softmax;
     - data: user, item (int64) and rating (float32) tensors, 20 bytes a rating;
     - permutation: the epoch's int64 shuffle order, 8 bytes a rating.
     """
-    states = {"adamw": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}
+    states = {"adamw": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}  # "adamw" = fused, as trained
     if optimizer not in states:
         raise ValueError(f"optimizer must be one of {', '.join(states)}, not {optimizer!r}")
     params = parameter_count(config)
@@ -64,7 +66,7 @@ def training_memory_bytes(
         "parameters": params * bytes_per_value,
         "gradients": params * bytes_per_value,
         "optimizer_state": states[optimizer] * params * bytes_per_value,
-        "optimizer_workspace": (largest if optimizer in ("adamw", "adam") else 0) * bytes_per_value,
+        "optimizer_workspace": (largest if optimizer == "adam" else 0) * bytes_per_value,
         "activations": activations * bytes_per_value,
         "data": n_ratings * (8 + 8 + 4),
         "permutation": n_ratings * 8,

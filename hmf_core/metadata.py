@@ -15,7 +15,7 @@ import pandas as pd
 
 from hmf_core.errors import DataFormatError
 from hmf_core.ratings import ITEM_NAMES, USER_NAMES, find_column
-from hmf_core.textfiles import decode_text, guess_delimiter, read_delimited
+from hmf_core.textfiles import decode_text, file_bytes, guess_delimiter, read_delimited
 
 ML100K_GENRES = [
     "unknown",
@@ -67,12 +67,7 @@ def read_metadata(
     path: str | Path, *, data: bytes | None = None, kind: str = "item"
 ) -> pd.DataFrame:
     """Read item (`kind="item"`) or user (`kind="user"`) metadata; index = original id."""
-    path = Path(path)
-    if data is None:
-        if not path.exists():
-            raise DataFormatError(path.name, None, "the file does not exist", f"no file at {path}")
-        data = path.read_bytes()
-    name = path.name
+    name, data = file_bytes(path, data)
     text = decode_text(name, data)
     base = name.lower()
     if base == "u.item":

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hmf_core.errors import DataFormatError
-from hmf_core.textfiles import decode_text, guess_delimiter, read_delimited
+from hmf_core.textfiles import decode_text, file_bytes, guess_delimiter, read_delimited
 
 # Column names we recognise, compared after lower-casing and dropping '_', '-' and spaces.
 USER_NAMES = ("user", "userid", "uid", "users", "customer", "customerid", "reviewer", "reviewerid")
@@ -111,12 +111,7 @@ def read_ratings(
     timestamp_col: str | None = None,
 ) -> RatingData:
     """Read a rating file. `data` lets a caller pass the bytes of an upload named `path`."""
-    path = Path(path)
-    if data is None:
-        if not path.exists():
-            raise DataFormatError(path.name, None, "the file does not exist", f"no file at {path}")
-        data = path.read_bytes()
-    name = path.name
+    name, data = file_bytes(path, data)
     if name.lower().endswith(".zip"):
         name, data = _member_of_zip(name, data)
     frame, line_offset = _read_frame(name, data)

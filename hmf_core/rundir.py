@@ -71,6 +71,11 @@ class RunDir:
     def data_summary(self) -> dict:
         return read_json(self.path / "data.json")
 
+    def process_alive(self) -> bool:
+        """Whether the process that last wrote progress.json still runs (training, the MF
+        comparison, or the maps after training)."""
+        return _process_alive(read_json(self.path / "progress.json").get("pid"))
+
     def progress(self) -> dict:
         progress = read_json(self.path / "progress.json")
         if progress.get("state") == "running" and not _process_alive(progress.get("pid")):

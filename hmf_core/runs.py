@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hmf_core.rundir import RunDir, list_runs, write_json
-from hmf_core.training import TrainSettings
+from hmf_core.settings import TrainSettings
 
 DEFAULT_ROOT = Path(os.environ.get("HMF_RUNS_DIR", "runs"))
 _children: list[subprocess.Popen] = []  # workers started by this process, reaped by runs()
@@ -31,7 +31,7 @@ def start_run(
     settings: TrainSettings, root: str | Path = DEFAULT_ROOT, name: str | None = None
 ) -> RunDir:
     """Start training in a new process; returns at once with the run directory."""
-    run_dir = Path(root) / (name or new_run_name(settings))
+    run_dir = Path(root).resolve() / (name or new_run_name(settings))  # the worker's cwd differs
     suffix = 1
     while run_dir.exists():
         suffix += 1
@@ -67,7 +67,8 @@ def runs(root: str | Path = DEFAULT_ROOT) -> list[RunDir]:
 
 def run_worker(run_dir: Path) -> int:
     """Body of the training process: read settings.json, train, record any failure."""
-    from hmf_core.training import settings_from_json, train_run
+    from hmf_core.settings import settings_from_json
+    from hmf_core.training import train_run
 
     settings = settings_from_json(run_dir / "settings.json")
     try:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pandas as pd
 
 from hmf_core.errors import DataFormatError
 
 DELIMITERS = (",", "\t", ";", "|", "::")
+
+
+def file_bytes(path: str | Path, data: bytes | None = None) -> tuple[str, bytes]:
+    """(file name for messages, contents): `data` is an upload's bytes, else read `path`."""
+    path = Path(path)
+    if data is None:
+        if not path.exists():
+            raise DataFormatError(path.name, None, "an existing file", f"found no file at {path}")
+        data = path.read_bytes()
+    return path.name, data
 
 
 def decode_text(name: str, data: bytes) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,76 +19,10 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from hmf_core.datamodule import HMFDataModule
 from hmf_core.lightning_module import MONITOR, HMFModule
 from hmf_core.metadata import align, read_metadata
-from hmf_core.model import HMFConfig, halving_levels
 from hmf_core.ratings import RatingData, read_ratings
 from hmf_core.rundir import RunDir, write_json
+from hmf_core.settings import MF_INIT_STD, TrainSettings
 from hmf_core.split import Split, make_split
-
-# Plain MF initialised N(0, 1) like HMF reached only 1.44-1.68 test RMSE on ML-100K; N(0, 0.1)
-# reached 1.095 (tests/test_movielens.py). The comparison uses the fair one.
-MF_INIT_STD = 0.1
-
-
-@dataclass
-class TrainSettings:
-    """Everything a run needs; saved as settings.json so a run can be read back or repeated."""
-
-    data: str = ""
-    items: str | None = None  # item metadata file
-    users: str | None = None  # user metadata file
-    columns: dict = field(default_factory=dict)  # explicit user_col / item_col / ... names
-    task: str = "rating"  # "rating" (MSE) or "ranking" (BPR)
-    positive_threshold: float | None = None  # ranking on explicit ratings: rating >= this
-    split: str = "temporal"
-    seed: int = 0
-    dim: int = 20
-    user_depth: int = 1
-    item_depth: int = 1
-    user_clusters: list[int] = field(default_factory=lambda: [200])  # one = halve per level
-    item_clusters: list[int] = field(default_factory=lambda: [100])
-    temperature: float = 1.0
-    use_bias: bool = False
-    init_std: float = 1.0  # N(0, init_std) initial logits and embeddings; 1 = authors' code
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 1024
-    max_epochs: int = 512
-    patience: int = 5
-    compare_mf: bool = False
-    projection: bool = True  # compute the 2-D maps for the dashboard after training
-    accelerator: str = "auto"
-    devices: str = "auto"
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str = "32-true"
-    threads: int | None = None  # CPU intra-op threads; None = chosen by cpu_threads()
-
-    def levels(self, side: str) -> tuple[int, ...]:
-        depth = self.user_depth if side == "user" else self.item_depth
-        given = list(self.user_clusters if side == "user" else self.item_clusters)
-        if depth == 0:
-            return ()
-        if len(given) == 1:
-            return halving_levels(given[0], depth)
-        if len(given) != depth:
-            raise ValueError(
-                f"{side} depth is {depth} but {len(given)} cluster counts were "
-                "given: give one (halved per level) or one per level"
-            )
-        return tuple(given)
-
-    def model_config(self, split: Split, global_mean: float = 0.0) -> HMFConfig:
-        return HMFConfig(
-            n_users=split.n_users,
-            n_items=split.n_items,
-            dim=self.dim,
-            user_clusters=self.levels("user"),
-            item_clusters=self.levels("item"),
-            temperature=self.temperature,
-            use_bias=self.use_bias,
-            global_mean=global_mean,
-            init_std=self.init_std,
-        )
 
 
 def cpu_threads(requested: int | None = None) -> int:
@@ -120,10 +53,11 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
     """Read, split and write everything the dashboard needs before the first epoch."""
     data = load_data(settings)
     split = make_split(data, settings.split, settings.seed)
-    if len(split.train) == 0 or len(split.val) == 0:
+    if len(split.train) == 0 or len(split.val) == 0 or len(split.test) == 0:
         raise ValueError(
-            f"the {settings.split} split left {len(split.train)} training and "
-            f"{len(split.val)} validation rows: too little data to train on"
+            f"the {settings.split} split left {len(split.train)} training, {len(split.val)} "
+            f"validation and {len(split.test)} test rows (rows of users or items unseen in "
+            "training are dropped): too little data to train and evaluate on; try the random split"
         )
     if not is_rank_zero():
         return data, split
@@ -339,11 +273,18 @@ def train_run(
         mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
         results["mf"] = fit(mf_settings, split, run_dir / "mf", "MF", callbacks)
     if settings.projection and is_rank_zero() and RunDir(run_dir).has_model():
-        from hmf_core.projection import save_projections  # umap import is slow: only here
-
-        save_projections(run_dir)
+        compute_maps(run_dir)
     return results
 
 
-def settings_from_json(path: str | Path) -> TrainSettings:
-    return TrainSettings(**json.loads(Path(path).read_text()))
+def compute_maps(run_dir: Path) -> dict:
+    """The 2-D maps of a trained run. A failure here is recorded in maps.json and printed, but
+    leaves the run itself finished: the model and its metrics are fine."""
+    from hmf_core.projection import save_projections  # umap's import is slow: only here
+
+    try:
+        return save_projections(run_dir)
+    except Exception as exc:
+        write_json(Path(run_dir) / "maps.json", {"error": f"{type(exc).__name__}: {exc}"})
+        print(f"computing the maps failed: {exc}", flush=True)
+        return {}

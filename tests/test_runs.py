@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from dataclasses import replace
+
+from conftest import wait_for
 
 from hmf_core.rundir import RunDir
 from hmf_core.runs import describe, runs, start_run, stop_run
 from hmf_core.synthetic import planted_ratings, to_csv
 from hmf_core.training import TrainSettings
-
-
-def wait_for(condition, timeout: float = 120.0, every: float = 0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def settings_for(tmp_path, **changes) -> TrainSettings:
@@ -66,3 +57,12 @@ def test_a_bad_file_fails_the_run_with_the_reason(tmp_path):
     progress = wait_for(lambda: run.progress()["state"] == "failed" and run.progress())
     assert progress["error"] == "bad.csv, line 2: expected a number in column 'rating', found 'x'"
     assert isinstance(RunDir(run.path).settings(), dict)
+
+
+def test_a_relative_runs_root_works_from_any_working_directory(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path, max_epochs=2)
+    monkeypatch.chdir(tmp_path)
+    run = start_run(settings, root="relative-runs")
+    assert run.path.is_absolute() and run.path.parent == tmp_path / "relative-runs"
+    wait_for(lambda: run.progress()["state"] == "finished")
+    assert not run.process_alive() or run.progress()["state"] == "finished"

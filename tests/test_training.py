@@ -230,3 +230,36 @@ def test_cli_lightning_options_pass_through_to_multi_process_ddp(tmp_path, plant
     assert result.stdout.count("epoch 1:") == 1 and result.stdout.count("hmf test:") == 1
     assert RunDir(run_dir).metrics()["epoch"].tolist() == [1, 2]
     assert RunDir(run_dir).progress()["state"] == "finished"
+
+
+def test_a_split_with_no_test_rows_is_refused_with_the_reason(tmp_path):
+    # Temporal split: the last 20% of rows belong to a user never seen in training.
+    rows = ["user,item,rating,timestamp"]
+    rows += [f"{u},{i},3,{u * 10 + i}" for u in range(1, 5) for i in range(1, 5)]
+    rows += [f"99,{i},4,{1000 + i}" for i in range(1, 5)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    settings = replace(SMALL, data=str(tmp_path / "r.csv"), split="temporal")
+    with pytest.raises(ValueError, match=r"0 test rows .* try the random split"):
+        train_run(settings, tmp_path / "run")
+    assert RunDir(tmp_path / "run").progress()["state"] == "failed"
+
+
+def test_maps_cli_and_a_map_failure_leaves_the_run_finished(tmp_path, planted, monkeypatch):
+    to_csv(planted, tmp_path / "ratings.csv")
+    settings = replace(SMALL, data=str(tmp_path / "ratings.csv"), max_epochs=2, projection=True)
+
+    def broken(run_dir):
+        raise RuntimeError("umap exploded")
+
+    monkeypatch.setattr("hmf_core.projection.save_projections", broken)
+    train_run(settings, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert run.progress()["state"] == "finished" and run.test_metrics()
+    assert json.loads((tmp_path / "run" / "maps.json").read_text()) == {
+        "error": "RuntimeError: umap exploded"
+    }
+    monkeypatch.undo()
+    result = run_cli("maps", str(tmp_path / "run"))  # the real maps, computed afterwards
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "map_umap.parquet").exists()
+    assert "umap_s" in json.loads((tmp_path / "run" / "maps.json").read_text())

@@ -1,0 +1,1 @@
+"""HMF Explorer: the Streamlit dashboard (`streamlit run dashboard/app.py`)."""

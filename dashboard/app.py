@@ -1,0 +1,49 @@
+"""HMF Explorer: see what a Hierarchical Matrix Factorization model learned.
+
+Start it from the repository root:  streamlit run dashboard/app.py
+Runs are written under $HMF_RUNS_DIR (default ./runs) and found again after a restart.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import state  # noqa: E402
+
+PAGES = {
+    "Data and training": [
+        ("views/data.py", "Data", ":material/dataset:"),
+        ("views/train.py", "Train", ":material/model_training:"),
+    ],
+    "Explore a run": [
+        ("views/map.py", "Map", ":material/scatter_plot:"),
+        ("views/affinity.py", "Cluster affinity", ":material/grid_on:"),
+        ("views/membership.py", "Membership", ":material/account_tree:"),
+        ("views/explain.py", "Explain", ":material/lightbulb:"),
+        ("views/metrics.py", "Metrics", ":material/monitoring:"),
+    ],
+}
+
+
+def run() -> None:
+    st.set_page_config(page_title="HMF Explorer", page_icon=":material/hub:", layout="wide")
+    navigation = st.navigation({
+        section: [st.Page(path, title=title, icon=icon) for path, title, icon in pages]
+        for section, pages in PAGES.items()
+    })
+    state.restore_dataset()
+    with st.sidebar:
+        st.caption(f"Dataset: **{state.current_dataset().label}**")
+        state.run_selector()
+    navigation.run()
+
+
+if __name__ == "__main__":
+    run()

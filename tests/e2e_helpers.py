@@ -1,0 +1,142 @@
+"""Helpers for the browser test: a real `streamlit run` on a free port, Debian's chromium driven
+by Playwright, screenshots, and the few Streamlit widgets that need more than a click."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("HMF_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(os.environ.get("HMF_SCREENSHOTS", REPO / "test-artifacts" / "screenshots"))
+
+
+def require_chromium() -> Path:
+    """Debian's chromium, or a skip saying why (a failure when HMF_REQUIRE_BROWSER=1, as CI)."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    reason = (f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) "
+              "to run the browser test")
+    if os.environ.get("HMF_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " (HMF_REQUIRE_BROWSER=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(runs_dir: Path, log_path: Path):
+    """`streamlit run dashboard/app.py` on a free port; yields its URL; kills it (and any
+    training process its runs left alive) on exit."""
+    port = free_port()
+    env = {**os.environ, "HMF_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+             "--server.port", str(port), "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        stop_training_processes(runs_dir)
+
+
+def stop_training_processes(runs_dir: Path) -> None:
+    """Training runs in its own process group (it outlives the app on purpose): end the ones
+    this test started."""
+    for progress in runs_dir.glob("*/progress.json"):
+        try:
+            pid = int(json.loads(progress.read_text()).get("pid"))
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (ValueError, TypeError, json.JSONDecodeError, OSError):
+            continue  # no pid, or the process has ended
+        if str(progress.parent) in command:  # still the worker of this run, not a reused pid
+            os.killpg(pid, signal.SIGTERM)
+
+
+class Screenshots:
+    """Numbered full-window screenshots of each step, kept as test artifacts."""
+
+    def __init__(self, page, folder: Path = SCREENSHOTS):
+        self.page = page
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+        self.taken: list[Path] = []
+
+    def __call__(self, name: str) -> Path:
+        path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
+        self.page.screenshot(path=str(path))
+        self.taken.append(path)
+        return path
+
+
+def open_page(page, title: str) -> None:
+    """Click a page in the sidebar navigation and wait for its title."""
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    heading = {"Cluster affinity": "Cluster affinity"}.get(title, title)
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=60_000)
+
+
+def commit_text(page, label: str, value: str) -> None:
+    """Type into a Streamlit text or number input and commit it (Enter) like a user."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Enter")
+
+
+def table_rows(frame_locator) -> list[list[str]]:
+    """The rows a Streamlit dataframe shows, read from the grid's accessibility table (the
+    cells themselves are drawn on a canvas)."""
+    rows = []
+    for row in frame_locator.locator("tr").all():
+        cells = [cell.inner_text() for cell in row.locator("td").all()]
+        if cells:
+            rows.append(cells)
+    return rows
+
+
+def column_names(frame_locator) -> list[str]:
+    return [header.inner_text() for header in frame_locator.locator("th").all()
+            if header.get_attribute("role") == "columnheader"]

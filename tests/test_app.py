@@ -1,0 +1,441 @@
+"""The dashboard under Streamlit's AppTest: every page on the demo data, on an uploaded ML-100K
+file and on a finished run; bad files; the Train button and the Stop button; selections."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import REPO, shared_file, wait_for
+from streamlit.testing.v1 import AppTest
+
+from dashboard import state
+from hmf_core.rundir import RunDir
+from hmf_core.runs import start_run
+from hmf_core.training import TrainSettings
+
+APP = REPO / "dashboard" / "app.py"
+PAGES = ("data", "train", "map", "affinity", "membership", "explain", "metrics")
+DEMO_RATINGS = REPO / "assets" / "ml-latest-small" / "ratings.csv"
+DEMO_MOVIES = REPO / "assets" / "ml-latest-small" / "movies.csv"
+
+
+def app(runs_dir: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("HMF_RUNS_DIR", str(runs_dir))
+    return AppTest.from_file(str(APP), default_timeout=120)
+
+
+def visit(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, f"{page}: {[e.value for e in at.exception]}"
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every piece of text the page shows (markdown, captions, alerts, metrics), joined."""
+    parts = [
+        e.value
+        for kind in (
+            "markdown",
+            "caption",
+            "error",
+            "warning",
+            "info",
+            "success",
+            "subheader",
+            "title",
+        )
+        for e in getattr(at, kind)
+    ]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def table(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first table on the page that has all `columns` (AppTest keeps no dataframe keys)."""
+    for element in at.dataframe:
+        value = element.value
+        if all(column in value.columns for column in columns):
+            return value
+    raise AssertionError(f"no table with columns {columns}")
+
+
+def use_paths(at: AppTest, ratings: Path, users: Path | None = None) -> AppTest:
+    """Data page, 'Files on this machine': type the paths, press 'Use these files'."""
+    at.segmented_control(key="data_source").set_value("Files on this machine").run()
+    at.text_input(key="path_ratings").input(str(ratings))
+    if users is not None:
+        at.text_input(key="path_users").input(str(users))
+    at.run()
+    return at.button(key="use_paths").click().run()
+
+
+def small_demo(folder: Path, users: int = 40) -> tuple[Path, Path]:
+    """The first `users` users of the bundled demo, and a user metadata file for them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings = pd.read_csv(DEMO_RATINGS)
+    ratings[ratings["userId"] <= users].to_csv(folder / "ratings.csv", index=False)
+    ids = range(1, users + 1)
+    pd.DataFrame(
+        {
+            "userId": ids,
+            "gender": ["F" if i % 3 == 0 else "M" for i in ids],
+            "age": [20 + i % 40 for i in ids],
+        }
+    ).to_csv(folder / "people.csv", index=False)
+    return folder / "ratings.csv", folder / "people.csv"
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory) -> Path:
+    """A runs directory with a finished depth-2 rating run (MF comparison, maps) trained for two
+    epochs on a slice of the demo data, a copy of it without maps (PCA computed live), and a
+    ranking run with item depth 0 (plain MF on the item side)."""
+    root = tmp_path_factory.mktemp("finished-runs")
+    ratings, people = small_demo(root / "data")
+    settings = TrainSettings(
+        data=str(ratings),
+        items=str(DEMO_MOVIES),
+        users=str(people),
+        split="random",
+        user_depth=2,
+        item_depth=2,
+        user_clusters=[8],
+        item_clusters=[12],
+        max_epochs=2,
+        lr=1e-2,
+        compare_mf=True,
+        projection=True,
+    )
+    ranking = replace(
+        settings,
+        task="ranking",
+        positive_threshold=4.0,
+        item_depth=0,
+        user_clusters=[6],
+        compare_mf=False,
+        projection=False,
+    )
+    started = [
+        start_run(settings, root=root, name="tiny"),  # background processes, as the app
+        start_run(ranking, root=root, name="tiny-ranking"),
+    ]
+    for run in started:
+        wait_for(
+            lambda run=run: (
+                run.progress().get("state") in ("finished", "failed") and not run.process_alive()
+            )
+        )
+        assert run.progress()["state"] == "finished", state.log_tail(run)
+    assert (started[0].path / "maps.json").exists()
+    shutil.copytree(
+        root / "tiny", root / "tiny-no-maps", ignore=shutil.ignore_patterns("map_*", "maps.json")
+    )
+    return root
+
+
+# --- every page, without a run, with a run ---------------------------------------------------
+
+
+def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
+    at = app(tmp_path / "runs", monkeypatch).run()
+    assert not at.exception
+    shown = texts(at)
+    assert "MovieLens latest-small (bundled demo)" in shown
+    assert "Users 610" in shown and "Items 9,724" in shown and "Ratings 100,836" in shown
+    splits = table(at, "split", "dropped_cold_test")
+    assert list(splits["split"]) == ["temporal", "random", "leave_last_out"]
+    for page in PAGES[1:]:
+        visit(at, page)
+    visit(at, "train")
+    assert at.button(key="train_button").disabled is False
+    assert at.selectbox(key="train_split").value == "random"  # the demo's sensible default
+    visit(at, "map")
+    assert "No run selected yet" in texts(at)
+
+
+@pytest.mark.parametrize("run_name", ["tiny", "tiny-no-maps"])
+def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name):
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = run_name  # a reloaded tab finds its run through the URL
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="run").value == run_name
+    for page in PAGES:
+        visit(at, page)
+    run = RunDir(finished_runs / run_name)
+
+    visit(at, "train")
+    assert "finished" in texts(at)
+    listed = table(at, "run", "state")
+    assert sorted(listed["run"]) == ["tiny", "tiny-no-maps", "tiny-ranking"]
+    assert set(listed["state"]) == {"finished"}
+
+    visit(at, "map")
+    shown = texts(at)
+    if run_name == "tiny":
+        assert "UMAP of the best checkpoint" in shown
+    else:
+        assert "Showing PCA" in shown and at.button(key="compute_umap")
+
+    visit(at, "affinity")
+    ranked = table(at, "inner_product", "nearest")
+    assert len(ranked) == 12 and ranked["inner_product"].is_monotonic_decreasing
+    at.segmented_control[0].set_value("item").run()  # item cluster -> user clusters
+    assert not at.exception
+    assert len(table(at, "inner_product", "nearest")) == 8
+    at.selectbox(key="affinity_attribute").set_value("gender").run()
+    nearest = table(at, "inner_product", "nearest")["nearest"]
+    assert set(", ".join(nearest).split(", ")) <= {"F", "M"}  # Table 4 (c): users' gender
+
+    visit(at, "membership")
+    members = table(at, "probability", "label")
+    assert members["probability"].is_monotonic_decreasing and "gender" in members
+    at.segmented_control[0].set_value("item").run()
+    assert "title" in table(at, "probability", "label")  # item clusters list titles
+    assert "flows into its parents" in texts(at)  # the depth-2 hierarchy as a sankey
+
+    visit(at, "explain")
+    picks = table(at, "rank", "score")
+    assert len(picks) == 10
+    seen = run.interactions()
+    trained = set(seen.loc[(seen["user"] == 0) & (seen["stage"] == "train"), "item"])
+    assert not trained & set(picks["index"])  # only items the user did not rate in training
+    assert picks["score"].is_monotonic_decreasing
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prediction"] == metrics["Sum of the contributions"]
+
+    visit(at, "metrics")
+    assert table(at, "model")["model"].tolist() == ["HMF", "MF (same split)"]
+
+
+def test_every_page_runs_on_a_ranking_run_with_plain_mf_items(finished_runs, monkeypatch):
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny-ranking"
+    at.run()
+    for page in PAGES:
+        visit(at, page)
+    visit(at, "train")
+    assert {"Validation HR@10 (higher is better)", "Validation MRR@10 (higher is better)"} <= {
+        chart.proto.spec and json.loads(chart.proto.spec)["layout"]["title"]["text"]
+        for chart in at.get("plotly_chart")
+    }
+    visit(at, "affinity")
+    assert "depth 0 on the item side" in texts(at)
+    visit(at, "map")
+    assert "Showing PCA" in texts(at)  # trained without maps: PCA of the checkpoint
+    visit(at, "explain")
+    assert len(table(at, "rank", "score")) == 10
+    visit(at, "metrics")
+    shown = texts(at)
+    assert "HMF Test HR@10" in shown and "HMF Test MRR@10" in shown
+
+
+def test_the_map_of_a_run_without_one_can_be_computed_from_the_page(
+    finished_runs, tmp_path, monkeypatch
+):
+    shutil.copytree(finished_runs / "tiny-no-maps", tmp_path / "runs" / "no-maps")
+    at = app(tmp_path / "runs", monkeypatch).run()
+    visit(at, "map")
+    assert "Showing PCA" in texts(at)
+    at.button(key="compute_umap").click().run()
+    assert "UMAP is being computed" in texts(at)
+    umap_file = tmp_path / "runs" / "no-maps" / "map_umap.parquet"
+    wait_for(lambda: umap_file.exists() and (umap_file.parent / "maps.json").exists())
+    visit(at, "map")
+    assert "UMAP of the best checkpoint" in texts(at)
+
+
+def test_a_map_selection_opens_in_the_other_pages(finished_runs, monkeypatch):
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "map")
+    at.session_state["selected_points"] = [{"kind": "user cluster", "level": 1, "index": 3}]
+    at.session_state["selected_in_run"] = "tiny"
+    at.session_state["selection_version"] = 1
+    visit(at, "map")
+    assert "User cluster 3 (level 1)" in texts(at)
+    assert len(table(at, "probability")) > 0
+    visit(at, "affinity")
+    assert "against user cluster 3" in texts(at)
+    visit(at, "membership")
+    assert "User cluster 3" in texts(at)
+
+    at.session_state["selected_points"] = [{"kind": "user", "level": 0, "index": 5}]
+    at.session_state["selection_version"] = 2
+    visit(at, "explain")
+    assert at.selectbox(key="explain_user_2").value == 5
+
+    # Another run: the selection (indices of the first run) no longer applies.
+    at.sidebar.selectbox(key="run").set_value("tiny-ranking").run()
+    visit(at, "map")
+    assert "Nothing selected" in texts(at)
+    visit(at, "explain")
+    assert at.selectbox(key="explain_user_2").value == 0
+
+
+# --- data: uploads, paths, bad files ---------------------------------------------------------
+
+
+def upload(at: AppTest, ratings: tuple[str, bytes], items: tuple[str, bytes] | None = None):
+    """Data page, 'Upload files': drop the files on the uploaders."""
+    at.segmented_control(key="data_source").set_value("Upload files").run()
+    at.file_uploader(key="upload_ratings").upload(*ratings)
+    if items is not None:
+        at.file_uploader(key="upload_items").upload(*items)
+    return at.run()
+
+
+def test_an_uploaded_ml100k_file_is_summarised_and_every_page_runs(tmp_path, monkeypatch):
+    data = shared_file("ml-100k/u.data").read_bytes()
+    items = shared_file("ml-100k/u.item").read_bytes()
+    at = upload(app(tmp_path / "runs", monkeypatch).run(), ("u.data", data), ("u.item", items))
+    assert not at.exception and not at.error
+    shown = texts(at)
+    assert "Current dataset: u.data (uploaded)" in shown
+    assert "Users 943" in shown and "Items 1,682" in shown and "Ratings 100,000" in shown
+    assert "1,682 of 1,682 rated items have an entry" in shown
+    temporal = table(at, "split", "dropped_cold_test").set_index("split").loc["temporal"]
+    assert (
+        temporal["users"],
+        temporal["items"],
+        temporal["train"],
+        temporal["val"],
+        temporal["test"],
+    ) == (625, 1561, 64000, 2775, 1932)  # the paper's Table 1
+    # The training process reads the upload by path: it was saved under its own name.
+    dataset = at.session_state["dataset"]
+    assert Path(dataset.ratings).name == "u.data" and Path(dataset.ratings).read_bytes() == data
+    assert Path(dataset.items).read_bytes() == items
+    for page in PAGES[1:]:
+        visit(at, page)
+    visit(at, "train")
+    assert "u.data (uploaded)" in texts(at)
+    assert at.selectbox(key="train_split").value == "temporal"
+
+    # A new session (a reloaded tab) finds the upload again under 'Earlier uploads'.
+    again = app(tmp_path / "runs", monkeypatch).run()
+    again.segmented_control(key="data_source").set_value("Earlier uploads").run()
+    assert again.selectbox(key="earlier_upload").value.ratings == dataset.ratings
+    again.button(key="use_earlier").click().run()
+    assert "Users 943" in texts(again) and "1,682 of 1,682 rated items" in texts(again)
+
+
+def test_files_on_this_machine_can_be_used_by_path_and_survive_a_reload(tmp_path, monkeypatch):
+    ratings, people = small_demo(tmp_path / "data", users=30)
+    at = app(tmp_path / "runs", monkeypatch).run()
+    use_paths(at, ratings, people)
+    assert not at.exception and not at.error
+    assert "Users 30" in texts(at)
+    assert "30 of 30 rated users have an entry" in texts(at)
+    visit(at, "train")
+    assert "data" in at.query_params  # the URL names the dataset on every page
+
+    reloaded = app(tmp_path / "runs", monkeypatch)  # a new session with the same URL
+    reloaded.query_params["data"] = at.query_params["data"]
+    reloaded.run()
+    assert "Users 30" in texts(reloaded) and "30 of 30 rated users" in texts(reloaded)
+
+    ratings.unlink()  # the file went away: the reloaded tab says so and falls back to the demo
+    gone = app(tmp_path / "runs", monkeypatch)
+    gone.query_params["data"] = at.query_params["data"]
+    gone.run()
+    assert not gone.exception
+    assert [e.value for e in gone.error] == [
+        f"ratings.csv: expected an existing file, found no file at {ratings}"
+    ]
+    assert "Users 610" in texts(gone)
+
+
+BAD_FILES = {
+    "bad.csv": (
+        b"userId,movieId,rating\n1,10,4\n1,11,five\n",
+        "bad.csv, line 3: expected a number in column 'rating', found 'five'",
+    ),
+    "short.tsv": (b"user\titem\trating\n1\t2\t3\n4\t5\n", "short.tsv, line 3: expected 3 fields"),
+    "empty.csv": (b"", "empty.csv: expected rows of data, the file is empty"),
+    "blob.bin": (bytes(range(256)) * 4, "blob.bin: expected a text file"),
+    "nothing.csv": (b"a,b\n1,2\n", "nothing.csv, line 1: expected a user column"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_bad_rating_file_shows_a_plain_error_and_the_app_keeps_working(
+    tmp_path, monkeypatch, name
+):
+    content, message = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    at = app(tmp_path / "runs", monkeypatch).run()
+    use_paths(at, path)
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(message in error for error in errors), errors
+    assert "Nothing changed: still using **MovieLens latest-small" in texts(at)
+    assert "Users 610" in texts(at)  # the demo is still the current dataset
+    visit(at, "train")
+    assert "MovieLens latest-small (bundled demo)" in texts(at)
+
+
+def test_a_bad_uploaded_file_shows_its_line_and_the_app_keeps_working(tmp_path, monkeypatch):
+    content, message = BAD_FILES["bad.csv"]
+    at = upload(app(tmp_path / "runs", monkeypatch).run(), ("bad.csv", content))
+    assert not at.exception
+    assert [e.value for e in at.error] == [message]
+    assert "Users 610" in texts(at)
+    visit(at, "map")  # the app still works
+
+
+def test_a_bad_metadata_file_is_left_out_and_the_ratings_are_used(tmp_path, monkeypatch):
+    ratings, _ = small_demo(tmp_path / "data", users=20)
+    broken = tmp_path / "people.csv"
+    broken.write_bytes(b"userId,gender\n1,F\n1,M\n")
+    at = app(tmp_path / "runs", monkeypatch).run()
+    use_paths(at, ratings, broken)
+    assert not at.exception
+    assert any("people.csv: expected one row per id" in e.value for e in at.error)
+    assert "Users 20" in texts(at)
+    assert at.session_state["dataset"].users is None  # used without the broken metadata
+
+
+# --- training from the page ------------------------------------------------------------------
+
+
+def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_path, monkeypatch):
+    ratings, _ = small_demo(tmp_path / "data", users=30)
+    at = app(tmp_path / "runs", monkeypatch).run()
+    use_paths(at, ratings)
+    visit(at, "train")
+    assert "The temporal split leaves no test rows" in texts(at)  # 30 users: all test is cold
+    assert at.button(key="train_button").disabled
+    at.selectbox(key="train_split").set_value("random")
+    at.text_input(key="train_user_clusters").input("6")
+    at.text_input(key="train_item_clusters").input("6")
+    at.number_input(key="train_max_epochs").set_value(5000)
+    at.number_input(key="train_patience").set_value(5000)
+    at.checkbox(key="train_projection").uncheck()
+    at.run()
+    at.button(key="train_button").click().run()
+    assert not at.exception
+    runs = RunDir(tmp_path / "runs").path.iterdir()
+    run = RunDir(next(p for p in runs if p.is_dir() and p.name != "uploads"))
+    assert at.sidebar.selectbox(key="run").value == run.name  # the new run is opened
+    assert run.settings()["user_clusters"] == [6] and run.settings()["max_epochs"] == 5000
+    wait_for(lambda: len(run.metrics()) >= 2)  # it trains while the page is idle
+    at.run()
+    assert at.get("plotly_chart"), "the live curves are drawn"
+    at.button(key="stop_button").click().run()
+    assert not at.exception
+    final = wait_for(
+        lambda: run.progress().get("state") in ("stopped", "failed") and run.progress()
+    )
+    assert final["state"] == "stopped", final
+    assert run.has_model() and "test_rmse" in run.test_metrics()
+    assert len(run.metrics()) < 5000
+    at.run()
+    assert "stopped" in texts(at)
