@@ -34,10 +34,12 @@ PAGES = {
 
 def run() -> None:
     st.set_page_config(page_title="HMF Explorer", page_icon=":material/hub:", layout="wide")
-    navigation = st.navigation({
-        section: [st.Page(path, title=title, icon=icon) for path, title, icon in pages]
-        for section, pages in PAGES.items()
-    })
+    navigation = st.navigation(
+        {
+            section: [st.Page(path, title=title, icon=icon) for path, title, icon in pages]
+            for section, pages in PAGES.items()
+        }
+    )
     state.restore_dataset()
     with st.sidebar:
         st.caption(f"Dataset: **{state.current_dataset().label}**")

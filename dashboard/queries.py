@@ -36,22 +36,27 @@ def affinity(key: Key, user_level: int, item_level: int) -> tuple[pd.DataFrame, 
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def item_clusters_for_user_cluster(key: Key, cluster: int, user_level: int, item_level: int,
-                                   n_titles: int) -> pd.DataFrame:
+def item_clusters_for_user_cluster(
+    key: Key, cluster: int, user_level: int, item_level: int, n_titles: int
+) -> pd.DataFrame:
     return interpret.item_clusters_for_user_cluster(
-        _model(key), cluster, _meta(key, "item"), user_level, item_level, n_titles)
+        _model(key), cluster, _meta(key, "item"), user_level, item_level, n_titles
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def user_clusters_for_item_cluster(key: Key, cluster: int, user_level: int, item_level: int,
-                                   n_users: int, attribute: str | None) -> pd.DataFrame:
+def user_clusters_for_item_cluster(
+    key: Key, cluster: int, user_level: int, item_level: int, n_users: int, attribute: str | None
+) -> pd.DataFrame:
     return interpret.user_clusters_for_item_cluster(
-        _model(key), cluster, _meta(key, "user"), user_level, item_level, n_users, attribute)
+        _model(key), cluster, _meta(key, "user"), user_level, item_level, n_users, attribute
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def cluster_members(key: Key, side: str, level: int, cluster: int,
-                    top: int | None = None) -> pd.DataFrame:
+def cluster_members(
+    key: Key, side: str, level: int, cluster: int, top: int | None = None
+) -> pd.DataFrame:
     return interpret.cluster_members(_model(key), side, level, cluster, _meta(key, side), top)
 
 
@@ -77,16 +82,17 @@ def recommend(key: Key, user: int, k: int) -> pd.DataFrame:
     mine = rows[rows["user"] == user]
     seen = set(mine.loc[mine["stage"] == "train", "item"].tolist())
     picked = interpret.recommend(_model(key), user, seen, _meta(key, "item"), k)
-    held_out = dict(zip(mine.loc[mine["stage"] != "train", "item"],
-                        mine.loc[mine["stage"] != "train", "stage"]))
+    held_out = dict(
+        zip(mine.loc[mine["stage"] != "train", "item"], mine.loc[mine["stage"] != "train", "stage"])
+    )
     return picked.assign(held_out=picked["index"].map(held_out).fillna(""))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def explain_pair(key: Key, user: int, item: int, user_level: int,
-                 item_level: int) -> pd.DataFrame:
-    return interpret.explain_pair(_model(key), user, item, user_level=user_level,
-                                  item_level=item_level)
+def explain_pair(key: Key, user: int, item: int, user_level: int, item_level: int) -> pd.DataFrame:
+    return interpret.explain_pair(
+        _model(key), user, item, user_level=user_level, item_level=item_level
+    )
 
 
 def history(key: Key, user: int) -> pd.DataFrame:
@@ -94,9 +100,9 @@ def history(key: Key, user: int) -> pd.DataFrame:
     rows = _interactions(key)
     mine = rows[rows["user"] == user]
     items = _meta(key, "item").set_index("index")
-    return (mine.assign(label=items["label"].reindex(mine["item"]).to_numpy())
-            .sort_values(["rating", "timestamp"], ascending=[False, False])
-            [["item", "label", "rating", "stage", "timestamp"]])
+    return mine.assign(label=items["label"].reindex(mine["item"]).to_numpy()).sort_values(
+        ["rating", "timestamp"], ascending=[False, False]
+    )[["item", "label", "rating", "stage", "timestamp"]]
 
 
 def prediction(key: Key, user: int, item: int) -> float:

@@ -84,9 +84,12 @@ def stamp(path: str | Path | None) -> tuple:
     return (info.st_mtime_ns, info.st_size)
 
 
-def store_uploads(ratings: tuple[str, bytes], items: tuple[str, bytes] | None = None,
-                  users: tuple[str, bytes] | None = None,
-                  columns: tuple[tuple[str, str], ...] = ()) -> Dataset:
+def store_uploads(
+    ratings: tuple[str, bytes],
+    items: tuple[str, bytes] | None = None,
+    users: tuple[str, bytes] | None = None,
+    columns: tuple[tuple[str, str], ...] = (),
+) -> Dataset:
     """Save uploaded files as `<runs>/uploads/<sha256 of the ratings>/<role>/<original name>`
     and return the dataset made of them (not yet checked: see `open_dataset`).
 
@@ -126,10 +129,16 @@ def earlier_uploads() -> list[Dataset]:
             files = sorted(p for p in (folder / role).glob("*") if not p.name.startswith("."))
             extras[role] = str(files[-1]) if files else None
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rating_files[0].stat().st_mtime))
-        found.append((rating_files[0].stat().st_mtime, Dataset(
-            label=f"{rating_files[0].name} (uploaded {when})", ratings=str(rating_files[0]),
-            **extras,
-        )))
+        found.append(
+            (
+                rating_files[0].stat().st_mtime,
+                Dataset(
+                    label=f"{rating_files[0].name} (uploaded {when})",
+                    ratings=str(rating_files[0]),
+                    **extras,
+                ),
+            )
+        )
     return [dataset for _, dataset in sorted(found, key=lambda pair: -pair[0])]
 
 
@@ -158,8 +167,10 @@ def open_dataset(candidate: Dataset) -> tuple[Dataset | None, list[str]]:
         try:
             metadata(path, stamp(path), kind)
         except Exception as error:
-            errors.append(f"{describe_error(path, error)} — the {kind} metadata is left out; "
-                          "the ratings are used without it.")
+            errors.append(
+                f"{describe_error(path, error)} — the {kind} metadata is left out; "
+                "the ratings are used without it."
+            )
             changes[f"{kind}s"] = None
     dataset = replace(candidate, problems=tuple(errors), **changes)
     return dataset, errors
@@ -172,8 +183,13 @@ def use_dataset(dataset: Dataset) -> None:
     if dataset.demo:
         st.query_params.pop("data", None)
     else:
-        fields = {"ratings": dataset.ratings, "items": dataset.items, "users": dataset.users,
-                  "columns": dataset.columns, "label": dataset.label}
+        fields = {
+            "ratings": dataset.ratings,
+            "items": dataset.items,
+            "users": dataset.users,
+            "columns": dataset.columns,
+            "label": dataset.label,
+        }
         text = json.dumps({k: v for k, v in fields.items() if v}, separators=(",", ":"))
         st.query_params["data"] = base64.urlsafe_b64encode(text.encode()).decode()
 
@@ -190,10 +206,13 @@ def restore_dataset() -> None:
         return
     try:
         fields = json.loads(base64.urlsafe_b64decode(token.encode()))
-        candidate = Dataset(label=fields.get("label", Path(fields["ratings"]).name),
-                            ratings=fields["ratings"], items=fields.get("items"),
-                            users=fields.get("users"),
-                            columns=tuple(tuple(pair) for pair in fields.get("columns", ())))
+        candidate = Dataset(
+            label=fields.get("label", Path(fields["ratings"]).name),
+            ratings=fields["ratings"],
+            items=fields.get("items"),
+            users=fields.get("users"),
+            columns=tuple(tuple(pair) for pair in fields.get("columns", ())),
+        )
     except (ValueError, KeyError, TypeError):
         st.query_params.pop("data", None)  # not ours: ignore it
         return
@@ -256,15 +275,19 @@ def run_selector() -> RunDir | None:
         st.sidebar.caption("No runs yet: train one on the Train page.")
         return None
     name = st.sidebar.selectbox(  # the URL holds the name: ?run=<name>
-        "Run", names, key="run", bind="query-params",
+        "Run",
+        names,
+        key="run",
+        bind="query-params",
         help=f"Runs live in run directories under {runs_root()}; newest first.",
     )
     if not name:
         return None
     run = RunDir(runs_root() / name)
     settings = run.settings()
-    st.sidebar.caption(f"{settings.get('task', '?')} task on "
-                       f"`{Path(settings.get('data', '?')).name}`")
+    st.sidebar.caption(
+        f"{settings.get('task', '?')} task on `{Path(settings.get('data', '?')).name}`"
+    )
     return run
 
 
@@ -297,18 +320,25 @@ def run_status(run: RunDir) -> RunStatus:
     if state == "queued":
         if alive:
             return RunStatus("preparing data", True, hmf, mf)
-        return RunStatus("failed", False, hmf, mf,
-                         error or "the training process ended before training started")
+        return RunStatus(
+            "failed", False, hmf, mf, error or "the training process ended before training started"
+        )
     if state == "running":
         return RunStatus("training HMF", True, hmf, mf)
     if state not in ("finished", "stopped"):
         return RunStatus(state, False, hmf, mf, error)
     settings = run.settings()
-    if settings.get("compare_mf") and state == "finished" and (
-            mf is None or mf.get("state") not in FINAL_STATES):
+    if (
+        settings.get("compare_mf")
+        and state == "finished"
+        and (mf is None or mf.get("state") not in FINAL_STATES)
+    ):
         next_step = "training MF"
-    elif (settings.get("projection", True) and run.has_model()
-          and not (run.path / "maps.json").exists()):
+    elif (
+        settings.get("projection", True)
+        and run.has_model()
+        and not (run.path / "maps.json").exists()
+    ):
         next_step = "computing maps"
     else:
         return RunStatus(state, False, hmf, mf, error)
@@ -375,29 +405,37 @@ def require_model() -> Explored:
     """The current run and its model, or a plain explanation and st.stop()."""
     run = current_run()
     if run is None:
-        st.info("No run selected yet. Train one on the **Train** page (the bundled demo "
-                "trains in about a minute on a CPU), or pick a run in the sidebar.")
+        st.info(
+            "No run selected yet. Train one on the **Train** page (the bundled demo "
+            "trains in about a minute on a CPU), or pick a run in the sidebar."
+        )
         st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
     status = run_status(run)
     key = model_key(run)
     if key is None:
         if status.active:
-            st.info(f"Run **{run.name}** is {status.phase}: the first checkpoint is written "
-                    "after the first validated epoch. This page fills in then.")
+            st.info(
+                f"Run **{run.name}** is {status.phase}: the first checkpoint is written "
+                "after the first validated epoch. This page fills in then."
+            )
         else:
-            st.error(f"Run **{run.name}** has no checkpoint ({status.phase}"
-                     f"{': ' + status.error if status.error else ''}).")
+            st.error(
+                f"Run **{run.name}** has no checkpoint ({status.phase}"
+                f"{': ' + status.error if status.error else ''})."
+            )
         st.stop()
     try:
         model = load_model(*key)
     except Exception as error:  # a damaged or half-written checkpoint
-        st.error(f"The checkpoint of run {run.name} could not be loaded: "
-                 f"{type(error).__name__}: {error}")
+        st.error(
+            f"The checkpoint of run {run.name} could not be loaded: {type(error).__name__}: {error}"
+        )
         st.stop()
     if status.active:
-        st.caption(f"Run **{run.name}** is still {status.phase}: showing its best checkpoint "
-                   "so far.")
+        st.caption(
+            f"Run **{run.name}** is still {status.phase}: showing its best checkpoint so far."
+        )
     return Explored(run=run, key=key, status=status, model=model)
 
 
@@ -443,8 +481,13 @@ def start_map_job(run: RunDir) -> None:
         return
     with open(run.path / "maps_log.txt", "w") as log:
         _map_jobs()[str(run.path)] = subprocess.Popen(
-            [sys.executable, "-m", "hmf_core", "maps", str(run.path)], cwd=REPO, stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [sys.executable, "-m", "hmf_core", "maps", str(run.path)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def run_map(explored: Explored) -> tuple[pd.DataFrame, str]:

@@ -19,8 +19,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("HMF_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(os.environ.get("HMF_SCREENSHOTS", REPO / "test-artifacts" / "screenshots"))
 
@@ -29,8 +35,10 @@ def require_chromium() -> Path:
     """Debian's chromium, or a skip saying why (a failure when HMF_REQUIRE_BROWSER=1, as CI)."""
     if CHROMIUM.exists():
         return CHROMIUM
-    reason = (f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) "
-              "to run the browser test")
+    reason = (
+        f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) "
+        "to run the browser test"
+    )
     if os.environ.get("HMF_REQUIRE_BROWSER") == "1":
         pytest.fail(reason + " (HMF_REQUIRE_BROWSER=1 makes this a failure)")
     pytest.skip(reason)
@@ -50,10 +58,26 @@ def streamlit_server(runs_dir: Path, log_path: Path):
     env = {**os.environ, "HMF_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
-             "--server.port", str(port), "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard/app.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -138,5 +162,8 @@ def table_rows(frame_locator) -> list[list[str]]:
 
 
 def column_names(frame_locator) -> list[str]:
-    return [header.inner_text() for header in frame_locator.locator("th").all()
-            if header.get_attribute("role") == "columnheader"]
+    return [
+        header.inner_text()
+        for header in frame_locator.locator("th").all()
+        if header.get_attribute("role") == "columnheader"
+    ]

@@ -39,8 +39,7 @@ def browser_page(tmp_path):
 
     with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium),
-                                                 args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             page.set_default_timeout(60_000)
             try:
@@ -85,24 +84,28 @@ def test_the_journey_in_a_real_browser(browser_page):
     commit_text(page, "User clusters", "40")
     commit_text(page, "Item clusters", "40")
     commit_text(page, "Max epochs", "30")
-    expect(page.get_by_text("User clusters per level: 40; item clusters per level: 40.")
-           ).to_be_visible()
+    expect(
+        page.get_by_text("User clusters per level: 40; item clusters per level: 40.")
+    ).to_be_visible()
     page.get_by_text("Also train plain MF on the same split, for comparison").click()
-    expect(page.get_by_label("Also train plain MF on the same split, for comparison")
-           ).to_be_checked()
+    expect(
+        page.get_by_label("Also train plain MF on the same split, for comparison")
+    ).to_be_checked()
     shot("train-settings")
     started = time.time()
     page.locator(".st-key-train_button button").click()
     expect(page.locator(".st-key-stop_button button").first).to_be_visible()
     page.wait_for_function(
         "() => document.querySelectorAll('.st-key-curve_train_loss path.point').length > 0",
-        timeout=LONG)
+        timeout=LONG,
+    )
     timings["first_curve_point_s"] = round(time.time() - started, 1)
     first = curve_points(page)
     shot("training-live-curves")
     page.wait_for_function(
         f"() => document.querySelectorAll('.st-key-curve_train_loss path.point').length > {first}",
-        timeout=LONG)
+        timeout=LONG,
+    )
     assert curve_points(page) > first, "the curve grows while training runs"
     expect(page.get_by_text(re.compile(r"HMF Test RMSE \d"))).to_be_visible(timeout=LONG)
     timings["hmf_finished_s"] = round(time.time() - started, 1)
@@ -112,8 +115,12 @@ def test_the_journey_in_a_real_browser(browser_page):
     timings["run_finished_s"] = round(time.time() - started, 1)
     final_points = curve_points(page)
     assert final_points > first
-    hmf_epochs = int(page.get_by_test_id("stMetric").filter(has_text="HMF epochs")
-                     .get_by_test_id("stMetricValue").inner_text())
+    hmf_epochs = int(
+        page.get_by_test_id("stMetric")
+        .filter(has_text="HMF epochs")
+        .get_by_test_id("stMetricValue")
+        .inner_text()
+    )
     assert hmf_epochs >= 2
     assert curve_points(page) >= hmf_epochs + 2  # HMF's points and MF's
     run_name = page.get_by_role("heading", name=re.compile(r"^Run ")).inner_text()[4:]
@@ -168,8 +175,9 @@ def test_the_journey_in_a_real_browser(browser_page):
     for dx, dy in ((120, -120), (120, 120), (-120, 120), (-120, -120)):
         page.mouse.move(cx + dx, cy + dy, steps=8)
     page.mouse.up()
-    expect(page.get_by_role("heading", name=re.compile(r"^[\d,]+ points selected$"))
-           ).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=re.compile(r"^[\d,]+ points selected$"))
+    ).to_be_visible()
     shot("map-lasso-selection")
     chart.hover()
     chart.locator("[data-title='Pan']").click()
@@ -179,8 +187,7 @@ def test_the_journey_in_a_real_browser(browser_page):
 
     # 6. Its members on the Membership page (Table 5).
     open_page(page, "Membership")
-    expect(page.get_by_text(re.compile(rf"User cluster {cluster} \(level 1, size"))
-           ).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"User cluster {cluster} \(level 1, size"))).to_be_visible()
     table = page.get_by_test_id("stDataFrame").first
     expect(table.locator("td").first).to_be_attached()
     probabilities = [float(row[-1]) for row in table_rows(table)]
@@ -191,18 +198,24 @@ def test_the_journey_in_a_real_browser(browser_page):
     open_page(page, "Data")
     page.get_by_role("radio", name="Upload files").click()
     page.locator("[data-testid=stFileUploader] input[type=file]").nth(0).set_input_files(
-        files=[{"name": "broken.csv", "mimeType": "text/csv",
-                "buffer": b"userId,movieId,rating\n1,10,4\n1,11,five\n"}])
+        files=[
+            {
+                "name": "broken.csv",
+                "mimeType": "text/csv",
+                "buffer": b"userId,movieId,rating\n1,10,4\n1,11,five\n",
+            }
+        ]
+    )
     error = page.get_by_test_id("stAlertContentError")
     expect(error).to_contain_text(
-        "broken.csv, line 3: expected a number in column 'rating', found 'five'")
+        "broken.csv, line 3: expected a number in column 'rating', found 'five'"
+    )
     expect(page.get_by_text("Nothing changed: still using u.data (uploaded)")).to_be_visible()
     assert page.get_by_test_id("stException").count() == 0
     shot("bad-file-error")
     open_page(page, "Metrics")
     expect(page.get_by_text(re.compile(r"HMF Test RMSE"))).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame").first.get_by_text("MF (same split)")
-           ).to_be_attached()
+    expect(page.get_by_test_id("stDataFrame").first.get_by_text("MF (same split)")).to_be_attached()
     shot("app-still-works-metrics")
     assert page.get_by_test_id("stException").count() == 0
 

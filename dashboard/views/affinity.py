@@ -14,16 +14,20 @@ USER_ATTRIBUTES = ("gender", "occupation", "age")
 
 def affinity_page() -> None:
     st.title("Cluster affinity")
-    st.caption("Paper Table 4. The inner product ⟨U_s, V_t⟩ of a user cluster s and an item "
-               "cluster t is how much that group of users likes that group of items: every "
-               "prediction is a membership-weighted sum of these (eq. 11).")
+    st.caption(
+        "Paper Table 4. The inner product ⟨U_s, V_t⟩ of a user cluster s and an item "
+        "cluster t is how much that group of users likes that group of items: every "
+        "prediction is a membership-weighted sum of these (eq. 11)."
+    )
     explored = state.require_model()
     model = explored.model
     user_levels, item_levels = state.levels(model, "user"), state.levels(model, "item")
     if not user_levels or not item_levels:
         missing = "user" if not user_levels else "item"
-        st.warning(f"This run has depth 0 on the {missing} side (plain MF there), so there are "
-                   f"no {missing} clusters to compare. Train with {missing} depth ≥ 1.")
+        st.warning(
+            f"This run has depth 0 on the {missing} side (plain MF there), so there are "
+            f"no {missing} clusters to compare. Train with {missing} depth ≥ 1."
+        )
         return
 
     picked = state.selected(("user cluster", "item cluster"))
@@ -31,8 +35,13 @@ def affinity_page() -> None:
     version = state.selection_version()
     controls = st.columns([3, 1, 1])
     side = controls[0].segmented_control(
-        "Start from", list(DIRECTIONS), format_func=DIRECTIONS.get, default=first_side,
-        required=True, key=f"affinity_side_{version}")
+        "Start from",
+        list(DIRECTIONS),
+        format_func=DIRECTIONS.get,
+        default=first_side,
+        required=True,
+        key=f"affinity_side_{version}",
+    )
     user_level = _level_choice(controls[1], "User level", user_levels, picked, "user", version)
     item_level = _level_choice(controls[2], "Item level", item_levels, picked, "item", version)
     level = user_level if side == "user" else item_level
@@ -42,108 +51,156 @@ def affinity_page() -> None:
     if picked and picked["kind"] == f"{side} cluster" and picked["level"] == level:
         default = int(picked["index"])
     cluster = st.selectbox(
-        f"{side.capitalize()} cluster (level {level})", range(len(sizes)), index=default,
+        f"{side.capitalize()} cluster (level {level})",
+        range(len(sizes)),
+        index=default,
         format_func=lambda c: f"{side} cluster {c} · size {sizes[c]:.1f}",
         key=f"affinity_cluster_{side}_{level}_{version}",
         help="Size = the sum of its members' membership probabilities. Selecting a cluster on "
-             "the Map opens it here.")
+        "the Map opens it here.",
+    )
     table_view(explored, side, cluster, user_level, item_level)
     st.divider()
     heatmap_view(explored, user_level, item_level, side, cluster)
 
 
-def _level_choice(cell, label: str, levels: list[int], picked: dict | None, side: str,
-                  version: int) -> int:
+def _level_choice(
+    cell, label: str, levels: list[int], picked: dict | None, side: str, version: int
+) -> int:
     if len(levels) == 1:
         cell.caption(f"{label}: 1 (depth 1)")
         return 1
     default = picked["level"] if picked and picked["kind"] == f"{side} cluster" else 1
-    return cell.selectbox(label, levels, index=levels.index(default),
-                          key=f"affinity_{side}_level_{version}")
+    return cell.selectbox(
+        label, levels, index=levels.index(default), key=f"affinity_{side}_level_{version}"
+    )
 
 
-def table_view(explored: state.Explored, side: str, cluster: int, user_level: int,
-               item_level: int) -> None:
+def table_view(
+    explored: state.Explored, side: str, cluster: int, user_level: int, item_level: int
+) -> None:
     other = "item" if side == "user" else "user"
     options = st.columns([1, 1, 2])
-    shown = options[0].slider("Names per cluster", 1, 15, 3 if side == "user" else 9,
-                              key="affinity_names")
+    shown = options[0].slider(
+        "Names per cluster", 1, 15, 3 if side == "user" else 9, key="affinity_names"
+    )
     attribute = None
     if side == "item":
         attributes = [c for c in USER_ATTRIBUTES if c in explored.users.columns]
         attribute = options[1].selectbox(
-            "Show users as", [None, *attributes], key="affinity_attribute",
+            "Show users as",
+            [None, *attributes],
+            key="affinity_attribute",
             format_func=lambda a: "their labels" if a is None else a,
-            help="Paper Table 4 (c)/(d) lists the gender of the users nearest each cluster.")
-        frame = queries.user_clusters_for_item_cluster(explored.key, cluster, user_level,
-                                                       item_level, shown, attribute)
+            help="Paper Table 4 (c)/(d) lists the gender of the users nearest each cluster.",
+        )
+        frame = queries.user_clusters_for_item_cluster(
+            explored.key, cluster, user_level, item_level, shown, attribute
+        )
     else:
-        frame = queries.item_clusters_for_user_cluster(explored.key, cluster, user_level,
-                                                       item_level, shown)
-    text = options[2].text_input("Filter by name", key="affinity_filter",
-                                 placeholder="keep rows whose nearest or top members match")
-    minimum = options[1].number_input("Minimum size", 0.0, value=0.0, step=0.5,
-                                      key="affinity_min_size") if side == "user" else 0.0
+        frame = queries.item_clusters_for_user_cluster(
+            explored.key, cluster, user_level, item_level, shown
+        )
+    text = options[2].text_input(
+        "Filter by name",
+        key="affinity_filter",
+        placeholder="keep rows whose nearest or top members match",
+    )
+    minimum = (
+        options[1].number_input("Minimum size", 0.0, value=0.0, step=0.5, key="affinity_min_size")
+        if side == "user"
+        else 0.0
+    )
     rows = frame[frame["size"] >= minimum]
     if text.strip():
         needle = text.strip()
-        found = (rows["nearest"].str.contains(needle, case=False, regex=False)
-                 | rows["top_members"].str.contains(needle, case=False, regex=False))
+        found = rows["nearest"].str.contains(needle, case=False, regex=False) | rows[
+            "top_members"
+        ].str.contains(needle, case=False, regex=False)
         rows = rows[found]
     rows = rows.assign(rank=range(1, len(rows) + 1))
     column = f"{other}_cluster"
-    st.markdown(f"**Every {other} cluster against {side} cluster {cluster}**, highest inner "
-                f"product first ({len(rows):,} of {len(frame):,} shown). Click a column header "
-                "to sort.")
+    st.markdown(
+        f"**Every {other} cluster against {side} cluster {cluster}**, highest inner "
+        f"product first ({len(rows):,} of {len(frame):,} shown). Click a column header "
+        "to sort."
+    )
     st.dataframe(
         rows[["rank", column, "inner_product", "size", "nearest", "top_members"]],
-        hide_index=True, key="affinity_table", height=420,
+        hide_index=True,
+        key="affinity_table",
+        height=420,
         column_config={
             "rank": st.column_config.NumberColumn("rank", width="small"),
             column: st.column_config.NumberColumn(column.replace("_", " "), width="small"),
             "inner_product": st.column_config.NumberColumn("inner product", format="%.3f"),
             "size": st.column_config.NumberColumn("size", format="%.1f"),
             "nearest": st.column_config.TextColumn(
-                "nearest in latent space", width="large",
-                help=f"The {other}s whose embeddings lie nearest this cluster's embedding"),
+                "nearest in latent space",
+                width="large",
+                help=f"The {other}s whose embeddings lie nearest this cluster's embedding",
+            ),
             "top_members": st.column_config.TextColumn(
-                "top members", width="large",
-                help="Its members with the highest membership probability"),
+                "top members",
+                width="large",
+                help="Its members with the highest membership probability",
+            ),
         },
     )
     st.download_button(
-        "Download CSV", rows.to_csv(index=False).encode(), key="affinity_download",
+        "Download CSV",
+        rows.to_csv(index=False).encode(),
+        key="affinity_download",
         file_name=f"{explored.run.name}-{side}-cluster-{cluster}-affinity.csv",
-        mime="text/csv", icon=":material/download:")
+        mime="text/csv",
+        icon=":material/download:",
+    )
 
 
-def heatmap_view(explored: state.Explored, user_level: int, item_level: int, side: str,
-                 cluster: int) -> None:
+def heatmap_view(
+    explored: state.Explored, user_level: int, item_level: int, side: str, cluster: int
+) -> None:
     matrix, rows, columns = queries.affinity(explored.key, user_level, item_level)
     ordered = matrix.loc[rows, columns]
-    st.markdown(f"**All {len(rows)} user clusters × {len(columns)} item clusters** (levels "
-                f"{user_level} and {item_level}); rows and columns ordered so similar ones sit "
-                "together and blocks show.")
+    st.markdown(
+        f"**All {len(rows)} user clusters × {len(columns)} item clusters** (levels "
+        f"{user_level} and {item_level}); rows and columns ordered so similar ones sit "
+        "together and blocks show."
+    )
     limit = float(abs(ordered.to_numpy()).max()) or 1.0
-    figure = go.Figure(go.Heatmap(
-        z=ordered.to_numpy(), x=[f"i{c}" for c in columns], y=[f"u{r}" for r in rows],
-        colorscale="RdBu_r", zmin=-limit, zmax=limit, colorbar={"title": "⟨U, V⟩"},
-        hovertemplate="user cluster %{y}<br>item cluster %{x}<br>inner product %{z:.3f}"
-                      "<extra></extra>"))
+    figure = go.Figure(
+        go.Heatmap(
+            z=ordered.to_numpy(),
+            x=[f"i{c}" for c in columns],
+            y=[f"u{r}" for r in rows],
+            colorscale="RdBu_r",
+            zmin=-limit,
+            zmax=limit,
+            colorbar={"title": "⟨U, V⟩"},
+            hovertemplate="user cluster %{y}<br>item cluster %{x}<br>inner product %{z:.3f}"
+            "<extra></extra>",
+        )
+    )
     marker = f"u{cluster}" if side == "user" else f"i{cluster}"
     if side == "user":
         figure.add_hline(y=marker, line={"color": "#1d2433", "width": 1.5})
     else:
         figure.add_vline(x=marker, line={"color": "#1d2433", "width": 1.5})
     figure.update_layout(
-        height=min(900, max(420, 4 * len(rows))), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        height=min(900, max(420, 4 * len(rows))),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
         xaxis={"title": "item cluster", "type": "category", "showticklabels": len(columns) <= 60},
         yaxis={"title": "user cluster", "type": "category", "showticklabels": len(rows) <= 60},
     )
     st.plotly_chart(figure, key="affinity_heatmap")
-    st.download_button("Download the matrix (CSV)", matrix.to_csv().encode(),
-                       file_name=f"{explored.run.name}-affinity-matrix.csv", mime="text/csv",
-                       key="affinity_matrix_download", icon=":material/download:")
+    st.download_button(
+        "Download the matrix (CSV)",
+        matrix.to_csv().encode(),
+        file_name=f"{explored.run.name}-affinity-matrix.csv",
+        mime="text/csv",
+        key="affinity_matrix_download",
+        icon=":material/download:",
+    )
 
 
 affinity_page()

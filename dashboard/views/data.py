@@ -26,8 +26,9 @@ def data_page() -> None:
         "optionally rating and timestamp columns), plus optional item and user metadata "
         "(`u.item`, `movies.csv`, `u.user`, `users.dat`, or a CSV keyed by id)."
     )
-    source = st.segmented_control("Source", SOURCES, default=SOURCES[0], required=True,
-                                  key="data_source")
+    source = st.segmented_control(
+        "Source", SOURCES, default=SOURCES[0], required=True, key="data_source"
+    )
     _show_errors("url")  # a reloaded tab whose files can no longer be read
     columns = _column_overrides()
     if source == SOURCES[0]:
@@ -44,9 +45,11 @@ def data_page() -> None:
 
 def _column_overrides() -> tuple[tuple[str, str], ...]:
     with st.expander("Column names (only when a header is not recognised)"):
-        st.caption("Recognised automatically: user / userId / customer…, item / movieId / "
-                   "product…, rating / score / stars…, timestamp / time / date…. "
-                   "Leave empty to detect.")
+        st.caption(
+            "Recognised automatically: user / userId / customer…, item / movieId / "
+            "product…, rating / score / stars…, timestamp / time / date…. "
+            "Leave empty to detect."
+        )
         cells = st.columns(len(COLUMN_ROLES))
         names = [
             cell.text_input(f"{role} column", key=f"column_{role}").strip()
@@ -60,8 +63,7 @@ def _apply(candidate: state.Dataset, origin: str) -> None:
     session (shown under `origin`) until the next attempt."""
     with st.spinner(f"Reading {Path(candidate.ratings).name}…"):
         dataset, errors = state.open_dataset(candidate)
-    st.session_state["data_errors"] = {"origin": origin, "errors": errors,
-                                       "kept": dataset is None}
+    st.session_state["data_errors"] = {"origin": origin, "errors": errors, "kept": dataset is None}
     if dataset is not None:
         state.use_dataset(dataset)
 
@@ -84,8 +86,10 @@ def _demo_source() -> None:
         "*The MovieLens Datasets: History and Context*, ACM TiiS 5(4), 2015)."
     )
     if state.current_dataset() == state.DEMO:
-        st.success("The demo is the current dataset: go to **Train** and press Train.",
-                   icon=":material/check_circle:")
+        st.success(
+            "The demo is the current dataset: go to **Train** and press Train.",
+            icon=":material/check_circle:",
+        )
     elif st.button("Use the demo data", type="primary"):
         state.use_dataset(state.DEMO)
         st.rerun()
@@ -93,12 +97,21 @@ def _demo_source() -> None:
 
 def _upload_source(columns: tuple) -> None:
     left, middle, right = st.columns(3)
-    ratings = left.file_uploader("Rating file", key="upload_ratings",
-                                 help="u.data, ratings.dat, ratings.csv, a .zip, CSV/TSV/parquet")
-    items = middle.file_uploader("Item metadata (optional)", key="upload_items",
-                                 help="u.item, movies.dat, movies.csv, or a CSV keyed by item id")
-    users = right.file_uploader("User metadata (optional)", key="upload_users",
-                                help="u.user, users.dat, or a CSV keyed by user id")
+    ratings = left.file_uploader(
+        "Rating file",
+        key="upload_ratings",
+        help="u.data, ratings.dat, ratings.csv, a .zip, CSV/TSV/parquet",
+    )
+    items = middle.file_uploader(
+        "Item metadata (optional)",
+        key="upload_items",
+        help="u.item, movies.dat, movies.csv, or a CSV keyed by item id",
+    )
+    users = right.file_uploader(
+        "User metadata (optional)",
+        key="upload_users",
+        help="u.user, users.dat, or a CSV keyed by user id",
+    )
     if ratings is None:
         if items is not None or users is not None:
             st.info("Add the rating file: metadata alone cannot be trained on.")
@@ -111,22 +124,29 @@ def _upload_source(columns: tuple) -> None:
             (ratings.name, ratings.getvalue()),
             items=(items.name, items.getvalue()) if items is not None else None,
             users=(users.name, users.getvalue()) if users is not None else None,
-            columns=columns)
+            columns=columns,
+        )
         _apply(candidate, "upload")
     _show_errors("upload")
-    st.caption(f"Uploads are kept under `{state.uploads_root()}` so runs can read them and you "
-               "can reopen them later (Earlier uploads).")
+    st.caption(
+        f"Uploads are kept under `{state.uploads_root()}` so runs can read them and you "
+        "can reopen them later (Earlier uploads)."
+    )
 
 
 def _path_source(columns: tuple) -> None:
-    st.caption("For files too large to upload through the browser: paths on the machine that "
-               "runs this app.")
+    st.caption(
+        "For files too large to upload through the browser: paths on the machine that "
+        "runs this app."
+    )
     ratings = st.text_input("Rating file path", key="path_ratings").strip()
     items = st.text_input("Item metadata path (optional)", key="path_items").strip()
     users = st.text_input("User metadata path (optional)", key="path_users").strip()
     if st.button("Use these files", key="use_paths", type="primary", disabled=not ratings):
-        resolved = {name: str(Path(value).expanduser().resolve()) if value else None
-                    for name, value in (("ratings", ratings), ("items", items), ("users", users))}
+        resolved = {
+            name: str(Path(value).expanduser().resolve()) if value else None
+            for name, value in (("ratings", ratings), ("items", items), ("users", users))
+        }
         _apply(state.Dataset(label=Path(ratings).name, columns=columns, **resolved), "path")
     _show_errors("path")
 
@@ -136,11 +156,15 @@ def _earlier_source(columns: tuple) -> None:
     if not earlier:
         st.info("No earlier uploads yet.")
         return
-    choice = st.selectbox("Earlier upload", earlier, format_func=lambda d: d.label,
-                          key="earlier_upload")
+    choice = st.selectbox(
+        "Earlier upload", earlier, format_func=lambda d: d.label, key="earlier_upload"
+    )
     parts = [f"ratings `{Path(choice.ratings).name}`"]
-    parts += [f"{role} `{Path(path).name}`" for role, path in
-              (("items", choice.items), ("users", choice.users)) if path]
+    parts += [
+        f"{role} `{Path(path).name}`"
+        for role, path in (("items", choice.items), ("users", choice.users))
+        if path
+    ]
     st.caption(", ".join(parts))
     if st.button("Use this dataset", type="primary", key="use_earlier"):
         _apply(replace(choice, columns=columns), "earlier")
@@ -159,44 +183,61 @@ def _summary(dataset: state.Dataset) -> None:
         return
     summary = data.summary()
     files = [f"ratings: `{dataset.ratings}`"]
-    files += [f"{role}: `{path}`" for role, path in
-              (("items", dataset.items), ("users", dataset.users)) if path]
+    files += [
+        f"{role}: `{path}`"
+        for role, path in (("items", dataset.items), ("users", dataset.users))
+        if path
+    ]
     st.caption(" · ".join(files))
 
     cells = st.columns(5)
     cells[0].metric("Users", f"{summary['users']:,}")
     cells[1].metric("Items", f"{summary['items']:,}")
-    cells[2].metric("Ratings" if not summary["implicit"] else "Interactions",
-                    f"{summary['interactions']:,}")
-    cells[3].metric("Density", f"{summary['density']:.2%}",
-                    help="ratings / (users x items)")
+    cells[2].metric(
+        "Ratings" if not summary["implicit"] else "Interactions", f"{summary['interactions']:,}"
+    )
+    cells[3].metric("Density", f"{summary['density']:.2%}", help="ratings / (users x items)")
     if summary["implicit"]:
         cells[4].metric("Feedback", "implicit")
     else:
-        cells[4].metric("Mean rating", f"{summary['rating_mean']:.2f}",
-                        help=f"from {summary['rating_min']:g} to {summary['rating_max']:g}")
+        cells[4].metric(
+            "Mean rating",
+            f"{summary['rating_mean']:.2f}",
+            help=f"from {summary['rating_min']:g} to {summary['rating_max']:g}",
+        )
 
     _problems(dataset, summary)
 
     left, right = st.columns(2)
     table = data.table
     if summary["implicit"]:
-        left.info("No rating column: every row counts as a positive interaction, so the "
-                  "rating task is not available; train with the ranking task.")
+        left.info(
+            "No rating column: every row counts as a positive interaction, so the "
+            "rating task is not available; train with the ranking task."
+        )
     else:
         counts = table["rating"].value_counts().sort_index()
-        figure = px.bar(x=counts.index.astype(str), y=counts.to_numpy(),
-                        labels={"x": "rating", "y": "ratings"}, title="Rating histogram")
+        figure = px.bar(
+            x=counts.index.astype(str),
+            y=counts.to_numpy(),
+            labels={"x": "rating", "y": "ratings"},
+            title="Rating histogram",
+        )
         figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
         left.plotly_chart(figure, key="rating_histogram")
     if "time_min" in summary:
         start = pd.to_datetime(summary["time_min"], unit="s")
         end = pd.to_datetime(summary["time_max"], unit="s")
         times = pd.to_datetime(table["timestamp"], unit="s")
-        figure = px.histogram(x=times, nbins=60, labels={"x": "time"},
-                              title=f"Ratings over time: {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-        figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                             yaxis_title="ratings")
+        figure = px.histogram(
+            x=times,
+            nbins=60,
+            labels={"x": "time"},
+            title=f"Ratings over time: {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+        )
+        figure.update_layout(
+            height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_title="ratings"
+        )
         right.plotly_chart(figure, key="time_histogram")
     else:
         right.info("No timestamp column: the temporal split uses the file's row order.")
@@ -209,8 +250,9 @@ def _summary(dataset: state.Dataset) -> None:
             item_id=data.item_ids[table["item"].head(20)],
         )[["user_id", "item_id", "rating", "timestamp"]]
         st.dataframe(preview, hide_index=True)
-    st.page_link("views/train.py", label="Next: train a model on this data",
-                 icon=":material/arrow_forward:")
+    st.page_link(
+        "views/train.py", label="Next: train a model on this data", icon=":material/arrow_forward:"
+    )
 
 
 def _problems(dataset: state.Dataset, summary: dict) -> None:
@@ -222,35 +264,63 @@ def _problems(dataset: state.Dataset, summary: dict) -> None:
     if not problems:
         st.success("No problems found in the rating file.", icon=":material/check_circle:")
         return
-    st.warning("**Problems found**\n\n" + "\n".join(f"- {p}" for p in problems),
-               icon=":material/warning:")
+    st.warning(
+        "**Problems found**\n\n" + "\n".join(f"- {p}" for p in problems), icon=":material/warning:"
+    )
 
 
 def _splits(dataset: state.Dataset) -> None:
-    st.markdown("**Split sizes** (validation and test rows whose user or item never occurs "
-                "in training are dropped, as in the paper)")
+    st.markdown(
+        "**Split sizes** (validation and test rows whose user or item never occurs "
+        "in training are dropped, as in the paper)"
+    )
     rows = []
     for method in SPLITS:
         try:
-            summary = state.split_summary(dataset.ratings, state.stamp(dataset.ratings),
-                                          dataset.columns, method, 0)
+            summary = state.split_summary(
+                dataset.ratings, state.stamp(dataset.ratings), dataset.columns, method, 0
+            )
         except Exception as error:
             rows.append({"split": method, "problem": str(error)})
             continue
-        rows.append({"split": method, **{k: summary[k] for k in (
-            "users", "items", "train", "val", "test", "dropped_cold_val", "dropped_cold_test")}})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="split_table", column_config={
-        "dropped_cold_val": st.column_config.NumberColumn("dropped (val)"),
-        "dropped_cold_test": st.column_config.NumberColumn("dropped (test)"),
-    })
+        rows.append(
+            {
+                "split": method,
+                **{
+                    k: summary[k]
+                    for k in (
+                        "users",
+                        "items",
+                        "train",
+                        "val",
+                        "test",
+                        "dropped_cold_val",
+                        "dropped_cold_test",
+                    )
+                },
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        key="split_table",
+        column_config={
+            "dropped_cold_val": st.column_config.NumberColumn("dropped (val)"),
+            "dropped_cold_test": st.column_config.NumberColumn("dropped (test)"),
+        },
+    )
     for row in rows:
         if row.get("test", 1000) < 1000:
-            st.caption(f"The {row['split']} split leaves only {row['test']:,} test ratings: "
-                       "test metrics on it will be noisy.")
-    st.caption("temporal: the paper's protocol (oldest 64% train, next 16% validation, newest "
-               "20% test); random: the same proportions shuffled (seed 0 here; the Train page "
-               "sets the seed); leave_last_out: each user's last rating is test, the one "
-               "before validation.")
+            st.caption(
+                f"The {row['split']} split leaves only {row['test']:,} test ratings: "
+                "test metrics on it will be noisy."
+            )
+    st.caption(
+        "temporal: the paper's protocol (oldest 64% train, next 16% validation, newest "
+        "20% test); random: the same proportions shuffled (seed 0 here; the Train page "
+        "sets the seed); leave_last_out: each user's last rating is test, the one "
+        "before validation."
+    )
 
 
 def _metadata_coverage(dataset: state.Dataset, data) -> None:
@@ -258,16 +328,19 @@ def _metadata_coverage(dataset: state.Dataset, data) -> None:
         try:
             meta = state.dataset_metadata(dataset, kind)
         except Exception as error:
-            st.error(state.describe_error(dataset.items if kind == "item" else dataset.users,
-                                          error))
+            st.error(
+                state.describe_error(dataset.items if kind == "item" else dataset.users, error)
+            )
             continue
         if meta is None:
             continue
         known = pd.Index(np.asarray(ids).astype(str)).isin(meta.index.astype(str))
         path = Path(dataset.items if kind == "item" else dataset.users).name
         columns = ", ".join(c for c in meta.columns if c != "label")
-        message = (f"{path}: {len(meta):,} {kind}s described ({columns}); "
-                   f"{int(known.sum()):,} of {len(ids):,} rated {kind}s have an entry.")
+        message = (
+            f"{path}: {len(meta):,} {kind}s described ({columns}); "
+            f"{int(known.sum()):,} of {len(ids):,} rated {kind}s have an entry."
+        )
         if known.all():
             st.caption(message)
         else:

@@ -19,35 +19,63 @@ def explain_page() -> None:
     picked_item = state.selected(("item",))
     version = state.selection_version()
 
-    user = st.selectbox("User", users.index,
-                        index=users.index.get_loc(picked_user["index"]) if picked_user else 0,
-                        format_func=lambda i: f"{users[i]} (#{i})", key=f"explain_user_{version}",
-                        help="Type to search. Selecting a user on the Map opens it here.")
+    user = st.selectbox(
+        "User",
+        users.index,
+        index=users.index.get_loc(picked_user["index"]) if picked_user else 0,
+        format_func=lambda i: f"{users[i]} (#{i})",
+        key=f"explain_user_{version}",
+        help="Type to search. Selecting a user on the Map opens it here.",
+    )
     user = int(user)
     left, right = st.columns([3, 2], gap="large")
     with left:
         k = st.slider("Recommendations", 5, 50, 10, key="explain_k")
         picks = queries.recommend(key, user, k)
-        st.markdown(f"**Top {len(picks)} items this user did not rate in training**, by "
-                    "predicted score. *held out* = the user did rate it in validation or test.")
+        st.markdown(
+            f"**Top {len(picks)} items this user did not rate in training**, by "
+            "predicted score. *held out* = the user did rate it in validation or test."
+        )
         columns = [c for c in ("rank", "label", "genres", "score", "held_out") if c in picks]
-        st.dataframe(picks, column_order=columns, hide_index=True, key="explain_recommendations",
-                     column_config={"score": st.column_config.NumberColumn(format="%.3f"),
-                                    "held_out": st.column_config.TextColumn("held out")})
+        st.dataframe(
+            picks,
+            column_order=columns,
+            hide_index=True,
+            key="explain_recommendations",
+            column_config={
+                "score": st.column_config.NumberColumn(format="%.3f"),
+                "held_out": st.column_config.TextColumn("held out"),
+            },
+        )
     with right:
         history = queries.history(key, user)
         st.markdown(f"**What the user rated** ({len(history):,} ratings; best first)")
-        st.dataframe(history[["label", "rating", "stage"]], hide_index=True, height=360,
-                     key="explain_history")
+        st.dataframe(
+            history[["label", "rating", "stage"]],
+            hide_index=True,
+            height=360,
+            key="explain_history",
+        )
 
     st.divider()
     st.subheader("Why this score? One prediction, cluster pair by cluster pair")
-    default_item = (picked_item["index"] if picked_item else
-                    int(picks["index"].iloc[0]) if len(picks) else int(items.index[0]))
-    item = int(st.selectbox("Item", items.index, index=items.index.get_loc(default_item),
-                            format_func=lambda i: f"{items[i]} (#{i})",
-                            key=f"explain_item_{version}_{user}",
-                            help="Defaults to the top recommendation."))
+    default_item = (
+        picked_item["index"]
+        if picked_item
+        else int(picks["index"].iloc[0])
+        if len(picks)
+        else int(items.index[0])
+    )
+    item = int(
+        st.selectbox(
+            "Item",
+            items.index,
+            index=items.index.get_loc(default_item),
+            format_func=lambda i: f"{items[i]} (#{i})",
+            key=f"explain_item_{version}_{user}",
+            help="Defaults to the top recommendation.",
+        )
+    )
     model = explored.model
     levels = st.columns(2)
     user_level = _level(levels[0], "User level", model.config.user_depth, "explain_user_level")
@@ -57,23 +85,41 @@ def explain_page() -> None:
     rated = history.loc[history["item"] == item, ["rating", "stage"]]
     cells = st.columns(3)
     cells[0].metric("Prediction", f"{predicted:.3f}")
-    cells[1].metric("Sum of the contributions", f"{pairs['contribution'].sum():.3f}",
-                    help="Equals the prediction: eq. (11) is exact, not an approximation.")
-    cells[2].metric("Actual rating", f"{rated['rating'].iloc[0]:g} ({rated['stage'].iloc[0]})"
-                    if len(rated) else "not rated")
+    cells[1].metric(
+        "Sum of the contributions",
+        f"{pairs['contribution'].sum():.3f}",
+        help="Equals the prediction: eq. (11) is exact, not an approximation.",
+    )
+    cells[2].metric(
+        "Actual rating",
+        f"{rated['rating'].iloc[0]:g} ({rated['stage'].iloc[0]})" if len(rated) else "not rated",
+    )
     top = st.slider("Pairs in the chart", 5, 40, 15, key="explain_top")
     _contribution_chart(pairs.head(top), user_level, item_level)
-    st.caption(f"Contribution = P(user in s) × P(item in t) × ⟨U_s, V_t⟩, largest |value| "
-               f"first; {len(pairs):,} pairs in all.")
-    st.dataframe(pairs, hide_index=True, key="explain_pairs", height=360, column_config={
-        "user_probability": st.column_config.NumberColumn("P(user in s)", format="%.4f"),
-        "item_probability": st.column_config.NumberColumn("P(item in t)", format="%.4f"),
-        "inner_product": st.column_config.NumberColumn("⟨U_s, V_t⟩", format="%.3f"),
-        "contribution": st.column_config.NumberColumn(format="%.4f"),
-    })
-    st.download_button("Download the pairs (CSV)", pairs.to_csv(index=False).encode(),
-                       file_name=f"{explored.run.name}-explain-u{user}-i{item}.csv",
-                       mime="text/csv", key="explain_download", icon=":material/download:")
+    st.caption(
+        f"Contribution = P(user in s) × P(item in t) × ⟨U_s, V_t⟩, largest |value| "
+        f"first; {len(pairs):,} pairs in all."
+    )
+    st.dataframe(
+        pairs,
+        hide_index=True,
+        key="explain_pairs",
+        height=360,
+        column_config={
+            "user_probability": st.column_config.NumberColumn("P(user in s)", format="%.4f"),
+            "item_probability": st.column_config.NumberColumn("P(item in t)", format="%.4f"),
+            "inner_product": st.column_config.NumberColumn("⟨U_s, V_t⟩", format="%.3f"),
+            "contribution": st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
+    st.download_button(
+        "Download the pairs (CSV)",
+        pairs.to_csv(index=False).encode(),
+        file_name=f"{explored.run.name}-explain-u{user}-i{item}.csv",
+        mime="text/csv",
+        key="explain_download",
+        icon=":material/download:",
+    )
 
 
 def _level(cell, label: str, depth: int, key: str) -> int:
@@ -84,21 +130,35 @@ def _level(cell, label: str, depth: int, key: str) -> int:
 
 
 def _contribution_chart(pairs, user_level: int, item_level: int) -> None:
-    names = [f"user c{u} × item c{i}" if u != "bias" else "biases"
-             for u, i in zip(pairs["user_cluster"], pairs["item_cluster"])]
+    names = [
+        f"user c{u} × item c{i}" if u != "bias" else "biases"
+        for u, i in zip(pairs["user_cluster"], pairs["item_cluster"])
+    ]
     if user_level == 0 or item_level == 0:
-        names = [name.replace("user c", "user #" if user_level == 0 else "user c")
-                 .replace("item c", "item #" if item_level == 0 else "item c") for name in names]
+        names = [
+            name.replace("user c", "user #" if user_level == 0 else "user c").replace(
+                "item c", "item #" if item_level == 0 else "item c"
+            )
+            for name in names
+        ]
     values = pairs["contribution"].to_numpy()
-    figure = go.Figure(go.Bar(
-        x=values, y=names, orientation="h",
-        marker={"color": ["#3457d5" if v >= 0 else "#e8743b" for v in values]},
-        customdata=pairs[["user_probability", "item_probability", "inner_product"]].to_numpy(),
-        hovertemplate="%{y}<br>contribution %{x:.4f}<br>P(user) %{customdata[0]:.3f}, "
-                      "P(item) %{customdata[1]:.3f}, ⟨U,V⟩ %{customdata[2]:.3f}<extra></extra>"))
-    figure.update_layout(height=80 + 24 * len(names), yaxis={"autorange": "reversed"},
-                         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                         xaxis_title="contribution to the prediction")
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            marker={"color": ["#3457d5" if v >= 0 else "#e8743b" for v in values]},
+            customdata=pairs[["user_probability", "item_probability", "inner_product"]].to_numpy(),
+            hovertemplate="%{y}<br>contribution %{x:.4f}<br>P(user) %{customdata[0]:.3f}, "
+            "P(item) %{customdata[1]:.3f}, ⟨U,V⟩ %{customdata[2]:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=80 + 24 * len(names),
+        yaxis={"autorange": "reversed"},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title="contribution to the prediction",
+    )
     st.plotly_chart(figure, key="explain_chart")
 
 

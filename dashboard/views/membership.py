@@ -10,15 +10,17 @@ import streamlit as st
 from dashboard import queries, state
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
-PROBABILITY = st.column_config.ProgressColumn("probability", format="%.4f", min_value=0.0,
-                                              max_value=1.0)
+PROBABILITY = st.column_config.ProgressColumn(
+    "probability", format="%.4f", min_value=0.0, max_value=1.0
+)
 
 
 def membership_page() -> None:
     st.title("Membership")
     explored = state.require_model()
     members_tab, object_tab, tree_tab = st.tabs(
-        ["Members of a cluster", "Clusters of a user or item", "Hierarchy"])
+        ["Members of a cluster", "Clusters of a user or item", "Hierarchy"]
+    )
     with members_tab:
         cluster_members(explored)
     with object_tab:
@@ -32,8 +34,10 @@ def _sides(explored: state.Explored) -> list[str]:
 
 
 def cluster_members(explored: state.Explored) -> None:
-    st.caption("Paper Table 5: every member of a cluster with the probability that it belongs "
-               "there (the product of the softmax memberships down the levels).")
+    st.caption(
+        "Paper Table 5: every member of a cluster with the probability that it belongs "
+        "there (the product of the softmax memberships down the levels)."
+    )
     sides = _sides(explored)
     if not sides:
         st.warning("This run is plain MF (depth 0 on both sides): it has no clusters.")
@@ -42,49 +46,87 @@ def cluster_members(explored: state.Explored) -> None:
     version = state.selection_version()
     first = picked["kind"].split()[0] if picked and picked["kind"].split()[0] in sides else sides[0]
     controls = st.columns([2, 1, 3])
-    side = controls[0].segmented_control("Side", sides, default=first, required=True,
-                                         key=f"members_side_{version}",
-                                         format_func=lambda s: f"{s} clusters")
+    side = controls[0].segmented_control(
+        "Side",
+        sides,
+        default=first,
+        required=True,
+        key=f"members_side_{version}",
+        format_func=lambda s: f"{s} clusters",
+    )
     levels = state.levels(explored.model, side)
     default_level = picked["level"] if picked and picked["kind"] == f"{side} cluster" else 1
-    level = controls[1].selectbox("Level", levels, index=levels.index(default_level),
-                                  key=f"members_level_{side}_{version}")
+    level = controls[1].selectbox(
+        "Level", levels, index=levels.index(default_level), key=f"members_level_{side}_{version}"
+    )
     sizes = queries.cluster_sizes(explored.key, side, level)
     default = int(sizes.argmax())
     if picked and picked["kind"] == f"{side} cluster" and picked["level"] == level:
         default = int(picked["index"])
     cluster = controls[2].selectbox(
-        "Cluster", range(len(sizes)), index=default,
+        "Cluster",
+        range(len(sizes)),
+        index=default,
         key=f"members_cluster_{side}_{level}_{version}",
-        format_func=lambda c: f"{side} cluster {c} · size {sizes[c]:.1f}")
+        format_func=lambda c: f"{side} cluster {c} · size {sizes[c]:.1f}",
+    )
     members = queries.cluster_members(explored.key, side, level, cluster)
-    threshold = st.slider("Hide members below probability", 0.0, 0.5, 0.01, 0.005,
-                          key="members_threshold", format="%.3f")
+    threshold = st.slider(
+        "Hide members below probability",
+        0.0,
+        0.5,
+        0.01,
+        0.005,
+        key="members_threshold",
+        format="%.3f",
+    )
     shown = members[members["probability"] >= threshold]
     columns = ["index"] + [c for c in META_COLUMNS if c in shown.columns] + ["probability"]
-    st.markdown(f"**{side.capitalize()} cluster {cluster}** (level {level}, size "
-                f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "
-                f"probability ≥ {threshold:.3f}, most probable first.")
-    st.dataframe(shown[columns], hide_index=True, key="members_table", height=460,
-                 column_config={"probability": PROBABILITY})
-    st.download_button("Download all members (CSV)", members.to_csv(index=False).encode(),
-                       file_name=f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
-                       mime="text/csv", key="members_download", icon=":material/download:")
+    st.markdown(
+        f"**{side.capitalize()} cluster {cluster}** (level {level}, size "
+        f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "
+        f"probability ≥ {threshold:.3f}, most probable first."
+    )
+    st.dataframe(
+        shown[columns],
+        hide_index=True,
+        key="members_table",
+        height=460,
+        column_config={"probability": PROBABILITY},
+    )
+    st.download_button(
+        "Download all members (CSV)",
+        members.to_csv(index=False).encode(),
+        file_name=f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
+        mime="text/csv",
+        key="members_download",
+        icon=":material/download:",
+    )
 
 
 def object_clusters(explored: state.Explored) -> None:
     picked = state.selected(("user", "item"))
     version = state.selection_version()
     sides = ["user", "item"]
-    side = st.segmented_control("Side", sides, default=picked["kind"] if picked else "user",
-                                required=True, key=f"object_side_{version}",
-                                format_func=lambda s: f"a {s}")
+    side = st.segmented_control(
+        "Side",
+        sides,
+        default=picked["kind"] if picked else "user",
+        required=True,
+        key=f"object_side_{version}",
+        format_func=lambda s: f"a {s}",
+    )
     meta = explored.users if side == "user" else explored.items
     labels = meta.set_index("index")["label"]
     default = picked["index"] if picked and picked["kind"] == side else int(labels.index[0])
-    index = st.selectbox(f"Which {side}", labels.index, index=labels.index.get_loc(default),
-                         format_func=lambda i: f"{labels[i]} (#{i})",
-                         key=f"object_pick_{side}_{version}", help="Type to search by name.")
+    index = st.selectbox(
+        f"Which {side}",
+        labels.index,
+        index=labels.index.get_loc(default),
+        format_func=lambda i: f"{labels[i]} (#{i})",
+        key=f"object_pick_{side}_{version}",
+        help="Type to search by name.",
+    )
     membership = queries.object_membership(explored.key, side, int(index))
     if membership.empty:
         st.info(f"The {side} side has depth 0 (plain MF): no clusters.")
@@ -94,30 +136,49 @@ def object_clusters(explored: state.Explored) -> None:
     top = st.slider("Clusters shown per level", 3, 30, 10, key="object_top")
     for level, rows in membership.groupby("level"):
         best = rows.nlargest(top, "probability")
-        figure = px.bar(best, x="probability", y=best["cluster"].map(lambda c: f"cluster {c}"),
-                        orientation="h", range_x=[0, 1],
-                        title=f"Level {level}: {len(rows)} clusters; the top {len(best)} hold "
-                              f"{best['probability'].sum():.0%} of the membership")
-        figure.update_layout(height=90 + 24 * len(best), yaxis={"autorange": "reversed",
-                                                               "title": None},
-                             margin={"l": 10, "r": 10, "t": 40, "b": 10})
+        figure = px.bar(
+            best,
+            x="probability",
+            y=best["cluster"].map(lambda c: f"cluster {c}"),
+            orientation="h",
+            range_x=[0, 1],
+            title=f"Level {level}: {len(rows)} clusters; the top {len(best)} hold "
+            f"{best['probability'].sum():.0%} of the membership",
+        )
+        figure.update_layout(
+            height=90 + 24 * len(best),
+            yaxis={"autorange": "reversed", "title": None},
+            margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        )
         st.plotly_chart(figure, key=f"object_bars_{level}")
-    st.download_button("Download (CSV)", membership.to_csv(index=False).encode(),
-                       file_name=f"{explored.run.name}-{side}-{index}-membership.csv",
-                       mime="text/csv", key="object_download", icon=":material/download:")
+    st.download_button(
+        "Download (CSV)",
+        membership.to_csv(index=False).encode(),
+        file_name=f"{explored.run.name}-{side}-{index}-membership.csv",
+        mime="text/csv",
+        key="object_download",
+        icon=":material/download:",
+    )
 
 
 def hierarchy(explored: state.Explored) -> None:
     deep = [side for side in ("user", "item") if len(state.levels(explored.model, side)) > 1]
     if not deep:
-        st.info("Both sides have depth ≤ 1: there is one level of clusters and no hierarchy "
-                "above it. Train with a user or item depth of 2 or more to see how clusters "
-                "group into parent clusters.")
+        st.info(
+            "Both sides have depth ≤ 1: there is one level of clusters and no hierarchy "
+            "above it. Train with a user or item depth of 2 or more to see how clusters "
+            "group into parent clusters."
+        )
         return
-    side = st.segmented_control("Side", deep, default=deep[0], required=True,
-                                key="tree_side", format_func=lambda s: f"{s} hierarchy")
-    minimum = st.slider("Hide links below probability", 0.0, 0.5, 0.05, 0.01,
-                        key="tree_threshold")
+    side = st.segmented_control(
+        "Side",
+        deep,
+        default=deep[0],
+        required=True,
+        key="tree_side",
+        format_func=lambda s: f"{s} hierarchy",
+    )
+    minimum = st.slider("Hide links below probability", 0.0, 0.5, 0.05, 0.01, key="tree_threshold")
     links = queries.hierarchy_links(explored.key, side, minimum)
     if links.empty:
         st.info("No link passes the threshold: lower it.")
@@ -126,21 +187,34 @@ def hierarchy(explored: state.Explored) -> None:
     sizes = {level: queries.cluster_sizes(explored.key, side, level) for level in levels}
     nodes = [(level, cluster) for level in levels for cluster in range(len(sizes[level]))]
     position = {node: i for i, node in enumerate(nodes)}
-    figure = go.Figure(go.Sankey(
-        arrangement="snap",
-        node={"label": [f"L{level} c{cluster} ({sizes[level][cluster]:.0f})"
-                        for level, cluster in nodes], "pad": 4, "thickness": 12},
-        link={"source": [position[(row.level, row.child)] for row in links.itertuples()],
-              "target": [position[(row.level + 1, row.parent)] for row in links.itertuples()],
-              "value": links["child_size"].tolist(),
-              "customdata": links["probability"].tolist(),
-              "hovertemplate": "%{source.label} → %{target.label}<br>probability "
-                               "%{customdata:.3f}<extra></extra>"},
-    ))
-    figure.update_layout(height=max(500, min(1400, 6 * len(sizes[levels[0]]))),
-                         margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    st.caption(f"Each level-l cluster flows into its parents at level l+1 with its connection "
-               f"probability; band width = cluster size × probability ({len(links):,} links).")
+    figure = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node={
+                "label": [
+                    f"L{level} c{cluster} ({sizes[level][cluster]:.0f})" for level, cluster in nodes
+                ],
+                "pad": 4,
+                "thickness": 12,
+            },
+            link={
+                "source": [position[(row.level, row.child)] for row in links.itertuples()],
+                "target": [position[(row.level + 1, row.parent)] for row in links.itertuples()],
+                "value": links["child_size"].tolist(),
+                "customdata": links["probability"].tolist(),
+                "hovertemplate": "%{source.label} → %{target.label}<br>probability "
+                "%{customdata:.3f}<extra></extra>",
+            },
+        )
+    )
+    figure.update_layout(
+        height=max(500, min(1400, 6 * len(sizes[levels[0]]))),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
+    st.caption(
+        f"Each level-l cluster flows into its parents at level l+1 with its connection "
+        f"probability; band width = cluster size × probability ({len(links):,} links)."
+    )
     st.plotly_chart(figure, key="tree_sankey")
 
 

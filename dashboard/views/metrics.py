@@ -29,8 +29,10 @@ def metrics_page() -> None:
     mf_run = run.comparison()
     mf_test = mf_run.test_metrics() if mf_run is not None else {}
     if not test:
-        st.info("No test metrics yet: they are computed on the best checkpoint when training "
-                f"ends (now: {status.phase}).")
+        st.info(
+            "No test metrics yet: they are computed on the best checkpoint when training "
+            f"ends (now: {status.phase})."
+        )
     else:
         names = [k for k in test if k.startswith("test_")]
         cells = st.columns(len(names) + 2)
@@ -38,20 +40,36 @@ def metrics_page() -> None:
             delta = None
             if name in mf_test:
                 delta = f"{test[name] - mf_test[name]:+.4f} vs MF"
-            cell.metric(f"HMF {charts.METRIC_NAMES.get(name, name)}", f"{test[name]:.4f}",
-                        delta=delta,
-                        delta_color="inverse" if name in LOWER_IS_BETTER else "normal")
+            cell.metric(
+                f"HMF {charts.METRIC_NAMES.get(name, name)}",
+                f"{test[name]:.4f}",
+                delta=delta,
+                delta_color="inverse" if name in LOWER_IS_BETTER else "normal",
+            )
         cells[-2].metric("Best epoch", test.get("best_epoch", "–"))
         cells[-1].metric("Epochs run", test.get("epochs_run", "–"))
-        rows = [{"model": "HMF", **{n: test.get(n) for n in names},
-                 "best_epoch": test.get("best_epoch"), "epochs_run": test.get("epochs_run")}]
+        rows = [
+            {
+                "model": "HMF",
+                **{n: test.get(n) for n in names},
+                "best_epoch": test.get("best_epoch"),
+                "epochs_run": test.get("epochs_run"),
+            }
+        ]
         if mf_test:
-            rows.append({"model": "MF (same split)", **{n: mf_test.get(n) for n in names},
-                         "best_epoch": mf_test.get("best_epoch"),
-                         "epochs_run": mf_test.get("epochs_run")})
+            rows.append(
+                {
+                    "model": "MF (same split)",
+                    **{n: mf_test.get(n) for n in names},
+                    "best_epoch": mf_test.get("best_epoch"),
+                    "epochs_run": mf_test.get("epochs_run"),
+                }
+            )
         elif not settings.get("compare_mf"):
-            st.caption("No MF comparison in this run: tick *Also train plain MF* on the Train "
-                       "page to get one.")
+            st.caption(
+                "No MF comparison in this run: tick *Also train plain MF* on the Train "
+                "page to get one."
+            )
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="metrics_table")
         _paper_reference(run, settings)
 
@@ -61,27 +79,43 @@ def metrics_page() -> None:
     columns = ["train_loss", *charts.validation_metrics(settings.get("task", "rating"))]
     cells = st.columns(len(columns))
     for cell, column in zip(cells, columns):
-        cell.plotly_chart(charts.curve(frames, column, log_y=column == "train_loss"),
-                          key=f"metrics_curve_{column}")
+        cell.plotly_chart(
+            charts.curve(frames, column, log_y=column == "train_loss"),
+            key=f"metrics_curve_{column}",
+        )
 
     left, right = st.columns(2)
     with left:
         st.subheader("Configuration")
-        st.dataframe(pd.DataFrame({"setting": list(settings),
-                                   "value": [json.dumps(v) for v in settings.values()]}),
-                     hide_index=True, key="metrics_settings", height=400)
-        st.download_button("Download settings.json", json.dumps(settings, indent=2).encode(),
-                           file_name=f"{run.name}-settings.json", mime="application/json",
-                           key="metrics_settings_download", icon=":material/download:")
+        st.dataframe(
+            pd.DataFrame(
+                {"setting": list(settings), "value": [json.dumps(v) for v in settings.values()]}
+            ),
+            hide_index=True,
+            key="metrics_settings",
+            height=400,
+        )
+        st.download_button(
+            "Download settings.json",
+            json.dumps(settings, indent=2).encode(),
+            file_name=f"{run.name}-settings.json",
+            mime="application/json",
+            key="metrics_settings_download",
+            icon=":material/download:",
+        )
     with right:
         st.subheader("Data")
         summary = run.data_summary()
         for part in ("data", "split"):
             values = summary.get(part, {})
             if values:
-                st.dataframe(pd.DataFrame({"": list(values),
-                                           part: [json.dumps(v) for v in values.values()]}),
-                             hide_index=True, key=f"metrics_{part}")
+                st.dataframe(
+                    pd.DataFrame(
+                        {"": list(values), part: [json.dumps(v) for v in values.values()]}
+                    ),
+                    hide_index=True,
+                    key=f"metrics_{part}",
+                )
         timings = state.read_map_timings(run)
         if timings:
             st.caption("Map timings (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
@@ -94,7 +128,9 @@ def _paper_reference(run, settings: dict) -> None:
         st.caption(
             "For reference, the paper's test RMSE on ML-100K with this temporal split "
             f"({summary.get('train', 0):,} train ratings here; 64,000 in the paper): "
-            + ", ".join(f"{name} {value}" for name, value in PAPER_ML100K.items()) + ".")
+            + ", ".join(f"{name} {value}" for name, value in PAPER_ML100K.items())
+            + "."
+        )
 
 
 metrics_page()

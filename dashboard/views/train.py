@@ -34,8 +34,10 @@ def train_page() -> None:
     with run_column:
         run = state.current_run()
         if run is None:
-            st.info("No run yet. Choose the settings on the left and press **Train**: training "
-                    "runs in a background process and its curves appear here.")
+            st.info(
+                "No run yet. Choose the settings on the left and press **Train**: training "
+                "runs in a background process and its curves appear here."
+            )
         else:
             _live_panel(run)
     st.divider()
@@ -49,8 +51,9 @@ def _parse_clusters(text: str, side: str) -> list[int]:
     try:
         values = [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
-        raise ValueError(f"{side} clusters: expected whole numbers separated by commas, "
-                         f"found {text!r}") from None
+        raise ValueError(
+            f"{side} clusters: expected whole numbers separated by commas, found {text!r}"
+        ) from None
     if not values or any(value < 1 for value in values):
         raise ValueError(f"{side} clusters: expected positive numbers, found {text!r}")
     return values
@@ -66,96 +69,190 @@ def _new_run(dataset: state.Dataset) -> None:
         return
     tasks = ["rating", "ranking"]
     task = st.segmented_control(
-        "Task", tasks, default="ranking" if data.implicit else "rating", required=True,
-        key="train_task", format_func={"rating": "Rating (MSE)", "ranking": "Ranking (BPR)"}.get,
+        "Task",
+        tasks,
+        default="ranking" if data.implicit else "rating",
+        required=True,
+        key="train_task",
+        format_func={"rating": "Rating (MSE)", "ranking": "Ranking (BPR)"}.get,
         help="Rating: predict the rating, test RMSE. Ranking: rank a held-out item among 99 "
-             "unseen ones, HR@10 and MRR@10.", **KEEP)
+        "unseen ones, HR@10 and MRR@10.",
+        **KEEP,
+    )
     threshold = None
     if task == "ranking" and not data.implicit:
-        if st.checkbox("Only high ratings are positives", value=True, key="train_use_threshold",
-                       **KEEP):
-            threshold = st.number_input("Positive if rating ≥", value=4.0, step=0.5,
-                                        key="train_threshold", **KEEP)
+        if st.checkbox(
+            "Only high ratings are positives", value=True, key="train_use_threshold", **KEEP
+        ):
+            threshold = st.number_input(
+                "Positive if rating ≥", value=4.0, step=0.5, key="train_threshold", **KEEP
+            )
 
     left, right = st.columns(2)
-    user_depth = left.slider("User depth", 0, 4, DEFAULTS.user_depth, key="train_user_depth",
-                             help="0 = plain MF on the user side", **KEEP)
-    item_depth = right.slider("Item depth", 0, 4, DEFAULTS.item_depth, key="train_item_depth",
-                              **KEEP)
-    user_text = left.text_input("User clusters", "200", key="train_user_clusters",
-                                disabled=user_depth == 0,
-                                help="First-level count (halved per level) or one per level: "
-                                     "200,100", **KEEP)
-    item_text = right.text_input("Item clusters", "100", key="train_item_clusters",
-                                 disabled=item_depth == 0, **KEEP)
+    user_depth = left.slider(
+        "User depth",
+        0,
+        4,
+        DEFAULTS.user_depth,
+        key="train_user_depth",
+        help="0 = plain MF on the user side",
+        **KEEP,
+    )
+    item_depth = right.slider(
+        "Item depth", 0, 4, DEFAULTS.item_depth, key="train_item_depth", **KEEP
+    )
+    user_text = left.text_input(
+        "User clusters",
+        "200",
+        key="train_user_clusters",
+        disabled=user_depth == 0,
+        help="First-level count (halved per level) or one per level: 200,100",
+        **KEEP,
+    )
+    item_text = right.text_input(
+        "Item clusters", "100", key="train_item_clusters", disabled=item_depth == 0, **KEEP
+    )
 
     left, middle, right = st.columns(3)
     dim = left.number_input("Dimension d", 1, 512, DEFAULTS.dim, key="train_dim", **KEEP)
-    lr = middle.number_input("Learning rate", 1e-6, 1.0, DEFAULTS.lr, step=1e-4, format="%.1e",
-                             key="train_lr", **KEEP)
-    weight_decay = right.number_input("Weight decay", 0.0, 1.0, DEFAULTS.weight_decay,
-                                      step=1e-5, format="%.1e", key="train_weight_decay", **KEEP)
-    batch_size = left.selectbox("Batch size", BATCH_SIZES, BATCH_SIZES.index(1024),
-                                key="train_batch_size", **KEEP)
+    lr = middle.number_input(
+        "Learning rate", 1e-6, 1.0, DEFAULTS.lr, step=1e-4, format="%.1e", key="train_lr", **KEEP
+    )
+    weight_decay = right.number_input(
+        "Weight decay",
+        0.0,
+        1.0,
+        DEFAULTS.weight_decay,
+        step=1e-5,
+        format="%.1e",
+        key="train_weight_decay",
+        **KEEP,
+    )
+    batch_size = left.selectbox(
+        "Batch size", BATCH_SIZES, BATCH_SIZES.index(1024), key="train_batch_size", **KEEP
+    )
     max_epochs = middle.number_input("Max epochs", 1, 5000, 200, key="train_max_epochs", **KEEP)
-    patience = right.number_input("Patience", 1, 500, DEFAULTS.patience, key="train_patience",
-                                  help="Stop after this many epochs without a better "
-                                       "validation metric; the best checkpoint is kept.", **KEEP)
-    split = left.selectbox("Split", SPLITS, SPLITS.index("random" if dataset.demo else "temporal"),
-                           key="train_split", help="See split sizes on the Data page.", **KEEP)
+    patience = right.number_input(
+        "Patience",
+        1,
+        500,
+        DEFAULTS.patience,
+        key="train_patience",
+        help="Stop after this many epochs without a better "
+        "validation metric; the best checkpoint is kept.",
+        **KEEP,
+    )
+    split = left.selectbox(
+        "Split",
+        SPLITS,
+        SPLITS.index("random" if dataset.demo else "temporal"),
+        key="train_split",
+        help="See split sizes on the Data page.",
+        **KEEP,
+    )
     seed = middle.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", **KEEP)
     devices = ["auto", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
-    device = right.selectbox("Device", devices, key="train_device",
-                             help="auto = the GPU when there is one" if len(devices) > 2 else
-                             "No CUDA GPU found: training runs on the CPU.", **KEEP)
-    compare_mf = st.checkbox("Also train plain MF on the same split, for comparison",
-                             value=False, key="train_compare_mf", **KEEP)
+    device = right.selectbox(
+        "Device",
+        devices,
+        key="train_device",
+        help="auto = the GPU when there is one"
+        if len(devices) > 2
+        else "No CUDA GPU found: training runs on the CPU.",
+        **KEEP,
+    )
+    compare_mf = st.checkbox(
+        "Also train plain MF on the same split, for comparison",
+        value=False,
+        key="train_compare_mf",
+        **KEEP,
+    )
     with st.expander("More settings"):
-        temperature = st.number_input("Softmax temperature", 0.01, 10.0, DEFAULTS.temperature,
-                                      step=0.1, key="train_temperature", **KEEP)
-        use_bias = st.checkbox("Global, user and item biases (an extension; the paper has none)",
-                               value=False, key="train_use_bias", **KEEP)
-        threads = st.number_input("CPU threads (0 = automatic)", 0, 64, 0, key="train_threads",
-                                  **KEEP)
-        projection = st.checkbox("Compute the UMAP map after training", value=True,
-                                 key="train_projection", **KEEP)
+        temperature = st.number_input(
+            "Softmax temperature",
+            0.01,
+            10.0,
+            DEFAULTS.temperature,
+            step=0.1,
+            key="train_temperature",
+            **KEEP,
+        )
+        use_bias = st.checkbox(
+            "Global, user and item biases (an extension; the paper has none)",
+            value=False,
+            key="train_use_bias",
+            **KEEP,
+        )
+        threads = st.number_input(
+            "CPU threads (0 = automatic)", 0, 64, 0, key="train_threads", **KEEP
+        )
+        projection = st.checkbox(
+            "Compute the UMAP map after training", value=True, key="train_projection", **KEEP
+        )
 
     try:
         settings = TrainSettings(
-            data=dataset.ratings, items=dataset.items, users=dataset.users,
-            columns=dataset.column_names(), task=task, positive_threshold=threshold,
-            split=split, seed=int(seed), dim=int(dim), user_depth=user_depth,
+            data=dataset.ratings,
+            items=dataset.items,
+            users=dataset.users,
+            columns=dataset.column_names(),
+            task=task,
+            positive_threshold=threshold,
+            split=split,
+            seed=int(seed),
+            dim=int(dim),
+            user_depth=user_depth,
             item_depth=item_depth,
             user_clusters=_parse_clusters(user_text, "User") if user_depth else [1],
             item_clusters=_parse_clusters(item_text, "Item") if item_depth else [1],
-            temperature=float(temperature), use_bias=use_bias, lr=float(lr),
-            weight_decay=float(weight_decay), batch_size=int(batch_size),
-            max_epochs=int(max_epochs), patience=int(patience), compare_mf=compare_mf,
-            projection=projection, accelerator=device, threads=int(threads) or None,
+            temperature=float(temperature),
+            use_bias=use_bias,
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+            batch_size=int(batch_size),
+            max_epochs=int(max_epochs),
+            patience=int(patience),
+            compare_mf=compare_mf,
+            projection=projection,
+            accelerator=device,
+            threads=int(threads) or None,
         )
         user_levels, item_levels = settings.levels("user"), settings.levels("item")
     except ValueError as error:
         st.error(str(error))
         return
     try:
-        sizes = state.split_summary(dataset.ratings, state.stamp(dataset.ratings),
-                                    dataset.columns, split, int(seed))
+        sizes = state.split_summary(
+            dataset.ratings, state.stamp(dataset.ratings), dataset.columns, split, int(seed)
+        )
     except Exception as error:  # the split itself refuses this data
         st.error(f"The {split} split cannot be made: {error}")
         return
-    st.caption(f"{split} split: {sizes['train']:,} train · {sizes['val']:,} validation · "
-               f"{sizes['test']:,} test ratings; {sizes['users']:,} users × "
-               f"{sizes['items']:,} items.")
+    st.caption(
+        f"{split} split: {sizes['train']:,} train · {sizes['val']:,} validation · "
+        f"{sizes['test']:,} test ratings; {sizes['users']:,} users × "
+        f"{sizes['items']:,} items."
+    )
     problem = _check(settings, data, sizes)
-    shape = " → ".join(map(str, user_levels)) or "none (MF)", " → ".join(
-        map(str, item_levels)) or "none (MF)"
+    shape = (
+        " → ".join(map(str, user_levels)) or "none (MF)",
+        " → ".join(map(str, item_levels)) or "none (MF)",
+    )
     st.caption(f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}.")
     active = [run.name for run in state.all_runs() if state.run_status(run).active]
     if active:
-        st.caption(f"Already training: {', '.join(active)}. Runs share the CPU, so a second "
-                   "one slows both.")
-    if st.button("Train", type="primary", icon=":material/play_arrow:", key="train_button",
-                 disabled=problem is not None, width="stretch"):
+        st.caption(
+            f"Already training: {', '.join(active)}. Runs share the CPU, so a second "
+            "one slows both."
+        )
+    if st.button(
+        "Train",
+        type="primary",
+        icon=":material/play_arrow:",
+        key="train_button",
+        disabled=problem is not None,
+        width="stretch",
+    ):
         run = start_run(settings, root=state.runs_root())
         state.open_run(run.name)
         st.rerun()
@@ -167,14 +264,18 @@ def _check(settings: TrainSettings, data, sizes: dict) -> str | None:
     """A plain reason the settings cannot work on this data, or None."""
     empty = [part for part in ("train", "val", "test") if not sizes[part]]
     if empty:
-        return (f"The {settings.split} split leaves no {' and no '.join(empty)} rows "
-                "(rows whose user or item never occurs in training are dropped): choose "
-                "another split.")
+        return (
+            f"The {settings.split} split leaves no {' and no '.join(empty)} rows "
+            "(rows whose user or item never occurs in training are dropped): choose "
+            "another split."
+        )
     if settings.task == "rating" and data.implicit:
-        return ("This file has no rating column (implicit feedback): choose the ranking task.")
+        return "This file has no rating column (implicit feedback): choose the ranking task."
     if settings.task == "ranking" and data.n_items < 101:
-        return (f"Ranking evaluation samples 99 unseen items per test rating, but the data has "
-                f"only {data.n_items} items: use the rating task.")
+        return (
+            f"Ranking evaluation samples 99 unseen items per test rating, but the data has "
+            f"only {data.n_items} items: use the rating task."
+        )
     return None
 
 
@@ -214,14 +315,21 @@ def _run_view(run, status: state.RunStatus) -> None:
         if run.stop_requested():
             button.button("Stopping…", disabled=True, key="stop_pending")
         else:
-            button.button("Stop", icon=":material/stop:", key="stop_button",
-                          on_click=stop_run, args=(run,),
-                          help="Ends training at the next batch; the best checkpoint is kept.")
+            button.button(
+                "Stop",
+                icon=":material/stop:",
+                key="stop_button",
+                on_click=stop_run,
+                args=(run,),
+                help="Ends training at the next batch; the best checkpoint is kept.",
+            )
     badge = {"finished": "green", "stopped": "orange", "failed": "red"}.get(status.phase, "blue")
     dataset = Path(settings.get("data", "")).name
-    st.markdown(f":{badge}-badge[{status.phase}] {settings.get('task')} task on `{dataset}`, "
-                f"user depth {settings.get('user_depth')}, item depth "
-                f"{settings.get('item_depth')}, d={settings.get('dim')}")
+    st.markdown(
+        f":{badge}-badge[{status.phase}] {settings.get('task')} task on `{dataset}`, "
+        f"user depth {settings.get('user_depth')}, item depth "
+        f"{settings.get('item_depth')}, d={settings.get('dim')}"
+    )
     if status.phase == "failed":
         st.error(f"Training failed: {status.error or 'see the log below'}")
         with st.expander("Last lines of the training log"):
@@ -237,8 +345,9 @@ def _run_view(run, status: state.RunStatus) -> None:
     columns = ["train_loss", *charts.validation_metrics(settings.get("task", "rating"))]
     cells = st.columns(len(columns))
     for cell, column in zip(cells, columns):
-        cell.plotly_chart(charts.curve(frames, column, log_y=column == "train_loss"),
-                          key=f"curve_{column}")
+        cell.plotly_chart(
+            charts.curve(frames, column, log_y=column == "train_loss"), key=f"curve_{column}"
+        )
     _outcome(run, status)
 
 
@@ -250,9 +359,11 @@ def _progress(run, status: state.RunStatus, settings: dict) -> None:
     max_epochs = int(current.get("max_epochs") or settings.get("max_epochs") or 1)
     if status.phase in ("training HMF", "training MF"):
         fraction = batch / batches if batches else 0.0
-        st.progress(min(1.0, fraction),
-                    text=f"{label}: epoch {epoch + 1} of at most {max_epochs}, "
-                         f"batch {batch}/{batches or '?'}")
+        st.progress(
+            min(1.0, fraction),
+            text=f"{label}: epoch {epoch + 1} of at most {max_epochs}, "
+            f"batch {batch}/{batches or '?'}",
+        )
     elif status.active:
         st.progress(1.0, text=f"{status.phase}…")
     metrics = {"HMF epochs": str(int(hmf.get("epoch") or 0))}
@@ -265,7 +376,8 @@ def _progress(run, status: state.RunStatus, settings: dict) -> None:
     metric = "val_rmse" if settings.get("task") == "rating" else "val_hr10"
     value = last.get(metric)
     metrics[charts.METRIC_NAMES[metric].split(" (")[0].replace("Validation", "Val.")] = (
-        f"{value:.4f}" if value is not None else "–")
+        f"{value:.4f}" if value is not None else "–"
+    )
     for cell, (name, value) in zip(st.columns(len(metrics)), metrics.items()):
         cell.metric(name, value)
     if hmf.get("threads") and metrics["Device"] == "cpu":
@@ -277,11 +389,17 @@ def _outcome(run, status: state.RunStatus) -> None:
     if test:
         mf_run = run.comparison()
         mf_test = mf_run.test_metrics() if mf_run is not None else {}
-        shown = ", ".join(f"{charts.METRIC_NAMES.get(k, k)} {v:.4f}" for k, v in test.items()
-                          if k.startswith("test_"))
+        shown = ", ".join(
+            f"{charts.METRIC_NAMES.get(k, k)} {v:.4f}"
+            for k, v in test.items()
+            if k.startswith("test_")
+        )
         mf_shown = ", ".join(f"{v:.4f}" for k, v in mf_test.items() if k.startswith("test_"))
-        st.success(f"HMF {shown} (best epoch {test.get('best_epoch')})"
-                   + (f" · MF {mf_shown}" if mf_shown else ""), icon=":material/check_circle:")
+        st.success(
+            f"HMF {shown} (best epoch {test.get('best_epoch')})"
+            + (f" · MF {mf_shown}" if mf_shown else ""),
+            icon=":material/check_circle:",
+        )
     maps = sorted(p.stem.removeprefix("map_") for p in run.path.glob("map_*.parquet"))
     if maps:
         st.caption(f"Maps ready: {', '.join(maps)}.")
@@ -313,10 +431,17 @@ def _run_list() -> None:
         row["state"] = state.run_status(run).phase
         rows.append(row)
     st.session_state["runs_table_names"] = [row["run"] for row in rows]
-    st.dataframe(rows, hide_index=True, key="runs_table", on_select=_open_selected_run,
-                 selection_mode="single-row")
-    st.caption(f"Select a row to open that run. Runs are saved under `{state.runs_root()}` and "
-               "listed again after the app restarts.")
+    st.dataframe(
+        rows,
+        hide_index=True,
+        key="runs_table",
+        on_select=_open_selected_run,
+        selection_mode="single-row",
+    )
+    st.caption(
+        f"Select a row to open that run. Runs are saved under `{state.runs_root()}` and "
+        "listed again after the app restarts."
+    )
 
 
 train_page()
