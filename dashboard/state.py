@@ -25,7 +25,8 @@ from hmf_core.errors import DataFormatError
 from hmf_core.metadata import read_metadata
 from hmf_core.projection import load_map, pca_map
 from hmf_core.ratings import RatingData, read_ratings
-from hmf_core.rundir import RunDir, list_runs, read_json
+from hmf_core.rundir import RunDir, read_json
+from hmf_core.runs import runs, runs_root
 from hmf_core.split import make_split
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,11 +59,6 @@ DEMO = Dataset(
     items=str(DEMO_DIR / "movies.csv"),
     demo=True,
 )
-
-
-def runs_root() -> Path:
-    """Where runs (and saved uploads) live: $HMF_RUNS_DIR, else ./runs; always absolute."""
-    return Path(os.environ.get("HMF_RUNS_DIR", "runs")).resolve()
 
 
 def uploads_root() -> Path:
@@ -255,7 +251,7 @@ def dataset_metadata(dataset: Dataset, kind: str) -> pd.DataFrame | None:
 
 
 def all_runs() -> list[RunDir]:
-    return list_runs(runs_root())
+    return runs()  # also reaps the training processes this app started
 
 
 def open_run(name: str) -> None:

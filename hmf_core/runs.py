@@ -18,7 +18,13 @@ from pathlib import Path
 from hmf_core.rundir import RunDir, list_runs, write_json
 from hmf_core.settings import TrainSettings
 
-DEFAULT_ROOT = Path(os.environ.get("HMF_RUNS_DIR", "runs"))
+
+def runs_root() -> Path:
+    """Where runs live: $HMF_RUNS_DIR (read at each call), else ./runs; always absolute, since
+    the worker process runs with another working directory."""
+    return Path(os.environ.get("HMF_RUNS_DIR", "runs")).resolve()
+
+
 _children: list[subprocess.Popen] = []  # workers started by this process, reaped by runs()
 
 
@@ -28,10 +34,11 @@ def new_run_name(settings: TrainSettings) -> str:
 
 
 def start_run(
-    settings: TrainSettings, root: str | Path = DEFAULT_ROOT, name: str | None = None
+    settings: TrainSettings, root: str | Path | None = None, name: str | None = None
 ) -> RunDir:
     """Start training in a new process; returns at once with the run directory."""
-    run_dir = Path(root).resolve() / (name or new_run_name(settings))  # the worker's cwd differs
+    root = Path(root).resolve() if root is not None else runs_root()  # the worker's cwd differs
+    run_dir = root / (name or new_run_name(settings))
     suffix = 1
     while run_dir.exists():
         suffix += 1
@@ -59,10 +66,10 @@ def stop_run(run: RunDir) -> None:
     run.request_stop()
 
 
-def runs(root: str | Path = DEFAULT_ROOT) -> list[RunDir]:
+def runs(root: str | Path | None = None) -> list[RunDir]:
     """Run directories under `root`, newest first (and finished workers are reaped)."""
     _children[:] = [child for child in _children if child.poll() is None]
-    return list_runs(root)
+    return list_runs(root if root is not None else runs_root())
 
 
 def run_worker(run_dir: Path) -> int:

@@ -250,6 +250,15 @@ def test_the_map_of_a_run_without_one_can_be_computed_from_the_page(
     assert "UMAP of the best checkpoint" in texts(at)
 
 
+def test_a_failed_map_computation_is_stated_on_the_map_page(finished_runs, tmp_path, monkeypatch):
+    run_dir = tmp_path / "runs" / "map-failed"
+    shutil.copytree(finished_runs / "tiny-no-maps", run_dir)
+    (run_dir / "maps.json").write_text('{"error": "RuntimeError: umap exploded"}')
+    at = app(tmp_path / "runs", monkeypatch).run()
+    visit(at, "map")
+    assert "Computing the UMAP map failed: RuntimeError: umap exploded" in texts(at)
+
+
 def test_a_map_selection_opens_in_the_other_pages(finished_runs, monkeypatch):
     at = app(finished_runs, monkeypatch)
     at.query_params["run"] = "tiny"

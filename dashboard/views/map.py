@@ -115,18 +115,20 @@ def _map_note(explored: state.Explored, method: str) -> None:
         _wait_for_umap(explored)
         return
     running = state.map_job_running(explored.run)
-    message = (
-        "UMAP is being computed for this run in the background."
-        if running
-        else "This run has no UMAP map (it was not asked for, or training ended before it)."
-    )
+    failure = state.read_map_timings(explored.run).get("error")  # recorded by compute_maps
+    if running:
+        message = "UMAP is being computed for this run in the background."
+    elif failure:
+        message = f"Computing the UMAP map failed: {failure}"
+    else:
+        message = "This run has no UMAP map (it was not asked for, or training ended before it)."
     st.info(f"Showing PCA. {message}", icon=":material/info:")
     if running:
         _wait_for_umap(explored)
     elif st.button(
         "Compute the UMAP map",
         key="compute_umap",
-        help="Runs in a separate process; about a minute on a CPU.",
+        help="Runs in a separate process; seconds to a minute on a CPU.",
     ):
         state.start_map_job(explored.run)
         st.rerun()
