@@ -67,9 +67,13 @@ class TrainSettings:
         return tuple(given)
 
     def model_config(self, split: Split, global_mean: float = 0.0) -> HMFConfig:
+        return self.config_for(split.n_users, split.n_items, global_mean)
+
+    def config_for(self, n_users: int, n_items: int, global_mean: float = 0.0) -> HMFConfig:
+        """The model these settings build for a split of that many users and items."""
         return HMFConfig(
-            n_users=split.n_users,
-            n_items=split.n_items,
+            n_users=n_users,
+            n_items=n_items,
             dim=self.dim,
             user_clusters=self.levels("user"),
             item_clusters=self.levels("item"),

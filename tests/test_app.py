@@ -14,6 +14,8 @@ from conftest import REPO, shared_file, wait_for
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
+from hmf_core.memory import parameter_count
+from hmf_core.model import HMFConfig
 from hmf_core.rundir import RunDir
 from hmf_core.runs import start_run
 from hmf_core.training import TrainSettings
@@ -326,6 +328,15 @@ def test_an_uploaded_ml100k_file_is_summarised_and_every_page_runs(tmp_path, mon
     visit(at, "train")
     assert "u.data (uploaded)" in texts(at)
     assert at.selectbox(key="train_split").value == "temporal"
+    # The memory estimate, for the model these widgets describe on Table 1's 625 x 1,561 split.
+    config = HMFConfig(
+        625,
+        1561,
+        dim=at.number_input(key="train_dim").value,
+        user_clusters=(int(at.text_input(key="train_user_clusters").value),),
+        item_clusters=(int(at.text_input(key="train_item_clusters").value),),
+    )
+    assert f"{parameter_count(config):,} parameters; training needs about" in texts(at)
 
     # A new session (a reloaded tab) finds the upload again under 'Earlier uploads'.
     again = app(tmp_path / "runs", monkeypatch).run()

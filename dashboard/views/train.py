@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from dashboard import charts, state
+from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.runs import describe, start_run, stop_run
 from hmf_core.settings import TrainSettings
 from hmf_core.split import SPLITS
@@ -238,7 +239,13 @@ def _new_run(dataset: state.Dataset) -> None:
         " → ".join(map(str, user_levels)) or "none (MF)",
         " → ".join(map(str, item_levels)) or "none (MF)",
     )
-    st.caption(f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}.")
+    config = settings.config_for(sizes["users"], sizes["items"])
+    memory = training_memory_bytes(config, batch_size=settings.batch_size, n_ratings=sizes["train"])
+    st.caption(
+        f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}. "
+        f"{parameter_count(config):,} parameters; training needs about "
+        f"{memory['total'] / 2**20:,.0f} MiB (estimate: weights, gradients, AdamW state, data)."
+    )
     active = [run.name for run in state.all_runs() if state.run_status(run).active]
     if active:
         st.caption(
