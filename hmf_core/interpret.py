@@ -55,20 +55,12 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().double().numpy()
 
 
-def collapsed_membership(hierarchy: HierarchicalEmbedding, level: int) -> torch.Tensor:
-    """P(object -> level-l cluster) = S(C1) ... S(C_l): eq. (6); rows sum to 1."""
-    probabilities = hierarchy.membership(1)  # (M, m_1)
-    for upper in range(2, level + 1):
-        probabilities = probabilities @ hierarchy.membership(upper)  # (M, m_upper)
-    return probabilities  # (M, m_level)
-
-
 @torch.no_grad()
 def cluster_sizes(model: HMF, side: str, level: int = 1) -> np.ndarray:
     """Size of cluster t = sum over objects of their collapsed probability (paper 5.3)."""
     hierarchy = side_embedding(model, side)
     _check_level(hierarchy, side, level)
-    return _numpy(collapsed_membership(hierarchy, level).sum(0))  # (m_level,)
+    return _numpy(hierarchy.object_to_level(level).sum(0))  # (m_level,)
 
 
 @torch.no_grad()
@@ -138,7 +130,7 @@ def _clusters_against(
     hierarchy = side_embedding(model, side)
     clusters = hierarchy.cluster_embeddings(level)  # (m, d)
     objects = hierarchy.cluster_embeddings(0)  # (M, d)
-    membership = collapsed_membership(hierarchy, level)  # (M, m)
+    membership = hierarchy.object_to_level(level)  # (M, m)
     n_shown = max(0, min(n_shown, objects.shape[0]))
     distances = torch.cdist(clusters, objects)  # (m, M)
     nearest = distances.topk(n_shown, dim=1, largest=False).indices  # (m, n_shown)
@@ -222,7 +214,7 @@ def cluster_members(
     hierarchy = side_embedding(model, side)
     _check_level(hierarchy, side, level)
     _check_cluster(hierarchy, side, level, cluster)
-    probability = _numpy(collapsed_membership(hierarchy, level)[:, cluster])  # (M,)
+    probability = _numpy(hierarchy.object_to_level(level)[:, cluster])  # (M,)
     members = _objects_frame(meta, len(probability)).assign(probability=probability)
     members = members.sort_values("probability", ascending=False, kind="stable")
     return (members if top is None else members.head(top)).reset_index(drop=True)
@@ -236,7 +228,7 @@ def object_membership(model: HMF, side: str, index: int) -> pd.DataFrame:
     _check_object(n_objects, side, index)
     frames = []
     for level in range(1, hierarchy.depth + 1):
-        probability = _numpy(collapsed_membership(hierarchy, level)[index])  # (m_level,)
+        probability = _numpy(hierarchy.object_to_level(level)[index])  # (m_level,)
         frames.append(
             pd.DataFrame(
                 {"level": level, "cluster": np.arange(len(probability)), "probability": probability}
@@ -264,7 +256,7 @@ def hierarchy_links(model: HMF, side: str, min_probability: float = 0.05) -> pd.
     frames = []
     for level in range(2, hierarchy.depth + 1):
         connection = _numpy(hierarchy.membership(level))  # (m_{l-1}, m_l)
-        child_sizes = _numpy(collapsed_membership(hierarchy, level - 1).sum(0))  # (m_{l-1},)
+        child_sizes = _numpy(hierarchy.object_to_level(level - 1).sum(0))  # (m_{l-1},)
         child, parent = np.nonzero(connection >= min_probability)
         probability = connection[child, parent]
         frames.append(
@@ -335,7 +327,7 @@ def _pair_side(hierarchy: HierarchicalEmbedding, side: str, index: int, level: i
             f"level {level} is deeper than the {side} hierarchy (depth "
             f"{hierarchy.depth}): choose a level between 1 and {hierarchy.depth}"
         )
-    probabilities = collapsed_membership(hierarchy, level)[index]  # (m_level,)
+    probabilities = hierarchy.object_to_level(level)[index]  # (m_level,)
     clusters = hierarchy.cluster_embeddings(level)  # (m_level, d)
     return np.arange(len(probabilities)), probabilities, clusters
 

@@ -111,15 +111,19 @@ class HierarchicalEmbedding(nn.Module):
         clusters = self.cluster_embeddings(1)  # (m_1, d)
         return self.membership(1, index) @ clusters  # (B, m_1) @ (m_1, d) -> (B, d)
 
+    def object_to_level(self, level: int) -> torch.Tensor:
+        """P(object -> level-l cluster) = S(C1) ... S(C_l): eq. (6) collapsed; rows sum to 1."""
+        probabilities = self.membership(1)  # (M, m_1)
+        for upper in range(2, level + 1):
+            probabilities = probabilities @ self.membership(upper)  # (M, m_upper)
+        return probabilities  # (M, m_level)
+
     @torch.no_grad()
     def levels(self) -> HierarchyLevels:
         levels = HierarchyLevels()
-        collapsed = None
         for level in range(1, self.depth + 1):
-            membership = self.membership(level)  # (m_{l-1}, m_l)
-            collapsed = membership if collapsed is None else collapsed @ membership  # (M, m_l)
-            levels.membership.append(membership)
-            levels.object_to_level.append(collapsed)
+            levels.membership.append(self.membership(level))  # (m_{l-1}, m_l)
+            levels.object_to_level.append(self.object_to_level(level))  # (M, m_l)
             levels.cluster_embeddings.append(self.cluster_embeddings(level))
         levels.object_embeddings = self.cluster_embeddings(0)  # (M, d)
         return levels

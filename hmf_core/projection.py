@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.interpret import collapsed_membership, side_embedding
+from hmf_core.interpret import side_embedding
 from hmf_core.model import HMF
 from hmf_core.rundir import RunDir, write_json
 
@@ -76,7 +76,7 @@ def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
                     "level": level,
                     "index": ids,
                     "label": [f"{cluster_kind} {i} (L{level})" for i in ids],
-                    "size": collapsed_membership(hierarchy, level).sum(0).cpu().double().numpy(),
+                    "size": hierarchy.object_to_level(level).sum(0).cpu().double().numpy(),
                     "top_cluster": ids if level == 1 else -1,
                 }
             )
