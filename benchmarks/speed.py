@@ -43,7 +43,7 @@ from benchmarks.common import (  # noqa: E402
     markdown_table,
     synthetic_split,
 )
-from hmf_core.datamodule import HMFDataModule  # noqa: E402
+from hmf_core.datamodule import HMFDataModule, frame_tensors  # noqa: E402
 from hmf_core.lightning_module import HMFModule  # noqa: E402
 from hmf_core.memory import parameter_count, training_memory_bytes  # noqa: E402
 from hmf_core.model import HMF, HMFConfig, halving_levels  # noqa: E402
@@ -83,15 +83,6 @@ def model_config(split: Split, depth: int, clusters=PAPER_CLUSTERS) -> HMFConfig
 
 def load_ml100k(path: str) -> Split:
     return make_split(read_ratings(path), "temporal")
-
-
-def _train_tensors(split: Split, device: torch.device) -> tuple[torch.Tensor, ...]:
-    frame = split.train
-    return (
-        torch.as_tensor(frame["user"].to_numpy(copy=True), dtype=torch.long, device=device),
-        torch.as_tensor(frame["item"].to_numpy(copy=True), dtype=torch.long, device=device),
-        torch.as_tensor(frame["rating"].to_numpy(copy=True), dtype=torch.float32, device=device),
-    )
 
 
 def _sync(device: torch.device) -> None:
@@ -197,7 +188,7 @@ def bare_epochs(
     tensors already took."""
     device = torch.device(device)
     torch.set_num_threads(cpu_threads(threads))
-    users, items, ratings = _train_tensors(split, device)
+    users, items, ratings = frame_tensors(split.train, device)
     gc.collect()
     baseline = _reset_peak(device)
     torch.manual_seed(seed)

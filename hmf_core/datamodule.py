@@ -11,7 +11,8 @@ from hmf_core.split import Split
 EVAL_BATCH = 8192
 
 
-def _columns(frame, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def frame_tensors(frame, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(users, items, ratings) of a split frame as tensors on `device`."""
     return (
         torch.as_tensor(frame["user"].to_numpy(copy=True), dtype=torch.long, device=device),
         torch.as_tensor(frame["item"].to_numpy(copy=True), dtype=torch.long, device=device),
@@ -51,12 +52,15 @@ class HMFDataModule(pl.LightningDataModule):
         if self._device == device:
             return
         self._device = device
-        self.train_tensors = _columns(self.split.train, device)
+        self.train_tensors = frame_tensors(self.split.train, device)
+        self.eval_tensors = {
+            "val": frame_tensors(self.split.val, device),
+            "test": frame_tensors(self.split.test, device),
+        }
         if self.task == "ranking":  # the seen sets are for sampling negatives only
             train_users, train_items, _ = self.train_tensors
             self.train_seen = SeenPairs(train_users, train_items, self.split.n_items)
-            frames = (self.split.train, self.split.val, self.split.test)
-            every = [_columns(f, device) for f in frames]
+            every = (self.train_tensors, self.eval_tensors["val"], self.eval_tensors["test"])
             all_seen = SeenPairs(
                 torch.cat([c[0] for c in every]),
                 torch.cat([c[1] for c in every]),
@@ -64,15 +68,10 @@ class HMFDataModule(pl.LightningDataModule):
             )
             generator = torch.Generator(device=device)
             generator.manual_seed(self.seed + 1)
-            self.eval_tensors = {
-                stage: self._candidates(_columns(frame, device), all_seen, generator)
-                for stage, frame in (("val", self.split.val), ("test", self.split.test))
-            }
-        else:
-            self.eval_tensors = {
-                "val": _columns(self.split.val, device),
-                "test": _columns(self.split.test, device),
-            }
+            for stage in ("val", "test"):  # same order as before: the same seeded negatives
+                self.eval_tensors[stage] = self._candidates(
+                    self.eval_tensors[stage], all_seen, generator
+                )
 
     def _candidates(self, columns, seen: SeenPairs, generator) -> tuple[torch.Tensor, ...]:
         users, positives, _ = columns
