@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hmf_core.metrics import hit_ratio_and_mrr, positive_rank, rmse
-from hmf_core.model import HMF, HMFConfig
+from hmf_core.model import HMFConfig, initial_model
 
 MONITOR = {"rating": ("val_rmse", "min"), "ranking": ("val_hr10", "max")}
 
@@ -16,13 +16,18 @@ class HMFModule(pl.LightningModule):
     """Rating prediction (MSE, eq. 5) or ranking (BPR, eq. 9) on the same embeddings."""
 
     def __init__(
-        self, config: dict, task: str = "rating", lr: float = 1e-3, weight_decay: float = 0.0
+        self,
+        config: dict,
+        task: str = "rating",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        seed: int = 0,
     ):
         super().__init__()
         if task not in MONITOR:
             raise ValueError(f"task must be 'rating' or 'ranking', not {task!r}")
         self.save_hyperparameters()
-        self.model = HMF(HMFConfig(**config))
+        self.model = initial_model(HMFConfig(**config), seed)
         self.task = task
         self._reset_sums()
 

@@ -129,6 +129,13 @@ class HierarchicalEmbedding(nn.Module):
         return levels
 
 
+def initial_model(config: HMFConfig, seed: int) -> HMF:
+    """The model as training starts it: every random draw of the start happens here, from the
+    run's seed, so the start can be rebuilt later (hmf_core.quality compares against it)."""
+    torch.manual_seed(seed)
+    return HMF(config)
+
+
 class HMF(nn.Module):
     """HMF for rating or ranking: `model(users, items)` -> scores (B,)."""
 

@@ -162,7 +162,11 @@ def fit(
     global_mean = float(split.train["rating"].mean()) if settings.task == "rating" else 0.0
     config = settings.model_config(split, global_mean)
     module = HMFModule(
-        config.to_dict(), task=settings.task, lr=settings.lr, weight_decay=settings.weight_decay
+        config.to_dict(),
+        task=settings.task,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        seed=settings.seed,
     )
     datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
     monitor, mode = MONITOR[settings.task]
