@@ -12,7 +12,7 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.errors import DataFormatError, RunError
-from hmf_core.settings import TrainSettings
+from hmf_core.settings import TrainSettings, parse_cluster_counts
 from hmf_core.split import SPLITS
 
 DEFAULTS = TrainSettings()
@@ -20,14 +20,9 @@ DEFAULTS = TrainSettings()
 
 def _int_list(text: str) -> list[int]:
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive cluster counts, got {text!r}")
-    return values
+        return parse_cluster_counts(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,7 +148,8 @@ class PrintEpochs(Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
-        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in trainer.callback_metrics.items())
+        metrics = trainer.callback_metrics
+        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in metrics.items() if k != "epoch")
         print(f"epoch {trainer.current_epoch + 1}: {shown}", flush=True)
 
 
@@ -161,6 +157,7 @@ def _train(args: argparse.Namespace) -> int:
     from hmf_core.training import is_rank_zero, train_run
 
     settings = settings_from_args(args)
+    settings.validate()  # the data-dependent checks follow once the data is read
     run_dir = Path(args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
 
     results = train_run(settings, run_dir, callbacks=[PrintEpochs()])

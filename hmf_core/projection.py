@@ -4,13 +4,12 @@ Paper section 5.3: "all users, items, and their clusters are projected onto the 
 space". Every object embedding is a weighted average of its clusters' embeddings (eq. 6), so
 objects sit inside the hull of their clusters; the maps keep that picture.
 
-Written to a run directory after training (`save_projections`), read by the dashboard
-(`load_map`): map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
+Written to a run directory after training (`save_projections`), read through
+`RunDir.map`: map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
@@ -20,11 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hmf_core.files import write_atomically
 from hmf_core.interpret import side_embedding
 from hmf_core.model import HMF
-from hmf_core.rundir import RunDir, write_json
+from hmf_core.rundir import RunDir
 
-MAP_FILES = {"pca": "map_pca.parquet", "umap": "map_umap.parquet"}
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
 KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
 
@@ -206,11 +205,8 @@ def umap_map(
     return table.assign(x=coordinates[:, 0].astype(float), y=coordinates[:, 1].astype(float))
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically (temporary file, then rename) so a reader never sees half a file."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
+def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
+    write_atomically(run.file(f"map_{method}"), lambda path: frame.to_parquet(path, index=False))
 
 
 def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
@@ -220,21 +216,13 @@ def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
     users, items = run.users(), run.items()
     timings = {}
     started = time.perf_counter()
-    _write_parquet(pca_map(model, users, items), run.path / MAP_FILES["pca"])
+    _write_map(run, "pca", pca_map(model, users, items))
     timings["pca_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     import_umap()  # timed apart from the fit: the import alone takes seconds
     timings["umap_import_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    _write_parquet(umap_map(model, users, items, seed=seed), run.path / MAP_FILES["umap"])
+    _write_map(run, "umap", umap_map(model, users, items, seed=seed))
     timings["umap_s"] = round(time.perf_counter() - started, 3)
-    write_json(run.path / "maps.json", timings)
+    run.write("maps", timings)
     return timings
-
-
-def load_map(run_dir: str | Path, method: str) -> pd.DataFrame | None:
-    """The map written by `save_projections` ("pca" or "umap"), or None if not written yet."""
-    if method not in MAP_FILES:
-        raise ValueError(f"map method must be one of {sorted(MAP_FILES)}, got {method!r}")
-    path = Path(run_dir) / MAP_FILES[method]
-    return pd.read_parquet(path) if path.exists() else None
