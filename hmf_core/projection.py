@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from hmf_core.files import write_atomically
-from hmf_core.interpret import side_embedding
+from hmf_core.interpret import model_rows, side_embedding
 from hmf_core.model import HMF
 from hmf_core.rundir import RunDir
 
@@ -30,17 +30,9 @@ KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
 
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
     """`label` and the side's metadata columns, one row per model row 0..n_objects-1."""
-    columns = ["label", *METADATA_COLUMNS[side]]
-    present = [c for c in columns if meta is not None and c in meta.columns]
-    if not present:
-        return pd.DataFrame({"label": [f"{side} {i}" for i in range(n_objects)]})
-    table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
-    table = table[~table.index.duplicated()][present].reindex(range(n_objects))
-    if "label" not in table:
-        table.insert(0, "label", None)
-    fallback = pd.Series([f"{side} {i}" for i in range(n_objects)], index=table.index)
-    table["label"] = table["label"].astype(object).where(table["label"].notna(), fallback)
-    return table.reset_index(drop=True)
+    rows = model_rows(meta, n_objects, side)
+    present = [c for c in METADATA_COLUMNS[side] if c in rows.columns]
+    return rows[["label", *present]].reset_index(drop=True)
 
 
 def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
@@ -226,3 +218,22 @@ def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
     timings["umap_s"] = round(time.perf_counter() - started, 3)
     run.write("maps", timings)
     return timings
+
+
+def map_points(frame: pd.DataFrame, kinds: list[str], levels: list[int]) -> pd.DataFrame:
+    """The rows of a map to draw: objects and clusters of the chosen `kinds`, clusters only of
+    the chosen `levels`."""
+    return frame[frame["kind"].isin(kinds) & ((frame["level"] == 0) | frame["level"].isin(levels))]
+
+
+def find_points(frame: pd.DataFrame, query: str) -> pd.DataFrame:
+    """The rows of a map whose label contains `query` (case-insensitive, plain text)."""
+    if not query.strip():
+        return frame.iloc[:0]
+    return frame[frame["label"].astype(str).str.contains(query.strip(), case=False, regex=False)]
+
+
+def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
+    """The rows of a map for selected points (dicts with kind, level, index)."""
+    keys = ["kind", "level", "index"]
+    return frame.merge(pd.DataFrame(points, columns=keys)[keys], on=keys)

@@ -13,7 +13,6 @@ import pytest
 from conftest import REPO, shared_file, wait_for
 from streamlit.testing.v1 import AppTest
 
-from dashboard import state
 from hmf_core.memory import parameter_count
 from hmf_core.model import HMFConfig
 from hmf_core.rundir import RunDir
@@ -132,7 +131,7 @@ def finished_runs(tmp_path_factory) -> Path:
                 run.progress().get("state") in ("finished", "failed") and not run.process_alive()
             )
         )
-        assert run.progress()["state"] == "finished", state.log_tail(run)
+        assert run.progress()["state"] == "finished", run.log_tail()
     assert (started[0].path / "maps.json").exists()
     shutil.copytree(
         root / "tiny", root / "tiny-no-maps", ignore=shutil.ignore_patterns("map_*", "maps.json")
