@@ -54,6 +54,20 @@ def _custom(rows: pd.DataFrame) -> np.ndarray:
     )
 
 
+def _overlay(rows: pd.DataFrame, name: str, marker: dict) -> go.Scatter:
+    """Markers drawn over the map's points (search matches, the selection), clickable alike."""
+    return go.Scatter(
+        x=rows["x"],
+        y=rows["y"],
+        mode="markers",
+        name=name,
+        marker=marker,
+        hovertext=_hover(rows),
+        hoverinfo="text",
+        customdata=_custom(rows),
+    )
+
+
 def figure(
     visible: pd.DataFrame,
     frame: pd.DataFrame,
@@ -114,43 +128,12 @@ def figure(
                 )
             )
     if not matches.empty:
-        shown = matches.head(200)
-        figure.add_trace(
-            go.Scatter(
-                x=shown["x"],
-                y=shown["y"],
-                mode="markers",
-                name="search matches",
-                marker={
-                    "symbol": "star",
-                    "size": 15,
-                    "color": "#ffd400",
-                    "line": {"width": 1.5, "color": "#1d2433"},
-                },
-                hovertext=_hover(shown),
-                hoverinfo="text",
-                customdata=_custom(shown),
-            )
-        )
+        star = {"symbol": "star", "size": 15, "color": "#ffd400"}
+        star["line"] = {"width": 1.5, "color": "#1d2433"}
+        figure.add_trace(_overlay(matches.head(200), "search matches", star))
     if selected:
-        rows = points_of(frame, selected).head(500)
-        figure.add_trace(
-            go.Scatter(
-                x=rows["x"],
-                y=rows["y"],
-                mode="markers",
-                name="selected",
-                marker={
-                    "symbol": "circle-open",
-                    "size": 16,
-                    "color": "#e0115f",
-                    "line": {"width": 2.5},
-                },
-                hovertext=_hover(rows),
-                hoverinfo="text",
-                customdata=_custom(rows),
-            )
-        )
+        ring = {"symbol": "circle-open", "size": 16, "color": "#e0115f", "line": {"width": 2.5}}
+        figure.add_trace(_overlay(points_of(frame, selected).head(500), "selected", ring))
     figure.update_layout(
         height=640,
         margin={"l": 0, "r": 0, "t": 10, "b": 0},

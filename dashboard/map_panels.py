@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import loads, queries, state
+from dashboard import loads, queries, state, widgets
 from dashboard.map_figure import KINDS
 from hmf_core.projection import points_of
 
@@ -62,14 +62,9 @@ def _one_cluster(explored: state.Explored, point: dict, header) -> None:
         "probable first:"
     )
     members = queries.cluster_members(explored.key, side, level, cluster, top=25)
-    columns = [
-        c
-        for c in ("label", "genres", "gender", "age", "occupation", "probability")
-        if c in members.columns
-    ]
-    st.dataframe(
-        members[columns],
-        hide_index=True,
+    widgets.table_of(
+        members,
+        ("label", "genres", "gender", "age", "occupation", "probability"),
         key="map_members",
         height=420,
         column_config={
@@ -135,23 +130,16 @@ def _several(explored: state.Explored, points: list[dict], header) -> None:
         + ". Clusters first, largest first; the first cluster of each side opens in "
         "Cluster affinity and Membership."
     )
-    columns = [
-        c
-        for c in ("kind", "label", "level", "size", "top_cluster", "genre", "gender", "occupation")
-        if c in rows.columns
-    ]
-    st.dataframe(
-        rows[columns],
-        hide_index=True,
+    widgets.table_of(
+        rows,
+        ("kind", "label", "level", "size", "top_cluster", "genre", "gender", "occupation"),
         key="map_selected",
         height=420,
         column_config={"size": st.column_config.NumberColumn(format="%.1f")},
     )
-    st.download_button(
+    widgets.csv_download(
         "Download the selection (CSV)",
-        rows.to_csv(index=False).encode(),
-        file_name=f"{explored.run.name}-map-selection.csv",
-        mime="text/csv",
-        key="map_selection_download",
-        icon=":material/download:",
+        rows,
+        f"{explored.run.name}-map-selection.csv",
+        "map_selection_download",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts
@@ -58,3 +59,20 @@ def curve_row(run: RunDir, task: str, key_prefix: str) -> bool:
             key=f"{key_prefix}{column}",
         )
     return not frames["HMF"].empty
+
+
+def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str, index=False) -> None:
+    """A download button for a table as CSV."""
+    st.download_button(
+        label,
+        frame.to_csv(index=index).encode(),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+    )
+
+
+def table_of(frame: pd.DataFrame, wanted: tuple[str, ...], **options) -> None:
+    """st.dataframe of the `wanted` columns that `frame` has, in that order."""
+    st.dataframe(frame[[c for c in wanted if c in frame.columns]], hide_index=True, **options)

@@ -42,6 +42,10 @@ class Dataset:
     def column_names(self) -> dict:
         return dict(self.columns)
 
+    def files(self) -> list[tuple[str, str]]:
+        """(role, path) of each file the dataset has: ratings, then items and users if any."""
+        return [(role, getattr(self, role)) for role in ROLES if getattr(self, role)]
+
     def metadata_path(self, kind: str) -> str | None:
         """The item ("item") or user ("user") metadata file, if any."""
         return getattr(self, METADATA_KINDS[kind])

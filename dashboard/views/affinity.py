@@ -139,13 +139,11 @@ def table_view(
             ),
         },
     )
-    st.download_button(
+    widgets.csv_download(
         "Download CSV",
-        rows.to_csv(index=False).encode(),
-        key="affinity_download",
-        file_name=f"{explored.run.name}-{side}-cluster-{cluster}-affinity.csv",
-        mime="text/csv",
-        icon=":material/download:",
+        rows,
+        f"{explored.run.name}-{side}-cluster-{cluster}-affinity.csv",
+        "affinity_download",
     )
 
 
@@ -186,13 +184,12 @@ def heatmap_view(
     figure.update_xaxes(type="category", showticklabels=len(columns) <= 60)
     figure.update_yaxes(type="category", showticklabels=len(rows) <= 60)
     st.plotly_chart(figure, key="affinity_heatmap")
-    st.download_button(
+    widgets.csv_download(
         "Download the matrix (CSV)",
-        matrix.to_csv().encode(),
-        file_name=f"{explored.run.name}-affinity-matrix.csv",
-        mime="text/csv",
-        key="affinity_matrix_download",
-        icon=":material/download:",
+        matrix,
+        f"{explored.run.name}-affinity-matrix.csv",
+        "affinity_matrix_download",
+        index=True,
     )
 
 

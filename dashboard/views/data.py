@@ -167,13 +167,7 @@ def _earlier_source(columns: tuple) -> None:
     choice = st.selectbox(
         "Earlier upload", earlier, format_func=lambda d: d.label, key="earlier_upload"
     )
-    parts = [f"ratings `{Path(choice.ratings).name}`"]
-    parts += [
-        f"{role} `{Path(path).name}`"
-        for role, path in (("items", choice.items), ("users", choice.users))
-        if path
-    ]
-    st.caption(", ".join(parts))
+    st.caption(", ".join(f"{role} `{Path(path).name}`" for role, path in choice.files()))
     if st.button("Use this dataset", type="primary", key="use_earlier"):
         _apply(replace(choice, columns=columns), "earlier")
     _show_errors("earlier")
@@ -190,13 +184,7 @@ def _summary(dataset: Dataset) -> None:
             st.rerun()
         return
     summary = data.summary()
-    files = [f"ratings: `{dataset.ratings}`"]
-    files += [
-        f"{role}: `{path}`"
-        for role, path in (("items", dataset.items), ("users", dataset.users))
-        if path
-    ]
-    st.caption(" · ".join(files))
+    st.caption(" · ".join(f"{role}: `{path}`" for role, path in dataset.files()))
 
     cells = st.columns(5)
     cells[0].metric("Users", f"{summary['users']:,}")

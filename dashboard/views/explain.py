@@ -116,13 +116,11 @@ def explain_page() -> None:
             "contribution": st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    st.download_button(
+    widgets.csv_download(
         "Download the pairs (CSV)",
-        pairs.to_csv(index=False).encode(),
-        file_name=f"{explored.run.name}-explain-u{user}-i{item}.csv",
-        mime="text/csv",
-        key="explain_download",
-        icon=":material/download:",
+        pairs,
+        f"{explored.run.name}-explain-u{user}-i{item}.csv",
+        "explain_download",
     )
 
 

@@ -95,13 +95,11 @@ def cluster_members(explored: state.Explored) -> None:
         height=460,
         column_config={"probability": PROBABILITY},
     )
-    st.download_button(
+    widgets.csv_download(
         "Download all members (CSV)",
-        members.to_csv(index=False).encode(),
-        file_name=f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
-        mime="text/csv",
-        key="members_download",
-        icon=":material/download:",
+        members,
+        f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
+        "members_download",
     )
 
 
@@ -152,13 +150,11 @@ def object_clusters(explored: state.Explored) -> None:
             margin={"l": 10, "r": 10, "t": 40, "b": 10},
         )
         st.plotly_chart(figure, key=f"object_bars_{level}")
-    st.download_button(
+    widgets.csv_download(
         "Download (CSV)",
-        membership.to_csv(index=False).encode(),
-        file_name=f"{explored.run.name}-{side}-{index}-membership.csv",
-        mime="text/csv",
-        key="object_download",
-        icon=":material/download:",
+        membership,
+        f"{explored.run.name}-{side}-{index}-membership.csv",
+        "object_download",
     )
 
 
