@@ -123,6 +123,7 @@ class RunDir:
         frame = pd.read_csv(path)
         validated = frame.filter(like="val_").notna().any(axis=1)
         frame = frame[validated].drop(columns=["step"], errors="ignore")
+        frame = frame[["epoch", *(c for c in frame.columns if c != "epoch")]]
         return frame.astype({"epoch": int}).reset_index(drop=True)
 
     def test_metrics(self) -> dict:
