@@ -12,6 +12,7 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.errors import DataFormatError, RunError
+from hmf_core.metrics import TASKS
 from hmf_core.settings import TrainSettings, parse_cluster_counts
 from hmf_core.split import SPLITS
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     for role in ("user", "item", "rating", "timestamp"):
         train.add_argument(f"--{role}-col", help=f"name of the {role} column, if not recognised")
     train.add_argument("--run-dir", help="where to write the run (default runs/<time>)")
-    train.add_argument("--task", choices=["rating", "ranking"], default=DEFAULTS.task)
+    train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
     train.add_argument(
         "--positive-threshold",
         type=float,

@@ -155,6 +155,10 @@ def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
     visit(at, "train")
     assert at.button(key="train_button").disabled is False
     assert at.selectbox(key="train_split").value == "random"  # the demo's sensible default
+    defaults = TrainSettings()  # the form opens on the library's defaults
+    assert at.number_input(key="train_max_epochs").value == defaults.max_epochs
+    assert at.number_input(key="train_patience").value == defaults.patience
+    assert at.text_input(key="train_user_clusters").value == str(defaults.user_clusters[0])
     visit(at, "map")
     assert "No run selected yet" in texts(at)
 
