@@ -17,8 +17,9 @@ Multi-valued columns (genres "Comedy|Drama"): each object is expanded into one s
 it has, all with the object's cluster; objects without a value are left out. So an item that is
 a comedy and a drama counts twice, once as each.
 
-`run_quality(run_dir)` computes everything for a run and writes quality.json; `quality_tables`
-turns that dict into DataFrames for display. The other functions are pure.
+`run_quality(run_dir)` computes everything for a run and writes quality.json;
+`model_quality(model, seed, ...)` is the same without files; `quality_tables` turns the dict
+into DataFrames for display. The other functions are pure.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sklearn.metrics import (
     adjusted_rand_score,
     normalized_mutual_info_score,
 )
+from sklearn.metrics.cluster import contingency_matrix
 
 from hmf_core.errors import RunError
 from hmf_core.metadata import align, read_metadata
@@ -170,8 +172,8 @@ def planted_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def purity(clusters: np.ndarray, classes: np.ndarray) -> float:
     """Share of samples whose class is the most frequent class of their cluster."""
-    table = pd.crosstab(np.asarray(clusters), np.asarray(classes))  # (clusters, classes)
-    return float(table.to_numpy().max(axis=1).sum() / len(clusters))
+    table = contingency_matrix(classes, clusters, sparse=True)  # (classes, clusters)
+    return float(table.max(axis=0).sum() / len(clusters))
 
 
 def agreement_scores(clusters: np.ndarray, classes: np.ndarray) -> dict:
@@ -316,6 +318,42 @@ def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFra
     return align(read_metadata(override, kind=kind), own["id"].to_numpy(), kind)
 
 
+def model_quality(
+    model: HMF,
+    seed: int,
+    initial: HMF | None = None,
+    mf: HMF | None = None,
+    users: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+) -> dict:
+    """The quality dict of a model, without files (benchmarks call this on a fitted model).
+
+    `initial`: the start (initial_model(config, seed)) for movement; `mf`: the MF comparison
+    for its k-means; `users` / `items`: metadata frames in model order (row k = object k), as
+    in users.csv / items.csv; `planted*` columns there give the planted ARI."""
+    quality = {
+        "version": VERSION,
+        "seed": int(seed),
+        "mf_comparison": mf is not None,
+        "sharpness": [],
+        "movement": [],
+        "agreement": [],
+        "planted": [],
+    }
+    for kind, metadata in (("user", users), ("item", items)):
+        trained = model.users if kind == "user" else model.items
+        start = None if initial is None else initial.users if kind == "user" else initial.items
+        mf_embeddings = None
+        if mf is not None:
+            with torch.no_grad():
+                mf_side = mf.users if kind == "user" else mf.items
+                mf_embeddings = mf_side.cluster_embeddings(0).double().numpy()  # (M, d)
+        side = side_quality(trained, start, mf_embeddings, metadata, seed)
+        for key, records in side.items():
+            quality[key] += [{"side": kind, **record} for record in records]
+    return _finite(quality)
+
+
 def run_quality(
     run_dir: str | Path, items: str | Path | None = None, users: str | Path | None = None
 ) -> dict:
@@ -325,34 +363,18 @@ def run_quality(
     if not run.exists():
         raise RunError(f"{run.path}: not a run directory (settings.json is missing)")
     model = run.load_model()
-    seed = int(run.settings().get("seed", 0))
-    initial = rebuild_start(run.path, model)
     mf_path = run.path / "mf" / "best.ckpt"
-    mf = load_checkpoint(mf_path)[0] if mf_path.exists() else None
-    quality = {
-        "version": VERSION,
-        "seed": seed,
-        "metadata": {"user": _source(users), "item": _source(items)},
-        "mf_comparison": mf is not None,
-        "sharpness": [],
-        "movement": [],
-        "agreement": [],
-        "planted": [],
-    }
-    for kind, override in (("user", users), ("item", items)):
-        trained = model.users if kind == "user" else model.items
-        start = initial.users if kind == "user" else initial.items
-        mf_embeddings = None
-        if mf is not None:
-            with torch.no_grad():
-                mf_side = mf.users if kind == "user" else mf.items
-                mf_embeddings = mf_side.cluster_embeddings(0).double().numpy()  # (M, d)
-        metadata = _metadata(run, kind, override)
-        side = side_quality(trained, start, mf_embeddings, metadata, seed)
-        for key, records in side.items():
-            quality[key] += [{"side": kind, **record} for record in records]
-    write_json(run.path / "quality.json", _finite(quality))
-    return _finite(quality)
+    quality = model_quality(
+        model,
+        seed=int(run.settings().get("seed", 0)),
+        initial=rebuild_start(run.path, model),
+        mf=load_checkpoint(mf_path)[0] if mf_path.exists() else None,
+        users=_metadata(run, "user", users),
+        items=_metadata(run, "item", items),
+    )
+    quality["metadata"] = {"user": _source(users), "item": _source(items)}
+    write_json(run.path / "quality.json", quality)
+    return quality
 
 
 def record_quality(run_dir: str | Path) -> dict:
@@ -387,8 +409,9 @@ def _finite(value):
 
 def quality_tables(quality: dict) -> dict[str, pd.DataFrame]:
     """Tidy tables of a quality dict: "sharpness" (one row per side and level, with movement),
-    "agreement" (one row per side, level and column; purity/NMI/AMI per method) and "planted"
-    (ARI per method). Empty frames where there is nothing."""
+    "agreement" (one row per side, level and column; purity/NMI/AMI per method, and
+    ami_model_over_mf = AMI of the model / AMI of MF's k-means where that is positive) and
+    "planted" (ARI per method). Empty frames where there is nothing."""
     if "error" in quality:
         raise RunError(f"cluster quality could not be computed: {quality['error']}")
     keys = ["side", "level"]
@@ -407,6 +430,9 @@ def quality_tables(quality: dict) -> dict[str, pd.DataFrame]:
         order = [(m, method) for m in ("ami", "nmi", "purity") for method in METHODS]
         agreement = agreement.reindex(columns=[c for c in order if c in agreement.columns])
         agreement.columns = [f"{metric}_{method}" for metric, method in agreement.columns]
+        if "ami_mf_kmeans" in agreement.columns:  # issue 7's target: >= 1.5x MF's k-means
+            mf_ami = agreement["ami_mf_kmeans"].where(agreement["ami_mf_kmeans"] > 0)
+            agreement.insert(4, "ami_model_over_mf", agreement["ami_model"] / mf_ami)
         agreement = agreement.reset_index()
     planted = pd.DataFrame(quality.get("planted", []))
     if not planted.empty:

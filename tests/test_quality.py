@@ -12,12 +12,14 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from hmf_core.cli import main
+from hmf_core.model import HMF, HMFConfig
 from hmf_core.quality import (
     age_buckets,
     agreement_scores,
     categorical_columns,
     expand_values,
     kmeans_labels,
+    model_quality,
     movement,
     planted_columns,
     purity,
@@ -169,6 +171,85 @@ def test_kmeans_is_seeded_and_finds_separated_blobs():
     assert adjusted_rand_score(truth, labels) == 1.0
     assert np.array_equal(labels, kmeans_labels(points, 4, seed=0))
     assert len(set(kmeans_labels(points[:3], 10, seed=0))) <= 3  # k above the objects: clamped
+
+
+def _set_side(side, memberships, root):
+    """Connection logits log S (so softmax gives back S) and the root embeddings."""
+    with torch.no_grad():
+        for logits, membership in zip(side.connections, memberships):
+            logits.copy_(torch.log(torch.tensor(membership).clamp_min(1e-30)))
+        side.root.copy_(torch.tensor(root))
+
+
+def test_a_model_set_to_the_planted_hierarchy_predicts_its_ratings_and_scores_perfectly():
+    """HMF's generative model (eq. 3-4, 6) with the planted S1, S2, U2 as its parameters gives
+    the generator's mean ratings, and its quality is the known answer: one-hot objects (their
+    level-2 membership is their parent's weight), ARI 1 at both levels, AMI 1 against a column
+    that is the planted coarse label, random ~ 0."""
+    planted = planted_hierarchy(
+        n_users=60, n_items=48, user_clusters=(6, 3), item_clusters=(8, 2), seed=0
+    )
+    config = HMFConfig(n_users=60, n_items=48, dim=8, user_clusters=(6, 3), item_clusters=(8, 2))
+    model = HMF(config)
+    for side, truth in ((model.users, planted.users), (model.items, planted.items)):
+        one_hot = np.eye(len(truth.fine_to_coarse))[truth.fine]  # S1: (M, m_1)
+        _set_side(side, [one_hot, truth.fine_to_coarse], truth.coarse_embeddings)
+    users, items = np.meshgrid(np.arange(60), np.arange(48), indexing="ij")
+    with torch.no_grad():
+        predicted = model(torch.tensor(users.ravel()), torch.tensor(items.ravel()))
+    assert np.allclose(predicted.numpy().reshape(60, 48), planted.expected_ratings(), atol=1e-5)
+
+    user_metadata = pd.DataFrame(
+        {
+            "planted_level1": planted.users.fine,
+            "planted_level2": planted.users.coarse,
+            "group": np.array(["a", "b", "c"])[planted.users.coarse],
+        }
+    )
+    quality = model_quality(model, seed=0, initial=model, users=user_metadata)
+    crisp = [r for r in quality["sharpness"] if r["side"] == "user"]
+    dominant = planted.users.fine_to_coarse.max(1)[planted.users.fine]  # (M,) parent weight
+    assert [r["mean_max"] for r in crisp] == pytest.approx([1.0, dominant.mean()])
+    assert [r["clusters_used"] for r in crisp] == [6, 3]
+    assert all(r["logit_correlation"] == pytest.approx(1.0) for r in quality["movement"])
+
+    def ari(level, column, method):
+        (value,) = [
+            r["ari"]
+            for r in quality["planted"]
+            if (r["level"], r["column"], r["method"]) == (level, column, method)
+        ]
+        return value
+
+    assert ari(1, "planted_level1", "model") == pytest.approx(1.0)
+    assert ari(2, "planted_level2", "model") == pytest.approx(1.0)
+    assert ari(1, "planted_level1", "kmeans") == pytest.approx(1.0)  # 6 distinct points
+    assert abs(ari(1, "planted_level1", "random")) < 0.1
+    (group,) = [
+        r
+        for r in quality["agreement"]
+        if (r["level"], r["column"], r["method"]) == (2, "group", "model")
+    ]
+    assert group["ami"] == pytest.approx(1.0) and group["purity"] == pytest.approx(1.0)
+    assert not quality["mf_comparison"] and "mf_kmeans" not in {
+        r["method"] for r in quality["agreement"]
+    }
+
+
+def test_tables_pivot_methods_and_give_the_ratio_to_mf():
+    base = {"side": "item", "level": 1, "multi_valued": True, "samples": 9, "classes": 3}
+    amis = {"model": 0.06, "kmeans": 0.02, "mf_kmeans": 0.03, "random": 0.0}
+    records = [
+        {**base, "column": column, "method": method, "purity": 0.5, "nmi": 0.1, "ami": ami}
+        for column, scale in (("genres", 1.0), ("decade", -1.0))
+        for method, ami in amis.items()
+        for ami in [ami * scale]
+    ]
+    table = quality_tables({"agreement": records})["agreement"].set_index("column")
+    assert table.loc["genres", "ami_model_over_mf"] == pytest.approx(2.0)
+    assert np.isnan(table.loc["decade", "ami_model_over_mf"])  # MF's AMI <= 0: no ratio
+    assert table.loc["genres", "ami_kmeans"] == 0.02 and table.loc["genres", "samples"] == 9
+    assert quality_tables({})["sharpness"].empty
 
 
 # ---------------------------------------------------------------- a tiny real run
