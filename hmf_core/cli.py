@@ -217,8 +217,11 @@ def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
 
     if not RunDir(run_dir).has_model():
         raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to measure clusters of")
-    tables = quality_tables(run_quality(run_dir, items=items, users=users))
-    for name, table in tables.items():
+    quality = run_quality(run_dir, items=items, users=users)
+    for side, columns in quality["columns"].items():
+        print(f"{side} metadata compared: {', '.join(columns) or 'no categorical column'}")
+    print()
+    for name, table in quality_tables(quality).items():
         if not table.empty:
             print(f"{name}:\n{table.to_string(index=False, float_format='{:.3f}'.format)}\n")
     print(f"written: {run_dir / 'quality.json'}")

@@ -220,10 +220,16 @@ def side_quality(
     seed: int,
 ) -> dict:
     """Records for one side: {"sharpness", "movement", "agreement", "planted"} lists of dicts,
-    each with "level" (1..depth)."""
-    result = {"sharpness": [], "movement": [], "agreement": [], "planted": []}
+    each with "level" (1..depth), and "columns": the metadata columns compared."""
+    result = {"sharpness": [], "movement": [], "agreement": [], "planted": [], "columns": []}
     if trained.depth == 0:
         return result
+    n_objects = trained.connections[0].shape[0]
+    if metadata is not None and len(metadata) != n_objects:
+        raise ValueError(
+            f"metadata has {len(metadata)} rows for {n_objects} objects: it must be in model "
+            "order, one row per object (as users.csv / items.csv of a run)"
+        )
     with torch.no_grad():
         embeddings = trained.cluster_embeddings(0).double().numpy()  # U0: (M, d)
         assignments = {}
@@ -241,6 +247,7 @@ def side_quality(
                 result["movement"].append({"level": level, **moved})
     columns = categorical_columns(metadata) if metadata is not None else {}
     planted = planted_columns(metadata) if metadata is not None else {}
+    result["columns"] = [*columns, *planted]
     if not columns and not planted:
         return result
     cache: dict[tuple[str, int], np.ndarray] = {}
@@ -315,7 +322,16 @@ def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFra
     own = run.users() if kind == "user" else run.items()
     if override is None:
         return own
-    return align(read_metadata(override, kind=kind), own["id"].to_numpy(), kind)
+    metadata = read_metadata(override, kind=kind)
+    aligned = align(metadata, own["id"].to_numpy(), kind)
+    matched = aligned[[c for c in metadata.columns if c != "label"]].notna().any(axis=1).sum()
+    if matched == 0:
+        raise ValueError(
+            f"{Path(override).name}: none of the run's {len(own)} {kind} ids is in the file "
+            f"(the run's ids look like {own['id'].head(3).tolist()}, the file's like "
+            f"{metadata.index[:3].tolist()})"
+        )
+    return aligned
 
 
 def model_quality(
@@ -339,6 +355,7 @@ def model_quality(
         "movement": [],
         "agreement": [],
         "planted": [],
+        "columns": {},  # side -> metadata columns compared (categorical, then planted)
     }
     for kind, metadata in (("user", users), ("item", items)):
         trained = model.users if kind == "user" else model.items
@@ -349,6 +366,7 @@ def model_quality(
                 mf_side = mf.users if kind == "user" else mf.items
                 mf_embeddings = mf_side.cluster_embeddings(0).double().numpy()  # (M, d)
         side = side_quality(trained, start, mf_embeddings, metadata, seed)
+        quality["columns"][kind] = side.pop("columns")
         for key, records in side.items():
             quality[key] += [{"side": kind, **record} for record in records]
     return _finite(quality)

@@ -173,6 +173,16 @@ def test_kmeans_is_seeded_and_finds_separated_blobs():
     assert len(set(kmeans_labels(points[:3], 10, seed=0))) <= 3  # k above the objects: clamped
 
 
+def test_many_objects_use_minibatch_kmeans(monkeypatch):
+    import hmf_core.quality as quality
+
+    monkeypatch.setattr(quality, "MINIBATCH_ABOVE", 50)
+    monkeypatch.setattr(quality, "KMeans", None)  # would fail if the full k-means ran
+    truth = np.repeat(np.arange(3), 40)
+    points = np.eye(3)[truth] * 10 + np.random.default_rng(1).normal(0, 0.1, (120, 3))
+    assert adjusted_rand_score(truth, quality.kmeans_labels(points, 3, seed=0)) == 1.0
+
+
 def _set_side(side, memberships, root):
     """Connection logits log S (so softmax gives back S) and the root embeddings."""
     with torch.no_grad():
@@ -231,6 +241,8 @@ def test_a_model_set_to_the_planted_hierarchy_predicts_its_ratings_and_scores_pe
         if (r["level"], r["column"], r["method"]) == (2, "group", "model")
     ]
     assert group["ami"] == pytest.approx(1.0) and group["purity"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="metadata has 59 rows for 60 objects"):
+        model_quality(model, seed=0, users=user_metadata.iloc[:59])
     assert not quality["mf_comparison"] and "mf_kmeans" not in {
         r["method"] for r in quality["agreement"]
     }
@@ -366,6 +378,10 @@ def test_run_quality_with_the_reviewers_own_metadata(tiny_run):
     users.to_csv(tiny_run["root"] / "reviewer_users.csv", index=False)
     quality = run_quality(run, users=tiny_run["root"] / "reviewer_users.csv")
     assert quality["metadata"]["user"].endswith("reviewer_users.csv")
+    assert quality["columns"] == {
+        "user": ["gender", "age"],
+        "item": ["planted_level1", "planted_level2"],
+    }
     user_rows = [r for r in quality["agreement"] if r["side"] == "user"]
     assert {r["column"] for r in user_rows} == {"gender", "age"}  # zip: one value per user
     assert {r["method"] for r in user_rows} == {"model", "kmeans", "mf_kmeans", "random"}
@@ -404,12 +420,18 @@ def test_cli_quality_prints_tables_and_writes_the_file(tiny_run, capsys):
     out = capsys.readouterr().out
     assert "sharpness:" in out and "planted:" in out and "ari_mf_kmeans" in out
     assert "mean_max" in out and (tiny_run["run"] / "quality.json").exists()
+    assert "user metadata compared: planted_level1, planted_level2" in out
 
 
 def test_cli_quality_user_errors_are_one_line(tiny_run, tmp_path, capsys):
     assert main(["quality", str(tmp_path / "nowhere")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error:") and "best.ckpt" in error and error.count("\n") == 1
+    strangers = tmp_path / "strangers.csv"
+    strangers.write_text("userId,gender\nu1,F\nu2,M\n")
+    assert main(["quality", str(tiny_run["run"]), "--users", str(strangers)]) == 2
+    error = capsys.readouterr().err
+    assert "strangers.csv: none of the run's" in error and error.count("\n") == 1
     missing = tmp_path / "missing.csv"
     assert main(["quality", str(tiny_run["run"]), "--items", str(missing)]) == 2
     error = capsys.readouterr().err
