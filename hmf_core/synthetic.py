@@ -195,13 +195,22 @@ def planted_hierarchy(
     return PlantedHierarchy(data=data, users=users, items=items, offset=offset)
 
 
+def planted_labels(planted: PlantedHierarchy, kind: str, ids: np.ndarray) -> pd.DataFrame:
+    """Planted labels of the objects with these original ids (e.g. a split's `user_ids`, i.e.
+    model order) as metadata columns planted_level1 (fine), planted_level2 (coarse): what
+    hmf_core.quality.model_quality takes as `users` / `items` for the planted ARI."""
+    side = planted.users if kind == "user" else planted.items
+    ids = np.asarray(ids)  # the generator's ids are 0..M-1, so an id is its row
+    return pd.DataFrame(
+        {"id": ids, "planted_level1": side.fine[ids], "planted_level2": side.coarse[ids]}
+    )
+
+
 def write_planted_labels(planted: PlantedHierarchy, users_path, items_path) -> None:
     """Planted labels as metadata CSVs (id, planted_level1, planted_level2): given as a run's
     users/items files, hmf_core.quality reports the adjusted Rand index per level."""
-    for side, ids, path in (
-        (planted.users, planted.data.user_ids, users_path),
-        (planted.items, planted.data.item_ids, items_path),
+    for kind, ids, path in (
+        ("user", planted.data.user_ids, users_path),
+        ("item", planted.data.item_ids, items_path),
     ):
-        pd.DataFrame(
-            {"id": ids, "planted_level1": side.fine, "planted_level2": side.coarse}
-        ).to_csv(Path(path), index=False)
+        planted_labels(planted, kind, ids).to_csv(Path(path), index=False)

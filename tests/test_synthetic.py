@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmf_core.synthetic import planted_hierarchy, planted_ratings, write_planted_labels
+from hmf_core.synthetic import (
+    planted_hierarchy,
+    planted_labels,
+    planted_ratings,
+    write_planted_labels,
+)
 
 
 def test_two_level_hierarchy_shapes_and_labels():
@@ -68,6 +73,8 @@ def test_planted_labels_are_written_as_metadata(tmp_path):
     users = pd.read_csv(tmp_path / "users.csv")
     assert users.columns.tolist() == ["id", "planted_level1", "planted_level2"]
     assert np.array_equal(users["planted_level2"], planted.users.coarse)
+    some = planted_labels(planted, "item", np.array([5, 2]))  # e.g. a split's item_ids
+    assert some["planted_level1"].tolist() == planted.items.fine[[5, 2]].tolist()
 
 
 def test_one_level_planted_ratings_still_work():
