@@ -115,10 +115,11 @@ def _planted_side(
     dim: int,
     scale: float,
     dominant: tuple[float, float],
+    secondary: float,
 ) -> PlantedSide:
-    if not 1 <= coarse <= fine <= n_objects:
+    if not 2 <= coarse <= fine <= n_objects:
         raise ValueError(
-            f"need 1 <= coarse ({coarse}) <= fine ({fine}) <= objects ({n_objects}) clusters"
+            f"need 2 <= coarse ({coarse}) <= fine ({fine}) <= objects ({n_objects}) clusters"
         )
     # U2: coarse embeddings along orthonormal directions (orthogonal when coarse <= dim).
     gaussian = rng.normal(size=(max(dim, coarse), max(dim, coarse)))
@@ -127,16 +128,22 @@ def _planted_side(
     coarse_embeddings = (
         scale * coarse_embeddings / np.linalg.norm(coarse_embeddings, axis=1, keepdims=True)
     )  # rows of norm `scale`
-    # S2: fine cluster c's dominant parent is c % coarse (balanced), weight in `dominant`;
-    # the rest spread over the other parents by a Dirichlet draw.
+    # S2: fine cluster c's dominant parent is c % coarse (balanced). Siblings (fine clusters of
+    # one parent, j = c // coarse) must differ, or the fine level has no answer: sibling j gets
+    # the j-th of evenly spaced weights in `dominant`, and the rest is spread over the other
+    # parents by a Dirichlet draw that favours a secondary parent chosen per sibling.
     parent = np.arange(fine) % coarse  # (m_1,)
+    sibling = np.arange(fine) // coarse  # (m_1,)
+    siblings = np.bincount(parent, minlength=coarse)  # (m_2,)
+    low, high = dominant
     fine_to_coarse = np.zeros((fine, coarse))  # (m_1, m_2)
-    weight = rng.uniform(*dominant, size=fine)  # (m_1,)
     for c in range(fine):
-        others = [p for p in range(coarse) if p != parent[c]]
-        fine_to_coarse[c, parent[c]] = weight[c] if others else 1.0
-        if others:
-            fine_to_coarse[c, others] = (1 - weight[c]) * rng.dirichlet(np.ones(len(others)))
+        weight = low + (high - low) * (sibling[c] + 0.5) / siblings[parent[c]]
+        others = np.array([p for p in range(coarse) if p != parent[c]])
+        fine_to_coarse[c, parent[c]] = weight
+        concentration = np.ones(len(others))
+        concentration[sibling[c] % len(others)] += secondary
+        fine_to_coarse[c, others] = (1 - weight) * rng.dirichlet(concentration)
     # S1: one-hot, balanced, in random object order.
     fine_label = rng.permutation(np.arange(n_objects) % fine)  # (M,)
     fine_embeddings = fine_to_coarse @ coarse_embeddings  # U1 = S2 U2: (m_1, d)
@@ -157,6 +164,7 @@ def planted_hierarchy(
     dim: int = 8,
     scale: float = 2.0,
     dominant: tuple[float, float] = (0.6, 0.8),
+    secondary: float = 10.0,
     density: float = 0.3,
     noise: float = 0.3,
     offset: float = 0.0,
@@ -164,13 +172,17 @@ def planted_hierarchy(
 ) -> PlantedHierarchy:
     """Ratings from a two-level HMF (fine, coarse clusters per side); see the module docstring.
 
-    Coarse embeddings have norm `scale`; a fine cluster puts weight U(dominant) on its parent.
+    Coarse embeddings have norm `scale`; a fine cluster puts a weight in `dominant` on its
+    parent (siblings evenly spaced) and the rest on the others by a Dirichlet draw whose
+    concentration is 1 + `secondary` on one other parent per sibling, 1 elsewhere.
+    Siblings are well apart when a parent has fewer fine clusters than there are other
+    parents; with 2 coarse clusters only the spaced weights tell siblings apart.
     Each (user, item) pair is observed with probability `density`."""
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], not {density}")
     rng = np.random.default_rng(seed)
-    users = _planted_side(rng, n_users, *user_clusters, dim, scale, dominant)
-    items = _planted_side(rng, n_items, *item_clusters, dim, scale, dominant)
+    users = _planted_side(rng, n_users, *user_clusters, dim, scale, dominant, secondary)
+    items = _planted_side(rng, n_items, *item_clusters, dim, scale, dominant, secondary)
     observed = rng.random((n_users, n_items)) < density  # (M, N)
     user_codes, item_codes = np.nonzero(observed)
     means = (users.embeddings[user_codes] * items.embeddings[item_codes]).sum(1) + offset
