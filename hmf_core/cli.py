@@ -12,7 +12,7 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.errors import DataFormatError, RunError
-from hmf_core.settings import TrainSettings
+from hmf_core.settings import PRESETS, WARM_STARTS, TrainSettings, with_preset
 from hmf_core.split import SPLITS
 
 DEFAULTS = TrainSettings()
@@ -60,17 +60,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--item-clusters", type=_int_list, default=DEFAULTS.item_clusters)
     train.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
-    train.add_argument(
+    recipe = train.add_argument_group(
+        "cluster recipe (a preset sets these; a flag given overrides its preset)"
+    )
+    recipe.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="interpretable",
+        help="interpretable: spectral warm start, faster logits, biases (crisp, data-driven "
+        "clusters); paper: the paper and the authors' code (default: interpretable)",
+    )
+    recipe.add_argument(
+        "--warm-start",
+        choices=WARM_STARTS,
+        help="where memberships start: spectral co-clustering of who rated what, or none "
+        "(the random N(0, init-std) draw)",
+    )
+    recipe.add_argument(
+        "--warm-start-sharpness",
+        type=float,
+        help="membership probability a warm-started object gives its first cluster (0-1)",
+    )
+    recipe.add_argument(
+        "--logit-lr", type=float, help="learning rate of the connection logits (default: --lr)"
+    )
+    recipe.add_argument(
+        "--entropy-weight",
+        type=float,
+        help="weight of the mean normalised membership entropy added to the loss (sharper)",
+    )
+    recipe.add_argument(
         "--init-std",
         type=float,
-        default=DEFAULTS.init_std,
         help="std of the N(0, s) initial logits and embeddings (1 = the paper)",
     )
-    train.add_argument(
+    recipe.add_argument(
         "--bias",
         dest="use_bias",
-        action="store_true",
-        help="add global/user/item biases (our extension; off = the paper)",
+        action=argparse.BooleanOptionalAction,
+        help="global/user/item biases (our extension; the paper has none)",
     )
     train.add_argument("--lr", type=float, default=DEFAULTS.lr)
     train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
@@ -108,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    names = {f.name for f in fields(TrainSettings)}
+    names = {f.name for f in fields(TrainSettings)}  # preset included
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     values["columns"] = {
         f"{role}_col": getattr(args, f"{role}_col")
@@ -118,7 +146,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     for name in ("data", "items", "users"):
         if values.get(name):
             values[name] = str(Path(values[name]).resolve())
-    return TrainSettings(**values)
+    return with_preset(values.pop("preset"), **values)
 
 
 def _print_progress(run_dir: Path) -> None:

@@ -23,6 +23,7 @@ from hmf_core.ratings import RatingData, read_ratings
 from hmf_core.rundir import RunDir, write_json
 from hmf_core.settings import MF_INIT_STD, TrainSettings
 from hmf_core.split import Split, make_split
+from hmf_core.warmstart import warm_start
 
 
 def cpu_threads(requested: int | None = None) -> int:
@@ -167,6 +168,11 @@ def fit(
         lr=settings.lr,
         weight_decay=settings.weight_decay,
         seed=settings.seed,
+        logit_lr=settings.logit_lr,
+        entropy_weight=settings.entropy_weight,
+    )
+    warm_start(
+        module.model, split.train, settings.warm_start, settings.warm_start_sharpness, settings.seed
     )
     datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
     monitor, mode = MONITOR[settings.task]
