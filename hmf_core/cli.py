@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir")
     maps = commands.add_parser("maps", help="compute (again) the 2-D PCA and UMAP maps of a run")
     maps.add_argument("run_dir")
+    quality = commands.add_parser(
+        "quality", help="compute (again) the cluster quality of a run and print it"
+    )
+    quality.add_argument("run_dir")
+    quality.add_argument("--items", help="item metadata to use instead of the run's own")
+    quality.add_argument("--users", help="user metadata to use instead of the run's own")
     return parser
 
 
@@ -159,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "maps":
             return _maps(Path(args.run_dir))
+        if args.command == "quality":
+            return _quality(Path(args.run_dir), args.items, args.users)
         return _evaluate(Path(args.run_dir))
     except (DataFormatError, RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -228,4 +236,21 @@ def _maps(run_dir: Path) -> int:
     if not timings:
         return 1
     print("maps written: " + ", ".join(f"{k}={v}" for k, v in timings.items()))
+    return 0
+
+
+def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
+    from hmf_core.quality import quality_tables, run_quality
+    from hmf_core.rundir import RunDir
+
+    if not RunDir(run_dir).has_model():
+        raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to measure clusters of")
+    quality = run_quality(run_dir, items=items, users=users)
+    for side, columns in quality["columns"].items():
+        print(f"{side} metadata compared: {', '.join(columns) or 'no categorical column'}")
+    print()
+    for name, table in quality_tables(quality).items():
+        if not table.empty:
+            print(f"{name}:\n{table.to_string(index=False, float_format='{:.3f}'.format)}\n")
+    print(f"written: {run_dir / 'quality.json'}")
     return 0
