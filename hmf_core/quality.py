@@ -7,7 +7,8 @@ Per side (user / item) and level l, from P = S(C1) ... S(C_l) (eq. 6 collapsed, 
   clusters used (non-empty argmax), argmax and soft cluster sizes, share of objects with max > 0.5;
 - movement: Pearson correlation of the trained with the initial connection logits C_l (all
   entries) and the share of argmax assignments unchanged; the start is rebuilt with
-  `hmf_core.model.initial_model(config, seed)`, exactly as training builds it;
+  `hmf_core.model.initial_model(config, seed)` and the run's warm start (hmf_core.warmstart),
+  exactly as training builds it;
 - agreement with every categorical metadata column: purity, NMI and AMI of the argmax clusters,
   beside k-means (same k) on the run's own object embeddings U0, on the MF comparison's
   embeddings, and a size-matched random assignment;
@@ -42,6 +43,7 @@ from hmf_core.errors import RunError
 from hmf_core.metadata import align, read_metadata
 from hmf_core.model import HMF, HierarchicalEmbedding, initial_model
 from hmf_core.rundir import RunDir, load_checkpoint, write_json
+from hmf_core.warmstart import warm_start
 
 VERSION = 1
 SIDES = ("user", "item")
@@ -306,15 +308,24 @@ def side_quality(
 
 def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
     """The model as training started it: initial_model(config, seed), seed from settings.json
-    (else the checkpoint's hyperparameters)."""
+    (else the checkpoint's hyperparameters), then the run's warm start (if any) from its own
+    training rows (interactions.parquet), exactly as hmf_core.training.fit does."""
     run = RunDir(run_dir)
     hparams = {}
     if model is None:
         model, hparams = load_checkpoint(run.path / "best.ckpt")
-    seed = run.settings().get("seed", hparams.get("seed"))
+    settings = run.settings()
+    seed = settings.get("seed", hparams.get("seed"))
     if seed is None:
         raise RunError(f"{run.path}: settings.json has no seed: the start cannot be rebuilt")
-    return initial_model(model.config, int(seed))
+    start = initial_model(model.config, int(seed))
+    method = settings.get("warm_start", "none")
+    if method == "none":
+        return start
+    interactions = run.interactions()
+    train = interactions[interactions["stage"] == "train"]
+    sharpness = float(settings.get("warm_start_sharpness", 0.8))
+    return warm_start(start, train, method, sharpness, int(seed))
 
 
 def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFrame | None:

@@ -31,8 +31,9 @@ from hmf_core.quality import (
     sharpness,
 )
 from hmf_core.rundir import RunDir, read_json
+from hmf_core.settings import with_preset
 from hmf_core.synthetic import planted_hierarchy, to_csv, write_planted_labels
-from hmf_core.training import TrainSettings, train_run
+from hmf_core.training import train_run
 
 # ---------------------------------------------------------------- known answers
 
@@ -280,10 +281,10 @@ class CaptureStart(Callback):
             }
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["paper", "interpretable"])
+def tiny_run(tmp_path_factory, request):
     """Users depth 2 (6, 3 clusters), items depth 1 (6), with an MF comparison; planted labels
-    as the run's metadata."""
+    as the run's metadata; once per preset (the interpretable one warm-starts the logits)."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("quality")
     planted = planted_hierarchy(
@@ -291,7 +292,8 @@ def tiny_run(tmp_path_factory):
     )
     to_csv(planted, root / "ratings.csv")
     write_planted_labels(planted, root / "users.csv", root / "items.csv")
-    settings = TrainSettings(
+    settings = with_preset(
+        request.param,
         data=str(root / "ratings.csv"),
         users=str(root / "users.csv"),
         items=str(root / "items.csv"),
@@ -405,7 +407,7 @@ def test_run_quality_with_the_reviewers_own_metadata(tiny_run):
 def test_a_quality_failure_is_recorded_and_does_not_raise(tiny_run, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
-    for name in ("settings.json", "best.ckpt", "users.csv"):  # items.csv missing
+    for name in ("settings.json", "best.ckpt", "users.csv", "interactions.parquet"):  # no items.csv
         (broken / name).write_bytes((tiny_run["run"] / name).read_bytes())
     result = record_quality(broken)
     assert "items.csv is missing" in result["error"]
