@@ -14,6 +14,7 @@ best.ckpt          best checkpoint (weights + config; torch.load(weights_only=Tr
 test_metrics.json  test metrics of the best checkpoint
 log.txt            the training process's output (maps_log.txt: the map process's)
 map_pca.parquet, map_umap.parquet, maps.json   the 2-D maps and their timings (or error)
+quality.json       cluster quality after training (hmf_core.quality), or its error
 mf/                the same for the plain-MF comparison, when asked for
 STOP               written to ask a running training to stop
 """
@@ -44,6 +45,7 @@ FILES = {
     "log": "log.txt",
     "maps_log": "maps_log.txt",
     "maps": "maps.json",
+    "quality": "quality.json",
     "map_pca": "map_pca.parquet",
     "map_umap": "map_umap.parquet",
     "stop": "STOP",
@@ -181,6 +183,10 @@ class RunDir:
     def map_timings(self) -> dict:
         """maps.json: the seconds each map took, or {"error": ...} when computing them failed."""
         return read_json(self.file("maps"))
+
+    def quality(self) -> dict:
+        """quality.json: cluster quality (hmf_core.quality), or {"error": ...}, or {} before."""
+        return read_json(self.file("quality"))
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the training process's output."""
