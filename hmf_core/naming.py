@@ -98,3 +98,56 @@ def cluster_names(
             }
         )
     return pd.DataFrame(rows)
+
+
+def hierarchy_tree(
+    levels: list[np.ndarray],
+    connections: list[np.ndarray],
+    labels: pd.Series | np.ndarray,
+    metadata: pd.DataFrame | None = None,
+    top: int = 12,
+    root: str = "all",
+) -> pd.DataFrame:
+    """A side's clusters as a tree for an icicle / sunburst chart: id, parent, name, size,
+    level. `levels[l-1]`: P(object -> level-l cluster) (M, m_l); `connections[l-1]`: S(C_l)
+    (m_{l-1}, m_l). A cluster's parent is its most probable cluster one level up; at each level
+    only the `top` largest clusters (soft size) under each parent are kept, the rest of that
+    parent's weight goes into one "other" node, so the chart stays readable."""
+    depth = len(levels)
+    names = [cluster_names(p, labels, metadata) for p in levels]  # per level
+    rows = [{"id": root, "parent": "", "name": root, "size": float(len(labels)), "level": 0}]
+    kept: dict[tuple[int, int], str] = {}
+    for level in range(depth, 0, -1):  # coarsest first: parents before children
+        table = names[level - 1]
+        if level == depth:
+            parents = np.full(len(table), root, dtype=object)
+        else:
+            up = np.asarray(connections[level]).argmax(1)  # (m_l,): parent at level + 1
+            parents = np.array([kept.get((level + 1, int(p))) for p in up], dtype=object)
+        table = table.assign(parent=parents).dropna(subset=["parent"])
+        for parent, group in table.groupby("parent", sort=False):
+            group = group.sort_values("size", ascending=False)
+            for record in group.head(top).to_dict("records"):
+                node = f"L{level}:{record['cluster']}"
+                kept[level, int(record["cluster"])] = node
+                rows.append(
+                    {
+                        "id": node,
+                        "parent": parent,
+                        "name": f"c{record['cluster']} {record['name']}",
+                        "size": record["size"],
+                        "level": level,
+                    }
+                )
+            rest = group.iloc[top:]
+            if len(rest):
+                rows.append(
+                    {
+                        "id": f"L{level}:other:{parent}",
+                        "parent": parent,
+                        "name": f"{len(rest)} smaller clusters",
+                        "size": float(rest["size"].sum()),
+                        "level": level,
+                    }
+                )
+    return pd.DataFrame(rows)

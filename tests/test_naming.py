@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmf_core.naming import cluster_names, value_lift
+from hmf_core.naming import cluster_names, hierarchy_tree, value_lift
 
 
 def planted_items():
@@ -45,3 +45,24 @@ def test_without_metadata_the_typical_members_name_the_cluster():
     membership, metadata = planted_items()
     names = cluster_names(membership, metadata["label"])
     assert names["name"].tolist() == ["scary 0, scary 1", "funny 0, funny 1"]
+
+
+def test_hierarchy_tree_links_each_cluster_to_its_parent_and_folds_small_ones():
+    membership, metadata = planted_items()  # level 1: 2 clusters
+    fine = np.repeat(membership, 2, axis=1) / 2  # level 1 as 4 clusters: 0,1 horror; 2,3 comedy
+    fine[:, 0] += 0.01 * fine[:, 0]
+    fine /= fine.sum(1, keepdims=True)
+    up = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]])  # S(C2): (4, 2)
+    levels = [fine, fine @ up]
+    tree = hierarchy_tree(levels, [fine, up], metadata["label"], metadata, top=2)
+    by_id = tree.set_index("id")
+    assert by_id.loc["L2:0", "parent"] == "all" and by_id.loc["L2:1", "parent"] == "all"
+    assert by_id.loc["L1:0", "parent"] == by_id.loc["L1:1", "parent"] == "L2:0"
+    assert by_id.loc["L1:2", "parent"] == by_id.loc["L1:3", "parent"] == "L2:1"
+    assert "Horror" in by_id.loc["L2:0", "name"] and "Comedy" in by_id.loc["L2:1", "name"]
+    folded = hierarchy_tree(levels, [fine, up], metadata["label"], metadata, top=1)
+    assert len(folded[folded["level"] == 2]) == 2  # one kept, one "1 smaller clusters"
+    assert folded["name"].str.endswith("1 smaller clusters").sum() == 2
+    assert set(folded["parent"]) - {""} <= set(folded["id"])  # every parent is a node
+    level_one = folded[folded["level"] == 1]
+    assert len(level_one) == 2  # the kept level-2 node's larger child and its "other" node
