@@ -16,7 +16,7 @@ def points():
             "label": ["u", "same direction, long", "orthogonal", "opposite", "c0"],
         }
     )
-    vectors = np.array([[1.0, 0.0], [5.0, 0.1], [0.0, 9.0], [-1.0, 0.0], [0.9, 0.1]])
+    vectors = np.array([[1.0, 0.0], [5.0, 0.5], [0.0, 9.0], [-1.0, 0.0], [0.9, 0.0]])
     return table, vectors
 
 
