@@ -77,6 +77,11 @@ def test_runs_reaps_the_workers_it_started(tmp_path):
     wait_for(lambda: run.progress()["state"] == "finished")
     wait_for(lambda: not run.process_alive())  # exited: a zombie, not yet reaped
     assert (str(run.path), "train") in run_manager._children
-    runs(tmp_path / "runs")
+
+    def reaped_by_runs() -> bool:
+        runs(tmp_path / "runs")  # the leader shows Z a moment before its last thread ends
+        return process.returncode is not None
+
+    wait_for(reaped_by_runs)
     assert process.returncode == 0 and (str(run.path), "train") not in run_manager._children
     assert run_status(run).phase == "finished"
