@@ -6,8 +6,9 @@ Per side (user / item) and level l, from P = S(C1) ... S(C_l) (eq. 6 collapsed, 
 - sharpness: mean max membership, mean effective clusters per object (exp of the row entropy),
   clusters used (non-empty argmax), argmax and soft cluster sizes, share of objects with max > 0.5;
 - movement: Pearson correlation of the trained with the initial connection logits C_l (all
-  entries) and the share of argmax assignments unchanged; the start is rebuilt with
-  `hmf_core.model.initial_model(config, seed)`, exactly as training builds it;
+  entries) and the share of argmax assignments unchanged; the start is rebuilt as training
+  builds it: `hmf_core.model.initial_model(config, seed)`, then the run's warm start
+  (hmf_core.warmstart, "none" = the random draw) from its training interactions;
 - agreement with every categorical metadata column: purity, NMI and AMI of the argmax clusters,
   beside k-means (same k) on the run's own object embeddings U0, on the MF comparison's
   embeddings, and a size-matched random assignment;
@@ -42,6 +43,7 @@ from hmf_core.errors import RunError
 from hmf_core.metadata import align, read_metadata
 from hmf_core.model import HMF, HierarchicalEmbedding, initial_model
 from hmf_core.rundir import RunDir, load_checkpoint, write_json
+from hmf_core.warmstart import warm_start
 
 VERSION = 1
 SIDES = ("user", "item")
@@ -305,16 +307,25 @@ def side_quality(
 
 
 def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
-    """The model as training started it: initial_model(config, seed), seed from settings.json
-    (else the checkpoint's hyperparameters)."""
+    """The model as training started it, as hmf_core.training.fit builds it:
+    initial_model(config, seed), then the run's warm start (hmf_core.warmstart) from its
+    training interactions. Seed and warm start from settings.json (the seed else from the
+    checkpoint's hyperparameters)."""
     run = RunDir(run_dir)
     hparams = {}
     if model is None:
         model, hparams = load_checkpoint(run.path / "best.ckpt")
-    seed = run.settings().get("seed", hparams.get("seed"))
+    settings = run.settings()
+    seed = settings.get("seed", hparams.get("seed"))
     if seed is None:
         raise RunError(f"{run.path}: settings.json has no seed: the start cannot be rebuilt")
-    return initial_model(model.config, int(seed))
+    start = initial_model(model.config, int(seed))
+    method = settings.get("warm_start", "none")
+    if method != "none":
+        train = run.interactions().query("stage == 'train'")
+        sharpness = settings.get("warm_start_sharpness", 0.8)
+        warm_start(start, train, method, sharpness, int(seed))
+    return start
 
 
 def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFrame | None:
@@ -344,7 +355,7 @@ def model_quality(
 ) -> dict:
     """The quality dict of a model, without files (benchmarks call this on a fitted model).
 
-    `initial`: the start (initial_model(config, seed)) for movement; `mf`: the MF comparison
+    `initial`: the start (see rebuild_start) for movement; `mf`: the MF comparison
     for its k-means; `users` / `items`: metadata frames in model order (row k = object k), as
     in users.csv / items.csv; `planted*` columns there give the planted ARI."""
     quality = {
@@ -391,6 +402,7 @@ def run_quality(
         items=_metadata(run, "item", items),
     )
     quality["metadata"] = {"user": _source(users), "item": _source(items)}
+    quality["start"] = run.settings().get("warm_start", "none")  # what movement compares to
     write_json(run.path / "quality.json", quality)
     return quality
 

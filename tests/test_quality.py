@@ -31,6 +31,7 @@ from hmf_core.quality import (
     sharpness,
 )
 from hmf_core.rundir import RunDir, read_json
+from hmf_core.settings import with_preset
 from hmf_core.synthetic import planted_hierarchy, to_csv, write_planted_labels
 from hmf_core.training import TrainSettings, train_run
 
@@ -314,13 +315,41 @@ def tiny_run(tmp_path_factory):
     return {"root": root, "run": root / "run", "planted": planted, "start": capture.start}
 
 
-def test_the_start_is_rebuilt_exactly_from_the_seed(tiny_run):
-    rebuilt = rebuild_start(tiny_run["run"]).state_dict()
-    assert tiny_run["start"] is not None and set(rebuilt) == set(tiny_run["start"])
-    for name, value in tiny_run["start"].items():
+@pytest.fixture(scope="module")
+def warm_run(tiny_run):
+    """The interpretable preset (spectral warm start, biases), two epochs, no MF."""
+    root = tiny_run["root"]
+    settings = with_preset(
+        "interpretable",
+        data=str(root / "ratings.csv"),
+        seed=5,
+        dim=8,
+        user_depth=2,
+        item_depth=1,
+        user_clusters=[6, 3],
+        item_clusters=[6],
+        max_epochs=2,
+        projection=False,
+        split="random",
+    )
+    capture = CaptureStart()
+    train_run(settings, root / "warm", callbacks=[capture])
+    return {"run": root / "warm", "start": capture.start}
+
+
+@pytest.mark.parametrize("which", ["tiny_run", "warm_run"])
+def test_the_start_is_rebuilt_exactly_from_the_seed(which, request):
+    """Paper preset (random draw) and interpretable preset (spectral warm start)."""
+    run = request.getfixturevalue(which)
+    rebuilt = rebuild_start(run["run"]).state_dict()
+    assert run["start"] is not None and set(rebuilt) == set(run["start"])
+    for name, value in run["start"].items():
         assert torch.equal(rebuilt[name], value), name
-    trained = RunDir(tiny_run["run"]).load_model()
+    trained = RunDir(run["run"]).load_model()
     assert not torch.equal(trained.users.connections[0], rebuilt["users.connections.0"])
+    quality = read_json(run["run"] / "quality.json")
+    expected = "spectral" if which == "warm_run" else "none"
+    assert quality["start"] == expected and len(quality["movement"]) == 3
 
 
 def test_training_writes_quality_json_with_the_run(tiny_run):
