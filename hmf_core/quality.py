@@ -18,6 +18,19 @@ Multi-valued columns (genres "Comedy|Drama"): each object is expanded into one s
 it has, all with the object's cluster; objects without a value are left out. So an item that is
 a comedy and a drama counts twice, once as each.
 
+quality.json (lists of flat records, one per side / level / column / method):
+  version, seed, start ("none" = random draw, "spectral" = warm start: what movement compares
+  to), mf_comparison (bool), metadata {user, item: "run" or the file used},
+  columns {user, item: [metadata columns compared]},
+  sharpness [{side, level, clusters, objects, mean_max, mean_effective_clusters,
+              clusters_used, share_max_above_half, sizes [k], soft_sizes [k]}],
+  movement  [{side, level, logit_correlation, argmax_unchanged (rows of C_l),
+              object_argmax_unchanged (objects at level l)}],
+  agreement [{side, level, column, multi_valued, samples, classes,
+              method: model|kmeans|mf_kmeans|random, purity, nmi, ami}],
+  planted   [{side, level, column, method, ari}];
+or {"error": "..."} when computing it failed after training.
+
 `run_quality(run_dir)` computes everything for a run and writes quality.json;
 `model_quality(model, seed, ...)` is the same without files; `quality_tables` turns the dict
 into DataFrames for display. The other functions are pure.
