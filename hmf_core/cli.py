@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument(
         "--warm-start",
         choices=WARM_STARTS,
-        help="where memberships start: spectral co-clustering of who rated what, or none "
-        "(the random N(0, init-std) draw)",
+        help="where memberships start: spectral co-clustering of who rated what, k-means on a "
+        "briefly trained MF (mf), or none (the random N(0, init-std) draw)",
     )
     recipe.add_argument(
         "--warm-start-sharpness",

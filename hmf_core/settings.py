@@ -22,7 +22,7 @@ MF_INIT_STD = 0.1
 # start from a spectral co-clustering of who rated what (hmf_core/warmstart.py), connection
 # logits learn 10x faster so the ratings can move them, and biases absorb user leniency and item
 # popularity so that clusters are about taste. Fields not named here keep their defaults.
-WARM_STARTS = ("none", "spectral")  # hmf_core/warmstart.py
+WARM_STARTS = ("none", "spectral", "mf")  # hmf_core/warmstart.py
 PRESETS = {
     "paper": {
         "use_bias": False,
@@ -63,7 +63,7 @@ class TrainSettings:
     temperature: float = 1.0
     use_bias: bool = False
     init_std: float = 1.0  # N(0, init_std) initial logits and embeddings; 1 = authors' code
-    warm_start: str = "none"  # "spectral": memberships start from co-clustering (warmstart.py)
+    warm_start: str = "none"  # "spectral" / "mf": memberships start from clusters (warmstart.py)
     warm_start_sharpness: float = 0.8  # a warm-started object's first membership probability
     logit_lr: float | None = None  # learning rate of the connection logits; None = lr
     entropy_weight: float = 0.0  # weight of the mean normalised membership entropy in the loss

@@ -1,4 +1,5 @@
-"""Where HMF's memberships start: the random draw of the paper, or a spectral co-clustering.
+"""Where HMF's memberships start: the random draw of the paper, a spectral co-clustering of
+who rated what, or k-means on a briefly trained MF.
 
 The paper starts every connection logit at N(0, 1). Trained from there, memberships barely move
 and stay diffuse (benchmarks/results/interpretability.md). The spectral start reads who rated
@@ -9,6 +10,11 @@ user and each item a first-level cluster; k-means on the level-l centres gives l
 object's logits then start one-hot-ish: its cluster gets the logit that makes its membership
 `sharpness` (e.g. 0.8), the rest share 1 - sharpness. Training on the ratings moves them from
 there (the logits have their own, larger learning rate in the interpretable preset).
+
+The "mf" start clusters the embeddings of a plain MF (with biases) trained for a few epochs
+instead: it reads the rating values rather than who rated what, which is what carries the
+clusters when every pair is equally likely to be observed (the planted data). On MovieLens,
+who-rated-what carries 3-4x more genre information (benchmarks/results/interpretability.md).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
 
-from hmf_core.model import HMF, HierarchicalEmbedding
+from hmf_core.model import HMF, HierarchicalEmbedding, HMFConfig
 from hmf_core.settings import WARM_STARTS
 
 LARGE = 50_000  # objects above which k-means runs in mini-batches
@@ -41,9 +47,43 @@ def spectral_vectors(
     normalised = user_scale @ counts @ item_scale  # (M, N)
     rank = max(1, min(dim, min(n_users, n_items) - 1))
     svd = TruncatedSVD(rank, random_state=seed).fit(normalised)
-    users = svd.transform(normalised)  # (M, rank)
-    items = svd.components_.T  # (N, rank)
+    users = svd.transform(normalised)  # U S: (M, rank)
+    items = svd.components_.T * svd.singular_values_  # V S: (N, rank), scaled like the users
     return _unit_rows(users), _unit_rows(items)
+
+
+def mf_vectors(
+    train: pd.DataFrame, n_users: int, n_items: int, dim: int, seed: int, epochs: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-normalised embeddings of users (M, d) and items (N, d) of a plain MF with biases
+    trained `epochs` epochs (AdamW, lr 1e-2, batch 1024): a brief fit, enough to cluster."""
+    generator = torch.Generator().manual_seed(seed)
+    config = HMFConfig(
+        n_users,
+        n_items,
+        dim=dim,
+        user_clusters=(),
+        item_clusters=(),
+        init_std=0.1,
+        use_bias=True,
+        global_mean=float(train["rating"].mean()),
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = HMF(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4)
+    users = torch.as_tensor(train["user"].to_numpy(), dtype=torch.long)  # (R,)
+    items = torch.as_tensor(train["item"].to_numpy(), dtype=torch.long)  # (R,)
+    ratings = torch.as_tensor(train["rating"].to_numpy(), dtype=torch.float32)  # (R,)
+    for _ in range(epochs):
+        order = torch.randperm(len(ratings), generator=generator)
+        for batch in order.split(1024):
+            loss = (model(users[batch], items[batch]) - ratings[batch]).pow(2).mean()  # eq. (5)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        return _unit_rows(model.users.root.numpy()), _unit_rows(model.items.root.numpy())
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -92,7 +132,8 @@ def warm_start(
     if method == "none" or all(side.depth == 0 for side in sides):
         return model
     config = model.config
-    users, items = spectral_vectors(train, config.n_users, config.n_items, config.dim, seed)
+    vectors = spectral_vectors if method == "spectral" else mf_vectors
+    users, items = vectors(train, config.n_users, config.n_items, config.dim, seed)
     for side, vectors in zip(sides, (users, items)):
         _start_side(side, vectors, sharpness, seed)
     return model

@@ -33,7 +33,7 @@ from hmf_core.quality import (
 from hmf_core.rundir import RunDir, read_json
 from hmf_core.settings import with_preset
 from hmf_core.synthetic import planted_hierarchy, to_csv, write_planted_labels
-from hmf_core.training import TrainSettings, train_run
+from hmf_core.training import train_run
 
 # ---------------------------------------------------------------- known answers
 
@@ -281,10 +281,10 @@ class CaptureStart(Callback):
             }
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["paper", "interpretable"])
+def tiny_run(tmp_path_factory, request):
     """Users depth 2 (6, 3 clusters), items depth 1 (6), with an MF comparison; planted labels
-    as the run's metadata."""
+    as the run's metadata; once per preset (the interpretable one warm-starts the logits)."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("quality")
     planted = planted_hierarchy(
@@ -292,7 +292,8 @@ def tiny_run(tmp_path_factory):
     )
     to_csv(planted, root / "ratings.csv")
     write_planted_labels(planted, root / "users.csv", root / "items.csv")
-    settings = TrainSettings(
+    settings = with_preset(
+        request.param,
         data=str(root / "ratings.csv"),
         users=str(root / "users.csv"),
         items=str(root / "items.csv"),
@@ -315,41 +316,16 @@ def tiny_run(tmp_path_factory):
     return {"root": root, "run": root / "run", "planted": planted, "start": capture.start}
 
 
-@pytest.fixture(scope="module")
-def warm_run(tiny_run):
-    """The interpretable preset (spectral warm start, biases), two epochs, no MF."""
-    root = tiny_run["root"]
-    settings = with_preset(
-        "interpretable",
-        data=str(root / "ratings.csv"),
-        seed=5,
-        dim=8,
-        user_depth=2,
-        item_depth=1,
-        user_clusters=[6, 3],
-        item_clusters=[6],
-        max_epochs=2,
-        projection=False,
-        split="random",
-    )
-    capture = CaptureStart()
-    train_run(settings, root / "warm", callbacks=[capture])
-    return {"run": root / "warm", "start": capture.start}
-
-
-@pytest.mark.parametrize("which", ["tiny_run", "warm_run"])
-def test_the_start_is_rebuilt_exactly_from_the_seed(which, request):
-    """Paper preset (random draw) and interpretable preset (spectral warm start)."""
-    run = request.getfixturevalue(which)
-    rebuilt = rebuild_start(run["run"]).state_dict()
-    assert run["start"] is not None and set(rebuilt) == set(run["start"])
-    for name, value in run["start"].items():
+def test_the_start_is_rebuilt_exactly_from_the_seed(tiny_run):
+    """Bit-exact under both presets: the random draw, and the interpretable warm start."""
+    rebuilt = rebuild_start(tiny_run["run"]).state_dict()
+    assert tiny_run["start"] is not None and set(rebuilt) == set(tiny_run["start"])
+    for name, value in tiny_run["start"].items():
         assert torch.equal(rebuilt[name], value), name
-    trained = RunDir(run["run"]).load_model()
+    trained = RunDir(tiny_run["run"]).load_model()
     assert not torch.equal(trained.users.connections[0], rebuilt["users.connections.0"])
-    quality = read_json(run["run"] / "quality.json")
-    expected = "spectral" if which == "warm_run" else "none"
-    assert quality["start"] == expected and len(quality["movement"]) == 3
+    quality = read_json(tiny_run["run"] / "quality.json")
+    assert quality["start"] == RunDir(tiny_run["run"]).settings()["warm_start"]
 
 
 def test_training_writes_quality_json_with_the_run(tiny_run):
@@ -434,7 +410,7 @@ def test_run_quality_with_the_reviewers_own_metadata(tiny_run):
 def test_a_quality_failure_is_recorded_and_does_not_raise(tiny_run, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
-    for name in ("settings.json", "best.ckpt", "users.csv"):  # items.csv missing
+    for name in ("settings.json", "best.ckpt", "users.csv", "interactions.parquet"):  # no items.csv
         (broken / name).write_bytes((tiny_run["run"] / name).read_bytes())
     result = record_quality(broken)
     assert "items.csv is missing" in result["error"]
