@@ -6,9 +6,9 @@ Per side (user / item) and level l, from P = S(C1) ... S(C_l) (eq. 6 collapsed, 
 - sharpness: mean max membership, mean effective clusters per object (exp of the row entropy),
   clusters used (non-empty argmax), argmax and soft cluster sizes, share of objects with max > 0.5;
 - movement: Pearson correlation of the trained with the initial connection logits C_l (all
-  entries) and the share of argmax assignments unchanged; the start is rebuilt with
-  `hmf_core.model.initial_model(config, seed)` and the run's warm start (hmf_core.warmstart),
-  exactly as training builds it;
+  entries) and the share of argmax assignments unchanged; the start is rebuilt as training
+  builds it: `hmf_core.model.initial_model(config, seed)`, then the run's warm start
+  (hmf_core.warmstart, "none" = the random draw) from its training interactions;
 - agreement with every categorical metadata column: purity, NMI and AMI of the argmax clusters,
   beside k-means (same k) on the run's own object embeddings U0, on the MF comparison's
   embeddings, and a size-matched random assignment;
@@ -17,6 +17,19 @@ Per side (user / item) and level l, from P = S(C1) ... S(C_l) (eq. 6 collapsed, 
 Multi-valued columns (genres "Comedy|Drama"): each object is expanded into one sample per value
 it has, all with the object's cluster; objects without a value are left out. So an item that is
 a comedy and a drama counts twice, once as each.
+
+quality.json (lists of flat records, one per side / level / column / method):
+  version, seed, start ("none" = random draw, "spectral" = warm start: what movement compares
+  to), mf_comparison (bool), metadata {user, item: "run" or the file used},
+  columns {user, item: [metadata columns compared]},
+  sharpness [{side, level, clusters, objects, mean_max, mean_effective_clusters,
+              clusters_used, share_max_above_half, sizes [k], soft_sizes [k]}],
+  movement  [{side, level, logit_correlation, argmax_unchanged (rows of C_l),
+              object_argmax_unchanged (objects at level l)}],
+  agreement [{side, level, column, multi_valued, samples, classes,
+              method: model|kmeans|mf_kmeans|random, purity, nmi, ami}],
+  planted   [{side, level, column, method, ari}];
+or {"error": "..."} when computing it failed after training.
 
 `run_quality(run_dir)` computes everything for a run and writes quality.json;
 `model_quality(model, seed, ...)` is the same without files; `quality_tables` turns the dict
@@ -307,9 +320,10 @@ def side_quality(
 
 
 def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
-    """The model as training started it: initial_model(config, seed), seed from settings.json
-    (else the checkpoint's hyperparameters), then the run's warm start (if any) from its own
-    training rows (interactions.parquet), exactly as hmf_core.training.fit does."""
+    """The model as training started it, as hmf_core.training.fit builds it:
+    initial_model(config, seed), then the run's warm start (hmf_core.warmstart) from its
+    training interactions. Seed and warm start from settings.json (the seed else from the
+    checkpoint's hyperparameters)."""
     run = RunDir(run_dir)
     hparams = {}
     if model is None:
@@ -320,12 +334,11 @@ def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
         raise RunError(f"{run.path}: settings.json has no seed: the start cannot be rebuilt")
     start = initial_model(model.config, int(seed))
     method = settings.get("warm_start", "none")
-    if method == "none":
-        return start
-    interactions = run.interactions()
-    train = interactions[interactions["stage"] == "train"]
-    sharpness = float(settings.get("warm_start_sharpness", 0.8))
-    return warm_start(start, train, method, sharpness, int(seed))
+    if method != "none":
+        train = run.interactions().query("stage == 'train'")
+        sharpness = settings.get("warm_start_sharpness", 0.8)
+        warm_start(start, train, method, sharpness, int(seed))
+    return start
 
 
 def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFrame | None:
@@ -355,7 +368,7 @@ def model_quality(
 ) -> dict:
     """The quality dict of a model, without files (benchmarks call this on a fitted model).
 
-    `initial`: the start (initial_model(config, seed)) for movement; `mf`: the MF comparison
+    `initial`: the start (see rebuild_start) for movement; `mf`: the MF comparison
     for its k-means; `users` / `items`: metadata frames in model order (row k = object k), as
     in users.csv / items.csv; `planted*` columns there give the planted ARI."""
     quality = {
@@ -402,6 +415,7 @@ def run_quality(
         items=_metadata(run, "item", items),
     )
     quality["metadata"] = {"user": _source(users), "item": _source(items)}
+    quality["start"] = run.settings().get("warm_start", "none")  # what movement compares to
     run.write("quality", quality)
     return quality
 

@@ -276,7 +276,7 @@ def train_run(
         mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
         results["mf"] = fit(mf_settings, split, run_dir / "mf", "MF", callbacks)
     if is_rank_zero() and RunDir(run_dir).has_model():
-        from hmf_core.quality import record_quality  # sklearn's import: only here
+        from hmf_core.quality import record_quality
 
         record_quality(run_dir)  # a failure is recorded in quality.json, never fails the run
     if settings.projection and is_rank_zero() and RunDir(run_dir).has_model():

@@ -318,12 +318,15 @@ def tiny_run(tmp_path_factory, request):
 
 
 def test_the_start_is_rebuilt_exactly_from_the_seed(tiny_run):
+    """Bit-exact under both presets: the random draw, and the interpretable warm start."""
     rebuilt = rebuild_start(tiny_run["run"]).state_dict()
     assert tiny_run["start"] is not None and set(rebuilt) == set(tiny_run["start"])
     for name, value in tiny_run["start"].items():
         assert torch.equal(rebuilt[name], value), name
     trained = RunDir(tiny_run["run"]).load_model()
     assert not torch.equal(trained.users.connections[0], rebuilt["users.connections.0"])
+    quality = read_json(tiny_run["run"] / "quality.json")
+    assert quality["start"] == RunDir(tiny_run["run"]).settings()["warm_start"]
 
 
 def test_training_writes_quality_json_with_the_run(tiny_run):
