@@ -131,6 +131,14 @@ def test_speed_quick(tmp_path):
     assert len(pd.read_csv(tmp_path / "ddp.csv")) == 2
 
 
+def test_maps_quick(tmp_path):
+    run_study("maps", "--quick", "--out", str(tmp_path))
+    (row,) = table_with(tmp_path / "maps.md", "maps ready s (fresh process)")
+    assert row["data"] == "ML-100K size"
+    assert row["UMAP fitted on"] == row["rows (users + items + clusters)"] == "2,925"  # no sample
+    assert 0 < number(row["UMAP + placement s"]) < number(row["maps ready s (fresh process)"])
+
+
 def test_time_to_best_reads_the_clusters_accuracy_selected(tmp_path):
     """accuracy_runs.csv stores cluster lists as text ("[600]"); they are parsed, not eval'd."""
     runs = pd.DataFrame(
