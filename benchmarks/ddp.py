@@ -10,6 +10,7 @@ synthetic ratings the size of ML-1M, for MF and HMF depth 1. Each process uses
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -107,7 +108,8 @@ TEXT = (
     "batches by rank and all-reduces the gradients every step). Epoch time = difference of "
     "consecutive `elapsed_s` in the run's metrics.csv (training and validation), median "
     "over epochs 2 and later; process wall s includes start-up, reading the data and the "
-    "test. {cores} usable cores, shared with other jobs."
+    "test. {cores} usable cores, shared with other jobs; load average (1 min) before "
+    "measuring: {load:.2f}."
 )
 
 
@@ -115,12 +117,13 @@ def section(quick: bool) -> Section:
     name, size, epochs = (
         ("tiny", SIZES["tiny"], 3) if quick else ("ML-1M size", SIZES["ml-1m-size"], 4)
     )
+    load = os.getloadavg()[0]
     table = measure(size, epochs, quick)
     users, items, ratings = size
     return Section(
         f"More than one process: DDP on 2 CPU processes ({name}: {users:,} users, "
         f"{items:,} items, {ratings:,} synthetic ratings)",
-        TEXT.format(cores=usable_cores()),
+        TEXT.format(cores=usable_cores(), load=load),
         table,
         csv="ddp.csv",
     )
