@@ -63,6 +63,7 @@ class HMFModule(pl.LightningModule):
             users, positives, negatives = batch
             margin = self.model(users, positives) - self.model(users, negatives)  # (B,)
             loss = -F.logsigmoid(margin).mean()  # eq. (9)
+            items = torch.cat([positives, negatives])  # (2B,): the item rows this step read
         if self.hparams.entropy_weight > 0:
             loss = loss + self.hparams.entropy_weight * self.membership_entropy(users, items)
         self._loss_sum = self._loss_sum + loss.detach() * len(users)
