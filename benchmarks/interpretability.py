@@ -104,8 +104,9 @@ def summarise(quality: dict) -> dict:
                 if method == "model":
                     row[f"{column}_purity_model"] = record.get("purity")
                     row[f"{column}_nmi_model"] = record.get("nmi")
-    for record in quality["planted"]:
-        if record["method"] in ("model", "kmeans"):
+    for record in quality["planted"]:  # level l's clusters against planted level l's labels
+        same_level = record["column"] == f"planted_level{record['level']}"
+        if same_level and record["method"] in ("model", "kmeans"):
             name = f"{record['side']}{record['level']}_ari_{record['method']}"
             row[name] = record["ari"]
     return row
