@@ -152,7 +152,12 @@ def read_ratings(
     """Read a rating file. `data` lets a caller pass the bytes of an upload named `path`.
     Every failure of the file is a DataFormatError naming the file, the line, the expectation."""
     path = Path(path)
-    explicit = {"user": user_col, "item": item_col, "rating": rating_col, "timestamp": timestamp_col}
+    explicit = {
+        "user": user_col,
+        "item": item_col,
+        "rating": rating_col,
+        "timestamp": timestamp_col,
+    }
     if path.name.lower().endswith(".zip"):
         name, data = _member_of_zip(path, data)
         path = Path(name)
@@ -207,13 +212,17 @@ def _member_of_zip(path: Path, data: bytes | None) -> tuple[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
     except FileNotFoundError:
-        raise DataFormatError(zip_name[:80], None, "an existing file", "found no file there") from None
+        raise DataFormatError(
+            zip_name[:80], None, "an existing file", "found no file there"
+        ) from None
     except IsADirectoryError:
         raise DataFormatError(zip_name, None, "a file", f"{path} is a directory") from None
     except OSError as exc:
         raise os_refusal(zip_name, path, exc) from None
     except (zipfile.BadZipFile, ValueError, EOFError):
-        raise DataFormatError(zip_name, None, "a zip archive", "the file is not a valid zip") from None
+        raise DataFormatError(
+            zip_name, None, "a zip archive", "the file is not a valid zip"
+        ) from None
     with archive:
         members = {Path(info.filename).name: info for info in archive.infolist()}
         info = next((members[w] for w in ZIP_RATING_FILES if w in members), None)
@@ -468,8 +477,11 @@ def _timestamps(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, s
         return _in_range(seconds, None, name, fail), "dates"
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         if column.null_count:
-            raise fail(_first_row(column.is_null().to_numpy(zero_copy_only=False)),
-                       f"a unix time or a date in column {name!r}", "it is empty")
+            raise fail(
+                _first_row(column.is_null().to_numpy(zero_copy_only=False)),
+                f"a unix time or a date in column {name!r}",
+                "it is empty",
+            )
         return _unix(column.to_numpy(), None, name, fail)
     text = column.to_pandas().astype(object).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
@@ -487,7 +499,9 @@ def _timestamps(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, s
 def _unix(values: np.ndarray, text, name: str, fail) -> tuple[np.ndarray, str]:
     magnitude = np.abs(values.astype(np.float64))
     band = np.searchsorted([limit for _, _, limit in TIME_UNITS], magnitude, side="right")
-    usual = int(np.median(band))  # (R,) 0 seconds, 1 ms, 2 us, 3 beyond
+    # (R,) 0 seconds, 1 ms, 2 us, 3 beyond; the most common band is the file's unit (ties: the
+    # smaller unit), so a single odd row is the one named
+    usual = int(np.bincount(band).argmax())
     if usual >= len(TIME_UNITS):
         row = _first_row(band == usual)
         raise fail(
@@ -508,7 +522,8 @@ def _unix(values: np.ndarray, text, name: str, fail) -> tuple[np.ndarray, str]:
         seconds = np.floor(values / factor).astype(np.int64)
     else:
         seconds = values.astype(np.int64) // factor
-    return _in_range(seconds, text, name, fail, values), f"unix {unit}"
+    shown = f"unix {unit}" if factor == 1 else f"unix {unit} (converted to seconds)"
+    return _in_range(seconds, text, name, fail, values), shown
 
 
 def _text(values, text, row) -> str:

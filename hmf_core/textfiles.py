@@ -136,7 +136,9 @@ def open_text(path: str | Path, data: bytes | None = None) -> TextSource:
             with open(path, "rb") as handle:
                 head = handle.read(65536)
         except FileNotFoundError:
-            raise DataFormatError(name[:80], None, "an existing file", "found no file there") from None
+            raise DataFormatError(
+                name[:80], None, "an existing file", "found no file there"
+            ) from None
         except OSError as exc:
             raise os_refusal(name, path, exc) from None
         if size > max_file_bytes():
@@ -163,7 +165,9 @@ def _decoded(
             except UnicodeDecodeError as exc:
                 line = raw[: exc.start].decode(codec, errors="replace").count("\n") + 1
                 raise DataFormatError(
-                    name, line, f"{label} text (the file starts with its byte-order mark)",
+                    name,
+                    line,
+                    f"{label} text (the file starts with its byte-order mark)",
                     "found bytes that are not " + label,
                 ) from None
             return TextSource(name, f"{label} (with BOM)", buffer=text.encode("utf-8"))
@@ -242,8 +246,10 @@ def _raw_lines(source: TextSource) -> Iterator[bytes]:
 
 
 def _control_share(data: bytes) -> float:
-    control = len(data) - len(data.translate(None, bytes(range(32)))) - sum(
-        data.count(byte) for byte in (b"\t", b"\n", b"\r")
+    control = (
+        len(data)
+        - len(data.translate(None, bytes(range(32))))
+        - sum(data.count(byte) for byte in (b"\t", b"\n", b"\r"))
     )
     return control / max(1, len(data))
 
@@ -361,7 +367,10 @@ def _mapped(source, name, separator, names, header, message) -> DataFormatError:
     if "invalid UTF8" in message:
         return DataFormatError(name, None, "UTF-8 text", "found bytes that are not UTF-8")
     return DataFormatError(
-        name, None, f"text separated by {_shown(separator)}", f"could not parse it ({message[:200]})"
+        name,
+        None,
+        f"text separated by {_shown(separator)}",
+        f"could not parse it ({message[:200]})",
     )
 
 
@@ -371,7 +380,9 @@ def read_delimited(
     """All columns as strings in a DataFrame (metadata files: small)."""
     table = read_table(source, separator, header=header, columns=columns)
     if table.num_rows == 0:
-        raise DataFormatError(source.name, None, "a header and at least one row", "found no data rows")
+        raise DataFormatError(
+            source.name, None, "a header and at least one row", "found no data rows"
+        )
     frame = table.to_pandas()
     frame.columns = [str(c) for c in table.column_names]
     return frame.astype(object)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -13,13 +14,16 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, EarlyStopping
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from hmf_core.datamodule import HMFDataModule
+from hmf_core.errors import RunError
+from hmf_core.faults import DivergenceGuard, SafeCheckpoint, disk_full
 from hmf_core.lightning_module import MONITOR, HMFModule
 from hmf_core.metadata import align, read_metadata
 from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.runclaim import RunLock
 from hmf_core.rundir import RunDir, write_json
 from hmf_core.settings import MF_INIT_STD, TrainSettings
 from hmf_core.split import Split, make_split
@@ -171,7 +175,8 @@ def fit(
     datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
     monitor, mode = MONITOR[settings.task]
     recorder = RunRecorder(run_dir, label)
-    checkpoint = ModelCheckpoint(
+    guard = DivergenceGuard(monitor, _explosion_limit(settings, split))
+    checkpoint = SafeCheckpoint(
         dirpath=run_dir,
         filename="best",
         monitor=monitor,
@@ -182,6 +187,7 @@ def fit(
     )
     callbacks = [
         recorder,
+        guard,
         checkpoint,
         EarlyStopping(monitor=monitor, mode=mode, patience=settings.patience),
     ]
@@ -206,8 +212,20 @@ def fit(
         with _quiet_lightning():
             trainer.fit(module, datamodule=datamodule)
     except BaseException as exc:
-        recorder.write(state="failed", error=f"{type(exc).__name__}: {exc}")
+        full = disk_full(exc)
+        if full is not None:
+            error = (
+                f"disk full: {full.strerror} while writing {Path(full.filename or run_dir).name}"
+                "; the previous best.ckpt is kept"
+            )
+            _record_failure(recorder, error)
+            raise RunError(f"{label} training failed: {error}") from exc
+        _record_failure(recorder, f"{type(exc).__name__}: {exc}")
         raise
+    if guard.epoch is not None:
+        kept = "; the last finite best.ckpt is kept" if checkpoint.best_model_path else ""
+        recorder.write(state="failed", error=guard.message())
+        raise RunError(f"{label} training {guard.message()}{kept}")
     stopped = RunDir(run_dir).stop_requested()
     if not checkpoint.best_model_path:
         recorder.write(
@@ -228,11 +246,40 @@ def fit(
     return test_metrics
 
 
+def _explosion_limit(settings: TrainSettings, split: Split) -> float | None:
+    """A validation RMSE beyond 100x the span of the training ratings (at least 100) is no
+    model of them: the fit has diverged even while the numbers are still finite."""
+    if settings.task != "rating":
+        return None
+    ratings = split.train["rating"]
+    return 100.0 * max(1.0, float(ratings.max() - ratings.min()))
+
+
+def _record_failure(recorder: RunRecorder, error: str) -> None:
+    """progress.json says failed even on a full disk: the atomic write needs a new file; if
+    that fails, overwrite the existing file in place (its blocks are already allocated)."""
+    try:
+        recorder.write(state="failed", error=error)
+    except OSError:
+        recorder.state.update(state="failed", error=error)
+        path = recorder.run.path / "progress.json"
+        try:
+            with open(path, "r+") as handle:
+                text = json.dumps(recorder.state, default=str)
+                handle.write(text)
+                handle.truncate(len(text))
+        except OSError:
+            pass  # nothing more can be written; RunDir.progress() reports the dead process
+
+
 def _best_epoch(run_dir: Path, monitor: str, mode: str) -> int | None:
     metrics = RunDir(run_dir).metrics()
     if monitor not in metrics:
         return None
-    values = metrics[monitor].to_numpy()
+    values = pd.to_numeric(metrics[monitor], errors="coerce").to_numpy(np.float64)
+    values[~np.isfinite(values)] = np.nan  # an inf row is never the best
+    if np.isnan(values).all():
+        return None
     position = int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
     return int(metrics["epoch"].iloc[position])
 
@@ -263,6 +310,16 @@ def train_run(
 ) -> dict:
     """The whole run: prepare, fit HMF, optionally fit MF on the same split, then the maps."""
     run_dir = Path(run_dir)
+    lock = RunLock(run_dir)
+    if is_rank_zero():
+        lock.acquire()  # a RunError when a live run already writes here
+    try:
+        return _train_run(settings, run_dir, callbacks)
+    finally:
+        lock.release()
+
+
+def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback] | None) -> dict:
     try:
         _, split = prepare_run(settings, run_dir)
     except Exception as exc:

@@ -1,0 +1,89 @@
+"""Training faults, caught where they happen: a diverging model stops the fit, and the best
+checkpoint is never non-finite and never half-written (a full disk keeps the previous one)."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite (or exploded) loss or metric."""
+
+
+def all_finite(module: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
+
+
+class DivergenceGuard(Callback):
+    """Stops the fit at the first non-finite training loss, or when a validation metric is
+    non-finite or beyond `limit` (for ratings: far outside any rating the data has)."""
+
+    def __init__(self, monitor: str, limit: float | None = None):
+        self.monitor = monitor
+        self.limit = limit
+        self.epoch: int | None = None  # 1-based epoch that diverged
+
+    def _stop(self, trainer) -> None:
+        if self.epoch is None:
+            self.epoch = trainer.current_epoch + 1
+        trainer.should_stop = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss).all()):
+            self._stop(trainer)
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        for name, value in trainer.callback_metrics.items():
+            value = float(value)
+            if not math.isfinite(value):
+                self._stop(trainer)
+            elif name == self.monitor and self.limit is not None and value > self.limit:
+                self._stop(trainer)
+
+    def message(self) -> str:
+        return f"diverged at epoch {self.epoch} (try a lower learning rate)"
+
+
+class SafeCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that skips a non-finite monitored value or non-finite weights (so the
+    last finite best stays), and writes to a temporary file renamed into place (os.replace):
+    a reader, a crash or a full disk never meets half a checkpoint."""
+
+    def _save_topk_checkpoint(self, trainer, monitor_candidates) -> None:
+        current = monitor_candidates.get(self.monitor) if self.monitor else None
+        if current is not None and not bool(torch.isfinite(torch.as_tensor(current)).all()):
+            return
+        if not all_finite(trainer.lightning_module):
+            return
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        temporary = f"{filepath}.{os.getpid()}.tmp"
+        try:
+            super()._save_checkpoint(trainer, temporary)
+            if trainer.is_global_zero:
+                os.replace(temporary, filepath)
+        except BaseException:
+            if trainer.is_global_zero and os.path.exists(temporary):
+                os.unlink(temporary)  # frees the space a full disk needs for progress.json
+            raise
+        self._last_checkpoint_saved = filepath
+
+
+def disk_full(exc: BaseException) -> OSError | None:
+    """The ENOSPC / EDQUOT error somewhere in `exc`'s chain, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
