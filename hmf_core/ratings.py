@@ -128,7 +128,7 @@ TIME_RANGE = "1677-09-22 and 2262-04-11"
 TIME_UNITS = (("seconds", 1, 1e11), ("milliseconds", 1_000, 1e14), ("microseconds", 10**6, 1e17))
 DEFAULT_MAX_ROWS = 50_000_000  # $HMF_MAX_ROWS
 DEFAULT_MAX_ZIP_RATIO = 100  # $HMF_MAX_ZIP_RATIO: a larger expansion (above 16 MiB) is a bomb
-ID_TYPE = pa.dictionary(pa.int32(), pa.string())
+ID_TYPE = pa.dictionary(pa.int32(), pa.string())  # ids as text, stored once per block
 
 
 def _env_int(name: str, default: int) -> int:
@@ -175,23 +175,29 @@ def read_ratings(
     roles = _roles(source.name, columns, explicit)
     types = {roles["user"]: ID_TYPE, roles["item"]: ID_TYPE}
     if roles["rating"]:
-        types[roles["rating"]] = pa.float64()
+        types[roles["rating"]] = pa.float32()
     if roles["timestamp"]:
         types[roles["timestamp"]] = pa.int64()
-    table = read_table(
-        source,
-        separator,
-        header=header,
-        columns=None if header else columns,
-        types=types,
-        include=[c for c in roles.values() if c],
-    )
 
     def line_of(row: int) -> tuple[int | None, str]:
         return source.line_of_row(row + 1 + int(header)), ""
 
-    notes = [] if source.encoding == "UTF-8" else [f"Encoding: {source.encoding}."]
-    return _clean(table, source.name, roles, line_of, notes, source.encoding)
+    while True:  # a typed column with a bad value is read again as text, to quote it exactly
+        held = [
+            read_table(
+                source,
+                separator,
+                header=header,
+                columns=None if header else columns,
+                types=dict(types),
+                include=[c for c in roles.values() if c],
+            )
+        ]
+        notes = [] if source.encoding == "UTF-8" else [f"Encoding: {source.encoding}."]
+        try:  # a list, so that _clean holds the only reference and frees columns as it goes
+            return _clean(held, source.name, roles, line_of, notes, source.encoding)
+        except _AsText as again:
+            types[again.column] = pa.string()
 
 
 def _roles(name: str, columns: list[str], explicit: dict) -> dict:
@@ -301,7 +307,8 @@ def _from_parquet(path: Path, data: bytes | None, explicit: dict) -> RatingData:
         raise DataFormatError(name, None, "a parquet file", f"could not read it ({exc})") from None
     except Exception as exc:  # pyarrow raises several unrelated types for damaged files
         raise DataFormatError(name, None, "a parquet file", f"could not read it ({exc})") from None
-    return _clean(table, name, roles, lambda row: (None, f" (row {row + 1})"), [], "parquet")
+    where = lambda row: (None, f" (row {row + 1})")  # noqa: E731
+    return _clean([table], name, roles, where, [], "parquet", retry=False)
 
 
 def _rows_refusal(name: str, rows: int) -> DataFormatError:
@@ -314,10 +321,18 @@ def _rows_refusal(name: str, rows: int) -> DataFormatError:
 
 
 def _clean(
-    table: pa.Table, name: str, roles: dict, line_of, notes: list[str], encoding: str
+    held: list[pa.Table],
+    name: str,
+    roles: dict,
+    line_of,
+    notes: list[str],
+    encoding: str,
+    retry: bool = True,
 ) -> RatingData:
     """Arrow columns -> the clean table: ids as strings -> codes, checked ratings and times.
-    `line_of(row)` gives (line, extra text) of data row `row` for messages."""
+    `line_of(row)` gives (line, extra text) of data row `row` for messages; `held` is a
+    one-item list holding the only reference to the table."""
+    table = held.pop()
     if table.num_rows == 0:
         raise DataFormatError(name, None, "a header and at least one row", "found no data rows")
     if table.num_rows > max_rows():
@@ -327,39 +342,38 @@ def _clean(
         line, extra = line_of(row)
         return DataFormatError(name, line, expected, found + extra)
 
-    user_codes, user_ids = _id_codes(table.column(roles["user"]), roles["user"], fail)
-    item_codes, item_ids = _id_codes(table.column(roles["item"]), roles["item"], fail)
+    n_rows = table.num_rows
+    # One column at a time, each dropped once converted: peak memory stays near the result's.
+    columns = {role: table.column(column) for role, column in roles.items() if column}
+    del table
+    user_codes, user_ids = _id_codes(columns.pop("user"), roles["user"], fail)
+    _release()
+    item_codes, item_ids = _id_codes(columns.pop("item"), roles["item"], fail)
+    _release()
     implicit = roles["rating"] is None
     if implicit:
-        ratings = np.ones(table.num_rows, dtype=np.float32)
+        ratings = np.ones(n_rows, dtype=np.float32)
         notes.append("No rating column: every row is treated as a positive (implicit feedback).")
     else:
-        ratings = _ratings(table.column(roles["rating"]), roles["rating"], fail)
+        ratings = _ratings(columns.pop("rating"), roles["rating"], fail, retry)
     has_timestamp = roles["timestamp"] is not None
     if has_timestamp:
-        timestamps, unit = _timestamps(table.column(roles["timestamp"]), roles["timestamp"], fail)
+        timestamps, unit = _timestamps(columns.pop("timestamp"), roles["timestamp"], fail)
         notes.append(f"Timestamps read as {unit}.")
     else:
-        timestamps = np.arange(table.num_rows, dtype=np.int64)
+        timestamps = np.arange(n_rows, dtype=np.int64)
         notes.append("No timestamp column: file order is used as time for temporal splits.")
-    del table
+    del columns
+    _release()
 
     # Duplicated (user, item) pairs: keep the last by timestamp (file order breaks ties).
-    pair = user_codes * np.int64(len(item_ids)) + item_codes  # (R,) one key per pair
-    order = np.argsort(pair, kind="stable")
-    sorted_pair = pair[order]
-    n_duplicates = int(np.count_nonzero(sorted_pair[1:] == sorted_pair[:-1]))
+    keep, n_duplicates = _last_of_pairs(user_codes, item_codes, len(item_ids), timestamps)
     if n_duplicates:
-        order = np.lexsort((np.arange(len(pair)), timestamps, pair))  # pair, then time, then row
-        last = np.ones(len(order), dtype=bool)
-        last[:-1] = pair[order][1:] != pair[order][:-1]
-        keep = np.sort(order[last])  # back to file order
         user_codes, item_codes = user_codes[keep], item_codes[keep]
         ratings, timestamps = ratings[keep], timestamps[keep]
         notes.append(
             f"{n_duplicates} duplicated (user, item) pairs: kept the last rating by timestamp."
         )
-    del pair, order, sorted_pair
     clean = pd.DataFrame(
         {"user": user_codes, "item": item_codes, "rating": ratings, "timestamp": timestamps},
         copy=False,
@@ -375,6 +389,43 @@ def _clean(
         notes=notes,
         encoding=encoding,
     )
+
+
+class _AsText(Exception):
+    """A typed column holds a bad value: read it again as text to name and quote it."""
+
+    def __init__(self, column: str):
+        self.column = column
+
+
+def _release() -> None:
+    """Give pyarrow's freed buffers back to the system (its pool keeps them otherwise)."""
+    pa.default_memory_pool().release_unused()
+
+
+def _last_of_pairs(
+    users: np.ndarray, items: np.ndarray, n_items: int, timestamps: np.ndarray
+) -> tuple[np.ndarray | None, int]:
+    """Rows to keep (file order) so each (user, item) pair keeps its last row by timestamp,
+    file order breaking ties; None when no pair repeats. Only repeated pairs are sorted by
+    time, so a file without duplicates costs one sort of the pair keys."""
+    pair = users * np.int64(n_items) + items  # (R,) one key per pair
+    sorted_pair = np.sort(pair)
+    repeated = sorted_pair[1:] == sorted_pair[:-1]  # (R-1,)
+    n_duplicates = int(np.count_nonzero(repeated))
+    if not n_duplicates:
+        return None, 0
+    repeated_keys = np.unique(sorted_pair[1:][repeated])  # (K,) pairs that repeat
+    del sorted_pair, repeated
+    position = np.searchsorted(repeated_keys, pair).clip(max=len(repeated_keys) - 1)
+    rows = np.flatnonzero(repeated_keys[position] == pair)  # (D,) rows of repeated pairs
+    del position
+    by_pair_time_row = rows[np.lexsort((rows, timestamps[rows], pair[rows]))]
+    later = pair[by_pair_time_row][1:] == pair[by_pair_time_row][:-1]
+    drop = by_pair_time_row[:-1][later]  # all but the last of each pair
+    keep = np.ones(len(pair), dtype=bool)
+    keep[drop] = False
+    return np.flatnonzero(keep), n_duplicates
 
 
 def _pick(
@@ -416,39 +467,75 @@ def _first_row(mask: np.ndarray) -> int:
 def _id_codes(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, np.ndarray]:
     """Ids as the strings the file has ('007' is not '7', '1e1' is not '10'), stripped of
     surrounding spaces, coded 0..n-1 in natural order (canonical integers by value first, so
-    '2' sorts before '10'; then every other id by its text)."""
+    '2' sorts before '10'; then every other id by its text). Arrow compute throughout."""
     if column.null_count:
         row = _first_row(column.is_null().to_numpy(zero_copy_only=False))
         raise fail(row, f"a value in column {name!r}", "it is empty")
-    if not pa.types.is_dictionary(column.type):
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+    if pa.types.is_dictionary(column.type):  # per-block dictionaries -> one
+        dictionary = pa.chunked_array(
+            [chunk.dictionary for chunk in column.chunks], column.type.value_type
+        ).unique()
+        indices = np.concatenate(
+            [
+                pc.index_in(chunk.dictionary, value_set=dictionary)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int32)[chunk.indices.to_numpy(zero_copy_only=False)]
+                for chunk in column.chunks
+            ]
+        )  # (R,) int32 code into `dictionary`
+        dictionary = pc.utf8_trim_whitespace(dictionary)
+    else:
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             column = pc.cast(column, pa.string())
-        column = column.dictionary_encode()
-    column = pa.table({"id": column}).unify_dictionaries().column("id")
-    dictionary = column.chunk(0).dictionary.to_pandas().astype(object).str.strip()
-    indices = np.concatenate(
-        [chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks]
-    ).astype(np.int64)  # (R,) code into `dictionary`
-    empty = (dictionary == "").to_numpy()
+        encoded = column.dictionary_encode()  # one memo for all chunks: the last has all
+        dictionary = pc.utf8_trim_whitespace(encoded.chunk(encoded.num_chunks - 1).dictionary)
+        indices = np.concatenate(
+            [chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks]
+        )  # (R,) int32 code into `dictionary`
+        del encoded
+    del column
+    empty = pc.equal(dictionary, "").to_numpy(zero_copy_only=False)
     if empty.any():
         row = _first_row(np.isin(indices, np.flatnonzero(empty)))
         raise fail(row, f"a value in column {name!r}", "it is empty")
-    local, unique = pd.factorize(dictionary)  # stripping may merge dictionary entries
-    unique = pd.Series(unique, dtype=object)
-    canonical = unique.str.fullmatch(r"0|[1-9][0-9]*").to_numpy(bool)
-    keys = pd.DataFrame(
-        {"other": ~canonical, "length": np.where(canonical, unique.str.len(), 0), "text": unique}
+    merged = dictionary.dictionary_encode()  # stripping may merge two entries
+    local, unique = merged.indices.to_numpy(zero_copy_only=False), merged.dictionary
+    canonical = pc.match_substring_regex(unique, r"^(0|[1-9][0-9]*)$")
+    keys = pa.table(
+        {
+            "other": pc.invert(canonical),
+            "length": pc.if_else(canonical, pc.utf8_length(unique), 0),
+            "text": unique,
+        }
     )
-    order = keys.sort_values(["other", "length", "text"], kind="stable").index.to_numpy()
+    order = pc.sort_indices(
+        keys, sort_keys=[("other", "ascending"), ("length", "ascending"), ("text", "ascending")]
+    ).to_numpy()
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    codes = rank[local][indices]  # (R,)
-    return codes, unique.to_numpy(object)[order]
+    codes = rank[local][indices]  # (R,) int64
+    return codes, unique.take(pa.array(order)).to_numpy(zero_copy_only=False).astype(object)
 
 
-def _ratings(column: pa.ChunkedArray, name: str, fail) -> np.ndarray:
-    expected = f"a number in column {name!r} (finite, at most {FLOAT32_MAX:.4g} in size)"
+def _ratings(column: pa.ChunkedArray, name: str, fail, retry: bool) -> np.ndarray:
+    """float32 ratings; a value that is not a number, not finite or beyond float32 is an error
+    naming its line (arrow's min/max first: a good column costs no temporary array)."""
+    expected = f"a number in column {name!r}"
+    in_range = f"a finite number of at most {FLOAT32_MAX:.4g} in size in column {name!r}"
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
+        extremes = pc.min_max(column)
+        low, high = extremes["min"].as_py(), extremes["max"].as_py()
+        nan = pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py()
+        if (
+            not column.null_count
+            and not nan
+            and low is not None
+            and -FLOAT32_MAX <= low
+            and high <= FLOAT32_MAX
+        ):
+            return pc.cast(column, pa.float32(), safe=False).to_numpy()
+        if retry:
+            raise _AsText(name)
         values = column.to_numpy().astype(np.float64)  # nulls (empty cells) become NaN
         text = None
     else:
@@ -459,7 +546,8 @@ def _ratings(column: pa.ChunkedArray, name: str, fail) -> np.ndarray:
     if bad.any():
         row = _first_row(bad)
         shown = text.iloc[row] if text is not None else _shown_value(column, row)
-        raise fail(row, expected, f"found {shown!r}")
+        number = np.isnan(values[row]) and shown.strip().lower() not in ("nan", "+nan", "-nan")
+        raise fail(row, expected if number else in_range, f"found {shown!r}")
     return values.astype(np.float32)
 
 
@@ -482,7 +570,7 @@ def _timestamps(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, s
                 f"a unix time or a date in column {name!r}",
                 "it is empty",
             )
-        return _unix(column.to_numpy(), None, name, fail)
+        return _unix(column.to_numpy(), None, name, fail)  # one copy when chunked
     text = column.to_pandas().astype(object).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all():
@@ -497,6 +585,9 @@ def _timestamps(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, s
 
 
 def _unix(values: np.ndarray, text, name: str, fail) -> tuple[np.ndarray, str]:
+    low, high = values.min(), values.max()
+    if values.dtype.kind == "i" and -1e11 < low and high < 1e11:  # all unix seconds: no copy
+        return _in_range(values, text, name, fail), "unix seconds"
     magnitude = np.abs(values.astype(np.float64))
     band = np.searchsorted([limit for _, _, limit in TIME_UNITS], magnitude, side="right")
     # (R,) 0 seconds, 1 ms, 2 us, 3 beyond; the most common band is the file's unit (ties: the
@@ -534,6 +625,8 @@ def _text(values, text, row) -> str:
 
 
 def _in_range(seconds: np.ndarray, text, name: str, fail, values=None) -> np.ndarray:
+    if TIME_MIN_S <= seconds.min() and seconds.max() <= TIME_MAX_S:
+        return seconds
     bad = (seconds < TIME_MIN_S) | (seconds > TIME_MAX_S)
     if bad.any():
         row = _first_row(bad)

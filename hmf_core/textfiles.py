@@ -74,7 +74,7 @@ class TextSource:
     def arrow_input(self):
         if self.buffer is not None:
             return pa.BufferReader(self.buffer)
-        return pa.memory_map(str(self.path))
+        return str(self.path)  # read in blocks: no mapped file pages in the resident set
 
     def chunks(self) -> Iterator[bytes]:
         if self.buffer is not None:

@@ -276,7 +276,7 @@ def _best_epoch(run_dir: Path, monitor: str, mode: str) -> int | None:
     metrics = RunDir(run_dir).metrics()
     if monitor not in metrics:
         return None
-    values = pd.to_numeric(metrics[monitor], errors="coerce").to_numpy(np.float64)
+    values = pd.to_numeric(metrics[monitor], errors="coerce").to_numpy(np.float64, copy=True)
     values[~np.isfinite(values)] = np.nan  # an inf row is never the best
     if np.isnan(values).all():
         return None
