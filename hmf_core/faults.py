@@ -53,11 +53,17 @@ class DivergenceGuard(Callback):
 
 
 class SafeCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that skips a non-finite monitored value or non-finite weights (so the
-    last finite best stays), and writes to a temporary file renamed into place (os.replace):
+    """ModelCheckpoint that skips a non-finite monitored value, non-finite weights or a model
+    `guard` found diverged (so the last finite best stays), and writes to a temporary file renamed into place (os.replace):
     a reader, a crash or a full disk never meets half a checkpoint."""
 
+    def __init__(self, *args, guard: DivergenceGuard | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
     def _save_topk_checkpoint(self, trainer, monitor_candidates) -> None:
+        if self.guard is not None and self.guard.epoch is not None:
+            return  # the model has diverged (even if its numbers are still finite)
         current = monitor_candidates.get(self.monitor) if self.monitor else None
         if current is not None and not bool(torch.isfinite(torch.as_tensor(current)).all()):
             return

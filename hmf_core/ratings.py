@@ -575,6 +575,11 @@ def _timestamps(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, s
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all():
         return _unix(numeric.to_numpy(np.float64), text, name, fail)
+    if numeric.notna().mean() >= 0.5:  # mostly unix times: the rows that are not are wrong
+        row = _first_row(numeric.isna().to_numpy())
+        raise fail(
+            row, f"a unix time in column {name!r}, like the other rows", f"found {text.iloc[row]!r}"
+        )
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna().to_numpy()
     if bad.any():

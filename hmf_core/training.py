@@ -184,6 +184,7 @@ def fit(
         save_top_k=1,
         save_weights_only=True,
         enable_version_counter=False,
+        guard=guard,
     )
     callbacks = [
         recorder,
