@@ -54,8 +54,9 @@ class DivergenceGuard(Callback):
 
 class SafeCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that skips a non-finite monitored value, non-finite weights or a model
-    `guard` found diverged (so the last finite best stays), and writes to a temporary file renamed into place (os.replace):
-    a reader, a crash or a full disk never meets half a checkpoint."""
+    `guard` found diverged (so the last finite best stays), and writes to a temporary file
+    renamed into place (os.replace): a reader, a crash or a full disk never meets half a
+    checkpoint."""
 
     def __init__(self, *args, guard: DivergenceGuard | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -215,10 +215,7 @@ def fit(
     except BaseException as exc:
         full = disk_full(exc)
         if full is not None:
-            error = (
-                f"disk full: {full.strerror} while writing {Path(full.filename or run_dir).name}"
-                "; the previous best.ckpt is kept"
-            )
+            error = f"disk full: {full.strerror} in {run_dir}; the previous best.ckpt is kept"
             _record_failure(recorder, error)
             raise RunError(f"{label} training failed: {error}") from exc
         _record_failure(recorder, f"{type(exc).__name__}: {exc}")
