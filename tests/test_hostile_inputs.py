@@ -6,6 +6,7 @@ hypothesis generates more of the same kinds below."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -346,3 +347,24 @@ def test_generated_one_latin1_line_in_utf8_is_named(names, latin1_at):
     with pytest.raises(DataFormatError) as caught:
         read_ratings("g.csv", data=b"".join(lines))
     assert caught.value.line == latin1_at + 2
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="needs root and setpriv to run the CLI as an unprivileged user",
+)
+def test_cli_permission_denied_is_one_line(tmp_path):
+    """Root reads any file, so the CLI runs as 'nobody' on a file only root may read."""
+    tmp_path.chmod(0o755)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("user,item,rating\n1,2,4\n")
+    secret.chmod(0o600)
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+        + ["-m", "hmf_core", "train", "--data", str(secret), "--run-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    _one_line_exit_2(result, f"secret.csv: expected a readable file, Permission denied ({secret})")
