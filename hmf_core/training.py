@@ -27,6 +27,7 @@ from hmf_core.runclaim import RunLock
 from hmf_core.rundir import RunDir, write_json
 from hmf_core.settings import MF_INIT_STD, TrainSettings
 from hmf_core.split import Split, make_split
+from hmf_core.warmstart import warm_start
 
 
 def cpu_threads(requested: int | None = None) -> int:
@@ -171,6 +172,11 @@ def fit(
         lr=settings.lr,
         weight_decay=settings.weight_decay,
         seed=settings.seed,
+        logit_lr=settings.logit_lr,
+        entropy_weight=settings.entropy_weight,
+    )
+    warm_start(
+        module.model, split.train, settings.warm_start, settings.warm_start_sharpness, settings.seed
     )
     datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
     monitor, mode = MONITOR[settings.task]
@@ -331,6 +337,10 @@ def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback]
     if settings.compare_mf and not RunDir(run_dir).stop_requested():
         mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
         results["mf"] = fit(mf_settings, split, run_dir / "mf", "MF", callbacks)
+    if is_rank_zero() and RunDir(run_dir).has_model():
+        from hmf_core.quality import record_quality
+
+        record_quality(run_dir)  # a failure is recorded in quality.json, never fails the run
     if settings.projection and is_rank_zero() and RunDir(run_dir).has_model():
         compute_maps(run_dir)
     return results
