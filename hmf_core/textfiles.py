@@ -86,17 +86,18 @@ class TextSource:
             while chunk := handle.read(CHUNK):
                 yield chunk
 
-    def lines(self) -> Iterator[bytes]:
-        """Physical lines without their end (error path only)."""
+    def lines(self) -> Iterator[str]:
+        """Physical lines without their end, ended by \\n, \\r\\n or \\r as pyarrow ends
+        them (error path only)."""
         stream = io.BytesIO(self.buffer) if self.buffer is not None else open(self.path, "rb")
-        with stream:
-            for line in stream:
-                yield line.rstrip(b"\n").rstrip(b"\r")
+        with io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=None) as text:
+            for line in text:
+                yield line.rstrip("\n")
 
     def first_line(self) -> str:
         for line in self.lines():
             if line.strip():
-                return line.decode("utf-8", errors="replace").lstrip("\ufeff")
+                return line.lstrip("\ufeff")
         return ""
 
     def line_of_row(self, row: int) -> int:
@@ -113,7 +114,7 @@ class TextSource:
     def line_text(self, number: int) -> str:
         for current, line in enumerate(self.lines(), start=1):
             if current == number:
-                return line.decode("utf-8", errors="replace")
+                return line
         return ""
 
     def with_separator(self, separator: str) -> TextSource:
@@ -275,8 +276,20 @@ def header_names(source: TextSource, separator: str) -> list[str]:
     """The header's column names, split the way the body is parsed."""
     line = source.first_line()
     if separator == ",":
-        return [name.strip() for name in next(csv.reader([line]))]
-    return [name.strip() for name in line.split(separator)]
+        try:
+            names = [name.strip() for name in next(csv.reader([line]))]
+        except csv.Error as exc:
+            raise DataFormatError(
+                source.name, 1, "a CSV header", f"{exc} in {line[:80]!r}"
+            ) from None
+    else:
+        names = [name.strip() for name in line.split(separator)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataFormatError(
+            source.name, 1, "a header with distinct column names", f"{repeated[0]!r} appears twice"
+        )
+    return names
 
 
 def _shown(separator: str) -> str:

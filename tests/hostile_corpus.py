@@ -339,6 +339,51 @@ def corpus() -> list[Case]:
             Accepted(["1", "2"], ["10", "10"], [4.0, 3.5], [5, 6]),
         ),
         Case(
+            "cr-line-ends",
+            "r.csv",
+            b"user,item,rating\r1,2,4\r3,4,5\r",
+            Accepted(["1", "3"], ["2", "4"], [4.0, 5.0]),
+        ),
+        Case(
+            "cr-line-ends-ragged",
+            "r.csv",
+            b"user,item,rating\r1,2,4\r3,4\r",
+            Clean(3, "3 fields separated by ','"),
+        ),
+        Case(
+            "quoted-newline-in-id",
+            "r.csv",
+            b'user,item,rating\n"a\nb",2,4\n',
+            Accepted(["a\nb"], ["2"], [4.0]),
+        ),
+        Case(
+            "unterminated-quote",
+            "r.csv",
+            b'user,item,rating\n"a,2,4\n1,2,3\n',
+            Clean(2, "3 fields"),
+        ),
+        Case(
+            "duplicate-column-names",
+            "r.csv",
+            b"user,user,item,rating\n1,2,3,4\n",
+            Clean(1, "distinct column names"),
+        ),
+        Case(
+            "megabyte-cell",
+            "r.csv",
+            b"user,item,rating\n1,2," + b"9" * (2 << 20) + b"\n",
+            Clean(2, "column 'rating'"),
+        ),
+        Case(
+            "nul-byte-late-in-id",
+            "r.csv",
+            b"user,item,rating\n" + _rows(20_000).replace(b",4,", b",") + b"1,\x002,4\n",
+            Accepted(
+                [str(i % 5) for i in range(20_000)] + ["1"],
+                [str(i) for i in range(20_000)] + ["\x002"],
+            ),
+        ),
+        Case(
             "unknown-columns",
             "r.csv",
             b"a,b,c\n1,2,3\n",
