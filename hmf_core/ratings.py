@@ -417,8 +417,8 @@ def _last_of_pairs(
         return None, 0
     repeated_keys = np.unique(sorted_pair[1:][repeated])  # (K,) pairs that repeat
     del sorted_pair, repeated
-    position = np.searchsorted(repeated_keys, pair).clip(max=len(repeated_keys) - 1)
-    rows = np.flatnonzero(repeated_keys[position] == pair)  # (D,) rows of repeated pairs
+    position = pd.Index(repeated_keys).get_indexer(pair)  # (R,) -1 where the pair is single
+    rows = np.flatnonzero(position >= 0)  # (D,) rows of repeated pairs
     del position
     by_pair_time_row = rows[np.lexsort((rows, timestamps[rows], pair[rows]))]
     later = pair[by_pair_time_row][1:] == pair[by_pair_time_row][:-1]
