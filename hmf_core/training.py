@@ -226,16 +226,26 @@ def fit(
             raise RunError(f"{label} training failed: {error}") from exc
         _record_failure(recorder, f"{type(exc).__name__}: {exc}")
         raise
-    if guard.epoch is not None:
-        kept = "; the last finite best.ckpt is kept" if checkpoint.best_model_path else ""
-        recorder.write(state="failed", error=guard.message())
-        raise RunError(f"{label} training {guard.message()}{kept}")
     stopped = RunDir(run_dir).stop_requested()
+    if guard.epoch is not None:  # diverged: the last finite best (if any) is still tested
+        kept = "; the last finite best.ckpt is kept" if checkpoint.best_model_path else ""
+        test = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode)
+        recorder.write(state="failed", error=guard.message(), **({"test": test} if test else {}))
+        raise RunError(f"{label} training {guard.message()}{kept}")
     if not checkpoint.best_model_path:
         recorder.write(
             state="stopped" if stopped else "failed",
             error="stopped before the first validated epoch: no checkpoint",
         )
+        return {}
+    test_metrics = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode)
+    recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
+    return test_metrics
+
+
+def _test(trainer, module, datamodule, checkpoint, run_dir: Path, monitor: str, mode: str):
+    """Test metrics of the best checkpoint, written to test_metrics.json ({} without one)."""
+    if not checkpoint.best_model_path:
         return {}
     with _quiet_lightning():
         results = trainer.test(
@@ -246,7 +256,6 @@ def fit(
     test_metrics["epochs_run"] = trainer.current_epoch
     if is_rank_zero():
         write_json(run_dir / "test_metrics.json", test_metrics)
-    recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
     return test_metrics
 
 

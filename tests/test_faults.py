@@ -79,6 +79,9 @@ def test_nan_midway_keeps_the_last_finite_best_checkpoint(tmp_path, planted_spli
     metrics = RunDir(tmp_path).metrics()
     finite = metrics[np.isfinite(metrics["val_rmse"])]
     assert len(finite) >= 2 and not np.isfinite(metrics["val_rmse"]).all()
+    # nothing lost: the kept checkpoint is tested, and its epoch is a finite one
+    test = RunDir(tmp_path).test_metrics()
+    assert np.isfinite(test["test_rmse"]) and test["best_epoch"] in finite["epoch"].tolist()
 
 
 def test_ratings_of_1e30_never_finish_as_a_trained_model(tmp_path):
