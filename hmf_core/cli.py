@@ -15,7 +15,7 @@ from hmf_core.errors import DataFormatError, RunError
 from hmf_core.runclaim import create_run_dir
 from hmf_core.settings import PRESETS, WARM_STARTS, TrainSettings, with_preset
 from hmf_core.split import SPLITS
-from hmf_core.textfiles import os_refusal
+from hmf_core.textfiles import missing, os_refusal, shown_path
 
 DEFAULTS = TrainSettings()
 
@@ -207,14 +207,12 @@ def _check_inputs(args: argparse.Namespace) -> None:
         try:
             if path.is_dir():
                 raise DataFormatError(
-                    path.name, None, f"a file for --{option}", f"{value[:120]} is a directory"
+                    path.name, None, f"a file for --{option}", f"{shown_path(value)} is a directory"
                 )
             with open(path, "rb"):
                 pass
         except FileNotFoundError:
-            raise DataFormatError(
-                path.name[:80], None, f"an existing file for --{option}", "found no file there"
-            ) from None
+            raise missing(path.name, path, f"an existing file for --{option}") from None
         except OSError as exc:
             raise os_refusal(path.name, path, exc) from None
 

@@ -25,6 +25,7 @@ from hmf_core.textfiles import (
     guess_delimiter,
     header_names,
     max_file_bytes,
+    missing,
     open_text,
     os_refusal,
     read_table,
@@ -218,9 +219,7 @@ def _member_of_zip(path: Path, data: bytes | None) -> tuple[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
     except FileNotFoundError:
-        raise DataFormatError(
-            zip_name[:80], None, "an existing file", "found no file there"
-        ) from None
+        raise missing(zip_name, path) from None
     except IsADirectoryError:
         raise DataFormatError(zip_name, None, "a file", f"{path} is a directory") from None
     except OSError as exc:
@@ -300,7 +299,7 @@ def _from_parquet(path: Path, data: bytes | None, explicit: dict) -> RatingData:
     except DataFormatError:
         raise
     except FileNotFoundError:
-        raise DataFormatError(name[:80], None, "an existing file", "found no file there") from None
+        raise missing(name, path) from None
     except OSError as exc:
         if exc.errno is not None:
             raise os_refusal(name, path, exc) from None

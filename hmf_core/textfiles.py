@@ -55,11 +55,20 @@ def size_refusal(name: str, size: int) -> DataFormatError:
     )
 
 
+def shown_path(path: str | Path) -> str:
+    """A path for a message: whole up to 200 characters, else its start and end."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:100] + "..." + text[-60:]
+
+
 def os_refusal(name: str, path: Path, exc: OSError) -> DataFormatError:
     """An OS error on a user's path, as one line (no traceback)."""
     reason = exc.strerror or type(exc).__name__
-    shown = str(path) if len(str(path)) <= 120 else str(path)[:60] + "..." + str(path)[-40:]
-    return DataFormatError(name[:80], None, "a readable file", f"{reason} ({shown})")
+    return DataFormatError(name[:80], None, "a readable file", f"{reason} ({shown_path(path)})")
+
+
+def missing(name: str, path: Path, expected: str = "an existing file") -> DataFormatError:
+    return DataFormatError(name[:80], None, expected, f"found no file at {shown_path(path)}")
 
 
 @dataclass
@@ -137,9 +146,7 @@ def open_text(path: str | Path, data: bytes | None = None) -> TextSource:
             with open(path, "rb") as handle:
                 head = handle.read(65536)
         except FileNotFoundError:
-            raise DataFormatError(
-                name[:80], None, "an existing file", "found no file there"
-            ) from None
+            raise missing(name, path) from None
         except OSError as exc:
             raise os_refusal(name, path, exc) from None
         if size > max_file_bytes():
