@@ -11,10 +11,6 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 
-class Diverged(RuntimeError):
-    """Training produced a non-finite (or exploded) loss or metric."""
-
-
 def all_finite(module: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
