@@ -13,16 +13,14 @@ interpretability.csv and a trade-off plot, and the peers' rows into accuracy.md.
 from __future__ import annotations
 
 import argparse
-import logging
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from benchmarks.common import RESULTS, ROOT, machine_header, markdown_table, mean_std
+from benchmarks.harness import RESULTS, ROOT, machine_header, markdown_table, mean_std, quiet
 from benchmarks.peers import best_peers
 from hmf_core.metadata import align, read_metadata
 from hmf_core.model import initial_model
@@ -55,12 +53,6 @@ ON_RANDOM = AT_K20
 PLANTED = ("paper", "interpretable (spectral start)", "interpretable, MF start")
 QUICK = ("paper", "interpretable (spectral start)")
 PARTS = ("temporal", "random", "planted")
-
-
-def quiet() -> None:
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
 
 
 def _fit(settings, split) -> tuple[dict, torch.nn.Module]:
