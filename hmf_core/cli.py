@@ -12,8 +12,15 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.errors import DataFormatError, RunError
+from hmf_core.metrics import TASKS
 from hmf_core.runclaim import create_run_dir
-from hmf_core.settings import PRESETS, WARM_STARTS, TrainSettings, with_preset
+from hmf_core.settings import (
+    PRESETS,
+    WARM_STARTS,
+    TrainSettings,
+    parse_cluster_counts,
+    with_preset,
+)
 from hmf_core.split import SPLITS
 from hmf_core.textfiles import missing, os_refusal, shown_path
 
@@ -29,14 +36,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _int_list(text: str) -> list[int]:
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive cluster counts, got {text!r}")
-    return values
+        return parse_cluster_counts(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     for role in ("user", "item", "rating", "timestamp"):
         train.add_argument(f"--{role}-col", help=f"name of the {role} column, if not recognised")
     train.add_argument("--run-dir", help="where to write the run (default runs/<time>)")
-    train.add_argument("--task", choices=["rating", "ranking"], default=DEFAULTS.task)
+    train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
     train.add_argument(
         "--positive-threshold",
         type=float,
@@ -233,7 +235,8 @@ class PrintEpochs(Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
-        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in trainer.callback_metrics.items())
+        metrics = trainer.callback_metrics
+        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in metrics.items() if k != "epoch")
         print(f"epoch {trainer.current_epoch + 1}: {shown}", flush=True)
 
 
@@ -242,6 +245,7 @@ def _train(args: argparse.Namespace) -> int:
 
     _check_inputs(args)
     settings = settings_from_args(args)
+    settings.validate()  # the data-dependent checks follow once the data is read
     if args.run_dir:
         run_dir = Path(args.run_dir)  # may exist; a live run in it is refused (run.lock)
     else:  # made atomically, unique even for two runs started in the same second
@@ -300,5 +304,5 @@ def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
     for name, table in quality_tables(quality).items():
         if not table.empty:
             print(f"{name}:\n{table.to_string(index=False, float_format='{:.3f}'.format)}\n")
-    print(f"written: {run_dir / 'quality.json'}")
+    print(f"written: {RunDir(run_dir).file('quality')}")
     return 0

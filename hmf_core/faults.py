@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import errno
 import math
-import os
 
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from hmf_core.files import write_atomically
 
 
 def all_finite(module: torch.nn.Module) -> bool:
@@ -50,9 +51,9 @@ class DivergenceGuard(Callback):
 
 class SafeCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that skips a non-finite monitored value, non-finite weights or a model
-    `guard` found diverged (so the last finite best stays), and writes to a temporary file
-    renamed into place (os.replace): a reader, a crash or a full disk never meets half a
-    checkpoint."""
+    `guard` found diverged (so the last finite best stays), and writes through
+    files.write_atomically (a temporary file renamed into place): a reader, a crash or a full
+    disk never meets half a checkpoint."""
 
     def __init__(self, *args, guard: DivergenceGuard | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,16 +70,14 @@ class SafeCheckpoint(ModelCheckpoint):
         super()._save_topk_checkpoint(trainer, monitor_candidates)
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
-        temporary = f"{filepath}.{os.getpid()}.tmp"
-        try:
-            super()._save_checkpoint(trainer, temporary)
-            if trainer.is_global_zero:
-                os.replace(temporary, filepath)
-        except BaseException:
-            if trainer.is_global_zero and os.path.exists(temporary):
-                os.unlink(temporary)  # frees the space a full disk needs for progress.json
-            raise
+        if not trainer.is_global_zero:  # other ranks write nothing but join the barrier
+            super()._save_checkpoint(trainer, filepath)
+            return
+        write_atomically(filepath, lambda temporary: self._save_to(trainer, str(temporary)))
         self._last_checkpoint_saved = filepath
+
+    def _save_to(self, trainer, path: str) -> None:
+        super()._save_checkpoint(trainer, path)
 
 
 def disk_full(exc: BaseException) -> OSError | None:

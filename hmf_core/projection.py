@@ -4,8 +4,8 @@ Paper section 5.3: "all users, items, and their clusters are projected onto the 
 space". Every object embedding is a weighted average of its clusters' embeddings (eq. 6), so
 objects sit inside the hull of their clusters; the maps keep that picture.
 
-Written to a run directory after training (`save_projections`), read by the dashboard
-(`load_map`): map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
+Written to a run directory after training (`save_projections`), read through
+`RunDir.map`: map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
 
 At scale (more than UMAP_SAMPLE rows: ML-20M has ~165,000), UMAP is fitted on a stated sample
 (every cluster, and users and items stratified by their top cluster) and every other point is
@@ -15,7 +15,6 @@ which and how many (`map_sample`).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
@@ -25,28 +24,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.interpret import side_embedding
+from hmf_core.files import write_atomically
+from hmf_core.interpret import model_rows, side_embedding
 from hmf_core.model import HMF
-from hmf_core.rundir import RunDir, write_json
+from hmf_core.rundir import RunDir
 
-MAP_FILES = {"pca": "map_pca.parquet", "umap": "map_umap.parquet"}
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
 KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
 
 
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
     """`label` and the side's metadata columns, one row per model row 0..n_objects-1."""
-    columns = ["label", *METADATA_COLUMNS[side]]
-    present = [c for c in columns if meta is not None and c in meta.columns]
-    if not present:
-        return pd.DataFrame({"label": [f"{side} {i}" for i in range(n_objects)]})
-    table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
-    table = table[~table.index.duplicated()][present].reindex(range(n_objects))
-    if "label" not in table:
-        table.insert(0, "label", None)
-    fallback = pd.Series([f"{side} {i}" for i in range(n_objects)], index=table.index)
-    table["label"] = table["label"].astype(object).where(table["label"].notna(), fallback)
-    return table.reset_index(drop=True)
+    rows = model_rows(meta, n_objects, side)
+    present = [c for c in METADATA_COLUMNS[side] if c in rows.columns]
+    return rows[["label", *present]].reset_index(drop=True)
 
 
 def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
@@ -275,11 +266,8 @@ def _fit_umap(
         return reducer.fit_transform(vectors).astype(float)  # (rows, 2)
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically (temporary file, then rename) so a reader never sees half a file."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
+def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
+    write_atomically(run.file(f"map_{method}"), lambda path: frame.to_parquet(path, index=False))
 
 
 def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
@@ -290,17 +278,17 @@ def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
     users, items = run.users(), run.items()
     timings = {}
     started = time.perf_counter()
-    _write_parquet(pca_map(model, users, items), run.path / MAP_FILES["pca"])
+    _write_map(run, "pca", pca_map(model, users, items))
     timings["pca_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     import_umap()  # timed apart from the fit: the import alone takes seconds
     timings["umap_import_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     umap_frame = umap_map(model, users, items, seed=seed)
-    _write_parquet(umap_frame, run.path / MAP_FILES["umap"])
+    _write_map(run, "umap", umap_frame)
     timings["umap_s"] = round(time.perf_counter() - started, 3)
     summary = {**timings, **map_sample(umap_frame)}
-    write_json(run.path / "maps.json", summary)
+    run.write("maps", summary)
     return summary
 
 
@@ -322,9 +310,20 @@ def map_sample(frame: pd.DataFrame) -> dict:
     }
 
 
-def load_map(run_dir: str | Path, method: str) -> pd.DataFrame | None:
-    """The map written by `save_projections` ("pca" or "umap"), or None if not written yet."""
-    if method not in MAP_FILES:
-        raise ValueError(f"map method must be one of {sorted(MAP_FILES)}, got {method!r}")
-    path = Path(run_dir) / MAP_FILES[method]
-    return pd.read_parquet(path) if path.exists() else None
+def map_points(frame: pd.DataFrame, kinds: list[str], levels: list[int]) -> pd.DataFrame:
+    """The rows of a map to draw: objects and clusters of the chosen `kinds`, clusters only of
+    the chosen `levels`."""
+    return frame[frame["kind"].isin(kinds) & ((frame["level"] == 0) | frame["level"].isin(levels))]
+
+
+def find_points(frame: pd.DataFrame, query: str) -> pd.DataFrame:
+    """The rows of a map whose label contains `query` (case-insensitive, plain text)."""
+    if not query.strip():
+        return frame.iloc[:0]
+    return frame[frame["label"].astype(str).str.contains(query.strip(), case=False, regex=False)]
+
+
+def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
+    """The rows of a map for selected points (dicts with kind, level, index)."""
+    keys = ["kind", "level", "index"]
+    return frame.merge(pd.DataFrame(points, columns=keys)[keys], on=keys)

@@ -55,7 +55,7 @@ from sklearn.metrics.cluster import contingency_matrix
 from hmf_core.errors import RunError
 from hmf_core.metadata import align, read_metadata
 from hmf_core.model import HMF, HierarchicalEmbedding, initial_model
-from hmf_core.rundir import RunDir, load_checkpoint, write_json
+from hmf_core.rundir import RunDir, load_checkpoint
 from hmf_core.warmstart import warm_start
 
 VERSION = 1
@@ -327,7 +327,7 @@ def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
     run = RunDir(run_dir)
     hparams = {}
     if model is None:
-        model, hparams = load_checkpoint(run.path / "best.ckpt")
+        model, hparams = load_checkpoint(run.file("checkpoint"))
     settings = run.settings()
     seed = settings.get("seed", hparams.get("seed"))
     if seed is None:
@@ -405,18 +405,18 @@ def run_quality(
     if not run.exists():
         raise RunError(f"{run.path}: not a run directory (settings.json is missing)")
     model = run.load_model()
-    mf_path = run.path / "mf" / "best.ckpt"
+    mf_run = run.comparison()
     quality = model_quality(
         model,
         seed=int(run.settings().get("seed", 0)),
         initial=rebuild_start(run.path, model),
-        mf=load_checkpoint(mf_path)[0] if mf_path.exists() else None,
+        mf=mf_run.load_model() if mf_run is not None and mf_run.has_model() else None,
         users=_metadata(run, "user", users),
         items=_metadata(run, "item", items),
     )
     quality["metadata"] = {"user": _source(users), "item": _source(items)}
     quality["start"] = run.settings().get("warm_start", "none")  # what movement compares to
-    write_json(run.path / "quality.json", quality)
+    run.write("quality", quality)
     return quality
 
 
@@ -427,7 +427,7 @@ def record_quality(run_dir: str | Path) -> dict:
         return run_quality(run_dir)
     except Exception as exc:
         error = {"error": f"{type(exc).__name__}: {exc}"}
-        write_json(Path(run_dir) / "quality.json", error)
+        RunDir(run_dir).write("quality", error)
         print(f"computing cluster quality failed: {exc}", flush=True)
         return error
 

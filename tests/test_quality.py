@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from hmf_core.cli import main
+from hmf_core.files import read_json
 from hmf_core.model import HMF, HMFConfig
 from hmf_core.quality import (
     age_buckets,
@@ -30,7 +31,7 @@ from hmf_core.quality import (
     run_quality,
     sharpness,
 )
-from hmf_core.rundir import RunDir, read_json
+from hmf_core.rundir import RunDir
 from hmf_core.settings import with_preset
 from hmf_core.synthetic import planted_hierarchy, to_csv, write_planted_labels
 from hmf_core.training import train_run

@@ -171,3 +171,16 @@ def test_mf_start_finds_groups_that_differ_only_in_how_they_rate(planted_split):
     ):
         found = side.membership(1).argmax(1).numpy()
         assert adjusted_rand_score(groups[codes], found) > 0.9
+
+
+def test_entropy_penalty_in_a_ranking_step(planted_split):
+    """Regression: the ranking step named no `items`, so a BPR run with an entropy weight
+    raised NameError; the penalty covers the positive and negative items it read."""
+    _, split = planted_split
+    config = HMFConfig(split.n_users, split.n_items, user_clusters=(4,), item_clusters=(4,))
+    plain = HMFModule(config.to_dict(), task="ranking")
+    penalised = HMFModule(config.to_dict(), task="ranking", entropy_weight=2.0)
+    batch = (torch.arange(8), torch.arange(8), torch.arange(8, 16))
+    extra = penalised.training_step(batch, 0) - plain.training_step(batch, 0)
+    expected = 2.0 * penalised.membership_entropy(batch[0], torch.cat(batch[1:]))
+    assert extra.item() == pytest.approx(expected.item(), rel=1e-5)
