@@ -44,6 +44,11 @@ RECIPES = {
         {"init_std": 0.01, "logit_lr": 1e-2, "entropy_weight": 1.0},
     ),
     "interpretable (spectral start)": ("interpretable", {}),
+    "interpretable, logit lr 3e-2": ("interpretable", {"logit_lr": 3e-2}),
+    "interpretable, logit lr 3e-2 + entropy 0.1": (
+        "interpretable",
+        {"logit_lr": 3e-2, "entropy_weight": 0.1},
+    ),
     "interpretable, MF start": ("interpretable", {"warm_start": "mf"}),
     "interpretable, no biases": ("interpretable", {"use_bias": False}),
     "interpretable + entropy 0.3": ("interpretable", {"entropy_weight": 0.3}),
@@ -106,7 +111,9 @@ def summarise(quality: dict) -> dict:
     return row
 
 
-def movielens_runs(split_name: str, seeds, recipes, item_ks, epochs: int | None) -> list[dict]:
+def movielens_runs(
+    split_name: str, seeds, recipes, item_ks, epochs: int | None, peers: bool = True
+) -> list[dict]:
     data = read_ratings(ML100K / "u.data")
     rows = []
     for seed in seeds:
@@ -117,9 +124,11 @@ def movielens_runs(split_name: str, seeds, recipes, item_ks, epochs: int | None)
         base = {"split": split_name, "seed": seed, "projection": False, **limits}
         mf_settings = with_preset("paper", user_depth=0, item_depth=0, init_std=MF_INIT_STD, **base)
         mf_metrics, mf = _fit(mf_settings, split)
-        rows.append({"split": split_name, "seed": seed, "recipe": "plain MF", **mf_metrics})
-        for peer in best_peers(split, seed, quick=bool(epochs)).to_dict("records"):
-            rows.append({"split": split_name, "seed": seed, "recipe": peer.pop("model"), **peer})
+        if peers:  # plain MF and the Surprise peers (left out when only some recipes rerun)
+            rows.append({"split": split_name, "seed": seed, "recipe": "plain MF", **mf_metrics})
+            for peer in best_peers(split, seed, quick=bool(epochs)).to_dict("records"):
+                model = peer.pop("model")
+                rows.append({"split": split_name, "seed": seed, "recipe": model, **peer})
         for name in recipes:
             preset, overrides = RECIPES[name]
             for k in item_ks(name):
@@ -346,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         default=list(PARTS),
         help="run only these parts; the others' rows are kept from --out's interpretability.csv",
     )
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        choices=list(RECIPES),
+        help="run only these recipes (no peers); every other row is kept from the earlier csv",
+    )
     args = parser.parse_args(argv)
     quiet()
     torch.set_num_threads(1)
@@ -354,24 +369,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seeds = args.seeds[:1] if args.quick else args.seeds
     epochs = 3 if args.quick else None
-    recipes = QUICK if args.quick else tuple(RECIPES)
+    recipes = QUICK if args.quick else tuple(args.recipes or RECIPES)
+    only = set(args.recipes or ())
 
     def item_ks(name: str) -> tuple[int, ...]:
         return (100, 20) if name in AT_K20 and not args.quick else (100,)
 
     rows = []
     if "temporal" in args.parts:
-        rows += movielens_runs("temporal", seeds, recipes, item_ks, epochs)
+        rows += movielens_runs("temporal", seeds, recipes, item_ks, epochs, peers=not only)
     if "random" in args.parts:
-        random_recipes = QUICK if args.quick else ON_RANDOM
-        rows += movielens_runs("random", seeds, random_recipes, item_ks, epochs)
+        random_recipes = QUICK if args.quick else [r for r in ON_RANDOM if not only or r in only]
+        if random_recipes:
+            rows += movielens_runs("random", seeds, random_recipes, item_ks, epochs, not only)
     if "planted" in args.parts:
-        rows += planted_runs(seeds, QUICK if args.quick else PLANTED, epochs)
+        planted_recipes = QUICK if args.quick else [r for r in PLANTED if not only or r in only]
+        rows += planted_runs(seeds, planted_recipes, epochs)
     runs = pd.DataFrame(rows)
     earlier = args.out / "interpretability.csv"
-    if set(args.parts) != set(PARTS) and earlier.exists():
+    if (only or set(args.parts) != set(PARTS)) and earlier.exists():
         kept = pd.read_csv(earlier)
-        runs = pd.concat([kept[~kept["split"].isin(args.parts)], runs], ignore_index=True)
+        rerun = kept["split"].isin(args.parts) & (kept["recipe"].isin(only) if only else True)
+        runs = pd.concat([kept[~rerun], runs], ignore_index=True)
     args.out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(args.out / "interpretability.csv", index=False)
     figures = plot(runs, args.out) if not args.quick else []

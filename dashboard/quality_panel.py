@@ -50,3 +50,11 @@ def quality_section(quality: dict, depths: dict[str, int]) -> None:
         if not table.empty:
             st.caption(captions[name])
             st.dataframe(table, hide_index=True, width="stretch")
+
+
+def trust_notes(quality: dict, levels: dict[str, int]) -> None:
+    """The notes of several sides side by side: levels = {"user": 1, "item": 2}."""
+    shown = {side: level for side, level in levels.items() if level > 0}
+    for cell, (side, level) in zip(st.columns(max(1, len(shown))), shown.items()):
+        with cell:
+            trust_note(quality, side, level)

@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboard import queries, state, widgets
+from dashboard.quality_panel import trust_notes
 
 DIRECTIONS = {"user": "User cluster → item clusters", "item": "Item cluster → user clusters"}
 USER_ATTRIBUTES = ("gender", "occupation", "age")
@@ -63,6 +64,7 @@ def affinity_page() -> None:
         help="Size = the sum of its members' membership probabilities. Selecting a cluster on "
         "the Map opens it here.",
     )
+    trust_notes(explored.run.quality(), {"user": user_level, "item": item_level})
     table_view(explored, side, cluster, user_level, item_level)
     st.divider()
     heatmap_view(explored, user_level, item_level, side, cluster)

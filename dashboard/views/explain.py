@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries, state, widgets
+from dashboard.quality_panel import trust_notes
 
 
 def explain_page() -> None:
@@ -84,6 +85,7 @@ def explain_page() -> None:
     item_level = widgets.level_picker(
         levels[1], "Item level", model.config.item_depth, "explain_item_level"
     )
+    trust_notes(explored.run.quality(), {"user": user_level, "item": item_level})
     pairs = queries.explain_pair(key, user, item, user_level, item_level)
     predicted = queries.prediction(key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import loads, map_figure, map_panels, state
 from dashboard.map_figure import KINDS
+from dashboard.quality_panel import trust_notes
 from hmf_core.projection import find_points, map_points
 from hmf_core.runs import job_running, start_maps
 
@@ -25,6 +26,10 @@ def map_page() -> None:
     explored = state.require_model()
     frame, method = loads.run_map(explored.run, explored.key)
     _map_note(explored, method)
+    depth = explored.model.config
+    trust_notes(
+        explored.run.quality(), {"user": min(1, depth.user_depth), "item": min(1, depth.item_depth)}
+    )
 
     controls = st.columns([2, 3, 3])
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]
@@ -88,9 +93,17 @@ def _map_note(explored: state.Explored, method: str) -> None:
     if method == "umap":
         timings = explored.run.map_timings()
         if timings:
+            fitted, rows = timings.get("umap_fitted_rows"), timings.get("umap_rows")
+            sample = (
+                f" UMAP was fitted on a sample of {fitted:,} of the {rows:,} points (every "
+                "cluster, users and items in proportion to their top cluster); the others are "
+                "placed from their 10 nearest fitted points."
+                if fitted and rows and fitted < rows
+                else ""
+            )
             st.caption(
                 f"UMAP of the best checkpoint (computed in {timings.get('umap_s', '?')} s"
-                " after training)."
+                f" after training).{sample}"
             )
         return
     settings = explored.run.settings()

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries, state, widgets
+from dashboard.quality_panel import trust_notes
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
@@ -71,6 +72,7 @@ def cluster_members(explored: state.Explored) -> None:
         picked,
         f"members_cluster_{side}_{level}_{version}",
     )
+    trust_notes(explored.run.quality(), {side: level})
     members = queries.cluster_members(explored.key, side, level, cluster)
     threshold = st.slider(
         "Hide members below probability",

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, widgets
+from dashboard.quality_panel import quality_section
 from hmf_core.metrics import lower_is_better
 from hmf_core.runs import run_status
 
@@ -75,6 +76,8 @@ def metrics_page() -> None:
         _paper_reference(run, settings)
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
+    depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
+    quality_section(run.quality(), depths)
 
     left, right = st.columns(2)
     with left:

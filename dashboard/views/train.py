@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from dashboard import charts, loads, state, widgets
+from dashboard.recipe import recipe_controls
 from hmf_core.datasets import Dataset, read_error_message
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
@@ -166,6 +167,7 @@ def _new_run(dataset: Dataset) -> None:
         else "No CUDA GPU found: training runs on the CPU.",
         **KEEP,
     )
+    recipe = recipe_controls(float(lr))
     compare_mf = st.checkbox(
         "Also train plain MF on the same split, for comparison",
         value=False,
@@ -180,12 +182,6 @@ def _new_run(dataset: Dataset) -> None:
             DEFAULTS.temperature,
             step=0.1,
             key="train_temperature",
-            **KEEP,
-        )
-        use_bias = st.checkbox(
-            "Global, user and item biases (an extension; the paper has none)",
-            value=DEFAULTS.use_bias,
-            key="train_use_bias",
             **KEEP,
         )
         threads = st.number_input(
@@ -214,7 +210,7 @@ def _new_run(dataset: Dataset) -> None:
             user_clusters=parse_cluster_counts(user_text, "User") if user_depth else [1],
             item_clusters=parse_cluster_counts(item_text, "Item") if item_depth else [1],
             temperature=float(temperature),
-            use_bias=use_bias,
+            **recipe,
             lr=float(lr),
             weight_decay=float(weight_decay),
             batch_size=int(batch_size),
