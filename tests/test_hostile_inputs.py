@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from hmf_core.errors import DataFormatError
 from hmf_core.ratings import FLOAT32_MAX, read_ratings
+from hmf_core.rundir import RunDir
 
 CASES = corpus()
 CLEAN = [case for case in CASES if isinstance(case.outcome, Clean)]
@@ -215,6 +216,7 @@ def test_cli_accepts_string_ids_and_keeps_them(tmp_path):
     users = (run_dir / "users.csv").read_text().splitlines()[1:]
     written = {line.split(",")[1] for line in users}
     assert written == {"007", "7", "07", "1e1", "10", "18446744073709551616"}
+    assert set(RunDir(run_dir).users()["id"]) == written  # what the pages read: the same strings
 
 
 # --- generated cases (hypothesis) -------------------------------------------------------------
