@@ -51,6 +51,9 @@ class TrainSettings:
     num_nodes: int = 1
     precision: str = "32-true"
     threads: int | None = None  # CPU intra-op threads; None = chosen by cpu_threads()
+    # issue 11: "dense" = fused AdamW on dense gradients; "lazy" = hmf_core.optim.LazyAdamW,
+    # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW.
+    optimizer: str = "dense"
 
     def levels(self, side: str) -> tuple[int, ...]:
         depth = self.user_depth if side == "user" else self.item_depth

@@ -167,6 +167,7 @@ def fit(
         lr=settings.lr,
         weight_decay=settings.weight_decay,
         seed=settings.seed,
+        optimizer=settings.optimizer,
     )
     datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
     monitor, mode = MONITOR[settings.task]
