@@ -25,7 +25,8 @@ so the sum is a polynomial in y with per-row moments M_k = sum_j c_j (1 - rho_j)
 degree whose remainder bound sum_j c_j (1 - rho_j)^(D+1) / rho_j is below `tolerance` of the
 sum. Rows that would need more than MAX_DEGREE (only rows last touched in the first ~80 steps,
 while the bias corrections still move fast) take the skipped steps one by one instead. During
-`warmup_steps` every row is brought up to date every step, so after them no row needs that.
+the first `warmup_steps` (100) steps every row is stepped (dense AdamW on the table), so after
+them no row needs that.
 The per-step cost grows with the batch's rows and the per-row work, not with the table's rows.
 
 The forward must read a row as dense AdamW would have left it, so the rows a batch looks up are
@@ -130,11 +131,19 @@ class LazyAdamW(torch.optim.Optimizer):
             state["exp_avg_sq"] = torch.zeros_like(param)
             state["last_step"] = torch.zeros(len(param), dtype=torch.long, device=param.device)
             state["hyper"] = _hyper(group)
+        if state["step"] < self.warmup_steps:  # prepare() leaves nothing during the warm-up
+            self._flush(param)
         if state["hyper"] != _hyper(group):  # lr or weight decay changed: old ones until now
+            self._flush(param)
             self._catch_up_param(param, state, state["hyper"])
             state["hyper"] = _hyper(group)
         state["step"] += 1
         step = state["step"]
+        if step <= self.warmup_steps and bool((state["last_step"] == step - 1).all()):
+            self._warmup_step(param, state, group)
+            return
+        state.pop("dense_grad", None)  # the warm-up's buffers
+        state.pop("warmup_step", None)
         grad = param.grad
         if grad.is_sparse:
             grad = grad.coalesce()  # duplicate rows summed, as the dense gradient would be
@@ -142,17 +151,57 @@ class LazyAdamW(torch.optim.Optimizer):
         else:  # a dense gradient on a lazy table (e.g. a loss over all rows): every row
             rows = torch.arange(len(param), device=param.device)
             values = grad
-        weights = param.index_select(0, rows)  # (U, ...) copies
-        exp_avg = state["exp_avg"].index_select(0, rows)
-        exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
-        self._advance(weights, exp_avg, exp_avg_sq, state["last_step"][rows], step - 1, group)
+        tables = (param, state["exp_avg"], state["exp_avg_sq"])
+        pending = self._pending.pop(param, None)
+        if pending is not None and pending[0].shape == rows.shape and torch.equal(pending[0], rows):
+            weights, exp_avg, exp_avg_sq = pending[1]  # prepare() gathered and advanced them
+        else:
+            if pending is not None:
+                _scatter(tables[1:], pending[0], pending[1][1:])
+            weights, exp_avg, exp_avg_sq = self._gather(tables, rows)  # (U, ...) copies
+            self._advance(weights, exp_avg, exp_avg_sq, state["last_step"][rows], step - 1, group)
         _adamw_update(weights, exp_avg, exp_avg_sq, values, step, group)
-        param.index_copy_(0, rows, weights)
-        state["exp_avg"].index_copy_(0, rows, exp_avg)
-        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+        _scatter(tables, rows, (weights, exp_avg, exp_avg_sq))
         state["last_step"][rows] = step
         if step <= self.warmup_steps:
             self._catch_up_param(param, state, state["hyper"])
+
+    def _warmup_step(self, param: torch.Tensor, state: dict, group: dict) -> None:
+        """While every row is current, one dense AdamW step over the whole table (the
+        gradient scattered into a buffer kept for the warm-up): every row stays current."""
+        grad = param.grad
+        if grad.is_sparse:
+            if "dense_grad" not in state:
+                state["dense_grad"] = torch.zeros_like(param)
+            dense = state["dense_grad"]
+            grad = grad.coalesce()
+            rows = grad.indices()[0]
+            dense.index_copy_(0, rows, grad.values())
+            grad = dense
+        steps = state.setdefault("warmup_step", torch.zeros((), device=param.device))
+        steps.fill_(state["step"] - 1)  # the fused kernel counts it up to this step
+        functional_adamw(
+            [param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [steps],
+            fused=True, amsgrad=False, beta1=group["betas"][0], beta2=group["betas"][1],
+            lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+        )  # fmt: skip
+        if grad is state.get("dense_grad"):
+            grad.index_fill_(0, rows, 0)
+        state["last_step"].fill_(state["step"])
+
+    def _gather(self, tables: tuple, rows: torch.Tensor) -> list[torch.Tensor]:
+        """Copies of these rows of each table, in buffers kept between steps (a fresh ~1 MiB
+        buffer each step costs page faults: benchmarks/results/speed.md)."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        parts = []
+        for position, table in enumerate(tables):
+            key = (id(tables[0]), position)
+            buffer = buffers.get(key)
+            if buffer is None or len(buffer) < len(rows) or buffer.dtype != table.dtype:
+                size = max(len(rows), 2 * len(buffer) if buffer is not None else 0)
+                buffer = buffers[key] = table.new_empty((size, *table.shape[1:]))
+            parts.append(torch.index_select(table, 0, rows, out=buffer[: len(rows)]))
+        return parts
 
     # -- bringing rows up to date ----------------------------------------------------------------
 
@@ -161,24 +210,43 @@ class LazyAdamW(torch.optim.Optimizer):
         """Bring these rows of a lazy table up to the last step before a forward reads them
         (HMF.use_sparse_gradients(before_lookup=optimizer.prepare) calls it)."""
         state = self.state.get(param)
-        if not state or "last_step" not in state:
-            return  # no step taken yet: every row is current
-        rows = torch.unique(rows)  # (U,)
+        if not state or "last_step" not in state or state["step"] < self.warmup_steps:
+            return  # no step taken yet, or the warm-up keeps every row current
+        self._flush(param)  # an earlier lookup of this table in the same step
+        rows = torch.unique(rows)  # (U,) sorted, as the coalesced gradient's rows
         last = state["last_step"][rows]
-        if not bool((last < state["step"]).any()):
-            return
         tables = (param, state["exp_avg"], state["exp_avg_sq"])
-        parts = [t.index_select(0, rows) for t in tables]  # (U, ...) copies
+        parts = self._gather(tables, rows)  # (U, ...) copies
         group = dict(zip(("lr", "betas", "eps", "weight_decay"), state["hyper"], strict=True))
         self._advance(*parts, last, state["step"], group)
-        for table, part in zip(tables, parts, strict=True):
-            table.index_copy_(0, rows, part)
+        param.index_put_((rows,), parts[0])  # the forward reads the weights now
         state["last_step"][rows] = state["step"]
+        # The moments stay in the gathered copies until step() (one gather and one scatter
+        # per step: these random-row passes over the big tables dominate a lazy step).
+        self._pending[param] = (rows, parts)
+
+    @property
+    def _pending(self) -> dict:
+        return self.__dict__.setdefault("_pending_rows", {})
+
+    def _flush(self, param: torch.Tensor) -> None:
+        """Write back the moments prepare() left in its gathered copies."""
+        pending = self._pending.pop(param, None)
+        if pending is not None:
+            state = self.state[param]
+            _scatter((state["exp_avg"], state["exp_avg_sq"]), pending[0], pending[1][1:])
+
+    def state_dict(self):
+        for param in list(self._pending):
+            self._flush(param)
+        return super().state_dict()
 
     @torch.no_grad()
     def catch_up(self) -> None:
         """Apply every skipped step to every row: afterwards the weights and moments equal
         dense AdamW's after the same steps. Before validation, checkpoints, any read."""
+        for param in list(self._pending):
+            self._flush(param)
         for group in self.param_groups:
             for param in group["params"]:
                 state = self.state.get(param)
@@ -221,8 +289,7 @@ class LazyAdamW(torch.optim.Optimizer):
                 _advance_slowly(*parts, last[rows], upto, group)
             else:
                 _expand(*parts, plan, group_of_row[rows], skipped[rows], group)
-            for whole, part in zip(tables, parts, strict=True):
-                whole.index_copy_(0, rows, part)
+            _scatter(tables, rows, parts)
 
 
 def _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group) -> None:
@@ -269,6 +336,13 @@ def _advance_slowly(weights, exp_avg, exp_avg_sq, last, upto: int, group) -> Non
 def _power(base: float, exponent: torch.Tensor, dtype, shape) -> torch.Tensor:
     """base ** exponent per row, computed in float64, shaped to broadcast over a row."""
     return torch.pow(torch.tensor(base, dtype=torch.float64), exponent).to(dtype).view(shape)
+
+
+def _scatter(tables: tuple, rows: torch.Tensor, parts) -> None:
+    """table[rows] = part for each table (index_put_: measured faster than index_copy_ on
+    CPU, 100 vs 250-350 us for 1,000 rows of 200)."""
+    for table, part in zip(tables, parts, strict=True):
+        table.index_put_((rows,), part)
 
 
 def _hyper(group: dict) -> tuple:
