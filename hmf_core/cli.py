@@ -90,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     # issue 11: the optimizer (its own block)
     train.add_argument(
         "--optimizer",
-        choices=["dense", "lazy"],
+        choices=["auto", "dense", "lazy"],
         default=DEFAULTS.optimizer,
         help="lazy: step only the batch's rows of C_1 / the MF tables, same results as dense "
-        "AdamW, per-step cost independent of the number of users and items",
+        "AdamW, per-step cost independent of the number of users and items; auto (default): "
+        "lazy where C_1 has 4M elements or more, where it is faster",
     )
     lightning = train.add_argument_group("Lightning Trainer options (passed through)")
     lightning.add_argument("--accelerator", default=DEFAULTS.accelerator)

@@ -11,7 +11,13 @@ from hmf_core.model import HMFConfig, initial_model
 from hmf_core.optim import LazyAdamW
 
 MONITOR = {"rating": ("val_rmse", "min"), "ranking": ("val_hr10", "max")}
-OPTIMIZERS = ("dense", "lazy")  # fused AdamW on dense gradients | LazyAdamW on the batch's rows
+# dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
+# auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.
+# Measured (benchmarks/results/sparse_optim.md, CPU s per epoch): lazy is slower at ML-100K and
+# ML-1M size (C_1 1.2M elements: 1.4x), level with dense for MF at ML-20M size (2.8M), and
+# several times faster for HMF at ML-20M size (27.7M).
+OPTIMIZERS = ("auto", "dense", "lazy")
+LAZY_FROM_ELEMENTS = 4_000_000
 
 
 class HMFModule(pl.LightningModule):
@@ -24,7 +30,7 @@ class HMFModule(pl.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         seed: int = 0,
-        optimizer: str = "dense",
+        optimizer: str = "auto",
     ):
         super().__init__()
         if task not in MONITOR:
@@ -35,6 +41,16 @@ class HMFModule(pl.LightningModule):
         self.model = initial_model(HMFConfig(**config), seed)
         self.task = task
         self._reset_sums()
+
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets _current_fx_name (a str) around every hook call, 44 times a training
+        # step; nn.Module.__setattr__ checks parameters, modules and buffers each time, 13% of
+        # an ML-100K MF step through Lightning (cProfile). It is never any of those: set it
+        # directly.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def _reset_sums(self) -> None:
         self._sums: dict[str, list] = {}
@@ -104,8 +120,16 @@ class HMFModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_eval("test")
 
+    def optimizer_kind(self) -> str:
+        """'dense' or 'lazy': the setting, with 'auto' decided by the largest row table."""
+        if self.hparams.optimizer != "auto":
+            return self.hparams.optimizer
+        sides = (self.model.users, self.model.items)
+        tables = [side.connections[0] if side.depth else side.root for side in sides]
+        return "lazy" if max(t.numel() for t in tables) >= LAZY_FROM_ELEMENTS else "dense"
+
     def configure_optimizers(self):
-        if self.hparams.optimizer == "lazy":
+        if self.optimizer_kind() == "lazy":
             # Only the batch's rows of C_1 / the MF tables get gradients and steps; skipped
             # steps are applied when a row is next read, equal to dense AdamW (hmf_core/optim.py).
             optimizer = LazyAdamW(

@@ -52,8 +52,9 @@ class TrainSettings:
     precision: str = "32-true"
     threads: int | None = None  # CPU intra-op threads; None = chosen by cpu_threads()
     # issue 11: "dense" = fused AdamW on dense gradients; "lazy" = hmf_core.optim.LazyAdamW,
-    # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW.
-    optimizer: str = "dense"
+    # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW;
+    # "auto" = lazy for large tables only (hmf_core.lightning_module.LAZY_FROM_ELEMENTS).
+    optimizer: str = "auto"
 
     def levels(self, side: str) -> tuple[int, ...]:
         depth = self.user_depth if side == "user" else self.item_depth

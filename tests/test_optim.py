@@ -174,3 +174,22 @@ def test_optimizer_flag_reaches_the_settings():
     assert settings_from_args(args).optimizer == "lazy"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--data", "r.csv", "--optimizer", "sgd"])
+
+
+def test_auto_picks_lazy_only_for_large_row_tables():
+    from hmf_core.lightning_module import LAZY_FROM_ELEMENTS, HMFModule
+
+    small = HMFConfig(n_users=100, n_items=50, user_clusters=(20,), item_clusters=(10,))
+    large = HMFConfig(
+        n_users=LAZY_FROM_ELEMENTS // 20, n_items=50, user_clusters=(20,), item_clusters=(10,)
+    )
+    picked = {}
+    for name, config in (("small", small), ("large", large)):
+        module = HMFModule(config.to_dict(), optimizer="auto")
+        picked[name] = type(module.configure_optimizers()).__name__
+        assert module.model.users.sparse_gradients == (picked[name] == "LazyAdamW")
+    assert picked == {"small": "AdamW", "large": "LazyAdamW"}
+    forced = HMFModule(small.to_dict(), optimizer="lazy").configure_optimizers()
+    assert isinstance(forced, LazyAdamW)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        HMFModule(small.to_dict(), optimizer="sgd")
