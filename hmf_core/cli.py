@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.optimizer,
         help="lazy: step only the batch's rows of C_1 / the MF tables, same results as dense "
         "AdamW, per-step cost independent of the number of users and items; auto (default): "
-        "lazy where C_1 has 4M elements or more, where it is faster",
+        "lazy where C_1 (MF: the embedding table) has 2M elements or more, where it is faster",
     )
     lightning = train.add_argument_group("Lightning Trainer options (passed through)")
     lightning.add_argument("--accelerator", default=DEFAULTS.accelerator)

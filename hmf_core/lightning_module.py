@@ -14,10 +14,10 @@ MONITOR = {"rating": ("val_rmse", "min"), "ranking": ("val_hr10", "max")}
 # dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
 # auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.
 # Measured (benchmarks/results/sparse_optim.md, CPU s per epoch): lazy is slower at ML-100K and
-# ML-1M size (C_1 1.2M elements: 1.4x), level with dense for MF at ML-20M size (2.8M), and
-# several times faster for HMF at ML-20M size (27.7M).
+# at ML-1M size (HMF C_1 1.2M elements: 1.4x), faster for MF at ML-20M size (2.8M: 0.73x) and
+# about 10x faster for HMF at ML-20M size (27.7M).
 OPTIMIZERS = ("auto", "dense", "lazy")
-LAZY_FROM_ELEMENTS = 4_000_000
+LAZY_FROM_ELEMENTS = 2_000_000
 
 
 class HMFModule(pl.LightningModule):

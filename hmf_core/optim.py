@@ -363,26 +363,28 @@ def _adamw_update(weights, exp_avg, exp_avg_sq, grad, step: int, group: dict) ->
 
 def _plan(starts: torch.Tensor, upto: int, group: dict, tolerance: float) -> dict:
     """Per distinct last step s (G,): Q = q_1, the moments M_0..M_D of the skipped steps'
-    coefficients, and which groups need the step-by-step path. float64."""
+    coefficients, and which groups need the step-by-step path. float64; powers of the step
+    number k = s + j as products of per-group and per-j powers (fewer (G, J) operations)."""
     beta1, beta2 = group["betas"]
     lr, decay = group["lr"], group["weight_decay"]
+    f64 = {"dtype": torch.float64, "device": starts.device}
     starts = starts.to(torch.float64)
     skipped = upto - starts  # (G,)
     horizon = int(min(skipped.max().item(), HORIZON))
-    j = torch.arange(1, horizon + 1, dtype=torch.float64, device=starts.device)  # (J,)
-    k = starts[:, None] + j  # (G, J) absolute step numbers
-    valid = j <= skipped[:, None]  # (G, J)
-    f64 = {"dtype": torch.float64, "device": starts.device}
+    j = torch.arange(1, horizon + 1, **f64)  # (J,)
     beta1_, beta2_, a = (torch.tensor(b, **f64) for b in (beta1, beta2, 1 - lr * decay))
-    bias1 = 1 - torch.pow(beta1_, k)  # (G, J)
-    bias2 = 1 - torch.pow(beta2_, k)
-    exponent = (skipped[:, None] - j).clamp_min(0)
-    coefficient = torch.pow(a, exponent) * lr * torch.pow(beta1_, j) / bias1
-    coefficient = torch.where(valid, coefficient, 0.0)  # (G, J): c_j
-    q = torch.pow(beta2_, j / 2) / bias2.sqrt()  # (G, J)
-    top = q[:, 0]  # (G,)
-    rho = torch.where(valid, q / top[:, None], 1.0)  # (G, J) in (0, 1]
+    beta1_j, beta2_j = torch.pow(beta1_, j), torch.pow(beta2_, j)  # (J,)
+    bias1 = 1 - torch.pow(beta1_, starts)[:, None] * beta1_j  # (G, J): 1 - b1^(s+j)
+    bias2 = 1 - torch.pow(beta2_, starts)[:, None] * beta2_j
+    per_j = lr * beta1_j / torch.pow(a, j)  # (J,): lr b1^j a^-j
+    coefficient = torch.pow(a, skipped)[:, None] * per_j / bias1  # (G, J): c_j = a^(n-j) ...
+    valid = j <= skipped[:, None]  # (G, J)
+    coefficient = coefficient.masked_fill_(~valid, 0.0)
+    q = beta2_j.sqrt() / bias2.sqrt_()  # (G, J)
+    top = q[:, :1].clone()  # (G, 1)
+    rho = q.div_(top).masked_fill_(~valid, 1.0)  # (G, J) in (0, 1]
     gap = 1 - rho
+    inverse_rho = rho.reciprocal_()
     total = coefficient.sum(1).clamp_min(1e-300)
     moments = []
     power = coefficient
@@ -390,9 +392,9 @@ def _plan(starts: torch.Tensor, upto: int, group: dict, tolerance: float) -> dic
     for degree in range(MAX_DEGREE + 1):
         moments.append(power.sum(1))
         power = power * gap
-        remainder = (power / rho).sum(1) / total  # (G,) bound on the relative error
+        remainder = (power * inverse_rho).sum(1) / total  # (G,) bound on the relative error
         if bool((remainder <= tolerance).all()):
             break
         if degree == MAX_DEGREE:
             slow = remainder > tolerance
-    return {"top": top, "moments": torch.stack(moments, 1), "slow": slow}
+    return {"top": top[:, 0], "moments": torch.stack(moments, 1), "slow": slow}
