@@ -124,6 +124,8 @@ class HMFModule(pl.LightningModule):
         """'dense' or 'lazy': the setting, with 'auto' decided by the largest row table."""
         if self.hparams.optimizer != "auto":
             return self.hparams.optimizer
+        if self._trainer is not None and self._trainer.world_size > 1:
+            return "dense"  # sparse gradients under DDP: not measured, not tested
         sides = (self.model.users, self.model.items)
         tables = [side.connections[0] if side.depth else side.root for side in sides]
         return "lazy" if max(t.numel() for t in tables) >= LAZY_FROM_ELEMENTS else "dense"
