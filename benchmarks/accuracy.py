@@ -3,8 +3,8 @@ biases on ML-100K's global temporal split, a reduced Table-2 grid selected on va
 seed 0, then every model at its selected setting over several seeds. Also BPR-MF vs BPR-HMF on
 implicit feedback (rating >= 4), and validation curves like the paper's Fig. 2.
 
-    python benchmarks/accuracy.py --data ../shared/data/ml-100k/u.data
-    python benchmarks/accuracy.py --quick --out /tmp/bench     # CI smoke run, < 1 minute
+    python -m benchmarks.accuracy --data ../shared/data/ml-100k/u.data
+    python -m benchmarks.accuracy --quick --out /tmp/bench     # CI smoke run, < 1 minute
 
 `--data synthetic` trains on a seeded synthetic table of ML-100K's size (for CI without data).
 """
@@ -13,31 +13,27 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import logging
-import sys
 import tempfile
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.harness import (
     DEFAULT_DATA,
     RESULTS,
     machine_header,
     markdown_table,
     mean_std,
+    quiet,
     synthetic_ratings,
 )
-from hmf_core.ratings import RatingData, read_ratings  # noqa: E402
-from hmf_core.rundir import RunDir  # noqa: E402
-from hmf_core.split import Split, make_split  # noqa: E402
-from hmf_core.training import TrainSettings, fit  # noqa: E402
+from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.rundir import RunDir
+from hmf_core.split import Split, make_split
+from hmf_core.training import TrainSettings, fit
 
 PAPER_RMSE = {  # ML-100K test RMSE: Table 3 (MF, HMF depth 1) and Table 6 (HMF depth 1-4)
     "MF": "1.113 (T3)",
@@ -87,13 +83,6 @@ RANKING_FAMILIES = {
     "BPR-MF": ({"user_depth": 0, "item_depth": 0}, {"init_std": MF_INIT_STDS}),
     "BPR-HMF depth 1": ({"user_depth": 1, "item_depth": 1}, {"clusters": CLUSTERS[:1]}),
 }
-
-
-def quiet() -> None:
-    """Lightning's per-Trainer info lines and tips would drown the progress lines."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
 
 
 def load(data: str, quick: bool) -> RatingData:

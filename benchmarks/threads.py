@@ -2,8 +2,8 @@
 machine and with a busy-loop competitor on one core (as when the dashboard or UMAP runs
 beside training), for the batch size we train with and a small one.
 
-    python benchmarks/threads.py            # writes benchmarks/results/threads.md
-    python benchmarks/threads.py --quick
+    python -m benchmarks.threads            # writes benchmarks/results/threads.md
+    python -m benchmarks.threads --quick
 """
 
 from __future__ import annotations
@@ -18,19 +18,18 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.harness import (
     DEFAULT_DATA,
     RESULTS,
     machine_header,
     markdown_table,
     synthetic_split,
+    temporal_split,
     usable_cores,
 )
-from benchmarks.speed import bare_epochs, load_ml100k  # noqa: E402
-from hmf_core.model import HMFConfig  # noqa: E402
-from hmf_core.training import cpu_threads  # noqa: E402
+from benchmarks.loops import bare_epochs
+from hmf_core.model import HMFConfig
+from hmf_core.training import cpu_threads
 
 BUSY_LOOP = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
 
@@ -97,7 +96,7 @@ def run(out: Path, quick: bool, data: str = str(DEFAULT_DATA)) -> pd.DataFrame:
     if quick or not Path(data).exists():
         split, source = synthetic_split(943, 1682, 5_000, seed=0), "synthetic 943x1682, 5k"
     else:
-        split, source = load_ml100k(data), f"{data} (temporal split, 64,000 training ratings)"
+        split, source = temporal_split(data), f"{data} (temporal split, 64,000 training ratings)"
     cores = usable_cores()
     thread_counts = (1, cores) if cores > 1 else (1,)
     epochs = 2 if quick else 4
@@ -109,7 +108,8 @@ def run(out: Path, quick: bool, data: str = str(DEFAULT_DATA)) -> pd.DataFrame:
             "CPU threads: 1 vs all cores, idle and with a competitor",
             [0],
             [
-                f"Data: {source}; bare training loop (speed.py's), AdamW, median of {epochs - 1} "
+                f"Data: {source}; bare training loop (benchmarks.loops), AdamW, "
+                f"median of {epochs - 1} "
                 "epochs after one warm-up epoch",
                 f"Load average (1 min) before measuring: {before:.2f} (the machine is shared: "
                 "'idle' means no competitor of ours)",

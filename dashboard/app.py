@@ -6,16 +6,9 @@ Runs are written under $HMF_RUNS_DIR (default ./runs) and found again after a re
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import state  # noqa: E402
+from dashboard import state  # the installed package (`pip install -e .`)
 
 PAGES = {
     "Data and training": [

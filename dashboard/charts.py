@@ -44,10 +44,6 @@ QUALITATIVE = [
 ]
 
 
-def validation_metrics(task: str) -> list[str]:
-    return ["val_rmse"] if task == "rating" else ["val_hr10", "val_mrr10"]
-
-
 def curve(
     frames: dict[str, pd.DataFrame], column: str, *, log_y: bool = False, height: int = 300
 ) -> go.Figure:

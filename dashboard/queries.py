@@ -7,19 +7,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import loads
 from hmf_core import interpret
 from hmf_core.rundir import RunDir
 
-Key = tuple[str, int]  # (run path, checkpoint mtime) = state.Explored.key
+Key = loads.Key
 
 
 def _model(key: Key):
-    return state.load_model(*key)
+    return loads.load_model(*key)
 
 
-def _meta(key: Key, side: str) -> pd.DataFrame:
-    return state.table(RunDir(key[0]), f"{side}s")
+def _table(key: Key, name: str) -> pd.DataFrame:
+    return loads.table(RunDir(key[0]), name)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -37,19 +37,19 @@ def affinity(key: Key, user_level: int, item_level: int) -> tuple[pd.DataFrame, 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def item_clusters_for_user_cluster(
-    key: Key, cluster: int, user_level: int, item_level: int, n_titles: int
+    key: Key, cluster: int, user_level: int, item_level: int, top: int
 ) -> pd.DataFrame:
     return interpret.item_clusters_for_user_cluster(
-        _model(key), cluster, _meta(key, "item"), user_level, item_level, n_titles
+        _model(key), cluster, _table(key, "items"), user_level, item_level, top
     )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def user_clusters_for_item_cluster(
-    key: Key, cluster: int, user_level: int, item_level: int, n_users: int, attribute: str | None
+    key: Key, cluster: int, user_level: int, item_level: int, top: int, attribute: str | None
 ) -> pd.DataFrame:
     return interpret.user_clusters_for_item_cluster(
-        _model(key), cluster, _meta(key, "user"), user_level, item_level, n_users, attribute
+        _model(key), cluster, _table(key, "users"), user_level, item_level, top, attribute
     )
 
 
@@ -57,7 +57,8 @@ def user_clusters_for_item_cluster(
 def cluster_members(
     key: Key, side: str, level: int, cluster: int, top: int | None = None
 ) -> pd.DataFrame:
-    return interpret.cluster_members(_model(key), side, level, cluster, _meta(key, side), top)
+    meta = _table(key, f"{side}s")
+    return interpret.cluster_members(_model(key), side, level, cluster, meta, top)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -70,22 +71,11 @@ def hierarchy_links(key: Key, side: str, min_probability: float) -> pd.DataFrame
     return interpret.hierarchy_links(_model(key), side, min_probability)
 
 
-def _interactions(key: Key) -> pd.DataFrame:
-    return state.table(RunDir(key[0]), "interactions")
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
-def recommend(key: Key, user: int, k: int) -> pd.DataFrame:
-    """Top-k items the user did not rate in training; `held_out` marks the ones the user did
-    rate in validation or test (a hit the model could not have memorised)."""
-    rows = _interactions(key)
-    mine = rows[rows["user"] == user]
-    seen = set(mine.loc[mine["stage"] == "train", "item"].tolist())
-    picked = interpret.recommend(_model(key), user, seen, _meta(key, "item"), k)
-    held_out = dict(
-        zip(mine.loc[mine["stage"] != "train", "item"], mine.loc[mine["stage"] != "train", "stage"])
+def recommend(key: Key, user: int, top: int) -> pd.DataFrame:
+    return interpret.recommend_in_split(
+        _model(key), user, _table(key, "interactions"), _table(key, "items"), top
     )
-    return picked.assign(held_out=picked["index"].map(held_out).fillna(""))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -96,18 +86,8 @@ def explain_pair(key: Key, user: int, item: int, user_level: int, item_level: in
 
 
 def history(key: Key, user: int) -> pd.DataFrame:
-    """The user's rows of the split (train, val, test) with item labels, best rated first."""
-    rows = _interactions(key)
-    mine = rows[rows["user"] == user]
-    items = _meta(key, "item").set_index("index")
-    return mine.assign(label=items["label"].reindex(mine["item"]).to_numpy()).sort_values(
-        ["rating", "timestamp"], ascending=[False, False]
-    )[["item", "label", "rating", "stage", "timestamp"]]
+    return interpret.user_history(_table(key, "interactions"), _table(key, "items"), user)
 
 
 def prediction(key: Key, user: int, item: int) -> float:
-    import torch
-
-    with torch.no_grad():
-        model = _model(key)
-        return float(model(torch.tensor([user]), torch.tensor([item]))[0])
+    return interpret.predict(_model(key), user, item)

@@ -12,7 +12,14 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.errors import DataFormatError, RunError
-from hmf_core.settings import TrainSettings
+from hmf_core.metrics import TASKS
+from hmf_core.settings import (
+    PRESETS,
+    WARM_STARTS,
+    TrainSettings,
+    parse_cluster_counts,
+    with_preset,
+)
 from hmf_core.split import SPLITS
 
 DEFAULTS = TrainSettings()
@@ -20,14 +27,9 @@ DEFAULTS = TrainSettings()
 
 def _int_list(text: str) -> list[int]:
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive cluster counts, got {text!r}")
-    return values
+        return parse_cluster_counts(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     for role in ("user", "item", "rating", "timestamp"):
         train.add_argument(f"--{role}-col", help=f"name of the {role} column, if not recognised")
     train.add_argument("--run-dir", help="where to write the run (default runs/<time>)")
-    train.add_argument("--task", choices=["rating", "ranking"], default=DEFAULTS.task)
+    train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
     train.add_argument(
         "--positive-threshold",
         type=float,
@@ -60,17 +62,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--item-clusters", type=_int_list, default=DEFAULTS.item_clusters)
     train.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
-    train.add_argument(
+    recipe = train.add_argument_group(
+        "cluster recipe (a preset sets these; a flag given overrides its preset)"
+    )
+    recipe.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="interpretable",
+        help="interpretable: spectral warm start, faster logits, biases (crisp, data-driven "
+        "clusters); paper: the paper and the authors' code (default: interpretable)",
+    )
+    recipe.add_argument(
+        "--warm-start",
+        choices=WARM_STARTS,
+        help="where memberships start: spectral co-clustering of who rated what, k-means on a "
+        "briefly trained MF (mf), or none (the random N(0, init-std) draw)",
+    )
+    recipe.add_argument(
+        "--warm-start-sharpness",
+        type=float,
+        help="membership probability a warm-started object gives its first cluster (0-1)",
+    )
+    recipe.add_argument(
+        "--logit-lr", type=float, help="learning rate of the connection logits (default: --lr)"
+    )
+    recipe.add_argument(
+        "--entropy-weight",
+        type=float,
+        help="weight of the mean normalised membership entropy added to the loss (sharper)",
+    )
+    recipe.add_argument(
         "--init-std",
         type=float,
-        default=DEFAULTS.init_std,
         help="std of the N(0, s) initial logits and embeddings (1 = the paper)",
     )
-    train.add_argument(
+    recipe.add_argument(
         "--bias",
         dest="use_bias",
-        action="store_true",
-        help="add global/user/item biases (our extension; off = the paper)",
+        action=argparse.BooleanOptionalAction,
+        help="global/user/item biases (our extension; the paper has none)",
     )
     train.add_argument("--lr", type=float, default=DEFAULTS.lr)
     train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
@@ -107,11 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir")
     maps = commands.add_parser("maps", help="compute (again) the 2-D PCA and UMAP maps of a run")
     maps.add_argument("run_dir")
+    quality = commands.add_parser(
+        "quality", help="compute (again) the cluster quality of a run and print it"
+    )
+    quality.add_argument("run_dir")
+    quality.add_argument("--items", help="item metadata to use instead of the run's own")
+    quality.add_argument("--users", help="user metadata to use instead of the run's own")
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    names = {f.name for f in fields(TrainSettings)}
+    names = {f.name for f in fields(TrainSettings)}  # preset included
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     values["columns"] = {
         f"{role}_col": getattr(args, f"{role}_col")
@@ -121,7 +157,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     for name in ("data", "items", "users"):
         if values.get(name):
             values[name] = str(Path(values[name]).resolve())
-    return TrainSettings(**values)
+    return with_preset(values.pop("preset"), **values)
 
 
 def _print_progress(run_dir: Path) -> None:
@@ -140,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "maps":
             return _maps(Path(args.run_dir))
+        if args.command == "quality":
+            return _quality(Path(args.run_dir), args.items, args.users)
         return _evaluate(Path(args.run_dir))
     except (DataFormatError, RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -162,7 +200,8 @@ class PrintEpochs(Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
-        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in trainer.callback_metrics.items())
+        metrics = trainer.callback_metrics
+        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in metrics.items() if k != "epoch")
         print(f"epoch {trainer.current_epoch + 1}: {shown}", flush=True)
 
 
@@ -170,6 +209,7 @@ def _train(args: argparse.Namespace) -> int:
     from hmf_core.training import is_rank_zero, train_run
 
     settings = settings_from_args(args)
+    settings.validate()  # the data-dependent checks follow once the data is read
     run_dir = Path(args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
 
     results = train_run(settings, run_dir, callbacks=[PrintEpochs()])
@@ -209,4 +249,21 @@ def _maps(run_dir: Path) -> int:
     if not timings:
         return 1
     print("maps written: " + ", ".join(f"{k}={v}" for k, v in timings.items()))
+    return 0
+
+
+def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
+    from hmf_core.quality import quality_tables, run_quality
+    from hmf_core.rundir import RunDir
+
+    if not RunDir(run_dir).has_model():
+        raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to measure clusters of")
+    quality = run_quality(run_dir, items=items, users=users)
+    for side, columns in quality["columns"].items():
+        print(f"{side} metadata compared: {', '.join(columns) or 'no categorical column'}")
+    print()
+    for name, table in quality_tables(quality).items():
+        if not table.empty:
+            print(f"{name}:\n{table.to_string(index=False, float_format='{:.3f}'.format)}\n")
+    print(f"written: {RunDir(run_dir).file('quality')}")
     return 0

@@ -103,17 +103,31 @@ def block_order(matrix: pd.DataFrame) -> tuple[list, list]:
     )
 
 
+def model_rows(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
+    """A run's metadata (users.csv / items.csv, whose `index` column is the model row; without
+    one, rows in order) aligned to model rows 0..n_objects-1: every column, indexed by `index`,
+    and a `label` that reads "<side> <row>" where the metadata has none."""
+    rows = pd.DataFrame(index=pd.RangeIndex(n_objects, name="index"))
+    if meta is not None and not meta.empty:
+        table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
+        rows = rows.join(table[~table.index.duplicated()].rename_axis("index"))
+    label = rows["label"] if "label" in rows else pd.Series(None, index=rows.index, dtype=object)
+    rows["label"] = label.astype(object).where(label.notna(), _fallback(n_objects, side))
+    return rows
+
+
+def _fallback(n_objects: int, side: str) -> list[str]:
+    return [f"{side} {index}" for index in range(n_objects)]
+
+
 def _describe(meta: pd.DataFrame, n_objects: int, side: str, column: str = "label") -> np.ndarray:
-    """One text per model row (0..n_objects-1), from `meta`'s `index` and `column` columns."""
-    fallback = np.array([f"{side} {index}" for index in range(n_objects)], dtype=object)
-    if meta is None or column not in meta.columns:
-        return fallback
-    rows = meta.set_index("index")[column] if "index" in meta.columns else meta[column]
-    texts = rows[~rows.index.duplicated()].reindex(range(n_objects))
-    texts = texts.astype(object).where(texts.notna(), None).to_numpy()
-    return np.array(
-        [fallback[i] if text is None else str(text) for i, text in enumerate(texts)], dtype=object
-    )
+    """One text per model row (0..n_objects-1): `column` of the metadata, "<side> <row>" where
+    it has none."""
+    rows = model_rows(meta, n_objects, side)
+    if column not in rows:
+        return np.array(_fallback(n_objects, side), dtype=object)
+    texts = rows[column].astype(object).where(rows[column].notna(), _fallback(n_objects, side))
+    return texts.astype(str).to_numpy(dtype=object)
 
 
 def _clusters_against(
@@ -154,15 +168,16 @@ def item_clusters_for_user_cluster(
     items: pd.DataFrame,
     user_level: int = 1,
     item_level: int = 1,
-    n_titles: int = 3,
+    top: int = 3,
 ) -> pd.DataFrame:
-    """Table 4 (a)/(b): every item cluster against one user cluster, by inner product."""
+    """Table 4 (a)/(b): every item cluster against one user cluster, by inner product, with
+    `top` titles of each (nearest, most probable members)."""
     _check_level(model.users, "user", user_level)
     _check_level(model.items, "item", item_level)
     _check_cluster(model.users, "user", user_level, user_cluster)
     target = model.users.cluster_embeddings(user_level)[user_cluster]  # (d,)
     titles = _describe(items, model.config.n_items, "item")
-    return _clusters_against(model, "item", item_level, target, titles, n_titles, "; ")
+    return _clusters_against(model, "item", item_level, target, titles, top, "; ")
 
 
 @torch.no_grad()
@@ -172,10 +187,11 @@ def user_clusters_for_item_cluster(
     users: pd.DataFrame,
     user_level: int = 1,
     item_level: int = 1,
-    n_users: int = 9,
+    top: int = 9,
     attribute: str | None = None,
 ) -> pd.DataFrame:
-    """Table 4 (c)/(d): every user cluster against one item cluster, by inner product.
+    """Table 4 (c)/(d): every user cluster against one item cluster, by inner product, with
+    `top` users of each.
 
     `nearest` and `top_members` show the users' `attribute` (e.g. gender: "M, F, M") when that
     column exists, else their labels.
@@ -187,18 +203,7 @@ def user_clusters_for_item_cluster(
     by_attribute = attribute is not None and users is not None and attribute in users.columns
     texts = _describe(users, model.config.n_users, "user", attribute if by_attribute else "label")
     separator = ", " if by_attribute else "; "
-    return _clusters_against(model, "user", user_level, target, texts, n_users, separator)
-
-
-def _objects_frame(meta: pd.DataFrame | None, n_objects: int) -> pd.DataFrame:
-    """`meta` aligned to model rows 0..n_objects-1, keeping all its columns, `index` first."""
-    rows = pd.DataFrame({"index": np.arange(n_objects)})
-    if meta is None or meta.empty:
-        return rows
-    if "index" not in meta.columns:
-        meta = meta.reset_index(drop=True).rename_axis("index").reset_index()
-    meta = meta.drop_duplicates("index")
-    return rows.merge(meta, on="index", how="left")
+    return _clusters_against(model, "user", user_level, target, texts, top, separator)
 
 
 @torch.no_grad()
@@ -210,12 +215,14 @@ def cluster_members(
     meta: pd.DataFrame,
     top: int | None = None,
 ) -> pd.DataFrame:
-    """Table 5: every object with its collapsed probability of belonging to `cluster`, desc."""
+    """Table 5: every object with its collapsed probability of belonging to `cluster`, most
+    probable first (the `top` most probable, when given)."""
     hierarchy = side_embedding(model, side)
     _check_level(hierarchy, side, level)
     _check_cluster(hierarchy, side, level, cluster)
     probability = _numpy(hierarchy.object_to_level(level)[:, cluster])  # (M,)
-    members = _objects_frame(meta, len(probability)).assign(probability=probability)
+    members = model_rows(meta, len(probability), side).reset_index()
+    members = members.assign(probability=probability)
     members = members.sort_values("probability", ascending=False, kind="stable")
     return (members if top is None else members.head(top)).reset_index(drop=True)
 
@@ -290,9 +297,9 @@ def recommend(
     user: int,
     seen: np.ndarray | set,
     items: pd.DataFrame,
-    k: int = 10,
+    top: int = 10,
 ) -> pd.DataFrame:
-    """Top-k items the user has not seen, by model score."""
+    """The `top` items the user has not seen, by model score."""
     _check_object(model.config.n_users, "user", user)
     users = torch.tensor([user], device=_device(model))
     scores = model.score_all(users)[0].detach().cpu().double()  # (N,)
@@ -300,16 +307,45 @@ def recommend(
     seen_rows = seen_rows[(seen_rows >= 0) & (seen_rows < len(scores))]
     scores[torch.from_numpy(seen_rows)] = -torch.inf
     n_unseen = len(scores) - len(np.unique(seen_rows))
-    best = scores.topk(max(0, min(k, n_unseen)))
+    best = scores.topk(max(0, min(top, n_unseen)))
     rows = best.indices.numpy()
-    catalogue = _objects_frame(items, model.config.n_items).set_index("index")
+    catalogue = model_rows(items, model.config.n_items, "item")
     picked = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "index": rows})
-    picked["id"] = catalogue["id"].reindex(rows).to_numpy() if "id" in catalogue else rows
-    picked["label"] = _describe(items, model.config.n_items, "item")[rows]
+    picked["id"] = catalogue["id"].to_numpy()[rows] if "id" in catalogue else rows
+    picked["label"] = catalogue["label"].astype(str).to_numpy()[rows]
     picked["score"] = best.values.numpy()
     if "genres" in catalogue:
-        picked["genres"] = catalogue["genres"].reindex(rows).to_numpy()
+        picked["genres"] = catalogue["genres"].to_numpy()[rows]
     return picked
+
+
+def recommend_in_split(
+    model: HMF, user: int, interactions: pd.DataFrame, items: pd.DataFrame, top: int = 10
+) -> pd.DataFrame:
+    """`recommend` for a user of a run's split (interactions.parquet): the items the user did
+    not rate in training; `held_out` names the stage ("val", "test") where the user did rate
+    a recommended item (a hit the model could not have memorised), else ""."""
+    mine = interactions[interactions["user"] == user]
+    trained = mine["stage"] == "train"
+    picked = recommend(model, user, set(mine.loc[trained, "item"].tolist()), items, top)
+    held_out = dict(zip(mine.loc[~trained, "item"], mine.loc[~trained, "stage"]))
+    return picked.assign(held_out=picked["index"].map(held_out).fillna(""))
+
+
+def user_history(interactions: pd.DataFrame, items: pd.DataFrame, user: int) -> pd.DataFrame:
+    """The user's rows of the split (train, val, test) with item labels, best rated first."""
+    mine = interactions[interactions["user"] == user]
+    labels = model_rows(items, len(items), "item")["label"]
+    return mine.assign(label=labels.reindex(mine["item"]).to_numpy()).sort_values(
+        ["rating", "timestamp"], ascending=[False, False]
+    )[["item", "label", "rating", "stage", "timestamp"]]
+
+
+@torch.no_grad()
+def predict(model: HMF, user: int, item: int) -> float:
+    """The model's score of one (user, item) pair."""
+    device = _device(model)
+    return float(model(torch.tensor([user], device=device), torch.tensor([item], device=device))[0])
 
 
 def _pair_side(hierarchy: HierarchicalEmbedding, side: str, index: int, level: int):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric, MeanSquaredError
 
-from hmf_core.metrics import hit_ratio_and_mrr, positive_rank, rmse
+from hmf_core.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
 from hmf_core.model import HMFConfig, initial_model
 from hmf_core.optim import LazyAdamW
 
-MONITOR = {"rating": ("val_rmse", "min"), "ranking": ("val_hr10", "max")}
 # dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
 # auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.
 # Measured (benchmarks/results/sparse_optim.md, CPU s per epoch): lazy is slower at ML-100K and
@@ -18,10 +21,28 @@ MONITOR = {"rating": ("val_rmse", "min"), "ranking": ("val_hr10", "max")}
 # about 10x faster for HMF at ML-20M size (27.7M).
 OPTIMIZERS = ("auto", "dense", "lazy")
 LAZY_FROM_ELEMENTS = 2_000_000
+EVAL_STAGES = ("val", "test")
+
+
+def task_metrics(task: str) -> nn.ModuleDict:
+    """The torchmetrics of one stage, by the names of metrics.TASK_METRICS."""
+    if task == "rating":
+        return nn.ModuleDict({"rmse": MeanSquaredError(squared=False).set_dtype(torch.float64)})
+    means = {name: MeanMetric().set_dtype(torch.float64) for name in TASK_METRICS[task]}
+    return nn.ModuleDict(means)
 
 
 class HMFModule(pl.LightningModule):
-    """Rating prediction (MSE, eq. 5) or ranking (BPR, eq. 9) on the same embeddings."""
+    """Rating prediction (MSE, eq. 5) or ranking (BPR, eq. 9) on the same embeddings.
+
+    Validation and test metrics are torchmetrics, summed over the set and computed once at its
+    end. Under DDP every process evaluates the whole set (only training is sharded), so
+    `compute()`, which adds the sums and counts of every process, leaves them unchanged.
+
+    The train loss is a running sum, not a torchmetrics MeanMetric, whose update() costs 5-7x
+    more per training step (benchmarks/metric_overhead.py: 100-210 us against 17-33 us on a
+    shared 2-core CPU), i.e. about 4% of an ML-100K HMF step (2.9 ms) and 10-20% of an MF step
+    (0.9 ms). Under DDP each process logs the mean of its shard and sync_dist averages them."""
 
     def __init__(
         self,
@@ -30,17 +51,20 @@ class HMFModule(pl.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         seed: int = 0,
+        logit_lr: float | None = None,
+        entropy_weight: float = 0.0,
         optimizer: str = "auto",
     ):
         super().__init__()
-        if task not in MONITOR:
+        if task not in TASK_METRICS:
             raise ValueError(f"task must be 'rating' or 'ranking', not {task!r}")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
         self.save_hyperparameters()
         self.model = initial_model(HMFConfig(**config), seed)
         self.task = task
-        self._reset_sums()
+        self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
+        self.eval_metrics = nn.ModuleDict({stage: task_metrics(task) for stage in EVAL_STAGES})
 
     def __setattr__(self, name: str, value) -> None:
         # Lightning sets _current_fx_name (a str) around every hook call, 44 times a training
@@ -52,12 +76,6 @@ class HMFModule(pl.LightningModule):
         else:
             super().__setattr__(name, value)
 
-    def _reset_sums(self) -> None:
-        self._sums: dict[str, list] = {}
-
-    def _add(self, name: str, value) -> None:
-        self._sums.setdefault(name, []).append(value)
-
     def training_step(self, batch, batch_idx):
         if self.task == "rating":
             users, items, ratings = batch
@@ -66,46 +84,58 @@ class HMFModule(pl.LightningModule):
             users, positives, negatives = batch
             margin = self.model(users, positives) - self.model(users, negatives)  # (B,)
             loss = -F.logsigmoid(margin).mean()  # eq. (9)
-        self._add("train_loss", (loss.detach() * len(users), len(users)))
+            items = torch.cat([positives, negatives])  # (2B,): the item rows this step read
+        if self.hparams.entropy_weight > 0:
+            loss = loss + self.hparams.entropy_weight * self.membership_entropy(users, items)
+        self._loss_sum = self._loss_sum + loss.detach() * len(users)
+        self._loss_count += len(users)
         return loss
 
+    def membership_entropy(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Mean row entropy of the memberships, each level divided by its largest possible
+        value log(m_l), so levels of any size weigh the same (MFDMC's entropy loss, as we read
+        it); level 1 over the batch's rows only, higher levels over all their rows."""
+        terms = []
+        for side, rows in ((self.model.users, users), (self.model.items, items)):
+            for level in range(1, side.depth + 1):
+                probabilities = side.membership(level, rows if level == 1 else None)  # (R, m_l)
+                if probabilities.shape[1] < 2:
+                    continue
+                entropy = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1)  # (R,)
+                terms.append(entropy.mean() / math.log(probabilities.shape[1]))
+        return torch.stack(terms).mean() if terms else torch.zeros((), device=users.device)
+
     def on_train_epoch_start(self) -> None:
-        self._sums.pop("train_loss", None)
+        self._loss_sum, self._loss_count = 0.0, 0
 
     def _log_train_loss(self) -> None:
         """Logged when validation ends (it runs at the end of each training epoch, before any
         on_train_epoch_end hook), so one row of metrics holds both."""
-        pairs = self._sums.pop("train_loss", [])
-        if pairs:
-            total = torch.stack([p[0] for p in pairs]).sum().item()
-            self.log("train_loss", total / sum(p[1] for p in pairs), sync_dist=True)
+        if self._loss_count:
+            self.log("train_loss", float(self._loss_sum) / self._loss_count, sync_dist=True)
+            self._loss_sum, self._loss_count = 0.0, 0
 
     def on_train_epoch_end(self) -> None:
         self._catch_up()
         self._log_train_loss()  # epochs without validation
 
     def _shared_eval(self, batch, stage: str) -> None:
+        metrics = self.eval_metrics[stage]
         if self.task == "rating":
             users, items, ratings = batch
-            error = self.model(users, items) - ratings  # (B,)
-            self._add(f"{stage}_se", (error.pow(2).sum().item(), len(users)))
+            metrics["rmse"].update(self.model(users, items), ratings)  # (B,), (B,)
         else:
             users, candidates = batch
             scores = self.model.score_candidates(users, candidates)  # (B, 1+K)
-            self._add(f"{stage}_ranks", positive_rank(scores))
+            hits, reciprocal = hits_and_reciprocal_ranks(positive_rank(scores))  # (B,) each
+            metrics["hr10"].update(hits)
+            metrics["mrr10"].update(reciprocal)
 
     def _log_eval(self, stage: str) -> None:
-        """Every process evaluates the whole set (only training is sharded), so the values
-        agree across processes and sync_dist's mean leaves them unchanged."""
-        if self.task == "rating":
-            pairs = self._sums.pop(f"{stage}_se", [])
-            value = rmse(sum(p[0] for p in pairs), sum(p[1] for p in pairs))
-            self.log(f"{stage}_rmse", value, sync_dist=True)
-        else:
-            ranks = self._sums.pop(f"{stage}_ranks", [])
-            hit, mrr = hit_ratio_and_mrr(torch.cat(ranks)) if ranks else (0.0, 0.0)
-            self.log(f"{stage}_hr10", hit, sync_dist=True)
-            self.log(f"{stage}_mrr10", mrr, sync_dist=True)
+        for name, metric in self.eval_metrics[stage].items():
+            value = metric.compute() if metric.update_count else 0.0
+            self.log(f"{stage}_{name}", value, sync_dist=True)
+            metric.reset()
 
     def validation_step(self, batch, batch_idx):
         self._shared_eval(batch, "val")
@@ -131,11 +161,16 @@ class HMFModule(pl.LightningModule):
         return "lazy" if max(t.numel() for t in tables) >= LAZY_FROM_ELEMENTS else "dense"
 
     def configure_optimizers(self):
+        logits = [p for name, p in self.model.named_parameters() if "connections" in name]
+        others = [p for name, p in self.model.named_parameters() if "connections" not in name]
+        groups = [{"params": others}]
+        if logits:
+            groups.append({"params": logits, "lr": self.hparams.logit_lr or self.hparams.lr})
         if self.optimizer_kind() == "lazy":
             # Only the batch's rows of C_1 / the MF tables get gradients and steps; skipped
             # steps are applied when a row is next read, equal to dense AdamW (hmf_core/optim.py).
             optimizer = LazyAdamW(
-                self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+                groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
             )
             self.model.use_sparse_gradients(True, before_lookup=optimizer.prepare)
             return optimizer
@@ -143,7 +178,7 @@ class HMFModule(pl.LightningModule):
         # fused: one kernel for all parameters; 16-19% faster per CPU epoch, same results, and
         # no per-step workspace copy of the largest parameter (benchmarks/results/speed.md).
         return torch.optim.AdamW(
-            self.parameters(),
+            groups,
             lr=self.hparams.lr,
             weight_decay=self.hparams.weight_decay,
             fused=True,

@@ -4,13 +4,17 @@ Paper section 5.3: "all users, items, and their clusters are projected onto the 
 space". Every object embedding is a weighted average of its clusters' embeddings (eq. 6), so
 objects sit inside the hull of their clusters; the maps keep that picture.
 
-Written to a run directory after training (`save_projections`), read by the dashboard
-(`load_map`): map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
+Written to a run directory after training (`save_projections`), read through
+`RunDir.map`: map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
+
+At scale (more than UMAP_SAMPLE rows: ML-20M has ~165,000), UMAP is fitted on a stated sample
+(every cluster, and users and items stratified by their top cluster) and every other point is
+placed from its nearest fitted points; the UMAP map's `umap_fitted` column and maps.json say
+which and how many (`map_sample`).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
@@ -20,28 +24,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.interpret import side_embedding
+from hmf_core.files import write_atomically
+from hmf_core.interpret import model_rows, side_embedding
 from hmf_core.model import HMF
-from hmf_core.rundir import RunDir, write_json
+from hmf_core.rundir import RunDir
 
-MAP_FILES = {"pca": "map_pca.parquet", "umap": "map_umap.parquet"}
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
 KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
 
 
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
     """`label` and the side's metadata columns, one row per model row 0..n_objects-1."""
-    columns = ["label", *METADATA_COLUMNS[side]]
-    present = [c for c in columns if meta is not None and c in meta.columns]
-    if not present:
-        return pd.DataFrame({"label": [f"{side} {i}" for i in range(n_objects)]})
-    table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
-    table = table[~table.index.duplicated()][present].reindex(range(n_objects))
-    if "label" not in table:
-        table.insert(0, "label", None)
-    fallback = pd.Series([f"{side} {i}" for i in range(n_objects)], index=table.index)
-    table["label"] = table["label"].astype(object).where(table["label"].notna(), fallback)
-    return table.reset_index(drop=True)
+    rows = model_rows(meta, n_objects, side)
+    present = [c for c in METADATA_COLUMNS[side] if c in rows.columns]
+    return rows[["label", *present]].reset_index(drop=True)
 
 
 def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
@@ -148,6 +144,9 @@ def import_umap():
 
 
 EXACT_NEIGHBOURS_UP_TO = 50_000  # rows; above, UMAP's own approximate search (pynndescent)
+UMAP_SAMPLE = 20_000  # rows UMAP is fitted on; up to this many, every row (no sampling)
+MIN_PER_STRATUM = 10  # objects per (kind, top cluster) in the sample, where it has that many
+PLACEMENT_NEIGHBOURS = 10  # fitted points an unfitted point is placed from
 
 
 def exact_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +164,48 @@ def exact_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     return indices.astype(np.int32), distances.astype(np.float32)
 
 
+def umap_sample(table: pd.DataFrame, size: int = UMAP_SAMPLE, seed: int = 0) -> np.ndarray:
+    """Row positions of embedding_table's frame to fit UMAP on: every row when there are at
+    most `size`; else every cluster of every level, plus users and items stratified by
+    (kind, top_cluster): each stratum gets its share of the remaining budget in proportion
+    to its size, and at least MIN_PER_STRATUM rows (all of a smaller one), drawn at random
+    (seeded). Sorted; the count can exceed `size` by the strata's minimums."""
+    if len(table) <= size:
+        return np.arange(len(table))
+    is_object = (table["level"] == 0).to_numpy()
+    clusters = np.flatnonzero(~is_object)
+    objects = table[is_object]
+    budget = max(size - len(clusters), 0)
+    strata = objects.groupby(["kind", "top_cluster"], sort=False)["level"].transform("size")
+    quota = np.maximum(
+        np.round(budget * strata / len(objects)), np.minimum(strata, MIN_PER_STRATUM)
+    )  # (objects,) the quota of each row's stratum
+    rng = np.random.default_rng(seed)
+    shuffled = objects.iloc[rng.permutation(len(objects))]
+    rank = shuffled.groupby(["kind", "top_cluster"], sort=False).cumcount()
+    chosen = shuffled.index[rank.to_numpy() < quota.loc[shuffled.index].to_numpy()]
+    return np.sort(np.concatenate([clusters, chosen.to_numpy()]))
+
+
+def place_from_neighbours(
+    fitted_vectors: np.ndarray, fitted_xy: np.ndarray, vectors: np.ndarray, k: int
+) -> np.ndarray:
+    """2-D positions for `vectors` (n, d): the inverse-distance-weighted mean of the map
+    positions of their k nearest fitted points in the latent space, Euclidean as the map.
+    UMAP's own `transform` starts from this same weighted mean of neighbours, then refines
+    it by optimisation epochs; at ML-20M size that (with the search index it needs) took
+    minutes here, this seconds (benchmarks/results/maps.md)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(fitted_vectors))
+    search = NearestNeighbors(n_neighbors=k, metric="euclidean", algorithm="brute")
+    search.fit(fitted_vectors)  # brute: 20x faster than a k-d tree in 20 dimensions here
+    distances, indices = search.kneighbors(vectors)  # (n, k) each
+    weights = 1.0 / np.maximum(distances, 1e-12)  # (n, k); an exact duplicate dominates
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkc->nc", weights, fitted_xy[indices])  # (n, 2)
+
+
 def umap_map(
     model: HMF,
     users: pd.DataFrame | None,
@@ -173,8 +214,11 @@ def umap_map(
     n_neighbors: int = 15,
     init: str = "spectral",
     n_epochs: int | None = None,
+    sample_size: int = UMAP_SAMPLE,
 ) -> pd.DataFrame:
-    """embedding_table's frame with x, y from UMAP (seeded, hence single-threaded).
+    """embedding_table's frame with x, y from UMAP (seeded, hence single-threaded), and
+    `umap_fitted`: whether the row was in UMAP's fit (`umap_sample`; every row up to
+    `sample_size` rows) or placed from its fitted neighbours (`place_from_neighbours`).
 
     Euclidean metric: predictions are inner products, where a vector's norm matters as much
     as its direction, and an object is the weighted average of its clusters (eq. 6), i.e. a
@@ -182,10 +226,27 @@ def umap_map(
     towards the origin's direction. `interpret` also finds "nearest" objects by Euclidean
     distance, so the map and the tables agree.
     """
-    umap = import_umap()  # slow import and numba JIT: only here
     table, vectors = embedding_table(model, users, items)
     if len(vectors) < 4:  # UMAP needs a few neighbours; fall back to PCA
-        return pca_map(model, users, items)
+        return pca_map(model, users, items).assign(umap_fitted=True)
+    fitted = umap_sample(table, sample_size, seed)
+    coordinates = np.empty((len(vectors), 2))
+    coordinates[fitted] = _fit_umap(vectors[fitted], seed, n_neighbors, init, n_epochs)
+    placed = np.setdiff1d(np.arange(len(vectors)), fitted)
+    if len(placed):
+        coordinates[placed] = place_from_neighbours(
+            vectors[fitted], coordinates[fitted], vectors[placed], PLACEMENT_NEIGHBOURS
+        )
+    umap_fitted = np.zeros(len(vectors), dtype=bool)
+    umap_fitted[fitted] = True
+    return table.assign(x=coordinates[:, 0], y=coordinates[:, 1], umap_fitted=umap_fitted)
+
+
+def _fit_umap(
+    vectors: np.ndarray, seed: int, n_neighbors: int, init: str, n_epochs: int | None
+) -> np.ndarray:
+    """UMAP's 2-D embedding of `vectors` (rows, d) -> (rows, 2)."""
+    umap = import_umap()  # slow import and numba JIT: only here
     n_neighbors = min(n_neighbors, len(vectors) - 1)
     precomputed = (None, None, None)
     if len(vectors) <= EXACT_NEIGHBOURS_UP_TO:
@@ -202,39 +263,67 @@ def umap_map(
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # no .transform()
-        coordinates = reducer.fit_transform(vectors)  # (rows, 2)
-    return table.assign(x=coordinates[:, 0].astype(float), y=coordinates[:, 1].astype(float))
+        return reducer.fit_transform(vectors).astype(float)  # (rows, 2)
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically (temporary file, then rename) so a reader never sees half a file."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
+def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
+    write_atomically(run.file(f"map_{method}"), lambda path: frame.to_parquet(path, index=False))
 
 
 def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
-    """Compute and write the PCA map, then the UMAP map, then maps.json; returns the timings."""
+    """Compute and write the PCA map, then the UMAP map, then maps.json: the timings and
+    `map_sample`'s fields (how many rows UMAP was fitted on, of how many). Returns maps.json."""
     run = RunDir(run_dir)
     model = run.load_model()
     users, items = run.users(), run.items()
     timings = {}
     started = time.perf_counter()
-    _write_parquet(pca_map(model, users, items), run.path / MAP_FILES["pca"])
+    _write_map(run, "pca", pca_map(model, users, items))
     timings["pca_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     import_umap()  # timed apart from the fit: the import alone takes seconds
     timings["umap_import_s"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
-    _write_parquet(umap_map(model, users, items, seed=seed), run.path / MAP_FILES["umap"])
+    umap_frame = umap_map(model, users, items, seed=seed)
+    _write_map(run, "umap", umap_frame)
     timings["umap_s"] = round(time.perf_counter() - started, 3)
-    write_json(run.path / "maps.json", timings)
-    return timings
+    summary = {**timings, **map_sample(umap_frame)}
+    run.write("maps", summary)
+    return summary
 
 
-def load_map(run_dir: str | Path, method: str) -> pd.DataFrame | None:
-    """The map written by `save_projections` ("pca" or "umap"), or None if not written yet."""
-    if method not in MAP_FILES:
-        raise ValueError(f"map method must be one of {sorted(MAP_FILES)}, got {method!r}")
-    path = Path(run_dir) / MAP_FILES[method]
-    return pd.read_parquet(path) if path.exists() else None
+def map_sample(frame: pd.DataFrame) -> dict:
+    """What a UMAP map says about its sample, for the page to state: `umap_fitted_rows` of
+    `umap_rows` were in UMAP's fit (all of them below UMAP_SAMPLE rows); the others were
+    placed from their nearest fitted points (`umap_placement`)."""
+    fitted = int(frame["umap_fitted"].sum()) if "umap_fitted" in frame else len(frame)
+    return {
+        "umap_rows": len(frame),
+        "umap_fitted_rows": fitted,
+        "umap_placement": (
+            "all rows fitted"
+            if fitted == len(frame)
+            else f"UMAP fitted on every cluster and a sample of users and items stratified by "
+            f"top cluster; every other point placed at the distance-weighted mean of its "
+            f"{PLACEMENT_NEIGHBOURS} nearest fitted points"
+        ),
+    }
+
+
+def map_points(frame: pd.DataFrame, kinds: list[str], levels: list[int]) -> pd.DataFrame:
+    """The rows of a map to draw: objects and clusters of the chosen `kinds`, clusters only of
+    the chosen `levels`."""
+    return frame[frame["kind"].isin(kinds) & ((frame["level"] == 0) | frame["level"].isin(levels))]
+
+
+def find_points(frame: pd.DataFrame, query: str) -> pd.DataFrame:
+    """The rows of a map whose label contains `query` (case-insensitive, plain text)."""
+    if not query.strip():
+        return frame.iloc[:0]
+    return frame[frame["label"].astype(str).str.contains(query.strip(), case=False, regex=False)]
+
+
+def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
+    """The rows of a map for selected points (dicts with kind, level, index)."""
+    keys = ["kind", "level", "index"]
+    return frame.merge(pd.DataFrame(points, columns=keys)[keys], on=keys)

@@ -1,8 +1,12 @@
-"""Background runs: each training is its own process writing a run directory.
+"""Background runs: each training, and each map computation, is its own process working in a
+run directory.
 
 A process (not a thread of the app) survives app reruns, reloaded tabs and an app restart, and
 anyone who knows the run directory can follow it. Stopping writes STOP into the directory; the
 training ends its epoch cleanly, keeps its best checkpoint and still computes the maps.
+
+The lifecycle in one place: `spawn` starts every process, `runs` reaps the finished ones, and
+`run_status` says where a run stands (the one state machine the CLI and the app share).
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hmf_core.rundir import RunDir, list_runs, write_json
+from hmf_core.rundir import RunDir, list_runs
 from hmf_core.settings import TrainSettings
+
+FINAL_STATES = ("finished", "stopped", "failed")
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def runs_root() -> Path:
@@ -25,7 +32,31 @@ def runs_root() -> Path:
     return Path(os.environ.get("HMF_RUNS_DIR", "runs")).resolve()
 
 
-_children: list[subprocess.Popen] = []  # workers started by this process, reaped by runs()
+# Processes started by this process, by (run directory, job): reaped by runs(); the map job of
+# a run is looked up here (a map job writes no progress.json of its own).
+_children: dict[tuple[str, str], subprocess.Popen] = {}
+
+
+def spawn(run: RunDir, job: str, command: list[str], log: str) -> subprocess.Popen:
+    """Start `python -m <command...>` for `run` in its own session, its output in the run's
+    `log` file, and remember it as (run, job)."""
+    with open(run.file(log), "w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=PACKAGE_ROOT,  # `-m hmf_core...` finds the package here even when not installed
+            start_new_session=True,
+        )
+    _children[(str(run.path), job)] = process
+    return process
+
+
+def job_running(run: RunDir, job: str) -> bool:
+    """Whether a `job` process this process started for `run` still runs."""
+    process = _children.get((str(run.path), job))
+    return process is not None and process.poll() is None
 
 
 def new_run_name(settings: TrainSettings) -> str:
@@ -44,22 +75,20 @@ def start_run(
         suffix += 1
         run_dir = run_dir.with_name(f"{run_dir.name.split('~')[0]}~{suffix}")
     run_dir.mkdir(parents=True)
-    settings_path = run_dir / "settings.json"
-    write_json(settings_path, asdict(settings))
-    log = open(run_dir / "log.txt", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hmf_core.worker", str(run_dir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        cwd=Path(__file__).resolve().parent.parent,
-        start_new_session=True,
+    run = RunDir(run_dir)
+    run.write("settings", asdict(settings))
+    process = spawn(run, "train", ["hmf_core.worker", str(run.path)], "log")
+    run.write(
+        "progress", {"state": "queued", "pid": process.pid, "label": "HMF", "started": time.time()}
     )
-    write_json(
-        run_dir / "progress.json",
-        {"state": "queued", "pid": process.pid, "label": "HMF", "started": time.time()},
-    )
-    return RunDir(run_dir)
+    return run
+
+
+def start_maps(run: RunDir) -> None:
+    """Compute a finished run's maps in a separate process (`python -m hmf_core maps`): UMAP
+    takes seconds to tens of seconds on a CPU, and a process keeps the app responsive."""
+    if not job_running(run, "maps"):
+        spawn(run, "maps", ["hmf_core", "maps", str(run.path)], "maps_log")
 
 
 def stop_run(run: RunDir) -> None:
@@ -68,7 +97,9 @@ def stop_run(run: RunDir) -> None:
 
 def runs(root: str | Path | None = None) -> list[RunDir]:
     """Run directories under `root`, newest first (and finished workers are reaped)."""
-    _children[:] = [child for child in _children if child.poll() is None]
+    for key, process in list(_children.items()):
+        if process.poll() is not None:  # poll() reaps it: no zombie left behind
+            del _children[key]
     return list_runs(root if root is not None else runs_root())
 
 
@@ -77,28 +108,72 @@ def run_worker(run_dir: Path) -> int:
     from hmf_core.settings import settings_from_json
     from hmf_core.training import train_run
 
-    settings = settings_from_json(run_dir / "settings.json")
+    run = RunDir(run_dir)
+    settings = settings_from_json(run.file("settings"))
     try:
         train_run(settings, run_dir)
     except Exception as exc:  # recorded for the dashboard; the traceback goes to log.txt
-        progress = RunDir(run_dir).progress()
-        if progress.get("state") not in ("failed",):
-            write_json(
-                run_dir / "progress.json",
-                {**progress, "state": "failed", "pid": os.getpid(), "error": str(exc)},
+        progress = run.progress()
+        if progress.get("state") != "failed":
+            run.write(
+                "progress", {**progress, "state": "failed", "pid": os.getpid(), "error": str(exc)}
             )
         raise
     return 0
 
 
+@dataclass
+class RunStatus:
+    phase: str  # preparing data, training HMF, training MF, computing maps, finished...
+    active: bool  # the training process is still working
+    hmf: dict  # progress.json of HMF
+    mf: dict | None  # progress.json of the MF comparison, if there is one
+    error: str | None = None
+
+
+def run_status(run: RunDir) -> RunStatus:
+    """Where a run stands: from its files, and whether its process is alive for the steps
+    that follow HMF's training (the MF comparison, then the maps)."""
+    hmf = run.progress()  # reports a dead process that was training as failed
+    mf_run = run.comparison()
+    mf = mf_run.progress() if mf_run is not None else None
+    state = hmf.get("state", "queued")
+    error = hmf.get("error")
+    alive = run.process_alive()
+    if state == "queued":
+        if alive:
+            return RunStatus("preparing data", True, hmf, mf)
+        return RunStatus(
+            "failed", False, hmf, mf, error or "the training process ended before training started"
+        )
+    if state == "running":
+        return RunStatus("training HMF", True, hmf, mf)
+    if state not in ("finished", "stopped"):
+        return RunStatus(state, False, hmf, mf, error)
+    settings = run.settings()
+    if (
+        settings.get("compare_mf")
+        and state == "finished"
+        and (mf is None or mf.get("state") not in FINAL_STATES)
+    ):
+        next_step = "training MF"
+    elif settings.get("projection", True) and run.has_model() and not run.file("maps").exists():
+        next_step = "computing maps"
+    else:
+        return RunStatus(state, False, hmf, mf, error)
+    if alive:
+        return RunStatus(next_step, True, hmf, mf)
+    return RunStatus(state, False, hmf, mf, error)
+
+
 def describe(run: RunDir) -> dict:
-    """One line of a run list: name, state, task, depths, best metric."""
+    """One line of a run list: name, state (run_status's phase), task, depths, test metrics."""
     settings = run.settings()
     progress = run.progress()
     test = run.test_metrics()
     return {
         "run": run.name,
-        "state": progress.get("state", "unknown"),
+        "state": run_status(run).phase,
         "task": settings.get("task"),
         "data": Path(settings.get("data", "")).name,
         "depth": f"{settings.get('user_depth')}/{settings.get('item_depth')}",

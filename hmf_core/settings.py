@@ -9,13 +9,45 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hmf_core.metrics import TASKS
 from hmf_core.model import HMFConfig, halving_levels
-from hmf_core.split import Split
+from hmf_core.split import SPLITS, Split
+
+if TYPE_CHECKING:
+    from hmf_core.ratings import RatingData
+
+# Ranking evaluation ranks each held-out positive among this many sampled unseen items.
+RANKING_NEGATIVES = 99
 
 # Plain MF initialised N(0, 1) like HMF reached only 1.44-1.68 test RMSE on ML-100K; N(0, 0.1)
 # reached 1.095 (tests/test_movielens.py). The comparison uses the fair one.
 MF_INIT_STD = 0.1
+
+# Two recipes (benchmarks/results/interpretability.md measures both). "paper": the paper and
+# the authors' code (N(0, 1) start, one learning rate, no biases). "interpretable": memberships
+# start from a spectral co-clustering of who rated what (hmf_core/warmstart.py), connection
+# logits learn 10x faster so the ratings can move them, and biases absorb user leniency and item
+# popularity so that clusters are about taste. Fields not named here keep their defaults.
+WARM_STARTS = ("none", "spectral", "mf")  # hmf_core/warmstart.py
+PRESETS = {
+    "paper": {
+        "use_bias": False,
+        "init_std": 1.0,
+        "warm_start": "none",
+        "logit_lr": None,
+        "entropy_weight": 0.0,
+    },
+    "interpretable": {
+        "use_bias": True,
+        "init_std": 0.1,
+        "warm_start": "spectral",
+        "warm_start_sharpness": 0.8,
+        "logit_lr": 1e-2,
+        "entropy_weight": 0.0,
+    },
+}
 
 
 @dataclass
@@ -35,9 +67,14 @@ class TrainSettings:
     item_depth: int = 1
     user_clusters: list[int] = field(default_factory=lambda: [200])  # one = halve per level
     item_clusters: list[int] = field(default_factory=lambda: [100])
+    preset: str = "paper"  # which recipe the cluster settings below came from (PRESETS)
     temperature: float = 1.0
     use_bias: bool = False
     init_std: float = 1.0  # N(0, init_std) initial logits and embeddings; 1 = authors' code
+    warm_start: str = "none"  # "spectral" / "mf": memberships start from clusters (warmstart.py)
+    warm_start_sharpness: float = 0.8  # a warm-started object's first membership probability
+    logit_lr: float | None = None  # learning rate of the connection logits; None = lr
+    entropy_weight: float = 0.0  # weight of the mean normalised membership entropy in the loss
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 1024
@@ -86,6 +123,63 @@ class TrainSettings:
             global_mean=global_mean,
             init_std=self.init_std,
         )
+
+    def validate(self, data: RatingData | None = None, split: dict | None = None) -> None:
+        """Raise ValueError with a plain reason when these settings cannot train, on `data`
+        (the rating data, as read) and `split` (`Split.summary()`) when given. The CLI (before
+        training) and the Train page (before its button) ask the same question."""
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+        for name in ("dim", "batch_size", "max_epochs", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"the learning rate must be positive, found {self.lr}")
+        self.levels("user"), self.levels("item")  # counts that fit the depths
+        if self.optimizer not in ("auto", "dense", "lazy"):
+            raise ValueError(f"optimizer must be auto, dense or lazy, not {self.optimizer!r}")
+        if data is not None and self.task == "rating" and data.implicit:
+            raise ValueError(
+                "this file has no rating column (implicit feedback): choose the ranking task"
+            )
+        if data is not None and self.task == "ranking" and data.n_items <= RANKING_NEGATIVES:
+            raise ValueError(
+                f"ranking evaluation samples {RANKING_NEGATIVES} unseen items per test rating, "
+                f"but the data has only {data.n_items} items: use the rating task"
+            )
+        empty = [part for part in ("train", "val", "test") if split and not split[part]]
+        if empty:
+            advice = "choose another split"
+            advice += "" if self.split == "random" else "; try the random split"
+            raise ValueError(
+                f"The {self.split} split leaves no {' and no '.join(empty)} rows "
+                f"({split['train']} training, {split['val']} validation and {split['test']} test "
+                "rows are left: rows whose user or item never occurs in training are dropped): "
+                f"too little data to train and evaluate on; {advice}"
+            )
+
+
+def parse_cluster_counts(text: str, side: str = "") -> list[int]:
+    """'200' (the first level's count, halved per level) or '200,100' (one per level)."""
+    what = f"{side} clusters: " if side else ""
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise ValueError(
+            f"{what}expected whole numbers separated by commas, found {text!r}"
+        ) from None
+    if not values or any(value < 1 for value in values):
+        raise ValueError(f"{what}expected positive cluster counts, found {text!r}")
+    return values
+
+
+def with_preset(name: str, **overrides) -> TrainSettings:
+    """Settings of a preset, with any field overridden (a field given wins over the preset)."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
+    return TrainSettings(**{**PRESETS[name], "preset": name, **overrides})
 
 
 def settings_from_json(path: str | Path) -> TrainSettings:

@@ -14,15 +14,18 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from hmf_core.datamodule import HMFDataModule
-from hmf_core.lightning_module import MONITOR, HMFModule
+from hmf_core.lightning_module import HMFModule
 from hmf_core.metadata import align, read_metadata
+from hmf_core.metrics import monitor as task_monitor
 from hmf_core.ratings import RatingData, read_ratings
-from hmf_core.rundir import RunDir, write_json
+from hmf_core.rundir import RunDir
 from hmf_core.settings import MF_INIT_STD, TrainSettings
 from hmf_core.split import Split, make_split
+from hmf_core.warmstart import warm_start
 
 
 def cpu_threads(requested: int | None = None) -> int:
@@ -53,34 +56,30 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
     """Read, split and write everything the dashboard needs before the first epoch."""
     data = load_data(settings)
     split = make_split(data, settings.split, settings.seed)
-    if len(split.train) == 0 or len(split.val) == 0 or len(split.test) == 0:
-        raise ValueError(
-            f"the {settings.split} split left {len(split.train)} training, {len(split.val)} "
-            f"validation and {len(split.test)} test rows (rows of users or items unseen in "
-            "training are dropped): too little data to train and evaluate on; try the random split"
-        )
+    settings.validate(data, split.summary())
     if not is_rank_zero():
         return data, split
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "settings.json", asdict(settings))
-    write_json(run_dir / "data.json", {"data": data.summary(), "split": split.summary()})
+    run = RunDir(run_dir)
+    run.write("settings", asdict(settings))
+    run.write("data", {"data": data.summary(), "split": split.summary()})
     for kind, ids, path in (
         ("user", split.user_ids, settings.users),
         ("item", split.item_ids, settings.items),
     ):
         metadata = read_metadata(path, kind=kind) if path else None
-        align(metadata, ids, kind).to_csv(run_dir / f"{kind}s.csv", index_label="index")
+        align(metadata, ids, kind).to_csv(run.file(f"{kind}s"), index_label="index")
     frames = [
         frame.assign(stage=stage)
         for stage, frame in (("train", split.train), ("val", split.val), ("test", split.test))
     ]
-    pd.concat(frames, ignore_index=True).to_parquet(run_dir / "interactions.parquet")
+    pd.concat(frames, ignore_index=True).to_parquet(run.file("interactions"))
     return data, split
 
 
 class RunRecorder(Callback):
-    """Writes progress.json (at most twice a second) and one metrics.csv row per epoch; stops
-    the fit when STOP appears in the run directory."""
+    """Writes progress.json (at most twice a second), adds the epoch (from 1) and elapsed_s to
+    each epoch's metrics (CSVLogger writes them to metrics.csv); stops the fit when STOP appears
+    in the run directory."""
 
     def __init__(self, run_dir: Path, label: str):
         self.run = RunDir(run_dir)
@@ -102,7 +101,7 @@ class RunRecorder(Callback):
         if not is_rank_zero():
             return
         self.state.update(changes, elapsed_s=round(time.time() - self.started, 2))
-        write_json(self.run.path / "progress.json", self.state)
+        self.run.write("progress", self.state)
 
     def on_fit_start(self, trainer, pl_module):
         self.write(
@@ -123,25 +122,19 @@ class RunRecorder(Callback):
                 batches=trainer.num_training_batches,
             )
 
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        elapsed = torch.tensor(round(time.time() - self.started, 3), dtype=torch.float64)
+        pl_module.log("epoch", trainer.current_epoch + 1, rank_zero_only=True)  # from 1
+        pl_module.log("elapsed_s", elapsed, rank_zero_only=True)  # beside the module's metrics
+
     def on_train_epoch_end(self, trainer, pl_module):
         if self.run.stop_requested():  # epochs can be shorter than the batch-level throttle
             trainer.should_stop = True
         if not trainer.is_global_zero:
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        row = {
-            "epoch": trainer.current_epoch + 1,
-            "elapsed_s": round(time.time() - self.started, 3),
-        }
-        row.update(metrics)
-        path = self.run.path / "metrics.csv"
-        if path.exists():  # keep the first row's columns
-            columns = pd.read_csv(path, nrows=0).columns
-            pd.DataFrame([row]).reindex(columns=columns).to_csv(
-                path, mode="a", header=False, index=False
-            )
-        else:
-            pd.DataFrame([row]).to_csv(path, index=False)
+        row = {k: float(v) for k, v in trainer.callback_metrics.items()}
         self.write(epoch=trainer.current_epoch + 1, batch=0, last=row)
 
 
@@ -155,8 +148,8 @@ def fit(
     """Train one model on `split`, writing into `run_dir`; returns the test metrics."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
-        for stale in ("metrics.csv", "STOP"):
-            (run_dir / stale).unlink(missing_ok=True)
+        for stale in ("metrics", "stop"):
+            RunDir(run_dir).file(stale).unlink(missing_ok=True)
     torch.set_num_threads(cpu_threads(settings.threads))
     pl.seed_everything(settings.seed, workers=False, verbose=False)
     global_mean = float(split.train["rating"].mean()) if settings.task == "rating" else 0.0
@@ -167,10 +160,15 @@ def fit(
         lr=settings.lr,
         weight_decay=settings.weight_decay,
         seed=settings.seed,
+        logit_lr=settings.logit_lr,
         optimizer=settings.optimizer,
+        entropy_weight=settings.entropy_weight,
+    )
+    warm_start(
+        module.model, split.train, settings.warm_start, settings.warm_start_sharpness, settings.seed
     )
     datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
-    monitor, mode = MONITOR[settings.task]
+    monitor, mode = task_monitor(settings.task)
     recorder = RunRecorder(run_dir, label)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir,
@@ -196,7 +194,7 @@ def fit(
             max_epochs=settings.max_epochs,
             callbacks=callbacks + (extra_callbacks or []),
             default_root_dir=run_dir,
-            logger=False,
+            logger=CSVLogger(run_dir, name="", version="", flush_logs_every_n_steps=1),
             enable_progress_bar=False,
             enable_model_summary=False,
             num_sanity_val_steps=0,
@@ -216,6 +214,7 @@ def fit(
             error="stopped before the first validated epoch: no checkpoint",
         )
         return {}
+    trainer.loggers = []  # metrics.csv holds the epochs; the test goes to test_metrics.json
     with _quiet_lightning():
         results = trainer.test(
             module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False
@@ -224,7 +223,7 @@ def fit(
     test_metrics["best_epoch"] = _best_epoch(run_dir, monitor, mode)
     test_metrics["epochs_run"] = trainer.current_epoch
     if is_rank_zero():
-        write_json(run_dir / "test_metrics.json", test_metrics)
+        RunDir(run_dir).write("test_metrics", test_metrics)
     recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
     return test_metrics
 
@@ -251,6 +250,7 @@ class _quiet_lightning:
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
         return self
 
     def __exit__(self, *exc):
@@ -268,15 +268,18 @@ def train_run(
         _, split = prepare_run(settings, run_dir)
     except Exception as exc:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(
-            run_dir / "progress.json",
-            {"state": "failed", "pid": os.getpid(), "error": str(exc), "label": "HMF"},
+        RunDir(run_dir).write(
+            "progress", {"state": "failed", "pid": os.getpid(), "error": str(exc), "label": "HMF"}
         )
         raise
     results = {"hmf": fit(settings, split, run_dir, "HMF", callbacks)}
     if settings.compare_mf and not RunDir(run_dir).stop_requested():
         mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
         results["mf"] = fit(mf_settings, split, run_dir / "mf", "MF", callbacks)
+    if is_rank_zero() and RunDir(run_dir).has_model():
+        from hmf_core.quality import record_quality
+
+        record_quality(run_dir)  # a failure is recorded in quality.json, never fails the run
     if settings.projection and is_rank_zero() and RunDir(run_dir).has_model():
         compute_maps(run_dir)
     return results
@@ -290,6 +293,6 @@ def compute_maps(run_dir: Path) -> dict:
     try:
         return save_projections(run_dir)
     except Exception as exc:
-        write_json(Path(run_dir) / "maps.json", {"error": f"{type(exc).__name__}: {exc}"})
+        RunDir(run_dir).write("maps", {"error": f"{type(exc).__name__}: {exc}"})
         print(f"computing the maps failed: {exc}", flush=True)
         return {}

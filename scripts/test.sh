@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/pip install -q -r requirements-dev.txt
+.venv/bin/pip install -q -r requirements-dev.txt -e .
 .venv/bin/python -m pytest "$@"

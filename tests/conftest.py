@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -10,8 +9,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def wait_for(condition, timeout: float = 180.0, every: float = 0.25):

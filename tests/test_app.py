@@ -13,7 +13,6 @@ import pytest
 from conftest import REPO, shared_file, wait_for
 from streamlit.testing.v1 import AppTest
 
-from dashboard import state
 from hmf_core.memory import parameter_count
 from hmf_core.model import HMFConfig
 from hmf_core.rundir import RunDir
@@ -132,7 +131,7 @@ def finished_runs(tmp_path_factory) -> Path:
                 run.progress().get("state") in ("finished", "failed") and not run.process_alive()
             )
         )
-        assert run.progress()["state"] == "finished", state.log_tail(run)
+        assert run.progress()["state"] == "finished", run.log_tail()
     assert (started[0].path / "maps.json").exists()
     shutil.copytree(
         root / "tiny", root / "tiny-no-maps", ignore=shutil.ignore_patterns("map_*", "maps.json")
@@ -156,6 +155,10 @@ def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
     visit(at, "train")
     assert at.button(key="train_button").disabled is False
     assert at.selectbox(key="train_split").value == "random"  # the demo's sensible default
+    defaults = TrainSettings()  # the form opens on the library's defaults
+    assert at.number_input(key="train_max_epochs").value == defaults.max_epochs
+    assert at.number_input(key="train_patience").value == defaults.patience
+    assert at.text_input(key="train_user_clusters").value == str(defaults.user_clusters[0])
     visit(at, "map")
     assert "No run selected yet" in texts(at)
 
@@ -185,6 +188,9 @@ def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name)
         assert "Showing PCA" in shown and at.button(key="compute_umap")
 
     visit(at, "affinity")
+    shown = texts(at)  # how far to trust these clusters, beside the view (paper preset here)
+    assert "User clusters, level 1: memberships are" in shown
+    assert "Item clusters, level 1: memberships are" in shown
     ranked = table(at, "inner_product", "nearest")
     assert len(ranked) == 12 and ranked["inner_product"].is_monotonic_decreasing
     at.segmented_control[0].set_value("item").run()  # item cluster -> user clusters
@@ -213,6 +219,9 @@ def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name)
 
     visit(at, "metrics")
     assert table(at, "model")["model"].tolist() == ["HMF", "MF (same split)"]
+    assert "Cluster quality" in texts(at) and "Item clusters, level 2:" in texts(at)
+    agreement = table(at, "ami_model", "ami_mf_kmeans")
+    assert set(agreement["column"]) >= {"genres"} and set(agreement["side"]) == {"user", "item"}
 
 
 def test_every_page_runs_on_a_ranking_run_with_plain_mf_items(finished_runs, monkeypatch):
@@ -335,7 +344,9 @@ def test_an_uploaded_ml100k_file_is_summarised_and_every_page_runs(tmp_path, mon
         dim=at.number_input(key="train_dim").value,
         user_clusters=(int(at.text_input(key="train_user_clusters").value),),
         item_clusters=(int(at.text_input(key="train_item_clusters").value),),
+        use_bias=at.checkbox(key="train_use_bias").value,  # the interpretable preset's: on
     )
+    assert at.checkbox(key="train_use_bias").value
     assert f"{parameter_count(config):,} parameters; training needs about" in texts(at)
 
     # A new session (a reloaded tab) finds the upload again under 'Earlier uploads'.
@@ -446,6 +457,12 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
     run = RunDir(next(p for p in runs if p.is_dir() and p.name != "uploads"))
     assert at.sidebar.selectbox(key="run").value == run.name  # the new run is opened
     assert run.settings()["user_clusters"] == [6] and run.settings()["max_epochs"] == 5000
+    recorded = run.settings()  # the app's default recipe, recorded with every field
+    assert (recorded["preset"], recorded["warm_start"], recorded["use_bias"]) == (
+        "interpretable",
+        "spectral",
+        True,
+    )
     wait_for(lambda: len(run.metrics()) >= 2)  # it trains while the page is idle
     at.run()
     assert at.get("plotly_chart"), "the live curves are drawn"
@@ -459,3 +476,24 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
     assert len(run.metrics()) < 5000
     at.run()
     assert "stopped" in texts(at)
+
+
+def test_the_cluster_recipe_preset_sets_its_knobs_and_a_knob_can_override_it(tmp_path, monkeypatch):
+    at = app(tmp_path / "runs", monkeypatch).run()
+    visit(at, "train")
+    assert at.segmented_control(key="train_preset").value == "interpretable"
+    assert at.selectbox(key="train_warm_start").value == "spectral"
+    assert at.number_input(key="train_logit_lr").value == pytest.approx(1e-2)
+    assert at.checkbox(key="train_use_bias").value
+    at.segmented_control(key="train_preset").set_value("paper").run()
+    assert not at.exception
+    assert at.selectbox(key="train_warm_start").value == "none"
+    assert at.number_input(key="train_init_std").value == pytest.approx(1.0)
+    assert at.number_input(key="train_logit_lr").value == pytest.approx(1e-3)
+    assert not at.checkbox(key="train_use_bias").value
+    assert at.slider(key="train_warm_start_sharpness").disabled
+    at.checkbox(key="train_use_bias").check().run()  # a knob changed after the preset wins
+    assert at.checkbox(key="train_use_bias").value
+    at.segmented_control(key="train_preset").set_value("interpretable").run()
+    assert at.selectbox(key="train_warm_start").value == "spectral"
+    assert at.number_input(key="train_entropy_weight").value == 0.0

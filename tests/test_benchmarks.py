@@ -7,13 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+import torch
+
+from benchmarks.time_to_best import selected_settings
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
 
 
-def run_script(script: str, *args: str) -> None:
+def run_study(module: str, *args: str) -> None:
+    """`python -m benchmarks.<module> ...` from the repository root, as the README says."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), *args],
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -50,7 +56,7 @@ def table_with(path: Path, column: str) -> list[dict[str, str]]:
 
 def test_accuracy_quick(tmp_path):
     data = str(DATA) if DATA.exists() else "synthetic"  # never skips: synthetic without data
-    run_script("accuracy.py", "--quick", "--data", data, "--out", str(tmp_path))
+    run_study("accuracy", "--quick", "--data", data, "--out", str(tmp_path))
     report = tmp_path / "accuracy.md"
     text = report.read_text()
     assert "Versions: python" in text and "Seeds: 0" in text and "Machine:" in text
@@ -80,9 +86,11 @@ def test_accuracy_quick(tmp_path):
 
 
 def test_speed_quick(tmp_path):
-    run_script("speed.py", "--quick", "--out", str(tmp_path))
+    run_study("speed", "--quick", "--out", str(tmp_path))
     report = tmp_path / "speed.md"
-    assert "Versions: python" in report.read_text()
+    text = report.read_text()
+    assert "Versions: python" in text
+    assert f"Command: `python -m benchmarks.speed --quick --out {tmp_path}`" in text
     speed = table_with(report, "Lightning / bare")
     assert {row["model"] for row in speed} == {"MF", "HMF depth 1"}
     for row in speed:
@@ -105,3 +113,57 @@ def test_speed_quick(tmp_path):
         else table_with(tmp_path / "threads.md", "1 thread epoch s")
     )
     assert {row["load"] for row in threads} == {"idle", "1 busy core"}
+    # the studies NOT adopted, in their own module, still report into speed.md
+    assert [row["path"] for row in table_with(report, "/ bare loop")][-1].endswith("(NOT adopted)")
+    assert number(table_with(report, "speed-up of sparse")[0]["speed-up of sparse"]) > 0
+    ddp = table_with(report, "speed-up vs 1 process, 1 thread")
+    assert [row["layout"] for row in ddp] == [
+        "1 process, 1 thread",
+        "2 processes (DDP), 1 thread each",
+    ]
+    for row in ddp:
+        assert number(row["epoch s (median)"]) > 0 and number(row["epochs timed"]) == 2, row
+    if not torch.cuda.is_available():
+        gpu = text.split("## GPU:")[1]
+        assert gpu.split("\n\n")[1].startswith("Skipped: no CUDA device on this machine")
+    for name in ("speed.csv", "speed_variants.csv", "sparse_steps.csv", "time_to_best.csv"):
+        assert len(pd.read_csv(tmp_path / name)) > 0, name
+    assert len(pd.read_csv(tmp_path / "ddp.csv")) == 2
+
+
+def test_maps_quick(tmp_path):
+    run_study("maps", "--quick", "--out", str(tmp_path))
+    (row,) = table_with(tmp_path / "maps.md", "maps ready s (fresh process)")
+    assert row["data"] == "ML-100K size"
+    assert row["UMAP fitted on"] == row["rows (users + items + clusters)"] == "2,925"  # no sample
+    assert 0 < number(row["UMAP + placement s"]) < number(row["maps ready s (fresh process)"])
+
+
+def test_time_to_best_reads_the_clusters_accuracy_selected(tmp_path):
+    """accuracy_runs.csv stores cluster lists as text ("[600]"); they are parsed, not eval'd."""
+    runs = pd.DataFrame(
+        {
+            "model": ["HMF depth 1", "MF", "HMF depth 1"],
+            "stage": ["seeds", "seeds", "grid"],
+            "task": "rating",
+            "seed": 0,
+            "lr": [0.01, 0.001, 0.1],
+            "weight_decay": [0.001, 0.01, 0.5],
+            "init_std": [1.0, 0.1, 1.0],
+            "user_clusters": ["[600]", "[]", "[1000]"],
+            "item_clusters": ["[300]", "[]", "[500]"],
+        }
+    )
+    runs.to_csv(tmp_path / "accuracy_runs.csv", index=False)
+    chosen = selected_settings(tmp_path)
+    assert chosen["HMF depth 1"] == {
+        "lr": 0.01,
+        "weight_decay": 0.001,
+        "init_std": 1.0,
+        "user_clusters": [600],
+        "item_clusters": [300],
+    }
+    assert chosen["MF (tuned)"]["weight_decay"] == 0.01
+    assert "user_clusters" not in chosen["MF (tuned)"]  # MF's "[]" leaves its depth 0 alone
+    defaults = selected_settings(tmp_path / "no-accuracy-run")
+    assert defaults["HMF depth 1"] == {"lr": 1e-3, "weight_decay": 1e-4}

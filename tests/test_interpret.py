@@ -205,7 +205,7 @@ def test_planted_clusters_list_their_members():
     plant(model.items, 4)
     plant(model.users, 3)
     items, users = item_table(12), user_table(9)
-    table = interpret.item_clusters_for_user_cluster(model, 0, items, n_titles=3)
+    table = interpret.item_clusters_for_user_cluster(model, 0, items, top=3)
     assert list(table.columns) == [
         "item_cluster",
         "size",
@@ -220,12 +220,12 @@ def test_planted_clusters_list_their_members():
         assert set(row.nearest.split("; ")) == planted  # objects sit on their cluster
         assert row.size == pytest.approx(3.0, abs=1e-6)
     users["gender"] = ["F" if i % 3 == 0 else "M" for i in range(9)]  # cluster 0 is all F
-    table = interpret.user_clusters_for_item_cluster(model, 2, users, n_users=3, attribute="gender")
+    table = interpret.user_clusters_for_item_cluster(model, 2, users, top=3, attribute="gender")
     by_cluster = table.set_index("user_cluster")
     assert by_cluster.loc[0, "top_members"] == "F, F, F"
     assert by_cluster.loc[1, "nearest"] == "M, M, M"
     table = interpret.user_clusters_for_item_cluster(
-        model, 2, users, n_users=3, attribute="no such column"
+        model, 2, users, top=3, attribute="no such column"
     )
     assert set(table.set_index("user_cluster").loc[2, "top_members"].split("; ")) == {
         "person 2",
@@ -292,7 +292,7 @@ def test_recommend_skips_seen_items_and_sorts_by_model_score(use_bias):
     model = make_model(use_bias=use_bias, n_items=12)
     seen = {0, 3, 4, 7}
     for given in (seen, np.array(sorted(seen))):
-        picked = interpret.recommend(model, 2, given, item_table(12), k=5)
+        picked = interpret.recommend(model, 2, given, item_table(12), top=5)
         assert list(picked.columns) == ["rank", "index", "id", "label", "score", "genres"]
         assert list(picked["rank"]) == [1, 2, 3, 4, 5]
         assert not set(picked["index"]) & seen
@@ -303,5 +303,5 @@ def test_recommend_skips_seen_items_and_sorts_by_model_score(use_bias):
         unseen_scores[sorted(seen)] = -np.inf
         assert picked["score"].iloc[0] == pytest.approx(unseen_scores.max(), rel=1e-5)
         assert list(picked["id"]) == [100 + i for i in picked["index"]]
-    everything = interpret.recommend(model, 2, set(range(10)), item_table(12), k=5)
+    everything = interpret.recommend(model, 2, set(range(10)), item_table(12), top=5)
     assert sorted(everything["index"]) == [10, 11]

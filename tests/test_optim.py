@@ -139,14 +139,21 @@ def test_changed_learning_rate_applies_from_the_step_it_changed():
     assert_same(dense_model, dense_opt, lazy_model, lazy_opt)
 
 
-def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(tmp_path):
+@pytest.mark.parametrize(
+    "recipe",
+    [{}, {"logit_lr": 3e-2, "entropy_weight": 0.1}, {"task": "ranking", "entropy_weight": 0.1}],
+)
+def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(tmp_path, recipe):
     """Through hmf_core.training.fit (Lightning, validation, best.ckpt): about 380 steps of
-    batch 32, past LazyAdamW's 100 warm-up steps. A checkpoint of rows not brought up to date
-    would be off by about lr = 1e-2 per skipped step; float32 rounding leaves < 1e-4."""
+    batch 32, past LazyAdamW's 100 warm-up steps; also with the logits' own learning rate and
+    the entropy penalty on the batch's membership rows, and for BPR (items read twice a step).
+    A checkpoint of rows not brought up to date would be off by about lr = 1e-2 per skipped
+    step; float32 rounding leaves < 1e-4."""
     split = make_split(planted_ratings(seed=0).data, "random", seed=0)
     saved = {}
     for optimizer in ("dense", "lazy"):
         settings = TrainSettings(
+            **recipe,
             user_clusters=[8],
             item_clusters=[8],
             lr=1e-2,
@@ -193,3 +200,9 @@ def test_auto_picks_lazy_only_for_large_row_tables():
     assert isinstance(forced, LazyAdamW)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         HMFModule(small.to_dict(), optimizer="sgd")
+
+
+def test_settings_refuse_an_unknown_optimizer():
+    with pytest.raises(ValueError, match="optimizer must be auto, dense or lazy"):
+        TrainSettings(optimizer="sgd").validate()
+    TrainSettings(optimizer="lazy").validate()

@@ -12,6 +12,7 @@ import torch
 
 from hmf_core import interpret, projection
 from hmf_core.model import HMF, HMFConfig
+from hmf_core.rundir import RunDir
 from hmf_core.training import TrainSettings, train_run
 
 
@@ -146,7 +147,7 @@ def write_tiny_ratings(folder, n_users=12, n_items=10, seed=0):
     ).to_csv(folder / "users.csv", index=False)
 
 
-def test_save_projections_writes_both_maps_and_load_map_reads_them(tmp_path):
+def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
     write_tiny_ratings(tmp_path)
     settings = TrainSettings(
         data=str(tmp_path / "ratings.csv"),
@@ -163,16 +164,79 @@ def test_save_projections_writes_both_maps_and_load_map_reads_them(tmp_path):
     )
     run_dir = tmp_path / "run"
     train_run(settings, run_dir)
-    assert projection.load_map(run_dir, "pca") is None
+    run = RunDir(run_dir)
+    assert run.map("pca") is None and run.maps_ready() == []
     timings = projection.save_projections(run_dir)
     assert {"pca_s", "umap_s", "umap_import_s"} <= set(timings)
     assert json.loads((run_dir / "maps.json").read_text()) == timings
-    assert not list(run_dir.glob("*.tmp"))
+    n_rows = 12 + 10 + (3 + 2) + 2
+    assert timings["umap_rows"] == timings["umap_fitted_rows"] == n_rows  # small: no sample
+    assert timings["umap_placement"] == "all rows fitted"
+    assert not list(run_dir.glob("*.tmp")) and run.maps_ready() == ["pca", "umap"]
     for method in ("pca", "umap"):
-        frame = projection.load_map(run_dir, method)
-        assert len(frame) == 12 + 10 + (3 + 2) + 2
+        frame = run.map(method)
+        assert len(frame) == n_rows
         assert np.isfinite(frame[["x", "y"]].to_numpy()).all()
         assert set(frame.loc[frame["kind"] == "item", "genre"]) == {"Comedy", "Horror"}
         assert set(frame.loc[frame["kind"] == "user", "gender"]) == {"F", "M"}
     with pytest.raises(ValueError, match="map method"):
-        projection.load_map(run_dir, "tsne")
+        run.map("tsne")
+
+
+def test_small_maps_fit_every_row():
+    table, _ = projection.embedding_table(make_model(), None, None)
+    np.testing.assert_array_equal(projection.umap_sample(table, size=len(table)), range(len(table)))
+
+
+def test_the_sample_holds_every_cluster_and_every_top_cluster_of_each_side():
+    model = make_model(user_clusters=(12, 3), item_clusters=(6,), n_users=900, n_items=400)
+    table, _ = projection.embedding_table(model, None, None)
+    sample = projection.umap_sample(table, size=300, seed=1)
+    chosen = table.iloc[sample]
+    assert len(set(sample)) == len(sample) and sample.max() < len(table)
+    clusters = table[table["level"] > 0]
+    assert set(clusters.index) <= set(sample)  # every cluster of every level
+    objects = table[table["level"] == 0]
+    strata = objects.groupby(["kind", "top_cluster"]).size()
+    in_sample = chosen[chosen["level"] == 0].groupby(["kind", "top_cluster"]).size()
+    assert set(in_sample.index) == set(strata.index)  # every top cluster of users and items
+    for stratum, count in strata.items():
+        assert in_sample[stratum] >= min(count, projection.MIN_PER_STRATUM), stratum
+    assert 300 <= len(sample) <= 300 + projection.MIN_PER_STRATUM * len(strata)
+    # proportional: users outnumber items 900:400 in the population and in the sample
+    share = (chosen["kind"] == "user").sum() / (chosen["level"] == 0).sum()
+    assert abs(share - 900 / 1300) < 0.05
+    np.testing.assert_array_equal(sample, projection.umap_sample(table, size=300, seed=1))
+
+
+def test_placement_is_the_inverse_distance_weighted_mean_of_the_nearest_fitted_points():
+    generator = np.random.default_rng(0)
+    fitted, fitted_xy = generator.normal(size=(30, 4)), generator.normal(size=(30, 2))
+    queries = generator.normal(size=(8, 4))
+    placed = projection.place_from_neighbours(fitted, fitted_xy, queries, k=5)
+    for query, position in zip(queries, placed):
+        distances = np.linalg.norm(fitted - query, axis=1)
+        nearest = np.argsort(distances)[:5]
+        weights = 1 / distances[nearest]
+        np.testing.assert_allclose(position, weights @ fitted_xy[nearest] / weights.sum())
+
+
+def test_a_sampled_umap_map_keeps_the_fit_and_places_every_other_point():
+    model = make_model(user_clusters=(6,), item_clusters=(4,), n_users=300, n_items=200)
+    frame = projection.umap_map(model, None, None, sample_size=150, n_epochs=50)
+    table, vectors = projection.embedding_table(model, None, None)
+    assert len(frame) == len(table) == 300 + 200 + 6 + 4
+    assert np.isfinite(frame[["x", "y"]].to_numpy()).all()
+    fitted = projection.umap_sample(table, size=150)
+    np.testing.assert_array_equal(np.flatnonzero(frame["umap_fitted"]), fitted)
+    # the fitted rows are exactly UMAP's embedding of the sample alone
+    alone = projection._fit_umap(vectors[fitted], 0, 15, "spectral", 50)
+    np.testing.assert_allclose(frame.loc[fitted, ["x", "y"]].to_numpy(), alone)
+    placed = frame[~frame["umap_fitted"]]
+    assert len(placed) == len(frame) - len(fitted) > 0
+    # placed points lie within the fitted points' extent (weighted means of them)
+    low, high = alone.min(axis=0), alone.max(axis=0)
+    assert ((placed[["x", "y"]] >= low - 1e-9) & (placed[["x", "y"]] <= high + 1e-9)).all().all()
+    stated = projection.map_sample(frame)
+    assert (stated["umap_rows"], stated["umap_fitted_rows"]) == (len(frame), len(fitted))
+    assert "10 nearest fitted points" in stated["umap_placement"]

@@ -8,8 +8,9 @@ from dataclasses import replace
 
 from conftest import wait_for
 
+from hmf_core import runs as run_manager
 from hmf_core.rundir import RunDir
-from hmf_core.runs import describe, runs, start_run, stop_run
+from hmf_core.runs import describe, run_status, runs, start_run, stop_run
 from hmf_core.synthetic import planted_ratings, to_csv
 from hmf_core.training import TrainSettings
 
@@ -56,7 +57,8 @@ def test_a_bad_file_fails_the_run_with_the_reason(tmp_path):
     run = start_run(TrainSettings(data=str(tmp_path / "bad.csv")), root=tmp_path / "runs")
     progress = wait_for(lambda: run.progress()["state"] == "failed" and run.progress())
     assert progress["error"] == "bad.csv, line 2: expected a number in column 'rating', found 'x'"
-    assert isinstance(RunDir(run.path).settings(), dict)
+    assert RunDir(run.path).settings()["data"] == str(tmp_path / "bad.csv")
+    assert run_status(run).phase == "failed" and not run_status(run).active
 
 
 def test_a_relative_runs_root_works_from_any_working_directory(tmp_path, monkeypatch):
@@ -65,4 +67,21 @@ def test_a_relative_runs_root_works_from_any_working_directory(tmp_path, monkeyp
     run = start_run(settings, root="relative-runs")
     assert run.path.is_absolute() and run.path.parent == tmp_path / "relative-runs"
     wait_for(lambda: run.progress()["state"] == "finished")
-    assert not run.process_alive() or run.progress()["state"] == "finished"
+    assert run.test_metrics()["test_rmse"] > 0 and len(run.metrics()) == 2
+
+
+def test_runs_reaps_the_workers_it_started(tmp_path):
+    """A finished worker stays a zombie until its parent waits for it; runs() does."""
+    run = start_run(settings_for(tmp_path, max_epochs=1), root=tmp_path / "runs")
+    process = run_manager._children[(str(run.path), "train")]
+    wait_for(lambda: run.progress()["state"] == "finished")
+    wait_for(lambda: not run.process_alive())  # exited: a zombie, not yet reaped
+    assert (str(run.path), "train") in run_manager._children
+
+    def reaped_by_runs() -> bool:
+        runs(tmp_path / "runs")  # the leader shows Z a moment before its last thread ends
+        return process.returncode is not None
+
+    wait_for(reaped_by_runs)
+    assert process.returncode == 0 and (str(run.path), "train") not in run_manager._children
+    assert run_status(run).phase == "finished"

@@ -3,10 +3,11 @@ inner product, or for one item cluster every user cluster; and the whole matrix 
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+import plotly.express as px
 import streamlit as st
 
-from dashboard import queries, state
+from dashboard import queries, state, widgets
+from dashboard.quality_panel import trust_notes
 
 DIRECTIONS = {"user": "User cluster → item clusters", "item": "Item cluster → user clusters"}
 USER_ATTRIBUTES = ("gender", "occupation", "age")
@@ -20,8 +21,7 @@ def affinity_page() -> None:
         "prediction is a membership-weighted sum of these (eq. 11)."
     )
     explored = state.require_model()
-    model = explored.model
-    user_levels, item_levels = state.levels(model, "user"), state.levels(model, "item")
+    user_levels, item_levels = explored.levels("user"), explored.levels("item")
     if not user_levels or not item_levels:
         missing = "user" if not user_levels else "item"
         st.warning(
@@ -42,38 +42,32 @@ def affinity_page() -> None:
         required=True,
         key=f"affinity_side_{version}",
     )
-    user_level = _level_choice(controls[1], "User level", user_levels, picked, "user", version)
-    item_level = _level_choice(controls[2], "Item level", item_levels, picked, "item", version)
+    user_level, item_level = (
+        widgets.level_picker(
+            cell,
+            f"{name.capitalize()} level",
+            len(levels),
+            f"affinity_{name}_level_{version}",
+            picked["level"] if picked and picked["kind"] == f"{name} cluster" else 1,
+        )
+        for cell, name, levels in zip(controls[1:], ("user", "item"), (user_levels, item_levels))
+    )
     level = user_level if side == "user" else item_level
-
-    sizes = queries.cluster_sizes(explored.key, side, level)
-    default = int(sizes.argmax())
-    if picked and picked["kind"] == f"{side} cluster" and picked["level"] == level:
-        default = int(picked["index"])
-    cluster = st.selectbox(
+    cluster = widgets.cluster_picker(
+        st,
         f"{side.capitalize()} cluster (level {level})",
-        range(len(sizes)),
-        index=default,
-        format_func=lambda c: f"{side} cluster {c} · size {sizes[c]:.1f}",
+        side,
+        level,
+        queries.cluster_sizes(explored.key, side, level),
+        picked,
         key=f"affinity_cluster_{side}_{level}_{version}",
         help="Size = the sum of its members' membership probabilities. Selecting a cluster on "
         "the Map opens it here.",
     )
+    trust_notes(explored.run.quality(), {"user": user_level, "item": item_level})
     table_view(explored, side, cluster, user_level, item_level)
     st.divider()
     heatmap_view(explored, user_level, item_level, side, cluster)
-
-
-def _level_choice(
-    cell, label: str, levels: list[int], picked: dict | None, side: str, version: int
-) -> int:
-    if len(levels) == 1:
-        cell.caption(f"{label}: 1 (depth 1)")
-        return 1
-    default = picked["level"] if picked and picked["kind"] == f"{side} cluster" else 1
-    return cell.selectbox(
-        label, levels, index=levels.index(default), key=f"affinity_{side}_level_{version}"
-    )
 
 
 def table_view(
@@ -147,13 +141,11 @@ def table_view(
             ),
         },
     )
-    st.download_button(
+    widgets.csv_download(
         "Download CSV",
-        rows.to_csv(index=False).encode(),
-        key="affinity_download",
-        file_name=f"{explored.run.name}-{side}-cluster-{cluster}-affinity.csv",
-        mime="text/csv",
-        icon=":material/download:",
+        rows,
+        f"{explored.run.name}-{side}-cluster-{cluster}-affinity.csv",
+        "affinity_download",
     )
 
 
@@ -168,18 +160,19 @@ def heatmap_view(
         "together and blocks show."
     )
     limit = float(abs(ordered.to_numpy()).max()) or 1.0
-    figure = go.Figure(
-        go.Heatmap(
-            z=ordered.to_numpy(),
-            x=[f"i{c}" for c in columns],
-            y=[f"u{r}" for r in rows],
-            colorscale="RdBu_r",
-            zmin=-limit,
-            zmax=limit,
-            colorbar={"title": "⟨U, V⟩"},
-            hovertemplate="user cluster %{y}<br>item cluster %{x}<br>inner product %{z:.3f}"
-            "<extra></extra>",
-        )
+    figure = px.imshow(
+        ordered.to_numpy(),
+        x=[f"i{c}" for c in columns],
+        y=[f"u{r}" for r in rows],
+        color_continuous_scale="RdBu_r",
+        zmin=-limit,
+        zmax=limit,
+        aspect="auto",
+        labels={"x": "item cluster", "y": "user cluster", "color": "⟨U, V⟩"},
+    )
+    figure.update_traces(
+        hovertemplate="user cluster %{y}<br>item cluster %{x}<br>inner product %{z:.3f}"
+        "<extra></extra>"
     )
     marker = f"u{cluster}" if side == "user" else f"i{cluster}"
     if side == "user":
@@ -189,17 +182,16 @@ def heatmap_view(
     figure.update_layout(
         height=min(900, max(420, 4 * len(rows))),
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "item cluster", "type": "category", "showticklabels": len(columns) <= 60},
-        yaxis={"title": "user cluster", "type": "category", "showticklabels": len(rows) <= 60},
     )
+    figure.update_xaxes(type="category", showticklabels=len(columns) <= 60)
+    figure.update_yaxes(type="category", showticklabels=len(rows) <= 60)
     st.plotly_chart(figure, key="affinity_heatmap")
-    st.download_button(
+    widgets.csv_download(
         "Download the matrix (CSV)",
-        matrix.to_csv().encode(),
-        file_name=f"{explored.run.name}-affinity-matrix.csv",
-        mime="text/csv",
-        key="affinity_matrix_download",
-        icon=":material/download:",
+        matrix,
+        f"{explored.run.name}-affinity-matrix.csv",
+        "affinity_matrix_download",
+        index=True,
     )
 
 

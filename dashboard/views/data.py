@@ -6,12 +6,20 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import state
+from dashboard import loads, state
+from hmf_core.datasets import (
+    DEMO,
+    Dataset,
+    earlier_uploads,
+    metadata_coverage,
+    read_error_message,
+    store_uploads,
+    uploads_root,
+)
 from hmf_core.split import SPLITS
 
 SOURCES = ("Bundled demo", "Upload files", "Files on this machine", "Earlier uploads")
@@ -58,11 +66,11 @@ def _column_overrides() -> tuple[tuple[str, str], ...]:
     return tuple((f"{role}_col", name) for role, name in zip(COLUMN_ROLES, names) if name)
 
 
-def _apply(candidate: state.Dataset, origin: str) -> None:
+def _apply(candidate: Dataset, origin: str) -> None:
     """Check `candidate`; make it current if its rating file reads. Errors are kept in the
     session (shown under `origin`) until the next attempt."""
     with st.spinner(f"Reading {Path(candidate.ratings).name}…"):
-        dataset, errors = state.open_dataset(candidate)
+        dataset, errors = loads.check_dataset(candidate)
     st.session_state["data_errors"] = {"origin": origin, "errors": errors, "kept": dataset is None}
     if dataset is not None:
         state.use_dataset(dataset)
@@ -85,13 +93,13 @@ def _demo_source() -> None:
         "Data © GroupLens Research, University of Minnesota (F. M. Harper and J. A. Konstan, "
         "*The MovieLens Datasets: History and Context*, ACM TiiS 5(4), 2015)."
     )
-    if state.current_dataset() == state.DEMO:
+    if state.current_dataset() == DEMO:
         st.success(
             "The demo is the current dataset: go to **Train** and press Train.",
             icon=":material/check_circle:",
         )
     elif st.button("Use the demo data", type="primary"):
-        state.use_dataset(state.DEMO)
+        state.use_dataset(DEMO)
         st.rerun()
 
 
@@ -120,7 +128,7 @@ def _upload_source(columns: tuple) -> None:
     signature = tuple((f.file_id if f else None) for f in (ratings, items, users)) + columns
     if st.session_state.get("upload_signature") != signature:
         st.session_state["upload_signature"] = signature
-        candidate = state.store_uploads(
+        candidate = store_uploads(
             (ratings.name, ratings.getvalue()),
             items=(items.name, items.getvalue()) if items is not None else None,
             users=(users.name, users.getvalue()) if users is not None else None,
@@ -129,7 +137,7 @@ def _upload_source(columns: tuple) -> None:
         _apply(candidate, "upload")
     _show_errors("upload")
     st.caption(
-        f"Uploads are kept under `{state.uploads_root()}` so runs can read them and you "
+        f"Uploads are kept under `{uploads_root()}` so runs can read them and you "
         "can reopen them later (Earlier uploads)."
     )
 
@@ -147,48 +155,36 @@ def _path_source(columns: tuple) -> None:
             name: str(Path(value).expanduser().resolve()) if value else None
             for name, value in (("ratings", ratings), ("items", items), ("users", users))
         }
-        _apply(state.Dataset(label=Path(ratings).name, columns=columns, **resolved), "path")
+        _apply(Dataset(label=Path(ratings).name, columns=columns, **resolved), "path")
     _show_errors("path")
 
 
 def _earlier_source(columns: tuple) -> None:
-    earlier = state.earlier_uploads()
+    earlier = earlier_uploads()
     if not earlier:
         st.info("No earlier uploads yet.")
         return
     choice = st.selectbox(
         "Earlier upload", earlier, format_func=lambda d: d.label, key="earlier_upload"
     )
-    parts = [f"ratings `{Path(choice.ratings).name}`"]
-    parts += [
-        f"{role} `{Path(path).name}`"
-        for role, path in (("items", choice.items), ("users", choice.users))
-        if path
-    ]
-    st.caption(", ".join(parts))
+    st.caption(", ".join(f"{role} `{Path(path).name}`" for role, path in choice.files()))
     if st.button("Use this dataset", type="primary", key="use_earlier"):
         _apply(replace(choice, columns=columns), "earlier")
     _show_errors("earlier")
 
 
-def _summary(dataset: state.Dataset) -> None:
+def _summary(dataset: Dataset) -> None:
     st.subheader(f"Current dataset: {dataset.label}")
     try:
-        data = state.dataset_data(dataset)
+        data = loads.dataset_data(dataset)
     except Exception as error:  # e.g. the file was deleted since it was chosen
-        st.error(state.describe_error(dataset.ratings, error))
+        st.error(read_error_message(dataset.ratings, error))
         if st.button("Go back to the demo data"):
-            state.use_dataset(state.DEMO)
+            state.use_dataset(DEMO)
             st.rerun()
         return
     summary = data.summary()
-    files = [f"ratings: `{dataset.ratings}`"]
-    files += [
-        f"{role}: `{path}`"
-        for role, path in (("items", dataset.items), ("users", dataset.users))
-        if path
-    ]
-    st.caption(" · ".join(files))
+    st.caption(" · ".join(f"{role}: `{path}`" for role, path in dataset.files()))
 
     cells = st.columns(5)
     cells[0].metric("Users", f"{summary['users']:,}")
@@ -255,7 +251,7 @@ def _summary(dataset: state.Dataset) -> None:
     )
 
 
-def _problems(dataset: state.Dataset, summary: dict) -> None:
+def _problems(dataset: Dataset, summary: dict) -> None:
     problems = list(dataset.problems) + list(summary["notes"])
     if summary["duplicates_dropped"] and not any("duplicated" in p for p in problems):
         problems.append(f"{summary['duplicates_dropped']} duplicated ratings were dropped.")
@@ -269,7 +265,7 @@ def _problems(dataset: state.Dataset, summary: dict) -> None:
     )
 
 
-def _splits(dataset: state.Dataset) -> None:
+def _splits(dataset: Dataset) -> None:
     st.markdown(
         "**Split sizes** (validation and test rows whose user or item never occurs "
         "in training are dropped, as in the paper)"
@@ -277,9 +273,7 @@ def _splits(dataset: state.Dataset) -> None:
     rows = []
     for method in SPLITS:
         try:
-            summary = state.split_summary(
-                dataset.ratings, state.stamp(dataset.ratings), dataset.columns, method, 0
-            )
+            summary = loads.dataset_split(dataset, method, 0)
         except Exception as error:
             rows.append({"split": method, "problem": str(error)})
             continue
@@ -323,28 +317,27 @@ def _splits(dataset: state.Dataset) -> None:
     )
 
 
-def _metadata_coverage(dataset: state.Dataset, data) -> None:
+def _metadata_coverage(dataset: Dataset, data) -> None:
     for kind, ids in (("item", data.item_ids), ("user", data.user_ids)):
+        path = dataset.metadata_path(kind)
         try:
-            meta = state.dataset_metadata(dataset, kind)
+            meta = loads.dataset_metadata(dataset, kind)
         except Exception as error:
-            st.error(
-                state.describe_error(dataset.items if kind == "item" else dataset.users, error)
-            )
+            st.error(read_error_message(path, error))
             continue
         if meta is None:
             continue
-        known = pd.Index(np.asarray(ids).astype(str)).isin(meta.index.astype(str))
-        path = Path(dataset.items if kind == "item" else dataset.users).name
-        columns = ", ".join(c for c in meta.columns if c != "label")
+        coverage = metadata_coverage(meta, ids)
         message = (
-            f"{path}: {len(meta):,} {kind}s described ({columns}); "
-            f"{int(known.sum()):,} of {len(ids):,} rated {kind}s have an entry."
+            f"{Path(path).name}: {coverage.described:,} {kind}s described "
+            f"({', '.join(coverage.columns)}); {coverage.known:,} of {coverage.rated:,} rated "
+            f"{kind}s have an entry."
         )
-        if known.all():
+        if coverage.complete:
             st.caption(message)
         else:
-            st.warning(message + f" The other {int((~known).sum()):,} are shown by id.")
+            unknown = coverage.rated - coverage.known
+            st.warning(message + f" The other {unknown:,} are shown by id.")
 
 
 data_page()

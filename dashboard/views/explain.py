@@ -6,7 +6,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import queries, state
+from dashboard import queries, state, widgets
+from dashboard.quality_panel import trust_notes
 
 
 def explain_page() -> None:
@@ -30,8 +31,8 @@ def explain_page() -> None:
     user = int(user)
     left, right = st.columns([3, 2], gap="large")
     with left:
-        k = st.slider("Recommendations", 5, 50, 10, key="explain_k")
-        picks = queries.recommend(key, user, k)
+        top = st.slider("Recommendations", 5, 50, 10, key="explain_k")
+        picks = queries.recommend(key, user, top)
         st.markdown(
             f"**Top {len(picks)} items this user did not rate in training**, by "
             "predicted score. *held out* = the user did rate it in validation or test."
@@ -78,8 +79,13 @@ def explain_page() -> None:
     )
     model = explored.model
     levels = st.columns(2)
-    user_level = _level(levels[0], "User level", model.config.user_depth, "explain_user_level")
-    item_level = _level(levels[1], "Item level", model.config.item_depth, "explain_item_level")
+    user_level = widgets.level_picker(
+        levels[0], "User level", model.config.user_depth, "explain_user_level"
+    )
+    item_level = widgets.level_picker(
+        levels[1], "Item level", model.config.item_depth, "explain_item_level"
+    )
+    trust_notes(explored.run.quality(), {"user": user_level, "item": item_level})
     pairs = queries.explain_pair(key, user, item, user_level, item_level)
     predicted = queries.prediction(key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]
@@ -94,8 +100,8 @@ def explain_page() -> None:
         "Actual rating",
         f"{rated['rating'].iloc[0]:g} ({rated['stage'].iloc[0]})" if len(rated) else "not rated",
     )
-    top = st.slider("Pairs in the chart", 5, 40, 15, key="explain_top")
-    _contribution_chart(pairs.head(top), user_level, item_level)
+    shown = st.slider("Pairs in the chart", 5, 40, 15, key="explain_top")
+    _contribution_chart(pairs.head(shown), user_level, item_level)
     st.caption(
         f"Contribution = P(user in s) × P(item in t) × ⟨U_s, V_t⟩, largest |value| "
         f"first; {len(pairs):,} pairs in all."
@@ -112,21 +118,12 @@ def explain_page() -> None:
             "contribution": st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    st.download_button(
+    widgets.csv_download(
         "Download the pairs (CSV)",
-        pairs.to_csv(index=False).encode(),
-        file_name=f"{explored.run.name}-explain-u{user}-i{item}.csv",
-        mime="text/csv",
-        key="explain_download",
-        icon=":material/download:",
+        pairs,
+        f"{explored.run.name}-explain-u{user}-i{item}.csv",
+        "explain_download",
     )
-
-
-def _level(cell, label: str, depth: int, key: str) -> int:
-    if depth <= 1:
-        cell.caption(f"{label}: {depth} (depth {depth}{', plain MF' if depth == 0 else ''})")
-        return depth
-    return cell.selectbox(label, list(range(1, depth + 1)), key=key)
 
 
 def _contribution_chart(pairs, user_level: int, item_level: int) -> None:

@@ -7,7 +7,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import queries, state
+from dashboard import queries, state, widgets
+from dashboard.quality_panel import trust_notes
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
@@ -30,7 +31,7 @@ def membership_page() -> None:
 
 
 def _sides(explored: state.Explored) -> list[str]:
-    return [side for side in ("user", "item") if state.levels(explored.model, side)]
+    return [side for side in ("user", "item") if explored.levels(side)]
 
 
 def cluster_members(explored: state.Explored) -> None:
@@ -54,22 +55,24 @@ def cluster_members(explored: state.Explored) -> None:
         key=f"members_side_{version}",
         format_func=lambda s: f"{s} clusters",
     )
-    levels = state.levels(explored.model, side)
-    default_level = picked["level"] if picked and picked["kind"] == f"{side} cluster" else 1
-    level = controls[1].selectbox(
-        "Level", levels, index=levels.index(default_level), key=f"members_level_{side}_{version}"
+    level = widgets.level_picker(
+        controls[1],
+        "Level",
+        len(explored.levels(side)),
+        f"members_level_{side}_{version}",
+        picked["level"] if picked and picked["kind"] == f"{side} cluster" else 1,
     )
     sizes = queries.cluster_sizes(explored.key, side, level)
-    default = int(sizes.argmax())
-    if picked and picked["kind"] == f"{side} cluster" and picked["level"] == level:
-        default = int(picked["index"])
-    cluster = controls[2].selectbox(
+    cluster = widgets.cluster_picker(
+        controls[2],
         "Cluster",
-        range(len(sizes)),
-        index=default,
-        key=f"members_cluster_{side}_{level}_{version}",
-        format_func=lambda c: f"{side} cluster {c} · size {sizes[c]:.1f}",
+        side,
+        level,
+        sizes,
+        picked,
+        f"members_cluster_{side}_{level}_{version}",
     )
+    trust_notes(explored.run.quality(), {side: level})
     members = queries.cluster_members(explored.key, side, level, cluster)
     threshold = st.slider(
         "Hide members below probability",
@@ -94,13 +97,11 @@ def cluster_members(explored: state.Explored) -> None:
         height=460,
         column_config={"probability": PROBABILITY},
     )
-    st.download_button(
+    widgets.csv_download(
         "Download all members (CSV)",
-        members.to_csv(index=False).encode(),
-        file_name=f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
-        mime="text/csv",
-        key="members_download",
-        icon=":material/download:",
+        members,
+        f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
+        "members_download",
     )
 
 
@@ -151,18 +152,16 @@ def object_clusters(explored: state.Explored) -> None:
             margin={"l": 10, "r": 10, "t": 40, "b": 10},
         )
         st.plotly_chart(figure, key=f"object_bars_{level}")
-    st.download_button(
+    widgets.csv_download(
         "Download (CSV)",
-        membership.to_csv(index=False).encode(),
-        file_name=f"{explored.run.name}-{side}-{index}-membership.csv",
-        mime="text/csv",
-        key="object_download",
-        icon=":material/download:",
+        membership,
+        f"{explored.run.name}-{side}-{index}-membership.csv",
+        "object_download",
     )
 
 
 def hierarchy(explored: state.Explored) -> None:
-    deep = [side for side in ("user", "item") if len(state.levels(explored.model, side)) > 1]
+    deep = [side for side in ("user", "item") if len(explored.levels(side)) > 1]
     if not deep:
         st.info(
             "Both sides have depth ≤ 1: there is one level of clusters and no hierarchy "
@@ -183,7 +182,7 @@ def hierarchy(explored: state.Explored) -> None:
     if links.empty:
         st.info("No link passes the threshold: lower it.")
         return
-    levels = state.levels(explored.model, side)
+    levels = explored.levels(side)
     sizes = {level: queries.cluster_sizes(explored.key, side, level) for level in levels}
     nodes = [(level, cluster) for level in levels for cluster in range(len(sizes[level]))]
     position = {node: i for i, node in enumerate(nodes)}

@@ -9,11 +9,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts, state, widgets
+from dashboard.quality_panel import quality_section
+from hmf_core.metrics import lower_is_better
+from hmf_core.runs import run_status
 
 # The paper's headline test RMSE on ML-100K (section 4; temporal split, 64,000 train ratings).
 PAPER_ML100K = {"MF": 1.113, "IHSR": 1.080, "eTREE": 1.082, "HMF (depth 1)": 1.066}
-LOWER_IS_BETTER = {"test_rmse"}
 
 
 def metrics_page() -> None:
@@ -22,7 +24,7 @@ def metrics_page() -> None:
     if run is None:
         st.info("No run selected: train one on the Train page.")
         return
-    status = state.run_status(run)
+    status = run_status(run)
     settings = run.settings()
     st.caption(f"Run **{run.name}** · {status.phase}")
     test = run.test_metrics()
@@ -44,7 +46,7 @@ def metrics_page() -> None:
                 f"HMF {charts.METRIC_NAMES.get(name, name)}",
                 f"{test[name]:.4f}",
                 delta=delta,
-                delta_color="inverse" if name in LOWER_IS_BETTER else "normal",
+                delta_color="inverse" if lower_is_better(name) else "normal",
             )
         cells[-2].metric("Best epoch", test.get("best_epoch", "–"))
         cells[-1].metric("Epochs run", test.get("epochs_run", "–"))
@@ -73,16 +75,9 @@ def metrics_page() -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="metrics_table")
         _paper_reference(run, settings)
 
-    frames = {"HMF": run.metrics()}
-    if mf_run is not None:
-        frames["MF"] = mf_run.metrics()
-    columns = ["train_loss", *charts.validation_metrics(settings.get("task", "rating"))]
-    cells = st.columns(len(columns))
-    for cell, column in zip(cells, columns):
-        cell.plotly_chart(
-            charts.curve(frames, column, log_y=column == "train_loss"),
-            key=f"metrics_curve_{column}",
-        )
+    widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
+    depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
+    quality_section(run.quality(), depths)
 
     left, right = st.columns(2)
     with left:
@@ -116,7 +111,7 @@ def metrics_page() -> None:
                     hide_index=True,
                     key=f"metrics_{part}",
                 )
-        timings = state.read_map_timings(run)
+        timings = run.map_timings()
         if timings:
             st.caption("Map timings (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
         st.caption(f"Run directory: `{run.path}`")

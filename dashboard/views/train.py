@@ -9,10 +9,13 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard import charts, state
+from dashboard import charts, loads, state, widgets
+from dashboard.recipe import recipe_controls
+from hmf_core.datasets import Dataset, read_error_message
 from hmf_core.memory import parameter_count, training_memory_bytes
-from hmf_core.runs import describe, start_run, stop_run
-from hmf_core.settings import TrainSettings
+from hmf_core.metrics import metric_names
+from hmf_core.runs import RunStatus, describe, run_status, runs, runs_root, start_run, stop_run
+from hmf_core.settings import TrainSettings, parse_cluster_counts
 from hmf_core.split import SPLITS
 
 DEFAULTS = TrainSettings()
@@ -48,25 +51,17 @@ def train_page() -> None:
 # --- the settings of a new run ---------------------------------------------------------------
 
 
-def _parse_clusters(text: str, side: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise ValueError(
-            f"{side} clusters: expected whole numbers separated by commas, found {text!r}"
-        ) from None
-    if not values or any(value < 1 for value in values):
-        raise ValueError(f"{side} clusters: expected positive numbers, found {text!r}")
-    return values
+def _counts_text(counts: list[int]) -> str:
+    return ",".join(map(str, counts))
 
 
-def _new_run(dataset: state.Dataset) -> None:
+def _new_run(dataset: Dataset) -> None:
     st.subheader("New run")
     st.caption(f"Data: **{dataset.label}** (change it on the Data page)")
     try:
-        data = state.dataset_data(dataset)
+        data = loads.dataset_data(dataset)
     except Exception as error:
-        st.error(state.describe_error(dataset.ratings, error))
+        st.error(read_error_message(dataset.ratings, error))
         return
     tasks = ["rating", "ranking"]
     task = st.segmented_control(
@@ -104,14 +99,18 @@ def _new_run(dataset: state.Dataset) -> None:
     )
     user_text = left.text_input(
         "User clusters",
-        "200",
+        _counts_text(DEFAULTS.user_clusters),
         key="train_user_clusters",
         disabled=user_depth == 0,
         help="First-level count (halved per level) or one per level: 200,100",
         **KEEP,
     )
     item_text = right.text_input(
-        "Item clusters", "100", key="train_item_clusters", disabled=item_depth == 0, **KEEP
+        "Item clusters",
+        _counts_text(DEFAULTS.item_clusters),
+        key="train_item_clusters",
+        disabled=item_depth == 0,
+        **KEEP,
     )
 
     left, middle, right = st.columns(3)
@@ -130,9 +129,15 @@ def _new_run(dataset: state.Dataset) -> None:
         **KEEP,
     )
     batch_size = left.selectbox(
-        "Batch size", BATCH_SIZES, BATCH_SIZES.index(1024), key="train_batch_size", **KEEP
+        "Batch size",
+        BATCH_SIZES,
+        BATCH_SIZES.index(DEFAULTS.batch_size),
+        key="train_batch_size",
+        **KEEP,
     )
-    max_epochs = middle.number_input("Max epochs", 1, 5000, 200, key="train_max_epochs", **KEEP)
+    max_epochs = middle.number_input(
+        "Max epochs", 1, 5000, DEFAULTS.max_epochs, key="train_max_epochs", **KEEP
+    )
     patience = right.number_input(
         "Patience",
         1,
@@ -151,7 +156,7 @@ def _new_run(dataset: state.Dataset) -> None:
         help="See split sizes on the Data page.",
         **KEEP,
     )
-    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", **KEEP)
+    seed = middle.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key="train_seed", **KEEP)
     devices = ["auto", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
     device = right.selectbox(
         "Device",
@@ -162,6 +167,7 @@ def _new_run(dataset: state.Dataset) -> None:
         else "No CUDA GPU found: training runs on the CPU.",
         **KEEP,
     )
+    recipe = recipe_controls(float(lr))
     compare_mf = st.checkbox(
         "Also train plain MF on the same split, for comparison",
         value=False,
@@ -178,17 +184,14 @@ def _new_run(dataset: state.Dataset) -> None:
             key="train_temperature",
             **KEEP,
         )
-        use_bias = st.checkbox(
-            "Global, user and item biases (an extension; the paper has none)",
-            value=False,
-            key="train_use_bias",
-            **KEEP,
-        )
         threads = st.number_input(
             "CPU threads (0 = automatic)", 0, 64, 0, key="train_threads", **KEEP
         )
         projection = st.checkbox(
-            "Compute the UMAP map after training", value=True, key="train_projection", **KEEP
+            "Compute the UMAP map after training",
+            value=DEFAULTS.projection,
+            key="train_projection",
+            **KEEP,
         )
 
     try:
@@ -204,10 +207,10 @@ def _new_run(dataset: state.Dataset) -> None:
             dim=int(dim),
             user_depth=user_depth,
             item_depth=item_depth,
-            user_clusters=_parse_clusters(user_text, "User") if user_depth else [1],
-            item_clusters=_parse_clusters(item_text, "Item") if item_depth else [1],
+            user_clusters=parse_cluster_counts(user_text, "User") if user_depth else [1],
+            item_clusters=parse_cluster_counts(item_text, "Item") if item_depth else [1],
             temperature=float(temperature),
-            use_bias=use_bias,
+            **recipe,
             lr=float(lr),
             weight_decay=float(weight_decay),
             batch_size=int(batch_size),
@@ -223,9 +226,7 @@ def _new_run(dataset: state.Dataset) -> None:
         st.error(str(error))
         return
     try:
-        sizes = state.split_summary(
-            dataset.ratings, state.stamp(dataset.ratings), dataset.columns, split, int(seed)
-        )
+        sizes = loads.dataset_split(dataset, split, int(seed))
     except Exception as error:  # the split itself refuses this data
         st.error(f"The {split} split cannot be made: {error}")
         return
@@ -234,7 +235,11 @@ def _new_run(dataset: state.Dataset) -> None:
         f"{sizes['test']:,} test ratings; {sizes['users']:,} users × "
         f"{sizes['items']:,} items."
     )
-    problem = _check(settings, data, sizes)
+    try:
+        settings.validate(data, sizes)
+        problem = None
+    except ValueError as error:
+        problem = str(error)
     shape = (
         " → ".join(map(str, user_levels)) or "none (MF)",
         " → ".join(map(str, item_levels)) or "none (MF)",
@@ -246,7 +251,7 @@ def _new_run(dataset: state.Dataset) -> None:
         f"{parameter_count(config):,} parameters; training needs about "
         f"{memory['total'] / 2**20:,.0f} MiB (estimate: weights, gradients, AdamW state, data)."
     )
-    active = [run.name for run in state.all_runs() if state.run_status(run).active]
+    active = [run.name for run in runs() if run_status(run).active]
     if active:
         st.caption(
             f"Already training: {', '.join(active)}. Runs share the CPU, so a second "
@@ -260,41 +265,22 @@ def _new_run(dataset: state.Dataset) -> None:
         disabled=problem is not None,
         width="stretch",
     ):
-        run = start_run(settings, root=state.runs_root())
+        run = start_run(settings, root=runs_root())
         state.open_run(run.name)
         st.rerun()
     if problem:
         st.error(problem)
 
 
-def _check(settings: TrainSettings, data, sizes: dict) -> str | None:
-    """A plain reason the settings cannot work on this data, or None."""
-    empty = [part for part in ("train", "val", "test") if not sizes[part]]
-    if empty:
-        return (
-            f"The {settings.split} split leaves no {' and no '.join(empty)} rows "
-            "(rows whose user or item never occurs in training are dropped): choose "
-            "another split."
-        )
-    if settings.task == "rating" and data.implicit:
-        return "This file has no rating column (implicit feedback): choose the ranking task."
-    if settings.task == "ranking" and data.n_items < 101:
-        return (
-            f"Ranking evaluation samples 99 unseen items per test rating, but the data has "
-            f"only {data.n_items} items: use the rating task."
-        )
-    return None
-
-
 # --- the current run, live -------------------------------------------------------------------
 
 
 def _live_panel(run) -> None:
-    status = state.run_status(run)
+    status = run_status(run)
 
     @st.fragment(run_every=1.0 if status.active else None)
     def panel() -> None:
-        now = state.run_status(run)
+        now = run_status(run)
         if now.active != status.active:
             st.rerun()  # started or ended: redraw the page (and stop refreshing)
         _run_view(run, now)
@@ -302,11 +288,11 @@ def _live_panel(run) -> None:
     panel()
 
 
-def _elapsed(run, status: state.RunStatus) -> tuple[str, str]:
+def _elapsed(run, status: RunStatus) -> tuple[str, str]:
     """While it runs: time since Train was pressed (settings.json is written then). After:
     the time spent fitting HMF (and MF)."""
     if status.active:
-        label, seconds = "Elapsed", time.time() - (run.path / "settings.json").stat().st_mtime
+        label, seconds = "Elapsed", time.time() - run.created()
     else:
         label = "Training time"
         seconds = sum(float((part or {}).get("elapsed_s") or 0) for part in (status.hmf, status.mf))
@@ -314,7 +300,7 @@ def _elapsed(run, status: state.RunStatus) -> tuple[str, str]:
     return label, f"{minutes}:{seconds:02d}"
 
 
-def _run_view(run, status: state.RunStatus) -> None:
+def _run_view(run, status: RunStatus) -> None:
     settings = run.settings()
     header, button = st.columns([4, 1], vertical_alignment="center")
     header.subheader(f"Run {run.name}")
@@ -340,25 +326,15 @@ def _run_view(run, status: state.RunStatus) -> None:
     if status.phase == "failed":
         st.error(f"Training failed: {status.error or 'see the log below'}")
         with st.expander("Last lines of the training log"):
-            st.code(state.log_tail(run) or "(empty)", language=None)
+            st.code(run.log_tail() or "(empty)", language=None)
 
     _progress(run, status, settings)
-    frames = {"HMF": run.metrics()}
-    mf_run = run.comparison()
-    if mf_run is not None:
-        frames["MF"] = mf_run.metrics()
-    if frames["HMF"].empty and status.active:
+    if not widgets.curve_row(run, settings.get("task", "rating"), "curve_") and status.active:
         st.caption("The first curve point appears when the first epoch ends.")
-    columns = ["train_loss", *charts.validation_metrics(settings.get("task", "rating"))]
-    cells = st.columns(len(columns))
-    for cell, column in zip(cells, columns):
-        cell.plotly_chart(
-            charts.curve(frames, column, log_y=column == "train_loss"), key=f"curve_{column}"
-        )
-    _outcome(run, status)
+    _outcome(run)
 
 
-def _progress(run, status: state.RunStatus, settings: dict) -> None:
+def _progress(run, status: RunStatus, settings: dict) -> None:
     hmf = status.hmf
     current = status.mf if status.phase == "training MF" and status.mf else hmf
     label = "MF" if current is status.mf else "HMF"
@@ -380,7 +356,7 @@ def _progress(run, status: state.RunStatus, settings: dict) -> None:
     metrics[label] = elapsed
     metrics["Device"] = str(hmf.get("device") or settings.get("accelerator", "?"))
     last = hmf.get("last") or {}
-    metric = "val_rmse" if settings.get("task") == "rating" else "val_hr10"
+    metric = metric_names(settings.get("task", "rating"), "val")[0]
     value = last.get(metric)
     metrics[charts.METRIC_NAMES[metric].split(" (")[0].replace("Validation", "Val.")] = (
         f"{value:.4f}" if value is not None else "–"
@@ -391,7 +367,7 @@ def _progress(run, status: state.RunStatus, settings: dict) -> None:
         st.caption(f"{hmf['threads']} CPU thread(s) for training.")
 
 
-def _outcome(run, status: state.RunStatus) -> None:
+def _outcome(run) -> None:
     test = run.test_metrics()
     if test:
         mf_run = run.comparison()
@@ -407,7 +383,7 @@ def _outcome(run, status: state.RunStatus) -> None:
             + (f" · MF {mf_shown}" if mf_shown else ""),
             icon=":material/check_circle:",
         )
-    maps = sorted(p.stem.removeprefix("map_") for p in run.path.glob("map_*.parquet"))
+    maps = run.maps_ready()
     if maps:
         st.caption(f"Maps ready: {', '.join(maps)}.")
     if run.has_model():
@@ -427,16 +403,12 @@ def _open_selected_run() -> None:
 
 
 def _run_list() -> None:
-    available = state.all_runs()
+    available = runs()
     st.subheader(f"All runs ({len(available)})")
     if not available:
-        st.caption(f"Runs are saved under `{state.runs_root()}`.")
+        st.caption(f"Runs are saved under `{runs_root()}`.")
         return
-    rows = []
-    for run in available:
-        row = describe(run)
-        row["state"] = state.run_status(run).phase
-        rows.append(row)
+    rows = [describe(run) for run in available]
     st.session_state["runs_table_names"] = [row["run"] for row in rows]
     st.dataframe(
         rows,
@@ -446,7 +418,7 @@ def _run_list() -> None:
         selection_mode="single-row",
     )
     st.caption(
-        f"Select a row to open that run. Runs are saved under `{state.runs_root()}` and "
+        f"Select a row to open that run. Runs are saved under `{runs_root()}` and "
         "listed again after the app restarts."
     )
 

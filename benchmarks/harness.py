@@ -1,25 +1,36 @@
-"""Shared by the benchmark scripts: the machine header, markdown tables, seeded synthetic data
-the size of MovieLens, and memory readings. (The memory estimate is `hmf_core.memory`.)"""
+"""The harness every benchmark study shares: where results go and the machine header they
+start with, quiet Lightning, timing (wall, CPU, page faults per step and epoch), peak memory,
+seeded synthetic data the size of MovieLens, markdown tables and report writing.
+(The memory estimate itself is `hmf_core.memory`.)
+
+A study is a module with a `main(argv)`, run from the repository root as
+`python -m benchmarks.<study>`; it builds `Section`s and hands them to `write_report`.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import datetime
+import logging
 import math
 import os
 import platform
+import resource
 import shlex
 import sys
+import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+
+from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.split import Split, make_split
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as `python benchmarks/x.py` from a fresh checkout
-    sys.path.insert(0, str(ROOT))
-
-from hmf_core.ratings import RatingData  # noqa: E402
-from hmf_core.split import Split  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -57,8 +68,6 @@ def total_memory_gib() -> float | None:
 
 
 def gpu_name() -> str | None:
-    import torch
-
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
@@ -89,12 +98,25 @@ def machine_header(
 
 
 def command_line() -> str:
-    script = Path(sys.argv[0])
-    try:
-        script = script.resolve().relative_to(ROOT)
-    except ValueError:
-        pass
-    return " ".join(["python", str(script), *(shlex.quote(a) for a in sys.argv[1:])])
+    """How this process was started: `python -m benchmarks.speed --quick` (or the script path)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        program = ["-m", spec.name.removesuffix(".__main__")]
+    else:
+        script = Path(sys.argv[0])
+        try:
+            script = script.resolve().relative_to(ROOT)
+        except ValueError:
+            pass
+        program = [str(script)]
+    return " ".join(["python", *program, *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def quiet() -> None:
+    """Lightning's per-Trainer info lines and tips would drown the progress lines."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,6 +218,11 @@ def synthetic_ratings(
     )
 
 
+def temporal_split(path: str | Path) -> Split:
+    """A real rating file (ML-100K's u.data by default) under the paper's temporal split."""
+    return make_split(read_ratings(path), "temporal")
+
+
 def synthetic_split(n_users: int, n_items: int, n_ratings: int, seed: int = 0) -> Split:
     """Every synthetic rating in training (speed only); a 1% slice as validation/test."""
     data = synthetic_ratings(n_users, n_items, n_ratings, seed)
@@ -212,6 +239,11 @@ def synthetic_split(n_users: int, n_items: int, n_ratings: int, seed: int = 0) -
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Memory and time
+# ---------------------------------------------------------------------------------------------
+
+
 def gib(n_bytes: float) -> float:
     return n_bytes / 2**30
 
@@ -224,3 +256,136 @@ def current_rss_bytes() -> int:
     except OSError:
         pass
     return 0
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so a clock reading covers it (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device: torch.device) -> int:
+    """Start a fresh peak-memory window; returns the baseline (bytes in use now)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device)
+    try:  # give freed heap back first, so reused memory does not hide the next peak
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    try:  # Linux: writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return current_rss_bytes()
+
+
+def peak_memory(device: torch.device) -> int:
+    """Peak bytes since `reset_peak_memory`: CUDA's allocator peak, or the peak RSS (VmHWM)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class Clock:
+    """Wall time, CPU time of this process and minor page faults, per epoch and per step.
+    Steps count from each epoch's second batch on (the first pays one-off costs). Minor page
+    faults show when a step gets fresh memory from the kernel instead of reusing freed memory:
+    at ML-20M size that alone doubles the step time (see speed.md)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.epochs: list[tuple[float, float]] = []  # (wall s, CPU s)
+        self.step_records: list[tuple[float, float, int]] = []  # (wall s, CPU s, faults)
+        self.steps = 0
+        self._epoch_start = self._step_start = None
+
+    def _now(self) -> tuple[float, float, int]:
+        sync(self.device)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return time.perf_counter(), time.process_time(), faults
+
+    def start_epoch(self) -> None:
+        self._epoch_start = self._now()
+
+    def end_epoch(self) -> None:
+        if self._epoch_start is not None:
+            now = self._now()
+            self.epochs.append((now[0] - self._epoch_start[0], now[1] - self._epoch_start[1]))
+            self._epoch_start = None
+
+    def start_step(self) -> None:
+        self._step_start = self._now()
+
+    def end_step(self, batch_idx: int) -> None:
+        self.steps = batch_idx + 1
+        if batch_idx >= 1:
+            now = self._now()
+            self.step_records.append(tuple(b - a for a, b in zip(self._step_start, now)))
+
+    def summary(self, rows: int, batch_size: int, limited: bool) -> dict:
+        """Whole epochs: the median epoch after the first (warm-up), in wall-clock and in CPU
+        time of this process (robust when other processes share the cores). Step-limited
+        runs: the median steady step times the steps of a full epoch."""
+        step_s, step_cpu_s, step_faults = np.median(
+            np.array(self.step_records or [(math.nan,) * 3]), axis=0
+        )
+        if limited:
+            epoch_s, cpu_s = (float(t) * math.ceil(rows / batch_size) for t in (step_s, step_cpu_s))
+        else:
+            epoch_s, cpu_s = np.median(np.array(self.epochs[1:] or self.epochs), axis=0)
+        return {
+            "epoch_s": float(epoch_s),
+            "cpu_s": float(cpu_s),
+            "step_ms": 1000 * float(step_s),
+            "faults_per_step": float(step_faults),
+            "ratings_per_s": rows / float(epoch_s),
+            "extrapolated": limited,
+            "steps_timed": self.steps,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One part of a report: a heading, the prose saying how it was measured, its table, and
+    the CSV file (in the report's folder) the table is also written to, if any."""
+
+    title: str
+    text: str = ""
+    table: pd.DataFrame | None = None
+    csv: str | None = None
+    level: int = 2
+    digits: int = 4
+    after: str = ""  # prose that reads best below the table
+
+    def markdown(self) -> str:
+        parts = [f"{'#' * self.level} {self.title}", ""]
+        if self.text:
+            parts += [self.text, ""]
+        if self.table is not None:
+            parts.append(markdown_table(self.table, self.digits))
+        if self.after:
+            parts += [self.after, ""]
+        return "\n".join(parts)
+
+
+def write_report(out: Path, name: str, header: str, sections: list[Section], footer: str = ""):
+    """Write `out/name` (the header, every section, the footer) and each section's CSV."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = "\n".join([header, *(section.markdown() for section in sections), footer])
+    (out / name).write_text(text.rstrip("\n") + "\n")
+    for section in sections:
+        if section.csv and section.table is not None:
+            section.table.to_csv(out / section.csv, index=False)
+    return out / name

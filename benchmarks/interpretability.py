@@ -1,0 +1,404 @@
+"""Interpretability against accuracy: each cluster recipe's test RMSE beside its cluster quality.
+
+ML-100K on the paper's temporal split (RMSE, sharpness, movement, genre and user-attribute
+agreement) and on the random split (genres again, on more items); a planted two-level hierarchy
+sampled from HMF's own model (ARI per level); 3 seeds. Surprise's BaselineOnly and SVD run on
+the same splits as peers (benchmarks/peers.py). Writes benchmarks/results/interpretability.md,
+interpretability.csv and a trade-off plot, and the peers' rows into accuracy.md.
+
+    python -m benchmarks.interpretability            # the full study (~30 min on 2 cores)
+    python -m benchmarks.interpretability --quick    # one seed, few epochs: a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from benchmarks.harness import RESULTS, ROOT, machine_header, markdown_table, mean_std, quiet
+from benchmarks.peers import best_peers
+from hmf_core.metadata import align, read_metadata
+from hmf_core.model import initial_model
+from hmf_core.quality import model_quality
+from hmf_core.ratings import read_ratings
+from hmf_core.rundir import RunDir
+from hmf_core.settings import MF_INIT_STD, with_preset
+from hmf_core.split import make_split
+from hmf_core.synthetic import planted_hierarchy, planted_labels
+from hmf_core.training import fit
+from hmf_core.warmstart import warm_start
+
+ML100K = ROOT.parent / "shared" / "data" / "ml-100k"
+# name -> (preset, overrides): the paper, each single idea tried on it, the recipe, variants.
+RECIPES = {
+    "paper": ("paper", {}),
+    "paper + small start (init 0.01)": ("paper", {"init_std": 0.01}),
+    "paper + logit lr 1e-2": ("paper", {"logit_lr": 1e-2}),
+    "paper + small start + logit lr 1e-2 + entropy 1": (
+        "paper",
+        {"init_std": 0.01, "logit_lr": 1e-2, "entropy_weight": 1.0},
+    ),
+    "interpretable (spectral start)": ("interpretable", {}),
+    "interpretable, logit lr 3e-2": ("interpretable", {"logit_lr": 3e-2}),
+    "interpretable, logit lr 3e-2 + entropy 0.1": (
+        "interpretable",
+        {"logit_lr": 3e-2, "entropy_weight": 0.1},
+    ),
+    "interpretable, MF start": ("interpretable", {"warm_start": "mf"}),
+    "interpretable, no biases": ("interpretable", {"use_bias": False}),
+    "interpretable + entropy 0.3": ("interpretable", {"entropy_weight": 0.3}),
+}
+AT_K20 = ("paper", "interpretable (spectral start)", "interpretable, MF start")
+ON_RANDOM = AT_K20
+PLANTED = ("paper", "interpretable (spectral start)", "interpretable, MF start")
+QUICK = ("paper", "interpretable (spectral start)")
+PARTS = ("temporal", "random", "planted")
+
+
+def _fit(settings, split) -> tuple[dict, torch.nn.Module]:
+    with tempfile.TemporaryDirectory() as directory:
+        metrics = fit(settings, split, Path(directory))
+        run = RunDir(directory)
+        metrics["val_rmse"] = float(run.metrics()["val_rmse"].min())  # the selected epoch's
+        return metrics, run.load_model()
+
+
+def _start(settings, split, model):
+    start = initial_model(model.config, settings.seed)
+    return warm_start(
+        start, split.train, settings.warm_start, settings.warm_start_sharpness, settings.seed
+    )
+
+
+def _pick(records: list[dict], **match) -> dict:
+    for record in records:
+        if all(record.get(k) == v for k, v in match.items()):
+            return record
+    return {}
+
+
+def summarise(quality: dict) -> dict:
+    """The figures of one run the report shows, from hmf_core.quality's dict (level 1)."""
+    row = {}
+    for side in ("user", "item"):
+        sharp = _pick(quality["sharpness"], side=side, level=1)
+        moved = _pick(quality["movement"], side=side, level=1)
+        row[f"{side}_mean_max"] = sharp.get("mean_max")
+        row[f"{side}_effective"] = sharp.get("mean_effective_clusters")
+        row[f"{side}_used"] = sharp.get("clusters_used")
+        row[f"{side}_logit_corr"] = moved.get("logit_correlation")
+        row[f"{side}_unchanged"] = moved.get("argmax_unchanged")
+    columns = {"item": ["genres"], "user": ["occupation", "gender", "age"]}
+    for side, names in columns.items():
+        for column in names:
+            for method in ("model", "kmeans", "mf_kmeans", "random"):
+                record = _pick(
+                    quality["agreement"], side=side, level=1, column=column, method=method
+                )
+                row[f"{column}_ami_{method}"] = record.get("ami")
+                if method == "model":
+                    row[f"{column}_purity_model"] = record.get("purity")
+                    row[f"{column}_nmi_model"] = record.get("nmi")
+    for record in quality["planted"]:
+        if record["method"] in ("model", "kmeans"):
+            name = f"{record['side']}{record['level']}_ari_{record['method']}"
+            row[name] = record["ari"]
+    return row
+
+
+def movielens_runs(
+    split_name: str, seeds, recipes, item_ks, epochs: int | None, peers: bool = True
+) -> list[dict]:
+    data = read_ratings(ML100K / "u.data")
+    rows = []
+    for seed in seeds:
+        split = make_split(data, split_name, seed)
+        items = align(read_metadata(ML100K / "u.item", kind="item"), split.item_ids, "item")
+        users = align(read_metadata(ML100K / "u.user", kind="user"), split.user_ids, "user")
+        limits = {"max_epochs": epochs} if epochs else {}
+        base = {"split": split_name, "seed": seed, "projection": False, **limits}
+        mf_settings = with_preset("paper", user_depth=0, item_depth=0, init_std=MF_INIT_STD, **base)
+        mf_metrics, mf = _fit(mf_settings, split)
+        if peers:  # plain MF and the Surprise peers (left out when only some recipes rerun)
+            rows.append({"split": split_name, "seed": seed, "recipe": "plain MF", **mf_metrics})
+            for peer in best_peers(split, seed, quick=bool(epochs)).to_dict("records"):
+                model = peer.pop("model")
+                rows.append({"split": split_name, "seed": seed, "recipe": model, **peer})
+        for name in recipes:
+            preset, overrides = RECIPES[name]
+            for k in item_ks(name):
+                settings = with_preset(preset, item_clusters=[k], **base, **overrides)
+                started = time.time()
+                metrics, model = _fit(settings, split)
+                quality = model_quality(
+                    model,
+                    seed,
+                    initial=_start(settings, split, model),
+                    mf=mf,
+                    users=users,
+                    items=items,
+                )
+                rows.append(
+                    {
+                        "split": split_name,
+                        "seed": seed,
+                        "recipe": name,
+                        "item_k": k,
+                        "seconds": round(time.time() - started, 1),
+                        **metrics,
+                        **summarise(quality),
+                    }
+                )
+                print(f"{split_name} seed {seed} {name} k={k}: {rows[-1]['test_rmse']:.4f}")
+    return rows
+
+
+def planted_runs(seeds, recipes, epochs: int | None) -> list[dict]:
+    """Depth 2 on both sides on data sampled from a two-level HMF (12 fine, 4 coarse clusters).
+    The data are tiny (36 batches an epoch), so every recipe trains at lr 1e-2 (logits 1e-1
+    where the recipe gives them their own rate), as the tests' planted runs do."""
+    rows = []
+    for seed in seeds:
+        planted = planted_hierarchy(seed=seed)
+        split = make_split(planted.data, "random", seed)
+        users = planted_labels(planted, "user", split.user_ids)
+        items = planted_labels(planted, "item", split.item_ids)
+        for name in recipes:
+            preset, overrides = RECIPES[name]
+            settings = with_preset(
+                preset,
+                **{
+                    **overrides,
+                    "split": "random",
+                    "seed": seed,
+                    "dim": 8,
+                    "user_depth": 2,
+                    "item_depth": 2,
+                    "user_clusters": [12, 4],
+                    "item_clusters": [12, 4],
+                    "lr": 1e-2,
+                    "logit_lr": 1e-1 if preset == "interpretable" else None,
+                    "max_epochs": epochs or 300,
+                    "patience": 10,
+                    "projection": False,
+                },
+            )
+            metrics, model = _fit(settings, split)
+            quality = model_quality(
+                model, seed, initial=_start(settings, split, model), users=users, items=items
+            )
+            rows.append(
+                {"split": "planted", "seed": seed, "recipe": name, **metrics, **summarise(quality)}
+            )
+            print(f"planted seed {seed} {name}: {rows[-1]['test_rmse']:.4f}")
+    return rows
+
+
+def table(runs: pd.DataFrame, columns: dict, by=("recipe", "item_k")) -> pd.DataFrame:
+    """mean ± std over seeds of `columns` (name in runs -> header), one row per group."""
+    by = [b for b in by if b in runs]
+    rows = []
+    for key, group in runs.groupby(by, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = {b: ("" if pd.isna(v) else (int(v) if b == "item_k" else v)) for b, v in zip(by, key)}
+        row["seeds"] = group["seed"].nunique()
+        for name, header in columns.items():
+            values = group[name].dropna() if name in group else []
+            row[header] = mean_std(values) if len(values) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot(runs: pd.DataFrame, out: Path) -> list[str]:
+    """Test RMSE (x) against item-genre AMI (y), per recipe and seed; peers as vertical lines."""
+    import plotly.express as px
+
+    temporal = runs[(runs["split"] == "temporal") & runs["genres_ami_model"].notna()].copy()
+    temporal["recipe (item k)"] = (
+        temporal["recipe"] + " (k=" + temporal["item_k"].astype("Int64").astype(str) + ")"
+    )
+    figure = px.scatter(
+        temporal,
+        x="test_rmse",
+        y="genres_ami_model",
+        color="recipe (item k)",
+        hover_data=["seed", "item_mean_max"],
+        labels={"test_rmse": "test RMSE (paper split)", "genres_ami_model": "item genre AMI"},
+        title="HMF recipes on ML-100K: accuracy against genre agreement of item clusters",
+    )
+    peers = runs[(runs["split"] == "temporal") & runs["recipe"].str.startswith("Surprise")]
+    for name, group in peers.groupby("recipe"):
+        figure.add_vline(x=group["test_rmse"].mean(), line_dash="dot", annotation_text=name)
+    mf = runs[(runs["split"] == "temporal") & (runs["recipe"] == "plain MF")]
+    kmeans = temporal.groupby("item_k")["genres_ami_mf_kmeans"].mean()
+    for k, value in kmeans.items():
+        figure.add_hline(y=value, line_dash="dash", annotation_text=f"k-means on MF, k={k}")
+    figure.add_vline(x=mf["test_rmse"].mean(), line_dash="dash", annotation_text="plain MF")
+    figure.update_layout(width=1100, height=650, legend={"orientation": "h", "y": -0.2})
+    figure.write_html(out / "interpretability.html", include_plotlyjs="cdn")
+    written = ["interpretability.html"]
+    try:
+        figure.write_image(out / "interpretability.png")
+        written.append("interpretability.png")
+    except Exception as exc:  # kaleido or its browser missing: the HTML stays
+        print(f"interpretability.png not written: {type(exc).__name__}: {exc}")
+    return written
+
+
+SHOWN = {
+    "test_rmse": "test RMSE",
+    "val_rmse": "val RMSE",
+    "best_epoch": "best epoch",
+    "item_mean_max": "item mean max p",
+    "user_mean_max": "user mean max p",
+    "item_effective": "item eff. clusters",
+    "item_used": "item clusters used",
+    "genres_ami_model": "genre AMI",
+    "genres_ami_kmeans": "genre AMI k-means own U0",
+    "genres_ami_mf_kmeans": "genre AMI k-means MF",
+    "genres_ami_random": "genre AMI random",
+    "genres_purity_model": "genre purity",
+    "user_logit_corr": "user logit corr. with start",
+    "item_logit_corr": "item logit corr. with start",
+    "item_unchanged": "item argmax unchanged",
+    "occupation_ami_model": "occupation AMI",
+    "occupation_ami_mf_kmeans": "occupation AMI k-means MF",
+    "age_ami_model": "age AMI",
+    "age_ami_mf_kmeans": "age AMI k-means MF",
+}
+PLANTED_SHOWN = {
+    "test_rmse": "test RMSE",
+    "user1_ari_model": "user fine ARI",
+    "user2_ari_model": "user coarse ARI",
+    "item1_ari_model": "item fine ARI",
+    "item2_ari_model": "item coarse ARI",
+    "user1_ari_kmeans": "user fine ARI k-means own U0",
+    "item1_ari_kmeans": "item fine ARI k-means own U0",
+    "item_mean_max": "item mean max p",
+}
+PEER_SHOWN = {"test_rmse": "test RMSE", "val_rmse": "val RMSE"}
+
+
+def write_report(runs: pd.DataFrame, out: Path, seeds, figures: list[str]) -> None:
+    hmf = runs["recipe"].isin(list(RECIPES))
+    parts = [
+        machine_header(
+            "Interpretability against accuracy: cluster recipes on ML-100K and planted data",
+            seeds,
+            [
+                "Data: ML-100K u.data, u.item (genres), u.user (occupation, gender, age); the "
+                "paper's temporal split (625 users, 1,561 items) and the seeded random split.",
+                "Every HMF run: depth 1, 200 user clusters, d 20, batch 1024, lr 1e-3, wd 1e-4, "
+                "early stopping on validation RMSE (patience 5), up to 512 epochs; recipes "
+                "differ only in the named fields (hmf_core/settings.py PRESETS).",
+                "Genre AMI: argmax item cluster against genre, an item with several genres "
+                "counted once per genre (hmf_core/quality.py). k-means: sklearn KMeans with the "
+                "same k on the run's own item embeddings U0, and on plain MF's (the paper's MF: "
+                "no biases, N(0, 0.1) start) trained on the same split and seed.",
+                "Logit correlation and argmax unchanged: trained against starting logits "
+                "(the random draw, or the warm start where the recipe has one).",
+            ],
+        ),
+        "## The paper's temporal split\n",
+        markdown_table(table(runs[hmf & (runs["split"] == "temporal")], SHOWN)),
+        "\n## Peers and plain MF on the same split (validation-chosen settings)\n",
+        markdown_table(
+            table(runs[~hmf & (runs["split"] == "temporal")], PEER_SHOWN, by=("recipe", "setting"))
+        ),
+        "\n## The random split (genre agreement on all 1,682 items)\n",
+        markdown_table(table(runs[hmf & (runs["split"] == "random")], SHOWN)),
+        markdown_table(
+            table(runs[~hmf & (runs["split"] == "random")], PEER_SHOWN, by=("recipe", "setting"))
+        ),
+        "\n## Planted two-level hierarchy (HMF's own generative model, depth 2)\n",
+        markdown_table(table(runs[runs["split"] == "planted"], PLANTED_SHOWN)),
+        "\nFigures: " + ", ".join(figures) + "; every run: interpretability.csv.\n",
+    ]
+    (out / "interpretability.md").write_text("\n".join(parts))
+
+
+def update_accuracy_peers(runs: pd.DataFrame, path: Path) -> None:
+    """The peers' rows in accuracy.md, between markers, so accuracy.py's own text stays."""
+    start, end = "<!-- peers: benchmarks/interpretability.py -->", "<!-- /peers -->"
+    temporal = runs[(runs["split"] == "temporal") & runs["recipe"].str.startswith("Surprise")]
+    block = "\n".join(
+        [
+            start,
+            "## Peers on the same split (Surprise, validation-chosen; from interpretability.py)",
+            "",
+            markdown_table(table(temporal, PEER_SHOWN, by=("recipe", "setting"))),
+            end,
+        ]
+    )
+    text = path.read_text() if path.exists() else ""
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true", help="one seed, 3 epochs, 2 recipes")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="run only these parts; the others' rows are kept from --out's interpretability.csv",
+    )
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        choices=list(RECIPES),
+        help="run only these recipes (no peers); every other row is kept from the earlier csv",
+    )
+    args = parser.parse_args(argv)
+    quiet()
+    torch.set_num_threads(1)
+    if not (ML100K / "u.data").exists():
+        print(f"{ML100K} is absent: the study needs the real ML-100K files")
+        return 2
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    epochs = 3 if args.quick else None
+    recipes = QUICK if args.quick else tuple(args.recipes or RECIPES)
+    only = set(args.recipes or ())
+
+    def item_ks(name: str) -> tuple[int, ...]:
+        return (100, 20) if name in AT_K20 and not args.quick else (100,)
+
+    rows = []
+    if "temporal" in args.parts:
+        rows += movielens_runs("temporal", seeds, recipes, item_ks, epochs, peers=not only)
+    if "random" in args.parts:
+        random_recipes = QUICK if args.quick else [r for r in ON_RANDOM if not only or r in only]
+        if random_recipes:
+            rows += movielens_runs("random", seeds, random_recipes, item_ks, epochs, not only)
+    if "planted" in args.parts:
+        planted_recipes = QUICK if args.quick else [r for r in PLANTED if not only or r in only]
+        rows += planted_runs(seeds, planted_recipes, epochs)
+    runs = pd.DataFrame(rows)
+    earlier = args.out / "interpretability.csv"
+    if (only or set(args.parts) != set(PARTS)) and earlier.exists():
+        kept = pd.read_csv(earlier)
+        rerun = kept["split"].isin(args.parts) & (kept["recipe"].isin(only) if only else True)
+        runs = pd.concat([kept[~rerun], runs], ignore_index=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / "interpretability.csv", index=False)
+    figures = plot(runs, args.out) if not args.quick else []
+    write_report(runs, args.out, seeds, figures)
+    update_accuracy_peers(runs, args.out / "accuracy.md")
+    print(f"written: {args.out / 'interpretability.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""The two training paths the speed studies time, over the same model, batches and optimizer:
+a bare hand-written torch loop, and our Lightning path (HMFModule + HMFDataModule under
+pl.Trainer). Both step fused AdamW, as HMFModule.configure_optimizers does."""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import Callback
+
+from benchmarks.harness import Clock, peak_memory, reset_peak_memory
+from hmf_core.datamodule import HMFDataModule, frame_tensors
+from hmf_core.lightning_module import HMFModule
+from hmf_core.model import HMF, HMFConfig, halving_levels
+from hmf_core.split import Split
+from hmf_core.training import cpu_threads
+
+PAPER_CLUSTERS = (200, 100)  # TrainSettings' default, the low end of the paper's grid
+LR, WEIGHT_DECAY = 1e-3, 1e-4
+MODELS = {"MF": 0, "HMF depth 1": 1, "HMF depth 2": 2, "HMF depth 3": 3}  # name: depth
+
+
+def adamw(parameters) -> torch.optim.AdamW:
+    """The optimizer HMFModule.configure_optimizers builds (fused: one kernel per step)."""
+    return torch.optim.AdamW(parameters, lr=LR, weight_decay=WEIGHT_DECAY, fused=True)
+
+
+def optimizer_label(optimizer: torch.optim.Optimizer) -> str:
+    return f"{type(optimizer).__name__}(fused={bool(optimizer.defaults.get('fused'))})"
+
+
+def model_config(
+    n_users: int, n_items: int, depth: int, clusters=PAPER_CLUSTERS, dim: int = 20
+) -> HMFConfig:
+    """MF (depth 0) or HMF of the given depth, clusters halving per level."""
+    return HMFConfig(
+        n_users=n_users,
+        n_items=n_items,
+        dim=dim,
+        user_clusters=halving_levels(clusters[0], depth),
+        item_clusters=halving_levels(clusters[1], depth),
+    )
+
+
+def bare_epochs(
+    config: HMFConfig,
+    split: Split,
+    batch_size: int,
+    epochs: int,
+    threads: int | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict:
+    """The bare loop: the same HMF, batches as index slices of a seeded permutation, fused
+    AdamW, timed per epoch and per step. Also the peak memory of training above what the data
+    tensors already took."""
+    device = torch.device(device)
+    torch.set_num_threads(cpu_threads(threads))
+    users, items, ratings = frame_tensors(split.train, device)
+    gc.collect()
+    baseline = reset_peak_memory(device)
+    torch.manual_seed(seed)
+    model = HMF(config).to(device)
+    optimizer = adamw(model.parameters())
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    clock = Clock(device)
+    for _ in range(epochs):
+        clock.start_epoch()
+        order = torch.randperm(len(users), generator=generator, device=device)
+        for batch_idx, begin in enumerate(range(0, len(order), batch_size)):
+            if max_steps and batch_idx >= max_steps:
+                break
+            clock.start_step()
+            index = order[begin : begin + batch_size]  # (B,)
+            loss = F.mse_loss(model(users[index], items[index]), ratings[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            clock.end_step(batch_idx)
+        # free the permutation (index is a view of it) before the next epoch draws one, as the
+        # estimate counts one
+        del order, index
+        clock.end_epoch()
+    result = clock.summary(len(users), batch_size, bool(max_steps))
+    result["peak_bytes"] = peak_memory(device) - baseline
+    result["optimizer"] = optimizer_label(optimizer)
+    del model, optimizer
+    return result
+
+
+class EpochTimer(Callback):
+    """A Clock driven by Lightning's hooks; an epoch runs from one epoch's start to the next
+    (so end-of-epoch hooks count)."""
+
+    def __init__(self, device: torch.device):
+        self.clock = Clock(device)
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.clock.end_epoch()
+        self.clock.start_epoch()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.clock.start_step()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.clock.end_step(batch_idx)
+
+    def on_train_end(self, trainer, pl_module):
+        self.clock.end_epoch()
+
+
+def lightning_epochs(
+    config: HMFConfig,
+    split: Split,
+    batch_size: int,
+    epochs: int,
+    threads: int | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    module_class: type[HMFModule] = HMFModule,
+    precision: str = "32-true",
+) -> dict:
+    """Our path: HMFModule + HMFDataModule under pl.Trainer, no validation, no checkpoints."""
+    torch.set_num_threads(cpu_threads(threads))
+    pl.seed_everything(seed, verbose=False)
+    module = module_class(config.to_dict(), task="rating", lr=LR, weight_decay=WEIGHT_DECAY)
+    datamodule = HMFDataModule(split, "rating", batch_size, seed)
+    timer = EpochTimer(torch.device(device))
+    with tempfile.TemporaryDirectory(prefix="hmf-speed-") as root:
+        trainer = pl.Trainer(
+            accelerator="gpu" if device.startswith("cuda") else "cpu",
+            devices=1,
+            precision=precision,
+            max_epochs=epochs,
+            limit_train_batches=max_steps or 1.0,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[timer],
+            default_root_dir=root,
+        )
+        trainer.fit(module, datamodule=datamodule)
+    result = timer.clock.summary(len(split.train), batch_size, bool(max_steps))
+    result["optimizer"] = optimizer_label(trainer.optimizers[0])
+    return result

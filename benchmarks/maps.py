@@ -1,0 +1,163 @@
+"""Maps at scale: how long after training the dashboard's maps are ready. `python -m hmf_core
+maps RUN` runs in a fresh process (as the training worker does after training, so the UMAP
+import and numba's cached code count) on a run directory holding a randomly initialised HMF of
+the given size (depth 1, 200/100 clusters, d 20: the projection's cost depends on the shape,
+not on the training). Above `projection.UMAP_SAMPLE` rows UMAP is fitted on a stratified
+sample and every other point placed from its nearest fitted points; umap-learn's own
+`transform` for those points is timed beside it for comparison.
+
+    python -m benchmarks.maps                 # writes benchmarks/results/maps.md, maps.csv
+    python -m benchmarks.maps --quick --out /tmp/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.harness import RESULTS, ROOT, Section, machine_header, write_report
+from benchmarks.loops import model_config
+from hmf_core import projection
+from hmf_core.model import initial_model
+from hmf_core.rundir import RunDir
+
+SIZES = {  # name: (users, items)
+    "ML-100K size": (943, 1_682),
+    "ML-1M size": (6_040, 3_706),
+    "ML-20M size": (138_493, 26_744),
+}
+
+
+def fake_run(path: Path, n_users: int, n_items: int, seed: int = 0) -> None:
+    """A run directory with what `hmf_core maps` reads: best.ckpt and the two id tables."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = model_config(n_users, n_items, depth=1)
+    model = initial_model(config, seed)
+    state = {f"model.{key}": value for key, value in model.state_dict().items()}
+    checkpoint = {"hyper_parameters": {"config": config.to_dict()}, "state_dict": state}
+    torch.save(checkpoint, path / "best.ckpt")
+    for kind, count in (("user", n_users), ("item", n_items)):
+        pd.DataFrame({"index": range(count), "id": range(count)}).to_csv(
+            path / f"{kind}s.csv", index=False
+        )
+
+
+def maps_after_training(run_dir: Path) -> dict:
+    """`python -m hmf_core maps` in a fresh process: its wall time and its maps.json."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "hmf_core", "maps", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"hmf_core maps {run_dir} failed:\n{result.stderr[-2000:]}")
+    return {"wall_s": wall, **json.loads((run_dir / "maps.json").read_text())}
+
+
+def umap_transform_s(run_dir: Path) -> dict:
+    """The alternative NOT adopted: fit UMAP on the same sample with its own search index
+    (pynndescent, which `transform` needs), then `transform` every other point."""
+    model = RunDir(run_dir).load_model()
+    table, vectors = projection.embedding_table(model, None, None)
+    fitted = projection.umap_sample(table)
+    placed = np.setdiff1d(np.arange(len(vectors)), fitted)
+    umap = projection.import_umap()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        started = time.perf_counter()
+        reducer = umap.UMAP(n_components=2, random_state=0, n_jobs=1).fit(vectors[fitted])
+        fit_s = time.perf_counter() - started
+        started = time.perf_counter()
+        reducer.transform(vectors[placed])
+    return {"fit with index s": fit_s, "transform s": time.perf_counter() - started}
+
+
+def measure(sizes: dict[str, tuple[int, int]], with_transform: bool) -> pd.DataFrame:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hmf-maps-") as work:
+        for name, (users, items) in sizes.items():
+            run_dir = Path(work) / name.replace(" ", "_")
+            fake_run(run_dir, users, items)
+            maps = maps_after_training(run_dir)
+            row = {
+                "data": name,
+                "rows (users + items + clusters)": maps["umap_rows"],
+                "UMAP fitted on": maps["umap_fitted_rows"],
+                "maps ready s (fresh process)": maps["wall_s"],
+                "PCA s": maps["pca_s"],
+                "umap import s": maps["umap_import_s"],
+                "UMAP + placement s": maps["umap_s"],
+            }
+            if with_transform and maps["umap_fitted_rows"] < maps["umap_rows"]:
+                alternative = umap_transform_s(run_dir)
+                row["NOT adopted: umap fit with index s"] = alternative["fit with index s"]
+                row["NOT adopted: umap transform s"] = alternative["transform s"]
+            rows.append(row)
+            print(row, flush=True)
+    return pd.DataFrame(rows)
+
+
+TEXT = (
+    "Maps ready = wall time of `python -m hmf_core maps RUN` in a fresh process: loading the "
+    "checkpoint, the PCA map, importing umap, the UMAP map, writing both parquet files and "
+    "maps.json (its timings are the next columns). Up to {limit:,} rows UMAP is fitted on "
+    "every row; above, on every cluster plus users and items stratified by top cluster "
+    "(`projection.umap_sample`), and every other point is placed at the inverse-distance-"
+    "weighted mean of the map positions of its {k} nearest fitted points in the latent space "
+    "(`projection.place_from_neighbours`; UMAP's own `transform` starts from the same mean "
+    "and then optimises). The NOT adopted columns time umap-learn's route to the same result "
+    "on the same sample: a fit that builds the pynndescent index `transform` needs (numba "
+    "compiles pynndescent on first use), then `transform` of every other point. Target: maps "
+    "ready within 60 s at ML-20M size. Load average (1 min) before measuring: {load:.2f} on "
+    "{cores} cores shared with other jobs."
+)
+
+
+def section(quick: bool, with_transform: bool) -> Section:
+    sizes = {"ML-100K size": SIZES["ML-100K size"]} if quick else SIZES
+    load = os.getloadavg()[0]
+    table = measure(sizes, with_transform and not quick)
+    return Section(
+        "Maps at scale: ready after training",
+        TEXT.format(
+            limit=projection.UMAP_SAMPLE,
+            k=projection.PLACEMENT_NEIGHBOURS,
+            load=load,
+            cores=os.cpu_count(),
+        ),
+        table,
+        csv="maps.csv",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="ML-100K size only")
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--skip-transform", action="store_true", help="do not time umap-learn's transform"
+    )
+    args = parser.parse_args(argv)
+    header = machine_header("2-D maps at scale", [0])
+    sections = [section(args.quick, not args.skip_transform)]
+    print(f"wrote {write_report(Path(args.out), 'maps.md', header, sections)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

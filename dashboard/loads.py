@@ -1,0 +1,116 @@
+"""Cached loads: files read and models built once, shared by every page and session.
+
+`st.cache_resource` for models and read-only data objects, `st.cache_data` for tables; each
+keyed by the file's path and modification stamp so a new file (a better checkpoint, an edited
+upload) is read again. Everything is computed by `hmf_core`; this module only caches it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from hmf_core.datasets import Dataset, open_dataset
+from hmf_core.metadata import read_metadata
+from hmf_core.projection import pca_map
+from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.rundir import MAP_METHODS, RunDir
+from hmf_core.split import make_split
+
+Key = tuple[str, int]  # (run path, checkpoint mtime): the key of everything computed from a model
+
+
+def stamp(path: str | Path | None) -> tuple:
+    """(mtime, size) of a file outside a run (a dataset's), part of its cache key."""
+    try:
+        info = Path(path).stat() if path else None
+    except OSError:
+        return ()
+    return (info.st_mtime_ns, info.st_size) if info else ()
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the rating file…")
+def rating_data(path: str, file_stamp: tuple, columns: tuple) -> RatingData:
+    """The parsed rating file (read-only: shared by every session)."""
+    return read_ratings(path, **dict(columns))
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the metadata file…")
+def metadata(path: str, file_stamp: tuple, kind: str) -> pd.DataFrame:
+    return read_metadata(path, kind=kind)
+
+
+@st.cache_data(max_entries=16, show_spinner="Splitting…")
+def split_summary(path: str, file_stamp: tuple, columns: tuple, method: str, seed: int) -> dict:
+    data = rating_data(path, file_stamp, columns)
+    return make_split(data, method, seed).summary()
+
+
+def dataset_data(dataset: Dataset) -> RatingData:
+    return rating_data(dataset.ratings, stamp(dataset.ratings), dataset.columns)
+
+
+def dataset_metadata(dataset: Dataset, kind: str) -> pd.DataFrame | None:
+    path = dataset.metadata_path(kind)
+    return metadata(path, stamp(path), kind) if path else None
+
+
+def dataset_split(dataset: Dataset, method: str, seed: int) -> dict:
+    return split_summary(dataset.ratings, stamp(dataset.ratings), dataset.columns, method, seed)
+
+
+def check_dataset(candidate: Dataset) -> tuple[Dataset | None, list[str]]:
+    """hmf_core.datasets.open_dataset through the caches (so the pages find the files read)."""
+    return open_dataset(
+        candidate,
+        load_ratings=dataset_data,
+        load_metadata=lambda path, kind: metadata(path, stamp(path), kind),
+    )
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def model_key(run: RunDir) -> Key | None:
+    checkpoint = run.checkpoint_stamp()
+    return None if checkpoint is None else (str(run.path), checkpoint)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
+def load_model(path: str, checkpoint_mtime: int):
+    return RunDir(path).load_model()
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def run_table(path: str, name: str, file_stamp: tuple) -> pd.DataFrame:
+    return RunDir(path).table(name)
+
+
+def table(run: RunDir, name: str) -> pd.DataFrame:
+    """users.csv, items.csv or interactions.parquet of a run (cached)."""
+    return run_table(str(run.path), name, run.stamp(name))
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def saved_map(path: str, method: str, file_stamp: tuple) -> pd.DataFrame | None:
+    return RunDir(path).map(method)
+
+
+@st.cache_data(max_entries=6, show_spinner="Projecting the embeddings (PCA)…")
+def live_pca_map(path: str, checkpoint_mtime: int) -> pd.DataFrame:
+    run = RunDir(path)
+    return pca_map(load_model(path, checkpoint_mtime), table(run, "users"), table(run, "items"))
+
+
+def run_map(run: RunDir, key: Key) -> tuple[pd.DataFrame, str]:
+    """The best map there is: UMAP if written, else the saved PCA map, else PCA now."""
+    for method in reversed(MAP_METHODS):  # written after training, from the best checkpoint
+        frame = saved_map(str(run.path), method, run.stamp(f"map_{method}"))
+        if frame is not None:
+            return frame, method
+    return live_pca_map(*key), "pca"

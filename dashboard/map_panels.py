@@ -1,0 +1,145 @@
+"""The map page's side panels: what is selected (one cluster, one user or item, several
+points) and the search results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loads, queries, state, widgets
+from dashboard.map_figure import KINDS
+from hmf_core.projection import points_of
+
+
+def search_results(matches: pd.DataFrame) -> None:
+    if matches.empty:
+        st.caption("No name matches.")
+        return
+    options = list(matches.head(100).itertuples(index=False))
+    choice = st.selectbox(
+        f"{len(matches):,} matches (starred on the map)",
+        options,
+        format_func=lambda row: f"{row.label} · {row.kind}",
+        key="map_search_choice",
+    )
+    if st.button("Select it", key="map_search_select"):
+        state.select(
+            [{"kind": choice.kind, "level": int(choice.level), "index": int(choice.index)}]
+        )
+        st.rerun()
+
+
+def selection_panel(explored: state.Explored) -> None:
+    points = state.selected_points()
+    if not points:
+        st.subheader("Selection")
+        st.caption(
+            "Nothing selected. Click a cluster (diamond = user cluster, square = item "
+            "cluster) to see its members, or a user / item to see its clusters; or lasso "
+            "a region. The selection also opens in Cluster affinity, Membership and "
+            "Explain."
+        )
+        return
+    header, clear = st.columns([4, 1], vertical_alignment="center")
+    if clear.button("Clear", key="clear_selection"):
+        state.clear_selection()
+        st.rerun()
+    if len(points) > 1:
+        _several(explored, points, header)
+    elif points[0]["kind"].endswith("cluster"):
+        _one_cluster(explored, points[0], header)
+    else:
+        _one_object(explored, points[0], header)
+
+
+def _one_cluster(explored: state.Explored, point: dict, header) -> None:
+    side = point["kind"].split()[0]
+    level, cluster = point["level"], point["index"]
+    sizes = queries.cluster_sizes(explored.key, side, level)
+    header.subheader(f"{point['kind'].capitalize()} {cluster} (level {level})")
+    st.caption(
+        f"Size {sizes[cluster]:.1f} (sum of its members' probabilities). Members, most "
+        "probable first:"
+    )
+    members = queries.cluster_members(explored.key, side, level, cluster, top=25)
+    widgets.table_of(
+        members,
+        ("label", "genres", "gender", "age", "occupation", "probability"),
+        key="map_members",
+        height=420,
+        column_config={
+            "probability": st.column_config.ProgressColumn(
+                "probability", format="%.3f", min_value=0.0, max_value=1.0
+            )
+        },
+    )
+    st.page_link(
+        "views/membership.py", label="All members and the hierarchy", icon=":material/account_tree:"
+    )
+    st.page_link(
+        "views/affinity.py", label="What this cluster likes (affinity)", icon=":material/grid_on:"
+    )
+
+
+def _one_object(explored: state.Explored, point: dict, header) -> None:
+    side = point["kind"]
+    meta = explored.users if side == "user" else explored.items
+    label = meta.loc[meta["index"] == point["index"], "label"]
+    header.subheader(label.iloc[0] if len(label) else f"{side} {point['index']}")
+    membership = queries.object_membership(explored.key, side, point["index"])
+    if membership.empty:
+        st.caption(f"The {side} side has depth 0 (plain MF): no clusters.")
+    else:
+        top = (
+            membership.sort_values("probability", ascending=False)
+            .groupby("level")
+            .head(5)
+            .sort_values(["level", "probability"], ascending=[True, False])
+        )
+        st.caption("Its most probable clusters per level:")
+        st.dataframe(
+            top,
+            hide_index=True,
+            key="map_membership",
+            column_config={
+                "probability": st.column_config.ProgressColumn(
+                    "probability", format="%.3f", min_value=0.0, max_value=1.0
+                )
+            },
+        )
+    if side == "user":
+        st.page_link(
+            "views/explain.py", label="Recommendations for this user", icon=":material/lightbulb:"
+        )
+    st.page_link(
+        "views/membership.py", label="Membership at every level", icon=":material/account_tree:"
+    )
+
+
+def _several(explored: state.Explored, points: list[dict], header) -> None:
+    header.subheader(f"{len(points):,} points selected")
+    frame, _ = loads.run_map(explored.run, explored.key)
+    rows = points_of(frame, points)
+    order = {kind: position for position, kind in enumerate(reversed(KINDS))}
+    rows = rows.sort_values(
+        ["kind", "size"], key=lambda column: column.map(order) if column.name == "kind" else -column
+    )
+    counts = rows["kind"].value_counts()
+    st.caption(
+        ", ".join(f"{count:,} {kind}s" for kind, count in counts.items())
+        + ". Clusters first, largest first; the first cluster of each side opens in "
+        "Cluster affinity and Membership."
+    )
+    widgets.table_of(
+        rows,
+        ("kind", "label", "level", "size", "top_cluster", "genre", "gender", "occupation"),
+        key="map_selected",
+        height=420,
+        column_config={"size": st.column_config.NumberColumn(format="%.1f")},
+    )
+    widgets.csv_download(
+        "Download the selection (CSV)",
+        rows,
+        f"{explored.run.name}-map-selection.csv",
+        "map_selection_download",
+    )

@@ -1,0 +1,60 @@
+"""How much to trust the clusters on screen: the verdict of hmf_core.trust beside every cluster
+view, and the full cluster-quality tables of hmf_core.quality on the Metrics page."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from hmf_core.quality import quality_tables
+from hmf_core.trust import cluster_trust
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~])")
+BOXES = {"crisp": st.success, "mixed": st.info, "near uniform": st.warning, "unknown": st.info}
+
+
+def literal(text: str) -> str:
+    """`text` escaped so that Streamlit's markdown shows it as typed (no bold, links, LaTeX)."""
+    return _MARKUP.sub(r"\\\1", str(text))
+
+
+def trust_note(quality: dict, side: str, level: int = 1) -> None:
+    """One box: crisp (green), mixed (blue), near uniform (yellow), with its reasons."""
+    trust = cluster_trust(quality, side, level)
+    BOXES[trust.verdict](literal(trust.text), icon=None)
+
+
+def quality_section(quality: dict, depths: dict[str, int]) -> None:
+    """Metrics page: the verdict per side and level, then sharpness, metadata agreement against
+    k-means and chance, and planted ARI where the run has planted labels."""
+    st.subheader("Cluster quality")
+    if not quality:
+        st.info("No cluster quality for this run yet: it is computed when training ends.")
+        return
+    if "error" in quality:
+        st.warning(literal(f"Cluster quality could not be computed: {quality['error']}"))
+        return
+    for side in ("user", "item"):
+        for level in range(1, depths.get(side, 0) + 1):
+            trust_note(quality, side, level)
+    tables = quality_tables(quality)
+    captions = {
+        "sharpness": "Sharpness and movement from the start, per side and level.",
+        "agreement": "Argmax clusters against each metadata column: AMI / NMI / purity of the "
+        "model, of k-means (same k) on its embeddings and on plain MF's, and of a size-matched "
+        "random assignment. Several genres: one sample per genre.",
+        "planted": "Adjusted Rand index against planted labels.",
+    }
+    for name, table in tables.items():
+        if not table.empty:
+            st.caption(captions[name])
+            st.dataframe(table, hide_index=True, width="stretch")
+
+
+def trust_notes(quality: dict, levels: dict[str, int]) -> None:
+    """The notes of several sides side by side: levels = {"user": 1, "item": 2}."""
+    shown = {side: level for side, level in levels.items() if level > 0}
+    for cell, (side, level) in zip(st.columns(max(1, len(shown))), shown.items()):
+        with cell:
+            trust_note(quality, side, level)

@@ -1,0 +1,148 @@
+"""The Train page's "Cluster recipe" controls: a preset, and every knob of it with a help text.
+
+Choosing a preset writes its values into the knobs; a knob changed afterwards wins, and the run
+records both the preset's name and every field (settings.json).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from hmf_core.settings import PRESETS, WARM_STARTS
+
+KEEP = {"persist_state": "session"}
+DEFAULT_PRESET = "interpretable"
+PRESET_LABELS = {
+    "interpretable": "Interpretable (crisp clusters)",
+    "paper": "Paper (as published)",
+}
+WARM_START_LABELS = {
+    "spectral": "spectral: who rated what",
+    "mf": "mf: k-means on a brief MF",
+    "none": "none: random start",
+}
+KNOBS = {  # widget key -> TrainSettings field
+    "train_warm_start": "warm_start",
+    "train_warm_start_sharpness": "warm_start_sharpness",
+    "train_logit_lr": "logit_lr",
+    "train_entropy_weight": "entropy_weight",
+    "train_init_std": "init_std",
+    "train_use_bias": "use_bias",
+}
+FIELD_DEFAULTS = {"warm_start_sharpness": 0.8, "logit_lr": 1e-3}  # where a preset is silent
+
+
+def _preset_value(preset: str, field: str):
+    value = PRESETS[preset].get(field, FIELD_DEFAULTS.get(field))
+    return FIELD_DEFAULTS.get(field) if value is None else value
+
+
+def _apply_preset() -> None:
+    preset = st.session_state.get("train_preset") or DEFAULT_PRESET
+    for key, field in KNOBS.items():
+        st.session_state[key] = _preset_value(preset, field)
+
+
+def _start(key: str, preset: str) -> dict:
+    """The widget's first value (from the preset) unless the session already holds one."""
+    if key in st.session_state:
+        return {}
+    value = _preset_value(preset, KNOBS[key])
+    return {"index": WARM_STARTS.index(value)} if key == "train_warm_start" else {"value": value}
+
+
+def recipe_controls(lr: float) -> dict:
+    """The preset and its knobs; returns TrainSettings fields (preset included)."""
+    preset = st.segmented_control(
+        "Cluster recipe",
+        list(PRESETS),
+        default=DEFAULT_PRESET,
+        required=True,
+        key="train_preset",
+        on_change=_apply_preset,
+        format_func=PRESET_LABELS.get,
+        help="Interpretable: memberships start from a co-clustering of who rated what, the "
+        "connection logits learn faster and biases absorb leniency and popularity, so clusters "
+        "come out crisp and data-driven (on ML-100K: top membership 0.73 against 0.08, genre "
+        "agreement 3.7x k-means on MF, test RMSE 1.059 against 1.065). Paper: the paper's "
+        "random N(0, 1) start and one learning rate; memberships stay near uniform.",
+        **KEEP,
+    )
+    with st.expander("Recipe details"):
+        left, right = st.columns(2)
+        warm_start = left.selectbox(
+            "Warm start",
+            WARM_STARTS,
+            key="train_warm_start",
+            format_func=WARM_START_LABELS.get,
+            help="Where memberships start. spectral: k-means on a spectral co-clustering of "
+            "the training interactions (users and items that share raters). mf: k-means on a "
+            "plain MF trained 10 epochs (reads rating values). none: the random N(0, init std) "
+            "draw of the paper.",
+            **_start("train_warm_start", preset),
+            **KEEP,
+        )
+        sharpness = right.slider(
+            "Warm-start sharpness",
+            0.5,
+            0.99,
+            step=0.01,
+            key="train_warm_start_sharpness",
+            disabled=warm_start == "none",
+            help="Membership probability a warm-started object gives its first cluster at the "
+            "start; training moves it from there.",
+            **_start("train_warm_start_sharpness", preset),
+            **KEEP,
+        )
+        logit_lr = left.number_input(
+            "Logit learning rate",
+            1e-6,
+            1.0,
+            step=1e-3,
+            format="%.1e",
+            key="train_logit_lr",
+            help="Learning rate of the connection logits (the memberships). Larger than the "
+            "embeddings' lets the ratings move memberships away from their start.",
+            **_start("train_logit_lr", preset),
+            **KEEP,
+        )
+        entropy = right.number_input(
+            "Entropy weight",
+            0.0,
+            10.0,
+            step=0.05,
+            key="train_entropy_weight",
+            help="Weight of the mean membership entropy (divided by log k) added to the loss: "
+            "larger = sharper memberships. 0.3 gave top membership 0.95 on ML-100K at a cost of "
+            "0.002 test RMSE.",
+            **_start("train_entropy_weight", preset),
+            **KEEP,
+        )
+        init_std = left.number_input(
+            "Initial std",
+            0.0001,
+            10.0,
+            step=0.05,
+            format="%.4f",
+            key="train_init_std",
+            help="Standard deviation of the N(0, s) initial logits and embeddings (the paper: 1).",
+            **_start("train_init_std", preset),
+            **KEEP,
+        )
+        use_bias = right.checkbox(
+            "Global, user and item biases",
+            key="train_use_bias",
+            help="An extension (the paper has none): biases take leniency and popularity, so "
+            "clusters are about taste.",
+            **_start("train_use_bias", preset),
+            **KEEP,
+        )
+    return {
+        "preset": preset,
+        "warm_start": warm_start,
+        "warm_start_sharpness": float(sharpness),
+        "logit_lr": float(logit_lr) if logit_lr != lr else None,
+        "entropy_weight": float(entropy),
+        "init_std": float(init_std),
+        "use_bias": bool(use_bias),
+    }

@@ -1,0 +1,78 @@
+"""Widgets several pages share: the level picker, the cluster picker, the row of curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from hmf_core.metrics import metric_names
+from hmf_core.rundir import RunDir
+
+
+def level_picker(cell, label: str, depth: int, key: str, default: int = 1) -> int:
+    """A side's cluster level (1..depth); with a single choice (depth 0 or 1) a caption."""
+    if depth <= 1:
+        cell.caption(f"{label}: {depth} (depth {depth}{', plain MF' if depth == 0 else ''})")
+        return depth
+    levels = list(range(1, depth + 1))
+    return cell.selectbox(label, levels, index=levels.index(default), key=key)
+
+
+def cluster_picker(
+    cell,
+    label: str,
+    side: str,
+    level: int,
+    sizes: np.ndarray,
+    picked: dict | None,
+    key: str,
+    help: str | None = None,
+) -> int:
+    """One cluster of `side` at `level`, listed with its size; opens on the cluster selected
+    on the map (`picked`) when it is of this side and level, else on the largest."""
+    default = int(sizes.argmax())
+    if picked and picked["kind"] == f"{side} cluster" and picked["level"] == level:
+        default = int(picked["index"])
+    return cell.selectbox(
+        label,
+        range(len(sizes)),
+        index=default,
+        format_func=lambda c: f"{side} cluster {c} · size {sizes[c]:.1f}",
+        key=key,
+        help=help,
+    )
+
+
+def curve_row(run: RunDir, task: str, key_prefix: str) -> bool:
+    """Train loss and the task's validation metrics against epoch, HMF and (if trained) MF,
+    side by side. Returns whether HMF has a curve point yet."""
+    frames = {"HMF": run.metrics()}
+    mf_run = run.comparison()
+    if mf_run is not None:
+        frames["MF"] = mf_run.metrics()
+    columns = ["train_loss", *metric_names(task, "val")]
+    for cell, column in zip(st.columns(len(columns)), columns):
+        cell.plotly_chart(
+            charts.curve(frames, column, log_y=column == "train_loss"),
+            key=f"{key_prefix}{column}",
+        )
+    return not frames["HMF"].empty
+
+
+def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str, index=False) -> None:
+    """A download button for a table as CSV."""
+    st.download_button(
+        label,
+        frame.to_csv(index=index).encode(),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+    )
+
+
+def table_of(frame: pd.DataFrame, wanted: tuple[str, ...], **options) -> None:
+    """st.dataframe of the `wanted` columns that `frame` has, in that order."""
+    st.dataframe(frame[[c for c in wanted if c in frame.columns]], hide_index=True, **options)

@@ -1,0 +1,197 @@
+"""Datasets: the files a run trains on (a rating file, optional item / user metadata), the
+bundled demo, uploads kept on disk, and the checks a dataset passes before it is used.
+
+The training runs in another process and reads its files by path, so an upload is stored as a
+file (`store_uploads`) and a dataset is a set of paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hmf_core.errors import DataFormatError
+from hmf_core.files import write_atomically
+from hmf_core.metadata import read_metadata
+from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.runs import runs_root
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "assets" / "ml-latest-small"
+ROLES = ("ratings", "items", "users")
+METADATA_KINDS = {"item": "items", "user": "users"}  # metadata kind -> Dataset field
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The files a run would train on: a rating file and optional item / user metadata."""
+
+    label: str
+    ratings: str  # absolute path (the training process reads it by path)
+    items: str | None = None
+    users: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()  # explicit (user_col, name), (item_col, name)...
+    demo: bool = False
+    problems: tuple[str, ...] = field(default=(), compare=False)  # metadata files refused
+
+    def column_names(self) -> dict:
+        return dict(self.columns)
+
+    def files(self) -> list[tuple[str, str]]:
+        """(role, path) of each file the dataset has: ratings, then items and users if any."""
+        return [(role, getattr(self, role)) for role in ROLES if getattr(self, role)]
+
+    def metadata_path(self, kind: str) -> str | None:
+        """The item ("item") or user ("user") metadata file, if any."""
+        return getattr(self, METADATA_KINDS[kind])
+
+    def to_dict(self) -> dict:
+        """The fields that name the files (what a link to this dataset must carry)."""
+        fields = {
+            "ratings": self.ratings,
+            "items": self.items,
+            "users": self.users,
+            "columns": self.columns,
+            "label": self.label,
+        }
+        return {key: value for key, value in fields.items() if value}
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> Dataset:
+        """Inverse of `to_dict`; KeyError / TypeError / ValueError when `fields` is not one."""
+        return cls(
+            label=str(fields.get("label", Path(fields["ratings"]).name)),
+            ratings=str(fields["ratings"]),
+            items=fields.get("items"),
+            users=fields.get("users"),
+            columns=tuple((str(a), str(b)) for a, b in fields.get("columns", ())),
+        )
+
+
+DEMO = Dataset(
+    label="MovieLens latest-small (bundled demo)",
+    ratings=str(DEMO_DIR / "ratings.csv"),
+    items=str(DEMO_DIR / "movies.csv"),
+    demo=True,
+)
+
+
+def uploads_root() -> Path:
+    return runs_root() / "uploads"
+
+
+def store_uploads(
+    ratings: tuple[str, bytes],
+    items: tuple[str, bytes] | None = None,
+    users: tuple[str, bytes] | None = None,
+    columns: tuple[tuple[str, str], ...] = (),
+) -> Dataset:
+    """Save uploaded (name, bytes) files as `<runs>/uploads/<sha256 of the ratings>/<role>/<name>`
+    and return the dataset made of them (not yet checked: see `open_dataset`).
+
+    The original name is kept because it decides the format (`u.data`, `ratings.dat`...).
+    Same bytes -> same path, so an upload is stored once and can be reopened later
+    (`earlier_uploads`)."""
+    folder = uploads_root() / hashlib.sha256(ratings[1]).hexdigest()[:16]
+    paths = {}
+    for role, upload in zip(ROLES, (ratings, items, users)):
+        if upload is None:
+            continue
+        name, data = upload
+        safe_name = Path(name.replace("\\", "/")).name.strip() or "upload"
+        path = folder / role / safe_name
+        if not path.exists() or path.read_bytes() != data:
+            write_atomically(path, lambda temporary, data=data: temporary.write_bytes(data))
+        paths[role] = str(path)
+    return Dataset(label=f"{Path(paths['ratings']).name} (uploaded)", columns=columns, **paths)
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*") if not p.name.startswith("."))
+
+
+def earlier_uploads() -> list[Dataset]:
+    """Datasets saved by earlier uploads (newest first), so nothing uploaded is lost."""
+    root = uploads_root()
+    found = []
+    for folder in root.iterdir() if root.exists() else ():
+        rating_files = _visible_files(folder / "ratings") if folder.is_dir() else []
+        if not rating_files:
+            continue
+        extras = {}
+        for role in ROLES[1:]:
+            files = _visible_files(folder / role)
+            extras[role] = str(files[-1]) if files else None
+        modified = rating_files[0].stat().st_mtime
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(modified))
+        label = f"{rating_files[0].name} (uploaded {when})"
+        found.append((modified, Dataset(label=label, ratings=str(rating_files[0]), **extras)))
+    return [dataset for _, dataset in sorted(found, key=lambda pair: -pair[0])]
+
+
+def read_error_message(path: str | Path, error: Exception) -> str:
+    """One sentence for a file that did not read: DataFormatError already names the file and
+    the line; anything else gets the file name and the exception type, never a traceback."""
+    if isinstance(error, DataFormatError):
+        return str(error)
+    return f"{Path(path).name}: could not be read ({type(error).__name__}: {error})"
+
+
+def open_dataset(
+    candidate: Dataset,
+    load_ratings: Callable[[Dataset], RatingData] | None = None,
+    load_metadata: Callable[[str, str], pd.DataFrame] | None = None,
+) -> tuple[Dataset | None, list[str]]:
+    """Check a dataset before it becomes current: the rating file must read; a metadata file
+    that does not read is dropped (its error returned) and the ratings are still used.
+
+    `load_ratings(dataset)` and `load_metadata(path, kind)` read the files (the app passes its
+    cached readers). Returns (dataset or None when the rating file is unusable, messages)."""
+    load_ratings = load_ratings or (lambda d: read_ratings(d.ratings, **d.column_names()))
+    load_metadata = load_metadata or (lambda path, kind: read_metadata(path, kind=kind))
+    try:
+        load_ratings(candidate)
+    except Exception as error:  # any failure to read is the file's problem, shown plainly
+        return None, [read_error_message(candidate.ratings, error)]
+    errors = []
+    changes = {}
+    for kind, role in METADATA_KINDS.items():
+        path = candidate.metadata_path(kind)
+        if not path:
+            continue
+        try:
+            load_metadata(path, kind)
+        except Exception as error:
+            errors.append(
+                f"{read_error_message(path, error)} — the {kind} metadata is left out; "
+                "the ratings are used without it."
+            )
+            changes[role] = None
+    return replace(candidate, problems=tuple(errors), **changes), errors
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the rated users or items a metadata file describes."""
+
+    described: int  # rows in the metadata file
+    columns: tuple[str, ...]  # its columns besides the label
+    rated: int  # distinct users or items in the ratings
+    known: int  # of those, how many have a metadata row
+
+    @property
+    def complete(self) -> bool:
+        return self.known == self.rated
+
+
+def metadata_coverage(metadata: pd.DataFrame, ids: np.ndarray) -> Coverage:
+    """Which of the rating file's `ids` the metadata (indexed by id) has an entry for; ids are
+    compared as text, as the files spell them."""
+    known = pd.Index(np.asarray(ids).astype(str)).isin(metadata.index.astype(str))
+    columns = tuple(str(c) for c in metadata.columns if c != "label")
+    return Coverage(len(metadata), columns, len(ids), int(known.sum()))
