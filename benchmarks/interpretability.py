@@ -104,8 +104,9 @@ def summarise(quality: dict) -> dict:
                 if method == "model":
                     row[f"{column}_purity_model"] = record.get("purity")
                     row[f"{column}_nmi_model"] = record.get("nmi")
-    for record in quality["planted"]:
-        if record["method"] in ("model", "kmeans"):
+    for record in quality["planted"]:  # level l's clusters against planted level l's labels
+        same_level = record["column"] == f"planted_level{record['level']}"
+        if same_level and record["method"] in ("model", "kmeans"):
             name = f"{record['side']}{record['level']}_ari_{record['method']}"
             row[name] = record["ari"]
     return row
@@ -227,13 +228,20 @@ def plot(runs: pd.DataFrame, out: Path) -> list[str]:
         x="test_rmse",
         y="genres_ami_model",
         color="recipe (item k)",
+        symbol=temporal["recipe"].str.split(" ").str[0],  # paper or interpretable
+        color_discrete_sequence=px.colors.qualitative.Dark24,
         hover_data=["seed", "item_mean_max"],
         labels={"test_rmse": "test RMSE (paper split)", "genres_ami_model": "item genre AMI"},
         title="HMF recipes on ML-100K: accuracy against genre agreement of item clusters",
     )
     peers = runs[(runs["split"] == "temporal") & runs["recipe"].str.startswith("Surprise")]
     for name, group in peers.groupby("recipe"):
-        figure.add_vline(x=group["test_rmse"].mean(), line_dash="dot", annotation_text=name)
+        figure.add_vline(
+            x=group["test_rmse"].mean(),
+            line_dash="dot",
+            annotation_text=name.removeprefix("Surprise "),
+            annotation_position="bottom right" if "SVD" in name else "top right",
+        )
     mf = runs[(runs["split"] == "temporal") & (runs["recipe"] == "plain MF")]
     kmeans = temporal.groupby("item_k")["genres_ami_mf_kmeans"].mean()
     for k, value in kmeans.items():

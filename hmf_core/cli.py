@@ -13,6 +13,7 @@ from pytorch_lightning.callbacks import Callback
 
 from hmf_core.errors import DataFormatError, RunError
 from hmf_core.metrics import TASKS
+from hmf_core.runclaim import create_run_dir
 from hmf_core.settings import (
     PRESETS,
     WARM_STARTS,
@@ -21,8 +22,16 @@ from hmf_core.settings import (
     with_preset,
 )
 from hmf_core.split import SPLITS
+from hmf_core.textfiles import missing, os_refusal, shown_path
 
 DEFAULTS = TrainSettings()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _int_list(text: str) -> list[int]:
@@ -33,7 +42,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hmf_core", description=__doc__)
+    parser = OneLineParser(prog="python -m hmf_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train HMF and write a run directory")
@@ -179,9 +188,44 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "quality":
             return _quality(Path(args.run_dir), args.items, args.users)
         return _evaluate(Path(args.run_dir))
-    except (DataFormatError, RunError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (DataFormatError, RunError, ValueError, OSError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """A user error as one line: an OSError names its path (shortened) and reason."""
+    if isinstance(exc, OSError) and not isinstance(exc, DataFormatError):
+        path = str(exc.filename or "")
+        if len(path) > 120:
+            path = path[:60] + "..." + path[-40:]
+        text = f"{path}: {exc.strerror}" if path and exc.strerror else str(exc)
+    else:
+        text = str(exc)
+    return " ".join(text.split())[:1000]
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Every input path names a readable file, before a run directory is made."""
+    for option in ("data", "items", "users"):
+        value = getattr(args, option)
+        if not value:
+            continue
+        path = Path(value)
+        try:
+            if path.is_dir():
+                raise DataFormatError(
+                    path.name, None, f"a file for --{option}", f"{shown_path(value)} is a directory"
+                )
+            with open(path, "rb"):
+                pass
+        except FileNotFoundError:
+            raise missing(path.name, path, f"an existing file for --{option}") from None
+        except OSError as exc:
+            raise os_refusal(path.name, path, exc) from None
 
 
 class PrintEpochs(Callback):
@@ -208,9 +252,13 @@ class PrintEpochs(Callback):
 def _train(args: argparse.Namespace) -> int:
     from hmf_core.training import is_rank_zero, train_run
 
+    _check_inputs(args)
     settings = settings_from_args(args)
     settings.validate()  # the data-dependent checks follow once the data is read
-    run_dir = Path(args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    if args.run_dir:
+        run_dir = Path(args.run_dir)  # may exist; a live run in it is refused (run.lock)
+    else:  # made atomically, unique even for two runs started in the same second
+        run_dir = create_run_dir("runs", time.strftime("%Y%m%d-%H%M%S"))
 
     results = train_run(settings, run_dir, callbacks=[PrintEpochs()])
     if not is_rank_zero():

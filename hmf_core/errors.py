@@ -13,6 +13,8 @@ class DataFormatError(ValueError):
         self.file = file
         self.line = line
         self.expected = expected
+        if len(found) > 300:  # a user's megabyte-long cell is not a message
+            found = found[:300] + "..."
         self.found = found
         where = f"{file}, line {line}" if line is not None else file
         super().__init__(f"{where}: expected {expected}, {found}")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from hmf_core.errors import DataFormatError
 from hmf_core.ratings import ITEM_NAMES, USER_NAMES, find_column
-from hmf_core.textfiles import decode_text, file_bytes, guess_delimiter, read_delimited
+from hmf_core.textfiles import TextSource, guess_delimiter, open_text, read_delimited
 
 ML100K_GENRES = [
     "unknown",
@@ -67,8 +67,8 @@ def read_metadata(
     path: str | Path, *, data: bytes | None = None, kind: str = "item"
 ) -> pd.DataFrame:
     """Read item (`kind="item"`) or user (`kind="user"`) metadata; index = original id."""
-    name, data = file_bytes(path, data)
-    text = decode_text(name, data)
+    text = open_text(path, data)
+    name = text.name
     base = name.lower()
     if base == "u.item":
         return _ml100k_items(name, text)
@@ -82,11 +82,8 @@ def read_metadata(
 
 
 def _with_ids(frame: pd.DataFrame, name: str, id_column: str) -> pd.DataFrame:
-    ids = pd.to_numeric(frame[id_column], errors="coerce")
-    if ids.isna().any():
-        frame = frame.set_index(frame[id_column].astype(str).str.strip())
-    else:
-        frame = frame.set_index(ids.astype(np.int64))
+    """Index by the id as the file writes it (a string, like the rating file's ids)."""
+    frame = frame.set_index(frame[id_column].astype(str).str.strip())
     frame.index.name = "id"
     frame = frame.drop(columns=[id_column])
     if frame.index.duplicated().any():
@@ -95,9 +92,9 @@ def _with_ids(frame: pd.DataFrame, name: str, id_column: str) -> pd.DataFrame:
     return frame
 
 
-def _ml100k_items(name: str, text: str) -> pd.DataFrame:
+def _ml100k_items(name: str, text: TextSource) -> pd.DataFrame:
     columns = ["id", "title", "release_date", "video_release_date", "url", *ML100K_GENRES]
-    frame = read_delimited(name, text, "|", header=False, columns=columns)
+    frame = read_delimited(text, "|", header=False, columns=columns)
     flags = frame[ML100K_GENRES].to_numpy() == "1"
     genres = ["|".join(g for g, on in zip(ML100K_GENRES, row) if on) for row in flags]
     items = pd.DataFrame(
@@ -111,21 +108,21 @@ def _ml100k_items(name: str, text: str) -> pd.DataFrame:
     return _finish_items(_with_ids(items, name, "id"))
 
 
-def _ml100k_users(name: str, text: str) -> pd.DataFrame:
+def _ml100k_users(name: str, text: TextSource) -> pd.DataFrame:
     columns = ["id", "age", "gender", "occupation", "zip"]
-    users = read_delimited(name, text, "|", header=False, columns=columns)
+    users = read_delimited(text, "|", header=False, columns=columns)
     users["age"] = pd.to_numeric(users["age"], errors="coerce")
     return _finish_users(_with_ids(users, name, "id"))
 
 
-def _ml1m_movies(name: str, text: str) -> pd.DataFrame:
-    items = read_delimited(name, text, "::", header=False, columns=["id", "title", "genres"])
+def _ml1m_movies(name: str, text: TextSource) -> pd.DataFrame:
+    items = read_delimited(text, "::", header=False, columns=["id", "title", "genres"])
     return _finish_items(_with_ids(items, name, "id"))
 
 
-def _ml1m_users(name: str, text: str) -> pd.DataFrame:
+def _ml1m_users(name: str, text: TextSource) -> pd.DataFrame:
     columns = ["id", "gender", "age", "occupation", "zip"]
-    users = read_delimited(name, text, "::", header=False, columns=columns)
+    users = read_delimited(text, "::", header=False, columns=columns)
     codes = pd.to_numeric(users["occupation"], errors="coerce")
     users["occupation"] = [
         ML1M_OCCUPATIONS[int(c)] if pd.notna(c) and 0 <= c < len(ML1M_OCCUPATIONS) else str(c)
@@ -135,8 +132,8 @@ def _ml1m_users(name: str, text: str) -> pd.DataFrame:
     return _finish_users(_with_ids(users, name, "id"))
 
 
-def _generic(name: str, text: str, kind: str) -> pd.DataFrame:
-    frame = read_delimited(name, text, guess_delimiter(name, text), header=True)
+def _generic(name: str, text: TextSource, kind: str) -> pd.DataFrame:
+    frame = read_delimited(text, guess_delimiter(text), header=True)
     candidates = ("id", *(ITEM_NAMES if kind == "item" else USER_NAMES))
     id_column = find_column(list(frame.columns), candidates) or frame.columns[0]
     frame = _with_ids(frame, name, id_column)
@@ -171,13 +168,15 @@ def _finish_users(users: pd.DataFrame) -> pd.DataFrame:
 
 def align(metadata: pd.DataFrame | None, ids: np.ndarray, kind: str) -> pd.DataFrame:
     """Metadata rows in model order (`ids[code]`); ids without metadata get a plain label."""
-    frame = pd.DataFrame(index=pd.Index(ids, name="id"))
+    ids = np.asarray(ids)
+    frame = pd.DataFrame(index=pd.Index(ids, name="id", dtype=ids.dtype))
     if metadata is not None:
         index = metadata.index
-        if index.dtype == object and np.asarray(ids).dtype != object:
+        numeric_ids = pd.api.types.is_numeric_dtype(np.asarray(ids))
+        if numeric_ids and not pd.api.types.is_numeric_dtype(index):
             metadata = metadata.set_axis(pd.to_numeric(index, errors="coerce"))
-        elif index.dtype != object and np.asarray(ids).dtype == object:
-            metadata = metadata.set_axis(index.astype(str))
+        elif not numeric_ids:
+            metadata = metadata.set_axis(index.astype(str).astype(object))
         frame = frame.join(metadata, how="left")
     if "label" not in frame.columns:
         frame["label"] = np.nan

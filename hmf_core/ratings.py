@@ -8,15 +8,29 @@ Knows MovieLens 100K (`u.data`), 1M (`ratings.dat`), latest (`ratings.csv`), a M
 from __future__ import annotations
 
 import io
+import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from hmf_core.errors import DataFormatError
-from hmf_core.textfiles import decode_text, file_bytes, guess_delimiter, read_delimited
+from hmf_core.textfiles import (
+    guess_delimiter,
+    header_names,
+    max_file_bytes,
+    missing,
+    open_text,
+    os_refusal,
+    read_table,
+    size_refusal,
+)
 
 # Column names we recognise, compared after lower-casing and dropping '_', '-' and spaces.
 USER_NAMES = ("user", "userid", "uid", "users", "customer", "customerid", "reviewer", "reviewerid")
@@ -38,7 +52,9 @@ class RatingData:
 
     `table` has columns user, item (int codes 0..n-1), rating (float; NaN-free, 1.0 for implicit
     feedback) and timestamp (int64; the row order when the file has none).
-    `user_ids[code]` / `item_ids[code]` give back the ids as written in the file.
+    `user_ids[code]` / `item_ids[code]` give back the ids as written in the file, as strings
+    ('007' and '7' are two users), in natural order (canonical integers by value first).
+    `encoding` is the file's text encoding as detected (stated in the summary).
     """
 
     table: pd.DataFrame
@@ -49,6 +65,7 @@ class RatingData:
     has_timestamp: bool
     duplicates_dropped: int = 0
     notes: list[str] = field(default_factory=list)
+    encoding: str = "UTF-8"
 
     @property
     def n_users(self) -> int:
@@ -75,6 +92,7 @@ class RatingData:
             "interactions": len(table),
             "density": len(table) / max(1, self.n_users * self.n_items),
             "implicit": self.implicit,
+            "encoding": self.encoding,
             "duplicates_dropped": self.duplicates_dropped,
             "notes": list(self.notes),
         }
@@ -101,6 +119,28 @@ def find_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:
     return None
 
 
+# Bounds, stated in every refusal. Ratings are stored as float32; times as datetime64[ns] by
+# every reader of a run (pandas), so both are checked in those ranges.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+TIME_MIN_S = int(pd.Timestamp.min.ceil("s").timestamp())  # 1677-09-21
+TIME_MAX_S = int(pd.Timestamp.max.floor("s").timestamp())  # 2262-04-11
+TIME_RANGE = "1677-09-22 and 2262-04-11"
+# Unix time units by magnitude: seconds below 1e11 (year 5138), milliseconds below 1e14, ...
+TIME_UNITS = (("seconds", 1, 1e11), ("milliseconds", 1_000, 1e14), ("microseconds", 10**6, 1e17))
+DEFAULT_MAX_ROWS = 50_000_000  # $HMF_MAX_ROWS
+DEFAULT_MAX_ZIP_RATIO = 100  # $HMF_MAX_ZIP_RATIO: a larger expansion (above 16 MiB) is a bomb
+ID_TYPE = pa.dictionary(pa.int32(), pa.string())  # ids as text, stored once per block
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip().isdigit() else default
+
+
+def max_rows() -> int:
+    return _env_int("HMF_MAX_ROWS", DEFAULT_MAX_ROWS)
+
+
 def read_ratings(
     path: str | Path,
     *,
@@ -110,119 +150,281 @@ def read_ratings(
     rating_col: str | None = None,
     timestamp_col: str | None = None,
 ) -> RatingData:
-    """Read a rating file. `data` lets a caller pass the bytes of an upload named `path`."""
-    name, data = file_bytes(path, data)
-    if name.lower().endswith(".zip"):
-        name, data = _member_of_zip(name, data)
-    frame, line_offset = _read_frame(name, data)
-    return _clean(frame, name, line_offset, user_col, item_col, rating_col, timestamp_col)
+    """Read a rating file. `data` lets a caller pass the bytes of an upload named `path`.
+    Every failure of the file is a DataFormatError naming the file, the line, the expectation."""
+    path = Path(path)
+    explicit = {
+        "user": user_col,
+        "item": item_col,
+        "rating": rating_col,
+        "timestamp": timestamp_col,
+    }
+    if path.name.lower().endswith(".zip"):
+        name, data = _member_of_zip(path, data)
+        path = Path(name)
+    base = path.name.lower()
+    if base.endswith(".parquet"):
+        return _from_parquet(path, data, explicit)
+    source = open_text(path, data)
+    if base in MOVIELENS_RAW:
+        separator, columns = MOVIELENS_RAW[base]
+        header = False
+    else:
+        separator = guess_delimiter(source)
+        columns = header_names(source, separator)
+        header = True
+    roles = _roles(source.name, columns, explicit)
+    types = {roles["user"]: ID_TYPE, roles["item"]: ID_TYPE}
+    if roles["rating"]:
+        types[roles["rating"]] = pa.float32()
+    if roles["timestamp"]:
+        types[roles["timestamp"]] = pa.int64()
+
+    def line_of(row: int) -> tuple[int | None, str]:
+        return source.line_of_row(row + 1 + int(header)), ""
+
+    while True:  # a typed column with a bad value is read again as text, to quote it exactly
+        held = [
+            read_table(
+                source,
+                separator,
+                header=header,
+                columns=None if header else columns,
+                types=dict(types),
+                include=[c for c in roles.values() if c],
+            )
+        ]
+        notes = [] if source.encoding == "UTF-8" else [f"Encoding: {source.encoding}."]
+        try:  # a list, so that _clean holds the only reference and frees columns as it goes
+            return _clean(held, source.name, roles, line_of, notes, source.encoding)
+        except _AsText as again:
+            types[again.column] = pa.string()
 
 
-def _member_of_zip(zip_name: str, data: bytes) -> tuple[str, bytes]:
+def _roles(name: str, columns: list[str], explicit: dict) -> dict:
+    return {
+        "user": _pick(name, columns, explicit["user"], USER_NAMES, "user"),
+        "item": _pick(name, columns, explicit["item"], ITEM_NAMES, "item"),
+        "rating": _pick(name, columns, explicit["rating"], RATING_NAMES, "rating", required=False),
+        "timestamp": _pick(
+            name, columns, explicit["timestamp"], TIME_NAMES, "timestamp", required=False
+        ),
+    }
+
+
+def _member_of_zip(path: Path, data: bytes | None) -> tuple[str, bytes]:
+    """The ratings member of a zip, decompressed with bounds: no more than the file limit, and
+    no member that expands more than HMF_MAX_ZIP_RATIO times past 16 MiB (a zip bomb)."""
+    zip_name = path.name
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
+    except FileNotFoundError:
+        raise missing(zip_name, path) from None
+    except IsADirectoryError:
+        raise DataFormatError(zip_name, None, "a file", f"{path} is a directory") from None
+    except OSError as exc:
+        raise os_refusal(zip_name, path, exc) from None
+    except (zipfile.BadZipFile, ValueError, EOFError):
         raise DataFormatError(
             zip_name, None, "a zip archive", "the file is not a valid zip"
         ) from None
-    members = {Path(info.filename).name: info.filename for info in archive.infolist()}
-    for wanted in ZIP_RATING_FILES:
-        if wanted in members:
-            return f"{zip_name}/{members[wanted]}", archive.read(members[wanted])
-    raise DataFormatError(
-        zip_name,
+    with archive:
+        members = {Path(info.filename).name: info for info in archive.infolist()}
+        info = next((members[w] for w in ZIP_RATING_FILES if w in members), None)
+        if info is None:
+            raise DataFormatError(
+                zip_name,
+                None,
+                f"one of {', '.join(ZIP_RATING_FILES)} inside the zip",
+                f"found only {', '.join(sorted(members)) or 'nothing'}",
+            )
+        name = f"{zip_name}/{info.filename}"
+        if info.flag_bits & 0x1:
+            raise DataFormatError(name, None, "an unencrypted zip member", "it is encrypted")
+        limit = max_file_bytes()
+        ratio = _env_int("HMF_MAX_ZIP_RATIO", DEFAULT_MAX_ZIP_RATIO)
+        allowed = min(limit, max(16 << 20, ratio * max(1, info.compress_size)))
+        if info.file_size > limit:
+            raise size_refusal(name, info.file_size)
+        if info.file_size > allowed:
+            raise _bomb(name, info.compress_size, info.file_size, ratio)
+        parts, total = [], 0
+        try:
+            with archive.open(info) as member:
+                while chunk := member.read(1 << 22):
+                    total += len(chunk)
+                    if total > allowed:  # the declared size lied
+                        if total > limit:
+                            raise size_refusal(name, total)
+                        raise _bomb(name, info.compress_size, total, ratio)
+                    parts.append(chunk)
+        except NotImplementedError as exc:
+            raise DataFormatError(
+                name, None, "a zip member compressed with deflate, bzip2 or lzma", f"{exc}"
+            ) from None
+        except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required"
+            raise DataFormatError(name, None, "an unencrypted zip member", f"{exc}") from None
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error, ValueError) as exc:
+            raise DataFormatError(
+                name, None, "an intact zip member", f"it is damaged ({exc})"
+            ) from None
+    return name, b"".join(parts)
+
+
+def _bomb(name: str, packed: int, size: int, ratio: int) -> DataFormatError:
+    return DataFormatError(
+        name,
         None,
-        f"one of {', '.join(ZIP_RATING_FILES)} inside the zip",
-        f"found only {', '.join(sorted(members)) or 'nothing'}",
+        f"a zip member that expands at most {ratio}x beyond 16 MiB (set HMF_MAX_ZIP_RATIO)",
+        f"it expands {packed:,} bytes to {size:,}",
     )
 
 
-def _read_frame(name: str, data: bytes) -> tuple[pd.DataFrame, int]:
-    """Parse bytes into a frame of strings; returns (frame, line number of the first row)."""
-    base = Path(name).name.lower()
-    if base.endswith(".parquet"):
-        try:
-            return pd.read_parquet(io.BytesIO(data)).astype(str), 1
-        except Exception as exc:  # pyarrow raises several unrelated types
-            raise DataFormatError(
-                name, None, "a parquet file", f"could not read it ({exc})"
-            ) from None
-    text = decode_text(name, data)
-    if base in MOVIELENS_RAW:
-        separator, columns = MOVIELENS_RAW[base]
-        return read_delimited(name, text, separator, header=False, columns=columns), 1
-    separator = guess_delimiter(name, text)
-    return read_delimited(name, text, separator, header=True), 2
+def _from_parquet(path: Path, data: bytes | None, explicit: dict) -> RatingData:
+    name = path.name
+    try:
+        if data is None:
+            if path.stat().st_size > max_file_bytes():
+                raise size_refusal(name, path.stat().st_size)
+            parquet = pq.ParquetFile(path)
+        else:
+            if len(data) > max_file_bytes():
+                raise size_refusal(name, len(data))
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+        rows = parquet.metadata.num_rows
+        if rows > max_rows():
+            raise _rows_refusal(name, rows)
+        roles = _roles(name, parquet.schema_arrow.names, explicit)
+        table = parquet.read(columns=[c for c in roles.values() if c])
+    except DataFormatError:
+        raise
+    except FileNotFoundError:
+        raise missing(name, path) from None
+    except OSError as exc:
+        if exc.errno is not None:
+            raise os_refusal(name, path, exc) from None
+        raise DataFormatError(name, None, "a parquet file", f"could not read it ({exc})") from None
+    except Exception as exc:  # pyarrow raises several unrelated types for damaged files
+        raise DataFormatError(name, None, "a parquet file", f"could not read it ({exc})") from None
+    where = lambda row: (None, f" (row {row + 1})")  # noqa: E731
+    return _clean([table], name, roles, where, [], "parquet", retry=False)
+
+
+def _rows_refusal(name: str, rows: int) -> DataFormatError:
+    return DataFormatError(
+        name,
+        None,
+        f"at most {max_rows():,} rows (set HMF_MAX_ROWS to raise the limit)",
+        f"it has {rows:,}",
+    )
 
 
 def _clean(
-    frame: pd.DataFrame,
+    held: list[pa.Table],
     name: str,
-    first_line: int,
-    user_col: str | None,
-    item_col: str | None,
-    rating_col: str | None,
-    timestamp_col: str | None,
+    roles: dict,
+    line_of,
+    notes: list[str],
+    encoding: str,
+    retry: bool = True,
 ) -> RatingData:
-    columns = [str(c) for c in frame.columns]
-    user_col = _pick(name, columns, user_col, USER_NAMES, "user")
-    item_col = _pick(name, columns, item_col, ITEM_NAMES, "item")
-    rating_col = _pick(name, columns, rating_col, RATING_NAMES, "rating", required=False)
-    timestamp_col = _pick(name, columns, timestamp_col, TIME_NAMES, "timestamp", required=False)
+    """Arrow columns -> the clean table: ids as strings -> codes, checked ratings and times.
+    `line_of(row)` gives (line, extra text) of data row `row` for messages; `held` is a
+    one-item list holding the only reference to the table."""
+    table = held.pop()
+    if table.num_rows == 0:
+        raise DataFormatError(name, None, "a header and at least one row", "found no data rows")
+    if table.num_rows > max_rows():
+        raise _rows_refusal(name, table.num_rows)
 
-    lines = np.arange(len(frame)) + first_line  # file line of each row, for error messages
-    users = _required_ids(frame[user_col], name, lines, user_col)
-    items = _required_ids(frame[item_col], name, lines, item_col)
-    implicit = rating_col is None
-    ratings = (
-        np.ones(len(frame)) if implicit else _numbers(frame[rating_col], name, lines, rating_col)
-    )
-    has_timestamp = timestamp_col is not None
-    timestamps = (
-        _timestamps(frame[timestamp_col], name, lines, timestamp_col)
-        if has_timestamp
-        else np.arange(len(frame), dtype=np.int64)
-    )
-    table = pd.DataFrame(
-        {"user_id": users, "item_id": items, "rating": ratings, "timestamp": timestamps}
-    )
-    notes = []
+    def fail(row: int, expected: str, found: str) -> DataFormatError:
+        line, extra = line_of(row)
+        return DataFormatError(name, line, expected, found + extra)
+
+    n_rows = table.num_rows
+    # One column at a time, each dropped once converted: peak memory stays near the result's.
+    columns = {role: table.column(column) for role, column in roles.items() if column}
+    del table
+    user_codes, user_ids = _id_codes(columns.pop("user"), roles["user"], fail)
+    _release()
+    item_codes, item_ids = _id_codes(columns.pop("item"), roles["item"], fail)
+    _release()
+    implicit = roles["rating"] is None
     if implicit:
+        ratings = np.ones(n_rows, dtype=np.float32)
         notes.append("No rating column: every row is treated as a positive (implicit feedback).")
-    if not has_timestamp:
+    else:
+        ratings = _ratings(columns.pop("rating"), roles["rating"], fail, retry)
+    has_timestamp = roles["timestamp"] is not None
+    if has_timestamp:
+        timestamps, unit = _timestamps(columns.pop("timestamp"), roles["timestamp"], fail)
+        notes.append(f"Timestamps read as {unit}.")
+    else:
+        timestamps = np.arange(n_rows, dtype=np.int64)
         notes.append("No timestamp column: file order is used as time for temporal splits.")
+    del columns
+    _release()
 
     # Duplicated (user, item) pairs: keep the last by timestamp (file order breaks ties).
-    table = table.sort_values("timestamp", kind="stable")
-    duplicated = table.duplicated(["user_id", "item_id"], keep="last")
-    n_duplicates = int(duplicated.sum())
+    keep, n_duplicates = _last_of_pairs(user_codes, item_codes, len(item_ids), timestamps)
     if n_duplicates:
+        user_codes, item_codes = user_codes[keep], item_codes[keep]
+        ratings, timestamps = ratings[keep], timestamps[keep]
         notes.append(
             f"{n_duplicates} duplicated (user, item) pairs: kept the last rating by timestamp."
         )
-        table = table[~duplicated]
-    table = table.sort_index(kind="stable")  # back to file order
-
-    user_codes, user_ids = pd.factorize(table["user_id"], sort=True)
-    item_codes, item_ids = pd.factorize(table["item_id"], sort=True)
     clean = pd.DataFrame(
-        {
-            "user": user_codes.astype(np.int64),
-            "item": item_codes.astype(np.int64),
-            "rating": table["rating"].to_numpy(np.float32),
-            "timestamp": table["timestamp"].to_numpy(np.int64),
-        }
+        {"user": user_codes, "item": item_codes, "rating": ratings, "timestamp": timestamps},
+        copy=False,
     )
     return RatingData(
         table=clean,
-        user_ids=np.asarray(user_ids),
-        item_ids=np.asarray(item_ids),
+        user_ids=user_ids,
+        item_ids=item_ids,
         source=name,
         implicit=implicit,
         has_timestamp=has_timestamp,
         duplicates_dropped=n_duplicates,
         notes=notes,
+        encoding=encoding,
     )
+
+
+class _AsText(Exception):
+    """A typed column holds a bad value: read it again as text to name and quote it."""
+
+    def __init__(self, column: str):
+        self.column = column
+
+
+def _release() -> None:
+    """Give pyarrow's freed buffers back to the system (its pool keeps them otherwise)."""
+    pa.default_memory_pool().release_unused()
+
+
+def _last_of_pairs(
+    users: np.ndarray, items: np.ndarray, n_items: int, timestamps: np.ndarray
+) -> tuple[np.ndarray | None, int]:
+    """Rows to keep (file order) so each (user, item) pair keeps its last row by timestamp,
+    file order breaking ties; None when no pair repeats. Only repeated pairs are sorted by
+    time, so a file without duplicates costs one sort of the pair keys."""
+    pair = users * np.int64(n_items) + items  # (R,) one key per pair
+    sorted_pair = np.sort(pair)
+    repeated = sorted_pair[1:] == sorted_pair[:-1]  # (R-1,)
+    n_duplicates = int(np.count_nonzero(repeated))
+    if not n_duplicates:
+        return None, 0
+    repeated_keys = np.unique(sorted_pair[1:][repeated])  # (K,) pairs that repeat
+    del sorted_pair, repeated
+    position = pd.Index(repeated_keys).get_indexer(pair)  # (R,) -1 where the pair is single
+    rows = np.flatnonzero(position >= 0)  # (D,) rows of repeated pairs
+    del position
+    by_pair_time_row = rows[np.lexsort((rows, timestamps[rows], pair[rows]))]
+    later = pair[by_pair_time_row][1:] == pair[by_pair_time_row][:-1]
+    drop = by_pair_time_row[:-1][later]  # all but the last of each pair
+    keep = np.ones(len(pair), dtype=bool)
+    keep[drop] = False
+    return np.flatnonzero(keep), n_duplicates
 
 
 def _pick(
@@ -251,49 +453,187 @@ def _pick(
             name,
             1,
             f"a {role} column (named like {', '.join(candidates[:3])}) in the header",
-            f"the columns are {', '.join(map(repr, columns))}{hint}; "
+            f"the columns are {', '.join(map(repr, columns[:20]))}{hint}; "
             f"name it explicitly with --{role}-col",
         )
     return found
 
 
-def _first_bad(mask: np.ndarray, values: pd.Series, lines: np.ndarray) -> tuple[int, str]:
-    position = int(np.flatnonzero(mask)[0])
-    return int(lines[position]), str(values.iloc[position])
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
 
 
-def _required_ids(values: pd.Series, name: str, lines: np.ndarray, column: str) -> np.ndarray:
-    missing = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
-    if missing.any():
-        line, _ = _first_bad(missing, values, lines)
-        raise DataFormatError(name, line, f"a value in column {column!r}", "it is empty")
-    cleaned = values.astype(str).str.strip()
-    numeric = pd.to_numeric(cleaned, errors="coerce")
-    if numeric.notna().all() and (numeric % 1 == 0).all():
-        return numeric.to_numpy(np.int64)  # integer ids stay integers (sorts 2 before 10)
-    return cleaned.to_numpy(object)
+def _id_codes(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, np.ndarray]:
+    """Ids as the strings the file has ('007' is not '7', '1e1' is not '10'), stripped of
+    surrounding spaces, coded 0..n-1 in natural order (canonical integers by value first, so
+    '2' sorts before '10'; then every other id by its text). Arrow compute throughout."""
+    if column.null_count:
+        row = _first_row(column.is_null().to_numpy(zero_copy_only=False))
+        raise fail(row, f"a value in column {name!r}", "it is empty")
+    if pa.types.is_dictionary(column.type):  # per-block dictionaries -> one
+        dictionary = pa.chunked_array(
+            [chunk.dictionary for chunk in column.chunks], column.type.value_type
+        ).unique()
+        indices = np.concatenate(
+            [
+                pc.index_in(chunk.dictionary, value_set=dictionary)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int32)[chunk.indices.to_numpy(zero_copy_only=False)]
+                for chunk in column.chunks
+            ]
+        )  # (R,) int32 code into `dictionary`
+        dictionary = pc.utf8_trim_whitespace(dictionary)
+    else:
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = pc.cast(column, pa.string())
+        encoded = column.dictionary_encode()  # one memo for all chunks: the last has all
+        dictionary = pc.utf8_trim_whitespace(encoded.chunk(encoded.num_chunks - 1).dictionary)
+        indices = np.concatenate(
+            [chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks]
+        )  # (R,) int32 code into `dictionary`
+        del encoded
+    del column
+    empty = pc.equal(dictionary, "").to_numpy(zero_copy_only=False)
+    if empty.any():
+        row = _first_row(np.isin(indices, np.flatnonzero(empty)))
+        raise fail(row, f"a value in column {name!r}", "it is empty")
+    merged = dictionary.dictionary_encode()  # stripping may merge two entries
+    local, unique = merged.indices.to_numpy(zero_copy_only=False), merged.dictionary
+    canonical = pc.match_substring_regex(unique, r"^(0|[1-9][0-9]*)$")
+    keys = pa.table(
+        {
+            "other": pc.invert(canonical),
+            "length": pc.if_else(canonical, pc.utf8_length(unique), 0),
+            "text": unique,
+        }
+    )
+    order = pc.sort_indices(
+        keys, sort_keys=[("other", "ascending"), ("length", "ascending"), ("text", "ascending")]
+    ).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[local][indices]  # (R,) int64
+    return codes, unique.take(pa.array(order)).to_numpy(zero_copy_only=False).astype(object)
 
 
-def _numbers(values: pd.Series, name: str, lines: np.ndarray, column: str) -> np.ndarray:
-    numeric = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
-    bad = numeric.isna().to_numpy() | ~np.isfinite(numeric.to_numpy(np.float64, na_value=np.nan))
+def _ratings(column: pa.ChunkedArray, name: str, fail, retry: bool) -> np.ndarray:
+    """float32 ratings; a value that is not a number, not finite or beyond float32 is an error
+    naming its line (arrow's min/max first: a good column costs no temporary array)."""
+    expected = f"a number in column {name!r}"
+    in_range = f"a finite number of at most {FLOAT32_MAX:.4g} in size in column {name!r}"
+    if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
+        extremes = pc.min_max(column)
+        low, high = extremes["min"].as_py(), extremes["max"].as_py()
+        nan = pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py()
+        if (
+            not column.null_count
+            and not nan
+            and low is not None
+            and -FLOAT32_MAX <= low
+            and high <= FLOAT32_MAX
+        ):
+            return pc.cast(column, pa.float32(), safe=False).to_numpy()
+        if retry:
+            raise _AsText(name)
+        values = column.to_numpy().astype(np.float64)  # nulls (empty cells) become NaN
+        text = None
+    else:
+        text = column.to_pandas().astype(object)
+        values = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= FLOAT32_MAX)  # NaN, inf and beyond float32
     if bad.any():
-        line, value = _first_bad(bad, values, lines)
-        raise DataFormatError(name, line, f"a number in column {column!r}", f"found {value!r}")
-    return numeric.to_numpy(np.float64)
+        row = _first_row(bad)
+        shown = text.iloc[row] if text is not None else _shown_value(column, row)
+        number = np.isnan(values[row]) and shown.strip().lower() not in ("nan", "+nan", "-nan")
+        raise fail(row, expected if number else in_range, f"found {shown!r}")
+    return values.astype(np.float32)
 
 
-def _timestamps(values: pd.Series, name: str, lines: np.ndarray, column: str) -> np.ndarray:
-    text = values.astype(str).str.strip()
+def _shown_value(column: pa.ChunkedArray, row: int) -> str:
+    value = column[row].as_py()
+    return "" if value is None else str(value)
+
+
+def _timestamps(column: pa.ChunkedArray, name: str, fail) -> tuple[np.ndarray, str]:
+    """Unix seconds (int64). Numbers: the unit (seconds, milliseconds, microseconds) by
+    magnitude, the same for every row, stated; dates: parsed. Both within datetime64[ns]."""
+    if pa.types.is_timestamp(column.type):
+        column = pc.cast(column, pa.timestamp("s", tz=column.type.tz))
+        seconds = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
+        return _in_range(seconds, None, name, fail), "dates"
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        if column.null_count:
+            raise fail(
+                _first_row(column.is_null().to_numpy(zero_copy_only=False)),
+                f"a unix time or a date in column {name!r}",
+                "it is empty",
+            )
+        return _unix(column.to_numpy(), None, name, fail)  # one copy when chunked
+    text = column.to_pandas().astype(object).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all():
-        return numeric.to_numpy(np.float64).astype(np.int64)
+        return _unix(numeric.to_numpy(np.float64), text, name, fail)
+    if numeric.notna().mean() >= 0.5:  # mostly unix times: the rows that are not are wrong
+        row = _first_row(numeric.isna().to_numpy())
+        raise fail(
+            row, f"a unix time in column {name!r}, like the other rows", f"found {text.iloc[row]!r}"
+        )
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna().to_numpy()
     if bad.any():
-        line, value = _first_bad(bad, values, lines)
-        raise DataFormatError(
-            name, line, f"a unix time or a date in column {column!r}", f"found {value!r}"
+        row = _first_row(bad)
+        raise fail(row, f"a unix time or a date in column {name!r}", f"found {text.iloc[row]!r}")
+    seconds = parsed.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)
+    return _in_range(seconds, text, name, fail), "dates"
+
+
+def _unix(values: np.ndarray, text, name: str, fail) -> tuple[np.ndarray, str]:
+    low, high = values.min(), values.max()
+    if values.dtype.kind == "i" and -1e11 < low and high < 1e11:  # all unix seconds: no copy
+        return _in_range(values, text, name, fail), "unix seconds"
+    magnitude = np.abs(values.astype(np.float64))
+    band = np.searchsorted([limit for _, _, limit in TIME_UNITS], magnitude, side="right")
+    # (R,) 0 seconds, 1 ms, 2 us, 3 beyond; the most common band is the file's unit (ties: the
+    # smaller unit), so a single odd row is the one named
+    usual = int(np.bincount(band).argmax())
+    if usual >= len(TIME_UNITS):
+        row = _first_row(band == usual)
+        raise fail(
+            row,
+            f"a unix time in seconds, milliseconds or microseconds in column {name!r}",
+            f"found {_text(values, text, row)!r}",
         )
-    seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)  # any resolution
-    return seconds.to_numpy(np.int64)
+    unit, factor, _ = TIME_UNITS[usual]
+    odd = band != usual
+    if odd.any():
+        row = _first_row(odd)
+        raise fail(
+            row,
+            f"a unix time in {unit} in column {name!r}, like the other rows",
+            f"found {_text(values, text, row)!r}, which is not in {unit}",
+        )
+    if values.dtype.kind == "f":
+        seconds = np.floor(values / factor).astype(np.int64)
+    else:
+        seconds = values.astype(np.int64) // factor
+    shown = f"unix {unit}" if factor == 1 else f"unix {unit} (converted to seconds)"
+    return _in_range(seconds, text, name, fail, values), shown
+
+
+def _text(values, text, row) -> str:
+    if text is not None:
+        return str(text.iloc[row])
+    value = values[row]
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _in_range(seconds: np.ndarray, text, name: str, fail, values=None) -> np.ndarray:
+    if TIME_MIN_S <= seconds.min() and seconds.max() <= TIME_MAX_S:
+        return seconds
+    bad = (seconds < TIME_MIN_S) | (seconds > TIME_MAX_S)
+    if bad.any():
+        row = _first_row(bad)
+        shown = _text(values if values is not None else seconds, text, row)
+        raise fail(row, f"a time between {TIME_RANGE} in column {name!r}", f"found {shown!r}")
+    return seconds

@@ -168,7 +168,7 @@ class RunDir:
             raise RunError(f"{self.path}: {path.name} is missing")
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"id": str})
 
     def map(self, method: str) -> pd.DataFrame | None:
         """The map written after training ("pca" or "umap"), or None if not written yet."""

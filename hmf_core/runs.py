@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hmf_core.runclaim import create_run_dir
 from hmf_core.rundir import RunDir, list_runs
 from hmf_core.settings import TrainSettings
 
@@ -69,12 +70,7 @@ def start_run(
 ) -> RunDir:
     """Start training in a new process; returns at once with the run directory."""
     root = Path(root).resolve() if root is not None else runs_root()  # the worker's cwd differs
-    run_dir = root / (name or new_run_name(settings))
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = run_dir.with_name(f"{run_dir.name.split('~')[0]}~{suffix}")
-    run_dir.mkdir(parents=True)
+    run_dir = create_run_dir(root, name or new_run_name(settings))  # atomic: no exists() gap
     run = RunDir(run_dir)
     run.write("settings", asdict(settings))
     process = spawn(run, "train", ["hmf_core.worker", str(run.path)], "log")

@@ -1,63 +1,277 @@
-"""Bytes -> text -> a frame of strings, with errors that name the file and the line."""
+"""Bytes -> text -> a columnar table, with errors that name the file and the line.
+
+A file is opened once (`open_text`): its size is checked against a stated limit, its encoding
+detected and stated (UTF-8, UTF-8 with BOM, UTF-16 with BOM, or latin-1 when no line of it is
+UTF-8), and binary data refused. Parsing is pyarrow's CSV reader (`read_table`), whose parse and
+conversion errors are mapped to our messages with the file's line number. The per-line work
+below (finding a line number) runs only after an error, never on a good file.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
+import os
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from hmf_core.errors import DataFormatError
 
 DELIMITERS = (",", "\t", ";", "|", "::")
+UNIT_SEPARATOR = b"\x1f"  # '::' (MovieLens 1M) becomes this one byte: pyarrow wants one
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of text (about 35M rating rows); HMF_MAX_FILE_BYTES
+CHUNK = 1 << 24  # 16 MiB: streaming checks read this much at a time
+
+# A well-formed multi-byte UTF-8 sequence: if a file that is not valid UTF-8 has one, it is
+# UTF-8 with a bad line (refused, naming the line), not a latin-1 file.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
 
 
-def file_bytes(path: str | Path, data: bytes | None = None) -> tuple[str, bytes]:
-    """(file name for messages, contents): `data` is an upload's bytes, else read `path`."""
+def max_file_bytes() -> int:
+    """The largest text file (or zip member, uncompressed) we read: $HMF_MAX_FILE_BYTES."""
+    value = os.environ.get("HMF_MAX_FILE_BYTES", "")
+    return int(value) if value.strip().isdigit() else DEFAULT_MAX_BYTES
+
+
+def size_refusal(name: str, size: int) -> DataFormatError:
+    limit = max_file_bytes()
+    return DataFormatError(
+        name,
+        None,
+        f"a file of at most {limit:,} bytes (set HMF_MAX_FILE_BYTES to raise the limit)",
+        f"it has {size:,} bytes",
+    )
+
+
+def shown_path(path: str | Path) -> str:
+    """A path for a message: whole up to 200 characters, else its start and end."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:100] + "..." + text[-60:]
+
+
+def os_refusal(name: str, path: Path, exc: OSError) -> DataFormatError:
+    """An OS error on a user's path, as one line (no traceback)."""
+    reason = exc.strerror or type(exc).__name__
+    return DataFormatError(name[:80], None, "a readable file", f"{reason} ({shown_path(path)})")
+
+
+def missing(name: str, path: Path, expected: str = "an existing file") -> DataFormatError:
+    return DataFormatError(name[:80], None, expected, f"found no file at {shown_path(path)}")
+
+
+@dataclass
+class TextSource:
+    """An opened text file: UTF-8 bytes in memory (`buffer`) or a UTF-8 file on disk (`path`)."""
+
+    name: str
+    encoding: str  # as stated to the user: "UTF-8", "UTF-8 with BOM", "latin-1", ...
+    buffer: bytes | None = None
+    path: Path | None = None
+
+    def arrow_input(self):
+        if self.buffer is not None:
+            return pa.BufferReader(self.buffer)
+        return str(self.path)  # read in blocks: no mapped file pages in the resident set
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.buffer is not None:
+            view = memoryview(self.buffer)
+            for start in range(0, len(view), CHUNK):
+                yield bytes(view[start : start + CHUNK])
+            return
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+    def lines(self) -> Iterator[str]:
+        """Physical lines without their end, ended by \\n, \\r\\n or \\r as pyarrow ends
+        them (error path only)."""
+        stream = io.BytesIO(self.buffer) if self.buffer is not None else open(self.path, "rb")
+        with io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=None) as text:
+            for line in text:
+                yield line.rstrip("\n")
+
+    def first_line(self) -> str:
+        for line in self.lines():
+            if line.strip():
+                return line.lstrip("\ufeff")
+        return ""
+
+    def line_of_row(self, row: int) -> int:
+        """Physical line number (1-based) of the `row`-th non-empty line (1-based), the way
+        pyarrow counts rows: it skips empty lines."""
+        seen = 0
+        for number, line in enumerate(self.lines(), start=1):
+            if line:
+                seen += 1
+                if seen == row:
+                    return number
+        return number if seen else 1
+
+    def line_text(self, number: int) -> str:
+        for current, line in enumerate(self.lines(), start=1):
+            if current == number:
+                return line
+        return ""
+
+    def with_separator(self, separator: str) -> TextSource:
+        """'::' (MovieLens 1M) as the one byte pyarrow needs; other separators unchanged."""
+        if len(separator) == 1:
+            return self
+        data = self.buffer if self.buffer is not None else self.path.read_bytes()
+        return TextSource(self.name, self.encoding, buffer=data.replace(b"::", UNIT_SEPARATOR))
+
+
+def open_text(path: str | Path, data: bytes | None = None) -> TextSource:
+    """Open a user's text file: `data` is an upload's bytes named `path`, else read `path`."""
     path = Path(path)
+    name = path.name or str(path)
     if data is None:
-        if not path.exists():
-            raise DataFormatError(path.name, None, "an existing file", f"found no file at {path}")
-        data = path.read_bytes()
-    return path.name, data
+        try:
+            size = path.stat().st_size
+            if path.is_dir():
+                raise DataFormatError(name, None, "a file", f"{path} is a directory")
+            with open(path, "rb") as handle:
+                head = handle.read(65536)
+        except FileNotFoundError:
+            raise missing(name, path) from None
+        except OSError as exc:
+            raise os_refusal(name, path, exc) from None
+        if size > max_file_bytes():
+            raise size_refusal(name, size)
+        return _decoded(name, head, size, path=path)
+    if len(data) > max_file_bytes():
+        raise size_refusal(name, len(data))
+    return _decoded(name, data[:65536], len(data), buffer=data)
 
 
-def decode_text(name: str, data: bytes) -> str:
-    """UTF-8 (with or without BOM), else latin-1; refuse empty and binary files."""
-    if not data.strip():
+def _decoded(
+    name: str, head: bytes, size: int, *, path: Path | None = None, buffer: bytes | None = None
+) -> TextSource:
+    if size == 0 or (len(head) == size and not head.strip()):
         raise DataFormatError(name, None, "rows of data", "the file is empty")
-    head = data[:65536]
-    if b"\x00" in head or _control_share(head) > 0.01:
+    for bom, codec, label in (
+        (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+        (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+    ):
+        if head.startswith(bom) and not head.startswith(codecs.BOM_UTF32_LE):
+            raw = buffer if buffer is not None else path.read_bytes()
+            try:
+                text = raw[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                line = raw[: exc.start].decode(codec, errors="replace").count("\n") + 1
+                raise DataFormatError(
+                    name,
+                    line,
+                    f"{label} text (the file starts with its byte-order mark)",
+                    "found bytes that are not " + label,
+                ) from None
+            return TextSource(name, f"{label} (with BOM)", buffer=text.encode("utf-8"))
+    if b"\x00" in head:
+        zeros_odd = head[1::2].count(0) / max(1, len(head[1::2]))
+        zeros_even = head[0::2].count(0) / max(1, len(head[0::2]))
+        if max(zeros_odd, zeros_even) > 0.4 and min(zeros_odd, zeros_even) < 0.1:
+            raise DataFormatError(
+                name,
+                None,
+                "UTF-8 or latin-1 text, or UTF-16 with a byte-order mark",
+                "it looks like UTF-16 without a byte-order mark: save it as UTF-8",
+            )
+        raise DataFormatError(
+            name,
+            None,
+            "a text file (CSV, TSV or MovieLens format)",
+            "it looks like binary data (NUL bytes found)",
+        )
+    if _control_share(head) > 0.01:
         raise DataFormatError(
             name,
             None,
             "a text file (CSV, TSV or MovieLens format)",
             "it looks like binary data (control bytes found)",
         )
+    source = TextSource(name, "UTF-8", buffer=buffer, path=path)
+    if head.startswith(codecs.BOM_UTF8):
+        source.encoding = "UTF-8 with BOM"
+    bad_at = _first_invalid_utf8(source)
+    if bad_at is None:
+        return source
+    if any(_UTF8_MULTIBYTE.search(chunk) for chunk in source.chunks()):
+        line, text = _line_at(source, bad_at)
+        raise DataFormatError(
+            name,
+            line,
+            "UTF-8 text like the rest of the file",
+            f"found bytes that are not UTF-8 in {text[:80]!r} (save the file as UTF-8)",
+        )
+    raw = buffer if buffer is not None else path.read_bytes()
+    return TextSource(name, "latin-1", buffer=raw.decode("latin-1").encode("utf-8"))
+
+
+def _first_invalid_utf8(source: TextSource) -> int | None:
+    """Byte offset of the first byte that is not UTF-8, or None (streamed, no copy kept)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    for chunk in source.chunks():
+        if not chunk.isascii():
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return offset + max(0, exc.start)
+        offset += len(chunk)
     try:
-        text = data.decode("utf-8-sig")
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        text = data.decode("latin-1")  # MovieLens u.item / movies.dat are latin-1
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        return max(0, offset - 1)
+    return None
+
+
+def _line_at(source: TextSource, offset: int) -> tuple[int, str]:
+    seen = 0
+    for number, line in enumerate(_raw_lines(source), start=1):
+        seen += len(line)
+        if seen > offset:
+            return number, line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+    return 1, ""
+
+
+def _raw_lines(source: TextSource) -> Iterator[bytes]:
+    stream = io.BytesIO(source.buffer) if source.buffer is not None else open(source.path, "rb")
+    with stream:
+        yield from stream
 
 
 def _control_share(data: bytes) -> float:
-    allowed = {9, 10, 13}
-    control = sum(1 for byte in data if byte < 32 and byte not in allowed)
+    control = (
+        len(data)
+        - len(data.translate(None, bytes(range(32))))
+        - sum(data.count(byte) for byte in (b"\t", b"\n", b"\r"))
+    )
     return control / max(1, len(data))
 
 
-def guess_delimiter(name: str, text: str) -> str:
+def guess_delimiter(source: TextSource) -> str:
     """The delimiter of a file with a header: the candidate that splits the first line most."""
-    first_line = text.lstrip("\n").split("\n", 1)[0]
+    first_line = source.first_line()
     counts = {sep: first_line.count(sep) for sep in DELIMITERS}
     if counts["::"]:
         return "::"
     best = max((",", "\t", ";", "|"), key=lambda sep: counts[sep])
     if counts[best] == 0:
         raise DataFormatError(
-            name,
+            source.name,
             1,
             "a header with at least two columns separated by , tab ; or |",
             f"found {first_line[:80]!r}",
@@ -65,54 +279,130 @@ def guess_delimiter(name: str, text: str) -> str:
     return best
 
 
-def read_delimited(
-    name: str, text: str, separator: str, *, header: bool, columns: list[str] | None = None
-) -> pd.DataFrame:
-    """Parse delimited text into strings; every row must have the header's number of fields."""
-    lines = text.split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines or (header and len(lines) < 2):
-        raise DataFormatError(name, None, "a header and at least one row", "found no data rows")
-    n_fields = len(columns) if columns else _fields(lines[0], separator)
-    series = pd.Series(lines)
-    counts = (series.str.count(re.escape(separator)) + 1).to_numpy(copy=True)  # vectorised
-    if separator == ",":  # quoted commas ("Matrix, The"): count those lines one by one
-        quoted = series.str.contains('"', regex=False).to_numpy()
-        counts[quoted] = [_fields(line, separator) for line in series[quoted]]
-    wrong = counts != n_fields
-    if wrong.any():
-        position = int(wrong.argmax())
-        line, fields = lines[position], int(counts[position])
-        if not line.strip():
-            raise DataFormatError(name, position + 1, f"{n_fields} fields", "found an empty line")
-        shown = "tab" if separator == "\t" else repr(separator)
+def header_names(source: TextSource, separator: str) -> list[str]:
+    """The header's column names, split the way the body is parsed."""
+    line = source.first_line()
+    if separator == ",":
+        try:
+            names = [name.strip() for name in next(csv.reader([line]))]
+        except csv.Error as exc:
+            raise DataFormatError(
+                source.name, 1, "a CSV header", f"{exc} in {line[:80]!r}"
+            ) from None
+    else:
+        names = [name.strip() for name in line.split(separator)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
         raise DataFormatError(
-            name,
-            position + 1,
-            f"{n_fields} fields separated by {shown}",
-            f"found {fields} in {line[:80]!r}",
+            source.name, 1, "a header with distinct column names", f"{repeated[0]!r} appears twice"
         )
-    return pd.read_csv(
-        io.StringIO("\n".join(lines)),
-        sep=re.escape(separator) if len(separator) > 1 else separator,
-        engine="python" if len(separator) > 1 else "c",
-        header=0 if header else None,
-        names=None if header else columns,
-        dtype=str,
-        keep_default_na=False,
-        quoting=0 if separator == "," else 3,  # QUOTE_MINIMAL for CSV, QUOTE_NONE otherwise
+    return names
+
+
+def _shown(separator: str) -> str:
+    return "tab" if separator == "\t" else repr(separator)
+
+
+def read_table(
+    source: TextSource,
+    separator: str,
+    *,
+    header: bool,
+    columns: list[str] | None = None,
+    types: dict[str, pa.DataType] | None = None,
+    include: list[str] | None = None,
+) -> pa.Table:
+    """Parse delimited text with pyarrow: `columns` names a headerless file's fields, `types`
+    gives a type per column (string by default), `include` keeps only those columns. A column
+    whose values do not convert to its type is read again as strings, so that the caller's own
+    check names the line; a row with the wrong number of fields is an error naming its line."""
+    names = columns if columns is not None else header_names(source, separator)
+    if header and len(names) < 2:
+        guess_delimiter(source)  # raises the "one column only" error
+    wanted = include or names
+    types = {name: (types or {}).get(name, pa.string()) for name in wanted}
+    parsed = source.with_separator(separator)
+    while True:
+        try:
+            return _arrow_read(parsed, separator, names, header, types, wanted)
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            conversion = _CONVERSION.search(message)
+            if conversion and int(conversion.group(1)) < len(wanted):
+                column = wanted[int(conversion.group(1))]
+                if types[column] != pa.string():
+                    types[column] = pa.string()
+                    continue
+            raise _mapped(parsed, source.name, separator, names, header, message) from None
+
+
+def _arrow_read(source, separator, names, header, types, wanted, handler=None) -> pa.Table:
+    return pacsv.read_csv(
+        source.arrow_input(),
+        read_options=pacsv.ReadOptions(
+            column_names=names,
+            skip_rows=1 if header else 0,
+            use_threads=handler is None,
+            block_size=1 << 24,  # 16 MiB: fewer blocks, fewer per-block id dictionaries
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter="\x1f" if separator == "::" else separator,
+            quote_char='"' if separator == "," else False,
+            invalid_row_handler=handler,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=wanted,
+            null_values=[""],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
     )
 
 
-def _fields(line: str, separator: str) -> int:
-    """Fields in one line; for CSV, commas inside double quotes ("Matrix, The") do not count."""
-    if separator != "," or '"' not in line:
-        return line.count(separator) + 1
-    fields, quoted = 1, False
-    for char in line:
-        if char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            fields += 1
-    return fields
+def _mapped(source, name, separator, names, header, message) -> DataFormatError:
+    if "Expected" in message and "columns" in message:
+        invalid = []
+
+        def record(row):
+            invalid.append(row)
+            return "error"
+
+        try:
+            _arrow_read(source, separator, names, header, {}, names, handler=record)
+        except pa.ArrowInvalid:
+            pass
+        if invalid and invalid[0].number is not None:
+            row = invalid[0]
+            line = source.line_of_row(row.number)
+            text = source.line_text(line).replace("\x1f", "::")
+            if not text.strip():
+                return DataFormatError(name, line, f"{len(names)} fields", "found an empty line")
+            return DataFormatError(
+                name,
+                line,
+                f"{len(names)} fields separated by {_shown(separator)}",
+                f"found {row.actual_columns} in {text[:80]!r}",
+            )
+    if "invalid UTF8" in message:
+        return DataFormatError(name, None, "UTF-8 text", "found bytes that are not UTF-8")
+    return DataFormatError(
+        name,
+        None,
+        f"text separated by {_shown(separator)}",
+        f"could not parse it ({message[:200]})",
+    )
+
+
+def read_delimited(
+    source: TextSource, separator: str, *, header: bool, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """All columns as strings in a DataFrame (metadata files: small)."""
+    table = read_table(source, separator, header=header, columns=columns)
+    if table.num_rows == 0:
+        raise DataFormatError(
+            source.name, None, "a header and at least one row", "found no data rows"
+        )
+    frame = table.to_pandas()
+    frame.columns = [str(c) for c in table.column_names]
+    return frame.astype(object)

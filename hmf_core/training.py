@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -13,15 +14,18 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, EarlyStopping
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from hmf_core.datamodule import HMFDataModule
+from hmf_core.errors import RunError
+from hmf_core.faults import DivergenceGuard, SafeCheckpoint, disk_full
 from hmf_core.lightning_module import HMFModule
 from hmf_core.metadata import align, read_metadata
 from hmf_core.metrics import monitor as task_monitor
 from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.runclaim import RunLock
 from hmf_core.rundir import RunDir
 from hmf_core.settings import MF_INIT_STD, TrainSettings
 from hmf_core.split import Split, make_split
@@ -170,7 +174,8 @@ def fit(
     datamodule = HMFDataModule(split, settings.task, settings.batch_size, settings.seed)
     monitor, mode = task_monitor(settings.task)
     recorder = RunRecorder(run_dir, label)
-    checkpoint = ModelCheckpoint(
+    guard = DivergenceGuard(monitor, _explosion_limit(settings, split))
+    checkpoint = SafeCheckpoint(
         dirpath=run_dir,
         filename="best",
         monitor=monitor,
@@ -178,9 +183,11 @@ def fit(
         save_top_k=1,
         save_weights_only=True,
         enable_version_counter=False,
+        guard=guard,
     )
     callbacks = [
         recorder,
+        guard,
         checkpoint,
         EarlyStopping(monitor=monitor, mode=mode, patience=settings.patience),
     ]
@@ -205,14 +212,33 @@ def fit(
         with _quiet_lightning():
             trainer.fit(module, datamodule=datamodule)
     except BaseException as exc:
-        recorder.write(state="failed", error=f"{type(exc).__name__}: {exc}")
+        full = disk_full(exc)
+        if full is not None:
+            error = f"disk full: {full.strerror} in {run_dir}; the previous best.ckpt is kept"
+            _record_failure(recorder, error)
+            raise RunError(f"{label} training failed: {error}") from exc
+        _record_failure(recorder, f"{type(exc).__name__}: {exc}")
         raise
     stopped = RunDir(run_dir).stop_requested()
+    if guard.epoch is not None:  # diverged: the last finite best (if any) is still tested
+        kept = "; the last finite best.ckpt is kept" if checkpoint.best_model_path else ""
+        test = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode)
+        recorder.write(state="failed", error=guard.message(), **({"test": test} if test else {}))
+        raise RunError(f"{label} training {guard.message()}{kept}")
     if not checkpoint.best_model_path:
         recorder.write(
             state="stopped" if stopped else "failed",
             error="stopped before the first validated epoch: no checkpoint",
         )
+        return {}
+    test_metrics = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode)
+    recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
+    return test_metrics
+
+
+def _test(trainer, module, datamodule, checkpoint, run_dir: Path, monitor: str, mode: str):
+    """Test metrics of the best checkpoint, written to test_metrics.json ({} without one)."""
+    if not checkpoint.best_model_path:
         return {}
     trainer.loggers = []  # metrics.csv holds the epochs; the test goes to test_metrics.json
     with _quiet_lightning():
@@ -224,15 +250,42 @@ def fit(
     test_metrics["epochs_run"] = trainer.current_epoch
     if is_rank_zero():
         RunDir(run_dir).write("test_metrics", test_metrics)
-    recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
     return test_metrics
+
+
+def _explosion_limit(settings: TrainSettings, split: Split) -> float | None:
+    """A validation RMSE beyond 100x the span of the training ratings (at least 100) is no
+    model of them: the fit has diverged even while the numbers are still finite."""
+    if settings.task != "rating":
+        return None
+    ratings = split.train["rating"]
+    return 100.0 * max(1.0, float(ratings.max() - ratings.min()))
+
+
+def _record_failure(recorder: RunRecorder, error: str) -> None:
+    """progress.json says failed even on a full disk: the atomic write needs a new file; if
+    that fails, overwrite the existing file in place (its blocks are already allocated)."""
+    try:
+        recorder.write(state="failed", error=error)
+    except OSError:
+        recorder.state.update(state="failed", error=error)
+        try:
+            with open(recorder.run.file("progress"), "r+") as handle:
+                text = json.dumps(recorder.state, default=str)
+                handle.write(text)
+                handle.truncate(len(text))
+        except OSError:
+            pass  # nothing more can be written; RunDir.progress() reports the dead process
 
 
 def _best_epoch(run_dir: Path, monitor: str, mode: str) -> int | None:
     metrics = RunDir(run_dir).metrics()
     if monitor not in metrics:
         return None
-    values = metrics[monitor].to_numpy()
+    values = pd.to_numeric(metrics[monitor], errors="coerce").to_numpy(np.float64, copy=True)
+    values[~np.isfinite(values)] = np.nan  # an inf row is never the best
+    if np.isnan(values).all():
+        return None
     position = int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
     return int(metrics["epoch"].iloc[position])
 
@@ -264,6 +317,16 @@ def train_run(
 ) -> dict:
     """The whole run: prepare, fit HMF, optionally fit MF on the same split, then the maps."""
     run_dir = Path(run_dir)
+    lock = RunLock(run_dir)
+    if is_rank_zero():
+        lock.acquire()  # a RunError when a live run already writes here
+    try:
+        return _train_run(settings, run_dir, callbacks)
+    finally:
+        lock.release()
+
+
+def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback] | None) -> dict:
     try:
         _, split = prepare_run(settings, run_dir)
     except Exception as exc:

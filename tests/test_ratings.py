@@ -27,7 +27,9 @@ def test_movielens_100k_u_data():
     assert data.table["rating"].between(1, 5).all()
     # Codes map back to the file's ids: the first row of u.data is "196 242 3 881250949".
     first = data.table.iloc[:1]
-    assert data.user_ids[first["user"].item()] == 196 and data.item_ids[first["item"].item()] == 242
+    # Ids stay the strings the file has (issue 10: '007' and '7' are two users).
+    assert data.user_ids[first["user"].item()] == "196"
+    assert data.item_ids[first["item"].item()] == "242"
     assert first["rating"].item() == 3 and first["timestamp"].item() == 881250949
 
 
@@ -45,7 +47,7 @@ def test_movielens_1m_dat_format(tmp_path):
     )
     data = read_ratings(path)
     assert (data.n_users, data.n_items, len(data.table)) == (2, 2, 3)
-    assert list(data.item_ids) == [661, 1193]
+    assert list(data.item_ids) == ["661", "1193"]  # strings, in natural order
 
 
 def test_movielens_zip_as_downloaded(tmp_path):
@@ -134,8 +136,8 @@ def test_error_from_uploaded_bytes_names_the_upload():
 def test_u_item_latin1_titles_and_genres():
     items = read_metadata(shared_file("ml-100k/u.item"))
     assert len(items) == 1682
-    assert items.loc[1, "title"] == "Toy Story (1995)"
-    assert items.loc[1, "genres"] == "Animation|Children's|Comedy"
+    assert items.loc["1", "title"] == "Toy Story (1995)"
+    assert items.loc["1", "genres"] == "Animation|Children's|Comedy"
     # Latin-1 decoded, not mangled: a title with a non-ASCII byte keeps its accented letter.
     accented = items["title"][items["title"].str.contains("é")]
     assert len(accented) > 0
@@ -143,22 +145,22 @@ def test_u_item_latin1_titles_and_genres():
 
 def test_user_metadata_formats():
     users = read_metadata(shared_file("ml-100k/u.user"), kind="user")
-    assert users.loc[1, ["age", "gender", "occupation"]].tolist() == [24, "M", "technician"]
+    assert users.loc["1", ["age", "gender", "occupation"]].tolist() == [24, "M", "technician"]
     users_1m = read_metadata(shared_file("ml-1m/users.dat"), kind="user")
-    assert users_1m.loc[1, "occupation"] == "K-12 student"  # code 10 in users.dat
+    assert users_1m.loc["1", "occupation"] == "K-12 student"  # code 10 in users.dat
     movies = read_metadata(shared_file("ml-1m/movies.dat"))
-    assert len(movies) == 3883 and movies.loc[1, "genre"] == "Animation"
+    assert len(movies) == 3883 and movies.loc["1", "genre"] == "Animation"
 
 
 def test_generic_metadata_csv_and_alignment(tmp_path):
     path = write(tmp_path, "items.csv", 'item_id,name,colour\n10,"Lamp, small",red\n11,Desk,oak\n')
     items = read_metadata(path)
-    assert items.loc[10, "title"] == "Lamp, small"
-    aligned = align(items, np.array([11, 12, 10]), "item")
+    assert items.loc["10", "title"] == "Lamp, small"
+    aligned = align(items, np.array(["11", "12", "10"], dtype=object), "item")
     assert aligned["label"].tolist() == ["Desk", "item 12", "Lamp, small"]
 
 
 def test_metadata_duplicate_ids_are_an_error(tmp_path):
     path = write(tmp_path, "items.csv", "id,title\n1,A\n1,B\n")
-    with pytest.raises(DataFormatError, match="id 1 appears twice"):
+    with pytest.raises(DataFormatError, match="id '1' appears twice"):
         read_metadata(path)
