@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hmf_core.memory import memory_shortfall, training_memory_bytes
 from hmf_core.metrics import TASKS
 from hmf_core.model import HMFConfig, halving_levels
 from hmf_core.split import SPLITS, Split
@@ -159,6 +160,14 @@ class TrainSettings:
                 "rows are left: rows whose user or item never occurs in training are dropped): "
                 f"too little data to train and evaluate on; {advice}"
             )
+        if split:
+            config = self.config_for(split["users"], split["items"])
+            needed = training_memory_bytes(
+                config, batch_size=self.batch_size, n_ratings=split["train"]
+            )
+            shortfall = memory_shortfall(needed["total"])
+            if shortfall:
+                raise ValueError(shortfall[0].upper() + shortfall[1:])
 
 
 def parse_cluster_counts(text: str, side: str = "") -> list[int]:
