@@ -1,8 +1,8 @@
 """Issue 11: row-sparse gradients + LazyAdamW (hmf_core/optim.py) against dense fused AdamW.
 
-    python benchmarks/sparse_optim.py accuracy   # ML-100K, paper protocol, 5 seeds, both optimizers
-    python benchmarks/sparse_optim.py speed      # epoch time, Lightning vs a bare loop, 3 sizes
-    python benchmarks/sparse_optim.py report     # rewrite the .md from the two CSVs
+    python -m benchmarks.sparse_optim accuracy   # ML-100K, paper protocol, 5 seeds, both optimizers
+    python -m benchmarks.sparse_optim speed      # epoch time, Lightning vs a bare loop, 3 sizes
+    python -m benchmarks.sparse_optim report     # rewrite the .md from the two CSVs
 
 Each part appends its rows to a CSV in benchmarks/results/ (so a long run can be resumed) and
 rewrites benchmarks/results/sparse_optim.md from whatever CSVs exist.
@@ -14,7 +14,6 @@ import argparse
 import gc
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning.callbacks import Callback
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.harness import (  # noqa: E402
+from benchmarks.harness import (
     DEFAULT_DATA,
     RESULTS,
     SIZES,
@@ -37,14 +34,14 @@ from benchmarks.harness import (  # noqa: E402
     quiet,
     synthetic_split,
 )
-from hmf_core.datamodule import HMFDataModule, frame_tensors  # noqa: E402
-from hmf_core.lightning_module import LAZY_FROM_ELEMENTS, HMFModule  # noqa: E402
-from hmf_core.model import HMF, HMFConfig, halving_levels  # noqa: E402
-from hmf_core.optim import LazyAdamW  # noqa: E402
-from hmf_core.ratings import read_ratings  # noqa: E402
-from hmf_core.settings import MF_INIT_STD  # noqa: E402
-from hmf_core.split import Split, make_split  # noqa: E402
-from hmf_core.training import TrainSettings, fit  # noqa: E402
+from hmf_core.datamodule import HMFDataModule, frame_tensors
+from hmf_core.lightning_module import LAZY_FROM_ELEMENTS, HMFModule
+from hmf_core.model import HMF, HMFConfig, halving_levels
+from hmf_core.optim import LazyAdamW
+from hmf_core.ratings import read_ratings
+from hmf_core.settings import MF_INIT_STD
+from hmf_core.split import Split, make_split
+from hmf_core.training import TrainSettings, fit
 
 ACCURACY_CSV = "sparse_optim_accuracy.csv"
 SPEED_CSV = "sparse_optim_speed.csv"
