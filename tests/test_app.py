@@ -216,6 +216,9 @@ def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name)
     assert picks["score"].is_monotonic_decreasing
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Prediction"] == metrics["Sum of the contributions"]
+    shown = texts(at)  # three views, each saying how much of the prediction its bars carry
+    assert shown.count("parts shown; they carry") == 3
+    assert [tab.label for tab in at.tabs][:3] == ["By user cluster", "By item cluster", "Top pairs"]
 
     visit(at, "metrics")
     assert table(at, "model")["model"].tolist() == ["HMF", "MF (same split)"]
