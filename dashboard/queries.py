@@ -118,3 +118,22 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
     }
     biases = explanation.bias_terms(_model(key), user, item)
     return explanation.explanation_views(pairs, biases, top, names)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
+    """hmf_core.naming's tree of a side's named clusters, every level, for an icicle chart."""
+    model = _model(key)
+    hierarchy = interpret.side_embedding(model, side)
+    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
+    levels = [
+        hierarchy.object_to_level(level).detach().cpu().numpy()
+        for level in range(1, hierarchy.depth + 1)
+    ]
+    connections = [
+        hierarchy.membership(level).detach().cpu().numpy()
+        for level in range(1, hierarchy.depth + 1)
+    ]
+    root = f"all {side}s"
+    return naming.hierarchy_tree(levels, connections, rows["label"].astype(str), rows, top, root)

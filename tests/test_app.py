@@ -206,6 +206,9 @@ def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name)
     at.segmented_control[0].set_value("item").run()
     assert "title" in table(at, "probability", "label")  # item clusters list titles
     assert "flows into its parents" in texts(at)  # the depth-2 hierarchy as a sankey
+    icicle = [c for c in at.get("plotly_chart") if "icicle" in c.proto.spec]
+    assert icicle, "the named clusters as an icicle"
+    assert at.multiselect(key="tree_parents_user").value  # the sankey of a selection
 
     visit(at, "explain")
     picks = table(at, "rank", "score")
