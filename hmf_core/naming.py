@@ -151,3 +151,16 @@ def hierarchy_tree(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def drawn_tree(tree: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """hierarchy_tree without its folded "smaller clusters" nodes, ready for an icicle with
+    branchvalues "remainder": leaves carry their size and every parent is the sum of its
+    children drawn. Returns the frame and the share of the objects' weight it shows."""
+    kept = tree[~tree["id"].str.contains(":other:", regex=False)].copy()
+    has_children = kept["id"].isin(kept["parent"])
+    top = kept[kept["parent"] == kept.loc[kept["level"] == 0, "id"].iloc[0]]
+    root_size = float(tree.loc[tree["level"] == 0, "size"].iloc[0])
+    shown = float(top["size"].sum()) / root_size if root_size > 0 else 0.0
+    kept["value"] = kept["size"].where(~has_children, 0.0)
+    return kept, shown

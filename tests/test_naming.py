@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmf_core.naming import cluster_names, hierarchy_tree, value_lift
+from hmf_core.naming import cluster_names, drawn_tree, hierarchy_tree, value_lift
 
 
 def planted_items():
@@ -66,3 +66,14 @@ def test_hierarchy_tree_links_each_cluster_to_its_parent_and_folds_small_ones():
     assert set(folded["parent"]) - {""} <= set(folded["id"])  # every parent is a node
     level_one = folded[folded["level"] == 1]
     assert len(level_one) == 2  # the kept level-2 node's larger child and its "other" node
+
+
+def test_the_drawn_tree_leaves_out_folded_nodes_and_says_how_much_it_shows():
+    membership, metadata = planted_items()
+    tree = hierarchy_tree([membership], [membership], metadata["label"], metadata, top=1)
+    drawn, shown = drawn_tree(tree)
+    assert not drawn["name"].str.endswith("smaller clusters").any()
+    assert drawn.set_index("id").loc["all", "value"] == 0.0  # the root: sum of its children
+    leaf = drawn[drawn["level"] == 1].iloc[0]
+    assert leaf["value"] == pytest.approx(leaf["size"])
+    assert shown == pytest.approx(leaf["size"] / len(membership))

@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
 from hmf_core.interpret import links_under
+from hmf_core.naming import drawn_tree
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
@@ -187,25 +188,27 @@ def hierarchy(explored: state.Explored) -> None:
         help="The rest of a "
         "parent's weight is one 'smaller clusters' box, so the chart stays readable.",
     )
-    tree = queries.hierarchy_tree(explored.key, side, top)
+    tree, shown = drawn_tree(queries.hierarchy_tree(explored.key, side, top))
     figure = px.icicle(
         tree.assign(name=[html.escape(name) for name in tree["name"]]),  # names are data
         ids="id",
         names="name",
         parents="parent",
-        values="size",
+        values="value",
         branchvalues="remainder",
+        custom_data=["size"],
     )
     figure.update_traces(
-        hovertemplate="%{label}<br>size %{value:.1f}<extra></extra>",
+        hovertemplate="%{label}<br>size %{customdata[0]:.1f}<extra></extra>",
         maxdepth=3,
         root_color="#f3f5fa",
     )
     figure.update_layout(height=560, margin={"l": 4, "r": 4, "t": 4, "b": 4})
     st.caption(
-        "The largest clusters by size (the sum of their members' probabilities), each named by "
-        "what is over-represented among its members and its most typical members; click a box "
-        "to zoom into it, the top bar to zoom out."
+        f"The largest clusters by size (the sum of their members' probabilities), holding "
+        f"{shown:.0%} of the {side}s' weight; each is named by what is over-represented among "
+        "its members and its most typical members. Click a box to zoom into it, the top bar to "
+        "zoom out."
     )
     st.plotly_chart(figure, key="tree_icicle")
     if len(explored.levels(side)) < 2:
