@@ -109,7 +109,7 @@ def test_recommendations_in_a_split_skip_training_items_and_mark_held_out_ones()
         ("dir/", "dir", "dir"),
         ("rat\x00ings.csv", "ratings.csv", "rat\\x00ings.csv"),
         (".hidden.csv", "hidden.csv", ".hidden.csv"),
-        ("u.data", "u.data", "u.data"),
+        ("my ratings.csv", "my ratings.csv", "my ratings.csv"),
         ("\ud800x.csv", "x.csv", "\\ud800x.csv"),
     ],
 )
