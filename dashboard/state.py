@@ -16,6 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads
+from dashboard.text import literal
+from hmf_core.files import DamagedFile
 from hmf_core.datasets import DEMO, Dataset
 from hmf_core.rundir import RunDir
 from hmf_core.runs import RunStatus, run_status, runs, runs_root
@@ -89,9 +91,14 @@ def run_selector() -> RunDir | None:
     if not name:
         return None
     run = RunDir(runs_root() / name)
-    settings = run.settings()
+    try:
+        settings = run.settings()
+    except DamagedFile as damage:
+        st.sidebar.caption(literal(f"damaged ({damage.short})"))
+        return run
     st.sidebar.caption(
-        f"{settings.get('task', '?')} task on `{Path(settings.get('data', '?')).name}`"
+        f"{literal(settings.get('task', '?'))} task on "
+        f"{literal(Path(settings.get('data') or '?').name)}"
     )
     return run
 

@@ -266,6 +266,9 @@ def _evaluate(run_dir: Path) -> int:
     run = RunDir(run_dir)
     if not run.exists():
         raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
+    damage = run.damage()
+    if damage is not None:
+        raise damage
     for label, part in (("HMF", run), ("MF", run.comparison())):
         if part is None:
             continue

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, shared_file, wait_for
+from conftest import REPO, shared_file, small_demo, wait_for
 from streamlit.testing.v1 import AppTest
 
 from hmf_core.memory import parameter_count
 from hmf_core.model import HMFConfig
 from hmf_core.rundir import RunDir
-from hmf_core.runs import start_run
 from hmf_core.training import TrainSettings
 
 APP = REPO / "dashboard" / "app.py"
 PAGES = ("data", "train", "map", "affinity", "membership", "explain", "metrics")
-DEMO_RATINGS = REPO / "assets" / "ml-latest-small" / "ratings.csv"
-DEMO_MOVIES = REPO / "assets" / "ml-latest-small" / "movies.csv"
 
 
 def app(runs_dir: Path, monkeypatch) -> AppTest:
@@ -73,70 +69,6 @@ def use_paths(at: AppTest, ratings: Path, users: Path | None = None) -> AppTest:
         at.text_input(key="path_users").input(str(users))
     at.run()
     return at.button(key="use_paths").click().run()
-
-
-def small_demo(folder: Path, users: int = 40) -> tuple[Path, Path]:
-    """The first `users` users of the bundled demo, and a user metadata file for them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ratings = pd.read_csv(DEMO_RATINGS)
-    ratings[ratings["userId"] <= users].to_csv(folder / "ratings.csv", index=False)
-    ids = range(1, users + 1)
-    pd.DataFrame(
-        {
-            "userId": ids,
-            "gender": ["F" if i % 3 == 0 else "M" for i in ids],
-            "age": [20 + i % 40 for i in ids],
-        }
-    ).to_csv(folder / "people.csv", index=False)
-    return folder / "ratings.csv", folder / "people.csv"
-
-
-@pytest.fixture(scope="session")
-def finished_runs(tmp_path_factory) -> Path:
-    """A runs directory with a finished depth-2 rating run (MF comparison, maps) trained for two
-    epochs on a slice of the demo data, a copy of it without maps (PCA computed live), and a
-    ranking run with item depth 0 (plain MF on the item side)."""
-    root = tmp_path_factory.mktemp("finished-runs")
-    ratings, people = small_demo(root / "data")
-    settings = TrainSettings(
-        data=str(ratings),
-        items=str(DEMO_MOVIES),
-        users=str(people),
-        split="random",
-        user_depth=2,
-        item_depth=2,
-        user_clusters=[8],
-        item_clusters=[12],
-        max_epochs=2,
-        lr=1e-2,
-        compare_mf=True,
-        projection=True,
-    )
-    ranking = replace(
-        settings,
-        task="ranking",
-        positive_threshold=4.0,
-        item_depth=0,
-        user_clusters=[6],
-        compare_mf=False,
-        projection=False,
-    )
-    started = [
-        start_run(settings, root=root, name="tiny"),  # background processes, as the app
-        start_run(ranking, root=root, name="tiny-ranking"),
-    ]
-    for run in started:
-        wait_for(
-            lambda run=run: (
-                run.progress().get("state") in ("finished", "failed") and not run.process_alive()
-            )
-        )
-        assert run.progress()["state"] == "finished", run.log_tail()
-    assert (started[0].path / "maps.json").exists()
-    shutil.copytree(
-        root / "tiny", root / "tiny-no-maps", ignore=shutil.ignore_patterns("map_*", "maps.json")
-    )
-    return root
 
 
 # --- every page, without a run, with a run ---------------------------------------------------
