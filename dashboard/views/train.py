@@ -11,7 +11,9 @@ import torch
 
 from dashboard import charts, loads, state, widgets
 from dashboard.recipe import recipe_controls
+from dashboard.text import literal
 from hmf_core.datasets import Dataset, read_error_message
+from hmf_core.files import DamagedFile
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
 from hmf_core.runs import RunStatus, describe, run_status, runs, runs_root, start_run, stop_run
@@ -283,7 +285,10 @@ def _live_panel(run) -> None:
         now = run_status(run)
         if now.active != status.active:
             st.rerun()  # started or ended: redraw the page (and stop refreshing)
-        _run_view(run, now)
+        try:
+            _run_view(run, now)
+        except DamagedFile as damage:  # a fragment's exception never reaches app.py
+            st.error(literal(f"Run {run.name}: {damage}."), icon=":material/broken_image:")
 
     panel()
 
@@ -303,7 +308,7 @@ def _elapsed(run, status: RunStatus) -> tuple[str, str]:
 def _run_view(run, status: RunStatus) -> None:
     settings = run.settings()
     header, button = st.columns([4, 1], vertical_alignment="center")
-    header.subheader(f"Run {run.name}")
+    header.subheader(f"Run {literal(run.name)}")
     if status.active:
         if run.stop_requested():
             button.button("Stopping…", disabled=True, key="stop_pending")
@@ -319,12 +324,16 @@ def _run_view(run, status: RunStatus) -> None:
     badge = {"finished": "green", "stopped": "orange", "failed": "red"}.get(status.phase, "blue")
     dataset = Path(settings.get("data", "")).name
     st.markdown(
-        f":{badge}-badge[{status.phase}] {settings.get('task')} task on `{dataset}`, "
+        f":{badge}-badge[{literal(status.phase)}] {literal(settings.get('task'))} task on "
+        f"{literal(dataset)}, "
         f"user depth {settings.get('user_depth')}, item depth "
         f"{settings.get('item_depth')}, d={settings.get('dim')}"
     )
+    if status.phase.startswith("damaged"):
+        st.error(literal(f"Run {run.name}: {status.error}."), icon=":material/broken_image:")
+        return
     if status.phase == "failed":
-        st.error(f"Training failed: {status.error or 'see the log below'}")
+        st.error(literal(f"Training failed: {status.error or 'see the log below'}"))
         with st.expander("Last lines of the training log"):
             st.code(run.log_tail() or "(empty)", language=None)
 
