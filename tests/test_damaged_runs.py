@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from test_app import PAGES, app, visit
+from test_app import PAGES, app, shown, visit
 
 from hmf_core.rundir import RunDir
 from hmf_core.runs import describe, run_status
@@ -75,11 +75,6 @@ def damaged_run(finished_runs: Path, root: Path, damage: str) -> RunDir:
     return RunDir(root / "broken")
 
 
-def plain(text: str) -> str:
-    """Markdown escapes removed: what the reader sees."""
-    return text.replace("\\", "")
-
-
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_a_damaged_run_never_raises_on_a_page_and_names_the_file(
     finished_runs, tmp_path, monkeypatch, damage
@@ -96,8 +91,8 @@ def test_a_damaged_run_never_raises_on_a_page_and_names_the_file(
     said = []
     for page in PAGES:
         visit(at, page)  # asserts no page exception
-        said += [plain(e.value) for e in (*at.error, *at.warning, *at.info)]
-        said += [plain(e.value) for e in at.sidebar.caption]
+        said += [shown(e.value) for e in (*at.error, *at.warning, *at.info)]
+        said += [shown(e.value) for e in at.sidebar.caption]
     named = [text for text in said if file_name in text]
     assert named, f"no page named {file_name}: {said}"
 

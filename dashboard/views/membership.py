@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
+from dashboard.text import literal
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
@@ -133,7 +134,7 @@ def object_clusters(explored: state.Explored) -> None:
         st.info(f"The {side} side has depth 0 (plain MF): no clusters.")
         return
     details = meta[meta["index"] == index].drop(columns=["index"]).iloc[0].dropna()
-    st.caption(" · ".join(f"{k}: {v}" for k, v in details.items()))
+    st.caption(literal(" · ".join(f"{k}: {v}" for k, v in details.items())))
     top = st.slider("Clusters shown per level", 3, 30, 10, key="object_top")
     for level, rows in membership.groupby("level"):
         best = rows.nlargest(top, "probability")

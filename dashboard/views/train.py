@@ -59,11 +59,11 @@ def _counts_text(counts: list[int]) -> str:
 
 def _new_run(dataset: Dataset) -> None:
     st.subheader("New run")
-    st.caption(f"Data: **{dataset.label}** (change it on the Data page)")
+    st.caption(f"Data: **{literal(dataset.label)}** (change it on the Data page)")
     try:
         data = loads.dataset_data(dataset)
     except Exception as error:
-        st.error(read_error_message(dataset.ratings, error))
+        st.error(literal(read_error_message(dataset.ratings, error)))
         return
     tasks = ["rating", "ranking"]
     task = st.segmented_control(
@@ -225,12 +225,12 @@ def _new_run(dataset: Dataset) -> None:
         )
         user_levels, item_levels = settings.levels("user"), settings.levels("item")
     except ValueError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     try:
         sizes = loads.dataset_split(dataset, split, int(seed))
     except Exception as error:  # the split itself refuses this data
-        st.error(f"The {split} split cannot be made: {error}")
+        st.error(literal(f"The {split} split cannot be made: {error}"))
         return
     st.caption(
         f"{split} split: {sizes['train']:,} train · {sizes['val']:,} validation · "
@@ -357,7 +357,7 @@ def _progress(run, status: RunStatus, settings: dict) -> None:
             f"batch {batch}/{batches or '?'}",
         )
     elif status.active:
-        st.progress(1.0, text=f"{status.phase}…")
+        st.progress(1.0, text=f"{literal(status.phase)}…")
     metrics = {"HMF epochs": str(int(hmf.get("epoch") or 0))}
     if status.mf is not None or settings.get("compare_mf"):
         metrics["MF epochs"] = str(int((status.mf or {}).get("epoch") or 0))
@@ -415,7 +415,7 @@ def _run_list() -> None:
     available = runs()
     st.subheader(f"All runs ({len(available)})")
     if not available:
-        st.caption(f"Runs are saved under `{runs_root()}`.")
+        st.caption(f"Runs are saved under {literal(runs_root())}.")
         return
     rows = [describe(run) for run in available]
     st.session_state["runs_table_names"] = [row["run"] for row in rows]
