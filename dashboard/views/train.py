@@ -13,6 +13,7 @@ from dashboard import charts, loads, state, widgets
 from dashboard.recipe import recipe_controls
 from dashboard.text import literal
 from hmf_core.datasets import Dataset, read_error_message
+from hmf_core.errors import RunError
 from hmf_core.files import DamagedFile
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
@@ -340,7 +341,7 @@ def _run_view(run, status: RunStatus) -> None:
     _progress(run, status, settings)
     if not widgets.curve_row(run, settings.get("task", "rating"), "curve_") and status.active:
         st.caption("The first curve point appears when the first epoch ends.")
-    _outcome(run)
+    _outcome(run, status)
 
 
 def _progress(run, status: RunStatus, settings: dict) -> None:
@@ -376,8 +377,34 @@ def _progress(run, status: RunStatus, settings: dict) -> None:
         st.caption(f"{hmf['threads']} CPU thread(s) for training.")
 
 
-def _outcome(run) -> None:
+def _evaluate_kept(run) -> None:
+    from hmf_core.training import evaluate_checkpoint  # Lightning: imported when needed
+
+    try:
+        with st.spinner("Testing the kept checkpoint…"):
+            evaluate_checkpoint(run.path)
+    except RunError as error:  # DamagedFile included
+        st.session_state["evaluate_error"] = (run.name, str(error))
+
+
+def _outcome(run, status: RunStatus) -> None:
     test = run.test_metrics()
+    if not test and run.has_model() and not status.active:
+        st.info(
+            "This run kept a best checkpoint but has no test metrics (its training process "
+            "ended before testing). Evaluate the kept checkpoint on the test set:",
+            icon=":material/science:",
+        )
+        st.button(
+            "Evaluate the kept checkpoint",
+            key="evaluate_button",
+            icon=":material/science:",
+            on_click=_evaluate_kept,
+            args=(run,),
+        )
+        failed = st.session_state.get("evaluate_error")
+        if failed and failed[0] == run.name:
+            st.error(literal(failed[1]))
     if test:
         mf_run = run.comparison()
         mf_test = mf_run.test_metrics() if mf_run is not None else {}
