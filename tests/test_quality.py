@@ -355,7 +355,7 @@ def test_run_quality_matches_direct_computation(tiny_run):
         assert moved["logit_correlation"] == pytest.approx(expected, rel=1e-6)
     # Planted ARI per level, against the labels of the users the split kept (model order).
     user_ids = RunDir(run).users()["id"].to_numpy()
-    truth = planted.users.coarse[user_ids]
+    truth = planted.users.coarse[user_ids.astype(int)]
     wanted = ("user", 2, "planted_level2", "model")
     ari = next(
         r["ari"]
@@ -395,7 +395,7 @@ def test_run_quality_with_the_reviewers_own_metadata(tiny_run):
     with torch.no_grad():
         clusters = model.users.object_to_level(1).argmax(1).numpy()
     user_ids = RunDir(run).users()["id"].to_numpy()
-    gender = np.where(planted.users.coarse[user_ids] == 0, "F", "M")
+    gender = np.where(planted.users.coarse[user_ids.astype(int)] == 0, "F", "M")
     record = next(
         r for r in user_rows if (r["level"], r["column"], r["method"]) == (1, "gender", "model")
     )
@@ -414,7 +414,7 @@ def test_a_quality_failure_is_recorded_and_does_not_raise(tiny_run, tmp_path):
     for name in ("settings.json", "best.ckpt", "users.csv", "interactions.parquet"):  # no items.csv
         (broken / name).write_bytes((tiny_run["run"] / name).read_bytes())
     result = record_quality(broken)
-    assert "items.csv is missing" in result["error"]
+    assert "items.csv is damaged (missing)" in result["error"]
     assert read_json(broken / "quality.json") == result
     with pytest.raises(Exception, match="could not be computed"):
         quality_tables(result)
