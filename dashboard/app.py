@@ -23,6 +23,7 @@ PAGES = {
         ("views/membership.py", "Membership", ":material/account_tree:"),
         ("views/explain.py", "Explain", ":material/lightbulb:"),
         ("views/metrics.py", "Metrics", ":material/monitoring:"),
+        ("views/compare.py", "Compare runs", ":material/compare_arrows:"),
     ],
 }
 

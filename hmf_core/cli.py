@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip computing the 2-D maps after training",
     )
     train.add_argument("--threads", type=int, help="CPU threads (default: half the cores)")
+    # issue 11: the optimizer (its own block)
+    train.add_argument(
+        "--optimizer",
+        choices=["auto", "dense", "lazy"],
+        default=DEFAULTS.optimizer,
+        help="lazy: step only the batch's rows of C_1 / the MF tables, same results as dense "
+        "AdamW, per-step cost independent of the number of users and items; auto (default): "
+        "lazy where C_1 (MF: the embedding table) has 2M elements or more, where it is faster",
+    )
     lightning = train.add_argument_group("Lightning Trainer options (passed through)")
     lightning.add_argument("--accelerator", default=DEFAULTS.accelerator)
     lightning.add_argument("--devices", default=DEFAULTS.devices)

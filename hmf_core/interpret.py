@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from hmf_core.model import HMF, HierarchicalEmbedding
+from hmf_core.naming import cluster_names
 
 SIDES = ("user", "item")
 LINK_COLUMNS = ["level", "child", "parent", "probability", "child_size"]
@@ -138,9 +139,11 @@ def _clusters_against(
     texts: np.ndarray,
     n_shown: int,
     separator: str,
+    meta: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every level-`level` cluster of `side` against one cluster embedding of the other side:
-    size, the objects nearest it, its most probable members and <cluster, target>; Table 4."""
+    its name (hmf_core.naming: over-represented metadata values and typical members), size,
+    the objects nearest it, its most probable members and <cluster, target>; Table 4."""
     hierarchy = side_embedding(model, side)
     clusters = hierarchy.cluster_embeddings(level)  # (m, d)
     objects = hierarchy.cluster_embeddings(0)  # (M, d)
@@ -149,9 +152,12 @@ def _clusters_against(
     distances = torch.cdist(clusters, objects)  # (m, M)
     nearest = distances.topk(n_shown, dim=1, largest=False).indices  # (m, n_shown)
     top_members = membership.T.topk(n_shown, dim=1).indices  # (m, n_shown)
+    rows = model_rows(meta, objects.shape[0], side)
+    names = cluster_names(_numpy(membership), rows["label"].astype(str), rows)["name"]
     frame = pd.DataFrame(
         {
             f"{side}_cluster": np.arange(clusters.shape[0]),
+            "name": names.to_numpy(),
             "size": _numpy(membership.sum(0)),  # (m,)
             "nearest": [separator.join(texts[row]) for row in nearest.cpu().numpy()],
             "top_members": [separator.join(texts[row]) for row in top_members.cpu().numpy()],
@@ -177,7 +183,7 @@ def item_clusters_for_user_cluster(
     _check_cluster(model.users, "user", user_level, user_cluster)
     target = model.users.cluster_embeddings(user_level)[user_cluster]  # (d,)
     titles = _describe(items, model.config.n_items, "item")
-    return _clusters_against(model, "item", item_level, target, titles, top, "; ")
+    return _clusters_against(model, "item", item_level, target, titles, top, "; ", items)
 
 
 @torch.no_grad()
@@ -203,7 +209,7 @@ def user_clusters_for_item_cluster(
     by_attribute = attribute is not None and users is not None and attribute in users.columns
     texts = _describe(users, model.config.n_users, "user", attribute if by_attribute else "label")
     separator = ", " if by_attribute else "; "
-    return _clusters_against(model, "user", user_level, target, texts, top, separator)
+    return _clusters_against(model, "user", user_level, target, texts, top, separator, users)
 
 
 @torch.no_grad()

@@ -12,7 +12,15 @@ from torchmetrics import MeanMetric, MeanSquaredError
 
 from hmf_core.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
 from hmf_core.model import HMFConfig, initial_model
+from hmf_core.optim import LazyAdamW
 
+# dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
+# auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.
+# Measured (benchmarks/results/sparse_optim.md, CPU s per epoch): lazy is slower at ML-100K and
+# at ML-1M size (HMF C_1 1.2M elements: 1.4x), faster for MF at ML-20M size (2.8M: 0.73x) and
+# about 10x faster for HMF at ML-20M size (27.7M).
+OPTIMIZERS = ("auto", "dense", "lazy")
+LAZY_FROM_ELEMENTS = 2_000_000
 EVAL_STAGES = ("val", "test")
 
 
@@ -45,15 +53,28 @@ class HMFModule(pl.LightningModule):
         seed: int = 0,
         logit_lr: float | None = None,
         entropy_weight: float = 0.0,
+        optimizer: str = "auto",
     ):
         super().__init__()
         if task not in TASK_METRICS:
             raise ValueError(f"task must be 'rating' or 'ranking', not {task!r}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
         self.save_hyperparameters()
         self.model = initial_model(HMFConfig(**config), seed)
         self.task = task
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
         self.eval_metrics = nn.ModuleDict({stage: task_metrics(task) for stage in EVAL_STAGES})
+
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets _current_fx_name (a str) around every hook call, 44 times a training
+        # step; nn.Module.__setattr__ checks parameters, modules and buffers each time, 13% of
+        # an ML-100K MF step through Lightning (cProfile). It is never any of those: set it
+        # directly.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def training_step(self, batch, batch_idx):
         if self.task == "rating":
@@ -95,6 +116,7 @@ class HMFModule(pl.LightningModule):
             self._loss_sum, self._loss_count = 0.0, 0
 
     def on_train_epoch_end(self) -> None:
+        self._catch_up()
         self._log_train_loss()  # epochs without validation
 
     def _shared_eval(self, batch, stage: str) -> None:
@@ -128,17 +150,55 @@ class HMFModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_eval("test")
 
+    def optimizer_kind(self) -> str:
+        """'dense' or 'lazy': the setting, with 'auto' decided by the largest row table."""
+        if self.hparams.optimizer != "auto":
+            return self.hparams.optimizer
+        if self._trainer is not None and self._trainer.world_size > 1:
+            return "dense"  # sparse gradients under DDP: not measured, not tested
+        sides = (self.model.users, self.model.items)
+        tables = [side.connections[0] if side.depth else side.root for side in sides]
+        return "lazy" if max(t.numel() for t in tables) >= LAZY_FROM_ELEMENTS else "dense"
+
     def configure_optimizers(self):
-        # fused: one kernel for all parameters; 16-19% faster per CPU epoch, same results, and
-        # no per-step workspace copy of the largest parameter (benchmarks/results/speed.md).
         logits = [p for name, p in self.model.named_parameters() if "connections" in name]
         others = [p for name, p in self.model.named_parameters() if "connections" not in name]
         groups = [{"params": others}]
         if logits:
             groups.append({"params": logits, "lr": self.hparams.logit_lr or self.hparams.lr})
+        if self.optimizer_kind() == "lazy":
+            # Only the batch's rows of C_1 / the MF tables get gradients and steps; skipped
+            # steps are applied when a row is next read, equal to dense AdamW (hmf_core/optim.py).
+            optimizer = LazyAdamW(
+                groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+            )
+            self.model.use_sparse_gradients(True, before_lookup=optimizer.prepare)
+            return optimizer
+        self.model.use_sparse_gradients(False)
+        # fused: one kernel for all parameters; 16-19% faster per CPU epoch, same results, and
+        # no per-step workspace copy of the largest parameter (benchmarks/results/speed.md).
         return torch.optim.AdamW(
             groups,
             lr=self.hparams.lr,
             weight_decay=self.hparams.weight_decay,
             fused=True,
         )
+
+    # LazyAdamW leaves rows outside recent batches behind; bring every row up to date before
+    # anything reads the weights: validation (and the checkpoint saved after it), the end of
+    # an epoch without validation (ModelCheckpoint runs after this module's hook), any save,
+    # and the end of training.
+    def _catch_up(self) -> None:
+        trainer = self._trainer
+        for optimizer in trainer.optimizers if trainer is not None else ():
+            if isinstance(optimizer, LazyAdamW):
+                optimizer.catch_up()
+
+    def on_validation_epoch_start(self) -> None:
+        self._catch_up()
+
+    def on_save_checkpoint(self, checkpoint) -> None:
+        self._catch_up()
+
+    def on_train_end(self) -> None:
+        self._catch_up()

@@ -7,6 +7,8 @@ peaked at 885-896 MiB; the rest is memory the allocator keeps after frees.
 
 from __future__ import annotations
 
+import os
+
 from hmf_core.model import HMFConfig
 
 
@@ -73,3 +75,31 @@ def training_memory_bytes(
     }
     parts["total"] = sum(parts.values())
     return parts
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the machine can give a new process now (Linux: MemAvailable of /proc/meminfo;
+    else free physical pages), or None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as lines:
+            for line in lines:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def memory_shortfall(needed: int, available: int | None = None) -> str | None:
+    """A plain reason when a training needing `needed` bytes would not fit, else None."""
+    available = available_memory_bytes() if available is None else available
+    if available is None or needed <= available:
+        return None
+    return (
+        f"training needs about {needed / 2**30:,.1f} GiB of memory (estimate: weights, "
+        f"gradients, AdamW state, data) but only {available / 2**30:,.1f} GiB is available "
+        "now: use fewer clusters, a smaller dimension d, or a machine with more memory"
+    )

@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -69,6 +70,13 @@ class HierarchyLevels:
 class HierarchicalEmbedding(nn.Module):
     """One side of HMF: connection logits per level and the root cluster embeddings."""
 
+    # Row lookups of C_1 (MF: of the root table) back-propagate a sparse COO gradient of the
+    # batch's rows only, for hmf_core.optim.LazyAdamW; off = a dense (M, m_1) gradient. While
+    # gradients are recorded, before_lookup(table, rows) runs first: LazyAdamW.prepare brings
+    # those rows up to date (steps they skipped), so the forward reads what dense AdamW has.
+    sparse_gradients = False
+    before_lookup = None
+
     def __init__(
         self,
         n_objects: int,
@@ -94,8 +102,15 @@ class HierarchicalEmbedding(nn.Module):
         """S(C_level), optionally only some rows: eq. (7)."""
         logits = self.connections[level - 1]
         if rows is not None:
-            logits = logits[rows]
+            logits = self._rows(logits, rows)  # (rows, m_level)
         return torch.softmax(logits / self.temperature, dim=-1)  # (rows, m_level)
+
+    def _rows(self, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        if self.sparse_gradients:
+            if self.before_lookup is not None and torch.is_grad_enabled():
+                self.before_lookup(table, rows)
+            return F.embedding(rows, table, sparse=True)  # same values as table[rows]
+        return table[rows]
 
     def cluster_embeddings(self, level: int) -> torch.Tensor:
         """U^(level) = S(C_{level+1}) ... S(C_p) U^(p): eq. (3) read from the top down."""
@@ -107,7 +122,7 @@ class HierarchicalEmbedding(nn.Module):
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         """Embeddings U^(0) of the objects in `index`, touching only their rows of C_1."""
         if self.depth == 0:
-            return self.root[index]  # (B, d): plain MF
+            return self._rows(self.root, index)  # (B, d): plain MF
         clusters = self.cluster_embeddings(1)  # (m_1, d)
         return self.membership(1, index) @ clusters  # (B, m_1) @ (m_1, d) -> (B, d)
 
@@ -152,6 +167,13 @@ class HMF(nn.Module):
             self.global_bias = nn.Parameter(torch.tensor(float(config.global_mean)))
             self.user_bias = nn.Parameter(torch.zeros(config.n_users))
             self.item_bias = nn.Parameter(torch.zeros(config.n_items))
+
+    def use_sparse_gradients(self, enabled: bool = True, before_lookup=None) -> None:
+        """Sparse row gradients for C_1 / the MF tables, or dense ones. LazyAdamW needs
+        before_lookup=optimizer.prepare, which catches up the rows a batch reads."""
+        for side in (self.users, self.items):
+            side.sparse_gradients = enabled
+            side.before_lookup = before_lookup if enabled else None
 
     def bias(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | float:
         if not self.config.use_bias:

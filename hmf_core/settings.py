@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hmf_core.memory import memory_shortfall, training_memory_bytes
 from hmf_core.metrics import TASKS
 from hmf_core.model import HMFConfig, halving_levels
 from hmf_core.split import SPLITS, Split
@@ -88,6 +89,10 @@ class TrainSettings:
     num_nodes: int = 1
     precision: str = "32-true"
     threads: int | None = None  # CPU intra-op threads; None = chosen by cpu_threads()
+    # issue 11: "dense" = fused AdamW on dense gradients; "lazy" = hmf_core.optim.LazyAdamW,
+    # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW;
+    # "auto" = lazy for large tables only (hmf_core.lightning_module.LAZY_FROM_ELEMENTS).
+    optimizer: str = "auto"
 
     def levels(self, side: str) -> tuple[int, ...]:
         depth = self.user_depth if side == "user" else self.item_depth
@@ -134,6 +139,8 @@ class TrainSettings:
         if not self.lr > 0:
             raise ValueError(f"the learning rate must be positive, found {self.lr}")
         self.levels("user"), self.levels("item")  # counts that fit the depths
+        if self.optimizer not in ("auto", "dense", "lazy"):
+            raise ValueError(f"optimizer must be auto, dense or lazy, not {self.optimizer!r}")
         if data is not None and self.task == "rating" and data.implicit:
             raise ValueError(
                 "this file has no rating column (implicit feedback): choose the ranking task"
@@ -153,6 +160,14 @@ class TrainSettings:
                 "rows are left: rows whose user or item never occurs in training are dropped): "
                 f"too little data to train and evaluate on; {advice}"
             )
+        if split:
+            config = self.config_for(split["users"], split["items"])
+            needed = training_memory_bytes(
+                config, batch_size=self.batch_size, n_ratings=split["train"]
+            )
+            shortfall = memory_shortfall(needed["total"])
+            if shortfall:
+                raise ValueError(shortfall[0].upper() + shortfall[1:])
 
 
 def parse_cluster_counts(text: str, side: str = "") -> list[int]:

@@ -48,24 +48,30 @@ def planted_ratings(
     liked = (user_group[users] % item_groups) == item_group[items]
     ratings = np.where(liked, high, low) + rng.normal(0.0, noise, len(users))
     ratings = np.clip(ratings, min(low, high), max(low, high)).astype(np.float32)
-    order = rng.permutation(len(users))  # timestamps in random order
+    data = _rating_data(rng, users, items, ratings, (n_users, n_items), f"planted(seed={seed})")
+    return PlantedData(data=data, user_group=user_group, item_group=item_group)
+
+
+def _rating_data(rng, users, items, ratings, shape: tuple[int, int], source: str) -> RatingData:
+    """Observed (user, item, rating) codes as RatingData, timestamps in a seeded random order;
+    ids are the codes 0..M-1 and 0..N-1."""
+    order = rng.permutation(len(ratings))  # timestamps in random order
     table = pd.DataFrame(
         {
             "user": users[order].astype(np.int64),
             "item": items[order].astype(np.int64),
             "rating": ratings[order],
-            "timestamp": np.arange(len(users), dtype=np.int64),
+            "timestamp": np.arange(len(ratings), dtype=np.int64),
         }
     )
-    data = RatingData(
+    return RatingData(
         table=table,
-        user_ids=np.arange(n_users),
-        item_ids=np.arange(n_items),
-        source=f"planted(seed={seed})",
+        user_ids=np.arange(shape[0]),
+        item_ids=np.arange(shape[1]),
+        source=source,
         implicit=False,
         has_timestamp=True,
     )
-    return PlantedData(data=data, user_group=user_group, item_group=item_group)
 
 
 def to_csv(planted: PlantedData | PlantedHierarchy, path) -> None:
@@ -187,23 +193,8 @@ def planted_hierarchy(
     user_codes, item_codes = np.nonzero(observed)
     means = (users.embeddings[user_codes] * items.embeddings[item_codes]).sum(1) + offset
     ratings = (means + rng.normal(0.0, noise, len(means))).astype(np.float32)
-    order = rng.permutation(len(ratings))  # timestamps in random order
-    table = pd.DataFrame(
-        {
-            "user": user_codes[order].astype(np.int64),
-            "item": item_codes[order].astype(np.int64),
-            "rating": ratings[order],
-            "timestamp": np.arange(len(ratings), dtype=np.int64),
-        }
-    )
-    data = RatingData(
-        table=table,
-        user_ids=np.arange(n_users),
-        item_ids=np.arange(n_items),
-        source=f"planted_hierarchy(seed={seed})",
-        implicit=False,
-        has_timestamp=True,
-    )
+    source = f"planted_hierarchy(seed={seed})"
+    data = _rating_data(rng, user_codes, item_codes, ratings, (n_users, n_items), source)
     return PlantedHierarchy(data=data, users=users, items=items, offset=offset)
 
 

@@ -165,6 +165,7 @@ def fit(
         weight_decay=settings.weight_decay,
         seed=settings.seed,
         logit_lr=settings.logit_lr,
+        optimizer=settings.optimizer,
         entropy_weight=settings.entropy_weight,
     )
     warm_start(

@@ -87,3 +87,20 @@ def cluster_trust(quality: dict, side: str, level: int = 1) -> Trust:
             f"({baseline}, random {_number(scores['random'])})."
         )
     return Trust(verdict, sentences)
+
+
+def trust_line(quality: dict, levels: dict[str, int]) -> str:
+    """One short line for pages where space is scarce (the map): each side's verdict and mean
+    top membership, e.g. "Clusters, level 1: users mixed (top membership 0.45), items crisp
+    (0.57)." Sides at level 0 (plain MF) are left out."""
+    parts = []
+    for side, level in levels.items():
+        if level < 1:
+            continue
+        trust = cluster_trust(quality, side, level)
+        sharp = _record(quality.get("sharpness", []), side=side, level=level)
+        figure = f" (top membership {sharp['mean_max']:.2f})" if sharp else ""
+        parts.append(f"{side}s {trust.verdict}{figure}")
+    if not parts:
+        return ""
+    return "Cluster quality: " + ", ".join(parts) + "; details on the Metrics page."

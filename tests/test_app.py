@@ -19,7 +19,7 @@ from hmf_core.rundir import RunDir
 from hmf_core.training import TrainSettings
 
 APP = REPO / "dashboard" / "app.py"
-PAGES = ("data", "train", "map", "affinity", "membership", "explain", "metrics")
+PAGES = ("data", "train", "map", "affinity", "membership", "explain", "metrics", "compare")
 
 
 def app(runs_dir: Path, monkeypatch) -> AppTest:
@@ -437,3 +437,22 @@ def test_the_cluster_recipe_preset_sets_its_knobs_and_a_knob_can_override_it(tmp
     at.segmented_control(key="train_preset").set_value("interpretable").run()
     assert at.selectbox(key="train_warm_start").value == "spectral"
     assert at.number_input(key="train_entropy_weight").value == 0.0
+
+
+def test_the_compare_page_lays_runs_side_by_side(finished_runs, monkeypatch):
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "compare")
+    at.multiselect(key="compare_runs").set_value(["tiny", "tiny-ranking"]).run()
+    assert not at.exception
+    compared = table(at, "run", "preset").set_index("run")
+    assert set(compared.index) == {"tiny", "tiny-ranking"}  # newest first
+    assert (
+        compared.loc["tiny", "test_rmse"]
+        == RunDir(finished_runs / "tiny").test_metrics()["test_rmse"]
+    )
+    assert compared.loc["tiny-ranking", "task"] == "ranking"
+    assert compared.loc["tiny", "mf_test_rmse"] > 0  # its MF comparison, beside it
+    assert at.selectbox(key="compare_metric").value == "val_rmse"
+    assert at.get("plotly_chart"), "the curves are overlaid"

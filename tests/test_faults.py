@@ -152,8 +152,7 @@ def test_run_directories_made_at_once_are_all_distinct(tmp_path):
 
 
 HOLDER = """
-import sys, time
-sys.path.insert(0, {repo!r})
+import time
 from hmf_core.runclaim import RunLock
 with RunLock({run_dir!r}):
     print("held", flush=True)
@@ -164,9 +163,10 @@ with RunLock({run_dir!r}):
 def test_a_run_directory_in_use_is_refused_and_freed_when_its_run_dies(tmp_path):
     run_dir = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER.format(repo=str(REPO), run_dir=str(run_dir))],
+        [sys.executable, "-c", HOLDER.format(run_dir=str(run_dir))],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=REPO,  # -c puts the working directory first on the path: this checkout's hmf_core
     )
     try:
         assert holder.stdout.readline().strip() == "held"

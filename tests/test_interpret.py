@@ -208,6 +208,7 @@ def test_planted_clusters_list_their_members():
     table = interpret.item_clusters_for_user_cluster(model, 0, items, top=3)
     assert list(table.columns) == [
         "item_cluster",
+        "name",
         "size",
         "nearest",
         "top_members",
@@ -224,6 +225,7 @@ def test_planted_clusters_list_their_members():
     by_cluster = table.set_index("user_cluster")
     assert by_cluster.loc[0, "top_members"] == "F, F, F"
     assert by_cluster.loc[1, "nearest"] == "M, M, M"
+    assert by_cluster.loc[0, "name"].startswith("F — person 0")  # named by what it holds
     table = interpret.user_clusters_for_item_cluster(
         model, 2, users, top=3, attribute="no such column"
     )

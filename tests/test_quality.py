@@ -354,8 +354,8 @@ def test_run_quality_matches_direct_computation(tiny_run):
         expected = torch.corrcoef(torch.stack([trained_logits, initial_logits]))[0, 1].item()
         assert moved["logit_correlation"] == pytest.approx(expected, rel=1e-6)
     # Planted ARI per level, against the labels of the users the split kept (model order).
-    user_ids = RunDir(run).users()["id"].to_numpy()
-    truth = planted.users.coarse[user_ids.astype(int)]
+    user_ids = RunDir(run).users()["id"].astype(int).to_numpy()  # ids are strings
+    truth = planted.users.coarse[user_ids]
     wanted = ("user", 2, "planted_level2", "model")
     ari = next(
         r["ari"]
@@ -394,8 +394,8 @@ def test_run_quality_with_the_reviewers_own_metadata(tiny_run):
     model = RunDir(run).load_model()
     with torch.no_grad():
         clusters = model.users.object_to_level(1).argmax(1).numpy()
-    user_ids = RunDir(run).users()["id"].to_numpy()
-    gender = np.where(planted.users.coarse[user_ids.astype(int)] == 0, "F", "M")
+    user_ids = RunDir(run).users()["id"].astype(int).to_numpy()
+    gender = np.where(planted.users.coarse[user_ids] == 0, "F", "M")
     record = next(
         r for r in user_rows if (r["level"], r["column"], r["method"]) == (1, "gender", "model")
     )

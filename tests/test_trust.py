@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hmf_core.trust import cluster_trust
+from hmf_core.trust import cluster_trust, trust_line
 
 
 def quality(mean_max: float, k: int = 100, correlation: float = 0.93) -> dict:
@@ -49,3 +49,11 @@ def test_missing_or_failed_quality_is_said_not_raised():
     failed = cluster_trust({"error": "ValueError: boom"}, "user")
     assert failed.verdict == "unknown" and "boom" in failed.text
     assert cluster_trust(quality(0.5), "user").verdict == "unknown"  # no user records
+
+
+def test_the_short_line_names_each_side_and_leaves_out_plain_mf():
+    line = trust_line(quality(0.72), {"item": 1, "user": 0})
+    assert line == (
+        "Cluster quality: items crisp (top membership 0.72); details on the Metrics page."
+    )
+    assert trust_line(quality(0.72), {"user": 0}) == ""

@@ -108,9 +108,11 @@ def table_view(
     rows = frame[frame["size"] >= minimum]
     if text.strip():
         needle = text.strip()
-        found = rows["nearest"].str.contains(needle, case=False, regex=False) | rows[
-            "top_members"
-        ].str.contains(needle, case=False, regex=False)
+        found = (
+            rows["nearest"].str.contains(needle, case=False, regex=False)
+            | rows["top_members"].str.contains(needle, case=False, regex=False)
+            | rows["name"].str.contains(needle, case=False, regex=False)
+        )
         rows = rows[found]
     rows = rows.assign(rank=range(1, len(rows) + 1))
     column = f"{other}_cluster"
@@ -120,13 +122,19 @@ def table_view(
         "to sort."
     )
     st.dataframe(
-        rows[["rank", column, "inner_product", "size", "nearest", "top_members"]],
+        rows[["rank", column, "name", "inner_product", "size", "nearest", "top_members"]],
         hide_index=True,
         key="affinity_table",
         height=420,
         column_config={
             "rank": st.column_config.NumberColumn("rank", width="small"),
             column: st.column_config.NumberColumn(column.replace("_", " "), width="small"),
+            "name": st.column_config.TextColumn(
+                "name",
+                width="large",
+                help="Metadata values most over-represented among its members (weighted by "
+                "membership, against everyone), then its most typical members",
+            ),
             "inner_product": st.column_config.NumberColumn("inner product", format="%.3f"),
             "size": st.column_config.NumberColumn("size", format="%.1f"),
             "nearest": st.column_config.TextColumn(

@@ -7,10 +7,10 @@ import streamlit as st
 
 from dashboard import loads, map_figure, map_panels, state
 from dashboard.map_figure import KINDS
-from dashboard.quality_panel import trust_notes
 from dashboard.text import literal
 from hmf_core.projection import find_points, map_points
 from hmf_core.runs import job_running, start_maps
+from hmf_core.trust import trust_line
 
 COLOUR_CHOICES = {
     "kind": "Kind",
@@ -27,10 +27,9 @@ def map_page() -> None:
     explored = state.require_model()
     frame, method = loads.run_map(explored.run, explored.key)
     _map_note(explored, method)
-    depth = explored.model.config
-    trust_notes(
-        explored.run.quality(), {"user": min(1, depth.user_depth), "item": min(1, depth.item_depth)}
-    )
+    config = explored.model.config
+    first_levels = {"user": min(1, config.user_depth), "item": min(1, config.item_depth)}
+    st.caption(literal(trust_line(explored.run.quality(), first_levels)))
 
     controls = st.columns([2, 3, 3])
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]

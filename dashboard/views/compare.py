@@ -1,0 +1,64 @@
+"""Compare page: several runs side by side, their validation curves overlaid and a table of
+their settings, test metrics and cluster quality (hmf_core.compare computes both)."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from dashboard import state
+from dashboard.text import hover, literal
+from hmf_core.compare import compare_curves, compare_table
+from hmf_core.runs import runs
+
+
+def compare_page() -> None:
+    st.title("Compare runs")
+    available = runs()
+    if not available:
+        st.info("No runs yet: train some on the Train page, then compare them here.")
+        return
+    names = [run.name for run in available]
+    current = state.current_run()
+    default = [current.name] if current is not None and current.name in names else names[:1]
+    chosen = st.multiselect(
+        "Runs",
+        names,
+        default=default + [n for n in names[:2] if n not in default][: max(0, 2 - len(default))],
+        key="compare_runs",
+        help="Newest first. Curves and the table show every run picked here.",
+    )
+    picked = [run for run in available if run.name in chosen]
+    damaged = {run.name: run.damage() for run in picked}
+    for name, damage in damaged.items():
+        if damage is not None:
+            st.warning(
+                literal(f"Run {name} is left out: {damage}."), icon=":material/broken_image:"
+            )
+    picked = [run for run in picked if damaged[run.name] is None]
+    if not picked:
+        st.info("Pick one or more runs.")
+        return
+    table = compare_table(picked)
+    st.dataframe(table, hide_index=True, key="compare_table")
+    curves = compare_curves(picked)
+    if curves.empty:
+        st.info("None of these runs has a validated epoch yet.")
+        return
+    metrics = sorted(curves["metric"].unique())
+    preferred = next((m for m in ("val_rmse", "val_hr10") if m in metrics), metrics[0])
+    metric = st.selectbox("Curve", metrics, index=metrics.index(preferred), key="compare_metric")
+    shown = curves[curves["metric"] == metric].assign(run=lambda f: f["run"].map(hover))
+    figure = px.line(  # run names go into the legend's HTML: escaped
+        shown,
+        x="epoch",
+        y="value",
+        color="run",
+        markers=True,
+        labels={"value": metric},
+    )
+    figure.update_layout(height=420, legend={"orientation": "h", "y": -0.2})
+    st.plotly_chart(figure, key="compare_chart")
+
+
+compare_page()

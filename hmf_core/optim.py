@@ -1,0 +1,400 @@
+"""AdamW that steps only the rows a batch touched, and still equals dense AdamW.
+
+torch.optim.AdamW (Loshchilov & Hutter, decoupled weight decay) at step k, for a gradient g:
+
+    p <- p * (1 - lr * wd)
+    m <- b1 * m + (1 - b1) * g            v <- b2 * v + (1 - b2) * g^2
+    p <- p - lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps)
+
+A row of C_1 (or of MF's embedding table) outside the batch has g = 0, yet dense AdamW still
+decays it, decays its moments and moves it by its momentum every step. `LazyAdamW` keeps each
+row's last step s and, when the row is next touched (or on `catch_up()`), applies the n skipped
+zero-gradient steps s+1 .. s+n at once:
+
+    m_{s+j} = b1^j m_s      v_{s+j} = b2^j v_s
+    p_{s+n} = a^n p_s - m_s * sum_{j=1..n} c_j / (q_j x + eps)      x = sqrt(v_s), a = 1 - lr wd
+    c_j = a^(n-j) lr b1^j / (1 - b1^(s+j))      q_j = b2^(j/2) / sqrt(1 - b2^(s+j))
+
+The sum has one term per skipped step and, through eps, a different denominator per element.
+Its terms shrink like (b1 / sqrt(b2))^j, so steps beyond J = 256 add less than float32 can
+hold and are dropped. With Q = q_1 (the largest q), y = Q x / (Q x + eps) and rho_j = q_j / Q,
+
+    1 / (q_j x + eps) = 1 / (Q x + eps) * sum_k ((1 - rho_j) y)^k
+
+so the sum is a polynomial in y with per-row moments M_k = sum_j c_j (1 - rho_j)^k, cut at the
+degree whose remainder bound sum_j c_j (1 - rho_j)^(D+1) / rho_j is below `tolerance` of the
+sum. Rows that would need more than MAX_DEGREE (only rows last touched in the first ~80 steps,
+while the bias corrections still move fast) take the skipped steps one by one instead. During
+the first `warmup_steps` (100) steps every row is stepped (dense AdamW on the table), so after
+them no row needs that.
+The per-step cost grows with the batch's rows and the per-row work, not with the table's rows.
+
+The forward must read a row as dense AdamW would have left it, so the rows a batch looks up are
+brought up to date first: `prepare(table, rows)`, called by the model's lookup hook
+(`HMF.use_sparse_gradients(True, before_lookup=optimizer.prepare)`).
+
+Parameters whose gradient is dense (cluster embeddings, upper connection levels, biases) are
+stepped by torch's own fused AdamW kernel, with the same groups' lr and weight decay.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim.adamw import adamw as functional_adamw
+
+HORIZON = 256  # skipped steps summed exactly; the rest are below float32 (see module doc)
+MAX_DEGREE = 8  # polynomial degree in y before a row falls back to step-by-step catch-up
+CHUNK_ROWS = 16_384  # rows per slice when bringing a whole table up to date
+
+
+class LazyAdamW(torch.optim.Optimizer):
+    """AdamW whose row-sparse parameters (sparse COO gradients) are stepped lazily and
+    exactly; dense-gradient parameters get torch's fused AdamW. Call `catch_up()` before
+    reading the weights (validation, checkpoints, the end of training)."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        warmup_steps: int = 100,
+        tolerance: float = 1e-7,
+    ):
+        if lr < 0 or eps < 0 or weight_decay < 0:
+            raise ValueError(
+                f"LazyAdamW needs lr, eps, weight_decay >= 0; got {lr}, {eps}, {weight_decay}"
+            )
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"LazyAdamW needs betas in [0, 1); got {betas}")
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+        self.warmup_steps = warmup_steps
+        self.tolerance = tolerance
+
+    # -- the step ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            dense: list[torch.Tensor] = []
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if param.grad.is_sparse or "last_step" in state:
+                    self._sparse_step(param, state, group)
+                else:
+                    dense.append(param)
+            if dense:
+                self._dense_step(dense, group)
+        return loss
+
+    def _dense_step(self, params: list[torch.Tensor], group: dict) -> None:
+        """torch's fused AdamW over the dense-gradient parameters of one group."""
+        for param in params:
+            state = self.state[param]
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32, device=param.device)
+                state["exp_avg"] = torch.zeros_like(param)
+                state["exp_avg_sq"] = torch.zeros_like(param)
+        states = [self.state[p] for p in params]
+        beta1, beta2 = group["betas"]
+        functional_adamw(
+            params,
+            [p.grad for p in params],
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [],
+            [s["step"] for s in states],
+            fused=True,
+            amsgrad=False,
+            beta1=beta1,
+            beta2=beta2,
+            lr=group["lr"],
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
+        )
+
+    def _sparse_step(self, param: torch.Tensor, state: dict, group: dict) -> None:
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(param)
+            state["exp_avg_sq"] = torch.zeros_like(param)
+            state["last_step"] = torch.zeros(len(param), dtype=torch.long, device=param.device)
+            state["hyper"] = _hyper(group)
+        if state["step"] < self.warmup_steps:  # prepare() leaves nothing during the warm-up
+            self._flush(param)
+        if state["hyper"] != _hyper(group):  # lr or weight decay changed: old ones until now
+            self._flush(param)
+            self._catch_up_param(param, state, state["hyper"])
+            state["hyper"] = _hyper(group)
+        state["step"] += 1
+        step = state["step"]
+        if step <= self.warmup_steps and bool((state["last_step"] == step - 1).all()):
+            self._warmup_step(param, state, group)
+            return
+        state.pop("dense_grad", None)  # the warm-up's buffers
+        state.pop("warmup_step", None)
+        grad = param.grad
+        if grad.is_sparse:
+            grad = grad.coalesce()  # duplicate rows summed, as the dense gradient would be
+            rows, values = grad.indices()[0], grad.values()  # (U,), (U, ...)
+        else:  # a dense gradient on a lazy table (e.g. a loss over all rows): every row
+            rows = torch.arange(len(param), device=param.device)
+            values = grad
+        tables = (param, state["exp_avg"], state["exp_avg_sq"])
+        pending = self._pending.pop(param, None)
+        if pending is not None and pending[0].shape == rows.shape and torch.equal(pending[0], rows):
+            weights, exp_avg, exp_avg_sq = pending[1]  # prepare() gathered and advanced them
+        else:
+            if pending is not None:
+                _scatter(tables[1:], pending[0], pending[1][1:])
+            weights, exp_avg, exp_avg_sq = self._gather(tables, rows)  # (U, ...) copies
+            self._advance(weights, exp_avg, exp_avg_sq, state["last_step"][rows], step - 1, group)
+        _adamw_update(weights, exp_avg, exp_avg_sq, values, step, group)
+        _scatter(tables, rows, (weights, exp_avg, exp_avg_sq))
+        state["last_step"][rows] = step
+        if step <= self.warmup_steps:
+            self._catch_up_param(param, state, state["hyper"])
+
+    def _warmup_step(self, param: torch.Tensor, state: dict, group: dict) -> None:
+        """While every row is current, one dense AdamW step over the whole table (the
+        gradient scattered into a buffer kept for the warm-up): every row stays current."""
+        grad = param.grad
+        if grad.is_sparse:
+            if "dense_grad" not in state:
+                state["dense_grad"] = torch.zeros_like(param)
+            dense = state["dense_grad"]
+            grad = grad.coalesce()
+            rows = grad.indices()[0]
+            dense.index_copy_(0, rows, grad.values())
+            grad = dense
+        steps = state.setdefault("warmup_step", torch.zeros((), device=param.device))
+        steps.fill_(state["step"] - 1)  # the fused kernel counts it up to this step
+        functional_adamw(
+            [param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [steps],
+            fused=True, amsgrad=False, beta1=group["betas"][0], beta2=group["betas"][1],
+            lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+        )  # fmt: skip
+        if grad is state.get("dense_grad"):
+            grad.index_fill_(0, rows, 0)
+        state["last_step"].fill_(state["step"])
+
+    def _gather(self, tables: tuple, rows: torch.Tensor) -> list[torch.Tensor]:
+        """Copies of these rows of each table, in buffers kept between steps (a fresh ~1 MiB
+        buffer each step costs page faults: benchmarks/results/speed.md)."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        parts = []
+        for position, table in enumerate(tables):
+            key = (id(tables[0]), position)
+            buffer = buffers.get(key)
+            if buffer is None or len(buffer) < len(rows) or buffer.dtype != table.dtype:
+                size = max(len(rows), 2 * len(buffer) if buffer is not None else 0)
+                buffer = buffers[key] = table.new_empty((size, *table.shape[1:]))
+            parts.append(torch.index_select(table, 0, rows, out=buffer[: len(rows)]))
+        return parts
+
+    # -- bringing rows up to date ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def prepare(self, param: torch.Tensor, rows: torch.Tensor) -> None:
+        """Bring these rows of a lazy table up to the last step before a forward reads them
+        (HMF.use_sparse_gradients(before_lookup=optimizer.prepare) calls it)."""
+        state = self.state.get(param)
+        if not state or "last_step" not in state or state["step"] < self.warmup_steps:
+            return  # no step taken yet, or the warm-up keeps every row current
+        self._flush(param)  # an earlier lookup of this table in the same step
+        rows = torch.unique(rows)  # (U,) sorted, as the coalesced gradient's rows
+        last = state["last_step"][rows]
+        tables = (param, state["exp_avg"], state["exp_avg_sq"])
+        parts = self._gather(tables, rows)  # (U, ...) copies
+        group = dict(zip(("lr", "betas", "eps", "weight_decay"), state["hyper"], strict=True))
+        self._advance(*parts, last, state["step"], group)
+        param.index_put_((rows,), parts[0])  # the forward reads the weights now
+        state["last_step"][rows] = state["step"]
+        # The moments stay in the gathered copies until step() (one gather and one scatter
+        # per step: these random-row passes over the big tables dominate a lazy step).
+        self._pending[param] = (rows, parts)
+
+    @property
+    def _pending(self) -> dict:
+        return self.__dict__.setdefault("_pending_rows", {})
+
+    def _flush(self, param: torch.Tensor) -> None:
+        """Write back the moments prepare() left in its gathered copies."""
+        pending = self._pending.pop(param, None)
+        if pending is not None:
+            state = self.state[param]
+            _scatter((state["exp_avg"], state["exp_avg_sq"]), pending[0], pending[1][1:])
+
+    def state_dict(self):
+        for param in list(self._pending):
+            self._flush(param)
+        return super().state_dict()
+
+    @torch.no_grad()
+    def catch_up(self) -> None:
+        """Apply every skipped step to every row: afterwards the weights and moments equal
+        dense AdamW's after the same steps. Before validation, checkpoints, any read."""
+        for param in list(self._pending):
+            self._flush(param)
+        for group in self.param_groups:
+            for param in group["params"]:
+                state = self.state.get(param)
+                if state and "last_step" in state:
+                    self._catch_up_param(param, state, state["hyper"])
+
+    def _catch_up_param(self, param: torch.Tensor, state: dict, hyper: tuple) -> None:
+        group = dict(zip(("lr", "betas", "eps", "weight_decay"), hyper, strict=True))
+        last = state["last_step"]
+        step = state["step"]
+        for begin in range(0, len(param), CHUNK_ROWS):
+            rows = slice(begin, begin + CHUNK_ROWS)
+            behind = last[rows] < step
+            if not behind.any():
+                continue
+            # views of the tables: _advance updates them in place
+            self._advance(
+                param[rows], state["exp_avg"][rows], state["exp_avg_sq"][rows],
+                last[rows], step, group,
+            )  # fmt: skip
+            last[rows] = step
+
+    def _advance(self, weights, exp_avg, exp_avg_sq, last: torch.Tensor, upto: int, group):
+        """Apply the zero-gradient steps last+1 .. upto to these rows, in place (module doc)."""
+        skipped = upto - last  # (U,)
+        if not bool((skipped > 0).any()):
+            return
+        starts, group_of_row = torch.unique(last, return_inverse=True)  # (G,), (U,)
+        plan = _plan(starts, upto, group, self.tolerance)
+        slow = plan["slow"][group_of_row]  # (U,) rows that take the step-by-step path
+        if not bool(slow.any()):
+            _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group)
+            return
+        tables = (weights, exp_avg, exp_avg_sq)
+        for rows, path in ((slow.nonzero().squeeze(1), "slow"), ((~slow).nonzero().squeeze(1), "")):
+            if len(rows) == 0:
+                continue
+            parts = [t.index_select(0, rows) for t in tables]  # (R, ...) copies
+            if path == "slow":
+                _advance_slowly(*parts, last[rows], upto, group)
+            else:
+                _expand(*parts, plan, group_of_row[rows], skipped[rows], group)
+            _scatter(tables, rows, parts)
+
+
+def _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group) -> None:
+    """The closed form, in place: p <- a^n p - m * poly(y) / (Q x + eps); m, v decayed."""
+    beta1, beta2 = group["betas"]
+    dtype = weights.dtype
+    shape = (-1,) + (1,) * (weights.dim() - 1)
+    top = plan["top"][group_of_row].to(dtype).view(shape)  # (U, 1): Q
+    moments = plan["moments"][group_of_row].to(dtype)  # (U, D+1)
+    q_x = exp_avg_sq.sqrt().mul_(top)  # (U, ...): Q x
+    denominator = q_x.add(group["eps"])  # (U, ...): Q x + eps
+    y = q_x.div_(denominator)  # (U, ...) in [0, 1)
+    polynomial = moments[:, -1].view(shape).expand_as(y).clone()
+    for degree in range(moments.shape[1] - 2, -1, -1):  # Horner
+        polynomial.mul_(y).add_(moments[:, degree].view(shape))
+    shift = polynomial.div_(denominator).mul_(exp_avg)  # m_s * sum_j c_j / (q_j x + eps)
+    n = skipped.to(torch.float64)
+    weights.mul_(_power(1 - group["lr"] * group["weight_decay"], n, dtype, shape)).sub_(shift)
+    exp_avg.mul_(_power(beta1, n, dtype, shape))
+    exp_avg_sq.mul_(_power(beta2, n, dtype, shape))
+
+
+def _advance_slowly(weights, exp_avg, exp_avg_sq, last, upto: int, group) -> None:
+    """The skipped steps one at a time, in place, where the polynomial would need too high a
+    degree. Only the first HORIZON skipped steps carry momentum; the rest only decay."""
+    zero = torch.zeros_like(weights)
+    shape = (-1,) + (1,) * (weights.dim() - 1)
+    stop = torch.clamp(last + HORIZON, max=upto)  # (R,) last step taken one by one
+    tables = (weights, exp_avg, exp_avg_sq)
+    for step in range(int(last.min()) + 1, int(stop.max()) + 1):
+        due = ((last < step) & (step <= stop)).view(shape)  # rows that skipped this step
+        before = [t.clone() for t in tables]
+        _adamw_update(*tables, zero, step, group)
+        for table, old in zip(tables, before, strict=True):
+            table.copy_(torch.where(due, table, old))
+    rest = (upto - stop).to(torch.float64)  # (R,) steps left: decay only
+    beta1, beta2 = group["betas"]
+    dtype = weights.dtype
+    weights.mul_(_power(1 - group["lr"] * group["weight_decay"], rest, dtype, shape))
+    exp_avg.mul_(_power(beta1, rest, dtype, shape))
+    exp_avg_sq.mul_(_power(beta2, rest, dtype, shape))
+
+
+def _power(base: float, exponent: torch.Tensor, dtype, shape) -> torch.Tensor:
+    """base ** exponent per row, computed in float64, shaped to broadcast over a row."""
+    return torch.pow(torch.tensor(base, dtype=torch.float64), exponent).to(dtype).view(shape)
+
+
+def _scatter(tables: tuple, rows: torch.Tensor, parts) -> None:
+    """table[rows] = part for each table (index_put_: measured faster than index_copy_ on
+    CPU, 100 vs 250-350 us for 1,000 rows of 200)."""
+    for table, part in zip(tables, parts, strict=True):
+        table.index_put_((rows,), part)
+
+
+def _hyper(group: dict) -> tuple:
+    return (group["lr"], tuple(group["betas"]), group["eps"], group["weight_decay"])
+
+
+def _adamw_update(weights, exp_avg, exp_avg_sq, grad, step: int, group: dict) -> None:
+    """One AdamW step on rows, in place, in the order of torch's fused kernel."""
+    beta1, beta2 = group["betas"]
+    lr = group["lr"]
+    weights.mul_(1 - lr * group["weight_decay"])
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    step_size = lr / (1 - beta1**step)
+    denominator = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
+    weights.addcdiv_(exp_avg, denominator, value=-step_size)
+
+
+def _plan(starts: torch.Tensor, upto: int, group: dict, tolerance: float) -> dict:
+    """Per distinct last step s (G,): Q = q_1, the moments M_0..M_D of the skipped steps'
+    coefficients, and which groups need the step-by-step path. float64; powers of the step
+    number k = s + j as products of per-group and per-j powers (fewer (G, J) operations)."""
+    beta1, beta2 = group["betas"]
+    lr, decay = group["lr"], group["weight_decay"]
+    f64 = {"dtype": torch.float64, "device": starts.device}
+    starts = starts.to(torch.float64)
+    skipped = upto - starts  # (G,)
+    horizon = int(min(skipped.max().item(), HORIZON))
+    j = torch.arange(1, horizon + 1, **f64)  # (J,)
+    beta1_, beta2_, a = (torch.tensor(b, **f64) for b in (beta1, beta2, 1 - lr * decay))
+    beta1_j, beta2_j = torch.pow(beta1_, j), torch.pow(beta2_, j)  # (J,)
+    bias1 = 1 - torch.pow(beta1_, starts)[:, None] * beta1_j  # (G, J): 1 - b1^(s+j)
+    bias2 = 1 - torch.pow(beta2_, starts)[:, None] * beta2_j
+    per_j = lr * beta1_j / torch.pow(a, j)  # (J,): lr b1^j a^-j
+    coefficient = torch.pow(a, skipped)[:, None] * per_j / bias1  # (G, J): c_j = a^(n-j) ...
+    valid = j <= skipped[:, None]  # (G, J)
+    coefficient = coefficient.masked_fill_(~valid, 0.0)
+    q = beta2_j.sqrt() / bias2.sqrt_()  # (G, J)
+    top = q[:, :1].clone()  # (G, 1)
+    rho = q.div_(top).masked_fill_(~valid, 1.0)  # (G, J) in (0, 1]
+    gap = 1 - rho
+    inverse_rho = rho.reciprocal_()
+    total = coefficient.sum(1).clamp_min(1e-300)
+    moments = []
+    power = coefficient
+    slow = torch.zeros(len(starts), dtype=torch.bool, device=starts.device)
+    for degree in range(MAX_DEGREE + 1):
+        moments.append(power.sum(1))
+        power = power * gap
+        remainder = (power * inverse_rho).sum(1) / total  # (G,) bound on the relative error
+        if bool((remainder <= tolerance).all()):
+            break
+        if degree == MAX_DEGREE:
+            slow = remainder > tolerance
+    return {"top": top[:, 0], "moments": torch.stack(moments, 1), "slow": slow}

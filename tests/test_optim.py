@@ -1,0 +1,208 @@
+"""LazyAdamW against torch.optim.AdamW: the same weights and moments after the same steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hmf_core.model import HMF, HMFConfig
+from hmf_core.optim import LazyAdamW
+from hmf_core.split import make_split
+from hmf_core.synthetic import planted_ratings
+from hmf_core.training import TrainSettings, fit
+
+
+def tiny_model(depth: int, seed: int = 0) -> HMF:
+    """float64: float32 rounding differs between any two orders of the same sums and grows
+    over hundreds of steps; in float64 what is left is LazyAdamW's own error (tolerance 1e-7
+    of a catch-up, about 1e-8 here), far below one skipped step of weight decay (5e-4)."""
+    torch.manual_seed(seed)
+    config = HMFConfig(
+        n_users=40,
+        n_items=30,
+        dim=4,
+        user_clusters=(6, 3)[:depth],
+        item_clusters=(5, 2)[:depth],
+        temperature=0.7,
+    )
+    return HMF(config).double()
+
+
+def batches(steps: int, seed: int = 1):
+    """Batches of 8 ratings over users 0-39 and items 0-29, some users absent for long gaps:
+    user u only on steps that are multiples of (u % 7) + 1, user 39 only on step 150."""
+    generator = torch.Generator().manual_seed(seed)
+    for step in range(1, steps + 1):
+        allowed = [u for u in range(39) if step % (u % 7 + 1) == 0] + ([39] if step == 150 else [])
+        pick = torch.randint(len(allowed), (8,), generator=generator)
+        users = torch.tensor(allowed)[pick]
+        items = torch.randint(0, 25, (8,), generator=generator)  # items 25-29: never seen
+        yield users, items, 1 + 4 * torch.rand(8, generator=generator, dtype=torch.float64)
+
+
+def two_groups(model: HMF, lr: float, logit_lr: float, decay: float) -> list[dict]:
+    """The connection logits in a group of their own, with their own lr and weight decay."""
+    logits = [p for name, p in model.named_parameters() if "connections" in name]
+    rest = [p for name, p in model.named_parameters() if "connections" not in name]
+    groups = [{"params": rest, "lr": lr, "weight_decay": decay}]
+    if logits:
+        groups.append({"params": logits, "lr": logit_lr, "weight_decay": 3 * decay})
+    return groups
+
+
+def train(model: HMF, optimizer, steps: int, sparse: bool, read_every: int = 0) -> None:
+    model.use_sparse_gradients(sparse, optimizer.prepare if sparse else None)
+    for step, (users, items, ratings) in enumerate(batches(steps), start=1):
+        loss = F.mse_loss(model(users, items), ratings)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if read_every and step % read_every == 0:
+            optimizer.catch_up()  # as before a validation: must not change the outcome
+    if sparse:
+        optimizer.catch_up()
+
+
+def assert_same(dense_model, dense_opt, lazy_model, lazy_opt) -> None:
+    for (name, want), got in zip(
+        dense_model.named_parameters(), lazy_model.parameters(), strict=True
+    ):
+        assert torch.allclose(got, want, rtol=0, atol=1e-7), (name, (got - want).abs().max())
+        for key in ("exp_avg", "exp_avg_sq"):
+            have, expected = lazy_opt.state[got][key], dense_opt.state[want][key]
+            assert torch.allclose(have, expected, rtol=0, atol=1e-8), (name, key)
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2])
+@pytest.mark.parametrize(
+    ("steps", "warmup", "read_every"),
+    [(12, 0, 0), (160, 0, 0), (300, 100, 0), (300, 20, 37)],
+)
+def test_lazy_adamw_equals_dense_adamw(depth, steps, warmup, read_every):
+    """Rows skipped for gaps of 1-7 steps, one row skipped for 149 steps then to the end, items
+    never seen; weight decay; two parameter groups. warmup 0 and early steps exercise the
+    step-by-step path, 300 steps the polynomial closed form."""
+    lr, logit_lr, decay = 1e-2, 3e-2, 0.05
+    dense_model, lazy_model = tiny_model(depth), tiny_model(depth)
+    dense_opt = torch.optim.AdamW(two_groups(dense_model, lr, logit_lr, decay), fused=True)
+    lazy_opt = LazyAdamW(two_groups(lazy_model, lr, logit_lr, decay), warmup_steps=warmup)
+    train(dense_model, dense_opt, steps, sparse=False)
+    train(lazy_model, lazy_opt, steps, sparse=True, read_every=read_every)
+    lazy_table = lazy_model.users.connections[0] if depth else lazy_model.users.root
+    assert lazy_opt.state[lazy_table]["last_step"].eq(steps).all()  # all caught up
+    assert_same(dense_model, dense_opt, lazy_model, lazy_opt)
+
+
+def test_sparse_gradient_touches_only_the_batch_rows():
+    model = tiny_model(1)
+    model.use_sparse_gradients(True)
+    model(torch.tensor([3, 7, 3]), torch.tensor([1, 2, 4])).sum().backward()
+    gradient = model.users.connections[0].grad
+    assert gradient.is_sparse
+    assert sorted(gradient.coalesce().indices()[0].tolist()) == [3, 7]
+    assert not model.users.root.grad.is_sparse  # cluster embeddings: dense, fused AdamW
+
+
+def test_lazy_rows_stay_stale_until_caught_up():
+    """Without catch_up a skipped row lags dense AdamW (the lazy part is real), after it not."""
+    dense_model, lazy_model = tiny_model(1), tiny_model(1)
+    dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-2, weight_decay=0.1)
+    lazy_opt = LazyAdamW(lazy_model.parameters(), lr=1e-2, weight_decay=0.1, warmup_steps=0)
+    for model, optimizer, sparse in ((dense_model, dense_opt, False), (lazy_model, lazy_opt, True)):
+        model.use_sparse_gradients(sparse, optimizer.prepare if sparse else None)
+        for users in ([0, 1], [0], [0], [0]):  # user 1 skipped for 3 steps
+            loss = model(torch.tensor(users), torch.tensor([0] * len(users))).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    want, got = dense_model.users.connections[0][1], lazy_model.users.connections[0][1]
+    assert not torch.allclose(got, want, atol=1e-6)
+    lazy_opt.catch_up()
+    assert torch.allclose(got, want, rtol=0, atol=1e-7)
+
+
+def test_changed_learning_rate_applies_from_the_step_it_changed():
+    dense_model, lazy_model = tiny_model(1), tiny_model(1)
+    dense_opt = torch.optim.AdamW(dense_model.parameters(), lr=1e-2, weight_decay=0.1)
+    lazy_opt = LazyAdamW(lazy_model.parameters(), lr=1e-2, weight_decay=0.1, warmup_steps=0)
+    for model, optimizer, sparse in ((dense_model, dense_opt, False), (lazy_model, lazy_opt, True)):
+        model.use_sparse_gradients(sparse, optimizer.prepare if sparse else None)
+        for step, (users, items, ratings) in enumerate(batches(30), start=1):
+            if step == 15:
+                optimizer.param_groups[0]["lr"] = 3e-3
+            loss = F.mse_loss(model(users, items), ratings)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    lazy_opt.catch_up()
+    assert_same(dense_model, dense_opt, lazy_model, lazy_opt)
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [{}, {"logit_lr": 3e-2, "entropy_weight": 0.1}, {"task": "ranking", "entropy_weight": 0.1}],
+)
+def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(tmp_path, recipe):
+    """Through hmf_core.training.fit (Lightning, validation, best.ckpt): about 380 steps of
+    batch 32, past LazyAdamW's 100 warm-up steps; also with the logits' own learning rate and
+    the entropy penalty on the batch's membership rows, and for BPR (items read twice a step).
+    A checkpoint of rows not brought up to date would be off by about lr = 1e-2 per skipped
+    step; float32 rounding leaves < 1e-4."""
+    split = make_split(planted_ratings(seed=0).data, "random", seed=0)
+    saved = {}
+    for optimizer in ("dense", "lazy"):
+        settings = TrainSettings(
+            **recipe,
+            user_clusters=[8],
+            item_clusters=[8],
+            lr=1e-2,
+            weight_decay=1e-2,
+            batch_size=32,
+            max_epochs=2,
+            projection=False,
+            threads=1,
+            optimizer=optimizer,
+        )
+        fit(settings, split, tmp_path / optimizer)
+        checkpoint = torch.load(tmp_path / optimizer / "best.ckpt", weights_only=False)
+        assert checkpoint["hyper_parameters"]["optimizer"] == optimizer
+        saved[optimizer] = checkpoint["state_dict"]
+    assert len(split.train) / 32 * 2 > 300
+    for name, want in saved["dense"].items():
+        got = saved["lazy"][name]
+        assert torch.allclose(got, want, rtol=0, atol=1e-4), (name, (got - want).abs().max())
+
+
+def test_optimizer_flag_reaches_the_settings():
+    from hmf_core.cli import build_parser, settings_from_args
+
+    args = build_parser().parse_args(["train", "--data", "r.csv", "--optimizer", "lazy"])
+    assert settings_from_args(args).optimizer == "lazy"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--data", "r.csv", "--optimizer", "sgd"])
+
+
+def test_auto_picks_lazy_only_for_large_row_tables():
+    from hmf_core.lightning_module import LAZY_FROM_ELEMENTS, HMFModule
+
+    small = HMFConfig(n_users=100, n_items=50, user_clusters=(20,), item_clusters=(10,))
+    large = HMFConfig(
+        n_users=LAZY_FROM_ELEMENTS // 20, n_items=50, user_clusters=(20,), item_clusters=(10,)
+    )
+    picked = {}
+    for name, config in (("small", small), ("large", large)):
+        module = HMFModule(config.to_dict(), optimizer="auto")
+        picked[name] = type(module.configure_optimizers()).__name__
+        assert module.model.users.sparse_gradients == (picked[name] == "LazyAdamW")
+    assert picked == {"small": "AdamW", "large": "LazyAdamW"}
+    forced = HMFModule(small.to_dict(), optimizer="lazy").configure_optimizers()
+    assert isinstance(forced, LazyAdamW)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        HMFModule(small.to_dict(), optimizer="sgd")
+
+
+def test_settings_refuse_an_unknown_optimizer():
+    with pytest.raises(ValueError, match="optimizer must be auto, dense or lazy"):
+        TrainSettings(optimizer="sgd").validate()
+    TrainSettings(optimizer="lazy").validate()
