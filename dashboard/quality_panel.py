@@ -25,13 +25,23 @@ def quality_section(quality: dict, depths: dict[str, int]) -> None:
     if not quality:
         st.info("No cluster quality for this run yet: it is computed when training ends.")
         return
-    if "error" in quality:
-        st.warning(literal(f"Cluster quality could not be computed: {quality['error']}"))
+    if not isinstance(quality, dict) or "error" in quality:
+        reason = quality.get("error") if isinstance(quality, dict) else "not a JSON object"
+        st.warning(literal(f"Cluster quality could not be computed or read: {reason}"))
         return
     for side in ("user", "item"):
         for level in range(1, depths.get(side, 0) + 1):
             trust_note(quality, side, level)
-    tables = quality_tables(quality)
+    try:
+        tables = quality_tables(quality)
+    except Exception as exc:  # a damaged quality.json: say so, keep the page
+        st.warning(
+            literal(
+                f"quality.json is damaged ({type(exc).__name__}: {exc}); recompute it with "
+                "python -m hmf_core quality RUN_DIR."
+            )
+        )
+        return
     captions = {
         "sharpness": "Sharpness and movement from the start, per side and level.",
         "agreement": "Argmax clusters against each metadata column: AMI / NMI / purity of the "

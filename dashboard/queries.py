@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads
-from hmf_core import interpret
+from hmf_core import explanation, interpret, naming
 from hmf_core.rundir import RunDir
 
 Key = loads.Key
@@ -91,3 +91,49 @@ def history(key: Key, user: int) -> pd.DataFrame:
 
 def prediction(key: Key, user: int, item: int) -> float:
     return interpret.predict(_model(key), user, item)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
+    """hmf_core.naming's name of every level-`level` cluster of `side`."""
+    model = _model(key)
+    hierarchy = interpret.side_embedding(model, side)
+    if level < 1 or level > hierarchy.depth:
+        return {}
+    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
+    probabilities = hierarchy.object_to_level(level).detach().cpu().numpy()
+    names = naming.cluster_names(probabilities, rows["label"].astype(str), rows)
+    return dict(zip(names["cluster"], names["name"]))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def explanation_views(key: Key, user: int, item: int, user_level: int, item_level: int, top: int):
+    """One prediction by user cluster, by item cluster and by top pairs (hmf_core.explanation),
+    parts labelled by the clusters' names."""
+    pairs = explain_pair(key, user, item, user_level, item_level)
+    names = {
+        "user_cluster": cluster_names(key, "user", user_level),
+        "item_cluster": cluster_names(key, "item", item_level),
+    }
+    biases = explanation.bias_terms(_model(key), user, item)
+    return explanation.explanation_views(pairs, biases, top, names)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
+    """hmf_core.naming's tree of a side's named clusters, every level, for an icicle chart."""
+    model = _model(key)
+    hierarchy = interpret.side_embedding(model, side)
+    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
+    levels = [
+        hierarchy.object_to_level(level).detach().cpu().numpy()
+        for level in range(1, hierarchy.depth + 1)
+    ]
+    connections = [
+        hierarchy.membership(level).detach().cpu().numpy()
+        for level in range(1, hierarchy.depth + 1)
+    ]
+    root = f"all {side}s"
+    return naming.hierarchy_tree(levels, connections, rows["label"].astype(str), rows, top, root)

@@ -28,6 +28,11 @@ SETTINGS = (
 def _quality_headline(quality: dict) -> dict:
     """Level-1 mean top membership per side, and the item side's genre AMI against MF k-means."""
     row = {}
+    if not isinstance(quality, dict):
+        return row
+    records = [r for key in ("sharpness", "agreement") for r in quality.get(key) or []]
+    if not all(isinstance(r, dict) and "side" in r for r in records):
+        return row  # damaged: the table shows no quality for this run
     for record in quality.get("sharpness", []):
         if record.get("level") == 1:
             row[f"{record['side']}_mean_max"] = record.get("mean_max")

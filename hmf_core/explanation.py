@@ -53,10 +53,14 @@ def bias_terms(model: HMF, user: int, item: int) -> dict[str, float]:
 
 
 def explanation_views(
-    pairs: pd.DataFrame, biases: dict[str, float] | None = None, top: int = 10
+    pairs: pd.DataFrame,
+    biases: dict[str, float] | None = None,
+    top: int = 10,
+    names: dict[str, dict] | None = None,
 ) -> dict[str, ExplanationView]:
     """`pairs`: interpret.explain_pair's table. `biases`: bias_terms(...), shown as bars in place
-    of its single "bias" row. Each view: the `top` largest parts by size, a rest bar, biases."""
+    of its single "bias" row. Each view: the `top` largest parts by size, a rest bar, biases.
+    `names`: {"user_cluster": {id: name}, "item_cluster": {...}} labels parts by name."""
     clusters = pairs[pairs["user_cluster"].astype(str) != "bias"]
     bias_rows = pairs[pairs["user_cluster"].astype(str) == "bias"]
     if biases is None and not bias_rows.empty:
@@ -66,7 +70,7 @@ def explanation_views(
     views = {}
     for name, keys in VIEWS.items():
         parts = clusters.groupby(keys, sort=False)["contribution"].sum().reset_index()
-        parts["part"] = parts[keys].astype(str).agg(" × ".join, axis=1)
+        parts["part"] = [_part(row, keys, names or {}) for _, row in parts[keys].iterrows()]
         parts = parts.reindex(parts["contribution"].abs().sort_values(ascending=False).index)
         shown = parts.head(top)
         rest = float(parts["contribution"].sum() - shown["contribution"].sum())
@@ -87,3 +91,13 @@ def explanation_views(
             covered=float(shown["contribution"].abs().sum()) / mass if mass > 0 else 1.0,
         )
     return views
+
+
+def _part(row: pd.Series, keys: list[str], names: dict[str, dict]) -> str:
+    """ "user c3 (its name) × item c7 (its name)" for one part of a view."""
+    labels = []
+    for key in keys:
+        side = key.split("_")[0]
+        name = names.get(key, {}).get(row[key])
+        labels.append(f"{side} c{row[key]}" + (f" ({name})" if name else ""))
+    return " × ".join(labels)

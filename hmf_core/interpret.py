@@ -293,6 +293,18 @@ def hierarchy_links(model: HMF, side: str, min_probability: float = 0.05) -> pd.
     return pd.concat(frames, ignore_index=True)
 
 
+def links_under(links: pd.DataFrame, parents: list[int], top_level: int) -> pd.DataFrame:
+    """The links of the clusters that flow (through any level) into the chosen top-level
+    `parents`: a readable sankey of a selection instead of every link at once."""
+    keep = set(parents)
+    frames = []
+    for level in range(top_level - 1, 0, -1):  # links child (level) -> parent (level + 1)
+        step = links[(links["level"] == level) & links["parent"].isin(keep)]
+        frames.append(step)
+        keep = set(step["child"])
+    return links.iloc[0:0] if not frames else pd.concat(frames).sort_index()
+
+
 def _device(model: HMF) -> torch.device:
     return next(model.parameters()).device
 

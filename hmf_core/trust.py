@@ -26,6 +26,7 @@ class Trust:
 
 
 def _record(records: list[dict], **match) -> dict:
+    records = [r for r in records if isinstance(r, dict)]
     return next((r for r in records if all(r.get(k) == v for k, v in match.items())), {})
 
 
@@ -34,8 +35,23 @@ def _number(value, digits: int = 3) -> str:
 
 
 def cluster_trust(quality: dict, side: str, level: int = 1) -> Trust:
-    """The verdict on `side` ("user" or "item") clusters at `level`, with its reasons."""
-    if not quality or "error" in quality:
+    """The verdict on `side` ("user" or "item") clusters at `level`, with its reasons; a
+    damaged quality.json (wrong types, missing fields) gives "unknown" and says so."""
+    try:
+        return _cluster_trust(quality, side, level)
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:
+        return Trust(
+            "unknown",
+            [
+                f"quality.json is damaged ({type(exc).__name__}: {exc}); recompute it with "
+                "python -m hmf_core quality RUN_DIR."
+            ],
+        )
+
+
+def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
+    if not isinstance(quality, dict) or not quality or "error" in quality:
+        quality = quality if isinstance(quality, dict) else {}
         reason = quality.get("error") if quality else "no cluster quality was computed"
         return Trust("unknown", [f"Cluster quality unavailable: {reason}."])
     sharp = _record(quality.get("sharpness", []), side=side, level=level)
@@ -93,13 +109,15 @@ def trust_line(quality: dict, levels: dict[str, int]) -> str:
     """One short line for pages where space is scarce (the map): each side's verdict and mean
     top membership, e.g. "Clusters, level 1: users mixed (top membership 0.45), items crisp
     (0.57)." Sides at level 0 (plain MF) are left out."""
+    quality = quality if isinstance(quality, dict) else {}
     parts = []
     for side, level in levels.items():
         if level < 1:
             continue
         trust = cluster_trust(quality, side, level)
-        sharp = _record(quality.get("sharpness", []), side=side, level=level)
-        figure = f" (top membership {sharp['mean_max']:.2f})" if sharp else ""
+        sharp = _record(quality.get("sharpness") or [], side=side, level=level)
+        top = sharp.get("mean_max") if trust.verdict != "unknown" else None
+        figure = f" (top membership {top:.2f})" if isinstance(top, (int, float)) else ""
         parts.append(f"{side}s {trust.verdict}{figure}")
     if not parts:
         return ""

@@ -146,6 +146,9 @@ def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name)
     at.segmented_control[0].set_value("item").run()
     assert "title" in table(at, "probability", "label")  # item clusters list titles
     assert "flows into its parents" in texts(at)  # the depth-2 hierarchy as a sankey
+    icicle = [c for c in at.get("plotly_chart") if "icicle" in c.proto.spec]
+    assert icicle, "the named clusters as an icicle"
+    assert at.multiselect(key="tree_parents_user").value  # the sankey of a selection
 
     visit(at, "explain")
     picks = table(at, "rank", "score")
@@ -156,6 +159,9 @@ def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name)
     assert picks["score"].is_monotonic_decreasing
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Prediction"] == metrics["Sum of the contributions"]
+    shown = texts(at)  # three views, each saying how much of the prediction its bars carry
+    assert shown.count("parts shown; they carry") == 3
+    assert [tab.label for tab in at.tabs][:3] == ["By user cluster", "By item cluster", "Top pairs"]
 
     visit(at, "metrics")
     assert table(at, "model")["model"].tolist() == ["HMF", "MF (same split)"]

@@ -45,3 +45,13 @@ def test_shown_parts_are_the_largest_and_coverage_is_their_share():
     assert sorted(shown.round(8)) == sorted(parts.tail(2).round(8))
     assert view.covered == pytest.approx(parts.tail(2).sum() / parts.sum())
     assert "2 of 5 parts shown" in view.summary
+
+
+def test_parts_are_labelled_by_cluster_names():
+    torch.manual_seed(2)
+    model = HMF(HMFConfig(6, 6, dim=3, user_clusters=(2,), item_clusters=(2,)))
+    names = {"user_cluster": {0: "Drama fans", 1: "Kids"}, "item_cluster": {0: "Noir"}}
+    views = explanation_views(explain_pair(model, 0, 0), names=names)
+    assert set(views["by user cluster"].bars["part"]) == {"user c0 (Drama fans)", "user c1 (Kids)"}
+    assert set(views["by item cluster"].bars["part"]) == {"item c0 (Noir)", "item c1"}
+    assert "user c0 (Drama fans) × item c0 (Noir)" in set(views["top pairs"].bars["part"])

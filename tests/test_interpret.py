@@ -307,3 +307,22 @@ def test_recommend_skips_seen_items_and_sorts_by_model_score(use_bias):
         assert list(picked["id"]) == [100 + i for i in picked["index"]]
     everything = interpret.recommend(model, 2, set(range(10)), item_table(12), top=5)
     assert sorted(everything["index"]) == [10, 11]
+
+
+def test_links_under_keep_only_what_flows_into_the_chosen_parents():
+    links = pd.DataFrame(
+        {
+            "level": [1, 1, 1, 2, 2],  # level 1 -> 2, then level 2 -> 3
+            "child": [0, 1, 2, 0, 1],
+            "parent": [0, 1, 1, 0, 1],
+            "probability": 1.0,
+            "child_size": 1.0,
+        }
+    )
+    kept = interpret.links_under(links, [1], top_level=3)
+    assert sorted(zip(kept["level"], kept["child"], kept["parent"])) == [
+        (1, 1, 1),
+        (1, 2, 1),
+        (2, 1, 1),
+    ]
+    assert interpret.links_under(links, [], top_level=3).empty

@@ -57,3 +57,15 @@ def test_the_short_line_names_each_side_and_leaves_out_plain_mf():
         "Cluster quality: items crisp (top membership 0.72); details on the Metrics page."
     )
     assert trust_line(quality(0.72), {"user": 0}) == ""
+
+
+def test_a_damaged_quality_file_is_said_not_raised():
+    damaged = quality(0.7)
+    del damaged["sharpness"][0]["clusters"]
+    trust = cluster_trust(damaged, "item")
+    assert trust.verdict == "unknown" and "quality.json is damaged" in trust.text
+    for broken in ([], {"sharpness": "x"}, {"sharpness": [3]}, None):
+        assert cluster_trust(broken, "item").verdict == "unknown"
+    assert trust_line([], {"item": 1}) == (
+        "Cluster quality: items unknown; details on the Metrics page."
+    )

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries, state, widgets
+from dashboard.explain_views import explanation_tabs
 from dashboard.quality_panel import trust_notes
 
 
@@ -100,6 +101,8 @@ def explain_page() -> None:
         "Actual rating",
         f"{rated['rating'].iloc[0]:g} ({rated['stage'].iloc[0]})" if len(rated) else "not rated",
     )
+    explanation_tabs(key, user, item, user_level, item_level)
+    st.caption("Every cluster pair, largest first:")
     shown = st.slider("Pairs in the chart", 5, 40, 15, key="explain_top")
     _contribution_chart(pairs.head(shown), user_level, item_level)
     st.caption(

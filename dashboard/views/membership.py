@@ -3,6 +3,9 @@ probability over the clusters of every level; the hierarchy across levels as a s
 
 from __future__ import annotations
 
+import html
+
+import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
@@ -10,6 +13,7 @@ import streamlit as st
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
 from dashboard.text import literal
+from hmf_core.interpret import links_under
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
@@ -162,30 +166,72 @@ def object_clusters(explored: state.Explored) -> None:
 
 
 def hierarchy(explored: state.Explored) -> None:
-    deep = [side for side in ("user", "item") if len(explored.levels(side)) > 1]
-    if not deep:
-        st.info(
-            "Both sides have depth ≤ 1: there is one level of clusters and no hierarchy "
-            "above it. Train with a user or item depth of 2 or more to see how clusters "
-            "group into parent clusters."
-        )
+    sides = [side for side in ("user", "item") if len(explored.levels(side)) > 0]
+    if not sides:
+        st.info("Both sides are plain MF (depth 0): there are no clusters to draw.")
         return
-    side = st.segmented_control(
+    controls = st.columns([1, 2])
+    side = controls[0].segmented_control(
         "Side",
-        deep,
-        default=deep[0],
+        sides,
+        default=sides[0],
         required=True,
         key="tree_side",
-        format_func=lambda s: f"{s} hierarchy",
+        format_func=lambda s: f"{s} clusters",
     )
-    minimum = st.slider("Hide links below probability", 0.0, 0.5, 0.05, 0.01, key="tree_threshold")
-    links = queries.hierarchy_links(explored.key, side, minimum)
-    if links.empty:
-        st.info("No link passes the threshold: lower it.")
+    top = controls[1].slider(
+        "Clusters shown under each parent",
+        3,
+        30,
+        12,
+        key="tree_top",
+        help="The rest of a "
+        "parent's weight is one 'smaller clusters' box, so the chart stays readable.",
+    )
+    tree = queries.hierarchy_tree(explored.key, side, top)
+    figure = px.icicle(
+        tree.assign(name=[html.escape(name) for name in tree["name"]]),  # names are data
+        ids="id",
+        names="name",
+        parents="parent",
+        values="size",
+        branchvalues="remainder",
+    )
+    figure.update_traces(
+        hovertemplate="%{label}<br>size %{value:.1f}<extra></extra>",
+        maxdepth=3,
+        root_color="#f3f5fa",
+    )
+    figure.update_layout(height=560, margin={"l": 4, "r": 4, "t": 4, "b": 4})
+    st.caption(
+        "The largest clusters by size (the sum of their members' probabilities), each named by "
+        "what is over-represented among its members and its most typical members; click a box "
+        "to zoom into it, the top bar to zoom out."
+    )
+    st.plotly_chart(figure, key="tree_icicle")
+    if len(explored.levels(side)) < 2:
         return
     levels = explored.levels(side)
+    top_sizes = queries.cluster_sizes(explored.key, side, levels[-1])
+    largest = [int(c) for c in np.argsort(-np.asarray(top_sizes), kind="stable")[:3]]
+    chosen = st.multiselect(
+        f"Flows into these level-{levels[-1]} clusters",
+        list(range(len(top_sizes))),
+        default=largest,
+        key=f"tree_parents_{side}",
+        format_func=lambda c: f"c{c} ({top_sizes[c]:.0f})",
+        help="The sankey draws only the clusters under the parents picked here.",
+    )
+    minimum = st.slider("Hide links below probability", 0.0, 0.5, 0.05, 0.01, key="tree_threshold")
+    links = links_under(queries.hierarchy_links(explored.key, side, minimum), chosen, levels[-1])
+    if links.empty:
+        st.info("No link passes the threshold under these parents: lower it or pick others.")
+        return
     sizes = {level: queries.cluster_sizes(explored.key, side, level) for level in levels}
-    nodes = [(level, cluster) for level in levels for cluster in range(len(sizes[level]))]
+    used = set(zip(links["level"], links["child"])) | set(zip(links["level"] + 1, links["parent"]))
+    nodes = [
+        node for node in ((lv, c) for lv in levels for c in range(len(sizes[lv]))) if node in used
+    ]
     position = {node: i for i, node in enumerate(nodes)}
     figure = go.Figure(
         go.Sankey(
@@ -208,7 +254,7 @@ def hierarchy(explored: state.Explored) -> None:
         )
     )
     figure.update_layout(
-        height=max(500, min(1400, 6 * len(sizes[levels[0]]))),
+        height=max(400, min(1400, 14 * len(nodes))),
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
     )
     st.caption(
