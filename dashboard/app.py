@@ -9,6 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state  # the installed package (`pip install -e .`)
+from dashboard.text import literal
+from hmf_core.files import DamagedFile
 
 PAGES = {
     "Data and training": [
@@ -36,9 +38,12 @@ def run() -> None:
     )
     state.restore_dataset()
     with st.sidebar:
-        st.caption(f"Dataset: **{state.current_dataset().label}**")
+        st.caption(f"Dataset: **{literal(state.current_dataset().label)}**")
         state.run_selector()
-    navigation.run()
+    try:
+        navigation.run()
+    except DamagedFile as damage:  # a page that needs a damaged run file says which and why
+        st.error(literal(f"This page cannot be shown: {damage}."), icon=":material/broken_image:")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import charts
+from dashboard.text import hover
 from hmf_core.projection import points_of
 
 KINDS = ("user", "item", "user cluster", "item cluster")
@@ -28,7 +29,7 @@ def _hover(rows: pd.DataFrame) -> list[str]:
     extra = [c for c in ("genre", "gender", "occupation") if c in rows.columns]
     texts = []
     for row in rows.itertuples(index=False):
-        text = f"<b>{row.label}</b><br>{row.kind}"
+        text = f"<b>{hover(row.label)}</b><br>{row.kind}"
         if row.level > 0:
             text += f", level {row.level}, size {row.size:.1f}"
         elif row.top_cluster >= 0:
@@ -36,7 +37,7 @@ def _hover(rows: pd.DataFrame) -> list[str]:
         for column in extra:
             value = getattr(row, column)
             if isinstance(value, str) and value:
-                text += f"<br>{column}: {value}"
+                text += f"<br>{column}: {hover(value)}"
         texts.append(text)
     return texts
 
@@ -121,7 +122,7 @@ def figure(
                     x=[None],
                     y=[None],
                     mode="markers",
-                    name=str(value),
+                    name=hover(value),  # legend text is HTML too
                     marker={"color": hex_colour, "size": 8},
                     legendgroup="colours",
                     hoverinfo="skip",

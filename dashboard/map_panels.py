@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import loads, queries, state, widgets
 from dashboard.map_figure import KINDS
+from dashboard.text import literal
 from hmf_core.projection import points_of
 
 
@@ -85,7 +86,7 @@ def _one_object(explored: state.Explored, point: dict, header) -> None:
     side = point["kind"]
     meta = explored.users if side == "user" else explored.items
     label = meta.loc[meta["index"] == point["index"], "label"]
-    header.subheader(label.iloc[0] if len(label) else f"{side} {point['index']}")
+    header.subheader(literal(label.iloc[0]) if len(label) else f"{side} {point['index']}")
     membership = queries.object_membership(explored.key, side, point["index"])
     if membership.empty:
         st.caption(f"The {side} side has depth 0 (plain MF): no clusters.")

@@ -3,20 +3,13 @@ view, and the full cluster-quality tables of hmf_core.quality on the Metrics pag
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
+from dashboard.text import literal
 from hmf_core.quality import quality_tables
 from hmf_core.trust import cluster_trust
 
-_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~])")
 BOXES = {"crisp": st.success, "mixed": st.info, "near uniform": st.warning, "unknown": st.info}
-
-
-def literal(text: str) -> str:
-    """`text` escaped so that Streamlit's markdown shows it as typed (no bold, links, LaTeX)."""
-    return _MARKUP.sub(r"\\\1", str(text))
 
 
 def trust_note(quality: dict, side: str, level: int = 1) -> None:

@@ -16,7 +16,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads
+from dashboard.text import literal
 from hmf_core.datasets import DEMO, Dataset
+from hmf_core.files import DamagedFile
 from hmf_core.rundir import RunDir
 from hmf_core.runs import RunStatus, run_status, runs, runs_root
 
@@ -89,9 +91,14 @@ def run_selector() -> RunDir | None:
     if not name:
         return None
     run = RunDir(runs_root() / name)
-    settings = run.settings()
+    try:
+        settings = run.settings()
+    except DamagedFile as damage:
+        st.sidebar.caption(literal(f"damaged ({damage.short})"))
+        return run
     st.sidebar.caption(
-        f"{settings.get('task', '?')} task on `{Path(settings.get('data', '?')).name}`"
+        f"{literal(settings.get('task', '?'))} task on "
+        f"{literal(Path(settings.get('data') or '?').name)}"
     )
     return run
 
@@ -142,25 +149,30 @@ def require_model() -> Explored:
     if key is None:
         if status.active:
             st.info(
-                f"Run **{run.name}** is {status.phase}: the first checkpoint is written "
+                f"Run **{literal(run.name)}** is {literal(status.phase)}: the first checkpoint "
+                "is written "
                 "after the first validated epoch. This page fills in then."
             )
         else:
             st.error(
-                f"Run **{run.name}** has no checkpoint ({status.phase}"
-                f"{': ' + status.error if status.error else ''})."
+                literal(
+                    f"Run {run.name} has no checkpoint ({status.phase}"
+                    f"{': ' + status.error if status.error else ''})."
+                )
             )
         st.stop()
     try:
         model = loads.load_model(*key)
     except Exception as error:  # a damaged or half-written checkpoint
         st.error(
-            f"The checkpoint of run {run.name} could not be loaded: {type(error).__name__}: {error}"
+            literal(f"The checkpoint of run {run.name} could not be loaded: {error}"),
+            icon=":material/broken_image:",
         )
         st.stop()
     if status.active:
         st.caption(
-            f"Run **{run.name}** is still {status.phase}: showing its best checkpoint so far."
+            f"Run **{literal(run.name)}** is still {literal(status.phase)}: showing its best "
+            "checkpoint so far."
         )
     return Explored(run=run, key=key, status=status, model=model)
 

@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="print the test metrics of a run")
     evaluate.add_argument("run_dir")
+    evaluate.add_argument(
+        "--compute",
+        action="store_true",
+        help="compute the test metrics of the kept best.ckpt (again) first: for a run whose "
+        "training process was killed, or whose test_metrics.json is damaged",
+    )
     maps = commands.add_parser("maps", help="compute (again) the 2-D PCA and UMAP maps of a run")
     maps.add_argument("run_dir")
     quality = commands.add_parser(
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             return _maps(Path(args.run_dir))
         if args.command == "quality":
             return _quality(Path(args.run_dir), args.items, args.users)
-        return _evaluate(Path(args.run_dir))
+        return _evaluate(Path(args.run_dir), args.compute)
     except (DataFormatError, RunError, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -269,19 +275,27 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(run_dir: Path) -> int:
+def _evaluate(run_dir: Path, compute: bool = False) -> int:
     from hmf_core.rundir import RunDir
 
     run = RunDir(run_dir)
     if not run.exists():
         raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
+    if compute:
+        from hmf_core.training import evaluate_checkpoint
+
+        evaluate_checkpoint(run_dir, force=True)
+    damage = run.damage()
+    if damage is not None:
+        raise damage
     for label, part in (("HMF", run), ("MF", run.comparison())):
         if part is None:
             continue
         metrics = part.test_metrics()
         state = part.progress().get("state", "unknown")
         if not metrics:
-            print(f"{label}: no test metrics (state: {state})")
+            hint = "; compute them from best.ckpt with --compute" if part.has_model() else ""
+            print(f"{label}: no test metrics (state: {state}{hint})")
             continue
         print(f"{label} ({state}): " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0

@@ -103,12 +103,44 @@ def store_uploads(
         if upload is None:
             continue
         name, data = upload
-        safe_name = Path(name.replace("\\", "/")).name.strip() or "upload"
-        path = folder / role / safe_name
+        path = folder / role / stored_name(name)
         if not path.exists() or path.read_bytes() != data:
             write_atomically(path, lambda temporary, data=data: temporary.write_bytes(data))
         paths[role] = str(path)
-    return Dataset(label=f"{Path(paths['ratings']).name} (uploaded)", columns=columns, **paths)
+    label = f"{shown_name(ratings[0])} (uploaded)"
+    return Dataset(label=label, columns=columns, **paths)
+
+
+MAX_NAME_BYTES = 120  # far below every file system's 255-byte limit on one name
+
+
+def _base_name(name: str) -> str:
+    """The last path component of a browser's file name (slashes of either kind)."""
+    return str(name).replace("\\", "/").rstrip("/").split("/")[-1]
+
+
+def stored_name(name: str) -> str:
+    """A safe file name for an upload called `name`: its last path component, with control
+    characters (NUL included) and leading dots removed (no `..`, no hidden file), at most
+    MAX_NAME_BYTES of UTF-8 with the suffix kept (it decides the format: `u.data`, `.zip`);
+    "upload" when nothing is left."""
+    kept = (ch for ch in _base_name(name) if ch.isprintable() and not 0xD800 <= ord(ch) < 0xE000)
+    base = "".join(kept).strip().lstrip(".")
+    base = base.strip() or "upload"
+    if len(base.encode()) > MAX_NAME_BYTES:
+        suffix = Path(base).suffix if len(Path(base).suffix.encode()) <= 16 else ""
+        stem = base[: len(base) - len(suffix)] if suffix else base
+        room = MAX_NAME_BYTES - len(suffix.encode())
+        stem = stem.encode()[:room].decode(errors="ignore")
+        base = stem + suffix
+    return base
+
+
+def shown_name(name: str, limit: int = 100) -> str:
+    """The original name as text to show: its last path component, control characters
+    written as escapes (a NUL byte reads \\x00), shortened to `limit` characters."""
+    base = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in _base_name(name))
+    return base if len(base) <= limit else base[: limit - 1] + "…"
 
 
 def _visible_files(folder: Path) -> list[Path]:

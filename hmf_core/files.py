@@ -7,6 +7,27 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from hmf_core.errors import RunError
+
+
+class DamagedFile(RunError):
+    """A file of a run directory is there but cannot be used: `str()` names the file, what is
+    wrong with it and how to recover."""
+
+    def __init__(self, path: str | Path, reason: str, recovery: str = ""):
+        self.path = Path(path)
+        self.reason = " ".join(str(reason).split())[:300]
+        self.recovery = recovery
+        where = f"{self.path.parent.name}/{self.path.name}"
+        super().__init__(
+            f"{where} is damaged ({self.reason})" + (f": {recovery}" if recovery else "")
+        )
+
+    @property
+    def short(self) -> str:
+        """ "<file>: <reason>", as the run list shows it."""
+        return f"{self.path.name}: {self.reason}"
+
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call `write(temporary)` beside `path`, then rename it over `path`: a reader sees the old
@@ -27,9 +48,28 @@ def write_json(path: str | Path, payload: dict) -> Path:
     return write_atomically(path, lambda temporary: temporary.write_text(text))
 
 
-def read_json(path: str | Path) -> dict:
-    """The file's object, or {} when it is absent or (being replaced) unreadable."""
+def read_json(path: str | Path, recovery: str = "") -> dict:
+    """The file's JSON object, or {} when it is absent. A file that is there but is not UTF-8
+    JSON text holding an object (every writer here writes atomically, so never half a file)
+    raises DamagedFile naming it, with `recovery` as the advice."""
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise DamagedFile(path, f"cannot be read: {exc.strerror}", recovery) from None
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DamagedFile(path, f"not UTF-8 text at byte {exc.start}", recovery) from None
+    except json.JSONDecodeError as exc:
+        raise DamagedFile(path, f"not JSON: {exc.msg} at line {exc.lineno}", recovery) from None
+    if not isinstance(value, dict):
+        raise DamagedFile(path, f"expected a JSON object, found {_kind(value)}", recovery)
+    return value
+
+
+def _kind(value) -> str:
+    names = {list: "a list", str: "a string", bool: "true/false", type(None): "null"}
+    return names.get(type(value), "a number")

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from hmf_core.errors import RunError
-from hmf_core.files import read_json, write_json
+from hmf_core.files import DamagedFile, read_json, write_json
 from hmf_core.model import HMF, HMFConfig
 
 FILES = {
@@ -51,6 +52,44 @@ FILES = {
     "stop": "STOP",
 }
 MAP_METHODS = ("pca", "umap")  # in the order they are written
+AGAIN = "train the run again (or delete its directory)"
+RECOVERY = {  # what to do when a file is damaged, by its name in FILES
+    "settings": AGAIN,
+    "data": AGAIN,
+    "users": AGAIN,
+    "items": AGAIN,
+    "interactions": AGAIN,
+    "checkpoint": AGAIN,
+    "progress": "the run's state is unknown: " + AGAIN,
+    "metrics": "the curves cannot be drawn; the checkpoint and the test metrics are not affected",
+    "test_metrics": "compute them again: python -m hmf_core evaluate RUN_DIR --compute",
+    "maps": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
+    "map_pca": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
+    "map_umap": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
+    "quality": "compute it again: python -m hmf_core quality RUN_DIR",
+}
+SETTINGS_TYPES = {
+    "data": str,
+    "items": str,
+    "users": str,
+    "task": str,
+    "split": str,
+    "preset": str,
+    "accelerator": str,
+    "dim": int,
+    "user_depth": int,
+    "item_depth": int,
+    "max_epochs": int,
+    "compare_mf": bool,
+    "projection": bool,
+    "user_clusters": list,
+    "item_clusters": list,
+}
+TABLE_COLUMNS = {  # columns every page relies on
+    "users": ("id", "label"),
+    "items": ("id", "label"),
+    "interactions": ("user", "item", "rating", "stage"),
+}
 
 
 def load_checkpoint(path: str | Path) -> tuple[HMF, dict]:
@@ -95,23 +134,59 @@ class RunDir:
         """When the run was asked for (settings.json is written then), in epoch seconds."""
         return self.file("settings").stat().st_mtime
 
+    def json(self, name: str) -> dict:
+        """One of the run's JSON files ({} when absent); DamagedFile when it cannot be used."""
+        return read_json(self.file(name), RECOVERY.get(name, AGAIN))
+
+    def damaged(self, name: str, reason: str) -> DamagedFile:
+        return DamagedFile(self.file(name), reason, RECOVERY.get(name, AGAIN))
+
     def settings(self) -> dict:
-        return read_json(self.file("settings"))
+        settings = self.json("settings")
+        for name, wanted in SETTINGS_TYPES.items():  # what the pages and the run list use
+            value = settings.get(name)
+            if value is not None and (not isinstance(value, wanted) or isinstance(value, bool)):
+                if wanted is bool and isinstance(value, bool):
+                    continue
+                raise self.damaged("settings", f'"{name}" has the wrong type: {value!r:.40}')
+        return settings
 
     def write(self, name: str, payload: dict) -> None:
         """Write one of the run's JSON files atomically (settings, progress, maps...)."""
         write_json(self.file(name), payload)
 
     def data_summary(self) -> dict:
-        return read_json(self.file("data"))
+        summary = self.json("data")
+        for part in ("data", "split"):
+            if not isinstance(summary.get(part, {}), dict):
+                raise self.damaged("data", f'"{part}" should be an object')
+        return summary
 
     def process_alive(self) -> bool:
         """Whether the process that last wrote progress.json still runs (training, the MF
         comparison, or the maps after training)."""
-        return process_alive(read_json(self.file("progress")).get("pid"))
+        return process_alive(self._progress().get("pid"))
+
+    def _progress(self) -> dict:
+        progress = self.json("progress")
+        checks = {
+            "state": (str,),
+            "pid": (int,),
+            "epoch": (int, float),
+            "batch": (int, float),
+            "batches": (int, float),
+            "elapsed_s": (int, float),
+            "last": (dict,),
+            "error": (str,),
+        }
+        for key, types in checks.items():
+            value = progress.get(key)
+            if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+                raise self.damaged("progress", f'"{key}" has the wrong type: {value!r:.40}')
+        return progress
 
     def progress(self) -> dict:
-        progress = read_json(self.file("progress"))
+        progress = self._progress()
         if progress.get("state") == "running" and not process_alive(progress.get("pid")):
             progress["state"] = "failed"
             progress.setdefault("error", "the training process ended without finishing")
@@ -122,14 +197,34 @@ class RunDir:
         path = self.file("metrics")
         if not path.exists() or path.stat().st_size == 0:
             return pd.DataFrame()
-        frame = pd.read_csv(path)
-        validated = frame.filter(like="val_").notna().any(axis=1)
-        frame = frame[validated].drop(columns=["step"], errors="ignore")
-        frame = frame[["epoch", *(c for c in frame.columns if c != "epoch")]]
-        return frame.astype({"epoch": int}).reset_index(drop=True)
+        try:
+            frame = pd.read_csv(path, encoding="utf-8")
+            if "epoch" not in frame.columns:
+                raise ValueError("no epoch column")
+            validated = frame.filter(like="val_").notna().any(axis=1)
+            frame = frame[validated].drop(columns=["step"], errors="ignore")
+            frame = frame[["epoch", *(c for c in frame.columns if c != "epoch")]]
+            frame = frame.astype({"epoch": int}).reset_index(drop=True)
+            numbers = frame.apply(pd.to_numeric, errors="coerce")
+            if (numbers.isna() & frame.notna()).any().any():
+                raise ValueError("a value that is not a number")
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise self.damaged(
+                "metrics", reason.splitlines()[0] if reason else "unreadable"
+            ) from None
+        return numbers
 
     def test_metrics(self) -> dict:
-        return read_json(self.file("test_metrics"))
+        metrics = self.json("test_metrics")
+        for key, value in metrics.items():
+            if value is not None and (
+                not isinstance(value, (int, float)) or isinstance(value, bool)
+            ):
+                raise self.damaged(
+                    "test_metrics", f'"{key}" should be a number, found {value!r:.40}'
+                )
+        return metrics
 
     def comparison(self) -> RunDir | None:
         mf = RunDir(self.path / "mf")
@@ -149,7 +244,10 @@ class RunDir:
                 f"{self.path}: no checkpoint yet (best.ckpt is written after the "
                 "first validated epoch)"
             )
-        model, _ = load_checkpoint(self.file("checkpoint"))
+        try:
+            model, _ = load_checkpoint(self.file("checkpoint"))
+        except Exception as exc:  # truncated, not a checkpoint, another model's weights
+            raise self.damaged("checkpoint", f"{type(exc).__name__}: {exc}") from None
         return model
 
     def users(self) -> pd.DataFrame:
@@ -165,28 +263,102 @@ class RunDir:
         """users.csv, items.csv (model row -> id, label, metadata) or interactions.parquet."""
         path = self.file(name)
         if not path.exists():
-            raise RunError(f"{self.path}: {path.name} is missing")
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"id": str})
+            raise self.damaged(name, "missing")
+        try:
+            if path.suffix == ".parquet":
+                frame = pd.read_parquet(path)
+            else:
+                frame = pd.read_csv(
+                    path, keep_default_na=False, na_values=[""], dtype={"id": str}, encoding="utf-8"
+                )
+        except Exception as exc:  # pyarrow's and pandas' errors for a truncated or foreign file
+            raise self.damaged(name, _reason(exc)) from None
+        absent = [c for c in TABLE_COLUMNS.get(name, ()) if c not in frame.columns]
+        if absent:
+            raise self.damaged(name, f"no column {absent[0]!r}")
+        return frame
 
     def map(self, method: str) -> pd.DataFrame | None:
         """The map written after training ("pca" or "umap"), or None if not written yet."""
         if method not in MAP_METHODS:
             raise ValueError(f"map method must be one of {list(MAP_METHODS)}, got {method!r}")
         path = self.file(f"map_{method}")
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:
+            raise self.damaged(f"map_{method}", _reason(exc)) from None
+        absent = [c for c in ("x", "y", "kind", "level", "index") if c not in frame.columns]
+        if absent:
+            raise self.damaged(f"map_{method}", f"no column {absent[0]!r}")
+        return frame
 
     def maps_ready(self) -> list[str]:
         return [method for method in MAP_METHODS if self.file(f"map_{method}").exists()]
 
     def map_timings(self) -> dict:
-        """maps.json: the seconds each map took, or {"error": ...} when computing them failed."""
-        return read_json(self.file("maps"))
+        """maps.json: the seconds each map took, or {"error": ...} when computing them failed
+        (a damaged maps.json reads as such an error)."""
+        try:
+            return self.json("maps")
+        except DamagedFile as damage:
+            return {"error": str(damage)}
 
     def quality(self) -> dict:
-        """quality.json: cluster quality (hmf_core.quality), or {"error": ...}, or {} before."""
-        return read_json(self.file("quality"))
+        """quality.json: cluster quality (hmf_core.quality), or {"error": ...}, or {} before;
+        a damaged quality.json reads as {"error": what is wrong and how to recover}."""
+        try:
+            quality = self.json("quality")
+            if quality and "error" not in quality:
+                for part in ("sides", "columns"):
+                    if not isinstance(quality.get(part, {}), (dict, list)):
+                        raise self.damaged("quality", f'"{part}" has the wrong type')
+        except DamagedFile as damage:
+            return {"error": str(damage)}
+        return quality
+
+    def damage(self) -> DamagedFile | None:
+        """The first damaged file of the run (the MF comparison's included), or None: every
+        JSON file and metrics.csv read, the tables' headers and the parquet files' footers
+        checked, the checkpoint's zip directory read. Cheap enough for every run of a list."""
+        import pyarrow.parquet as pq
+
+        parts = [self] + ([self.comparison()] if self.comparison() is not None else [])
+        try:
+            self.settings()
+            for part in parts:
+                part.progress()
+                part.test_metrics()
+                part.metrics()
+                checkpoint = part.file("checkpoint")
+                if checkpoint.exists() and not zipfile.is_zipfile(checkpoint):
+                    raise part.damaged("checkpoint", "not a complete checkpoint")
+            self.data_summary()
+            for name in ("maps", "quality"):
+                self.json(name)
+            tables_written = self.file("data").exists()  # with the tables, before epoch one
+            for name in ("users", "items"):
+                if tables_written or self.file(name).exists():
+                    self._check_header(name)
+            for name in ("interactions", "map_pca", "map_umap"):
+                if self.file(name).exists() or (name == "interactions" and tables_written):
+                    try:
+                        pq.read_metadata(self.file(name))
+                    except Exception as exc:
+                        raise self.damaged(name, _reason(exc)) from None
+        except DamagedFile as damage:
+            return damage
+        return None
+
+    def _check_header(self, name: str) -> None:
+        try:
+            header = pd.read_csv(self.file(name), nrows=2, encoding="utf-8").columns
+        except Exception as exc:
+            raise self.damaged(name, _reason(exc)) from None
+        absent = [c for c in TABLE_COLUMNS[name] if c not in header]
+        if absent:
+            raise self.damaged(name, f"no column {absent[0]!r}")
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the training process's output."""
@@ -202,6 +374,16 @@ class RunDir:
 
     def stop_requested(self) -> bool:
         return self.file("stop").exists()
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception of a file reader as a short reason."""
+    if isinstance(exc, FileNotFoundError):
+        return "missing"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"unreadable: {text}"
 
 
 def process_alive(pid) -> bool:

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hmf_core.files import DamagedFile
 from hmf_core.runclaim import create_run_dir
 from hmf_core.rundir import RunDir, list_runs
 from hmf_core.settings import TrainSettings
@@ -129,7 +130,15 @@ class RunStatus:
 
 def run_status(run: RunDir) -> RunStatus:
     """Where a run stands: from its files, and whether its process is alive for the steps
-    that follow HMF's training (the MF comparison, then the maps)."""
+    that follow HMF's training (the MF comparison, then the maps). A run whose settings or
+    progress cannot be read is "damaged (<file>: <reason>)", its error says how to recover."""
+    try:
+        return _status(run)
+    except DamagedFile as damage:
+        return RunStatus(f"damaged ({damage.short})", False, {}, None, str(damage))
+
+
+def _status(run: RunDir) -> RunStatus:
     hmf = run.progress()  # reports a dead process that was training as failed
     mf_run = run.comparison()
     mf = mf_run.progress() if mf_run is not None else None
@@ -163,7 +172,11 @@ def run_status(run: RunDir) -> RunStatus:
 
 
 def describe(run: RunDir) -> dict:
-    """One line of a run list: name, state (run_status's phase), task, depths, test metrics."""
+    """One line of a run list: name, state (run_status's phase), task, depths, test metrics;
+    a run with a damaged file is listed with the state "damaged (<file>: <reason>)"."""
+    damage = run.damage()
+    if damage is not None:
+        return {"run": run.name, "state": f"damaged ({damage.short})"}
     settings = run.settings()
     progress = run.progress()
     test = run.test_metrics()
@@ -174,7 +187,9 @@ def describe(run: RunDir) -> dict:
         "data": Path(settings.get("data", "")).name,
         "depth": f"{settings.get('user_depth')}/{settings.get('item_depth')}",
         "epoch": progress.get("epoch"),
-        "test": json.dumps({k: round(v, 4) for k, v in test.items() if k.startswith("test_")})
+        "test": json.dumps(
+            {k: round(v, 4) for k, v in test.items() if k.startswith("test_") and v is not None}
+        )
         if test
         else "",
     }

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from hmf_core.runs import start_run
+from hmf_core.settings import TrainSettings
+
 REPO = Path(__file__).resolve().parents[1]
+DEMO_RATINGS = REPO / "assets" / "ml-latest-small" / "ratings.csv"
+DEMO_MOVIES = REPO / "assets" / "ml-latest-small" / "movies.csv"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
@@ -28,3 +36,67 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the real MovieLens files live in ../shared/data")
     return path
+
+
+def small_demo(folder: Path, users: int = 40) -> tuple[Path, Path]:
+    """The first `users` users of the bundled demo, and a user metadata file for them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings = pd.read_csv(DEMO_RATINGS)
+    ratings[ratings["userId"] <= users].to_csv(folder / "ratings.csv", index=False)
+    ids = range(1, users + 1)
+    pd.DataFrame(
+        {
+            "userId": ids,
+            "gender": ["F" if i % 3 == 0 else "M" for i in ids],
+            "age": [20 + i % 40 for i in ids],
+        }
+    ).to_csv(folder / "people.csv", index=False)
+    return folder / "ratings.csv", folder / "people.csv"
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory) -> Path:
+    """A runs directory with a finished depth-2 rating run (MF comparison, maps) trained for two
+    epochs on a slice of the demo data, a copy of it without maps (PCA computed live), and a
+    ranking run with item depth 0 (plain MF on the item side)."""
+    root = tmp_path_factory.mktemp("finished-runs")
+    ratings, people = small_demo(root / "data")
+    settings = TrainSettings(
+        data=str(ratings),
+        items=str(DEMO_MOVIES),
+        users=str(people),
+        split="random",
+        user_depth=2,
+        item_depth=2,
+        user_clusters=[8],
+        item_clusters=[12],
+        max_epochs=2,
+        lr=1e-2,
+        compare_mf=True,
+        projection=True,
+    )
+    ranking = replace(
+        settings,
+        task="ranking",
+        positive_threshold=4.0,
+        item_depth=0,
+        user_clusters=[6],
+        compare_mf=False,
+        projection=False,
+    )
+    started = [
+        start_run(settings, root=root, name="tiny"),  # background processes, as the app
+        start_run(ranking, root=root, name="tiny-ranking"),
+    ]
+    for run in started:
+        wait_for(
+            lambda run=run: (
+                run.progress().get("state") in ("finished", "failed") and not run.process_alive()
+            )
+        )
+        assert run.progress()["state"] == "finished", run.log_tail()
+    assert (started[0].path / "maps.json").exists()
+    shutil.copytree(
+        root / "tiny", root / "tiny-no-maps", ignore=shutil.ignore_patterns("map_*", "maps.json")
+    )
+    return root

@@ -4,25 +4,22 @@ file and on a finished run; bad files; the Train button and the Stop button; sel
 from __future__ import annotations
 
 import json
+import re
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, shared_file, wait_for
+from conftest import REPO, shared_file, small_demo, wait_for
 from streamlit.testing.v1 import AppTest
 
 from hmf_core.memory import parameter_count
 from hmf_core.model import HMFConfig
 from hmf_core.rundir import RunDir
-from hmf_core.runs import start_run
 from hmf_core.training import TrainSettings
 
 APP = REPO / "dashboard" / "app.py"
 PAGES = ("data", "train", "map", "affinity", "membership", "explain", "metrics", "compare")
-DEMO_RATINGS = REPO / "assets" / "ml-latest-small" / "ratings.csv"
-DEMO_MOVIES = REPO / "assets" / "ml-latest-small" / "movies.csv"
 
 
 def app(runs_dir: Path, monkeypatch) -> AppTest:
@@ -36,8 +33,15 @@ def visit(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def shown(markdown: str) -> str:
+    """What a reader sees of markdown that escapes user text (dashboard.text.literal):
+    the backslash escapes removed."""
+    return re.sub(r"\\([^\sA-Za-z0-9])", r"\1", markdown)
+
+
 def texts(at: AppTest) -> str:
-    """Every piece of text the page shows (markdown, captions, alerts, metrics), joined."""
+    """Every piece of text the page shows (markdown, captions, alerts, metrics), joined, as the
+    reader sees it (markdown escapes removed)."""
     parts = [
         e.value
         for kind in (
@@ -53,7 +57,7 @@ def texts(at: AppTest) -> str:
         for e in getattr(at, kind)
     ]
     parts += [f"{m.label} {m.value}" for m in at.metric]
-    return "\n".join(str(p) for p in parts)
+    return shown("\n".join(str(p) for p in parts))
 
 
 def table(at: AppTest, *columns: str) -> pd.DataFrame:
@@ -73,70 +77,6 @@ def use_paths(at: AppTest, ratings: Path, users: Path | None = None) -> AppTest:
         at.text_input(key="path_users").input(str(users))
     at.run()
     return at.button(key="use_paths").click().run()
-
-
-def small_demo(folder: Path, users: int = 40) -> tuple[Path, Path]:
-    """The first `users` users of the bundled demo, and a user metadata file for them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ratings = pd.read_csv(DEMO_RATINGS)
-    ratings[ratings["userId"] <= users].to_csv(folder / "ratings.csv", index=False)
-    ids = range(1, users + 1)
-    pd.DataFrame(
-        {
-            "userId": ids,
-            "gender": ["F" if i % 3 == 0 else "M" for i in ids],
-            "age": [20 + i % 40 for i in ids],
-        }
-    ).to_csv(folder / "people.csv", index=False)
-    return folder / "ratings.csv", folder / "people.csv"
-
-
-@pytest.fixture(scope="session")
-def finished_runs(tmp_path_factory) -> Path:
-    """A runs directory with a finished depth-2 rating run (MF comparison, maps) trained for two
-    epochs on a slice of the demo data, a copy of it without maps (PCA computed live), and a
-    ranking run with item depth 0 (plain MF on the item side)."""
-    root = tmp_path_factory.mktemp("finished-runs")
-    ratings, people = small_demo(root / "data")
-    settings = TrainSettings(
-        data=str(ratings),
-        items=str(DEMO_MOVIES),
-        users=str(people),
-        split="random",
-        user_depth=2,
-        item_depth=2,
-        user_clusters=[8],
-        item_clusters=[12],
-        max_epochs=2,
-        lr=1e-2,
-        compare_mf=True,
-        projection=True,
-    )
-    ranking = replace(
-        settings,
-        task="ranking",
-        positive_threshold=4.0,
-        item_depth=0,
-        user_clusters=[6],
-        compare_mf=False,
-        projection=False,
-    )
-    started = [
-        start_run(settings, root=root, name="tiny"),  # background processes, as the app
-        start_run(ranking, root=root, name="tiny-ranking"),
-    ]
-    for run in started:
-        wait_for(
-            lambda run=run: (
-                run.progress().get("state") in ("finished", "failed") and not run.process_alive()
-            )
-        )
-        assert run.progress()["state"] == "finished", run.log_tail()
-    assert (started[0].path / "maps.json").exists()
-    shutil.copytree(
-        root / "tiny", root / "tiny-no-maps", ignore=shutil.ignore_patterns("map_*", "maps.json")
-    )
-    return root
 
 
 # --- every page, without a run, with a run ---------------------------------------------------
@@ -383,7 +323,7 @@ def test_files_on_this_machine_can_be_used_by_path_and_survive_a_reload(tmp_path
     gone.query_params["data"] = at.query_params["data"]
     gone.run()
     assert not gone.exception
-    assert [e.value for e in gone.error] == [
+    assert [shown(e.value) for e in gone.error] == [
         f"ratings.csv: expected an existing file, found no file at {ratings}"
     ]
     assert "Users 610" in texts(gone)
@@ -411,7 +351,7 @@ def test_a_bad_rating_file_shows_a_plain_error_and_the_app_keeps_working(
     at = app(tmp_path / "runs", monkeypatch).run()
     use_paths(at, path)
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any(message in error for error in errors), errors
     assert "Nothing changed: still using **MovieLens latest-small" in texts(at)
     assert "Users 610" in texts(at)  # the demo is still the current dataset
@@ -423,7 +363,7 @@ def test_a_bad_uploaded_file_shows_its_line_and_the_app_keeps_working(tmp_path, 
     content, message = BAD_FILES["bad.csv"]
     at = upload(app(tmp_path / "runs", monkeypatch).run(), ("bad.csv", content))
     assert not at.exception
-    assert [e.value for e in at.error] == [message]
+    assert [shown(e.value) for e in at.error] == [message]
     assert "Users 610" in texts(at)
     visit(at, "map")  # the app still works
 
@@ -435,7 +375,7 @@ def test_a_bad_metadata_file_is_left_out_and_the_ratings_are_used(tmp_path, monk
     at = app(tmp_path / "runs", monkeypatch).run()
     use_paths(at, ratings, broken)
     assert not at.exception
-    assert any("people.csv: expected one row per id" in e.value for e in at.error)
+    assert any("people.csv: expected one row per id" in shown(e.value) for e in at.error)
     assert "Users 20" in texts(at)
     assert at.session_state["dataset"].users is None  # used without the broken metadata
 

@@ -97,3 +97,45 @@ def test_recommendations_in_a_split_skip_training_items_and_mark_held_out_ones()
     assert history["label"].tolist() == ["movie 0", "movie 1", "movie 2"]
     scores = model.score_all(torch.tensor([0]))[0]  # (n_items,)
     assert interpret.predict(model, 0, 4) == pytest.approx(float(scores[4]), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "stored", "shown"),
+    [
+        ("..", "upload", ".."),
+        (".", "upload", "."),
+        ("../../etc/passwd", "passwd", "passwd"),
+        ("a\\b\\ratings.csv", "ratings.csv", "ratings.csv"),
+        ("dir/", "dir", "dir"),
+        ("rat\x00ings.csv", "ratings.csv", "rat\\x00ings.csv"),
+        (".hidden.csv", "hidden.csv", ".hidden.csv"),
+        ("my ratings.csv", "my ratings.csv", "my ratings.csv"),
+        ("\ud800x.csv", "x.csv", "\\ud800x.csv"),
+    ],
+)
+def test_an_upload_name_is_stored_under_a_safe_name_and_shown_as_typed(
+    tmp_path, monkeypatch, name, stored, shown
+):
+    monkeypatch.setenv("HMF_RUNS_DIR", str(tmp_path / "runs"))
+    dataset = store_uploads((name, RATINGS))
+    path = open(dataset.ratings, "rb")
+    assert path.read() == RATINGS
+    stored_path = tmp_path / "runs" / "uploads"
+    assert dataset.ratings.startswith(str(stored_path))
+    assert dataset.ratings.endswith(f"/ratings/{stored}")
+    assert dataset.label == f"{shown} (uploaded)"
+    assert read_ratings(dataset.ratings).summary()["interactions"] == 3
+    (earlier,) = datasets.earlier_uploads()  # never a hidden file: found again
+    assert earlier.ratings == dataset.ratings
+
+
+def test_a_300_character_upload_name_is_shortened_keeping_its_suffix(tmp_path, monkeypatch):
+    monkeypatch.setenv("HMF_RUNS_DIR", str(tmp_path / "runs"))
+    name = "é" * 300 + ".csv"
+    dataset = store_uploads((name, RATINGS))
+    stored = dataset.ratings.rsplit("/", 1)[-1]
+    assert stored.endswith(".csv") and stored.startswith("ééé")
+    assert len(stored.encode()) <= datasets.MAX_NAME_BYTES
+    assert open(dataset.ratings, "rb").read() == RATINGS
+    assert dataset.label.startswith("ééé") and dataset.label.endswith("… (uploaded)")
+    assert len(dataset.label) == 100 + len(" (uploaded)")

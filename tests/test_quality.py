@@ -414,7 +414,7 @@ def test_a_quality_failure_is_recorded_and_does_not_raise(tiny_run, tmp_path):
     for name in ("settings.json", "best.ckpt", "users.csv", "interactions.parquet"):  # no items.csv
         (broken / name).write_bytes((tiny_run["run"] / name).read_bytes())
     result = record_quality(broken)
-    assert "items.csv is missing" in result["error"]
+    assert "items.csv is damaged (missing)" in result["error"]
     assert read_json(broken / "quality.json") == result
     with pytest.raises(Exception, match="could not be computed"):
         quality_tables(result)

@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboard import state
+from dashboard.text import hover, literal
 from hmf_core.compare import compare_curves, compare_table
 from hmf_core.runs import runs
 
@@ -28,6 +29,13 @@ def compare_page() -> None:
         help="Newest first. Curves and the table show every run picked here.",
     )
     picked = [run for run in available if run.name in chosen]
+    damaged = {run.name: run.damage() for run in picked}
+    for name, damage in damaged.items():
+        if damage is not None:
+            st.warning(
+                literal(f"Run {name} is left out: {damage}."), icon=":material/broken_image:"
+            )
+    picked = [run for run in picked if damaged[run.name] is None]
     if not picked:
         st.info("Pick one or more runs.")
         return
@@ -40,8 +48,9 @@ def compare_page() -> None:
     metrics = sorted(curves["metric"].unique())
     preferred = next((m for m in ("val_rmse", "val_hr10") if m in metrics), metrics[0])
     metric = st.selectbox("Curve", metrics, index=metrics.index(preferred), key="compare_metric")
-    figure = px.line(
-        curves[curves["metric"] == metric],
+    shown = curves[curves["metric"] == metric].assign(run=lambda f: f["run"].map(hover))
+    figure = px.line(  # run names go into the legend's HTML: escaped
+        shown,
         x="epoch",
         y="value",
         color="run",

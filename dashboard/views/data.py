@@ -11,6 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboard import loads, state
+from dashboard.text import literal
 from hmf_core.datasets import (
     DEMO,
     Dataset,
@@ -69,7 +70,7 @@ def _column_overrides() -> tuple[tuple[str, str], ...]:
 def _apply(candidate: Dataset, origin: str) -> None:
     """Check `candidate`; make it current if its rating file reads. Errors are kept in the
     session (shown under `origin`) until the next attempt."""
-    with st.spinner(f"Reading {Path(candidate.ratings).name}…"):
+    with st.spinner(f"Reading {literal(Path(candidate.ratings).name)}…"):
         dataset, errors = loads.check_dataset(candidate)
     st.session_state["data_errors"] = {"origin": origin, "errors": errors, "kept": dataset is None}
     if dataset is not None:
@@ -81,9 +82,9 @@ def _show_errors(origin: str) -> None:
     if not report or report["origin"] != origin:
         return
     for message in report["errors"]:
-        st.error(message, icon=":material/error:")
+        st.error(literal(message), icon=":material/error:")
     if report["kept"] and report["errors"]:
-        st.info(f"Nothing changed: still using **{state.current_dataset().label}**.")
+        st.info(f"Nothing changed: still using **{literal(state.current_dataset().label)}**.")
 
 
 def _demo_source() -> None:
@@ -167,24 +168,24 @@ def _earlier_source(columns: tuple) -> None:
     choice = st.selectbox(
         "Earlier upload", earlier, format_func=lambda d: d.label, key="earlier_upload"
     )
-    st.caption(", ".join(f"{role} `{Path(path).name}`" for role, path in choice.files()))
+    st.caption(", ".join(f"{role}: {literal(Path(path).name)}" for role, path in choice.files()))
     if st.button("Use this dataset", type="primary", key="use_earlier"):
         _apply(replace(choice, columns=columns), "earlier")
     _show_errors("earlier")
 
 
 def _summary(dataset: Dataset) -> None:
-    st.subheader(f"Current dataset: {dataset.label}")
+    st.subheader(f"Current dataset: {literal(dataset.label)}")
     try:
         data = loads.dataset_data(dataset)
     except Exception as error:  # e.g. the file was deleted since it was chosen
-        st.error(read_error_message(dataset.ratings, error))
+        st.error(literal(read_error_message(dataset.ratings, error)))
         if st.button("Go back to the demo data"):
             state.use_dataset(DEMO)
             st.rerun()
         return
     summary = data.summary()
-    st.caption(" · ".join(f"{role}: `{path}`" for role, path in dataset.files()))
+    st.caption(" · ".join(f"{role}: {literal(path)}" for role, path in dataset.files()))
 
     cells = st.columns(5)
     cells[0].metric("Users", f"{summary['users']:,}")
@@ -261,7 +262,8 @@ def _problems(dataset: Dataset, summary: dict) -> None:
         st.success("No problems found in the rating file.", icon=":material/check_circle:")
         return
     st.warning(
-        "**Problems found**\n\n" + "\n".join(f"- {p}" for p in problems), icon=":material/warning:"
+        "**Problems found**\n\n" + "\n".join(f"- {literal(p)}" for p in problems),
+        icon=":material/warning:",
     )
 
 
@@ -323,12 +325,12 @@ def _metadata_coverage(dataset: Dataset, data) -> None:
         try:
             meta = loads.dataset_metadata(dataset, kind)
         except Exception as error:
-            st.error(read_error_message(path, error))
+            st.error(literal(read_error_message(path, error)))
             continue
         if meta is None:
             continue
         coverage = metadata_coverage(meta, ids)
-        message = (
+        message = literal(
             f"{Path(path).name}: {coverage.described:,} {kind}s described "
             f"({', '.join(coverage.columns)}); {coverage.known:,} of {coverage.rated:,} rated "
             f"{kind}s have an entry."

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import loads, map_figure, map_panels, state
 from dashboard.map_figure import KINDS
-from dashboard.quality_panel import literal
+from dashboard.text import literal
 from hmf_core.projection import find_points, map_points
 from hmf_core.runs import job_running, start_maps
 from hmf_core.trust import trust_line
@@ -92,7 +92,9 @@ def _map_note(explored: state.Explored, method: str) -> None:
     status = explored.status
     if method == "umap":
         timings = explored.run.map_timings()
-        if timings:
+        if "error" in timings:  # maps.json damaged (the map itself was read)
+            st.warning(literal(timings["error"]))
+        elif timings:
             fitted, rows = timings.get("umap_fitted_rows"), timings.get("umap_rows")
             sample = (
                 f" UMAP was fitted on a sample of {fitted:,} of the {rows:,} points (every "
@@ -120,7 +122,7 @@ def _map_note(explored: state.Explored, method: str) -> None:
     if running:
         message = "UMAP is being computed for this run in the background."
     elif failure:
-        message = f"Computing the UMAP map failed: {failure}"
+        message = f"Computing the UMAP map failed: {literal(failure)}"
     else:
         message = "This run has no UMAP map (it was not asked for, or training ended before it)."
     st.info(f"Showing PCA. {message}", icon=":material/info:")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
+from dashboard.text import literal
 from hmf_core.interpret import links_under
 from hmf_core.naming import drawn_tree
 
@@ -138,7 +139,7 @@ def object_clusters(explored: state.Explored) -> None:
         st.info(f"The {side} side has depth 0 (plain MF): no clusters.")
         return
     details = meta[meta["index"] == index].drop(columns=["index"]).iloc[0].dropna()
-    st.caption(" · ".join(f"{k}: {v}" for k, v in details.items()))
+    st.caption(literal(" · ".join(f"{k}: {v}" for k, v in details.items())))
     top = st.slider("Clusters shown per level", 3, 30, 10, key="object_top")
     for level, rows in membership.groupby("level"):
         best = rows.nlargest(top, "probability")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import charts, state, widgets
 from dashboard.quality_panel import quality_section
+from dashboard.text import literal
 from hmf_core.metrics import lower_is_better
 from hmf_core.runs import run_status
 
@@ -26,14 +27,14 @@ def metrics_page() -> None:
         return
     status = run_status(run)
     settings = run.settings()
-    st.caption(f"Run **{run.name}** · {status.phase}")
+    st.caption(f"Run **{literal(run.name)}** · {literal(status.phase)}")
     test = run.test_metrics()
     mf_run = run.comparison()
     mf_test = mf_run.test_metrics() if mf_run is not None else {}
     if not test:
         st.info(
             "No test metrics yet: they are computed on the best checkpoint when training "
-            f"ends (now: {status.phase})."
+            f"ends (now: {literal(status.phase)})."
         )
     else:
         names = [k for k in test if k.startswith("test_")]
@@ -113,8 +114,9 @@ def metrics_page() -> None:
                 )
         timings = run.map_timings()
         if timings:
-            st.caption("Map timings (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
-        st.caption(f"Run directory: `{run.path}`")
+            shown = ", ".join(f"{k} {v}" for k, v in timings.items())
+            st.caption(literal(f"Map timings (s): {shown}"))
+        st.caption(f"Run directory: {literal(run.path)}")
 
 
 def _paper_reference(run, settings: dict) -> None:

@@ -11,7 +11,10 @@ import torch
 
 from dashboard import charts, loads, state, widgets
 from dashboard.recipe import recipe_controls
+from dashboard.text import literal
 from hmf_core.datasets import Dataset, read_error_message
+from hmf_core.errors import RunError
+from hmf_core.files import DamagedFile
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
 from hmf_core.runs import RunStatus, describe, run_status, runs, runs_root, start_run, stop_run
@@ -57,11 +60,11 @@ def _counts_text(counts: list[int]) -> str:
 
 def _new_run(dataset: Dataset) -> None:
     st.subheader("New run")
-    st.caption(f"Data: **{dataset.label}** (change it on the Data page)")
+    st.caption(f"Data: **{literal(dataset.label)}** (change it on the Data page)")
     try:
         data = loads.dataset_data(dataset)
     except Exception as error:
-        st.error(read_error_message(dataset.ratings, error))
+        st.error(literal(read_error_message(dataset.ratings, error)))
         return
     tasks = ["rating", "ranking"]
     task = st.segmented_control(
@@ -223,12 +226,12 @@ def _new_run(dataset: Dataset) -> None:
         )
         user_levels, item_levels = settings.levels("user"), settings.levels("item")
     except ValueError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return
     try:
         sizes = loads.dataset_split(dataset, split, int(seed))
     except Exception as error:  # the split itself refuses this data
-        st.error(f"The {split} split cannot be made: {error}")
+        st.error(literal(f"The {split} split cannot be made: {error}"))
         return
     st.caption(
         f"{split} split: {sizes['train']:,} train · {sizes['val']:,} validation · "
@@ -283,7 +286,10 @@ def _live_panel(run) -> None:
         now = run_status(run)
         if now.active != status.active:
             st.rerun()  # started or ended: redraw the page (and stop refreshing)
-        _run_view(run, now)
+        try:
+            _run_view(run, now)
+        except DamagedFile as damage:  # a fragment's exception never reaches app.py
+            st.error(literal(f"Run {run.name}: {damage}."), icon=":material/broken_image:")
 
     panel()
 
@@ -303,7 +309,7 @@ def _elapsed(run, status: RunStatus) -> tuple[str, str]:
 def _run_view(run, status: RunStatus) -> None:
     settings = run.settings()
     header, button = st.columns([4, 1], vertical_alignment="center")
-    header.subheader(f"Run {run.name}")
+    header.subheader(f"Run {literal(run.name)}")
     if status.active:
         if run.stop_requested():
             button.button("Stopping…", disabled=True, key="stop_pending")
@@ -319,19 +325,23 @@ def _run_view(run, status: RunStatus) -> None:
     badge = {"finished": "green", "stopped": "orange", "failed": "red"}.get(status.phase, "blue")
     dataset = Path(settings.get("data", "")).name
     st.markdown(
-        f":{badge}-badge[{status.phase}] {settings.get('task')} task on `{dataset}`, "
+        f":{badge}-badge[{literal(status.phase)}] {literal(settings.get('task'))} task on "
+        f"{literal(dataset)}, "
         f"user depth {settings.get('user_depth')}, item depth "
         f"{settings.get('item_depth')}, d={settings.get('dim')}"
     )
+    if status.phase.startswith("damaged"):
+        st.error(literal(f"Run {run.name}: {status.error}."), icon=":material/broken_image:")
+        return
     if status.phase == "failed":
-        st.error(f"Training failed: {status.error or 'see the log below'}")
+        st.error(literal(f"Training failed: {status.error or 'see the log below'}"))
         with st.expander("Last lines of the training log"):
             st.code(run.log_tail() or "(empty)", language=None)
 
     _progress(run, status, settings)
     if not widgets.curve_row(run, settings.get("task", "rating"), "curve_") and status.active:
         st.caption("The first curve point appears when the first epoch ends.")
-    _outcome(run)
+    _outcome(run, status)
 
 
 def _progress(run, status: RunStatus, settings: dict) -> None:
@@ -348,7 +358,7 @@ def _progress(run, status: RunStatus, settings: dict) -> None:
             f"batch {batch}/{batches or '?'}",
         )
     elif status.active:
-        st.progress(1.0, text=f"{status.phase}…")
+        st.progress(1.0, text=f"{literal(status.phase)}…")
     metrics = {"HMF epochs": str(int(hmf.get("epoch") or 0))}
     if status.mf is not None or settings.get("compare_mf"):
         metrics["MF epochs"] = str(int((status.mf or {}).get("epoch") or 0))
@@ -367,8 +377,34 @@ def _progress(run, status: RunStatus, settings: dict) -> None:
         st.caption(f"{hmf['threads']} CPU thread(s) for training.")
 
 
-def _outcome(run) -> None:
+def _evaluate_kept(run) -> None:
+    from hmf_core.training import evaluate_checkpoint  # Lightning: imported when needed
+
+    try:
+        with st.spinner("Testing the kept checkpoint…"):
+            evaluate_checkpoint(run.path)
+    except RunError as error:  # DamagedFile included
+        st.session_state["evaluate_error"] = (run.name, str(error))
+
+
+def _outcome(run, status: RunStatus) -> None:
     test = run.test_metrics()
+    if not test and run.has_model() and not status.active:
+        st.info(
+            "This run kept a best checkpoint but has no test metrics (its training process "
+            "ended before testing). Evaluate the kept checkpoint on the test set:",
+            icon=":material/science:",
+        )
+        st.button(
+            "Evaluate the kept checkpoint",
+            key="evaluate_button",
+            icon=":material/science:",
+            on_click=_evaluate_kept,
+            args=(run,),
+        )
+        failed = st.session_state.get("evaluate_error")
+        if failed and failed[0] == run.name:
+            st.error(literal(failed[1]))
     if test:
         mf_run = run.comparison()
         mf_test = mf_run.test_metrics() if mf_run is not None else {}
@@ -406,7 +442,7 @@ def _run_list() -> None:
     available = runs()
     st.subheader(f"All runs ({len(available)})")
     if not available:
-        st.caption(f"Runs are saved under `{runs_root()}`.")
+        st.caption(f"Runs are saved under {literal(runs_root())}.")
         return
     rows = [describe(run) for run in available]
     st.session_state["runs_table_names"] = [row["run"] for row in rows]

@@ -1,0 +1,20 @@
+"""Text from user files (titles, ids, file names, cell values, error messages that quote them)
+shown literally: never markdown, LaTeX or HTML."""
+
+from __future__ import annotations
+
+import html
+import re
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~])")
+
+
+def literal(text: object) -> str:
+    """`text` escaped so that Streamlit's markdown shows it as typed (no bold, links, LaTeX,
+    HTML tags, or directives such as :red[...], whose brackets are escaped)."""
+    return _MARKUP.sub(r"\\\1", str(text))
+
+
+def hover(text: object) -> str:
+    """`text` for plotly's hover and label HTML: tags shown as typed, never rendered."""
+    return html.escape(str(text), quote=True)
