@@ -100,7 +100,7 @@ def _map_note(explored: state.Explored, method: str) -> None:
                 f" UMAP was fitted on a sample of {fitted:,} of the {rows:,} points (every "
                 "cluster, users and items in proportion to their top cluster); the others are "
                 "placed from their 10 nearest fitted points."
-                if fitted and rows and fitted < rows
+                if isinstance(fitted, int) and isinstance(rows, int) and 0 < fitted < rows
                 else ""
             )
             st.caption(
