@@ -48,7 +48,8 @@ def fake_run(path: Path, n_users: int, n_items: int, seed: int = 0) -> None:
     checkpoint = {"hyper_parameters": {"config": config.to_dict()}, "state_dict": state}
     torch.save(checkpoint, path / "best.ckpt")
     for kind, count in (("user", n_users), ("item", n_items)):
-        pd.DataFrame({"index": range(count), "id": range(count)}).to_csv(
+        labels = [f"{kind} {row}" for row in range(count)]  # as every run's tables have
+        pd.DataFrame({"index": range(count), "id": range(count), "label": labels}).to_csv(
             path / f"{kind}s.csv", index=False
         )
 
@@ -65,7 +66,8 @@ def maps_after_training(run_dir: Path) -> dict:
     )
     wall = time.perf_counter() - started
     if result.returncode != 0:
-        raise RuntimeError(f"hmf_core maps {run_dir} failed:\n{result.stderr[-2000:]}")
+        output = (result.stdout + result.stderr)[-2000:]
+        raise RuntimeError(f"hmf_core maps {run_dir} failed:\n{output}")
     return {"wall_s": wall, **json.loads((run_dir / "maps.json").read_text())}
 
 
