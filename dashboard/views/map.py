@@ -112,7 +112,7 @@ def _map_note(explored: state.Explored, method: str) -> None:
     if status.active and settings.get("projection", True):
         st.info(
             "Showing PCA (instant) while UMAP is computed in the background after "
-            f"training ({status.phase} now). The map switches to UMAP by itself.",
+            f"training ({literal(status.phase)} now). The map switches to UMAP by itself.",
             icon=":material/hourglass_top:",
         )
         _wait_for_umap(explored)
