@@ -170,6 +170,21 @@ class TrainSettings:
                 raise ValueError(shortfall[0].upper() + shortfall[1:])
 
 
+def cluster_warnings(settings: TrainSettings, split: dict) -> list[str]:
+    """Plain warnings (training still runs) when a side has at least as many first-level
+    clusters as objects: clusters can then hold one object each and group nobody."""
+    found = []
+    for side, count in (("user", split.get("users", 0)), ("item", split.get("items", 0))):
+        levels = settings.levels(side)
+        if levels and count and levels[0] >= count:
+            found.append(
+                f"{levels[0]:,} {side} clusters for {count:,} {side}s in the split: a cluster "
+                f"per {side} or more groups nobody; use fewer clusters "
+                f"(e.g. {max(1, count // 10):,})"
+            )
+    return found
+
+
 def parse_cluster_counts(text: str, side: str = "") -> list[int]:
     """'200' (the first level's count, halved per level) or '200,100' (one per level)."""
     what = f"{side} clusters: " if side else ""

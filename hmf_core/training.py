@@ -27,7 +27,7 @@ from hmf_core.metrics import monitor as task_monitor
 from hmf_core.ratings import RatingData, read_ratings
 from hmf_core.runclaim import RunLock
 from hmf_core.rundir import RunDir
-from hmf_core.settings import MF_INIT_STD, TrainSettings
+from hmf_core.settings import MF_INIT_STD, TrainSettings, cluster_warnings
 from hmf_core.split import Split, make_split
 from hmf_core.warmstart import warm_start
 
@@ -63,6 +63,8 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
     settings.validate(data, split.summary())
     if not is_rank_zero():
         return data, split
+    for warning in cluster_warnings(settings, split.summary()):
+        print(f"warning: {warning}", flush=True)  # the CLI's and the worker log's
     run = RunDir(run_dir)
     run.write("settings", asdict(settings))
     run.write("data", {"data": data.summary(), "split": split.summary()})

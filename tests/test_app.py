@@ -462,3 +462,16 @@ def test_the_compare_page_lays_runs_side_by_side(finished_runs, monkeypatch):
     assert compared.loc["tiny", "mf_test_rmse"] > 0  # its MF comparison, beside it
     assert at.selectbox(key="compare_metric").value == "val_rmse"
     assert at.get("plotly_chart"), "the curves are overlaid"
+
+
+def test_the_train_page_warns_when_there_are_as_many_clusters_as_users(tmp_path, monkeypatch):
+    ratings, _ = small_demo(tmp_path / "data", users=40)
+    at = app(tmp_path / "runs", monkeypatch).run()
+    use_paths(at, ratings)
+    visit(at, "train")
+    at.selectbox(key="train_split").set_value("random").run()
+    assert not at.exception  # the default 200 user clusters, for 40 users:
+    assert "200 user clusters for 40 users in the split" in texts(at)
+    assert at.button(key="train_button").disabled is False  # a warning, not a refusal
+    at.text_input(key="train_user_clusters").input("8").run()
+    assert "user clusters for" not in texts(at)

@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from hmf_core.cli import build_parser, settings_from_args
 from hmf_core.lightning_module import HMFModule
 from hmf_core.model import HMFConfig, initial_model
-from hmf_core.settings import PRESETS, TrainSettings, with_preset
+from hmf_core.settings import PRESETS, TrainSettings, cluster_warnings, with_preset
 from hmf_core.split import make_split
 from hmf_core.synthetic import planted_ratings
 from hmf_core.training import fit
@@ -184,3 +184,13 @@ def test_entropy_penalty_in_a_ranking_step(planted_split):
     extra = penalised.training_step(batch, 0) - plain.training_step(batch, 0)
     expected = 2.0 * penalised.membership_entropy(batch[0], torch.cat(batch[1:]))
     assert extra.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_cluster_counts_at_least_the_objects_are_warned_about():
+    settings = TrainSettings(user_clusters=[200], item_clusters=[100])
+    split = {"users": 60, "items": 500, "train": 1000, "val": 10, "test": 10}
+    (warning,) = cluster_warnings(settings, split)
+    assert warning.startswith("200 user clusters for 60 users in the split")
+    assert "use fewer clusters (e.g. 6)" in warning
+    assert cluster_warnings(settings, {**split, "users": 625}) == []
+    assert cluster_warnings(TrainSettings(user_depth=0, item_depth=0), split) == []

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
+from dashboard.text import hover
 
 DIRECTIONS = {"user": "User cluster → item clusters", "item": "Item cluster → user clusters"}
 USER_ATTRIBUTES = ("gender", "occupation", "age")
@@ -178,9 +179,16 @@ def heatmap_view(
         aspect="auto",
         labels={"x": "item cluster", "y": "user cluster", "color": "⟨U, V⟩"},
     )
+    user_names = queries.cluster_names(explored.key, "user", user_level)
+    item_names = queries.cluster_names(explored.key, "item", item_level)
+    names = [  # (rows, columns): who meets whom, by name (text from files: escaped)
+        [f"{hover(user_names.get(r, ''))}<br>× {hover(item_names.get(c, ''))}" for c in columns]
+        for r in rows
+    ]
     figure.update_traces(
-        hovertemplate="user cluster %{y}<br>item cluster %{x}<br>inner product %{z:.3f}"
-        "<extra></extra>"
+        customdata=names,
+        hovertemplate="user cluster %{y} × item cluster %{x}<br>%{customdata}<br>"
+        "inner product %{z:.3f}<extra></extra>",
     )
     marker = f"u{cluster}" if side == "user" else f"i{cluster}"
     if side == "user":

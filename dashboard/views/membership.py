@@ -90,7 +90,7 @@ def cluster_members(explored: state.Explored) -> None:
         format="%.3f",
     )
     shown = members[members["probability"] >= threshold]
-    columns = ["index"] + [c for c in META_COLUMNS if c in shown.columns] + ["probability"]
+    columns = ["probability", "index"] + [c for c in META_COLUMNS if c in shown.columns]
     st.markdown(
         f"**{side.capitalize()} cluster {cluster}** (level {level}, size "
         f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "

@@ -18,7 +18,7 @@ from hmf_core.files import DamagedFile
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
 from hmf_core.runs import RunStatus, describe, run_status, runs, runs_root, start_run, stop_run
-from hmf_core.settings import TrainSettings, parse_cluster_counts
+from hmf_core.settings import TrainSettings, cluster_warnings, parse_cluster_counts
 from hmf_core.split import SPLITS
 
 DEFAULTS = TrainSettings()
@@ -243,6 +243,8 @@ def _new_run(dataset: Dataset) -> None:
         problem = None
     except ValueError as error:
         problem = str(error)
+    for warning in cluster_warnings(settings, sizes):
+        st.warning(literal(warning))
     shape = (
         " → ".join(map(str, user_levels)) or "none (MF)",
         " → ".join(map(str, item_levels)) or "none (MF)",
