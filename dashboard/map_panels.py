@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import loads, queries, state, widgets
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
+from hmf_core.neighbours import MEASURES
 from hmf_core.projection import points_of
 
 
@@ -80,6 +81,7 @@ def _one_cluster(explored: state.Explored, point: dict, header) -> None:
     st.page_link(
         "views/affinity.py", label="What this cluster likes (affinity)", icon=":material/grid_on:"
     )
+    _neighbours(explored, point)
 
 
 def _one_object(explored: state.Explored, point: dict, header) -> None:
@@ -115,6 +117,25 @@ def _one_object(explored: state.Explored, point: dict, header) -> None:
     st.page_link(
         "views/membership.py", label="Membership at every level", icon=":material/account_tree:"
     )
+    _neighbours(explored, point)
+
+
+def _neighbours(explored: state.Explored, point: dict) -> None:
+    """The points nearest the selected one in the shared space, as the Embedding Projector
+    lists them: cosine (direction only) or inner product (what the model scores)."""
+    measure = st.segmented_control(
+        "Nearest points by",
+        list(MEASURES),
+        default="cosine",
+        required=True,
+        key="map_neighbour_measure",
+        help="Cosine: same direction, whatever the length (popularity, leniency). Inner "
+        "product: what the model scores; a user's inner product with an item is its rating.",
+    )
+    found = queries.nearest(
+        explored.key, point["kind"], int(point["level"]), int(point["index"]), measure, 10
+    )
+    widgets.table_of(found, (measure, "kind", "level", "label"), key="map_neighbours")
 
 
 def _several(explored: state.Explored, points: list[dict], header) -> None:

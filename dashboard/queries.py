@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads
-from hmf_core import explanation, interpret, naming
+from hmf_core import explanation, interpret, naming, neighbours, projection
 from hmf_core.rundir import RunDir
 
 Key = loads.Key
@@ -137,3 +137,15 @@ def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
     ]
     root = f"all {side}s"
     return naming.hierarchy_tree(levels, connections, rows["label"].astype(str), rows, top, root)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def embedding_table(key: Key) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every user, item and cluster with its embedding (projection.embedding_table)."""
+    return projection.embedding_table(_model(key), _table(key, "users"), _table(key, "items"))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def nearest(key: Key, kind: str, level: int, index: int, measure: str, k: int) -> pd.DataFrame:
+    table, vectors = embedding_table(key)
+    return neighbours.nearest_to(table, vectors, kind, level, index, measure, k)

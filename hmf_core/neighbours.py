@@ -43,3 +43,23 @@ def nearest(
     found = table.iloc[order].copy()
     found.insert(0, measure, scores[order])
     return found.reset_index(drop=True)
+
+
+def nearest_to(
+    table: pd.DataFrame,
+    vectors: np.ndarray,
+    kind: str,
+    level: int,
+    index: int,
+    measure: str = "cosine",
+    k: int = 10,
+) -> pd.DataFrame:
+    """`nearest` for the point named as the map names it: (kind, level, index)."""
+    found = np.flatnonzero(
+        (table["kind"] == kind).to_numpy()
+        & (table["level"] == level).to_numpy()
+        & (table["index"] == index).to_numpy()
+    )
+    if len(found) != 1:
+        raise ValueError(f"no single point {kind} {index} at level {level} in the table")
+    return nearest(table, vectors, int(found[0]), measure, k)

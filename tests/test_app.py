@@ -227,6 +227,10 @@ def test_a_map_selection_opens_in_the_other_pages(finished_runs, monkeypatch):
     visit(at, "map")
     assert "User cluster 3 (level 1)" in texts(at)
     assert len(table(at, "probability")) > 0
+    nearest = table(at, "cosine", "label")  # its nearest points in the shared space
+    assert len(nearest) == 10 and nearest["cosine"].is_monotonic_decreasing
+    at.segmented_control(key="map_neighbour_measure").set_value("inner product").run()
+    assert table(at, "inner product", "label")["inner product"].is_monotonic_decreasing
     visit(at, "affinity")
     assert "against user cluster 3" in texts(at)
     visit(at, "membership")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmf_core.neighbours import nearest
+from hmf_core.neighbours import nearest, nearest_to
 
 
 def points():
@@ -38,3 +38,12 @@ def test_kinds_filter_and_errors():
         nearest(table, vectors, 0, "euclid")
     with pytest.raises(ValueError, match="row 9 is not in the table"):
         nearest(table, vectors, 9)
+
+
+def test_a_point_is_found_by_kind_level_and_index():
+    table, vectors = points()
+    table = table.assign(level=[0, 0, 0, 0, 1], index=[0, 0, 1, 2, 0])
+    found = nearest_to(table, vectors, "user cluster", 1, 0, "cosine", k=1)
+    assert found["label"].tolist() == ["u"]
+    with pytest.raises(ValueError, match="no single point item 7 at level 0"):
+        nearest_to(table, vectors, "item", 0, 7)
