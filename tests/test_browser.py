@@ -190,7 +190,7 @@ def test_the_journey_in_a_real_browser(browser_page):
     expect(page.get_by_text(re.compile(rf"User cluster {cluster} \(level 1, size"))).to_be_visible()
     table = page.get_by_test_id("stDataFrame").first
     expect(table.locator("td").first).to_be_attached()
-    probabilities = [float(row[-1]) for row in table_rows(table)]
+    probabilities = [float(row[0]) for row in table_rows(table)]  # probability comes first
     assert probabilities == sorted(probabilities, reverse=True)
     shot("membership-of-the-cluster")
 
