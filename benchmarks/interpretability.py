@@ -23,15 +23,14 @@ import torch
 from benchmarks.harness import RESULTS, ROOT, machine_header, markdown_table, mean_std, quiet
 from benchmarks.peers import best_peers
 from hmf_core.metadata import align, read_metadata
-from hmf_core.model import initial_model
-from hmf_core.quality import model_quality
+from hmf_core.quality import find_record, model_quality
 from hmf_core.ratings import read_ratings
 from hmf_core.rundir import RunDir
 from hmf_core.settings import MF_INIT_STD, with_preset
 from hmf_core.split import make_split
 from hmf_core.synthetic import planted_hierarchy, planted_labels
 from hmf_core.training import fit
-from hmf_core.warmstart import warm_start
+from hmf_core.warmstart import start_model
 
 ML100K = ROOT.parent / "shared" / "data" / "ml-100k"
 # name -> (preset, overrides): the paper, each single idea tried on it, the recipe, variants.
@@ -69,25 +68,17 @@ def _fit(settings, split) -> tuple[dict, torch.nn.Module]:
 
 
 def _start(settings, split, model):
-    start = initial_model(model.config, settings.seed)
-    return warm_start(
-        start, split.train, settings.warm_start, settings.warm_start_sharpness, settings.seed
+    return start_model(
+        model.config, settings.seed, split.train, settings.warm_start, settings.warm_start_sharpness
     )
-
-
-def _pick(records: list[dict], **match) -> dict:
-    for record in records:
-        if all(record.get(k) == v for k, v in match.items()):
-            return record
-    return {}
 
 
 def summarise(quality: dict) -> dict:
     """The figures of one run the report shows, from hmf_core.quality's dict (level 1)."""
     row = {}
     for side in ("user", "item"):
-        sharp = _pick(quality["sharpness"], side=side, level=1)
-        moved = _pick(quality["movement"], side=side, level=1)
+        sharp = find_record(quality["sharpness"], side=side, level=1)
+        moved = find_record(quality["movement"], side=side, level=1)
         row[f"{side}_mean_max"] = sharp.get("mean_max")
         row[f"{side}_effective"] = sharp.get("mean_effective_clusters")
         row[f"{side}_used"] = sharp.get("clusters_used")
@@ -97,7 +88,7 @@ def summarise(quality: dict) -> dict:
     for side, names in columns.items():
         for column in names:
             for method in ("model", "kmeans", "mf_kmeans", "random"):
-                record = _pick(
+                record = find_record(
                     quality["agreement"], side=side, level=1, column=column, method=method
                 )
                 row[f"{column}_ami_{method}"] = record.get("ami")

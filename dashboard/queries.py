@@ -22,6 +22,14 @@ def _table(key: Key, name: str) -> pd.DataFrame:
     return loads.table(RunDir(key[0]), name)
 
 
+def _side(key: Key, side: str):
+    """One side of the run's model and its metadata in model order (row k = object k)."""
+    model = _model(key)
+    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
+    return interpret.side_embedding(model, side), rows
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def cluster_sizes(key: Key, side: str, level: int) -> np.ndarray:
     return interpret.cluster_sizes(_model(key), side, level)
@@ -96,12 +104,9 @@ def prediction(key: Key, user: int, item: int) -> float:
 @st.cache_data(max_entries=32, show_spinner=False)
 def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
     """hmf_core.naming's name of every level-`level` cluster of `side`."""
-    model = _model(key)
-    hierarchy = interpret.side_embedding(model, side)
+    hierarchy, rows = _side(key, side)
     if level < 1 or level > hierarchy.depth:
         return {}
-    n_objects = model.config.n_users if side == "user" else model.config.n_items
-    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
     probabilities = hierarchy.object_to_level(level).detach().cpu().numpy()
     names = naming.cluster_names(probabilities, rows["label"].astype(str), rows)
     return dict(zip(names["cluster"], names["name"]))
@@ -123,10 +128,7 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
 @st.cache_data(max_entries=16, show_spinner=False)
 def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
     """hmf_core.naming's tree of a side's named clusters, every level, for an icicle chart."""
-    model = _model(key)
-    hierarchy = interpret.side_embedding(model, side)
-    n_objects = model.config.n_users if side == "user" else model.config.n_items
-    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
+    hierarchy, rows = _side(key, side)
     levels = [
         hierarchy.object_to_level(level).detach().cpu().numpy()
         for level in range(1, hierarchy.depth + 1)

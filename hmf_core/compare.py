@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hmf_core.quality import find_record
 from hmf_core.rundir import RunDir
 
 SETTINGS = (
@@ -33,16 +34,15 @@ def _quality_headline(quality: dict) -> dict:
     records = [r for key in ("sharpness", "agreement") for r in quality.get(key) or []]
     if not all(isinstance(r, dict) and "side" in r for r in records):
         return row  # damaged: the table shows no quality for this run
-    for record in quality.get("sharpness", []):
-        if record.get("level") == 1:
-            row[f"{record['side']}_mean_max"] = record.get("mean_max")
-    for record in quality.get("agreement", []):
-        if (record.get("side"), record.get("level"), record.get("column")) == (
-            "item",
-            1,
-            "genres",
-        ) and record.get("method") in ("model", "mf_kmeans"):
-            row[f"genre_ami_{record['method']}"] = record.get("ami")
+    for side in ("user", "item"):
+        sharp = find_record(quality.get("sharpness") or [], side=side, level=1)
+        if sharp:
+            row[f"{side}_mean_max"] = sharp.get("mean_max")
+    for method in ("model", "mf_kmeans"):
+        genres = dict(side="item", level=1, column="genres", method=method)
+        agreement = find_record(quality.get("agreement") or [], **genres)
+        if agreement:
+            row[f"genre_ami_{method}"] = agreement.get("ami")
     return row
 
 

@@ -54,9 +54,9 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from hmf_core.errors import RunError
 from hmf_core.metadata import align, read_metadata
-from hmf_core.model import HMF, HierarchicalEmbedding, initial_model
+from hmf_core.model import HMF, HierarchicalEmbedding
 from hmf_core.rundir import RunDir, load_checkpoint
-from hmf_core.warmstart import warm_start
+from hmf_core.warmstart import start_model
 
 VERSION = 1
 SIDES = ("user", "item")
@@ -319,6 +319,13 @@ def side_quality(
 # ---------------------------------------------------------------- a run
 
 
+def find_record(records, **match) -> dict:
+    """The first record of a quality.json list whose fields equal `match` ({} if none);
+    entries that are not records (a damaged file) are skipped."""
+    records = [r for r in records if isinstance(r, dict)]
+    return next((r for r in records if all(r.get(k) == v for k, v in match.items())), {})
+
+
 def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
     """The model as training started it, as hmf_core.training.fit builds it:
     initial_model(config, seed), then the run's warm start (hmf_core.warmstart) from its
@@ -332,13 +339,10 @@ def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
     seed = settings.get("seed", hparams.get("seed"))
     if seed is None:
         raise RunError(f"{run.path}: settings.json has no seed: the start cannot be rebuilt")
-    start = initial_model(model.config, int(seed))
     method = settings.get("warm_start", "none")
-    if method != "none":
-        train = run.interactions().query("stage == 'train'")
-        sharpness = settings.get("warm_start_sharpness", 0.8)
-        warm_start(start, train, method, sharpness, int(seed))
-    return start
+    train = run.interactions().query("stage == 'train'") if method != "none" else None
+    sharpness = settings.get("warm_start_sharpness", 0.8)
+    return start_model(model.config, int(seed), train, method, sharpness)
 
 
 def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFrame | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hmf_core.quality import find_record
+
 CRISP = 0.5  # mean top membership from which clusters read as crisp (issue 7's target)
 DIFFUSE_FACTOR = 3.0  # below 3x the uniform 1/k (or below 0.2), memberships are near uniform
 
@@ -23,11 +25,6 @@ class Trust:
     @property
     def text(self) -> str:
         return " ".join(self.sentences)
-
-
-def _record(records: list[dict], **match) -> dict:
-    records = [r for r in records if isinstance(r, dict)]
-    return next((r for r in records if all(r.get(k) == v for k, v in match.items())), {})
 
 
 def _number(value, digits: int = 3) -> str:
@@ -54,7 +51,7 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
         quality = quality if isinstance(quality, dict) else {}
         reason = quality.get("error") if quality else "no cluster quality was computed"
         return Trust("unknown", [f"Cluster quality unavailable: {reason}."])
-    sharp = _record(quality.get("sharpness", []), side=side, level=level)
+    sharp = find_record(quality.get("sharpness", []), side=side, level=level)
     if not sharp:
         return Trust("unknown", [f"No {side} clusters at level {level}."])
     k, top = sharp["clusters"], sharp["mean_max"]
@@ -75,7 +72,7 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
             "Each member belongs to many clusters almost equally, so a cluster's members and "
             "names say little; train with the interpretable preset for crisper clusters."
         )
-    moved = _record(quality.get("movement", []), side=side, level=level)
+    moved = find_record(quality.get("movement", []), side=side, level=level)
     if moved.get("logit_correlation") is not None:
         start = "random start" if quality.get("start", "none") == "none" else "warm start"
         sentences.append(
@@ -84,11 +81,11 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
             "clusters unchanged."
         )
     for column in quality.get("columns", {}).get(side, []):
-        model = _record(quality.get("agreement", []), side=side, level=level, column=column)
+        model = find_record(quality.get("agreement", []), side=side, level=level, column=column)
         if not model:
             continue
         scores = {
-            method: _record(
+            method: find_record(
                 quality["agreement"], side=side, level=level, column=column, method=method
             ).get("ami")
             for method in ("model", "mf_kmeans", "kmeans", "random")
@@ -115,7 +112,7 @@ def trust_line(quality: dict, levels: dict[str, int]) -> str:
         if level < 1:
             continue
         trust = cluster_trust(quality, side, level)
-        sharp = _record(quality.get("sharpness") or [], side=side, level=level)
+        sharp = find_record(quality.get("sharpness") or [], side=side, level=level)
         top = sharp.get("mean_max") if trust.verdict != "unknown" else None
         figure = f" (top membership {top:.2f})" if isinstance(top, (int, float)) else ""
         parts.append(f"{side}s {trust.verdict}{figure}")

@@ -28,7 +28,7 @@ import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
 
-from hmf_core.model import HMF, HierarchicalEmbedding, HMFConfig
+from hmf_core.model import HMF, HierarchicalEmbedding, HMFConfig, initial_model
 from hmf_core.settings import WARM_STARTS
 
 LARGE = 50_000  # objects above which k-means runs in mini-batches
@@ -118,6 +118,14 @@ def _start_side(
         noise = 0.01 * torch.randn(connection.shape, generator=generator)  # breaks ties
         connection.copy_(logits + noise)
         vectors = _unit_rows(centres)  # the next level clusters these clusters
+
+
+def start_model(
+    config: HMFConfig, seed: int, train: pd.DataFrame | None, method: str, sharpness: float = 0.8
+) -> HMF:
+    """The model as training starts it (hmf_core.training.fit): the seed's random draw, then
+    the warm start from the training rows (`train` is not read when `method` is "none")."""
+    return warm_start(initial_model(config, seed), train, method, sharpness, seed)
 
 
 def warm_start(
