@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries
@@ -21,20 +21,32 @@ def explanation_tabs(key, user: int, item: int, user_level: int, item_level: int
     for tab, (name, view) in zip(st.tabs([name.capitalize() for name in views]), views.items()):
         with tab:
             st.caption(literal(view.summary))
-            bars = view.bars.assign(part=[html.escape(p) for p in view.bars["part"]])  # data
-            figure = px.bar(
-                bars,
-                x="contribution",
-                y="part",
-                color="kind",
+            st.plotly_chart(_bars_figure(view.bars), key=f"explain_view_{name}")
+
+
+def _bars_figure(bars) -> go.Figure:
+    """One view's bars, largest first, one trace per kind (cluster, rest, bias) for the legend.
+    Plain graph objects: plotly express took ~0.1 s a chart on each rerun."""
+    parts = [html.escape(part) for part in bars["part"]]  # text from files: escaped
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=bars["contribution"][bars["kind"] == kind].to_numpy(),
+                y=[p for p, k in zip(parts, bars["kind"]) if k == kind],
+                name=kind,
                 orientation="h",
-                color_discrete_map=COLOURS,
-                labels={"part": "", "contribution": "contribution to the prediction"},
+                marker_color=colour,
+                hovertemplate="%{y}<br>%{x:.4f}<extra></extra>",
             )
-            figure.update_layout(
-                height=90 + 26 * len(bars),
-                yaxis={"autorange": "reversed"},
-                margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                legend={"orientation": "h", "y": -0.15, "title": None},
-            )
-            st.plotly_chart(figure, key=f"explain_view_{name}")
+            for kind, colour in COLOURS.items()
+            if (bars["kind"] == kind).any()
+        ]
+    )
+    figure.update_layout(
+        height=90 + 26 * len(bars),
+        yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": parts},
+        xaxis_title="contribution to the prediction",
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        legend={"orientation": "h", "y": -0.15, "title": None},
+    )
+    return figure

@@ -93,8 +93,17 @@ def explain_pair(key: Key, user: int, item: int, user_level: int, item_level: in
     )
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
 def history(key: Key, user: int) -> pd.DataFrame:
     return interpret.user_history(_table(key, "interactions"), _table(key, "items"), user)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def labels(key: Key, side: str) -> dict[int, str]:
+    """{model index: label} of a run's users or items, in its table's order: the options of
+    a picker, built once rather than on every rerun."""
+    table = _table(key, f"{side}s")
+    return dict(zip(table["index"].astype(int).tolist(), table["label"].astype(str)))
 
 
 def prediction(key: Key, user: int, item: int) -> float:

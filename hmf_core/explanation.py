@@ -70,9 +70,12 @@ def explanation_views(
     views = {}
     for name, keys in VIEWS.items():
         parts = clusters.groupby(keys, sort=False)["contribution"].sum().reset_index()
-        parts["part"] = [_part(row, keys, names or {}) for _, row in parts[keys].iterrows()]
         parts = parts.reindex(parts["contribution"].abs().sort_values(ascending=False).index)
         shown = parts.head(top)
+        # Only the bars shown are named (a view of m_u x m_i pairs has thousands of parts).
+        shown = shown.assign(
+            part=[_part(dict(zip(keys, row)), keys, names or {}) for row in shown[keys].to_numpy()]
+        )
         rest = float(parts["contribution"].sum() - shown["contribution"].sum())
         bars = [
             {"part": p, "contribution": c, "kind": "cluster"}
@@ -93,7 +96,7 @@ def explanation_views(
     return views
 
 
-def _part(row: pd.Series, keys: list[str], names: dict[str, dict]) -> str:
+def _part(row: dict, keys: list[str], names: dict[str, dict]) -> str:
     """ "user c3 (its name) × item c7 (its name)" for one part of a view."""
     labels = []
     for key in keys:

@@ -3,7 +3,7 @@ inner product, or for one item cluster every user cluster; and the whole matrix 
 
 from __future__ import annotations
 
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries, state, widgets
@@ -158,6 +158,19 @@ def table_view(
     )
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _pair_names(
+    key, user_level: int, item_level: int, rows: list, columns: list
+) -> list[list[str]]:
+    """Who meets whom in each heatmap cell, by name (text from files: escaped for plotly)."""
+    user_names = queries.cluster_names(key, "user", user_level)
+    item_names = queries.cluster_names(key, "item", item_level)
+    return [
+        [f"{hover(user_names.get(r, ''))}<br>× {hover(item_names.get(c, ''))}" for c in columns]
+        for r in rows
+    ]
+
+
 def heatmap_view(
     explored: state.Explored, user_level: int, item_level: int, side: str, cluster: int
 ) -> None:
@@ -169,27 +182,22 @@ def heatmap_view(
         "together and blocks show."
     )
     limit = float(abs(ordered.to_numpy()).max()) or 1.0
-    figure = px.imshow(
-        ordered.to_numpy(),
-        x=[f"i{c}" for c in columns],
-        y=[f"u{r}" for r in rows],
-        color_continuous_scale="RdBu_r",
-        zmin=-limit,
-        zmax=limit,
-        aspect="auto",
-        labels={"x": "item cluster", "y": "user cluster", "color": "⟨U, V⟩"},
+    figure = go.Figure(  # plain graph objects: plotly express took ~0.2 s on each rerun
+        go.Heatmap(
+            z=ordered.to_numpy(),
+            x=[f"i{c}" for c in columns],
+            y=[f"u{r}" for r in rows],
+            colorscale="RdBu_r",
+            zmin=-limit,
+            zmax=limit,
+            colorbar={"title": {"text": "⟨U, V⟩"}},
+            customdata=_pair_names(explored.key, user_level, item_level, rows, columns),
+            hovertemplate="user cluster %{y} × item cluster %{x}<br>%{customdata}<br>"
+            "inner product %{z:.3f}<extra></extra>",
+        )
     )
-    user_names = queries.cluster_names(explored.key, "user", user_level)
-    item_names = queries.cluster_names(explored.key, "item", item_level)
-    names = [  # (rows, columns): who meets whom, by name (text from files: escaped)
-        [f"{hover(user_names.get(r, ''))}<br>× {hover(item_names.get(c, ''))}" for c in columns]
-        for r in rows
-    ]
-    figure.update_traces(
-        customdata=names,
-        hovertemplate="user cluster %{y} × item cluster %{x}<br>%{customdata}<br>"
-        "inner product %{z:.3f}<extra></extra>",
-    )
+    figure.update_yaxes(autorange="reversed", title_text="user cluster")
+    figure.update_xaxes(title_text="item cluster")
     marker = f"u{cluster}" if side == "user" else f"i{cluster}"
     if side == "user":
         figure.add_hline(y=marker, line={"color": "#1d2433", "width": 1.5})

@@ -15,16 +15,14 @@ def explain_page() -> None:
     st.title("Explain")
     explored = state.require_model()
     key = explored.key
-    users = explored.users.set_index("index")["label"]
-    items = explored.items.set_index("index")["label"]
+    users = queries.labels(key, "user")  # {model index: label}, in model order
     picked_user = state.selected(("user",))
-    picked_item = state.selected(("item",))
     version = state.selection_version()
 
     user = st.selectbox(
         "User",
-        users.index,
-        index=users.index.get_loc(picked_user["index"]) if picked_user else 0,
+        list(users),
+        index=list(users).index(picked_user["index"]) if picked_user else 0,
         format_func=lambda i: f"{users[i]} (#{i})",
         key=f"explain_user_{version}",
         help="Type to search. Selecting a user on the Map opens it here.",
@@ -61,18 +59,29 @@ def explain_page() -> None:
 
     st.divider()
     st.subheader("Why this score? One prediction, cluster pair by cluster pair")
+    top_pick = int(picks["index"].iloc[0]) if len(picks) else None
+    why_this_score(explored, user, top_pick, history, version)
+
+
+@st.fragment
+def why_this_score(explored, user: int, top_pick: int | None, history, version: int) -> None:
+    """The item picker and one prediction's explanation: a fragment, so that picking another
+    item, level or bar count reruns this part only, not the user's tables above."""
+    key = explored.key
+    items = queries.labels(key, "item")
+    picked_item = state.selected(("item",))
     default_item = (
         picked_item["index"]
         if picked_item
-        else int(picks["index"].iloc[0])
-        if len(picks)
-        else int(items.index[0])
+        else top_pick
+        if top_pick is not None
+        else next(iter(items))
     )
     item = int(
         st.selectbox(
             "Item",
-            items.index,
-            index=items.index.get_loc(default_item),
+            list(items),
+            index=list(items).index(default_item),
             format_func=lambda i: f"{items[i]} (#{i})",
             key=f"explain_item_{version}_{user}",
             help="Defaults to the top recommendation.",
@@ -110,7 +119,7 @@ def explain_page() -> None:
         f"first; {len(pairs):,} pairs in all."
     )
     st.dataframe(
-        pairs,
+        pairs.astype({"user_cluster": str, "item_cluster": str}),  # ids and "bias": one type
         hide_index=True,
         key="explain_pairs",
         height=360,

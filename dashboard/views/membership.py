@@ -40,6 +40,7 @@ def _sides(explored: state.Explored) -> list[str]:
     return [side for side in ("user", "item") if explored.levels(side)]
 
 
+@st.fragment  # its widgets rerun this tab only, not the other two
 def cluster_members(explored: state.Explored) -> None:
     st.caption(
         "Paper Table 5: every member of a cluster with the probability that it belongs "
@@ -111,6 +112,7 @@ def cluster_members(explored: state.Explored) -> None:
     )
 
 
+@st.fragment  # its widgets rerun this tab only, not the other two
 def object_clusters(explored: state.Explored) -> None:
     picked = state.selected(("user", "item"))
     version = state.selection_version()
@@ -143,17 +145,19 @@ def object_clusters(explored: state.Explored) -> None:
     top = st.slider("Clusters shown per level", 3, 30, 10, key="object_top")
     for level, rows in membership.groupby("level"):
         best = rows.nlargest(top, "probability")
-        figure = px.bar(
-            best,
-            x="probability",
-            y=best["cluster"].map(lambda c: f"cluster {c}"),
-            orientation="h",
-            range_x=[0, 1],
-            title=f"Level {level}: {len(rows)} clusters; the top {len(best)} hold "
-            f"{best['probability'].sum():.0%} of the membership",
+        figure = go.Figure(  # plain graph objects: plotly express is slow on every rerun
+            go.Bar(
+                x=best["probability"].to_numpy(),
+                y=[f"cluster {c}" for c in best["cluster"]],
+                orientation="h",
+                hovertemplate="%{y}<br>probability %{x:.4f}<extra></extra>",
+            )
         )
         figure.update_layout(
+            title=f"Level {level}: {len(rows)} clusters; the top {len(best)} hold "
+            f"{best['probability'].sum():.0%} of the membership",
             height=90 + 24 * len(best),
+            xaxis={"range": [0, 1], "title": "probability"},
             yaxis={"autorange": "reversed", "title": None},
             margin={"l": 10, "r": 10, "t": 40, "b": 10},
         )
@@ -166,6 +170,7 @@ def object_clusters(explored: state.Explored) -> None:
     )
 
 
+@st.fragment  # its widgets rerun this tab only, not the other two
 def hierarchy(explored: state.Explored) -> None:
     sides = [side for side in ("user", "item") if len(explored.levels(side)) > 0]
     if not sides:
