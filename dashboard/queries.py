@@ -43,12 +43,23 @@ def affinity(key: Key, user_level: int, item_level: int) -> tuple[pd.DataFrame, 
     return matrix, rows, columns
 
 
+@st.cache_data(max_entries=16, show_spinner="Naming the clusters…")
+def cluster_table(
+    key: Key, side: str, level: int, top: int, attribute: str | None = None
+) -> pd.DataFrame:
+    """Names, sizes, nearest and top members of a side's clusters: the same for every cluster
+    of the other side that they are ranked against, so computed once, not on each pick."""
+    meta = _table(key, f"{side}s")
+    return interpret.cluster_table(_model(key), side, level, meta, top, attribute)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def item_clusters_for_user_cluster(
     key: Key, cluster: int, user_level: int, item_level: int, top: int
 ) -> pd.DataFrame:
+    table = cluster_table(key, "item", item_level, top)
     return interpret.item_clusters_for_user_cluster(
-        _model(key), cluster, _table(key, "items"), user_level, item_level, top
+        _model(key), cluster, _table(key, "items"), user_level, item_level, top, table
     )
 
 
@@ -56,8 +67,9 @@ def item_clusters_for_user_cluster(
 def user_clusters_for_item_cluster(
     key: Key, cluster: int, user_level: int, item_level: int, top: int, attribute: str | None
 ) -> pd.DataFrame:
+    table = cluster_table(key, "user", user_level, top, attribute)
     return interpret.user_clusters_for_item_cluster(
-        _model(key), cluster, _table(key, "users"), user_level, item_level, top, attribute
+        _model(key), cluster, _table(key, "users"), user_level, item_level, top, attribute, table
     )
 
 

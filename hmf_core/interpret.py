@@ -131,39 +131,50 @@ def _describe(meta: pd.DataFrame, n_objects: int, side: str, column: str = "labe
     return texts.astype(str).to_numpy(dtype=object)
 
 
-def _clusters_against(
+@torch.no_grad()
+def cluster_table(
     model: HMF,
     side: str,
     level: int,
-    target: torch.Tensor,
-    texts: np.ndarray,
-    n_shown: int,
-    separator: str,
     meta: pd.DataFrame | None = None,
+    top: int = 3,
+    attribute: str | None = None,
 ) -> pd.DataFrame:
-    """Every level-`level` cluster of `side` against one cluster embedding of the other side:
-    its name (hmf_core.naming: over-represented metadata values and typical members), size,
-    the objects nearest it, its most probable members and <cluster, target>; Table 4."""
+    """Table 4's columns that do not depend on the other side's cluster, for every
+    level-`level` cluster of `side`: its name (hmf_core.naming: over-represented metadata
+    values and typical members), size, the `top` objects nearest it and its `top` most probable
+    members (their `attribute`, e.g. gender, when the metadata has it, else their labels)."""
+    _check_level(model.users if side == "user" else model.items, side, level)
+    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    by_attribute = attribute is not None and meta is not None and attribute in meta.columns
+    texts = _describe(meta, n_objects, side, attribute if by_attribute else "label")
+    separator = ", " if by_attribute else "; "
     hierarchy = side_embedding(model, side)
     clusters = hierarchy.cluster_embeddings(level)  # (m, d)
     objects = hierarchy.cluster_embeddings(0)  # (M, d)
     membership = hierarchy.object_to_level(level)  # (M, m)
-    n_shown = max(0, min(n_shown, objects.shape[0]))
+    n_shown = max(0, min(top, objects.shape[0]))
     distances = torch.cdist(clusters, objects)  # (m, M)
     nearest = distances.topk(n_shown, dim=1, largest=False).indices  # (m, n_shown)
     top_members = membership.T.topk(n_shown, dim=1).indices  # (m, n_shown)
     rows = model_rows(meta, objects.shape[0], side)
     names = cluster_names(_numpy(membership), rows["label"].astype(str), rows)["name"]
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             f"{side}_cluster": np.arange(clusters.shape[0]),
             "name": names.to_numpy(),
             "size": _numpy(membership.sum(0)),  # (m,)
             "nearest": [separator.join(texts[row]) for row in nearest.cpu().numpy()],
             "top_members": [separator.join(texts[row]) for row in top_members.cpu().numpy()],
-            "inner_product": _numpy(clusters @ target),  # (m,): eq. (11)
         }
     )
+
+
+def _against(table: pd.DataFrame, model: HMF, side: str, level: int, target: torch.Tensor):
+    """`table` (cluster_table of `side`) with each cluster's inner product with one cluster
+    embedding of the other side, highest first: Table 4."""
+    clusters = side_embedding(model, side).cluster_embeddings(level)  # (m, d)
+    frame = table.assign(inner_product=_numpy(clusters @ target))  # (m,): eq. (11)
     return frame.sort_values("inner_product", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -175,15 +186,19 @@ def item_clusters_for_user_cluster(
     user_level: int = 1,
     item_level: int = 1,
     top: int = 3,
+    table: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Table 4 (a)/(b): every item cluster against one user cluster, by inner product, with
-    `top` titles of each (nearest, most probable members)."""
+    `top` titles of each (nearest, most probable members). `table`: cluster_table(model,
+    "item", item_level, items, top) when the caller has it already (it is the same for every
+    user cluster)."""
     _check_level(model.users, "user", user_level)
     _check_level(model.items, "item", item_level)
     _check_cluster(model.users, "user", user_level, user_cluster)
     target = model.users.cluster_embeddings(user_level)[user_cluster]  # (d,)
-    titles = _describe(items, model.config.n_items, "item")
-    return _clusters_against(model, "item", item_level, target, titles, top, "; ", items)
+    if table is None:
+        table = cluster_table(model, "item", item_level, items, top)
+    return _against(table, model, "item", item_level, target)
 
 
 @torch.no_grad()
@@ -195,9 +210,11 @@ def user_clusters_for_item_cluster(
     item_level: int = 1,
     top: int = 9,
     attribute: str | None = None,
+    table: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Table 4 (c)/(d): every user cluster against one item cluster, by inner product, with
-    `top` users of each.
+    `top` users of each. `table`: cluster_table(model, "user", user_level, users, top,
+    attribute) when the caller has it already.
 
     `nearest` and `top_members` show the users' `attribute` (e.g. gender: "M, F, M") when that
     column exists, else their labels.
@@ -206,10 +223,9 @@ def user_clusters_for_item_cluster(
     _check_level(model.items, "item", item_level)
     _check_cluster(model.items, "item", item_level, item_cluster)
     target = model.items.cluster_embeddings(item_level)[item_cluster]  # (d,)
-    by_attribute = attribute is not None and users is not None and attribute in users.columns
-    texts = _describe(users, model.config.n_users, "user", attribute if by_attribute else "label")
-    separator = ", " if by_attribute else "; "
-    return _clusters_against(model, "user", user_level, target, texts, top, separator, users)
+    if table is None:
+        table = cluster_table(model, "user", user_level, users, top, attribute)
+    return _against(table, model, "user", user_level, target)
 
 
 @torch.no_grad()

@@ -236,6 +236,33 @@ def test_planted_clusters_list_their_members():
     }
 
 
+def test_a_cluster_table_computed_once_ranks_the_same_for_every_cluster_of_the_other_side():
+    """The dashboard computes cluster_table once per side and level (latency, issue 9) and
+    passes it in; the ranking against each cluster must be what a fresh call gives."""
+    model = make_model(user_clusters=(3,), item_clusters=(4,), n_users=9, n_items=12)
+    plant(model.items, 4)
+    items, users = item_table(12), user_table(9)
+    users["gender"] = ["F" if i % 3 == 0 else "M" for i in range(9)]
+    items_once = interpret.cluster_table(model, "item", 1, items, top=3)
+    users_once = interpret.cluster_table(model, "user", 1, users, top=3, attribute="gender")
+    assert "inner_product" not in items_once
+    for cluster in range(3):
+        fresh = interpret.item_clusters_for_user_cluster(model, cluster, items, top=3)
+        reused = interpret.item_clusters_for_user_cluster(
+            model, cluster, items, top=3, table=items_once
+        )
+        pd.testing.assert_frame_equal(reused, fresh)
+    for cluster in range(4):
+        fresh = interpret.user_clusters_for_item_cluster(
+            model, cluster, users, top=3, attribute="gender"
+        )
+        reused = interpret.user_clusters_for_item_cluster(
+            model, cluster, users, top=3, attribute="gender", table=users_once
+        )
+        pd.testing.assert_frame_equal(reused, fresh)
+    assert fresh["inner_product"].is_monotonic_decreasing
+
+
 def test_cluster_tables_reject_unknown_clusters():
     model = make_model()
     with pytest.raises(ValueError, match="user cluster"):
