@@ -36,7 +36,7 @@ def visit(at: AppTest, page: str) -> AppTest:
 def shown(markdown: str) -> str:
     """What a reader sees of markdown that escapes user text (dashboard.text.literal):
     the backslash escapes removed."""
-    return re.sub(r"\\([^\sA-Za-z0-9])", r"\1", markdown)
+    return re.sub(r"\\([^\sA-Za-z0-9])", r"\1", markdown).replace("\u2060", "")  # invisible
 
 
 def texts(at: AppTest) -> str:

@@ -1,0 +1,40 @@
+"""dashboard.text.literal: text from files as typed in Streamlit's markdown (issue 9 point 6).
+The browser test (tests/test_browser.py) checks the rendered DOM; these pin the escapes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard.text import WORD_JOINER, literal
+
+SAMPLES = (
+    "**x** [link](http://example.com) $x^2$",
+    "<b>bold</b> <i>it</i> <script>window.__pwned=1</script>",
+    ":red[colour] :smile: :material/home:",
+    "write to me@example.com or see www.example.com",
+    "שלום עולם مرحبا 🎬🍿",
+)
+
+
+def reader_sees(markdown: str) -> str:
+    """Backslash escapes resolved and the invisible word joiner dropped."""
+    return re.sub(r"\\([^\sA-Za-z0-9])", r"\1", markdown).replace(WORD_JOINER, "")
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_literal_reads_as_typed(text):
+    assert reader_sees(literal(text)) == text
+
+
+def test_directive_colons_are_escaped():
+    # Escaping only the brackets left ":red" to Streamlit, which swallowed it.
+    assert literal(":red[colour]") == r"\:red\[colour\]"
+
+
+def test_bare_urls_and_addresses_are_broken_for_the_linkifier():
+    escaped = literal("http://example.com www.example.com me@example.com")
+    assert "http" + WORD_JOINER + r"\:" in escaped
+    assert "www" + WORD_JOINER + r"\." in escaped
+    assert "me" + WORD_JOINER + "@" in escaped
