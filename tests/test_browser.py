@@ -440,5 +440,5 @@ def test_every_kind_of_click_is_timed_on_ml100k(browser_tab):
     times = dict(clicks.times)
     (SCREENSHOTS / "latency.json").write_text(json.dumps(times, indent=2))
     assert sorted(times) == sorted(KINDS)
-    assert all(len(seconds) == 1 and seconds[0] > 0 for seconds in times.values()), times
+    assert all(seconds and min(seconds) > 0 for seconds in times.values()), times
     assert page.get_by_test_id("stException").count() == 0
