@@ -251,7 +251,9 @@ def _new_run(dataset: Dataset) -> None:
         " → ".join(map(str, item_levels)) or "none (MF)",
     )
     config = settings.config_for(sizes["users"], sizes["items"])
-    memory = training_memory_bytes(config, batch_size=settings.batch_size, n_ratings=sizes["train"])
+    memory = training_memory_bytes(
+        config, settings.optimizer, batch_size=settings.batch_size, n_ratings=sizes["train"]
+    )
     st.caption(
         f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}. "
         f"{parameter_count(config):,} parameters; training needs about "
