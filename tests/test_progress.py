@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from conftest import REPO
 from streamlit.testing.v1 import AppTest
 
 import hmf_core.textfiles as textfiles
+from dashboard.text import literal
 from hmf_core.progress import QUALITY_STEP, RunSteps, monotone, span, step_of
 from hmf_core.ratings import PARSED, read_ratings
 from hmf_core.rundir import RunDir
@@ -214,3 +215,26 @@ def test_the_data_page_shows_the_reading_progress_of_a_file_by_path(tmp_path, mo
     assert status.label.startswith(r"Read large\.csv: " + f"{rows:,} ratings in ")
     assert "Uploads of up to" not in "".join(c.value for c in at.caption)
     assert "The reader takes files of up to 1.0 GiB" in "".join(c.value for c in at.caption)
+
+
+def test_the_train_page_shows_the_step_a_preparing_run_writes(tmp_path, monkeypatch):
+    """A run whose live process (this one) is reading its data: the Train page draws the step
+    progress.json names, with its fraction; then the cluster quality step after training."""
+    settings = TrainSettings(data=str(tmp_path / "r.csv"), max_epochs=3, projection=False)
+    run = RunDir(tmp_path / "runs" / "preparing")
+    run.write("settings", asdict(settings))
+    text = "reading r.csv: parsing: 120 of 488 MB"
+    run.write("progress", {"state": "queued", "pid": os.getpid(), "label": "HMF"})
+    RunSteps(run.path).update(step=text, step_fraction=0.25)
+    monkeypatch.setenv("HMF_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["run"] = "preparing"
+    at.run()
+    at.switch_page("views/train.py").run()
+    assert not at.exception
+    bars = [(e.proto.value, e.proto.text) for e in at.get("progress")]
+    assert (25, f"{literal(text)}…") in bars  # the file name is shown literally
+    run.write("progress", {"state": "finished", "pid": os.getpid(), "step": QUALITY_STEP})
+    at.run()
+    bars = [(e.proto.value, e.proto.text) for e in at.get("progress")]
+    assert (100, f"{QUALITY_STEP}…") in bars
