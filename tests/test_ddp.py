@@ -56,7 +56,8 @@ def test_several_processes_are_recognised_from_the_lightning_options(options, se
 
 def test_cli_refuses_lazy_with_ddp_in_one_line_before_training(tmp_path):
     data = tmp_path / "r.csv"
-    data.write_text("user,item,rating\n" + "".join(f"{u},{i},3\n" for u in range(9) for i in range(9)))
+    rows = "".join(f"{u},{i},3\n" for u in range(9) for i in range(9))
+    data.write_text("user,item,rating\n" + rows)
     result = run_cli(
         "train", "--data", str(data), "--run-dir", str(tmp_path / "run"), "--optimizer", "lazy",
         "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--no-projection",
