@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -238,3 +239,29 @@ def test_the_train_page_shows_the_step_a_preparing_run_writes(tmp_path, monkeypa
     at.run()
     bars = [(e.proto.value, e.proto.text) for e in at.get("progress")]
     assert (100, f"{QUALITY_STEP}…") in bars
+
+
+@pytest.fixture
+def finished_run_copy(finished_runs, tmp_path, monkeypatch):
+    """A copy of conftest's finished "tiny" run (the session's own stays as it is), open in
+    an AppTest."""
+    shutil.copytree(finished_runs / "tiny", tmp_path / "runs" / "tiny")
+    monkeypatch.setenv("HMF_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["run"] = "tiny"
+    return RunDir(tmp_path / "runs" / "tiny"), at.run()
+
+
+def test_the_metrics_page_says_the_cluster_quality_is_being_computed(finished_run_copy):
+    """While the run's process computes quality.json (progress.json names the step), the
+    Metrics page says so instead of "not yet"."""
+    run, at = finished_run_copy
+    run.file("quality").unlink()
+    run.write("progress", {**run.progress(), "pid": os.getpid(), "step": QUALITY_STEP})
+    at.switch_page("views/metrics.py").run()
+    assert not at.exception
+    shown = " ".join(str(e.value) for e in at.info)
+    assert "Computing the cluster quality now" in shown and "not yet" not in shown
+    RunSteps(run.path).done()
+    at.run()
+    assert "No cluster quality for this run yet" in " ".join(str(e.value) for e in at.info)
