@@ -68,15 +68,15 @@ except DataFormatError as exc:
     outcome, decoded = dict(error=str(exc)), None
 wall, cpu_s = time.perf_counter() - started, cpu() - cpu_started
 peak = status("VmHWM")
-split_s = None
+split_s = split_cpu_s = None
 if {split!r} and decoded is not None:
     from hmf_core.split import make_split
-    split_started = time.perf_counter()
+    split_started, split_cpu_started = time.perf_counter(), cpu()
     make_split(data, "temporal", report=report if {progress!r} else None)
-    split_s = time.perf_counter() - split_started
+    split_s, split_cpu_s = time.perf_counter() - split_started, cpu() - split_cpu_started
 print(json.dumps(dict(outcome, wall_s=wall, cpu_s=cpu_s, baseline=baseline,
                       peak=peak, decoded_bytes=decoded, reports=calls[0], split_s=split_s,
-                      split_peak=status("VmHWM"))))
+                      split_cpu_s=split_cpu_s, split_peak=status("VmHWM"))))
 """
 
 
@@ -159,6 +159,7 @@ def _progress_lines(readings: list[dict], reported: list[dict]) -> list[str]:
     on_cpu = sorted(r["cpu_s"] for r in reported)
     median = lambda values: values[len(values) // 2]  # noqa: E731
     splits = [r["split_s"] for r in reported if r["split_s"] is not None]
+    split_cpus = [r["split_cpu_s"] for r in reported if r.get("split_cpu_s") is not None]
     peak = max(r["split_peak"] - r["baseline"] for r in reported)
     off_peak = max(r["peak"] - r["baseline"] for r in readings)
     on_peak = max(r["peak"] - r["baseline"] for r in reported)
@@ -181,7 +182,8 @@ def _progress_lines(readings: list[dict], reported: list[dict]) -> list[str]:
         "The least time of each is the reading least disturbed by the other work on this "
         "machine; the callback runs once per 16 MiB block and once per column checked.",
         "",
-        f"The temporal split after it, with progress: {' / '.join(f'{s:.1f}' for s in splits)} s; "
+        f"The temporal split after it, with progress: {' / '.join(f'{s:.1f}' for s in splits)} s "
+        f"wall, {' / '.join(f'{s:.1f}' for s in split_cpus)} s CPU; "
         f"peak of reading and splitting together {mib(peak)} above baseline.",
         "",
     ]
