@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import queries, state, widgets
 from dashboard.explain_views import explanation_tabs
+from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
 
 
@@ -63,7 +64,7 @@ def explain_page() -> None:
     why_this_score(explored, user, top_pick, history, version)
 
 
-@st.fragment
+@page_fragment
 def why_this_score(explored, user: int, top_pick: int | None, history, version: int) -> None:
     """The item picker and one prediction's explanation: a fragment, so that picking another
     item, level or bar count reruns this part only, not the user's tables above."""

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries, state, widgets
+from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
 from dashboard.text import literal
 from hmf_core.interpret import links_under
@@ -40,7 +41,7 @@ def _sides(explored: state.Explored) -> list[str]:
     return [side for side in ("user", "item") if explored.levels(side)]
 
 
-@st.fragment  # its widgets rerun this tab only, not the other two
+@page_fragment  # its widgets rerun this tab only, not the other two
 def cluster_members(explored: state.Explored) -> None:
     st.caption(
         "Paper Table 5: every member of a cluster with the probability that it belongs "
@@ -112,7 +113,7 @@ def cluster_members(explored: state.Explored) -> None:
     )
 
 
-@st.fragment  # its widgets rerun this tab only, not the other two
+@page_fragment  # its widgets rerun this tab only, not the other two
 def object_clusters(explored: state.Explored) -> None:
     picked = state.selected(("user", "item"))
     version = state.selection_version()
@@ -170,7 +171,7 @@ def object_clusters(explored: state.Explored) -> None:
     )
 
 
-@st.fragment  # its widgets rerun this tab only, not the other two
+@page_fragment  # its widgets rerun this tab only, not the other two
 def hierarchy(explored: state.Explored) -> None:
     sides = [side for side in ("user", "item") if len(explored.levels(side)) > 0]
     if not sides:
