@@ -392,7 +392,9 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
     at = app(tmp_path / "runs", monkeypatch).run()
     use_paths(at, ratings)
     visit(at, "train")
-    assert "The temporal split leaves no test rows" in texts(at)  # 30 users: all test is cold
+    assert at.selectbox(key="train_split").value == "random"  # 30 users: temporal tests none
+    at.selectbox(key="train_split").set_value("temporal").run()
+    assert "The temporal split leaves no test rows" in texts(at)  # all its test rows are cold
     assert at.button(key="train_button").disabled
     at.selectbox(key="train_split").set_value("random")
     at.text_input(key="train_user_clusters").input("6")
@@ -415,7 +417,7 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
     )
     wait_for(lambda: len(run.metrics()) >= 2)  # it trains while the page is idle
     at.run()
-    assert at.get("plotly_chart"), "the live curves are drawn"
+    assert len(at.get("echarts_chart")) == 2, "the live curves are drawn"
     at.button(key="stop_button").click().run()
     assert not at.exception
     final = wait_for(
