@@ -189,8 +189,17 @@ def _form_origin(dataset: Dataset, run: RunDir | None, settings: TrainSettings) 
         + (f"changed since: {', '.join(differs)}." if differs else "nothing is changed yet.")
     )
     if shown.get("data") and Path(shown["data"]).resolve() != Path(dataset.ratings).resolve():
-        text += f" That run trained on {literal(Path(shown['data']).name)}, this one will not."
+        text += (
+            f" That run trained on {literal(shown['data'])}; this one trains on the current "
+            f"dataset, {literal(dataset.label)}."
+        )
     st.caption(text)
+
+
+def _start(key: str, **default) -> dict:
+    """A widget's first value (value=, index=, default=) unless the session holds one already
+    (set by `_sync_form` or by the user): Streamlit warns when a widget gets both."""
+    return {} if key in st.session_state else default
 
 
 def _new_run(dataset: Dataset, run: RunDir | None) -> None:
@@ -206,9 +215,9 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     task = st.segmented_control(
         "Task",
         tasks,
-        default="ranking" if data.implicit else "rating",
         required=True,
         key="train_task",
+        **_start("train_task", default="ranking" if data.implicit else "rating"),
         format_func={"rating": "Rating (MSE)", "ranking": "Ranking (BPR)"}.get,
         help="Rating: predict the rating, test RMSE. Ranking: rank a held-out item among 99 "
         "unseen ones, HR@10 and MRR@10.",
@@ -217,10 +226,17 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     threshold = None
     if task == "ranking" and not data.implicit:
         if st.checkbox(
-            "Only high ratings are positives", value=True, key="train_use_threshold", **KEEP
+            "Only high ratings are positives",
+            key="train_use_threshold",
+            **_start("train_use_threshold", value=True),
+            **KEEP,
         ):
             threshold = st.number_input(
-                "Positive if rating ≥", value=4.0, step=0.5, key="train_threshold", **KEEP
+                "Positive if rating ≥",
+                step=0.5,
+                key="train_threshold",
+                **_start("train_threshold", value=4.0),
+                **KEEP,
             )
 
     left, right = st.columns(2)
@@ -228,61 +244,80 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
         "User depth",
         0,
         4,
-        DEFAULTS.user_depth,
         key="train_user_depth",
+        **_start("train_user_depth", value=DEFAULTS.user_depth),
         help="0 = plain MF on the user side",
         **KEEP,
     )
     item_depth = right.slider(
-        "Item depth", 0, 4, DEFAULTS.item_depth, key="train_item_depth", **KEEP
+        "Item depth",
+        0,
+        4,
+        key="train_item_depth",
+        **_start("train_item_depth", value=DEFAULTS.item_depth),
+        **KEEP,
     )
     user_text = left.text_input(
         "User clusters",
-        _counts_text(DEFAULTS.user_clusters),
         key="train_user_clusters",
+        **_start("train_user_clusters", value=_counts_text(DEFAULTS.user_clusters)),
         disabled=user_depth == 0,
         help="First-level count (halved per level) or one per level: 200,100",
         **KEEP,
     )
     item_text = right.text_input(
         "Item clusters",
-        _counts_text(DEFAULTS.item_clusters),
         key="train_item_clusters",
+        **_start("train_item_clusters", value=_counts_text(DEFAULTS.item_clusters)),
         disabled=item_depth == 0,
         **KEEP,
     )
 
     left, middle, right = st.columns(3)
-    dim = left.number_input("Dimension d", 1, 512, DEFAULTS.dim, key="train_dim", **KEEP)
+    dim = left.number_input(
+        "Dimension d", 1, 512, key="train_dim", **_start("train_dim", value=DEFAULTS.dim), **KEEP
+    )
     lr = middle.number_input(
-        "Learning rate", 1e-6, 1.0, DEFAULTS.lr, step=1e-4, format="%.1e", key="train_lr", **KEEP
+        "Learning rate",
+        1e-6,
+        1.0,
+        step=1e-4,
+        format="%.1e",
+        key="train_lr",
+        **_start("train_lr", value=DEFAULTS.lr),
+        **KEEP,
     )
     weight_decay = right.number_input(
         "Weight decay",
         0.0,
         1.0,
-        DEFAULTS.weight_decay,
         step=1e-5,
         format="%.1e",
         key="train_weight_decay",
+        **_start("train_weight_decay", value=DEFAULTS.weight_decay),
         **KEEP,
     )
     batch_size = left.selectbox(
         "Batch size",
         BATCH_SIZES,
-        BATCH_SIZES.index(DEFAULTS.batch_size),
         key="train_batch_size",
+        **_start("train_batch_size", index=BATCH_SIZES.index(DEFAULTS.batch_size)),
         **KEEP,
     )
     max_epochs = middle.number_input(
-        "Max epochs", 1, 5000, DEFAULTS.max_epochs, key="train_max_epochs", **KEEP
+        "Max epochs",
+        1,
+        5000,
+        key="train_max_epochs",
+        **_start("train_max_epochs", value=DEFAULTS.max_epochs),
+        **KEEP,
     )
     patience = right.number_input(
         "Patience",
         1,
         500,
-        DEFAULTS.patience,
         key="train_patience",
+        **_start("train_patience", value=DEFAULTS.patience),
         help="Stop after this many epochs without a better "
         "validation metric; the best checkpoint is kept.",
         **KEEP,
@@ -291,13 +326,15 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     split = left.selectbox(
         "Split",
         SPLITS,
-        SPLITS.index(choice.method),
         key="train_split",
+        **_start("train_split", index=SPLITS.index(choice.method)),
         help=f"Default for this data: {choice.method}, since {choice.reason}. See split sizes "
         "on the Data page.",
         **KEEP,
     )
-    seed = middle.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key="train_seed", **KEEP)
+    seed = middle.number_input(
+        "Seed", 0, 2**31 - 1, key="train_seed", **_start("train_seed", value=DEFAULTS.seed), **KEEP
+    )
     devices = ["auto", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
     device = right.selectbox(
         "Device",
@@ -328,8 +365,8 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     )
     compare_mf = st.checkbox(
         "Also train plain MF on the same split, for comparison",
-        value=False,
         key="train_compare_mf",
+        **_start("train_compare_mf", value=False),
         **KEEP,
     )
     with st.expander("More settings"):
@@ -337,18 +374,23 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
             "Softmax temperature",
             0.01,
             10.0,
-            DEFAULTS.temperature,
             step=0.1,
             key="train_temperature",
+            **_start("train_temperature", value=DEFAULTS.temperature),
             **KEEP,
         )
         threads = st.number_input(
-            "CPU threads (0 = automatic)", 0, 64, 0, key="train_threads", **KEEP
+            "CPU threads (0 = automatic)",
+            0,
+            64,
+            key="train_threads",
+            **_start("train_threads", value=0),
+            **KEEP,
         )
         projection = st.checkbox(
             "Compute the UMAP map after training",
-            value=DEFAULTS.projection,
             key="train_projection",
+            **_start("train_projection", value=DEFAULTS.projection),
             **KEEP,
         )
 
