@@ -255,11 +255,11 @@ def describe(run: RunDir, status: RunStatus | None = None) -> dict:
         "name": run.label,
         "state": status.phase,
         "elapsed": format_duration(status.elapsed_s),
-        "epoch": status.hmf.get("epoch"),
         "test": format_metrics(run.test_metrics()),
+        "note": run_note(run),
+        "epoch": status.hmf.get("epoch"),
         "task": settings.get("task"),
         "data": Path(settings.get("data", "")).name,
         "depth": f"{settings.get('user_depth')}/{settings.get('item_depth')}",
-        "note": run_note(run),
         "run": run.name,
     }

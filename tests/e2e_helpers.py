@@ -167,3 +167,31 @@ def column_names(frame_locator) -> list[str]:
         for header in frame_locator.locator("th").all()
         if header.get_attribute("role") == "columnheader"
     ]
+
+
+# --- the Train page's live curves (keyed echarts charts, drawn on a canvas) -------------------
+
+CURVE_EPOCHS = """(key) => {
+  // Epochs per model in one curve chart, read from its accessible name
+  // ("Train loss: HMF 3 epochs, MF 0 epochs"); {} while the chart is absent.
+  const root = document.querySelector('.st-key-' + key);
+  const named = root && [...root.querySelectorAll('[aria-label]')]
+    .map((node) => node.getAttribute('aria-label')).find((label) => / epochs/.test(label));
+  const counts = {};
+  for (const [, model, n] of (named || '').matchAll(/(\\w+) (\\d+) epochs/g)) counts[model] = +n;
+  return counts;
+}"""
+
+
+def curve_epochs(page, key: str = "curve_train_loss") -> dict[str, int]:
+    """{"HMF": epochs drawn, "MF": ...} of one Train-page curve chart."""
+    return page.evaluate(CURVE_EPOCHS, key)
+
+
+def wait_for_curve_points(page, more_than: int, key: str = "curve_train_loss", timeout=240_000):
+    """Wait until the chart draws more than `more_than` points (all models together)."""
+    page.wait_for_function(
+        f"(key) => Object.values(({CURVE_EPOCHS})(key)).reduce((a, b) => a + b, 0) > {more_than}",
+        arg=key,
+        timeout=timeout,
+    )

@@ -178,8 +178,7 @@ def test_every_page_runs_on_a_ranking_run_with_plain_mf_items(finished_runs, mon
         visit(at, page)
     visit(at, "train")
     assert {"Validation HR@10 (higher is better)", "Validation MRR@10 (higher is better)"} <= {
-        chart.proto.spec and json.loads(chart.proto.spec)["layout"]["title"]["text"]
-        for chart in at.get("plotly_chart")
+        json.loads(chart.proto.spec)["title"]["text"] for chart in at.get("echarts_chart")
     }
     visit(at, "affinity")
     assert "depth 0 on the item side" in texts(at)

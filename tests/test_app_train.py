@@ -10,6 +10,7 @@ import pytest
 from conftest import shared_file, small_demo, wait_for
 from test_app import app, table, texts, upload, use_paths, visit
 
+from dashboard.text import literal
 from hmf_core.rundir import RunDir
 from hmf_core.runs import run_status, stop_run
 
@@ -148,7 +149,7 @@ def test_a_run_named_on_the_form_is_named_in_the_list_the_pickers_and_compare(
     assert at.text_input(key="train_name").value == ""  # the form is for the next run
     assert at.sidebar.selectbox(key="run").value == run.name
     assert "**Small** [run](http://x)" in at.sidebar.selectbox(key="run").options
-    assert "Run \\*\\*Small\\*\\* \\[run\\]\\(http://x\\)" in [s.value for s in at.subheader]
+    assert f"Run {literal(run.label)}" in [s.value for s in at.subheader]
     listed = table(at, "name", "note").set_index("run")
     assert listed.loc[run.name, ["name", "note"]].tolist() == [run.label, "first try\n$x^2$"]
 

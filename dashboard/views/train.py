@@ -670,9 +670,11 @@ def _run_list(available: list[RunDir], statuses: dict[str, RunStatus]) -> None:
         key="runs_table",
         on_select=_open_selected_run,
         selection_mode="single-row",
-        column_config={
-            "name": st.column_config.TextColumn("name", width="medium"),
-            "test": st.column_config.TextColumn("test", width="medium"),
+        column_config={  # the first four fit beside the form at 1440 px
+            "name": st.column_config.TextColumn("name", width=170),
+            "state": st.column_config.TextColumn("state", width=110),
+            "elapsed": st.column_config.TextColumn("elapsed", width=60),
+            "test": st.column_config.TextColumn("test", width=150),
             "note": st.column_config.TextColumn("note", width="medium"),
             "run": st.column_config.TextColumn("run directory"),
         },
