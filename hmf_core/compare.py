@@ -73,9 +73,9 @@ def changed_settings(old: dict, new: dict) -> list[str]:
 
 
 def compare_table(runs: list[RunDir]) -> pd.DataFrame:
-    """One row per run: its name (see `run_labels`) and note, the settings that tell runs
-    apart, test metrics, best epoch, cluster quality headline (level 1), the MF comparison's
-    test metrics where there is one, and the run directory. Runs that cannot be read still
+    """One row per run: its name (see `run_labels`) and note, its test metrics (and its MF
+    comparison's, where there is one) and best epoch, the settings that tell runs apart, the
+    cluster quality headline (level 1), and the run directory. Runs that cannot be read still
     get a row with their name."""
     rows = []
     labels = run_labels(runs)
@@ -96,7 +96,10 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
             row.update({f"mf_{k}": v for k, v in mf_test.items() if k.startswith("test_")})
         row["run"] = run.name
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    outcome = [c for c in table.columns if c.startswith(("test_", "mf_test_")) or c == "best_epoch"]
+    first = ["name", "note", *outcome]  # what a reader compares first: names, then results
+    return table[first + [c for c in table.columns if c not in first]]
 
 
 def compare_curves(runs: list[RunDir]) -> pd.DataFrame:

@@ -455,7 +455,7 @@ def test_train_page_is_steady_consistent_and_names_runs(browser_page):
     picker = page.locator(".st-key-compare_runs")
     expect(picker).to_contain_text("second run")
     expect(picker).to_contain_text(name)
-    grid = page.locator(".st-key-compare_table")
+    grid = page.get_by_test_id("stDataFrame").first
     expect_attached(grid.locator("td").first)
     compared = [row for row in table_rows(grid)]
     names = column_names(grid)

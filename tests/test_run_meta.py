@@ -162,7 +162,8 @@ def test_compare_names_runs_and_tells_twins_apart(tmp_path):
         "r4": "r4",
     }
     table = compare_table(runs)
-    assert list(table.columns[:2]) == ["name", "note"] and table.columns[-1] == "run"
+    assert list(table.columns[:4]) == ["name", "note", "test_rmse", "best_epoch"]
+    assert table.columns[-1] == "run"
     assert table.set_index("run").loc["r3", ["name", "note"]].tolist() == ["deep", "depth 3"]
     curves = compare_curves(runs)
     assert set(curves["name"]) == {"baseline (r1)", "baseline (r2)", "deep", "r4"}
