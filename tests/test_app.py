@@ -35,8 +35,8 @@ def visit(at: AppTest, page: str) -> AppTest:
 
 def shown(markdown: str) -> str:
     """What a reader sees of markdown that escapes user text (dashboard.text.literal):
-    the backslash escapes removed."""
-    return re.sub(r"\\([^\sA-Za-z0-9])", r"\1", markdown)
+    the backslash escapes and the word joiners (U+2060, zero width) removed."""
+    return re.sub(r"\\([^\sA-Za-z0-9])", r"\1", markdown).replace("\u2060", "")
 
 
 def texts(at: AppTest) -> str:
