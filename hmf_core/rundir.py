@@ -133,6 +133,21 @@ class RunDir:
             return ()
         return (info.st_mtime_ns, info.st_size)
 
+    def fingerprint(self) -> tuple:
+        """(name, modification time in ns, size) of every file of the run and of its MF
+        comparison: equal fingerprints, equal files (a cache key for what is read from them)."""
+        entries = []
+        for folder in (self.path, self.path / "mf"):
+            try:
+                with os.scandir(folder) as found:
+                    for entry in found:
+                        if entry.is_file():
+                            info = entry.stat()
+                            entries.append((entry.path, info.st_mtime_ns, info.st_size))
+            except OSError:
+                continue
+        return tuple(sorted(entries))
+
     def exists(self) -> bool:
         return self.file("settings").exists()
 

@@ -141,6 +141,18 @@ def test_a_damaged_meta_file_falls_back_to_the_directory_name(tmp_path):
     assert run.label == "mended"
 
 
+def test_a_fingerprint_changes_with_any_file_of_the_run_or_of_its_mf(tmp_path):
+    run = write_run(tmp_path, "a")
+    before = run.fingerprint()
+    assert before == run.fingerprint()
+    (run.path / "best.ckpt").write_bytes(b"not a checkpoint")  # the run list shows damage
+    damaged = run.fingerprint()
+    assert damaged != before
+    (run.path / "mf").mkdir()
+    (run.path / "mf" / "progress.json").write_text("{}")
+    assert run.fingerprint() != damaged
+
+
 def test_runs_are_listed_by_when_train_was_pressed(tmp_path):
     late = write_run(tmp_path, "late", meta={"created": 2000.0})
     early = write_run(tmp_path, "early", meta={"created": 1000.0})
