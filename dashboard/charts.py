@@ -83,10 +83,29 @@ def curve_option(
             "minInterval": 1,
             "min": 1,
         },
-        "yAxis": {"type": "log", "logBase": 10} if log_y else {"type": "value", "scale": True},
+        "yAxis": (
+            {"type": "log", "logBase": 10, **_log_bounds(series)}
+            if log_y
+            else {"type": "value", "scale": True}
+        ),
         "series": series,
     }
     return option, f"{title}: {', '.join(counts)}"
+
+
+LOG_STEPS = [m * 10.0**e for e in range(-6, 7) for m in (1, 2, 5)]
+
+
+def _log_bounds(series: list[dict]) -> dict:
+    """A log axis from the 1-2-5 step just below the data to the one just above it: ECharts
+    alone rounds out to powers of ten, which squeezes a loss from 8 to 0.8 into a third of the
+    plot. {} when there is no positive value."""
+    values = [y for line in series for _, y in line["data"] if y > 0]
+    if not values:
+        return {}
+    low = max((s for s in LOG_STEPS if s <= min(values)), default=LOG_STEPS[0])
+    high = min((s for s in LOG_STEPS if s >= max(values)), default=LOG_STEPS[-1])
+    return {"min": low, "max": high}
 
 
 def colour_map(values: pd.Series) -> dict:

@@ -177,3 +177,16 @@ def test_names_shown_in_compare_for_twins_carry_their_directory(
     visit(at, "compare")
     at.multiselect(key="compare_runs").set_value(["tiny", "tiny-ranking"]).run()
     assert sorted(table(at, "name", "note")["name"]) == ["same (tiny)", "same (tiny-ranking)"]
+
+
+def test_a_curve_option_names_its_points_and_spans_its_data_on_a_log_axis():
+    import pandas as pd
+
+    from dashboard.charts import curve_option
+
+    frame = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [8.6, 1.3, 0.74]})
+    option, alt = curve_option({"HMF": frame, "MF": None}, "train_loss", log_y=True)
+    assert alt == "Train loss: HMF 3 epochs, MF 0 epochs"  # what the browser test reads
+    assert (option["yAxis"]["min"], option["yAxis"]["max"]) == (0.5, 10.0)
+    assert option["series"][0]["data"] == [[1, 8.6], [2, 1.3], [3, 0.74]]
+    assert option["series"][1]["data"] == []  # MF drawn empty until it trains: same elements
