@@ -118,15 +118,21 @@ def stop_training_processes(runs_dir: Path) -> None:
             os.killpg(pid, signal.SIGTERM)
 
 
+_CLEARED: set[Path] = set()  # folders emptied of an earlier session's screenshots
+
+
 class Screenshots:
-    """Numbered full-window screenshots of each step, kept as test artifacts."""
+    """Numbered full-window screenshots of each step, kept as test artifacts. The folder is
+    emptied once per test session, so every browser test's screenshots are kept side by side."""
 
     def __init__(self, page, folder: Path = SCREENSHOTS):
         self.page = page
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.png"):
-            old.unlink()
+        if folder not in _CLEARED:
+            for old in folder.glob("*.png"):
+                old.unlink()
+            _CLEARED.add(folder)
         self.taken: list[Path] = []
 
     def __call__(self, name: str) -> Path:
