@@ -2,6 +2,11 @@
 
 graph_objects rather than plotly express: the clusters must be SVG markers (clickable one by
 one) beside thousands of objects in WebGL, and plotly express sets one render mode per figure.
+
+Readability rules: the legend sits right of the plot (vertical, scrolling when long), so it never
+takes the plot's height; at most MAX_COLOURS values get a colour of their own and a legend entry,
+the rest one grey "other" entry, so the legend lists exactly the colours drawn. A search hit is
+zoomed to and ringed by a layout shape, drawn above every trace (WebGL ones included).
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import plotly.graph_objects as go
 
 from dashboard import charts
 from dashboard.text import hover
-from hmf_core.projection import points_of
 
 KINDS = ("user", "item", "user cluster", "item cluster")
 SYMBOLS = {"user": "circle", "item": "circle", "user cluster": "diamond", "item cluster": "square"}
@@ -22,24 +26,69 @@ KIND_COLOURS = {
     "user cluster": "#0b1f73",
     "item cluster": "#9c3b00",
 }
-MAX_LEGEND = 24
+MAX_COLOURS = 16  # values with a colour (and legend entry) of their own; the rest are "other"
+OTHER_COLOUR = "#b8bfcc"
+LEGEND_CHARACTERS = 34  # longer legend texts are cut (the hover has them whole)
+HEIGHT = 640
+RING = "#e0115f"
 
 
-def _hover(rows: pd.DataFrame) -> list[str]:
+def _short(text: str, limit: int = LEGEND_CHARACTERS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def hover_texts(rows: pd.DataFrame) -> list[str]:
+    """Hover HTML per row, every text from user files escaped: a cluster's name, or a user's /
+    item's label with its top cluster's name and probability, and its metadata."""
     extra = [c for c in ("genre", "gender", "occupation") if c in rows.columns]
+    has_names = "name" in rows.columns
     texts = []
     for row in rows.itertuples(index=False):
-        text = f"<b>{hover(row.label)}</b><br>{row.kind}"
+        name = getattr(row, "name", None) if has_names else None
+        name = name if isinstance(name, str) and name else None
         if row.level > 0:
-            text += f", level {row.level}, size {row.size:.1f}"
-        elif row.top_cluster >= 0:
-            text += f", top cluster {row.top_cluster}"
+            title = name or row.label
+            text = f"<b>{hover(title)}</b><br>{row.kind} {row.index}, level {row.level}"
+            text += f", size {row.size:.1f}"
+        else:
+            text = f"<b>{hover(row.label)}</b><br>{row.kind}"
+            if row.top_cluster >= 0:
+                probability = getattr(row, "top_probability", float("nan"))
+                text += f"<br>top cluster: {row.kind} cluster {row.top_cluster}"
+                if probability == probability:  # not NaN
+                    text += f" (probability {probability:.2f})"
+                if name:
+                    text += f"<br>{hover(_short(name, 90))}"
         for column in extra:
             value = getattr(row, column)
             if isinstance(value, str) and value:
                 text += f"<br>{column}: {hover(value)}"
         texts.append(text)
     return texts
+
+
+def colour_values(rows: pd.DataFrame, colour: str) -> pd.Series:
+    """The value each row is coloured by: the column itself, except for the top cluster, whose
+    number means a user cluster for users and an item cluster for items (so the side is part of
+    the value). NaN: no value (a higher-level cluster has no level-1 top cluster)."""
+    if colour != "top_cluster":
+        return rows[colour]
+    side = rows["kind"].str.split().str[0]
+    return (side + " cluster " + rows["top_cluster"].astype(str)).where(rows["top_cluster"] >= 0)
+
+
+def palette(values: pd.Series, names: dict | None = None) -> tuple[dict, dict, int]:
+    """(colour per value, legend text per value, count of values folded into "other"): the
+    MAX_COLOURS most frequent values get a colour; names (value -> cluster name) label them."""
+    counts = values.dropna().value_counts()
+    kept = sorted(counts.index[:MAX_COLOURS], key=str)
+    colours = charts.colour_map(pd.Series(kept, dtype=object))
+    names = names or {}
+    legend = {
+        value: _short(f"{value}: {names[value]}" if value in names else str(value))
+        for value in kept
+    }
+    return colours, legend, max(len(counts) - len(kept), 0)
 
 
 def _custom(rows: pd.DataFrame) -> np.ndarray:
@@ -55,46 +104,59 @@ def _custom(rows: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _overlay(rows: pd.DataFrame, name: str, marker: dict) -> go.Scatter:
-    """Markers drawn over the map's points (search matches, the selection), clickable alike."""
+def _texts(rows: pd.DataFrame) -> list[str]:
+    return rows["hover"].tolist() if "hover" in rows.columns else hover_texts(rows)
+
+
+def _legend_entry(name: str, marker: dict, group: str, title: str | None = None) -> go.Scatter:
+    """A legend line with no points (the legend explains colours and shapes; it filters
+    nothing: itemclick is off)."""
     return go.Scatter(
-        x=rows["x"],
-        y=rows["y"],
+        x=[None],
+        y=[None],
         mode="markers",
-        name=name,
+        name=hover(name),  # legend text is HTML too
         marker=marker,
-        hovertext=_hover(rows),
-        hoverinfo="text",
-        customdata=_custom(rows),
+        legendgroup=group,
+        legendgrouptitle={"text": title} if title else None,
+        hoverinfo="skip",
+        showlegend=True,
     )
 
 
 def figure(
     visible: pd.DataFrame,
-    frame: pd.DataFrame,
     colour: str,
-    matches: pd.DataFrame,
-    selected: list[dict],
+    *,
+    cluster_names: dict | None = None,
+    focus: pd.Series | None = None,
+    selected: pd.DataFrame | None = None,
+    highlight: pd.DataFrame | None = None,
 ) -> go.Figure:
     """The map: a trace per kind (clusters as SVG, easy to click; objects as WebGL), coloured
-    by `colour`, with the search `matches` starred and the `selected` points ringed. Every
-    marker carries (kind, level, index, size) as customdata, which the page's selection reads."""
+    by `colour` (see `palette`); `focus`, a search hit, zoomed to and ringed; `selected` points
+    ringed; `highlight`, a cluster's members (rows with a probability), drawn on top, sized
+    and opaque by probability, every other point dimmed. Every marker carries (kind, level,
+    index, size) as customdata, which the page's selection reads."""
     figure = go.Figure()
-    palette = charts.colour_map(frame[colour]) if colour != "kind" else {}
+    dimmed = highlight is not None
+    values = colour_values(visible, colour) if colour != "kind" else None
+    colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
     for kind in KINDS:
         rows = visible[visible["kind"] == kind]
         if rows.empty:
             continue
         is_cluster = kind.endswith("cluster")
-        if colour == "kind":
-            colours = KIND_COLOURS[kind]
+        if values is None:
+            marker_colours = KIND_COLOURS[kind]
         else:
-            colours = rows[colour].map(palette).fillna("#b8bfcc").tolist()
+            marker_colours = values.loc[rows.index].map(colours).fillna(OTHER_COLOUR).tolist()
         if is_cluster:  # marker area grows with the cluster's size, relative to its kind
             relative = np.sqrt(rows["size"].clip(lower=0) / max(rows["size"].max(), 1e-9))
             sizes = 6 + 10 * relative
         else:
             sizes = 5
+        opacity = 0.95 if is_cluster else 0.6
         trace = go.Scatter if is_cluster else go.Scattergl  # clusters stay SVG: easy to click
         figure.add_trace(
             trace(
@@ -103,47 +165,137 @@ def figure(
                 mode="markers",
                 name=kind,
                 marker={
-                    "color": colours,
+                    "color": marker_colours,
                     "size": sizes,
                     "symbol": SYMBOLS[kind],
-                    "opacity": 0.95 if is_cluster else 0.6,
+                    "opacity": 0.12 if dimmed else opacity,
                     "line": {"width": 1 if is_cluster else 0, "color": "white"},
                 },
-                hovertext=_hover(rows),
+                hovertext=_texts(rows),
                 hoverinfo="text",
                 customdata=_custom(rows),
-                showlegend=colour == "kind" or len(palette) > MAX_LEGEND,
+                showlegend=values is None,
+                legendgroup="kinds",
             )
         )
-    if colour != "kind" and len(palette) <= MAX_LEGEND:
-        for value, hex_colour in palette.items():  # legend entries for the colour values
-            figure.add_trace(
-                go.Scatter(
-                    x=[None],
-                    y=[None],
-                    mode="markers",
-                    name=hover(value),  # legend text is HTML too
-                    marker={"color": hex_colour, "size": 8},
-                    legendgroup="colours",
-                    hoverinfo="skip",
-                )
+    if values is not None:
+        title = hover({"top_cluster": "top cluster (level 1)"}.get(colour, colour))
+        entries = [(legend[value], hex_colour) for value, hex_colour in colours.items()]
+        if folded or values.isna().any():
+            other = f"other ({folded} values)" if folded else ""
+            none = "none" if values.isna().any() else ""
+            entries.append((" or ".join(t for t in (other, none) if t), OTHER_COLOUR))
+        for position, (text, hex_colour) in enumerate(entries):
+            marker = {"color": hex_colour, "size": 9}
+            group_title = None if position else title
+            figure.add_trace(_legend_entry(text, marker, "colours", group_title))
+        for kind in KINDS:  # what the shapes mean
+            if (visible["kind"] == kind).any():
+                marker = {"color": "#6b7385", "size": 9, "symbol": SYMBOLS[kind]}
+                first = kind == next(k for k in KINDS if (visible["kind"] == k).any())
+                figure.add_trace(_legend_entry(kind, marker, "shapes", "shape" if first else None))
+    if highlight is not None and not highlight.empty:
+        strongest = max(float(highlight["probability"].max()), 1e-9)
+        relative = (highlight["probability"] / strongest).clip(0, 1)
+        figure.add_trace(
+            go.Scattergl(
+                x=highlight["x"],
+                y=highlight["y"],
+                mode="markers",
+                name="members",
+                marker={
+                    "color": RING,
+                    "size": 5 + 9 * relative,
+                    "opacity": (0.35 + 0.65 * relative).tolist(),
+                    "line": {"width": 0},
+                },
+                hovertext=_texts(highlight),
+                hoverinfo="text",
+                customdata=_custom(highlight),
+                showlegend=False,
             )
-    if not matches.empty:
-        star = {"symbol": "star", "size": 15, "color": "#ffd400"}
-        star["line"] = {"width": 1.5, "color": "#1d2433"}
-        figure.add_trace(_overlay(matches.head(200), "search matches", star))
-    if selected:
-        ring = {"symbol": "circle-open", "size": 16, "color": "#e0115f", "line": {"width": 2.5}}
-        figure.add_trace(_overlay(points_of(frame, selected).head(500), "selected", ring))
+        )
+    if selected is not None and not selected.empty:
+        figure.add_trace(
+            go.Scattergl(
+                x=selected["x"],
+                y=selected["y"],
+                mode="markers",
+                name="selected",
+                marker={"symbol": "circle-open", "size": 16, "color": RING, "line": {"width": 2.5}},
+                hovertext=_texts(selected),
+                hoverinfo="text",
+                customdata=_custom(selected),
+                showlegend=False,
+            )
+        )
+    layout = {}
+    if focus is not None:
+        layout = _zoom_to(visible if not visible.empty else focus.to_frame().T, focus)
     figure.update_layout(
-        height=640,
+        height=HEIGHT,
         margin={"l": 0, "r": 0, "t": 10, "b": 0},
         dragmode="pan",
-        legend={"orientation": "h", "y": -0.05, "itemsizing": "constant"},
+        legend={
+            "orientation": "v",
+            "x": 1.01,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "top",
+            "itemsizing": "constant",
+            "itemclick": False,
+            "itemdoubleclick": False,
+            "font": {"size": 11},
+            "groupclick": "toggleitem",
+        },
         xaxis={"visible": False},
         yaxis={"visible": False, "scaleanchor": "x"},
         plot_bgcolor="#fbfcfe",
         hovermode="closest",
         uirevision="map",
+        **layout,
     )
     return figure
+
+
+def _zoom_to(rows: pd.DataFrame, focus: pd.Series) -> dict:
+    """Layout that zooms to `focus` (a window a sixth of the map's extent) and rings it with
+    shapes drawn above every trace, with its label beside it."""
+    x, y = float(focus["x"]), float(focus["y"])
+    extent = max(float(np.ptp(rows["x"])), float(np.ptp(rows["y"])), 1e-6)
+    half = extent / 12
+    radius = half / 7
+    ring = {
+        "type": "circle",
+        "xref": "x",
+        "yref": "y",
+        "x0": x - radius,
+        "x1": x + radius,
+        "y0": y - radius,
+        "y1": y + radius,
+        "layer": "above",
+        "line": {"color": RING, "width": 3},
+        "name": "search hit",
+    }
+    halo = {**ring, "line": {"color": "white", "width": 7}, "name": "search hit halo"}
+    label = {
+        "x": x,
+        "y": y + radius,
+        "xref": "x",
+        "yref": "y",
+        "text": f"<b>{hover(_short(str(focus['label']), 50))}</b>",
+        "showarrow": True,
+        "arrowhead": 0,
+        "ay": -30,
+        "ax": 0,
+        "bgcolor": "rgba(255,255,255,0.9)",
+        "bordercolor": RING,
+        "font": {"size": 12},
+    }
+    return {
+        "xaxis": {"visible": False, "range": [x - half, x + half]},
+        "yaxis": {"visible": False, "scaleanchor": "x", "range": [y - half, y + half]},
+        "shapes": [halo, ring],
+        "annotations": [label],
+        "uirevision": f"focus-{focus['kind']}-{focus['level']}-{focus['index']}",
+    }

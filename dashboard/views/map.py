@@ -3,12 +3,13 @@ PCA at once while UMAP is computed). Click or lasso points to select them for th
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import loads, map_figure, map_panels, state
+from dashboard import map_data, map_figure, map_panels, state
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
-from hmf_core.projection import find_points, map_points
+from hmf_core.projection import SHARED_REASON, find_points, map_points, points_of
 from hmf_core.runs import job_running, start_maps
 from hmf_core.trust import trust_line
 
@@ -25,13 +26,25 @@ COLOUR_CHOICES = {
 def map_page() -> None:
     st.title("Map")
     explored = state.require_model()
-    frame, method = loads.run_map(explored.run, explored.key)
-    _map_note(explored, method)
+    controls = st.columns([2, 3, 2, 3])
+    layout = controls[2].selectbox(
+        "Layout",
+        list(map_data.LAYOUTS),
+        format_func=map_data.LAYOUTS.get,
+        key="map_layout",
+        persist_state="session",
+        help="Model space: the model's own latent space. Users and items comparable: each "
+        "side's mean and each point's length removed, so both sides share one cloud.",
+    )
+    frame, method = map_data.drawn(explored.run, explored.key, layout)
+    if layout == "shared":
+        _shared_note(explored)
+    else:
+        _map_note(explored, method)
     config = explored.model.config
     first_levels = {"user": min(1, config.user_depth), "item": min(1, config.item_depth)}
     st.caption(literal(trust_line(explored.run.quality(), first_levels)))
 
-    controls = st.columns([2, 3, 3])
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]
     colour = controls[0].selectbox(
         "Colour by",
@@ -49,7 +62,7 @@ def map_page() -> None:
         key="map_kinds",
         persist_state="session",
     )
-    query = controls[2].text_input(
+    query = controls[3].text_input(
         "Find by name", key="map_search", placeholder="a title, a user, 'item cluster 12'…"
     )
     levels = sorted(int(level) for level in frame["level"].unique() if level > 0)
@@ -65,11 +78,20 @@ def map_page() -> None:
     else:
         chosen = levels
     visible = map_points(frame, shown or [], chosen or [])
-    matches = find_points(frame, query)
+    focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
 
+    points = state.selected_points()
+    highlight, highlight_note = _highlight(explored, frame, visible, points)
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        figure = map_figure.figure(visible, frame, colour, matches, state.selected_points())
+        figure = map_figure.figure(
+            visible,
+            colour,
+            cluster_names=map_data.cluster_names(frame),
+            focus=focus,
+            selected=points_of(frame, points).head(500) if points else None,
+            highlight=highlight,
+        )
         st.plotly_chart(
             figure,
             key="map_chart",
@@ -77,15 +99,52 @@ def map_page() -> None:
             selection_mode=("points", "box", "lasso"),
             config={"scrollZoom": True, "displaylogo": False},
         )
+        if highlight_note:
+            st.caption(highlight_note)
         st.caption(
             f"{len(visible):,} points ({method.upper()}). Hover for names; click a point,"
             " or pick box / lasso select in the chart's toolbar to select several; "
             "double-click empty space to clear. Scroll to zoom."
         )
-        if query:
-            map_panels.search_results(matches)
     with right:
         map_panels.selection_panel(explored)
+
+
+def _highlight(
+    explored: state.Explored, frame: pd.DataFrame, visible: pd.DataFrame, points: list[dict]
+) -> tuple[pd.DataFrame | None, str]:
+    """One selected cluster: its members on the map (rows with x, y and probability) and the
+    sentence that says how many are highlighted."""
+    if len(points) != 1 or not points[0]["kind"].endswith("cluster"):
+        return None, ""
+    point = points[0]
+    side = point["kind"].split()[0]
+    members = map_data.highlight(explored.key, side, int(point["level"]), int(point["index"]))
+    drawn = members.merge(visible, on=["kind", "level", "index"])
+    name = f"{point['kind']} {point['index']} (level {point['level']})"
+    if members.empty:
+        return drawn, f"No {side} has {name} as its most probable cluster: nothing highlighted."
+    if drawn.empty:
+        return None, f"Show the {side}s to see the members of {name} highlighted."
+    low, high = drawn["probability"].min(), drawn["probability"].max()
+    return drawn, (
+        f"Highlighted: {len(drawn):,} {side}s whose most probable level-{point['level']} "
+        f"cluster is {name}, larger and more opaque the more probable (probability "
+        f"{low:.2f} to {high:.2f}); every other point is dimmed."
+    )
+
+
+def _shared_note(explored: state.Explored) -> None:
+    offsets = map_data.shared(explored.key)[1]
+    st.info(
+        f"**Users and items comparable.** {literal(SHARED_REASON)} In this run the mean user has "
+        f"length {offsets['user_mean_norm']:.2f} (users average "
+        f"{offsets['user_norm']:.2f}), the mean item {offsets['item_mean_norm']:.2f} (items "
+        f"average {offsets['item_norm']:.2f}), and the two means have cosine "
+        f"{offsets['means_cosine']:+.2f}. Projected with PCA (computed when asked for: under "
+        "a second at ML-100K size).",
+        icon=":material/join:",
+    )
 
 
 def _map_note(explored: state.Explored, method: str) -> None:
