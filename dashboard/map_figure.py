@@ -28,8 +28,11 @@ KIND_COLOURS = {
 }
 MAX_COLOURS = 16  # values with a colour (and legend entry) of their own; the rest are "other"
 OTHER_COLOUR = "#b8bfcc"
-LEGEND_CHARACTERS = 34  # longer legend texts are cut (the hover has them whole)
-HEIGHT = 640
+LEGEND_CHARACTERS = 30  # longer legend texts are cut (the hover has them whole)
+LEGEND_ENTRY_PX = 200  # a legend entry's width: the legend below the plot has even columns
+LEGEND_COLUMNS = 2  # columns the figure's height allows for (3 fit in a 600 px wide chart)
+LEGEND_ROW_PX = 26
+HEIGHT = 600  # the figure without its legend; the plot area is this less the top margin
 RING = "#e0115f"
 
 
@@ -79,16 +82,34 @@ def colour_values(rows: pd.DataFrame, colour: str) -> pd.Series:
 
 def palette(values: pd.Series, names: dict | None = None) -> tuple[dict, dict, int]:
     """(colour per value, legend text per value, count of values folded into "other"): the
-    MAX_COLOURS most frequent values get a colour; names (value -> cluster name) label them."""
+    MAX_COLOURS most frequent values get a colour, shared evenly between the user and the item
+    side for top clusters ("user cluster 3", "item cluster 3"); names (value -> cluster name)
+    label them."""
     counts = values.dropna().value_counts()
-    kept = sorted(counts.index[:MAX_COLOURS], key=str)
-    colours = charts.colour_map(pd.Series(kept, dtype=object))
+    sides = counts.index.to_series().astype(str).str.extract(r"^(user|item) cluster ")[0]
+    if sides.notna().all() and sides.nunique() > 1:
+        quota = MAX_COLOURS // sides.nunique()
+        kept = [value for _, group in counts.groupby(sides.values) for value in group.index[:quota]]
+    else:
+        kept = list(counts.index[:MAX_COLOURS])
+    kept = sorted(kept, key=_natural)
+    colours = charts.colour_map(pd.Series(range(len(kept))))
+    colours = {value: colours[position] for position, value in enumerate(kept)}
     names = names or {}
     legend = {
-        value: _short(f"{value}: {names[value]}" if value in names else str(value))
+        value: _short(f"{str(value).replace(' cluster ', ' c')}: {names[value]}")
+        if value in names
+        else _short(str(value))
         for value in kept
     }
     return colours, legend, max(len(counts) - len(kept), 0)
+
+
+def _natural(value) -> tuple:
+    """Sort key that puts "user cluster 2" before "user cluster 10"."""
+    text = str(value)
+    head, _, tail = text.rpartition(" ")
+    return (head, int(tail), "") if tail.isdigit() else (text, -1, text)
 
 
 def _custom(rows: pd.DataFrame) -> np.ndarray:
@@ -108,7 +129,7 @@ def _texts(rows: pd.DataFrame) -> list[str]:
     return rows["hover"].tolist() if "hover" in rows.columns else hover_texts(rows)
 
 
-def _legend_entry(name: str, marker: dict, group: str, title: str | None = None) -> go.Scatter:
+def _legend_entry(name: str, marker: dict, group: str) -> go.Scatter:
     """A legend line with no points (the legend explains colours and shapes; it filters
     nothing: itemclick is off)."""
     return go.Scatter(
@@ -118,7 +139,6 @@ def _legend_entry(name: str, marker: dict, group: str, title: str | None = None)
         name=hover(name),  # legend text is HTML too
         marker=marker,
         legendgroup=group,
-        legendgrouptitle={"text": title} if title else None,
         hoverinfo="skip",
         showlegend=True,
     )
@@ -141,6 +161,7 @@ def figure(
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
+    title = hover({"top_cluster": "top cluster (level 1)"}.get(colour, colour))
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
     for kind in KINDS:
         rows = visible[visible["kind"] == kind]
@@ -179,21 +200,17 @@ def figure(
             )
         )
     if values is not None:
-        title = hover({"top_cluster": "top cluster (level 1)"}.get(colour, colour))
         entries = [(legend[value], hex_colour) for value, hex_colour in colours.items()]
         if folded or values.isna().any():
             other = f"other ({folded} values)" if folded else ""
             none = "none" if values.isna().any() else ""
             entries.append((" or ".join(t for t in (other, none) if t), OTHER_COLOUR))
-        for position, (text, hex_colour) in enumerate(entries):
-            marker = {"color": hex_colour, "size": 9}
-            group_title = None if position else title
-            figure.add_trace(_legend_entry(text, marker, "colours", group_title))
+        for text, hex_colour in entries:
+            figure.add_trace(_legend_entry(text, {"color": hex_colour, "size": 9}, "colours"))
         for kind in KINDS:  # what the shapes mean
             if (visible["kind"] == kind).any():
                 marker = {"color": "#6b7385", "size": 9, "symbol": SYMBOLS[kind]}
-                first = kind == next(k for k in KINDS if (visible["kind"] == k).any())
-                figure.add_trace(_legend_entry(kind, marker, "shapes", "shape" if first else None))
+                figure.add_trace(_legend_entry(f"shape: {kind}", marker, "shapes"))
     if highlight is not None and not highlight.empty:
         strongest = max(float(highlight["probability"].max()), 1e-9)
         relative = (highlight["probability"] / strongest).clip(0, 1)
@@ -229,33 +246,44 @@ def figure(
                 showlegend=False,
             )
         )
-    layout = {}
-    if focus is not None:
-        layout = _zoom_to(visible if not visible.empty else focus.to_frame().T, focus)
-    figure.update_layout(
-        height=HEIGHT,
-        margin={"l": 0, "r": 0, "t": 10, "b": 0},
-        dragmode="pan",
-        legend={
-            "orientation": "v",
-            "x": 1.01,
+    legend_entries = sum(1 for trace in figure.data if trace.showlegend)
+    layout = {
+        "height": HEIGHT + legend_height(legend_entries),
+        "margin": {"l": 0, "r": 0, "t": 10, "b": 0},
+        "dragmode": "pan",
+        "legend": {
+            "orientation": "h",
+            "x": 0,
             "xanchor": "left",
-            "y": 1,
+            "y": 0,
             "yanchor": "top",
+            "entrywidth": LEGEND_ENTRY_PX,
             "itemsizing": "constant",
+            "traceorder": "normal",  # entries flow in rows (grouped would make columns)
+            "title": {"text": f"<b>{title}</b>" if values is not None else "", "side": "top"},
             "itemclick": False,
             "itemdoubleclick": False,
             "font": {"size": 11},
-            "groupclick": "toggleitem",
         },
-        xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x"},
-        plot_bgcolor="#fbfcfe",
-        hovermode="closest",
-        uirevision="map",
-        **layout,
-    )
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False, "scaleanchor": "x"},
+        "plot_bgcolor": "#fbfcfe",
+        "hovermode": "closest",
+        "uirevision": "map",
+    }
+    if focus is not None:
+        layout.update(_zoom_to(visible if not visible.empty else focus.to_frame().T, focus))
+    figure.update_layout(**layout)
     return figure
+
+
+def legend_height(entries: int) -> int:
+    """Pixels the legend below the plot needs (LEGEND_COLUMNS entries a row, group titles on
+    rows of their own): the figure grows by this much, so the plot keeps HEIGHT."""
+    if not entries:
+        return 0
+    rows = -(-entries // LEGEND_COLUMNS) + 1  # and the title's
+    return 16 + LEGEND_ROW_PX * rows
 
 
 def _zoom_to(rows: pd.DataFrame, focus: pd.Series) -> dict:

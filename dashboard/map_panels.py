@@ -25,7 +25,8 @@ def search_results(matches: pd.DataFrame, query: str) -> pd.Series | None:
     rows = matches.head(100)
     picker, button = st.columns([4, 1], vertical_alignment="bottom")
     position = picker.selectbox(
-        f"{len(matches):,} matches: the map zooms to and rings",
+        f"{len(matches):,} {'match' if len(matches) == 1 else 'matches'}: the map zooms to "
+        "and rings",
         options,
         format_func=lambda i: f"{rows['label'].iloc[i]} · {rows['kind'].iloc[i]}",
         key=f"map_search_choice_{zlib.crc32(query.encode())}",  # a new query: its first hit
