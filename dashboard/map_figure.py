@@ -32,6 +32,7 @@ LEGEND_CHARACTERS = 30  # longer legend texts are cut (the hover has them whole)
 LEGEND_ENTRY_PX = 200  # a legend entry's width: the legend below the plot has even columns
 LEGEND_COLUMNS = 2  # columns the figure's height allows for (3 fit in a 600 px wide chart)
 LEGEND_ROW_PX = 26
+SVG_UP_TO = 6_000  # points; above, users and items are drawn with WebGL
 HEIGHT = 600  # the figure without its legend; the plot area is this less the top margin
 RING = "#e0115f"
 
@@ -113,13 +114,14 @@ def _natural(value) -> tuple:
 
 
 def _custom(rows: pd.DataFrame) -> np.ndarray:
-    """Per point: kind, level, index (which object or cluster it is) and size."""
+    """Per point: kind, level, index (which object or cluster it is), size and top cluster."""
     return np.stack(
         [
             rows["kind"].to_numpy(object),
             rows["level"].to_numpy(),
             rows["index"].to_numpy(),
             rows["size"].to_numpy(),
+            rows["top_cluster"].to_numpy(),
         ],
         axis=1,
     )
@@ -157,9 +159,11 @@ def figure(
     by `colour` (see `palette`); `focus`, a search hit, zoomed to and ringed; `selected` points
     ringed; `highlight`, a cluster's members (rows with a probability), drawn on top, sized
     and opaque by probability, every other point dimmed. Every marker carries (kind, level,
-    index, size) as customdata, which the page's selection reads."""
+    index, size, top cluster) as customdata, which the page's selection reads."""
     figure = go.Figure()
     dimmed = highlight is not None
+    small = len(visible) <= SVG_UP_TO  # SVG draws this many at once; no WebGL context to set up
+    overlay = go.Scatter if small else go.Scattergl  # drawn above the points beneath it
     values = colour_values(visible, colour) if colour != "kind" else None
     title = hover({"top_cluster": "top cluster (level 1)"}.get(colour, colour))
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
@@ -178,7 +182,7 @@ def figure(
         else:
             sizes = 5
         opacity = 0.95 if is_cluster else 0.6
-        trace = go.Scatter if is_cluster else go.Scattergl  # clusters stay SVG: easy to click
+        trace = go.Scatter if is_cluster or small else go.Scattergl  # clusters SVG: easy to click
         figure.add_trace(
             trace(
                 x=rows["x"],
@@ -215,7 +219,7 @@ def figure(
         strongest = max(float(highlight["probability"].max()), 1e-9)
         relative = (highlight["probability"] / strongest).clip(0, 1)
         figure.add_trace(
-            go.Scattergl(
+            overlay(
                 x=highlight["x"],
                 y=highlight["y"],
                 mode="markers",
@@ -233,13 +237,15 @@ def figure(
             )
         )
     if selected is not None and not selected.empty:
+        few = len(selected) <= 20
+        ring = {"symbol": "circle-open", "size": 16 if few else 9, "color": RING}
         figure.add_trace(
-            go.Scattergl(
+            overlay(
                 x=selected["x"],
                 y=selected["y"],
                 mode="markers",
                 name="selected",
-                marker={"symbol": "circle-open", "size": 16, "color": RING, "line": {"width": 2.5}},
+                marker={**ring, "line": {"width": 2.5 if few else 1.2}},
                 hovertext=_texts(selected),
                 hoverinfo="text",
                 customdata=_custom(selected),

@@ -213,13 +213,20 @@ def selected(kinds: tuple[str, ...]) -> dict | None:
     selection's side (`selection_side`) when `kinds` has kinds of that side: a lasso over users
     that also caught an item cluster opens user clusters elsewhere, never that item cluster.
     (The map lists clusters first and the largest first, so before this a lasso over users
-    with one item cluster in it opened Cluster affinity on the item side.)"""
+    with one item cluster in it opened Cluster affinity on the item side.) Asked for a cluster
+    of that side when the selection has none, the level-1 cluster that most of its selected
+    objects have as their top cluster (the map records it)."""
     points = selected_points()
     side = selection_side(points)
     on_side = tuple(kind for kind in kinds if kind.split(" ")[0] == side)
     for point in points:
         if point.get("kind") in (on_side or kinds):
             return point
+    if f"{side} cluster" in on_side:
+        tops = [p.get("top_cluster", -1) for p in points if p.get("kind") == side]
+        tops = [top for top in tops if top is not None and top >= 0]
+        if tops:
+            return {"kind": f"{side} cluster", "level": 1, "index": max(tops, key=tops.count)}
     return None
 
 

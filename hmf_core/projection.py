@@ -380,10 +380,13 @@ def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
 
 
 @torch.no_grad()
-def cluster_highlight(model: HMF, side: str, level: int, cluster: int) -> pd.DataFrame:
-    """The members of one cluster to highlight on a map: the objects whose most probable
-    level-`level` cluster it is (eq. 6 collapsed; the `members` count of naming), with their
-    probability of it, most probable first. Columns kind, level (0), index, probability."""
+def cluster_highlight(
+    model: HMF, side: str, level: int, cluster: int, min_probability: float | None = None
+) -> pd.DataFrame:
+    """The members of one cluster to highlight on a map, most probable first: the objects whose
+    most probable level-`level` cluster it is (`top`; the `members` count of naming), and those
+    with a probability of at least `min_probability` for it (eq. 6 collapsed; default twice the
+    uniform share, 2 / m_l). Columns kind, level (0), index, probability, top."""
     hierarchy = side_embedding(model, side)
     if not 1 <= level <= hierarchy.depth:
         raise ValueError(f"{side} level must be between 1 and {hierarchy.depth}, got {level}")
@@ -392,13 +395,17 @@ def cluster_highlight(model: HMF, side: str, level: int, cluster: int) -> pd.Dat
         raise ValueError(
             f"{side} cluster must be between 0 and {probabilities.shape[1] - 1}, got {cluster}"
         )
-    members = np.flatnonzero(probabilities.argmax(1) == cluster)
+    if min_probability is None:
+        min_probability = 2.0 / probabilities.shape[1]
+    top = probabilities.argmax(1) == cluster  # (M,)
+    members = np.flatnonzero(top | (probabilities[:, cluster] >= min_probability))
     found = pd.DataFrame(
         {
             "kind": side,
             "level": 0,
             "index": members,
             "probability": probabilities[members, cluster],
+            "top": top[members],
         }
     )
     return found.sort_values("probability", ascending=False, kind="stable", ignore_index=True)

@@ -411,8 +411,20 @@ def pick(page, label: str, option: str, condition: str, argument=None) -> float:
     raise AssertionError(f"no option {option!r} in {label!r}")
 
 
+SETTLED = """() => !document.querySelector('[data-testid=stStatusWidget]')
+  && !document.querySelector('[data-stale=true]')
+  && !document.querySelector('[data-testid=stSkeleton]')"""
+
+
+def settled_shot(page, shot, name: str) -> None:
+    """A screenshot once the app has finished its run (no stale element, no skeleton)."""
+    page.wait_for_function(SETTLED)
+    shot(name)
+
+
 def chart_shot(page, shot, name: str) -> None:
     """A screenshot of the window with the chart (legend included) scrolled into view."""
+    page.wait_for_function(SETTLED)
     page.locator(CHART).scroll_into_view_if_needed()
     shot(name)
 
@@ -423,7 +435,7 @@ def check_the_map(page, url, shot, timings, expect) -> None:
     chart = page.locator(CHART)
     page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
     expect(chart.locator("g.trace.scatter path.point").first).to_be_attached()
-    shot("map-opened")
+    settled_shot(page, shot, "map-opened")
 
     # 1. Every colouring: the plot keeps its height, the legend lists the colours drawn.
     for option, title in [*list(COLOURINGS.items())[1:], ("Kind", None)]:
@@ -450,7 +462,7 @@ def check_the_map(page, url, shot, timings, expect) -> None:
     page.mouse.move(item["x"], item["y"])
     top = re.compile(r"top cluster: item cluster \d+ \(probability [01]\.\d\d\)")
     expect(label).to_contain_text(top)
-    shot("map-item-hover")
+    shot("map-item-hover")  # (a screenshot while the label shows)
 
     # 3. A selected cluster's members are highlighted, their number stated.
     page.mouse.move(cluster["x"], cluster["y"])
@@ -459,9 +471,9 @@ def check_the_map(page, url, shot, timings, expect) -> None:
         lambda: page.mouse.click(cluster["x"], cluster["y"]),
         f"() => {MAP_PLOT} && {MAP_PLOT}._fullData.some((t) => t.name === 'members')",
     )
-    caption = page.get_by_text(re.compile(r"^Highlighted: [\d,]+ users whose most probable"))
+    caption = page.get_by_text(re.compile(r"^Highlighted on the map: [\d,]+ users of user cluster"))
     expect(caption).to_be_visible()
-    count = int(re.search(r"Highlighted: ([\d,]+)", caption.inner_text())[1].replace(",", ""))
+    count = int(re.search(r"map: ([\d,]+)", caption.inner_text())[1].replace(",", ""))
     state = map_state(page)
     assert state["members"] == count > 0
     assert state["otherOpacity"] < 0.2  # the rest dimmed
@@ -496,12 +508,11 @@ def check_the_map(page, url, shot, timings, expect) -> None:
     # 5. The comparable layout: one cloud, and the reason on the page.
     model_separation = separation(map_state(page)["points"])
 
+    first_user = map_state(page)["points"]["user"][0]
     timings["layout comparable"] = pick(
-        page,
-        "Layout",
-        "Users and items comparable",
-        "() => document.body.innerText.includes('Users and items comparable.')",
+        page, "Layout", "Users and items comparable", MOVED, first_user
     )
+    expect(page.get_by_text("Users and items comparable.", exact=False).first).to_be_visible()
     expect(page.get_by_text(re.compile("removes each side's mean"))).to_be_visible()
     page.wait_for_timeout(500)
     shared_separation = separation(map_state(page)["points"])
@@ -538,11 +549,16 @@ def check_the_map(page, url, shot, timings, expect) -> None:
     expect(
         page.get_by_text(re.compile(r"^Every item cluster against user cluster \d+"))
     ).to_be_visible()
-    shot("map-lasso-opens-affinity-on-users")
+    settled_shot(page, shot, "map-lasso-opens-affinity-on-users")
     open_page(page, "Membership")
     expect(page.get_by_text(re.compile(r"^User cluster \d+ \(level"))).to_be_visible()
 
 
+MOVED = f"""(before) => {{
+  const plot = {MAP_PLOT};
+  const users = plot && plot._fullData && plot._fullData.find((t) => t.name === 'user');
+  return !!users && (users.x[0] !== before[0] || users.y[0] !== before[1]);
+}}"""
 USER_BLOB = f"""() => {{
   // Page coordinates of a box around the densest part of the users: the middle 40 % of the
   // users' screen positions in each direction.

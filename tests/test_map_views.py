@@ -70,8 +70,13 @@ def test_a_clusters_highlight_is_its_argmax_members_most_probable_first():
     assert list(members["index"]) == [6, 7, 8, 9, 10, 11]
     np.testing.assert_allclose(members["probability"], [0.98] + [0.9] * 5)
     assert set(members["kind"]) == {"item"} and set(members["level"]) == {0}
+    assert members["top"].all()  # 2 clusters: twice uniform is 1, so the argmax members only
     users = projection.cluster_highlight(model, "user", 1, 0)
     assert list(users["index"]) == [3, 0, 2]  # 0.95, 0.7, 0.6
+    # Members by probability too: user 2 (0.4 for cluster 1) is not its argmax member.
+    users = projection.cluster_highlight(model, "user", 1, 1, min_probability=0.35)
+    assert list(users["index"]) == [1, 2] and list(users["top"]) == [True, False]
+    np.testing.assert_allclose(users["probability"], [0.8, 0.4])
     with pytest.raises(ValueError, match="cluster must be between 0 and 1"):
         projection.cluster_highlight(model, "item", 1, 2)
     with pytest.raises(ValueError, match="level must be between 1 and 1"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import map_data, map_figure, map_panels, state
+from dashboard import map_data, map_figure, map_panels, queries, state
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
 from hmf_core.projection import SHARED_REASON, find_points, map_points, points_of
@@ -84,6 +84,8 @@ def map_page() -> None:
     highlight, highlight_note = _highlight(explored, frame, visible, points)
     left, right = st.columns([3, 2], gap="medium")
     with left:
+        if highlight_note:
+            st.caption(highlight_note)
         figure = map_figure.figure(
             visible,
             colour,
@@ -99,8 +101,6 @@ def map_page() -> None:
             selection_mode=("points", "box", "lasso"),
             config={"scrollZoom": True, "displaylogo": False},
         )
-        if highlight_note:
-            st.caption(highlight_note)
         st.caption(
             f"{len(visible):,} points ({method.upper()}). Hover for names; click a point,"
             " or pick box / lasso select in the chart's toolbar to select several; "
@@ -126,11 +126,14 @@ def _highlight(
         return drawn, f"No {side} has {name} as its most probable cluster: nothing highlighted."
     if drawn.empty:
         return None, f"Show the {side}s to see the members of {name} highlighted."
-    low, high = drawn["probability"].min(), drawn["probability"].max()
+    tops = int(drawn["top"].sum())
+    share = 2.0 / len(queries.cluster_sizes(explored.key, side, int(point["level"])))
     return drawn, (
-        f"Highlighted: {len(drawn):,} {side}s whose most probable level-{point['level']} "
-        f"cluster is {name}, larger and more opaque the more probable (probability "
-        f"{low:.2f} to {high:.2f}); every other point is dimmed."
+        f"Highlighted on the map: {len(drawn):,} {side}s of {name}, larger and more opaque "
+        f"the more probable: {tops:,} have it as their most probable cluster, "
+        f"{len(drawn) - tops:,} more have a probability of at least {share:.2f} (twice "
+        f"uniform) for it; the highest is {drawn['probability'].max():.2f}. Every other point "
+        "is dimmed."
     )
 
 
@@ -206,17 +209,30 @@ def _wait_for_umap(explored: state.Explored) -> None:
 
 
 def _on_select() -> None:
-    """Chart selection -> the session's selection (kept until the next chart event)."""
+    """Chart selection -> the session's selection (kept until the next chart event). A user's
+    or item's point keeps its top level-1 cluster, from which the other pages open a cluster
+    when a lasso caught objects of a side but none of its clusters (state.selected)."""
     event = st.session_state.get("map_chart")
     found = {}
     for point in event.selection.points if event else []:
         custom = point.get("customdata")
-        if not custom or len(custom) < 4:
+        if not custom or len(custom) < 5:
             continue  # a legend entry
-        found[(str(custom[0]), int(custom[1]), int(custom[2]))] = float(custom[3])
-    # Clusters first, the largest first: the first one of a side is what other pages open.
-    ordered = sorted(found, key=lambda key: (not key[0].endswith("cluster"), -found[key]))
-    state.select([{"kind": kind, "level": level, "index": index} for kind, level, index in ordered])
+        key = (str(custom[0]), int(custom[1]), int(custom[2]))
+        found[key] = (float(custom[3]), int(custom[4]))
+    # Clusters first, the largest first.
+    ordered = sorted(found, key=lambda key: (not key[0].endswith("cluster"), -found[key][0]))
+    state.select(
+        [
+            {
+                "kind": kind,
+                "level": level,
+                "index": index,
+                "top_cluster": found[kind, level, index][1],
+            }
+            for kind, level, index in ordered
+        ]
+    )
 
 
 map_page()
