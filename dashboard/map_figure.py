@@ -32,7 +32,6 @@ LEGEND_CHARACTERS = 30  # longer legend texts are cut (the hover has them whole)
 LEGEND_ENTRY_PX = 200  # a legend entry's width: the legend below the plot has even columns
 LEGEND_COLUMNS = 2  # columns the figure's height allows for (3 fit in a 600 px wide chart)
 LEGEND_ROW_PX = 26
-SVG_UP_TO = 6_000  # points; above, users and items are drawn with WebGL
 HEIGHT = 600  # the figure without its legend; the plot area is this less the top margin
 RING = "#e0115f"
 
@@ -62,10 +61,10 @@ def hover_texts(rows: pd.DataFrame) -> list[str]:
                 if probability == probability:  # not NaN
                     text += f" (probability {probability:.2f})"
                 if name:
-                    text += f"<br>{hover(_short(name, 90))}"
-        for column in extra:
+                    text += f"<br>{hover(_short(name, 60))}"
+        for column in extra:  # what the label does not say already
             value = getattr(row, column)
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and value and value not in str(row.label):
                 text += f"<br>{column}: {hover(value)}"
         texts.append(text)
     return texts
@@ -114,17 +113,52 @@ def _natural(value) -> tuple:
 
 
 def _custom(rows: pd.DataFrame) -> np.ndarray:
-    """Per point: kind, level, index (which object or cluster it is), size and top cluster."""
+    """Per point: kind (its position in KINDS), level, index (which object or cluster it is),
+    size and top cluster. All numbers: plotly sends them as one compact typed array."""
     return np.stack(
         [
-            rows["kind"].to_numpy(object),
+            rows["kind"].map(KINDS.index).to_numpy(float),
             rows["level"].to_numpy(),
             rows["index"].to_numpy(),
             rows["size"].to_numpy(),
             rows["top_cluster"].to_numpy(),
         ],
         axis=1,
-    )
+    ).astype(np.float32)
+
+
+def point_of(custom: list) -> dict:
+    """A point as the selection keeps it, from a marker's customdata (see `_custom`): a list,
+    or, as the browser sends a typed array's row, a dict {"0": kind, "1": level, ...}."""
+    if isinstance(custom, dict):
+        custom = [custom[str(position)] for position in range(len(custom))]
+    kind = KINDS[int(custom[0])]
+    return {
+        "kind": kind,
+        "level": int(custom[1]),
+        "index": int(custom[2]),
+        "size": custom[3],
+        "top_cluster": int(custom[4]),
+    }
+
+
+def _coded(values: pd.Series, colours: dict) -> dict:
+    """Marker colours as numbers (a code per point: position in `colours`, or the last code
+    for "other") with a stepped colour scale: one typed array instead of a colour string per
+    point, which plotly validates one by one."""
+    palette_list = [*colours.values(), OTHER_COLOUR]
+    codes = values.map({value: code for code, value in enumerate(colours)})
+    steps = len(palette_list)
+    scale = []
+    for code, colour in enumerate(palette_list):
+        scale += [[code / steps, colour], [(code + 1) / steps, colour]]
+    return {
+        "color": codes.fillna(steps - 1).to_numpy(float),
+        "colorscale": scale,
+        "cmin": -0.5,
+        "cmax": steps - 0.5,
+        "showscale": False,
+    }
 
 
 def _texts(rows: pd.DataFrame) -> list[str]:
@@ -162,8 +196,6 @@ def figure(
     index, size, top cluster) as customdata, which the page's selection reads."""
     figure = go.Figure()
     dimmed = highlight is not None
-    small = len(visible) <= SVG_UP_TO  # SVG draws this many at once; no WebGL context to set up
-    overlay = go.Scatter if small else go.Scattergl  # drawn above the points beneath it
     values = colour_values(visible, colour) if colour != "kind" else None
     title = hover({"top_cluster": "top cluster (level 1)"}.get(colour, colour))
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
@@ -173,16 +205,18 @@ def figure(
             continue
         is_cluster = kind.endswith("cluster")
         if values is None:
-            marker_colours = KIND_COLOURS[kind]
+            colouring = {"color": KIND_COLOURS[kind]}
         else:
-            marker_colours = values.loc[rows.index].map(colours).fillna(OTHER_COLOUR).tolist()
+            colouring = _coded(values.loc[rows.index], colours)
         if is_cluster:  # marker area grows with the cluster's size, relative to its kind
             relative = np.sqrt(rows["size"].clip(lower=0) / max(rows["size"].max(), 1e-9))
             sizes = 6 + 10 * relative
         else:
             sizes = 5
         opacity = 0.95 if is_cluster else 0.6
-        trace = go.Scatter if is_cluster or small else go.Scattergl  # clusters SVG: easy to click
+        # Clusters in SVG, users and items in WebGL: a cluster wins a hover or click over the
+        # objects on top of it (all SVG, an object within 3 px of the pointer took it).
+        trace = go.Scatter if is_cluster else go.Scattergl
         figure.add_trace(
             trace(
                 x=rows["x"],
@@ -190,7 +224,7 @@ def figure(
                 mode="markers",
                 name=kind,
                 marker={
-                    "color": marker_colours,
+                    **colouring,
                     "size": sizes,
                     "symbol": SYMBOLS[kind],
                     "opacity": 0.12 if dimmed else opacity,
@@ -219,7 +253,7 @@ def figure(
         strongest = max(float(highlight["probability"].max()), 1e-9)
         relative = (highlight["probability"] / strongest).clip(0, 1)
         figure.add_trace(
-            overlay(
+            go.Scattergl(  # above the WebGL points
                 x=highlight["x"],
                 y=highlight["y"],
                 mode="markers",
@@ -240,7 +274,7 @@ def figure(
         few = len(selected) <= 20
         ring = {"symbol": "circle-open", "size": 16 if few else 9, "color": RING}
         figure.add_trace(
-            overlay(
+            go.Scattergl(
                 x=selected["x"],
                 y=selected["y"],
                 mode="markers",

@@ -301,14 +301,20 @@ MAP_STATE = (
     if (trace.legendgroup === 'shapes' || !trace.x || trace.x[0] === null) continue;
     if (trace.name === 'members') { members = trace.x.length; continue; }
     if (trace.name === 'selected') continue;
-    const colours = Array.isArray(trace.marker.color) ? trace.marker.color : [trace.marker.color];
-    colours.forEach((c) => drawn.add(c));
+    const colour = trace.marker.color, scale = trace.marker.colorscale;
+    if (typeof colour === 'string') drawn.add(colour);
+    else for (const code of colour) drawn.add(scale[2 * code][1]);  // a stepped scale
     otherOpacity = trace.marker.opacity;
     points[trace.name] = Array.from(trace.x, (x, i) => [x, trace.y[i]]);  // x: a typed array
   }
   const title = (layout.legend.title.text || '').replace(/<[^>]+>/g, '') || null;
+  const probe = document.createElement('span');
+  document.body.appendChild(probe);
+  const rgb = (c) => { probe.style.color = c; return getComputedStyle(probe).color; };
+  const drawnRgb = [...drawn].map(rgb), listedRgb = [...listed].map(rgb);
+  probe.remove();
   return {plot: layout.yaxis._length, width: layout.xaxis._length, title,
-          drawn: [...drawn], listed: [...listed], members, otherOpacity,
+          drawn: drawnRgb, listed: listedRgb, members, otherOpacity,
           shapes: (layout.shapes || []).map((s) => ({x0: s.x0, x1: s.x1, y0: s.y0, y1: s.y1,
                                                   layer: s.layer, type: s.type})),
           xrange: layout.xaxis.range, yrange: layout.yaxis.range, points};
@@ -335,7 +341,9 @@ def timed(page, action, condition: str, argument=None) -> float:
     started = time.perf_counter()
     action()
     page.wait_for_function(condition, arg=argument, timeout=60_000)
-    return round(time.perf_counter() - started, 2)
+    elapsed = round(time.perf_counter() - started, 2)
+    page.wait_for_function(SETTLED)  # the run's end removes the old chart: positions move
+    return elapsed
 
 
 @pytest.fixture

@@ -124,3 +124,15 @@ def test_the_shared_map_puts_each_user_on_the_items_of_its_taste():
     assert np.linalg.norm(xy[0] - xy[2]) > 1.0  # different tastes stay apart
     zero = projection.shared_vectors(table.iloc[:1], vectors[:1])  # the mean itself
     np.testing.assert_array_equal(zero, np.zeros((1, 3)))
+
+
+def test_a_markers_customdata_names_its_point_as_a_list_or_as_a_typed_array_row():
+    from dashboard.map_figure import _custom, point_of
+
+    rows = pd.DataFrame(
+        {"kind": ["item cluster"], "level": [2], "index": [7], "size": [3.5], "top_cluster": [-1]}
+    )
+    custom = _custom(rows)[0].tolist()
+    expected = {"kind": "item cluster", "level": 2, "index": 7, "size": 3.5, "top_cluster": -1}
+    assert point_of(custom) == expected
+    assert point_of({str(i): value for i, value in enumerate(custom)}) == expected  # from JS

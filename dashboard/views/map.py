@@ -218,19 +218,16 @@ def _on_select() -> None:
         custom = point.get("customdata")
         if not custom or len(custom) < 5:
             continue  # a legend entry
-        key = (str(custom[0]), int(custom[1]), int(custom[2]))
-        found[key] = (float(custom[3]), int(custom[4]))
+        picked = map_figure.point_of(custom)
+        found[picked["kind"], picked["level"], picked["index"]] = picked
     # Clusters first, the largest first.
-    ordered = sorted(found, key=lambda key: (not key[0].endswith("cluster"), -found[key][0]))
+    ordered = sorted(
+        found.values(), key=lambda point: (not point["kind"].endswith("cluster"), -point["size"])
+    )
     state.select(
         [
-            {
-                "kind": kind,
-                "level": level,
-                "index": index,
-                "top_cluster": found[kind, level, index][1],
-            }
-            for kind, level, index in ordered
+            {key: point[key] for key in ("kind", "level", "index", "top_cluster")}
+            for point in ordered
         ]
     )
 
