@@ -136,3 +136,13 @@ def test_a_markers_customdata_names_its_point_as_a_list_or_as_a_typed_array_row(
     expected = {"kind": "item cluster", "level": 2, "index": 7, "size": 3.5, "top_cluster": -1}
     assert point_of(custom) == expected
     assert point_of({str(i): value for i, value in enumerate(custom)}) == expected  # from JS
+
+
+def test_top_members_equal_a_full_stable_sort_ties_included():
+    from hmf_core.naming import top_members
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.integers(0, 4, size=(50, 7)) / 4.0  # many ties
+    for top in (1, 2, 5, 50, 60):
+        expected = np.argsort(-probabilities, axis=0, kind="stable")[:top]
+        np.testing.assert_array_equal(top_members(probabilities, top), expected)
