@@ -280,8 +280,7 @@ def figure(
                 mode="markers",
                 name="selected",
                 marker={**ring, "line": {"width": 2.5 if few else 1.2}},
-                hovertext=_texts(selected),
-                hoverinfo="text",
+                hoverinfo="skip",  # a ring never takes a hover or click from the point it rings
                 customdata=_custom(selected),
                 showlegend=False,
             )

@@ -40,7 +40,8 @@ def search_results(matches: pd.DataFrame, query: str) -> pd.Series | None:
     return choice
 
 
-def selection_panel(explored: state.Explored) -> None:
+def selection_panel(explored: state.Explored, highlight_note: str = "") -> None:
+    """What is selected; `highlight_note` says what the map highlights for one cluster."""
     points = state.selected_points()
     if not points:
         st.subheader("Selection")
@@ -58,12 +59,12 @@ def selection_panel(explored: state.Explored) -> None:
     if len(points) > 1:
         _several(explored, points, header)
     elif points[0]["kind"].endswith("cluster"):
-        _one_cluster(explored, points[0], header)
+        _one_cluster(explored, points[0], header, highlight_note)
     else:
         _one_object(explored, points[0], header)
 
 
-def _one_cluster(explored: state.Explored, point: dict, header) -> None:
+def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: str) -> None:
     side = point["kind"].split()[0]
     level, cluster = point["level"], point["index"]
     sizes = queries.cluster_sizes(explored.key, side, level)
@@ -75,6 +76,8 @@ def _one_cluster(explored: state.Explored, point: dict, header) -> None:
     ]
     if len(name) and isinstance(name.iloc[0], str):
         st.markdown(f"**{literal(name.iloc[0])}**")
+    if highlight_note:
+        st.caption(highlight_note)
     st.caption(
         f"Size {sizes[cluster]:.1f} (sum of its members' probabilities). Members, most "
         "probable first:"

@@ -181,6 +181,7 @@ def test_the_journey_in_a_real_browser(browser_page):
     shot("map-lasso-selection")
     chart.hover()
     chart.locator("[data-title='Pan']").click()
+    target = point_position(page, "user cluster", cluster)  # the page may have scrolled
     page.mouse.move(target["x"], target["y"])  # back to the single cluster: click it again
     page.mouse.click(target["x"], target["y"])
     expect(page.get_by_role("heading", name=f"User cluster {cluster} (level 1)")).to_be_visible()
@@ -268,6 +269,30 @@ ISOLATED_POINT = """(chart, kind) => {
   }
   return best;
 }"""
+
+
+POINT_POSITION = """(chart, [kind, index]) => {
+  // Page coordinates of the marker of `kind` with model index `index` (map block's helper).
+  const plot = chart.querySelector('.js-plotly-plot');
+  const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+  const box = plot.getBoundingClientRect();
+  const trace = plot._fullData.find((t) => t.name === kind);
+  for (let i = 0; i < trace.x.length; i++) {
+    if (trace.customdata[i][2] === index) {
+      return {kind, index, x: box.left + xaxis._offset + xaxis.l2p(trace.x[i]),
+              y: box.top + yaxis._offset + yaxis.l2p(trace.y[i])};
+    }
+  }
+  return null;
+}"""
+
+
+def point_position(page, kind: str, index: int) -> dict:
+    """Page coordinates of one marker of the map now (after a scroll or a redraw)."""
+    page.wait_for_function(SETTLED)
+    point = page.locator(CHART).evaluate(POINT_POSITION, [kind, index])
+    assert point is not None, f"no {kind} {index} on the map"
+    return point
 
 
 def isolated_point(chart, kind: str) -> dict:

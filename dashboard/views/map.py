@@ -84,8 +84,6 @@ def map_page() -> None:
     highlight, highlight_note = _highlight(explored, frame, visible, points)
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        if highlight_note:
-            st.caption(highlight_note)
         figure = map_figure.figure(
             visible,
             colour,
@@ -107,7 +105,7 @@ def map_page() -> None:
             "double-click empty space to clear. Scroll to zoom."
         )
     with right:
-        map_panels.selection_panel(explored)
+        map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
 
 
 def _highlight(
