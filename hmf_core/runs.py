@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hmf_core.files import DamagedFile
+from hmf_core.progress import QUALITY_STEP
 from hmf_core.runclaim import create_run_dir
 from hmf_core.rundir import RunDir, list_runs
 from hmf_core.settings import TrainSettings
@@ -121,7 +122,8 @@ def run_worker(run_dir: Path) -> int:
 
 @dataclass
 class RunStatus:
-    phase: str  # preparing data, training HMF, training MF, computing maps, finished...
+    phase: str  # preparing data, training HMF, training MF, computing cluster quality,
+    # computing maps, finished...
     active: bool  # the training process is still working
     hmf: dict  # progress.json of HMF
     mf: dict | None  # progress.json of the MF comparison, if there is one
@@ -155,6 +157,8 @@ def _status(run: RunDir) -> RunStatus:
         return RunStatus("training HMF", True, hmf, mf)
     if state not in ("finished", "stopped"):
         return RunStatus(state, False, hmf, mf, error)
+    if alive and hmf.get("step") == QUALITY_STEP:  # hmf_core.progress.RunSteps wrote it
+        return RunStatus(QUALITY_STEP, True, hmf, mf)
     settings = run.settings()
     if (
         settings.get("compare_mf")

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from hmf_core.memory import parameter_count
 from hmf_core.model import HMFConfig
 from hmf_core.rundir import RunDir
+from hmf_core.runs import run_status
 from hmf_core.training import TrainSettings
 
 APP = REPO / "dashboard" / "app.py"
@@ -424,6 +425,7 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
     assert final["state"] == "stopped", final
     assert run.has_model() and "test_rmse" in run.test_metrics()
     assert len(run.metrics()) < 5000
+    wait_for(lambda: not run_status(run).active)  # the cluster quality is computed after it
     at.run()
     assert "stopped" in texts(at)
 

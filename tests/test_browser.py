@@ -605,3 +605,45 @@ USER_BLOB = f"""() => {{
   const q = (v, f) => v[Math.floor(f * (v.length - 1))];
   return [q(xs, 0.3), q(ys, 0.3), q(xs, 0.7), q(ys, 0.7)];
 }}"""
+
+
+# --- wt-ingest: progress while a large file is read by path (issue 11.3) ----------------------
+
+
+def test_the_data_page_shows_progress_while_reading_a_large_file_by_path(tmp_path):
+    """A generated 4M-row CSV (~100 MB) by path: the progress bar shows the bytes parsed while
+    the file is read, then the status says how many ratings were read."""
+    chromium = require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from benchmarks.read_speed import generate_csv
+
+    large = tmp_path / "large.csv"
+    generate_csv(large, 4_000_000)
+    with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(60_000)
+            try:
+                page.goto(url)
+                expect(page.get_by_text("Current dataset: MovieLens latest-small")).to_be_visible(
+                    timeout=90_000
+                )
+                page.get_by_role("radio", name="Files on this machine").click()
+                commit_text(page, "Rating file path", str(large))
+                page.locator(".st-key-use_paths button").click()
+                bar = page.get_by_test_id("stProgress")
+                expect(bar.filter(has_text="parsing:")).to_be_visible(timeout=60_000)
+                seen = bar.first.inner_text()
+                assert re.search(r"\d+% · parsing: [\d,]+ of [\d,]+ MB", seen), seen
+                page.screenshot(path=str(SCREENSHOTS / "data-large-file-reading.png"))
+                expect(page.get_by_text("Current dataset: large.csv")).to_be_visible(
+                    timeout=180_000
+                )
+                expect(
+                    page.get_by_text(re.compile(r"Read large\.csv: [\d,]+ ratings in"))
+                ).to_be_visible()
+            finally:
+                page.screenshot(path=str(SCREENSHOTS / "data-large-file-read.png"))
+                browser.close()

@@ -17,6 +17,7 @@ from hmf_core.errors import RunError
 from hmf_core.files import DamagedFile
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
+from hmf_core.progress import step_of
 from hmf_core.runs import RunStatus, describe, run_status, runs, runs_root, start_run, stop_run
 from hmf_core.settings import TrainSettings, cluster_warnings, parse_cluster_counts
 from hmf_core.split import SPLITS
@@ -250,7 +251,9 @@ def _new_run(dataset: Dataset) -> None:
         " → ".join(map(str, item_levels)) or "none (MF)",
     )
     config = settings.config_for(sizes["users"], sizes["items"])
-    memory = training_memory_bytes(config, batch_size=settings.batch_size, n_ratings=sizes["train"])
+    memory = training_memory_bytes(
+        config, settings.optimizer, batch_size=settings.batch_size, n_ratings=sizes["train"]
+    )
     st.caption(
         f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}. "
         f"{parameter_count(config):,} parameters; training needs about "
@@ -359,8 +362,9 @@ def _progress(run, status: RunStatus, settings: dict) -> None:
             text=f"{label}: epoch {epoch + 1} of at most {max_epochs}, "
             f"batch {batch}/{batches or '?'}",
         )
-    elif status.active:
-        st.progress(1.0, text=f"{literal(status.phase)}…")
+    elif status.active:  # preparing data / cluster quality: the step progress.json names
+        fraction, text = step_of(hmf) or (None, status.phase)
+        st.progress(1.0 if fraction is None else fraction, text=f"{literal(text)}…")
     metrics = {"HMF epochs": str(int(hmf.get("epoch") or 0))}
     if status.mf is not None or settings.get("compare_mf"):
         metrics["MF epochs"] = str(int((status.mf or {}).get("epoch") or 0))
