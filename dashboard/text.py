@@ -6,21 +6,16 @@ from __future__ import annotations
 import html
 import re
 
-_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")  # ":" too: :red[x], :smile:
-
-
-# Streamlit links bare URLs and e-mail addresses in markdown after escapes are resolved
-# ("http\\://x\\.com" still became a link). An invisible WORD JOINER (U+2060) inside
-# "://", "www." and before "@" breaks those patterns; the text reads the same.
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:@])")
+# Streamlit's markdown turns URLs, www. names and e-mail addresses into links after escapes are
+# read: a word joiner (U+2060, zero width) inside each keeps them text.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?=@)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?=://)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
 
 
 def literal(text: object) -> str:
     """`text` escaped so that Streamlit's markdown shows it as typed (no bold, links, LaTeX,
-    HTML tags, or directives such as :red[...] or :material/icon:, whose colons are escaped:
-    with its brackets escaped but not its colon, :red[x] still lost its ":red"), and no
-    link made of a bare URL or e-mail address (see WORD_JOINER)."""
+    HTML tags, or directives such as :red[...], whose brackets are escaped)."""
     return _MARKUP.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, str(text)))
 
 

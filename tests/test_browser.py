@@ -21,10 +21,12 @@ from e2e_helpers import (
     Screenshots,
     column_names,
     commit_text,
+    curve_epochs,
     open_page,
     require_chromium,
     streamlit_server,
     table_rows,
+    wait_for_curve_points,
 )
 
 pytestmark = pytest.mark.browser
@@ -50,8 +52,8 @@ def browser_page(tmp_path):
 
 
 def curve_points(page, key: str = "curve_train_loss") -> int:
-    """Markers drawn in a curve chart (one per epoch and model)."""
-    return page.locator(f".st-key-{key} path.point").count()
+    """Points drawn in a curve chart (one per epoch and model)."""
+    return sum(curve_epochs(page, key).values())
 
 
 def test_the_journey_in_a_real_browser(browser_page):
@@ -95,17 +97,11 @@ def test_the_journey_in_a_real_browser(browser_page):
     started = time.time()
     page.locator(".st-key-train_button button").click()
     expect(page.locator(".st-key-stop_button button").first).to_be_visible()
-    page.wait_for_function(
-        "() => document.querySelectorAll('.st-key-curve_train_loss path.point').length > 0",
-        timeout=LONG,
-    )
+    wait_for_curve_points(page, 0, timeout=LONG)
     timings["first_curve_point_s"] = round(time.time() - started, 1)
     first = curve_points(page)
     shot("training-live-curves")
-    page.wait_for_function(
-        f"() => document.querySelectorAll('.st-key-curve_train_loss path.point').length > {first}",
-        timeout=LONG,
-    )
+    wait_for_curve_points(page, first, timeout=LONG)
     assert curve_points(page) > first, "the curve grows while training runs"
     expect(page.get_by_text(re.compile(r"HMF Test RMSE \d"))).to_be_visible(timeout=LONG)
     timings["hmf_finished_s"] = round(time.time() - started, 1)
@@ -181,6 +177,7 @@ def test_the_journey_in_a_real_browser(browser_page):
     shot("map-lasso-selection")
     chart.hover()
     chart.locator("[data-title='Pan']").click()
+    target = point_position(page, "user cluster", cluster)  # the page may have scrolled
     page.mouse.move(target["x"], target["y"])  # back to the single cluster: click it again
     page.mouse.click(target["x"], target["y"])
     expect(page.get_by_role("heading", name=f"User cluster {cluster} (level 1)")).to_be_visible()
@@ -270,11 +267,601 @@ ISOLATED_POINT = """(chart, kind) => {
 }"""
 
 
+POINT_POSITION = """(chart, [kind, index]) => {
+  // Page coordinates of the marker of `kind` with model index `index` (map block's helper).
+  const plot = chart.querySelector('.js-plotly-plot');
+  const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+  const box = plot.getBoundingClientRect();
+  const trace = plot._fullData.find((t) => t.name === kind);
+  for (let i = 0; i < trace.x.length; i++) {
+    if (trace.customdata[i][2] === index) {
+      return {kind, index, x: box.left + xaxis._offset + xaxis.l2p(trace.x[i]),
+              y: box.top + yaxis._offset + yaxis.l2p(trace.y[i])};
+    }
+  }
+  return null;
+}"""
+
+
+def point_position(page, kind: str, index: int) -> dict:
+    """Page coordinates of one marker of the map now (after a scroll or a redraw)."""
+    page.wait_for_function(SETTLED)
+    point = page.locator(CHART).evaluate(POINT_POSITION, [kind, index])
+    assert point is not None, f"no {kind} {index} on the map"
+    return point
+
+
 def isolated_point(chart, kind: str) -> dict:
     """Page coordinates and model index of the most isolated marker of `kind` on the map."""
     point = chart.evaluate(ISOLATED_POINT, kind)
     assert point is not None, f"no {kind} marker inside the plot area"
     return point
+
+
+# --- wt-train: a steady Train page, run names and notes (issue 9, points 7 and 8) -------------
+
+STEADY_SAMPLER = """() => {
+  // Every 100 ms: are both curve charts there, drawn (a canvas), and the very nodes seen at
+  // the start? And a MutationObserver that counts removals of a chart's node or an ancestor.
+  const keys = ['curve_train_loss', 'curve_val_rmse'];
+  const first = Object.fromEntries(keys.map((k) => [k, document.querySelector('.st-key-' + k)]));
+  const charts = Object.fromEntries(
+    keys.map((k) => [k, first[k].querySelector('canvas').parentElement]));
+  const state = {samples: 0, missing: 0, replaced: 0, removed: 0, elapsed: [], badge: []};
+  new MutationObserver((records) => {
+    for (const record of records) for (const node of record.removedNodes) {
+      if (keys.some((k) => node === first[k] || node.contains(first[k]) || node === charts[k])) {
+        state.removed += 1;
+      }
+    }
+  }).observe(document.body, {subtree: true, childList: true});
+  window.__steady = state;
+  window.__steadyTimer = setInterval(() => {
+    state.samples += 1;
+    for (const k of keys) {
+      const now = document.querySelector('.st-key-' + k);
+      if (!now || !now.querySelector('canvas') || now.getBoundingClientRect().height < 100) {
+        state.missing += 1;
+      } else if (now !== first[k]) state.replaced += 1;
+    }
+    const elapsed = [...document.querySelectorAll('[data-testid=stMetric]')]
+      .find((m) => m.innerText.startsWith('Elapsed'));
+    if (elapsed) state.elapsed.push(elapsed.querySelector('[data-testid=stMetricValue]').innerText);
+    const badge = document.querySelector('.stMarkdownBadge');
+    if (badge) state.badge.push(badge.innerText);
+  }, 100);
+}"""
+
+
+def seconds(text: str) -> int:
+    minutes, secs = text.split(":")[-2:]
+    return int(minutes) * 60 + int(secs)
+
+
+def runs_table_row(page, name: str) -> dict[str, str]:
+    """The run list's row of the run called `name`, by column name (the columns in view: the
+    grid's accessibility table holds those)."""
+    grid = page.locator(".st-key-runs_table")
+    expect_attached(grid.locator("td").first)
+    names = column_names(grid)
+    for row in table_rows(grid):
+        cells = dict(zip(names, row[-len(names) :]))
+        if cells.get("name") == name:
+            return cells
+    raise AssertionError(f"no row for {name} in {table_rows(grid)}")
+
+
+def expect_attached(locator) -> None:
+    from playwright.sync_api import expect
+
+    expect(locator).to_be_attached()
+
+
+def test_train_page_is_steady_consistent_and_names_runs(browser_page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # a busy 2-core machine: reads and reruns take seconds
+    page, url, data_file, _ = browser_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    shots = SCREENSHOTS
+    shots.mkdir(parents=True, exist_ok=True)
+
+    # The demo defaults to the random split (its temporal split tests 174 ratings of 7 users)...
+    page.goto(url)
+    expect(page.get_by_text("Current dataset: MovieLens latest-small")).to_be_visible(
+        timeout=90_000
+    )
+    open_page(page, "Train")
+    expect(page.get_by_role("combobox", name="Split")).to_have_value("random")
+    # ...an uploaded ML-100K to the temporal one (1,932 test ratings from 89 of 625 users).
+    open_page(page, "Data")
+    page.get_by_role("radio", name="Upload files").click()
+    page.locator("[data-testid=stFileUploader] input[type=file]").nth(0).set_input_files(
+        str(data_file)
+    )
+    expect(page.get_by_text("Current dataset: u.data (uploaded)")).to_be_visible()
+    open_page(page, "Train")
+    expect(page.get_by_role("combobox", name="Split")).to_have_value("temporal")
+    page.screenshot(path=str(shots / "train-ml100k-temporal-default.png"))
+
+    # A named run with a note, plain MF beside it; trained live.
+    name = "ML-100K **depth 1** <b>20</b> $x$"
+    commit_text(page, "User clusters", "20")
+    commit_text(page, "Item clusters", "20")
+    commit_text(page, "Max epochs", "300")
+    commit_text(page, "Patience", "300")
+    commit_text(page, "Run name", "draft")
+    note = page.get_by_label("Note", exact=True)
+    note.fill("first try: [not a link](http://example.com)")
+    note.press("Control+Enter")
+    page.get_by_text("Also train plain MF on the same split, for comparison").click()
+    page.get_by_text("More settings").click()
+    umap = page.get_by_label("Compute the UMAP map after training")
+    for _ in range(5):  # a click that lands during the note's rerun can be lost: again
+        page.get_by_text("Compute the UMAP map after training").click()
+        time.sleep(1.0)
+        if not umap.is_checked():
+            break
+    expect(umap).not_to_be_checked()
+    page.screenshot(path=str(shots / "train-named-form.png"))
+    clicked = time.time()
+    page.locator(".st-key-train_button button").click()
+    expect(page.locator("h3", has_text="Run draft")).to_be_visible()
+    wait_for_curve_points(page, 1, timeout=LONG)  # two epochs drawn: training is under way
+
+    # Several seconds of live training: the charts are there and the same nodes at every
+    # 100 ms sample, never removed; Elapsed never goes back; the badge reads one state.
+    page.evaluate(STEADY_SAMPLER)
+    before = curve_epochs(page)["HMF"]
+    state_seen = []
+    for _ in range(4):
+        time.sleep(1.5)
+        row = runs_table_row(page, "draft")
+        badge = page.locator(".stMarkdownBadge").first.inner_text()
+        state_seen.append((badge, row["state"]))
+    page.screenshot(path=str(shots / "train-live.png"))
+    steady = page.evaluate("clearInterval(window.__steadyTimer) || window.__steady")
+    after = curve_epochs(page)["HMF"]
+    figures = {k: steady[k] for k in ("samples", "missing", "replaced", "removed")}
+    figures["epochs_drawn"] = [before, after]
+    figures["elapsed_first_last"] = [steady["elapsed"][0], steady["elapsed"][-1]]
+    (shots / "train-steady.json").write_text(json.dumps(figures, indent=2))
+    print("steady", figures)
+    assert after > before, "the curves were updated during the samples"
+    assert steady["samples"] >= 50, steady
+    assert (steady["missing"], steady["replaced"], steady["removed"]) == (0, 0, 0), steady
+    elapsed = [seconds(t) for t in steady["elapsed"]]
+    assert elapsed == sorted(elapsed) and elapsed[-1] - elapsed[0] >= 4, elapsed
+    assert all(badge == table for badge, table in state_seen), state_seen
+    values = page.get_by_test_id("stMetricValue")
+    val_rmse = (
+        page.get_by_test_id("stMetric").filter(has_text="Val. RMSE").get_by_test_id("stMetricValue")
+    )
+    assert re.fullmatch(r"\d\.\d{4}", val_rmse.inner_text().strip())
+    truncated = values.evaluate_all("(all) => all.filter((v) => v.scrollWidth > v.clientWidth + 1)")
+    assert not truncated, "a metric value is cut off"
+
+    # Stop: HMF stops and keeps its best checkpoint; the clock stops with the process.
+    # Renamed while it trains: typing survives the panel's refreshes each second.
+    page.get_by_text("Name and note", exact=True).click()
+    editor = page.get_by_label("Name", exact=True)
+    editor.fill(name)
+    time.sleep(2.5)
+    assert editor.input_value() == name
+    page.get_by_role("button", name="Save name and note").click()
+    expect(page.locator("h3", has_text=f"Run {name}")).to_be_visible()
+    expect(page.get_by_text(f"Already training: {name}.")).to_be_visible()  # the whole page
+    # The sidebar picker lists the new name (its input keeps the old text until the next
+    # page: Streamlit's selectbox keeps its displayed text while its value is unchanged).
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run").click()
+    expect(page.get_by_role("option")).to_have_text([name])
+    page.keyboard.press("Escape")
+    page.locator(".st-key-stop_button button").first.click()
+    expect(page.locator(".stMarkdownBadge").filter(has_text="stopped")).to_be_visible(timeout=LONG)
+    seen_done = time.time() - clicked
+    final = seconds(
+        page.get_by_test_id("stMetric")
+        .filter(has_text="Elapsed")
+        .get_by_test_id("stMetricValue")
+        .inner_text()
+    )
+    assert seen_done - 6 <= final <= seen_done + 1, (final, seen_done)  # wall time, from Train
+    for _ in range(50):  # the grid redraws its cells a moment after the badge
+        row = runs_table_row(page, name)
+        if row["state"] == "stopped":
+            break
+        time.sleep(0.1)
+    assert row["state"] == "stopped" and row["elapsed"] == f"{final // 60}:{final % 60:02d}"
+    assert re.fullmatch(r"RMSE \d\.\d{4}", row["test"]), row  # not JSON
+    note_shown = page.get_by_test_id("stCaptionContainer").filter(has_text="first try")
+    assert note_shown.inner_text().replace("\u2060", "") == (  # word joiners: no autolink
+        "first try: [not a link](http://example.com)"
+    )
+    assert note_shown.locator("a").count() == 0
+    expect(page.get_by_text(re.compile(r"HMF Test RMSE \d\.\d{4} \(best epoch"))).to_be_visible()
+    page.screenshot(path=str(shots / "train-stopped.png"))
+
+    # A reload (?run= in the URL): the form shows that run's settings.
+    page.reload()
+    expect(page.locator("h3", has_text=f"Run {name}")).to_be_visible(timeout=60_000)
+    for label, value in (("User clusters", "20"), ("Item clusters", "20"), ("Max epochs", "300")):
+        expect(page.get_by_label(label, exact=True)).to_have_value(value)
+    expect(page.get_by_role("combobox", name="Split")).to_have_value("temporal")
+    expect(
+        page.get_by_label("Also train plain MF on the same split, for comparison")
+    ).to_be_checked()
+    expect(page.get_by_label("Run name", exact=True)).to_have_value("")  # a new run's name
+    expect(page.get_by_text(f"The form opened with the settings of run {name}")).to_be_visible()
+    page.screenshot(path=str(shots / "train-reloaded-form.png"))
+
+    # A second, short run, then both on the Compare page by name.
+    commit_text(page, "Max epochs", "2")
+    commit_text(page, "Run name", "second run")
+    page.locator(".st-key-train_button button").click()
+    expect(page.locator("h3", has_text="Run second run")).to_be_visible()
+    expect(page.locator(".stMarkdownBadge").filter(has_text="finished")).to_be_visible(timeout=LONG)
+    open_page(page, "Compare runs")
+    picker = page.locator(".st-key-compare_runs")
+    expect(picker).to_contain_text("second run")
+    expect(picker).to_contain_text(name)
+    grid = page.get_by_test_id("stDataFrame").first
+    expect_attached(grid.locator("td").first)
+    compared = [row for row in table_rows(grid)]
+    names = column_names(grid)
+    assert names[0] == "name"
+    assert {row[-len(names)] for row in compared} == {name, "second run"}
+    legend = page.locator(".st-key-compare_chart .legend")
+    expect(legend).to_contain_text(name)  # the tags shown as typed, not rendered
+    assert page.locator(".st-key-compare_chart .legend b").count() == 0
+    page.screenshot(path=str(shots / "train-compare-named.png"), full_page=True)
+    assert page.get_by_test_id("stException").count() == 0
+
+
+# --- the map (issue 9 point 5): legends, names, search, highlight, comparable view, side -----
+
+CHART = ".st-key-map_chart[data-stale='false']"  # a rerun keeps the old chart until done
+MAP_PLOT = f'document.querySelector("{CHART} .js-plotly-plot")'
+MAP_STATE = (
+    """() => {
+  // What the map draws now: plot area, legend title, colours drawn and listed, members,
+  // shapes and axis ranges.
+  const plot = """
+    + MAP_PLOT
+    + """;
+  if (!plot || !plot._fullLayout || !plot._fullData) return null;
+  const layout = plot._fullLayout;
+  const drawn = new Set(), listed = new Set();
+  let members = 0, memberOpacity = null, otherOpacity = null;
+  const points = {};
+  for (const trace of plot._fullData) {
+    if (trace.legendgroup === 'colours') {
+      listed.add(trace.marker.color);
+      continue;
+    }
+    if (trace.legendgroup === 'shapes' || !trace.x || trace.x[0] === null) continue;
+    if (trace.name === 'members') { members = trace.x.length; continue; }
+    if (trace.name === 'selected') continue;
+    const colour = trace.marker.color, scale = trace.marker.colorscale;
+    if (typeof colour === 'string') drawn.add(colour);
+    else for (const code of colour) drawn.add(scale[2 * code][1]);  // a stepped scale
+    otherOpacity = trace.marker.opacity;
+    points[trace.name] = Array.from(trace.x, (x, i) => [x, trace.y[i]]);  // x: a typed array
+  }
+  const title = (layout.legend.title.text || '').replace(/<[^>]+>/g, '') || null;
+  const probe = document.createElement('span');
+  document.body.appendChild(probe);
+  const rgb = (c) => { probe.style.color = c; return getComputedStyle(probe).color; };
+  const drawnRgb = [...drawn].map(rgb), listedRgb = [...listed].map(rgb);
+  probe.remove();
+  return {plot: layout.yaxis._length, width: layout.xaxis._length, title,
+          drawn: drawnRgb, listed: listedRgb, members, otherOpacity,
+          shapes: (layout.shapes || []).map((s) => ({x0: s.x0, x1: s.x1, y0: s.y0, y1: s.y1,
+                                                  layer: s.layer, type: s.type})),
+          xrange: layout.xaxis.range, yrange: layout.yaxis.range, points};
+}"""
+)
+
+
+def map_state(page) -> dict:
+    """MAP_STATE once the chart is drawn (during a rerun there may be none that is not stale)."""
+    return page.wait_for_function(MAP_STATE).json_value()
+
+
+def separation(points: dict) -> float:
+    """Distance between the users' and the items' centroids over their pooled spread."""
+    import numpy as np
+
+    users, items = np.array(points["user"]), np.array(points["item"])
+    spread = np.sqrt((users.var(0).sum() + items.var(0).sum()) / 2)
+    return float(np.linalg.norm(users.mean(0) - items.mean(0)) / spread)
+
+
+def timed(page, action, condition: str, argument=None) -> float:
+    """Seconds from `action` (a click, a keypress) to `condition` (JS) holding in the page."""
+    started = time.perf_counter()
+    action()
+    page.wait_for_function(condition, arg=argument, timeout=60_000)
+    elapsed = round(time.perf_counter() - started, 2)
+    page.wait_for_function(SETTLED)  # the run's end removes the old chart: positions move
+    return elapsed
+
+
+@pytest.fixture
+def map_run(tmp_path):
+    """A small ML-100K run with metadata and maps, trained through the CLI before the app
+    starts (faster than through the browser)."""
+    import subprocess
+    import sys
+
+    from e2e_helpers import REPO
+
+    data = shared_file("ml-100k/u.data")
+    items, users = shared_file("ml-100k/u.item"), shared_file("ml-100k/u.user")
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "hmf_core", "train", "--data", str(data)]
+    command += ["--items", str(items), "--users", str(users), "--run-dir", str(runs / "map")]
+    command += ["--user-clusters", "40", "--item-clusters", "40", "--max-epochs", "20"]
+    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert (runs / "map" / "map_umap.parquet").exists()
+    return runs
+
+
+def test_the_map_reads_well_and_answers_fast(map_run, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = require_chromium()
+    timings = {}
+    with streamlit_server(map_run, tmp_path / "streamlit.log") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(60_000)
+            shot = Screenshots(page, SCREENSHOTS / "map")
+            try:
+                check_the_map(page, url, shot, timings, expect)
+            finally:
+                page.screenshot(path=str(SCREENSHOTS / "map" / "last-state.png"))
+                browser.close()
+    (SCREENSHOTS / "map" / "timings.json").write_text(json.dumps(timings, indent=2))
+    print("map timings (s)", timings, "screenshots", [p.name for p in shot.taken])
+
+
+COLOURINGS = {  # the option's text -> the legend's title (None: coloured by kind)
+    "Kind": None,
+    "Level": "level",
+    "Top cluster (level 1)": "top cluster (level 1)",
+    "Genre": "genre",
+    "Gender": "gender",
+    "Occupation": "occupation",
+}
+LEGEND_IS = f"""(title) => {{
+  const plot = {MAP_PLOT};
+  if (!plot || !plot._fullData) return false;
+  const shown = (plot._fullLayout.legend.title.text || '').replace(/<[^>]+>/g, '');
+  const listed = plot._fullData.some((t) => t.legendgroup === 'colours');
+  return title === null ? !listed : shown === title;
+}}"""
+
+
+def pick(page, label: str, option: str, condition: str, argument=None) -> float:
+    """Choose `option` in a Streamlit selectbox (opening it again should a rerun close it);
+    returns the seconds from the click on the option to `condition` holding."""
+    for _ in range(3):
+        page.get_by_label(label, exact=True).click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=5_000)
+        except Exception:  # the list closed (a rerun redrew the box): open it again
+            page.keyboard.press("Escape")
+            continue
+        return timed(page, choice.click, condition, argument)
+    raise AssertionError(f"no option {option!r} in {label!r}")
+
+
+SETTLED = """() => !document.querySelector('[data-testid=stStatusWidget]')
+  && !document.querySelector('[data-stale=true]')
+  && !document.querySelector('[data-testid=stSkeleton]')"""
+
+
+def settled_shot(page, shot, name: str) -> None:
+    """A screenshot once the app has finished its run (no stale element, no skeleton)."""
+    page.wait_for_function(SETTLED)
+    shot(name)
+
+
+def chart_shot(page, shot, name: str) -> None:
+    """A screenshot of the window with the chart (legend included) scrolled into view."""
+    page.wait_for_function(SETTLED)
+    page.locator(CHART).scroll_into_view_if_needed()
+    shot(name)
+
+
+def check_the_map(page, url, shot, timings, expect) -> None:
+    page.goto(f"{url}/map?run=map")
+    expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
+    chart = page.locator(CHART)
+    page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
+    expect(chart.locator("g.trace.scatter path.point").first).to_be_attached()
+    settled_shot(page, shot, "map-opened")
+
+    # 1. Every colouring: the plot keeps its height, the legend lists the colours drawn.
+    for option, title in [*list(COLOURINGS.items())[1:], ("Kind", None)]:
+        timings[f"colour {option}"] = pick(page, "Colour by", option, LEGEND_IS, title)
+        state = map_state(page)
+        assert state["plot"] >= 450, (option, state["plot"])  # the legend never shrinks it
+        if title is not None:
+            assert state["title"] == title
+            assert set(state["drawn"]) <= set(state["listed"]), option  # no unexplained colour
+            assert set(state["listed"]) <= set(state["drawn"]), option  # no entry for nothing
+            assert len(state["listed"]) <= 17  # 16 colours and "other"
+        if option in ("Genre", "Top cluster (level 1)"):
+            chart_shot(page, shot, f"map-colour-{title.split()[0]}")
+    page.get_by_role("heading", name="Map", exact=True).scroll_into_view_if_needed()
+
+    # 2. Names in hovers: a user cluster's name, an item's top cluster with its probability.
+    cluster = isolated_point(chart, "user cluster")
+    page.mouse.move(cluster["x"], cluster["y"])
+    label = page.locator(f"{CHART} .hoverlayer .hovertext").first
+    expect(label).to_contain_text(f"user cluster {cluster['index']}, level 1")
+    title = label.locator("tspan.line").first.text_content()  # a name, not "user cluster 3 (L1)"
+    assert not title.startswith("user cluster") and (" — " in title or ", " in title), title
+    item = isolated_point(chart, "item")
+    page.mouse.move(item["x"], item["y"])
+    top = re.compile(r"top cluster: item cluster \d+ \(probability [01]\.\d\d\)")
+    expect(label).to_contain_text(top)
+    shot("map-item-hover")  # (a screenshot while the label shows)
+
+    # 3. A selected cluster's members are highlighted, their number stated.
+    page.mouse.move(cluster["x"], cluster["y"])
+    timings["cluster click"] = timed(
+        page,
+        lambda: page.mouse.click(cluster["x"], cluster["y"]),
+        f"() => {MAP_PLOT} && {MAP_PLOT}._fullData.some((t) => t.name === 'members')",
+    )
+    caption = page.get_by_text(re.compile(r"^Highlighted on the map: [\d,]+ users of user cluster"))
+    expect(caption).to_be_visible()
+    count = int(re.search(r"map: ([\d,]+)", caption.inner_text())[1].replace(",", ""))
+    state = map_state(page)
+    assert state["members"] == count > 0
+    assert state["otherOpacity"] < 0.2  # the rest dimmed
+    expect(page.get_by_role("heading", name=f"User cluster {cluster['index']} (level 1)"))
+    chart_shot(page, shot, "map-cluster-members")
+    page.get_by_role("button", name="Clear").click()
+    expect(page.get_by_text("Nothing selected.")).to_be_visible()
+
+    # 4. Search zooms to the hit and rings it above every marker.
+    full = map_state(page)
+    search = page.get_by_label("Find by name", exact=True)
+    search.fill("Star Wars")
+    timings["search"] = timed(
+        page,
+        lambda: search.press("Enter"),
+        f"() => {MAP_PLOT} && ({MAP_PLOT}._fullLayout.shapes || []).length > 0",
+    )
+    expect(page.get_by_text("1 match: the map zooms to and rings")).to_be_visible()
+    state = map_state(page)
+    ring = [s for s in state["shapes"] if s["type"] == "circle"][-1]
+    assert ring["layer"] == "above"
+    hit_x, hit_y = (ring["x0"] + ring["x1"]) / 2, (ring["y0"] + ring["y1"]) / 2
+    assert state["xrange"][0] < hit_x < state["xrange"][1]
+    assert state["yrange"][0] < hit_y < state["yrange"][1]
+    full_width = full["xrange"][1] - full["xrange"][0]
+    assert state["xrange"][1] - state["xrange"][0] < full_width / 3  # zoomed in
+    chart_shot(page, shot, "map-search-hit")
+    search.fill("")
+    search.press("Enter")
+    page.wait_for_function(f"() => {MAP_PLOT} && !({MAP_PLOT}._fullLayout.shapes || []).length")
+
+    # 5. The comparable layout: one cloud, and the reason on the page.
+    model_separation = separation(map_state(page)["points"])
+
+    first_user = map_state(page)["points"]["user"][0]
+    timings["layout comparable"] = pick(
+        page, "Layout", "Users and items comparable", MOVED, first_user
+    )
+    expect(page.get_by_text("Users and items comparable.", exact=False).first).to_be_visible()
+    expect(page.get_by_text(re.compile("removes each side's mean"))).to_be_visible()
+    page.wait_for_timeout(500)
+    shared_separation = separation(map_state(page)["points"])
+    assert shared_separation < 0.5 < model_separation, (shared_separation, model_separation)
+    timings["separation model / comparable"] = [
+        round(model_separation, 2),
+        round(shared_separation, 2),
+    ]
+    chart_shot(page, shot, "map-comparable")
+
+    pick(
+        page, "Layout", "Model space", "() => document.body.innerText.includes('UMAP of the best')"
+    )
+
+    # 6. A lasso over users opens Cluster affinity and Membership on the user side.
+    chart.hover()
+    chart.locator("[data-title='Lasso Select']").click()
+    page.wait_for_timeout(300)
+    x0, y0, x1, y1 = page.wait_for_function(USER_BLOB).json_value()  # where it is drawn now
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    selected = page.get_by_role("heading", name=re.compile(r"^[\d,]+ points selected$"))
+    expect(selected).to_be_visible()
+    summary = page.get_by_text(re.compile(r"users?\b.*Clusters first")).inner_text()
+    users_caught = int(re.search(r"([\d,]+) users", summary)[1].replace(",", ""))
+    items_caught = re.search(r"([\d,]+) items\b", summary)
+    assert users_caught > (int(items_caught[1].replace(",", "")) if items_caught else 0)
+    timings["lasso caught"] = summary.split(".")[0]
+    chart_shot(page, shot, "map-lasso-users")
+    open_page(page, "Cluster affinity")
+    expect(
+        page.get_by_text(re.compile(r"^Every item cluster against user cluster \d+"))
+    ).to_be_visible()
+    settled_shot(page, shot, "map-lasso-opens-affinity-on-users")
+    open_page(page, "Membership")
+    expect(page.get_by_text(re.compile(r"^User cluster \d+ \(level"))).to_be_visible()
+
+
+MOVED = f"""(before) => {{
+  const plot = {MAP_PLOT};
+  const users = plot && plot._fullData && plot._fullData.find((t) => t.name === 'user');
+  return !!users && (users.x[0] !== before[0] || users.y[0] !== before[1]);
+}}"""
+USER_BLOB = f"""() => {{
+  // Page coordinates of a box around the densest part of the users: the middle 40 % of the
+  // users' screen positions in each direction.
+  const plot = {MAP_PLOT};
+  if (!plot || !plot._fullData) return null;
+  const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+  const box = plot.getBoundingClientRect();
+  const users = plot._fullData.find((t) => t.name === 'user');
+  const xs = users.x.map((x) => box.left + xaxis._offset + xaxis.l2p(x)).sort((a, b) => a - b);
+  const ys = users.y.map((y) => box.top + yaxis._offset + yaxis.l2p(y)).sort((a, b) => a - b);
+  const q = (v, f) => v[Math.floor(f * (v.length - 1))];
+  return [q(xs, 0.3), q(ys, 0.3), q(xs, 0.7), q(ys, 0.7)];
+}}"""
+
+
+# --- wt-ingest: progress while a large file is read by path (issue 11.3) ----------------------
+
+
+def test_the_data_page_shows_progress_while_reading_a_large_file_by_path(tmp_path):
+    """A generated 4M-row CSV (~100 MB) by path: the progress bar shows the bytes parsed while
+    the file is read, then the status says how many ratings were read."""
+    chromium = require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from benchmarks.read_speed import generate_csv
+
+    large = tmp_path / "large.csv"
+    generate_csv(large, 4_000_000)
+    with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(60_000)
+            try:
+                page.goto(url)
+                expect(page.get_by_text("Current dataset: MovieLens latest-small")).to_be_visible(
+                    timeout=90_000
+                )
+                page.get_by_role("radio", name="Files on this machine").click()
+                commit_text(page, "Rating file path", str(large))
+                page.locator(".st-key-use_paths button").click()
+                bar = page.get_by_test_id("stProgress")
+                expect(bar.filter(has_text="parsing:")).to_be_visible(timeout=60_000)
+                seen = bar.first.inner_text()
+                assert re.search(r"\d+% · parsing: [\d,]+ of [\d,]+ MB", seen), seen
+                page.screenshot(path=str(SCREENSHOTS / "data-large-file-reading.png"))
+                expect(page.get_by_text("Current dataset: large.csv")).to_be_visible(
+                    timeout=180_000
+                )
+                expect(
+                    page.get_by_text(re.compile(r"Read large\.csv: [\d,]+ ratings in"))
+                ).to_be_visible()
+            finally:
+                page.screenshot(path=str(SCREENSHOTS / "data-large-file-read.png"))
+                browser.close()
 
 
 # --- issue 9 points 6 and 9 (branch latency): hostile text in the DOM; click latency ----------
@@ -442,45 +1029,3 @@ def test_every_kind_of_click_is_timed_on_ml100k(browser_tab):
     assert sorted(times) == sorted(KINDS)
     assert all(seconds and min(seconds) > 0 for seconds in times.values()), times
     assert page.get_by_test_id("stException").count() == 0
-
-
-# --- wt-ingest: progress while a large file is read by path (issue 11.3) ----------------------
-
-
-def test_the_data_page_shows_progress_while_reading_a_large_file_by_path(tmp_path):
-    """A generated 4M-row CSV (~100 MB) by path: the progress bar shows the bytes parsed while
-    the file is read, then the status says how many ratings were read."""
-    chromium = require_chromium()
-    from playwright.sync_api import expect, sync_playwright
-
-    from benchmarks.read_speed import generate_csv
-
-    large = tmp_path / "large.csv"
-    generate_csv(large, 4_000_000)
-    with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.set_default_timeout(60_000)
-            try:
-                page.goto(url)
-                expect(page.get_by_text("Current dataset: MovieLens latest-small")).to_be_visible(
-                    timeout=90_000
-                )
-                page.get_by_role("radio", name="Files on this machine").click()
-                commit_text(page, "Rating file path", str(large))
-                page.locator(".st-key-use_paths button").click()
-                bar = page.get_by_test_id("stProgress")
-                expect(bar.filter(has_text="parsing:")).to_be_visible(timeout=60_000)
-                seen = bar.first.inner_text()
-                assert re.search(r"\d+% · parsing: [\d,]+ of [\d,]+ MB", seen), seen
-                page.screenshot(path=str(SCREENSHOTS / "data-large-file-reading.png"))
-                expect(page.get_by_text("Current dataset: large.csv")).to_be_visible(
-                    timeout=180_000
-                )
-                expect(
-                    page.get_by_text(re.compile(r"Read large\.csv: [\d,]+ ratings in"))
-                ).to_be_visible()
-            finally:
-                page.screenshot(path=str(SCREENSHOTS / "data-large-file-read.png"))
-                browser.close()

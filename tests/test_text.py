@@ -34,7 +34,7 @@ def test_directive_colons_are_escaped():
 
 
 def test_bare_urls_and_addresses_are_broken_for_the_linkifier():
-    escaped = literal("http://example.com www.example.com me@example.com")
-    assert "http" + WORD_JOINER + r"\:" in escaped
-    assert "www" + WORD_JOINER + r"\." in escaped
-    assert "me" + WORD_JOINER + "@" in escaped
+    # Streamlit links these after resolving escapes: what it reads must not hold the patterns.
+    resolved = re.sub(r"\\(.)", r"\1", literal("http://x.com www.x.com me@x.com"))
+    assert "://" not in resolved and "www." not in resolved.lower()
+    assert "@" not in resolved.replace(WORD_JOINER + "@", "")
