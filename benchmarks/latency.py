@@ -82,8 +82,8 @@ ISOLATED_MARKERS = """(chart, [kind, count]) => {
     if (trace.visible !== true || !trace.x) return;
     for (let i = 0; i < trace.x.length; i++) {
       if (trace.x[i] === null || trace.x[i] === undefined) continue;
-      const custom = trace.customdata ? trace.customdata[i] : null;
-      points.push({kind: custom ? custom[0] : trace.name, index: custom ? custom[2] : -1,
+      const custom = trace.customdata ? trace.customdata[i] : null;  // [kind, level, index..]
+      points.push({kind: trace.name, index: custom ? custom[2] : -1,
                    x: box.left + xaxis._offset + xaxis.l2p(trace.x[i]),
                    y: box.top + yaxis._offset + yaxis.l2p(trace.y[i])});
     }
@@ -348,7 +348,8 @@ class Clicks:
             self.page.mouse.move(target["x"], target["y"])
             self.page.wait_for_timeout(100)
             label = chart.evaluate(HOVER_LABEL)
-            if label.startswith(f"user cluster {target['index']} "):
+            named = re.search(rf"\buser cluster {target['index']}\b", label)
+            if named and "top cluster:" not in label:  # not a user's label naming its cluster
                 found.append(target)
         return found
 
