@@ -24,6 +24,14 @@ LAZY_FROM_ELEMENTS = 2_000_000
 EVAL_STAGES = ("val", "test")
 
 
+def auto_optimizer(config: HMFConfig) -> str:
+    """What `optimizer="auto"` picks on one process: lazy when C_1 (MF: the embedding table)
+    of a side has at least LAZY_FROM_ELEMENTS elements."""
+    users = config.n_users * (config.user_clusters[0] if config.user_depth else config.dim)
+    items = config.n_items * (config.item_clusters[0] if config.item_depth else config.dim)
+    return "lazy" if max(users, items) >= LAZY_FROM_ELEMENTS else "dense"
+
+
 def task_metrics(task: str) -> nn.ModuleDict:
     """The torchmetrics of one stage, by the names of metrics.TASK_METRICS."""
     if task == "rating":
@@ -156,9 +164,7 @@ class HMFModule(pl.LightningModule):
             return self.hparams.optimizer
         if self._trainer is not None and self._trainer.world_size > 1:
             return "dense"  # sparse gradients under DDP: not measured, not tested
-        sides = (self.model.users, self.model.items)
-        tables = [side.connections[0] if side.depth else side.root for side in sides]
-        return "lazy" if max(t.numel() for t in tables) >= LAZY_FROM_ELEMENTS else "dense"
+        return auto_optimizer(self.model.config)
 
     def configure_optimizers(self):
         logits = [p for name, p in self.model.named_parameters() if "connections" in name]
