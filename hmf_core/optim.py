@@ -380,12 +380,19 @@ def _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group) ->
     q_x = exp_avg_sq.sqrt().mul_(top)  # (U, ...): Q x
     denominator = q_x.add(group["eps"])  # (U, ...): Q x + eps
     y = q_x.div_(denominator)  # (U, ...) in [0, 1)
-    polynomial = moments[:, -1].view(shape).expand_as(y).clone()
-    for degree in range(moments.shape[1] - 2, -1, -1):  # Horner
-        polynomial.mul_(y).add_(moments[:, degree].view(shape))
-    shift = polynomial.div_(denominator).mul_(exp_avg)  # m_s * sum_j c_j / (q_j x + eps)
+    top_degree = moments.shape[1] - 1
+    if top_degree == 0:
+        polynomial = moments[:, 0].view(shape).mul(exp_avg)  # (U, ...)
+    else:  # Horner, one fused pass per degree: c_k + poly * y
+        polynomial = torch.addcmul(
+            moments[:, top_degree - 1].view(shape), y, moments[:, top_degree].view(shape)
+        )  # (U, ...)
+        for degree in range(top_degree - 2, -1, -1):
+            torch.addcmul(moments[:, degree].view(shape), polynomial, y, out=polynomial)
+        polynomial.mul_(exp_avg)
     n = skipped.to(torch.float64)
-    weights.mul_(_power(1 - group["lr"] * group["weight_decay"], n, dtype, shape)).sub_(shift)
+    weights.mul_(_power(1 - group["lr"] * group["weight_decay"], n, dtype, shape))
+    weights.addcdiv_(polynomial, denominator, value=-1)  # - m_s * sum_j c_j / (q_j x + eps)
     exp_avg.mul_(_power(beta1, n, dtype, shape))
     exp_avg_sq.mul_(_power(beta2, n, dtype, shape))
 
