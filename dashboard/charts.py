@@ -1,9 +1,9 @@
-"""Plotly figures shared by several pages. They draw what they are given and compute nothing."""
+"""What several pages' charts share: metric names, colours, the curves' ECharts option. They
+draw what they are given and compute nothing."""
 
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 
 METRIC_NAMES = {
     "train_loss": "Train loss",
@@ -14,7 +14,6 @@ METRIC_NAMES = {
     "test_hr10": "Test HR@10",
     "test_mrr10": "Test MRR@10",
 }
-LOG_TICKS = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]
 MODEL_COLOURS = {"HMF": "#3457d5", "MF": "#e8743b"}
 QUALITATIVE = [
     "#3457d5",
@@ -44,36 +43,69 @@ QUALITATIVE = [
 ]
 
 
-def curve(
-    frames: dict[str, pd.DataFrame], column: str, *, log_y: bool = False, height: int = 300
-) -> go.Figure:
-    """One line per model (HMF, MF) of `column` against epoch, with a marker per epoch."""
-    figure = go.Figure()
+def curve_option(
+    frames: dict[str, pd.DataFrame], column: str, *, log_y: bool = False
+) -> tuple[dict, str]:
+    """The curve of `column` against epoch, one line with a marker per epoch per model (HMF,
+    MF), as an ECharts option for `st.echarts_chart`, and its accessible name ("Train loss:
+    HMF 3 epochs, MF 0 epochs"). A keyed echarts chart keeps its identity when its data change
+    (Streamlit updates it in place), where a plotly chart is mounted anew: live curves use this.
+    ECharts draws every string as plain text."""
+    series, counts = [], []
     for name, frame in frames.items():
-        if frame is None or frame.empty or column not in frame.columns:
-            continue
-        rows = frame.dropna(subset=[column])
-        figure.add_trace(
-            go.Scatter(
-                x=rows["epoch"],
-                y=rows[column],
-                mode="lines+markers",
-                name=name,
-                line={"color": MODEL_COLOURS.get(name)},
-                marker={"size": 6},
-                hovertemplate=f"{name} epoch %{{x}}: %{{y:.4f}}<extra></extra>",
-            )
+        rows = []
+        if frame is not None and not frame.empty and column in frame.columns:
+            kept = frame.dropna(subset=[column])
+            rows = [[int(e), float(v)] for e, v in zip(kept["epoch"], kept[column])]
+        counts.append(f"{name} {len(rows)} epochs")
+        series.append(
+            {
+                "type": "line",
+                "name": name,
+                "data": rows,
+                "showSymbol": True,
+                "symbolSize": 6,
+                "color": MODEL_COLOURS.get(name),
+            }
         )
-    figure.update_layout(
-        title=METRIC_NAMES.get(column, column),
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.18, "yanchor": "top"},
-        xaxis={"title": {"text": "epoch", "standoff": 4}},
-    )
-    if log_y:
-        figure.update_yaxes(type="log", tickvals=LOG_TICKS, ticktext=[f"{v:g}" for v in LOG_TICKS])
-    return figure
+    title = METRIC_NAMES.get(column, column)
+    option = {
+        "animation": False,  # an update redraws in place, with nothing replayed
+        "title": {"text": title, "textStyle": {"fontSize": 14, "fontWeight": "normal"}},
+        "tooltip": {"trigger": "axis", "valueFormatter": "%.4f"},
+        "legend": {"bottom": 0},
+        "grid": {"left": 8, "right": 16, "top": 44, "bottom": 48, "containLabel": True},
+        "xAxis": {
+            "type": "value",
+            "name": "epoch",
+            "nameLocation": "middle",
+            "nameGap": 24,
+            "minInterval": 1,
+            "min": 1,
+        },
+        "yAxis": (
+            {"type": "log", "logBase": 10, **_log_bounds(series)}
+            if log_y
+            else {"type": "value", "scale": True}
+        ),
+        "series": series,
+    }
+    return option, f"{title}: {', '.join(counts)}"
+
+
+LOG_STEPS = [m * 10.0**e for e in range(-6, 7) for m in (1, 2, 5)]
+
+
+def _log_bounds(series: list[dict]) -> dict:
+    """A log axis from the 1-2-5 step just below the data to the one just above it: ECharts
+    alone rounds out to powers of ten, which squeezes a loss from 8 to 0.8 into a third of the
+    plot. {} when there is no positive value."""
+    values = [y for line in series for _, y in line["data"] if y > 0]
+    if not values:
+        return {}
+    low = max((s for s in LOG_STEPS if s <= min(values)), default=LOG_STEPS[0])
+    high = min((s for s in LOG_STEPS if s >= max(values)), default=LOG_STEPS[-1])
+    return {"min": low, "max": high}
 
 
 def colour_map(values: pd.Series) -> dict:

@@ -35,9 +35,11 @@ def stamp(path: str | Path | None) -> tuple:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the rating file…")
-def rating_data(path: str, file_stamp: tuple, columns: tuple) -> RatingData:
-    """The parsed rating file (read-only: shared by every session)."""
-    return read_ratings(path, **dict(columns))
+def rating_data(path: str, file_stamp: tuple, columns: tuple, _report=None) -> RatingData:
+    """The parsed rating file (read-only: shared by every session). `_report` (no part of
+    the key) hears the reading's progress (hmf_core.progress); it must call no st function:
+    messages sent from inside a cached function are replayed on its next hit."""
+    return read_ratings(path, **dict(columns), report=_report)
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the metadata file…")
@@ -46,13 +48,15 @@ def metadata(path: str, file_stamp: tuple, kind: str) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner="Splitting…")
-def split_summary(path: str, file_stamp: tuple, columns: tuple, method: str, seed: int) -> dict:
+def split_summary(
+    path: str, file_stamp: tuple, columns: tuple, method: str, seed: int, _report=None
+) -> dict:
     data = rating_data(path, file_stamp, columns)
-    return make_split(data, method, seed).summary()
+    return make_split(data, method, seed, report=_report).summary()
 
 
-def dataset_data(dataset: Dataset) -> RatingData:
-    return rating_data(dataset.ratings, stamp(dataset.ratings), dataset.columns)
+def dataset_data(dataset: Dataset, report=None) -> RatingData:
+    return rating_data(dataset.ratings, stamp(dataset.ratings), dataset.columns, report)
 
 
 def dataset_metadata(dataset: Dataset, kind: str) -> pd.DataFrame | None:
@@ -60,15 +64,17 @@ def dataset_metadata(dataset: Dataset, kind: str) -> pd.DataFrame | None:
     return metadata(path, stamp(path), kind) if path else None
 
 
-def dataset_split(dataset: Dataset, method: str, seed: int) -> dict:
-    return split_summary(dataset.ratings, stamp(dataset.ratings), dataset.columns, method, seed)
+def dataset_split(dataset: Dataset, method: str, seed: int, report=None) -> dict:
+    path, columns = dataset.ratings, dataset.columns
+    return split_summary(path, stamp(path), columns, method, seed, report)
 
 
-def check_dataset(candidate: Dataset) -> tuple[Dataset | None, list[str]]:
-    """hmf_core.datasets.open_dataset through the caches (so the pages find the files read)."""
+def check_dataset(candidate: Dataset, report=None) -> tuple[Dataset | None, list[str]]:
+    """hmf_core.datasets.open_dataset through the caches (so the pages find the files read);
+    `report` hears the reading's progress (see rating_data)."""
     return open_dataset(
         candidate,
-        load_ratings=dataset_data,
+        load_ratings=lambda dataset: dataset_data(dataset, report),
         load_metadata=lambda path, kind: metadata(path, stamp(path), kind),
     )
 

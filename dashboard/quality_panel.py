@@ -18,10 +18,18 @@ def trust_note(quality: dict, side: str, level: int = 1) -> None:
     BOXES[trust.verdict](literal(trust.text), icon=None)
 
 
-def quality_section(quality: dict, depths: dict[str, int]) -> None:
+def quality_section(quality: dict, depths: dict[str, int], computing: bool = False) -> None:
     """Metrics page: the verdict per side and level, then sharpness, metadata agreement against
-    k-means and chance, and planted ARI where the run has planted labels."""
+    k-means and chance, and planted ARI where the run has planted labels. `computing`: the
+    run's process is computing it now (its phase, hmf_core.runs.run_status)."""
     st.subheader("Cluster quality")
+    if not quality and computing:
+        st.info(
+            "Computing the cluster quality now (4 s at ML-100K size, about a minute at "
+            "ML-20M size): this page shows it when it is done.",
+            icon=":material/pending:",
+        )
+        return
     if not quality:
         st.info("No cluster quality for this run yet: it is computed when training ends.")
         return

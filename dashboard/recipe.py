@@ -56,9 +56,9 @@ def recipe_controls(lr: float) -> dict:
     preset = st.segmented_control(
         "Cluster recipe",
         list(PRESETS),
-        default=DEFAULT_PRESET,
         required=True,
         key="train_preset",
+        **({} if "train_preset" in st.session_state else {"default": DEFAULT_PRESET}),
         on_change=_apply_preset,
         format_func=PRESET_LABELS.get,
         help="Interpretable: memberships start from a co-clustering of who rated what, the "

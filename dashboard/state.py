@@ -74,17 +74,20 @@ def open_run(name: str) -> None:
 
 def run_selector() -> RunDir | None:
     """The sidebar's run picker, shared by every page; the choice is kept in the URL."""
-    names = [run.name for run in runs()]  # runs() also reaps the processes this app started
+    found = runs()  # runs() also reaps the processes this app started
+    names = [run.name for run in found]
     pending = st.session_state.pop("open_run", None)
     if pending in names:
         st.session_state["run"] = pending
     if not names:
         st.sidebar.caption("No runs yet: train one on the Train page.")
         return None
-    name = st.sidebar.selectbox(  # the URL holds the name: ?run=<name>
+    labels = {run.name: run.label for run in found}  # the user's name, else the directory's
+    name = st.sidebar.selectbox(  # the URL holds the directory's name: ?run=<name>
         "Run",
         names,
         key="run",
+        format_func=lambda name: labels.get(name, name),
         bind="query-params",
         help=f"Runs live in run directories under {runs_root()}; newest first.",
     )

@@ -6,13 +6,17 @@ from __future__ import annotations
 import html
 import re
 
-_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~])")
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:@])")
+# Streamlit's markdown turns URLs, www. names and e-mail addresses into links after escapes are
+# read: a word joiner (U+2060, zero width) inside each keeps them text.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def literal(text: object) -> str:
     """`text` escaped so that Streamlit's markdown shows it as typed (no bold, links, LaTeX,
     HTML tags, or directives such as :red[...], whose brackets are escaped)."""
-    return _MARKUP.sub(r"\\\1", str(text))
+    return _MARKUP.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, str(text)))
 
 
 def hover(text: object) -> str:

@@ -45,19 +45,20 @@ def cluster_picker(
     )
 
 
-def curve_row(run: RunDir, task: str, key_prefix: str) -> bool:
-    """Train loss and the task's validation metrics against epoch, HMF and (if trained) MF,
-    side by side. Returns whether HMF has a curve point yet."""
+def curve_row(run: RunDir, task: str, key_prefix: str, mf: bool = False) -> bool:
+    """Train loss and the task's validation metrics against epoch, HMF and MF (when it has
+    been, or will be, trained: `mf`), side by side. The same elements with the same keys on
+    every call, before the first epoch too: a live panel re-running each second updates them
+    in place (keyed echarts charts), never removes or re-creates one. Returns whether HMF has
+    a curve point yet."""
     frames = {"HMF": run.metrics()}
     mf_run = run.comparison()
-    if mf_run is not None:
-        frames["MF"] = mf_run.metrics()
+    if mf_run is not None or mf:
+        frames["MF"] = mf_run.metrics() if mf_run is not None else None
     columns = ["train_loss", *metric_names(task, "val")]
     for cell, column in zip(st.columns(len(columns)), columns):
-        cell.plotly_chart(
-            charts.curve(frames, column, log_y=column == "train_loss"),
-            key=f"{key_prefix}{column}",
-        )
+        option, alt = charts.curve_option(frames, column, log_y=column == "train_loss")
+        cell.echarts_chart(option, key=f"{key_prefix}{column}", height=300, alt=alt)
     return not frames["HMF"].empty
 
 

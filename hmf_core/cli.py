@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     for role in ("user", "item", "rating", "timestamp"):
         train.add_argument(f"--{role}-col", help=f"name of the {role} column, if not recognised")
     train.add_argument("--run-dir", help="where to write the run (default runs/<time>)")
+    train.add_argument("--name", default="", help="a name for the run, shown in the app")
+    train.add_argument("--note", default="", help="a note for the run, shown in the app")
     train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
     train.add_argument(
         "--positive-threshold",
@@ -158,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("run_dir")
     quality.add_argument("--items", help="item metadata to use instead of the run's own")
     quality.add_argument("--users", help="user metadata to use instead of the run's own")
+    name = commands.add_parser("name", help="show, or change, a run's name and note")
+    name.add_argument("run_dir")
+    name.add_argument("--name", help="the run's new name")
+    name.add_argument("--note", help="the run's new note")
     return parser
 
 
@@ -178,8 +184,10 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 def _print_progress(run_dir: Path) -> None:
     from hmf_core.rundir import RunDir
 
+    run = RunDir(run_dir)
     print(f"run directory: {run_dir}")
-    summary = RunDir(run_dir).data_summary()
+    _print_name(run)
+    summary = run.data_summary()
     if summary:
         print("split:", json.dumps(summary.get("split", {})))
 
@@ -193,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             return _maps(Path(args.run_dir))
         if args.command == "quality":
             return _quality(Path(args.run_dir), args.items, args.users)
+        if args.command == "name":
+            return _name(Path(args.run_dir), args.name, args.note)
         return _evaluate(Path(args.run_dir), args.compute)
     except (DataFormatError, RunError, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
@@ -256,6 +266,7 @@ class PrintEpochs(Callback):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from hmf_core.rundir import RunDir
     from hmf_core.training import is_rank_zero, train_run
 
     _check_inputs(args)
@@ -266,12 +277,38 @@ def _train(args: argparse.Namespace) -> int:
     else:  # made atomically, unique even for two runs started in the same second
         run_dir = create_run_dir("runs", time.strftime("%Y%m%d-%H%M%S"))
 
+    if is_rank_zero():
+        RunDir(run_dir).update_meta(name=args.name, note=args.note, created=time.time())
     results = train_run(settings, run_dir, callbacks=[PrintEpochs()])
     if not is_rank_zero():
         return 0
+    RunDir(run_dir).update_meta(ended=time.time())
     _print_progress(run_dir)
     for name, metrics in results.items():
         print(f"{name} test: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return 0
+
+
+def _print_name(run) -> None:
+    """The run's name and note, when it has them (as typed: a terminal renders no markup)."""
+    meta = run.meta()
+    if meta["name"]:
+        print(f"name: {meta['name']}")
+    if meta["note"]:
+        print(f"note: {meta['note']}")
+
+
+def _name(run_dir: Path, name: str | None, note: str | None) -> int:
+    from hmf_core.rundir import RunDir
+
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
+    changes = {k: v for k, v in (("name", name), ("note", note)) if v is not None}
+    if changes:
+        run.update_meta(**changes)
+    print(f"run directory: {run_dir}")
+    _print_name(run)
     return 0
 
 
@@ -281,6 +318,7 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
     run = RunDir(run_dir)
     if not run.exists():
         raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
+    _print_name(run)
     if compute:
         from hmf_core.training import evaluate_checkpoint
 

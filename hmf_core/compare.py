@@ -7,6 +7,7 @@ import pandas as pd
 
 from hmf_core.quality import find_record
 from hmf_core.rundir import RunDir
+from hmf_core.runs import run_note
 
 SETTINGS = (
     "preset",
@@ -46,14 +47,41 @@ def _quality_headline(quality: dict) -> dict:
     return row
 
 
+def run_labels(runs: list[RunDir]) -> dict[str, str]:
+    """Run directory -> the name people read: the run's name, with its directory added where
+    two of `runs` share a name (so a legend tells them apart)."""
+    labels = {run.name: run.label for run in runs}
+    counts = pd.Series(list(labels.values())).value_counts()
+    return {
+        folder: f"{label} ({folder})" if counts[label] > 1 and label != folder else label
+        for folder, label in labels.items()
+    }
+
+
+def changed_settings(old: dict, new: dict) -> list[str]:
+    """The fields of settings `new` whose value differs from `old`'s (lists and tuples alike,
+    1 and 1.0 alike); fields `old` lacks are compared with None."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        return a == b
+
+    return [key for key, value in new.items() if not same(old.get(key), value)]
+
+
 def compare_table(runs: list[RunDir]) -> pd.DataFrame:
-    """One row per run: name, the settings that tell runs apart, test metrics, best epoch,
-    cluster quality headline (level 1), and the MF comparison's test metrics where there is
-    one. Runs that cannot be read still get a row with their name."""
+    """One row per run: its name (see `run_labels`) and note, its test metrics (and its MF
+    comparison's, where there is one) and best epoch, the settings that tell runs apart, the
+    cluster quality headline (level 1), and the run directory. Runs that cannot be read still
+    get a row with their name."""
     rows = []
+    labels = run_labels(runs)
     for run in runs:
         settings = run.settings() if isinstance(run.settings(), dict) else {}
-        row = {"run": run.name}
+        row = {"name": labels[run.name], "note": run_note(run)}
         for name in SETTINGS:
             value = settings.get(name)
             row[name] = ",".join(map(str, value)) if isinstance(value, list) else value
@@ -66,13 +94,18 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
         if mf is not None:
             mf_test = mf.test_metrics() if isinstance(mf.test_metrics(), dict) else {}
             row.update({f"mf_{k}": v for k, v in mf_test.items() if k.startswith("test_")})
+        row["run"] = run.name
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    outcome = [c for c in table.columns if c.startswith(("test_", "mf_test_")) or c == "best_epoch"]
+    first = ["name", "note", *outcome]  # what a reader compares first: names, then results
+    return table[first + [c for c in table.columns if c not in first]]
 
 
 def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
-    """Long table for one chart: run, epoch, metric, value (every column of metrics.csv but
-    epoch and elapsed time)."""
+    """Long table for one chart: run (directory), name (see `run_labels`), epoch, metric, value
+    (every column of metrics.csv but epoch and elapsed time)."""
+    labels = run_labels(runs)
     frames = []
     for run in runs:
         metrics = run.metrics()
@@ -80,7 +113,8 @@ def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
             continue
         long = metrics.melt(id_vars=["epoch"], var_name="metric", value_name="value")
         long = long[long["metric"] != "elapsed_s"].dropna(subset=["value"])
-        frames.append(long.assign(run=run.name))
+        frames.append(long.assign(run=run.name, name=labels[run.name]))
+    columns = ["run", "name", "epoch", "metric", "value"]
     if not frames:
-        return pd.DataFrame(columns=["run", "epoch", "metric", "value"])
-    return pd.concat(frames, ignore_index=True)[["run", "epoch", "metric", "value"]]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]

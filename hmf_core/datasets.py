@@ -21,6 +21,7 @@ from hmf_core.files import write_atomically
 from hmf_core.metadata import read_metadata
 from hmf_core.ratings import RatingData, read_ratings
 from hmf_core.runs import runs_root
+from hmf_core.split import make_split
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "assets" / "ml-latest-small"
 ROLES = ("ratings", "items", "users")
@@ -227,3 +228,39 @@ def metadata_coverage(metadata: pd.DataFrame, ids: np.ndarray) -> Coverage:
     known = pd.Index(np.asarray(ids).astype(str)).isin(metadata.index.astype(str))
     columns = tuple(str(c) for c in metadata.columns if c != "label")
     return Coverage(len(metadata), columns, len(ids), int(known.sum()))
+
+
+# --- the split a new run starts from -----------------------------------------------------------
+
+TEMPORAL_MIN_TEST = 1_000  # test ratings the temporal split must leave...
+TEMPORAL_MIN_USER_SHARE = 0.05  # ...from at least this share of the split's users
+
+
+@dataclass(frozen=True)
+class SplitChoice:
+    method: str  # "temporal" or "random"
+    reason: str  # one sentence saying why, with the figures
+
+
+def default_split(data: RatingData) -> SplitChoice:
+    """The paper's temporal split (last 20% of ratings in time are test) when it leaves enough
+    to test on: at least TEMPORAL_MIN_TEST test ratings, from at least TEMPORAL_MIN_USER_SHARE of
+    the users it trains. Otherwise the random split: a temporal test set of a few users (users
+    and items first seen late are dropped from it, since the model never saw them) measures
+    those few. Data without timestamps (file order) also get the random split."""
+    if not data.has_timestamp:
+        return SplitChoice("random", "the rating file has no timestamps")
+    split = make_split(data, "temporal")
+    test_users = split.test["user"].nunique()
+    share = test_users / max(1, split.n_users)
+    figures = (
+        f"the temporal split leaves {len(split.test):,} test ratings from {test_users:,} of "
+        f"{split.n_users:,} users ({share:.0%})"
+    )
+    if len(split.test) >= TEMPORAL_MIN_TEST and share >= TEMPORAL_MIN_USER_SHARE:
+        return SplitChoice("temporal", figures)
+    return SplitChoice(
+        "random",
+        f"{figures}; fewer than {TEMPORAL_MIN_TEST:,} ratings or "
+        f"{TEMPORAL_MIN_USER_SHARE:.0%} of users",
+    )

@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric, MeanSquaredError
 from hmf_core.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
 from hmf_core.model import HMFConfig, initial_model
 from hmf_core.optim import LazyAdamW
+from hmf_core.settings import LAZY_UNDER_DDP
 
 # dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
 # auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.
@@ -178,7 +179,7 @@ class HMFModule(pl.LightningModule):
         if self.hparams.optimizer != "auto":
             return self.hparams.optimizer
         if self._trainer is not None and self._trainer.world_size > 1:
-            return "dense"  # sparse gradients under DDP: not measured, not tested
+            return "dense"  # DDP all-reduces dense gradients only (settings.LAZY_UNDER_DDP)
         return auto_optimizer(self.model.config)
 
     def configure_optimizers(self):
@@ -188,6 +189,8 @@ class HMFModule(pl.LightningModule):
         if logits:
             groups.append({"params": logits, "lr": self.hparams.logit_lr or self.hparams.lr})
         if self.optimizer_kind() == "lazy":
+            if self._trainer is not None and self._trainer.world_size > 1:
+                raise ValueError(LAZY_UNDER_DDP)  # "auto" / "-1" devices that gave several
             # Only the batch's rows of C_1 / the MF tables get gradients and steps; skipped
             # steps are applied when a row is next read, equal to dense AdamW (hmf_core/optim.py).
             optimizer = LazyAdamW(

@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 
 from hmf_core.model import HMFConfig
+from hmf_core.optim import CHUNK_ROWS
+
+# "dense" (TrainSettings.optimizer) is fused AdamW: "adamw"
+OPTIMIZER_STATES = {"adamw": 2, "dense": 2, "lazy": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}
+INDEX_BYTES = 8  # int64: row indices, LazyAdamW's per-row step counter
 
 
 def parameter_count(config: HMFConfig) -> int:
@@ -28,6 +33,18 @@ def parameter_count(config: HMFConfig) -> int:
     return count
 
 
+def row_tables(config: HMFConfig) -> list[tuple[int, int]]:
+    """(rows, width) of each side's row table, the one a batch indexes by row: C_1 (M x m_1)
+    for HMF, the embedding table (M x d) for MF. LazyAdamW steps these by row."""
+    return [
+        (n_objects, clusters[0] if clusters else config.dim)
+        for n_objects, clusters in (
+            (config.n_users, config.user_clusters),
+            (config.n_items, config.item_clusters),
+        )
+    ]
+
+
 def training_memory_bytes(
     config: HMFConfig,
     optimizer: str = "adamw",
@@ -36,6 +53,9 @@ def training_memory_bytes(
     bytes_per_value: int = 4,
 ) -> dict[str, int]:
     """Estimated peak memory of training, in bytes, before it starts (float32 by default).
+    `optimizer`: "adamw" or "dense" (fused AdamW: --optimizer dense), "lazy"
+    (hmf_core.optim.LazyAdamW), "auto" (either may be picked: the larger estimate), "adam",
+    "sgd_momentum", "sgd" (TrainSettings.optimizer can be passed as it is).
 
     - parameters P (parameter_count): connection matrices m_{l-1} x m_l, root embeddings
       m_p x d, biases;
@@ -48,10 +68,25 @@ def training_memory_bytes(
       the embeddings) and 3 x m_{l-1} x m_l for each upper level's full softmax;
     - data: user, item (int64) and rating (float32) tensors, 20 bytes a rating;
     - permutation: the epoch's int64 shuffle order, 8 bytes a rating.
+
+    The lazy optimizer (hmf_core/optim.py) differs on the row tables T (row_tables; R rows
+    of width w each): their gradients are sparse, 2 x B x w values (the lookup's and the
+    coalesced one) and their indices, instead of T; its state adds one int64 step counter per
+    row (8 R); its workspace is, during the first warm-up steps, a dense gradient buffer of
+    T (the warm-up steps the whole table), the batch's rows gathered from the table and both
+    moments (3 x B x w, kept between steps) and the catch-up's temporaries (3 x CHUNK_ROWS x w).
+    So it needs more memory than dense AdamW at its peak (the warm-up), not less.
     """
-    states = {"adamw": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}  # "adamw" = fused, as trained
+    if optimizer == "auto":  # lazy or dense, by the size of the row tables: the larger one
+        estimates = [
+            training_memory_bytes(config, kind, batch_size, n_ratings, bytes_per_value)
+            for kind in ("adamw", "lazy")
+        ]
+        return max(estimates, key=lambda parts: parts["total"])
+    states = OPTIMIZER_STATES
     if optimizer not in states:
-        raise ValueError(f"optimizer must be one of {', '.join(states)}, not {optimizer!r}")
+        choices = ", ".join([*states, "auto"])
+        raise ValueError(f"optimizer must be one of {choices}, not {optimizer!r}")
     params = parameter_count(config)
     largest = 0
     activations = 0
@@ -73,6 +108,17 @@ def training_memory_bytes(
         "data": n_ratings * (8 + 8 + 4),
         "permutation": n_ratings * 8,
     }
+    if optimizer == "lazy":
+        tables = row_tables(config)
+        table_values = sum(rows * width for rows, width in tables)
+        batch_rows = [min(rows, batch_size) for rows, _ in tables]
+        sparse = sum(2 * b * w for b, (_, w) in zip(batch_rows, tables)) * bytes_per_value
+        parts["gradients"] = (params - table_values) * bytes_per_value + sparse
+        parts["gradients"] += 2 * INDEX_BYTES * sum(batch_rows)
+        parts["optimizer_state"] += INDEX_BYTES * sum(rows for rows, _ in tables)
+        gathered = sum(3 * b * w for b, (_, w) in zip(batch_rows, tables))
+        catch_up = max(3 * min(rows, CHUNK_ROWS) * w for rows, w in tables)
+        parts["optimizer_workspace"] = (table_values + gathered + catch_up) * bytes_per_value
     parts["total"] = sum(parts.values())
     return parts
 

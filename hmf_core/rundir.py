@@ -4,6 +4,8 @@ Every file of a run is reached through `RunDir` by name (`FILES`), so no caller 
 inside a run:
 
 settings.json      what was asked for (data paths, task, split, hyperparameters)
+meta.json          the user's name and note for the run, when Train was pressed (created) and
+                   when its training process ended (ended), in epoch seconds
 data.json          data and split summaries
 users.csv          model user k -> original id, label, metadata (items.csv alike)
 interactions.parquet  the split's rows (user, item, rating, timestamp, stage)
@@ -35,6 +37,7 @@ from hmf_core.model import HMF, HMFConfig
 
 FILES = {
     "settings": "settings.json",
+    "meta": "meta.json",
     "data": "data.json",
     "users": "users.csv",
     "items": "items.csv",
@@ -67,7 +70,10 @@ RECOVERY = {  # what to do when a file is damaged, by its name in FILES
     "map_pca": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
     "map_umap": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
     "quality": "compute it again: python -m hmf_core quality RUN_DIR",
+    "meta": "give the run its name and note again (Train page, or python -m hmf_core name)",
 }
+MAX_NAME = 80  # characters of a run's name (one line)
+MAX_NOTE = 2000  # characters of its note
 SETTINGS_TYPES = {
     "data": str,
     "items": str,
@@ -127,12 +133,74 @@ class RunDir:
             return ()
         return (info.st_mtime_ns, info.st_size)
 
+    def fingerprint(self) -> tuple:
+        """(name, modification time in ns, size) of every file of the run and of its MF
+        comparison: equal fingerprints, equal files (a cache key for what is read from them)."""
+        entries = []
+        for folder in (self.path, self.path / "mf"):
+            try:
+                with os.scandir(folder) as found:
+                    for entry in found:
+                        if entry.is_file():
+                            info = entry.stat()
+                            entries.append((entry.path, info.st_mtime_ns, info.st_size))
+            except OSError:
+                continue
+        return tuple(sorted(entries))
+
     def exists(self) -> bool:
         return self.file("settings").exists()
 
     def created(self) -> float:
-        """When the run was asked for (settings.json is written then), in epoch seconds."""
-        return self.file("settings").stat().st_mtime
+        """When the run was asked for, in epoch seconds: meta.json's `created` (written once,
+        when Train is pressed), else settings.json's modification time (older runs)."""
+        try:
+            created = self.meta().get("created")
+        except DamagedFile:
+            created = None
+        return created if created is not None else self.file("settings").stat().st_mtime
+
+    def meta(self) -> dict:
+        """meta.json: name and note (text, "" when unset), created and ended (epoch seconds or
+        absent); DamagedFile when a field has the wrong type."""
+        meta = self.json("meta")
+        for key, types in (("name", (str,)), ("note", (str,))):
+            if meta.get(key) is not None and not isinstance(meta[key], types):
+                raise self.damaged("meta", f'"{key}" should be text, found {meta[key]!r:.40}')
+        for key in ("created", "ended"):
+            value = meta.get(key)
+            if value is not None and (
+                not isinstance(value, (int, float)) or isinstance(value, bool)
+            ):
+                raise self.damaged("meta", f'"{key}" should be a time, found {value!r:.40}')
+        return {
+            "name": meta.get("name") or "",
+            "note": meta.get("note") or "",
+            **{key: float(meta[key]) for key in ("created", "ended") if meta.get(key) is not None},
+        }
+
+    @property
+    def label(self) -> str:
+        """What the run is called where people read it: its name, else its directory's."""
+        try:
+            return self.meta()["name"] or self.name
+        except DamagedFile:
+            return self.name
+
+    def update_meta(self, **changes) -> dict:
+        """Change some fields of meta.json (name, note, created, ended) and write it atomically;
+        a name is one line of at most MAX_NAME characters, a note at most MAX_NOTE."""
+        try:
+            meta = self.meta()
+        except DamagedFile:
+            meta = {}  # rewritten whole: the damaged fields are lost, the new ones kept
+        if "name" in changes:
+            changes["name"] = clean_name(changes["name"])
+        if "note" in changes:
+            changes["note"] = clean_note(changes["note"])
+        meta.update(changes)
+        self.write("meta", meta)
+        return meta
 
     def json(self, name: str) -> dict:
         """One of the run's JSON files ({} when absent); DamagedFile when it cannot be used."""
@@ -374,6 +442,17 @@ class RunDir:
 
     def stop_requested(self) -> bool:
         return self.file("stop").exists()
+
+
+def clean_name(text: object) -> str:
+    """A run name as stored: one line (any line breaks or tabs become spaces), outer spaces
+    removed, at most MAX_NAME characters. Shown literally wherever it appears."""
+    return " ".join(str(text or "").split())[:MAX_NAME]
+
+
+def clean_note(text: object) -> str:
+    """A run note as stored: outer blank space removed, at most MAX_NOTE characters."""
+    return str(text or "").strip()[:MAX_NOTE]
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,7 +11,6 @@ The lifecycle in one place: `spawn` starts every process, `runs` reaps the finis
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hmf_core.files import DamagedFile
+from hmf_core.progress import QUALITY_STEP
 from hmf_core.runclaim import create_run_dir
 from hmf_core.rundir import RunDir, list_runs
 from hmf_core.settings import TrainSettings
@@ -67,12 +67,19 @@ def new_run_name(settings: TrainSettings) -> str:
 
 
 def start_run(
-    settings: TrainSettings, root: str | Path | None = None, name: str | None = None
+    settings: TrainSettings,
+    root: str | Path | None = None,
+    name: str | None = None,
+    label: str = "",
+    note: str = "",
 ) -> RunDir:
-    """Start training in a new process; returns at once with the run directory."""
+    """Start training in a new process; returns at once with the run directory (called `name`,
+    by default the time and the shape). `label` and `note` are the user's name and note for the
+    run (meta.json, with the time Train was pressed)."""
     root = Path(root).resolve() if root is not None else runs_root()  # the worker's cwd differs
     run_dir = create_run_dir(root, name or new_run_name(settings))  # atomic: no exists() gap
     run = RunDir(run_dir)
+    run.update_meta(name=label, note=note, created=time.time())
     run.write("settings", asdict(settings))
     process = spawn(run, "train", ["hmf_core.worker", str(run.path)], "log")
     run.write(
@@ -116,26 +123,63 @@ def run_worker(run_dir: Path) -> int:
                 "progress", {**progress, "state": "failed", "pid": os.getpid(), "error": str(exc)}
             )
         raise
+    finally:
+        run.update_meta(ended=time.time())  # the run's wall time ends here (run_status)
     return 0
 
 
 @dataclass
 class RunStatus:
-    phase: str  # preparing data, training HMF, training MF, computing maps, finished...
+    phase: str  # preparing data, training HMF, training MF, computing cluster quality,
+    # computing maps, finished...
     active: bool  # the training process is still working
     hmf: dict  # progress.json of HMF
     mf: dict | None  # progress.json of the MF comparison, if there is one
     error: str | None = None
+    started: float | None = None  # when Train was pressed (epoch seconds)
+    ended: float | None = None  # when the training process ended; None while active
+    now: float = 0.0  # when this status was read
+
+    @property
+    def elapsed_s(self) -> float:
+        """Wall time from Train to the end of the run (to now while it is active): what the
+        Train panel and the run list both show."""
+        if self.started is None:
+            return 0.0
+        end = self.now if self.active or self.ended is None else self.ended
+        return max(0.0, end - self.started)
 
 
 def run_status(run: RunDir) -> RunStatus:
-    """Where a run stands: from its files, and whether its process is alive for the steps
-    that follow HMF's training (the MF comparison, then the maps). A run whose settings or
-    progress cannot be read is "damaged (<file>: <reason>)", its error says how to recover."""
+    """Where a run stands and its times: from its files, and whether its process is alive for
+    the steps that follow HMF's training (the MF comparison, then the maps). A run whose
+    settings or progress cannot be read is "damaged (<file>: <reason>)", its error says how
+    to recover. The one source of a run's state and times for the app, its lists and the CLI."""
+    now = time.time()
     try:
-        return _status(run)
+        status = _status(run)
     except DamagedFile as damage:
-        return RunStatus(f"damaged ({damage.short})", False, {}, None, str(damage))
+        status = RunStatus(f"damaged ({damage.short})", False, {}, None, str(damage))
+    status.now = now
+    status.started, status.ended = _times(run, status)
+    return status
+
+
+def _times(run: RunDir, status: RunStatus) -> tuple[float | None, float | None]:
+    """(started, ended) as recorded: meta.json's created and ended; for a run whose process was
+    killed before it could write `ended`, the last write of its progress files."""
+    try:
+        meta = run.meta()
+        started = meta.get("created", run.created())
+    except (DamagedFile, OSError):
+        return None, None
+    if status.active:
+        return started, None
+    ended = meta.get("ended")
+    if ended is None:
+        stamps = [part.stamp("progress") for part in (run, run.comparison()) if part is not None]
+        ended = max((stamp[0] / 1e9 for stamp in stamps if stamp), default=None)
+    return started, None if ended is None else max(ended, started)
 
 
 def _status(run: RunDir) -> RunStatus:
@@ -155,6 +199,8 @@ def _status(run: RunDir) -> RunStatus:
         return RunStatus("training HMF", True, hmf, mf)
     if state not in ("finished", "stopped"):
         return RunStatus(state, False, hmf, mf, error)
+    if alive and hmf.get("step") == QUALITY_STEP:  # hmf_core.progress.RunSteps wrote it
+        return RunStatus(QUALITY_STEP, True, hmf, mf)
     settings = run.settings()
     if (
         settings.get("compare_mf")
@@ -171,25 +217,53 @@ def _status(run: RunDir) -> RunStatus:
     return RunStatus(state, False, hmf, mf, error)
 
 
-def describe(run: RunDir) -> dict:
-    """One line of a run list: name, state (run_status's phase), task, depths, test metrics;
+METRIC_LABELS = {"rmse": "RMSE", "hr10": "HR@10", "mrr10": "MRR@10"}
+
+
+def format_metrics(metrics: dict, stage: str = "test") -> str:
+    """A run's metrics of one stage as people read them: "RMSE 0.9234" or
+    "HR@10 0.4123 · MRR@10 0.2011" (4 decimals; "" when there are none)."""
+    shown = []
+    for key, value in metrics.items():
+        if key.startswith(f"{stage}_") and isinstance(value, (int, float)) and value is not None:
+            name = key.removeprefix(f"{stage}_")
+            shown.append(f"{METRIC_LABELS.get(name, name)} {value:.4f}")
+    return " · ".join(shown)
+
+
+def run_note(run: RunDir) -> str:
+    """The run's note ("" when it has none or meta.json cannot be read)."""
+    try:
+        return run.meta()["note"]
+    except DamagedFile:
+        return ""
+
+
+def format_duration(seconds: float) -> str:
+    """m:ss, or h:mm:ss from an hour on."""
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def describe(run: RunDir, status: RunStatus | None = None) -> dict:
+    """One line of a run list: name, state and elapsed time (both from `run_status`, the one
+    the Train panel shows), test metrics, task, data, depths, note, and the run directory;
     a run with a damaged file is listed with the state "damaged (<file>: <reason>)"."""
     damage = run.damage()
     if damage is not None:
-        return {"run": run.name, "state": f"damaged ({damage.short})"}
+        return {"name": run.label, "state": f"damaged ({damage.short})", "run": run.name}
+    status = status or run_status(run)
     settings = run.settings()
-    progress = run.progress()
-    test = run.test_metrics()
     return {
-        "run": run.name,
-        "state": run_status(run).phase,
+        "name": run.label,
+        "state": status.phase,
+        "elapsed": format_duration(status.elapsed_s),
+        "test": format_metrics(run.test_metrics()),
+        "note": run_note(run),
+        "epoch": status.hmf.get("epoch"),
         "task": settings.get("task"),
         "data": Path(settings.get("data", "")).name,
         "depth": f"{settings.get('user_depth')}/{settings.get('item_depth')}",
-        "epoch": progress.get("epoch"),
-        "test": json.dumps(
-            {k: round(v, 4) for k, v in test.items() if k.startswith("test_") and v is not None}
-        )
-        if test
-        else "",
+        "run": run.name,
     }

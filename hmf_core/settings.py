@@ -51,6 +51,17 @@ PRESETS = {
 }
 
 
+# Measured (tests/test_ddp.py): DDP all-reduces dense gradients only (sparse ones only for an
+# nn.Embedding(sparse=True) module), and the lazy optimizer gives C_1 / the MF tables sparse
+# gradients; under 2-process DDP on CPU backward fails with "Cannot access storage of
+# SparseTensorImpl". So lazy + DDP is refused before training, in one line.
+LAZY_UNDER_DDP = (
+    "--optimizer lazy does not run under multi-process (DDP) training: DDP all-reduces dense "
+    "gradients and the lazy optimizer's are sparse; use --optimizer dense or auto (auto is "
+    "dense under DDP)"
+)
+
+
 @dataclass
 class TrainSettings:
     """Everything a run needs; saved as settings.json so a run can be read back or repeated."""
@@ -93,6 +104,17 @@ class TrainSettings:
     # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW;
     # "auto" = lazy for large tables only (hmf_core.lightning_module.LAZY_FROM_ELEMENTS).
     optimizer: str = "auto"
+
+    def several_processes(self) -> bool:
+        """Whether the Lightning options name several processes: a DDP-like strategy, more
+        than one node, or more than one device given by count or by list ("auto" and "-1"
+        are decided by Lightning at start: HMFModule checks those)."""
+        if any(name in str(self.strategy).lower() for name in ("ddp", "fsdp", "deepspeed")):
+            return True
+        devices = str(self.devices).strip().strip("[]")
+        listed = [part for part in devices.split(",") if part.strip()]
+        many = len(listed) > 1 or (devices.isdigit() and int(devices) > 1)
+        return self.num_nodes > 1 or many
 
     def levels(self, side: str) -> tuple[int, ...]:
         depth = self.user_depth if side == "user" else self.item_depth
@@ -141,6 +163,8 @@ class TrainSettings:
         self.levels("user"), self.levels("item")  # counts that fit the depths
         if self.optimizer not in ("auto", "dense", "lazy"):
             raise ValueError(f"optimizer must be auto, dense or lazy, not {self.optimizer!r}")
+        if self.optimizer == "lazy" and self.several_processes():
+            raise ValueError(LAZY_UNDER_DDP)
         if data is not None and self.task == "rating" and data.implicit:
             raise ValueError(
                 "this file has no rating column (implicit feedback): choose the ranking task"
@@ -163,7 +187,7 @@ class TrainSettings:
         if split:
             config = self.config_for(split["users"], split["items"])
             needed = training_memory_bytes(
-                config, batch_size=self.batch_size, n_ratings=split["train"]
+                config, self.optimizer, batch_size=self.batch_size, n_ratings=split["train"]
             )
             shortfall = memory_shortfall(needed["total"])
             if shortfall:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hmf_core.progress import Report, monotone
 from hmf_core.ratings import RatingData
 
 SPLITS = ("temporal", "random", "leave_last_out")
@@ -49,89 +50,130 @@ class Split:
         }
 
 
-def make_split(data: RatingData, method: str = "temporal", seed: int = 0) -> Split:
+def make_split(
+    data: RatingData, method: str = "temporal", seed: int = 0, report: Report | None = None
+) -> Split:
+    """`report(fraction, text)` hears its phases: ordering the rows, then re-coding the parts
+    (hmf_core.progress); its last fraction is 1.0."""
+    report = monotone(report)
     if method == "temporal":
-        return temporal_global_split(data)
+        return temporal_global_split(data, report=report)
     if method == "random":
-        return random_split(data, seed=seed)
+        return random_split(data, seed=seed, report=report)
     if method == "leave_last_out":
-        return leave_last_out_split(data)
+        return leave_last_out_split(data, report=report)
     raise ValueError(f"unknown split {method!r}; expected one of {', '.join(SPLITS)}")
 
 
+ORDERED = 0.4  # share of a split's time spent ordering the rows (the rest: re-coding the parts)
+
+
 def temporal_global_split(
-    data: RatingData, test_fraction: float = 0.2, val_fraction: float = 0.2
+    data: RatingData,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.2,
+    report: Report | None = None,
 ) -> Split:
     """Paper section 4.1: sort all interactions by time; the last 20% is test, and the last 20%
     of the rest is validation. Ties keep file order (stable sort)."""
-    ordered = data.table.sort_values("timestamp", kind="stable")
-    n_train_val = int(round(len(ordered) * (1 - test_fraction)))
+    report = monotone(report)
+    report(0.0, "sorting the ratings by time")
+    order = np.argsort(data.table["timestamp"].to_numpy(), kind="stable")  # (R,) rows by time
+    n_train_val = int(round(len(order) * (1 - test_fraction)))
     n_train = int(round(n_train_val * (1 - val_fraction)))
-    return _finish(
-        data,
-        ordered.iloc[:n_train],
-        ordered.iloc[n_train:n_train_val],
-        ordered.iloc[n_train_val:],
-        "temporal",
-    )
+    parts = order[:n_train], order[n_train:n_train_val], order[n_train_val:]
+    return _finish(data, *parts, "temporal", report)
 
 
 def random_split(
-    data: RatingData, test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0
+    data: RatingData,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    report: Report | None = None,
 ) -> Split:
     """The same proportions as the temporal split, over a seeded shuffle."""
-    order = np.random.default_rng(seed).permutation(len(data.table))
-    shuffled = data.table.iloc[order]
-    n_train_val = int(round(len(shuffled) * (1 - test_fraction)))
+    report = monotone(report)
+    report(0.0, "shuffling the ratings")
+    order = np.random.default_rng(seed).permutation(len(data.table))  # (R,) rows shuffled
+    n_train_val = int(round(len(order) * (1 - test_fraction)))
     n_train = int(round(n_train_val * (1 - val_fraction)))
-    return _finish(
-        data,
-        shuffled.iloc[:n_train],
-        shuffled.iloc[n_train:n_train_val],
-        shuffled.iloc[n_train_val:],
-        f"random(seed={seed})",
-    )
+    parts = order[:n_train], order[n_train:n_train_val], order[n_train_val:]
+    return _finish(data, *parts, f"random(seed={seed})", report)
 
 
-def leave_last_out_split(data: RatingData) -> Split:
+def leave_last_out_split(data: RatingData, report: Report | None = None) -> Split:
     """Per user: the last interaction is test, the one before validation, the rest training.
-    Users with fewer than 3 interactions keep all of them in training."""
-    ordered = data.table.sort_values(["user", "timestamp"], kind="stable")
-    from_end = ordered.groupby("user").cumcount(ascending=False).to_numpy()  # 0 = last
-    counts = ordered.groupby("user")["user"].transform("size").to_numpy()
-    eligible = counts >= 3
-    test = ordered[eligible & (from_end == 0)]
-    val = ordered[eligible & (from_end == 1)]
-    train = ordered[~eligible | (from_end >= 2)]
-    return _finish(data, train, val, test, "leave_last_out")
+    Users with fewer than 3 interactions keep all of them in training. Rows are ordered by
+    user, then time, then file order (two stable sorts: 5-10x faster than pandas' sort by
+    two columns and its groupby at 20M rows)."""
+    report = monotone(report)
+    report(0.0, "ordering each user's ratings by time")
+    users = data.table["user"].to_numpy()
+    by_time = np.argsort(data.table["timestamp"].to_numpy(), kind="stable")  # (R,)
+    order = by_time[np.argsort(users[by_time], kind="stable")]  # (R,) by user, then time
+    del by_time
+    counts = np.bincount(users, minlength=data.n_users)  # (M,) ratings per user
+    first = np.cumsum(counts) - counts  # (M,) position of each user's first row in `order`
+    ordered_users = users[order]  # (R,)
+    per_user = counts[ordered_users]  # (R,) ratings of the row's user
+    from_end = per_user - 1 - (np.arange(len(order)) - first[ordered_users])  # (R,) 0 = last
+    del ordered_users
+    eligible = per_user >= 3
+    test = order[eligible & (from_end == 0)]
+    val = order[eligible & (from_end == 1)]
+    train = order[~eligible | (from_end >= 2)]
+    return _finish(data, train, val, test, "leave_last_out", report)
 
 
 def _finish(
-    data: RatingData, train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, method: str
+    data: RatingData,
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+    method: str,
+    report: Report | None = None,
 ) -> Split:
-    train_users = np.unique(train["user"].to_numpy())
-    train_items = np.unique(train["item"].to_numpy())
+    """The parts, given as row numbers of `data.table` in the order they keep: users and items
+    re-coded to those seen in training, val / test rows of unseen ones dropped."""
+    report = report or monotone(None)
+    report(ORDERED, "re-coding the training users and items")
+    table = data.table
+    columns = {name: table[name].to_numpy() for name in ("user", "item", "rating", "timestamp")}
+    train_user_rows = columns["user"][train]  # (T,)
+    train_item_rows = columns["item"][train]
+    # sorted distinct codes seen in training (bincount: O(R), unlike a sort or a hash)
+    train_users = np.flatnonzero(np.bincount(train_user_rows, minlength=data.n_users))
+    train_items = np.flatnonzero(np.bincount(train_item_rows, minlength=data.n_items))
     user_code = np.full(data.n_users, -1, dtype=np.int64)
     user_code[train_users] = np.arange(len(train_users))
     item_code = np.full(data.n_items, -1, dtype=np.int64)
     item_code[train_items] = np.arange(len(train_items))
 
-    def recode(frame: pd.DataFrame) -> pd.DataFrame:
-        users = user_code[frame["user"].to_numpy()]
-        items = item_code[frame["item"].to_numpy()]
+    def recode(rows: np.ndarray, users=None, items=None) -> pd.DataFrame:
+        users = user_code[columns["user"][rows] if users is None else users]  # (P,)
+        items = item_code[columns["item"][rows] if items is None else items]
         known = (users >= 0) & (items >= 0)
+        if not known.all():
+            rows, users, items = rows[known], users[known], items[known]
         return pd.DataFrame(
             {
-                "user": users[known],
-                "item": items[known],
-                "rating": frame["rating"].to_numpy()[known],
-                "timestamp": frame["timestamp"].to_numpy()[known],
+                "user": users,
+                "item": items,
+                "rating": columns["rating"][rows],
+                "timestamp": columns["timestamp"][rows],
             }
         )
 
+    train_clean = recode(train, train_user_rows, train_item_rows)
+    del train_user_rows, train_item_rows
+    report(ORDERED + (1 - ORDERED) * 0.7, "dropping unseen users and items from val / test")
     val_clean, test_clean = recode(val), recode(test)
+    report(
+        1.0, f"split: {len(train_clean):,} train, {len(val_clean):,} val, {len(test_clean):,} test"
+    )
     return Split(
-        train=recode(train),
+        train=train_clean,
         val=val_clean,
         test=test_clean,
         user_ids=data.user_ids[train_users],

@@ -118,15 +118,21 @@ def stop_training_processes(runs_dir: Path) -> None:
             os.killpg(pid, signal.SIGTERM)
 
 
+_CLEARED: set[Path] = set()  # folders emptied of an earlier session's screenshots
+
+
 class Screenshots:
-    """Numbered full-window screenshots of each step, kept as test artifacts."""
+    """Numbered full-window screenshots of each step, kept as test artifacts. The folder is
+    emptied once per test session, so every browser test's screenshots are kept side by side."""
 
     def __init__(self, page, folder: Path = SCREENSHOTS):
         self.page = page
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.png"):
-            old.unlink()
+        if folder not in _CLEARED:
+            for old in folder.glob("*.png"):
+                old.unlink()
+            _CLEARED.add(folder)
         self.taken: list[Path] = []
 
     def __call__(self, name: str) -> Path:
@@ -167,3 +173,31 @@ def column_names(frame_locator) -> list[str]:
         for header in frame_locator.locator("th").all()
         if header.get_attribute("role") == "columnheader"
     ]
+
+
+# --- the Train page's live curves (keyed echarts charts, drawn on a canvas) -------------------
+
+CURVE_EPOCHS = """(key) => {
+  // Epochs per model in one curve chart, read from its accessible name
+  // ("Train loss: HMF 3 epochs, MF 0 epochs"); {} while the chart is absent.
+  const root = document.querySelector('.st-key-' + key);
+  const named = root && [...root.querySelectorAll('[aria-label]')]
+    .map((node) => node.getAttribute('aria-label')).find((label) => / epochs/.test(label));
+  const counts = {};
+  for (const [, model, n] of (named || '').matchAll(/(\\w+) (\\d+) epochs/g)) counts[model] = +n;
+  return counts;
+}"""
+
+
+def curve_epochs(page, key: str = "curve_train_loss") -> dict[str, int]:
+    """{"HMF": epochs drawn, "MF": ...} of one Train-page curve chart."""
+    return page.evaluate(CURVE_EPOCHS, key)
+
+
+def wait_for_curve_points(page, more_than: int, key: str = "curve_train_loss", timeout=240_000):
+    """Wait until the chart draws more than `more_than` points (all models together)."""
+    page.wait_for_function(
+        f"(key) => Object.values(({CURVE_EPOCHS})(key)).reduce((a, b) => a + b, 0) > {more_than}",
+        arg=key,
+        timeout=timeout,
+    )

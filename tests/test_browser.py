@@ -21,10 +21,12 @@ from e2e_helpers import (
     Screenshots,
     column_names,
     commit_text,
+    curve_epochs,
     open_page,
     require_chromium,
     streamlit_server,
     table_rows,
+    wait_for_curve_points,
 )
 
 pytestmark = pytest.mark.browser
@@ -50,8 +52,8 @@ def browser_page(tmp_path):
 
 
 def curve_points(page, key: str = "curve_train_loss") -> int:
-    """Markers drawn in a curve chart (one per epoch and model)."""
-    return page.locator(f".st-key-{key} path.point").count()
+    """Points drawn in a curve chart (one per epoch and model)."""
+    return sum(curve_epochs(page, key).values())
 
 
 def test_the_journey_in_a_real_browser(browser_page):
@@ -95,17 +97,11 @@ def test_the_journey_in_a_real_browser(browser_page):
     started = time.time()
     page.locator(".st-key-train_button button").click()
     expect(page.locator(".st-key-stop_button button").first).to_be_visible()
-    page.wait_for_function(
-        "() => document.querySelectorAll('.st-key-curve_train_loss path.point').length > 0",
-        timeout=LONG,
-    )
+    wait_for_curve_points(page, 0, timeout=LONG)
     timings["first_curve_point_s"] = round(time.time() - started, 1)
     first = curve_points(page)
     shot("training-live-curves")
-    page.wait_for_function(
-        f"() => document.querySelectorAll('.st-key-curve_train_loss path.point').length > {first}",
-        timeout=LONG,
-    )
+    wait_for_curve_points(page, first, timeout=LONG)
     assert curve_points(page) > first, "the curve grows while training runs"
     expect(page.get_by_text(re.compile(r"HMF Test RMSE \d"))).to_be_visible(timeout=LONG)
     timings["hmf_finished_s"] = round(time.time() - started, 1)
@@ -275,3 +271,264 @@ def isolated_point(chart, kind: str) -> dict:
     point = chart.evaluate(ISOLATED_POINT, kind)
     assert point is not None, f"no {kind} marker inside the plot area"
     return point
+
+
+# --- wt-train: a steady Train page, run names and notes (issue 9, points 7 and 8) -------------
+
+STEADY_SAMPLER = """() => {
+  // Every 100 ms: are both curve charts there, drawn (a canvas), and the very nodes seen at
+  // the start? And a MutationObserver that counts removals of a chart's node or an ancestor.
+  const keys = ['curve_train_loss', 'curve_val_rmse'];
+  const first = Object.fromEntries(keys.map((k) => [k, document.querySelector('.st-key-' + k)]));
+  const charts = Object.fromEntries(
+    keys.map((k) => [k, first[k].querySelector('canvas').parentElement]));
+  const state = {samples: 0, missing: 0, replaced: 0, removed: 0, elapsed: [], badge: []};
+  new MutationObserver((records) => {
+    for (const record of records) for (const node of record.removedNodes) {
+      if (keys.some((k) => node === first[k] || node.contains(first[k]) || node === charts[k])) {
+        state.removed += 1;
+      }
+    }
+  }).observe(document.body, {subtree: true, childList: true});
+  window.__steady = state;
+  window.__steadyTimer = setInterval(() => {
+    state.samples += 1;
+    for (const k of keys) {
+      const now = document.querySelector('.st-key-' + k);
+      if (!now || !now.querySelector('canvas') || now.getBoundingClientRect().height < 100) {
+        state.missing += 1;
+      } else if (now !== first[k]) state.replaced += 1;
+    }
+    const elapsed = [...document.querySelectorAll('[data-testid=stMetric]')]
+      .find((m) => m.innerText.startsWith('Elapsed'));
+    if (elapsed) state.elapsed.push(elapsed.querySelector('[data-testid=stMetricValue]').innerText);
+    const badge = document.querySelector('.stMarkdownBadge');
+    if (badge) state.badge.push(badge.innerText);
+  }, 100);
+}"""
+
+
+def seconds(text: str) -> int:
+    minutes, secs = text.split(":")[-2:]
+    return int(minutes) * 60 + int(secs)
+
+
+def runs_table_row(page, name: str) -> dict[str, str]:
+    """The run list's row of the run called `name`, by column name (the columns in view: the
+    grid's accessibility table holds those)."""
+    grid = page.locator(".st-key-runs_table")
+    expect_attached(grid.locator("td").first)
+    names = column_names(grid)
+    for row in table_rows(grid):
+        cells = dict(zip(names, row[-len(names) :]))
+        if cells.get("name") == name:
+            return cells
+    raise AssertionError(f"no row for {name} in {table_rows(grid)}")
+
+
+def expect_attached(locator) -> None:
+    from playwright.sync_api import expect
+
+    expect(locator).to_be_attached()
+
+
+def test_train_page_is_steady_consistent_and_names_runs(browser_page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # a busy 2-core machine: reads and reruns take seconds
+    page, url, data_file, _ = browser_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    shots = SCREENSHOTS
+    shots.mkdir(parents=True, exist_ok=True)
+
+    # The demo defaults to the random split (its temporal split tests 174 ratings of 7 users)...
+    page.goto(url)
+    expect(page.get_by_text("Current dataset: MovieLens latest-small")).to_be_visible(
+        timeout=90_000
+    )
+    open_page(page, "Train")
+    expect(page.get_by_role("combobox", name="Split")).to_have_value("random")
+    # ...an uploaded ML-100K to the temporal one (1,932 test ratings from 89 of 625 users).
+    open_page(page, "Data")
+    page.get_by_role("radio", name="Upload files").click()
+    page.locator("[data-testid=stFileUploader] input[type=file]").nth(0).set_input_files(
+        str(data_file)
+    )
+    expect(page.get_by_text("Current dataset: u.data (uploaded)")).to_be_visible()
+    open_page(page, "Train")
+    expect(page.get_by_role("combobox", name="Split")).to_have_value("temporal")
+    page.screenshot(path=str(shots / "train-ml100k-temporal-default.png"))
+
+    # A named run with a note, plain MF beside it; trained live.
+    name = "ML-100K **depth 1** <b>20</b> $x$"
+    commit_text(page, "User clusters", "20")
+    commit_text(page, "Item clusters", "20")
+    commit_text(page, "Max epochs", "300")
+    commit_text(page, "Patience", "300")
+    commit_text(page, "Run name", "draft")
+    note = page.get_by_label("Note", exact=True)
+    note.fill("first try: [not a link](http://example.com)")
+    note.press("Control+Enter")
+    page.get_by_text("Also train plain MF on the same split, for comparison").click()
+    page.get_by_text("More settings").click()
+    umap = page.get_by_label("Compute the UMAP map after training")
+    for _ in range(5):  # a click that lands during the note's rerun can be lost: again
+        page.get_by_text("Compute the UMAP map after training").click()
+        time.sleep(1.0)
+        if not umap.is_checked():
+            break
+    expect(umap).not_to_be_checked()
+    page.screenshot(path=str(shots / "train-named-form.png"))
+    clicked = time.time()
+    page.locator(".st-key-train_button button").click()
+    expect(page.locator("h3", has_text="Run draft")).to_be_visible()
+    wait_for_curve_points(page, 1, timeout=LONG)  # two epochs drawn: training is under way
+
+    # Several seconds of live training: the charts are there and the same nodes at every
+    # 100 ms sample, never removed; Elapsed never goes back; the badge reads one state.
+    page.evaluate(STEADY_SAMPLER)
+    before = curve_epochs(page)["HMF"]
+    state_seen = []
+    for _ in range(4):
+        time.sleep(1.5)
+        row = runs_table_row(page, "draft")
+        badge = page.locator(".stMarkdownBadge").first.inner_text()
+        state_seen.append((badge, row["state"]))
+    page.screenshot(path=str(shots / "train-live.png"))
+    steady = page.evaluate("clearInterval(window.__steadyTimer) || window.__steady")
+    after = curve_epochs(page)["HMF"]
+    figures = {k: steady[k] for k in ("samples", "missing", "replaced", "removed")}
+    figures["epochs_drawn"] = [before, after]
+    figures["elapsed_first_last"] = [steady["elapsed"][0], steady["elapsed"][-1]]
+    (shots / "train-steady.json").write_text(json.dumps(figures, indent=2))
+    print("steady", figures)
+    assert after > before, "the curves were updated during the samples"
+    assert steady["samples"] >= 50, steady
+    assert (steady["missing"], steady["replaced"], steady["removed"]) == (0, 0, 0), steady
+    elapsed = [seconds(t) for t in steady["elapsed"]]
+    assert elapsed == sorted(elapsed) and elapsed[-1] - elapsed[0] >= 4, elapsed
+    assert all(badge == table for badge, table in state_seen), state_seen
+    values = page.get_by_test_id("stMetricValue")
+    val_rmse = (
+        page.get_by_test_id("stMetric").filter(has_text="Val. RMSE").get_by_test_id("stMetricValue")
+    )
+    assert re.fullmatch(r"\d\.\d{4}", val_rmse.inner_text().strip())
+    truncated = values.evaluate_all("(all) => all.filter((v) => v.scrollWidth > v.clientWidth + 1)")
+    assert not truncated, "a metric value is cut off"
+
+    # Stop: HMF stops and keeps its best checkpoint; the clock stops with the process.
+    # Renamed while it trains: typing survives the panel's refreshes each second.
+    page.get_by_text("Name and note", exact=True).click()
+    editor = page.get_by_label("Name", exact=True)
+    editor.fill(name)
+    time.sleep(2.5)
+    assert editor.input_value() == name
+    page.get_by_role("button", name="Save name and note").click()
+    expect(page.locator("h3", has_text=f"Run {name}")).to_be_visible()
+    expect(page.get_by_text(f"Already training: {name}.")).to_be_visible()  # the whole page
+    # The sidebar picker lists the new name (its input keeps the old text until the next
+    # page: Streamlit's selectbox keeps its displayed text while its value is unchanged).
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run").click()
+    expect(page.get_by_role("option")).to_have_text([name])
+    page.keyboard.press("Escape")
+    page.locator(".st-key-stop_button button").first.click()
+    expect(page.locator(".stMarkdownBadge").filter(has_text="stopped")).to_be_visible(timeout=LONG)
+    seen_done = time.time() - clicked
+    final = seconds(
+        page.get_by_test_id("stMetric")
+        .filter(has_text="Elapsed")
+        .get_by_test_id("stMetricValue")
+        .inner_text()
+    )
+    assert seen_done - 6 <= final <= seen_done + 1, (final, seen_done)  # wall time, from Train
+    for _ in range(50):  # the grid redraws its cells a moment after the badge
+        row = runs_table_row(page, name)
+        if row["state"] == "stopped":
+            break
+        time.sleep(0.1)
+    assert row["state"] == "stopped" and row["elapsed"] == f"{final // 60}:{final % 60:02d}"
+    assert re.fullmatch(r"RMSE \d\.\d{4}", row["test"]), row  # not JSON
+    note_shown = page.get_by_test_id("stCaptionContainer").filter(has_text="first try")
+    assert note_shown.inner_text().replace("\u2060", "") == (  # word joiners: no autolink
+        "first try: [not a link](http://example.com)"
+    )
+    assert note_shown.locator("a").count() == 0
+    expect(page.get_by_text(re.compile(r"HMF Test RMSE \d\.\d{4} \(best epoch"))).to_be_visible()
+    page.screenshot(path=str(shots / "train-stopped.png"))
+
+    # A reload (?run= in the URL): the form shows that run's settings.
+    page.reload()
+    expect(page.locator("h3", has_text=f"Run {name}")).to_be_visible(timeout=60_000)
+    for label, value in (("User clusters", "20"), ("Item clusters", "20"), ("Max epochs", "300")):
+        expect(page.get_by_label(label, exact=True)).to_have_value(value)
+    expect(page.get_by_role("combobox", name="Split")).to_have_value("temporal")
+    expect(
+        page.get_by_label("Also train plain MF on the same split, for comparison")
+    ).to_be_checked()
+    expect(page.get_by_label("Run name", exact=True)).to_have_value("")  # a new run's name
+    expect(page.get_by_text(f"The form opened with the settings of run {name}")).to_be_visible()
+    page.screenshot(path=str(shots / "train-reloaded-form.png"))
+
+    # A second, short run, then both on the Compare page by name.
+    commit_text(page, "Max epochs", "2")
+    commit_text(page, "Run name", "second run")
+    page.locator(".st-key-train_button button").click()
+    expect(page.locator("h3", has_text="Run second run")).to_be_visible()
+    expect(page.locator(".stMarkdownBadge").filter(has_text="finished")).to_be_visible(timeout=LONG)
+    open_page(page, "Compare runs")
+    picker = page.locator(".st-key-compare_runs")
+    expect(picker).to_contain_text("second run")
+    expect(picker).to_contain_text(name)
+    grid = page.get_by_test_id("stDataFrame").first
+    expect_attached(grid.locator("td").first)
+    compared = [row for row in table_rows(grid)]
+    names = column_names(grid)
+    assert names[0] == "name"
+    assert {row[-len(names)] for row in compared} == {name, "second run"}
+    legend = page.locator(".st-key-compare_chart .legend")
+    expect(legend).to_contain_text(name)  # the tags shown as typed, not rendered
+    assert page.locator(".st-key-compare_chart .legend b").count() == 0
+    page.screenshot(path=str(shots / "train-compare-named.png"), full_page=True)
+    assert page.get_by_test_id("stException").count() == 0
+
+
+# --- wt-ingest: progress while a large file is read by path (issue 11.3) ----------------------
+
+
+def test_the_data_page_shows_progress_while_reading_a_large_file_by_path(tmp_path):
+    """A generated 4M-row CSV (~100 MB) by path: the progress bar shows the bytes parsed while
+    the file is read, then the status says how many ratings were read."""
+    chromium = require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from benchmarks.read_speed import generate_csv
+
+    large = tmp_path / "large.csv"
+    generate_csv(large, 4_000_000)
+    with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(60_000)
+            try:
+                page.goto(url)
+                expect(page.get_by_text("Current dataset: MovieLens latest-small")).to_be_visible(
+                    timeout=90_000
+                )
+                page.get_by_role("radio", name="Files on this machine").click()
+                commit_text(page, "Rating file path", str(large))
+                page.locator(".st-key-use_paths button").click()
+                bar = page.get_by_test_id("stProgress")
+                expect(bar.filter(has_text="parsing:")).to_be_visible(timeout=60_000)
+                seen = bar.first.inner_text()
+                assert re.search(r"\d+% · parsing: [\d,]+ of [\d,]+ MB", seen), seen
+                page.screenshot(path=str(SCREENSHOTS / "data-large-file-reading.png"))
+                expect(page.get_by_text("Current dataset: large.csv")).to_be_visible(
+                    timeout=180_000
+                )
+                expect(
+                    page.get_by_text(re.compile(r"Read large\.csv: [\d,]+ ratings in"))
+                ).to_be_visible()
+            finally:
+                page.screenshot(path=str(SCREENSHOTS / "data-large-file-read.png"))
+                browser.close()

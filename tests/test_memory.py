@@ -43,3 +43,54 @@ def test_available_memory_is_read_and_a_model_that_cannot_fit_is_refused():
     with pytest.raises(ValueError, match="GiB is available now"):
         settings.validate(split=split)
     settings.validate(split={**split, "users": 1000})  # a small one fits
+
+
+def test_the_lazy_estimate_counts_every_tensor_the_lazy_optimizer_holds():
+    """Known answer: after warm-up steps, LazyAdamW holds both moments of every parameter, a
+    step counter per row of C_1, a dense gradient buffer the size of C_1 and gathered rows;
+    the estimate's parts are exactly those sizes (the gathered rows at most)."""
+    import torch
+    import torch.nn.functional as F
+
+    from hmf_core.lightning_module import HMFModule
+    from hmf_core.memory import row_tables
+
+    config = HMFConfig(300, 200, dim=8, user_clusters=(16,), item_clusters=(12,))
+    module = HMFModule(config.to_dict(), optimizer="lazy")
+    optimizer = module.configure_optimizers()
+    generator = torch.Generator().manual_seed(0)
+    batch = 64
+
+    def steps(count: int) -> None:
+        for _ in range(count):
+            users = torch.randint(0, 300, (batch,), generator=generator)
+            items = torch.randint(0, 200, (batch,), generator=generator)
+            ratings = torch.rand(batch, generator=generator) * 4 + 1
+            loss = F.mse_loss(module.model(users, items), ratings)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    steps(3)  # in the warm-up
+    held = {"moments": 0, "counters": 0, "warm-up": 0}
+    for state in optimizer.state.values():
+        held["moments"] += sum(state[k].nbytes for k in ("exp_avg", "exp_avg_sq"))
+        held["counters"] += state["last_step"].nbytes if "last_step" in state else 0
+        held["warm-up"] += state["dense_grad"].nbytes if "dense_grad" in state else 0
+    parts = training_memory_bytes(config, "lazy", batch_size=batch)
+    dense = training_memory_bytes(config, "adamw", batch_size=batch)
+    tables = row_tables(config)
+    assert tables == [(300, 16), (200, 12)]
+    table_bytes = 4 * (300 * 16 + 200 * 12)
+    assert (
+        parts["optimizer_state"]
+        == held["moments"] + held["counters"]
+        == dense["optimizer_state"] + 8 * (300 + 200)
+    )
+    assert held["warm-up"] == table_bytes  # the warm-up's dense gradient, counted
+    steps(optimizer.warmup_steps)  # past it: rows are gathered into kept buffers
+    gathered = sum(buffer.nbytes for buffer in optimizer._buffers.values())
+    assert 0 < gathered <= parts["optimizer_workspace"] - table_bytes
+    assert parts["gradients"] < dense["gradients"]  # C_1's gradients are sparse
+    assert parts["total"] > dense["total"]  # but the warm-up buffer outweighs them
+    assert training_memory_bytes(config, "auto", batch_size=batch) == parts  # the larger

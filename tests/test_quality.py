@@ -255,13 +255,14 @@ def test_tables_pivot_methods_and_give_the_ratio_to_mf():
     amis = {"model": 0.06, "kmeans": 0.02, "mf_kmeans": 0.03, "random": 0.0}
     records = [
         {**base, "column": column, "method": method, "purity": 0.5, "nmi": 0.1, "ami": ami}
-        for column, scale in (("genres", 1.0), ("decade", -1.0))
+        for column, scale in (("genres", 1.0), ("decade", -1.0), ("age", 0.2))
         for method, ami in amis.items()
         for ami in [ami * scale]
     ]
     table = quality_tables({"agreement": records})["agreement"].set_index("column")
     assert table.loc["genres", "ami_model_over_mf"] == pytest.approx(2.0)
     assert np.isnan(table.loc["decade", "ami_model_over_mf"])  # MF's AMI <= 0: no ratio
+    assert np.isnan(table.loc["age", "ami_model_over_mf"])  # MF's AMI 0.006: chance level
     assert table.loc["genres", "ami_kmeans"] == 0.02 and table.loc["genres", "samples"] == 9
     assert quality_tables({})["sharpness"].empty
 

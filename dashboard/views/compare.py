@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.text import hover, literal
-from hmf_core.compare import compare_curves, compare_table
+from hmf_core.compare import compare_curves, compare_table, run_labels
 from hmf_core.runs import runs
 
 
@@ -19,6 +19,7 @@ def compare_page() -> None:
         st.info("No runs yet: train some on the Train page, then compare them here.")
         return
     names = [run.name for run in available]
+    labels = run_labels(available)
     current = state.current_run()
     default = [current.name] if current is not None and current.name in names else names[:1]
     chosen = st.multiselect(
@@ -26,7 +27,9 @@ def compare_page() -> None:
         names,
         default=default + [n for n in names[:2] if n not in default][: max(0, 2 - len(default))],
         key="compare_runs",
-        help="Newest first. Curves and the table show every run picked here.",
+        format_func=lambda name: labels.get(name, name),
+        help="Newest first, by name (name them on the Train page). Curves and the table show "
+        "every run picked here.",
     )
     picked = [run for run in available if run.name in chosen]
     damaged = {run.name: run.damage() for run in picked}
@@ -40,7 +43,21 @@ def compare_page() -> None:
         st.info("Pick one or more runs.")
         return
     table = compare_table(picked)
-    st.dataframe(table, hide_index=True, key="compare_table")
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="compare_table",
+        column_config={
+            "name": st.column_config.TextColumn("name", pinned=True),
+            "note": st.column_config.TextColumn("note", width="medium"),
+            "run": st.column_config.TextColumn("run directory"),
+            **{
+                column: st.column_config.NumberColumn(column, format="%.4f")
+                for column in table.columns
+                if column.startswith(("test_", "mf_test_", "genre_ami", "user_mean", "item_mean"))
+            },
+        },
+    )
     curves = compare_curves(picked)
     if curves.empty:
         st.info("None of these runs has a validated epoch yet.")
@@ -48,14 +65,14 @@ def compare_page() -> None:
     metrics = sorted(curves["metric"].unique())
     preferred = next((m for m in ("val_rmse", "val_hr10") if m in metrics), metrics[0])
     metric = st.selectbox("Curve", metrics, index=metrics.index(preferred), key="compare_metric")
-    shown = curves[curves["metric"] == metric].assign(run=lambda f: f["run"].map(hover))
+    shown = curves[curves["metric"] == metric].assign(name=lambda f: f["name"].map(hover))
     figure = px.line(  # run names go into the legend's HTML: escaped
         shown,
         x="epoch",
         y="value",
-        color="run",
+        color="name",
         markers=True,
-        labels={"value": metric},
+        labels={"value": metric, "name": "run"},
     )
     figure.update_layout(height=420, legend={"orientation": "h", "y": -0.2})
     st.plotly_chart(figure, key="compare_chart")

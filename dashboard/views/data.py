@@ -3,6 +3,9 @@ and see what is in them: sizes, rating histogram, time range, split sizes, probl
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +24,10 @@ from hmf_core.datasets import (
     store_uploads,
     uploads_root,
 )
+from hmf_core.progress import Report, span
+from hmf_core.ratings import max_rows
 from hmf_core.split import SPLITS
+from hmf_core.textfiles import max_file_bytes
 
 SOURCES = ("Bundled demo", "Upload files", "Files on this machine", "Earlier uploads")
 COLUMN_ROLES = ("user", "item", "rating", "timestamp")
@@ -67,11 +73,57 @@ def _column_overrides() -> tuple[tuple[str, str], ...]:
     return tuple((f"{role}_col", name) for role, name in zip(COLUMN_ROLES, names) if name)
 
 
+POLL_S = 0.2  # how often a progress bar is redrawn while hmf_core works
+
+
+def _with_progress(place, work: Callable[[Report], object], last: bool = False):
+    """`work(report)` in a thread while this script draws its reports as a progress bar in
+    `place` (an st.empty) every POLL_S seconds, and with `last` its last report once done;
+    nothing is drawn when it is done sooner and never reported (a cached result). The cached
+    loaders run in that thread and the bar is drawn here: an st call made inside a cached
+    function would be replayed on its next cache hit."""
+    latest = []
+
+    def report(fraction: float, text: str) -> None:
+        latest[:] = [(fraction, text)]
+
+    def draw() -> None:
+        if latest:
+            fraction, text = latest[0]
+            place.progress(fraction, text=f"{fraction:.0%} · {literal(text)}")
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="hmf-data")
+    try:
+        future = pool.submit(work, report)
+        while True:
+            try:
+                result = future.result(timeout=POLL_S)
+                break
+            except TimeoutError:
+                draw()
+    finally:
+        pool.shutdown(wait=False)  # a rerun leaves the work to finish into the cache
+    if last:
+        draw()
+    return result
+
+
 def _apply(candidate: Dataset, origin: str) -> None:
-    """Check `candidate`; make it current if its rating file reads. Errors are kept in the
-    session (shown under `origin`) until the next attempt."""
-    with st.spinner(f"Reading {literal(Path(candidate.ratings).name)}…"):
-        dataset, errors = loads.check_dataset(candidate)
+    """Check `candidate`, showing how far its reading is; make it current if its rating file
+    reads. Errors are kept in the session (shown under `origin`) until the next attempt."""
+    name = literal(Path(candidate.ratings).name)
+    started = time.perf_counter()
+    with st.status(f"Reading {name}…", expanded=True) as box:
+        bar = st.empty()
+        dataset, errors = _with_progress(
+            bar, lambda report: loads.check_dataset(candidate, report=report), last=True
+        )
+        seconds = time.perf_counter() - started
+        if dataset is None:
+            box.update(label=f"Could not read {name}", state="error", expanded=False)
+        else:
+            rows = len(loads.dataset_data(dataset).table)
+            box.update(label=f"Read {name}: {rows:,} ratings in {seconds:.1f} s", state="complete")
     st.session_state["data_errors"] = {"origin": origin, "errors": errors, "kept": dataset is None}
     if dataset is not None:
         state.use_dataset(dataset)
@@ -104,7 +156,22 @@ def _demo_source() -> None:
         st.rerun()
 
 
+def _limits() -> str:
+    """The size limits a file meets, as stated to the user."""
+    return (
+        f"The reader takes files of up to {max_file_bytes() / 2**30:,.1f} GiB "
+        f"(HMF_MAX_FILE_BYTES) and {max_rows():,} rows (HMF_MAX_ROWS)."
+    )
+
+
 def _upload_source(columns: tuple) -> None:
+    limit = st.get_option("server.maxUploadSize")
+    st.caption(
+        f"Uploads of up to {limit:,} MB per file (`server.maxUploadSize` in "
+        "`.streamlit/config.toml`); the browser sends the whole file and the app holds it in "
+        "memory once. For larger files, or to skip that copy, use **Files on this machine**. "
+        + _limits()
+    )
     left, middle, right = st.columns(3)
     ratings = left.file_uploader(
         "Rating file",
@@ -146,7 +213,7 @@ def _upload_source(columns: tuple) -> None:
 def _path_source(columns: tuple) -> None:
     st.caption(
         "For files too large to upload through the browser: paths on the machine that "
-        "runs this app."
+        "runs this app, read in place (no copy). " + _limits()
     )
     ratings = st.text_input("Rating file path", key="path_ratings").strip()
     items = st.text_input("Item metadata path (optional)", key="path_items").strip()
@@ -273,9 +340,16 @@ def _splits(dataset: Dataset) -> None:
         "in training are dropped, as in the paper)"
     )
     rows = []
-    for method in SPLITS:
+    place = st.empty()  # a progress bar while a split is computed (not when cached)
+    for number, method in enumerate(SPLITS):
+
+        def work(report, method=method, number=number):
+            shown = span(report, number / len(SPLITS), (number + 1) / len(SPLITS))
+            in_words = lambda fraction, text: shown(fraction, f"{method} split: {text}")  # noqa: E731
+            return loads.dataset_split(dataset, method, 0, report=in_words)
+
         try:
-            summary = loads.dataset_split(dataset, method, 0)
+            summary = _with_progress(place, work)
         except Exception as error:
             rows.append({"split": method, "problem": str(error)})
             continue
@@ -296,6 +370,7 @@ def _splits(dataset: Dataset) -> None:
                 },
             }
         )
+    place.empty()
     st.dataframe(
         pd.DataFrame(rows),
         hide_index=True,

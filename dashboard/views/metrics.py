@@ -13,6 +13,7 @@ from dashboard import charts, state, widgets
 from dashboard.quality_panel import quality_section
 from dashboard.text import literal
 from hmf_core.metrics import lower_is_better
+from hmf_core.progress import QUALITY_STEP
 from hmf_core.runs import run_status
 
 # The paper's headline test RMSE on ML-100K (section 4; temporal split, 64,000 train ratings).
@@ -78,7 +79,7 @@ def metrics_page() -> None:
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
     depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
-    quality_section(run.quality(), depths)
+    quality_section(run.quality(), depths, run_status(run).phase == QUALITY_STEP)
 
     left, right = st.columns(2)
     with left:
