@@ -147,6 +147,62 @@ def section(quick: bool, with_transform: bool) -> Section:
     )
 
 
+def page_work(run_dir: Path) -> dict:
+    """The Map page's own work on a run, in this process (each cached by the page after the
+    first time): the names in its hovers, their hover texts, the comparable layout, and one
+    figure."""
+    from dashboard import map_figure
+
+    run = RunDir(run_dir)
+    model = run.load_model()
+    users, items = run.users(), run.items()
+    times = {}
+    started = time.perf_counter()
+    table, vectors = projection.embedding_table(model, users, items)
+    shared = projection.shared_map(table, vectors)
+    projection.side_offsets(table, vectors)
+    times["comparable layout s (embeddings, shared_map, side_offsets)"] = (
+        time.perf_counter() - started
+    )
+    started = time.perf_counter()
+    names = projection.map_names(model, users, items)
+    times["cluster names for hovers s (map_names)"] = time.perf_counter() - started
+    frame = shared.merge(names, on=["kind", "level", "index"], how="left")
+    started = time.perf_counter()
+    frame = frame.assign(hover=map_figure.hover_texts(frame))
+    times["hover texts s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    figure = map_figure.figure(frame, "top_cluster", cluster_names={})
+    times["figure s (top-cluster colours)"] = time.perf_counter() - started
+    times["figure JSON MB"] = len(figure.to_json()) / 1e6
+    return times
+
+
+def page_section(quick: bool) -> Section:
+    sizes = {"ML-100K size": SIZES["ML-100K size"]} if quick else SIZES
+    load = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hmf-map-page-") as work:
+        for name, (users, items) in sizes.items():
+            run_dir = Path(work) / name.replace(" ", "_")
+            fake_run(run_dir, users, items)
+            row = {"data": name, **page_work(run_dir)}
+            rows.append(row)
+            print(row, flush=True)
+    return Section(
+        "The Map page's work when asked (not in the maps job)",
+        "Measured in one process on the same runs (ids as labels, no other metadata): the "
+        "comparable layout (`projection.shared_map`: each side's mean and each point's "
+        "length removed, then PCA) is computed when a user picks it, and the cluster names "
+        "of the hovers (`projection.map_names`) when the map is first drawn; the page caches "
+        "both per checkpoint, so the maps job after training is unchanged. Hover texts and "
+        "the figure are what a redraw costs before the browser draws it. Load average (1 min) "
+        f"before measuring: {load:.2f} on {os.cpu_count()} cores shared with other jobs.",
+        pd.DataFrame(rows),
+        csv="map_page.csv",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="ML-100K size only")
@@ -156,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     header = machine_header("2-D maps at scale", [0])
-    sections = [section(args.quick, not args.skip_transform)]
+    sections = [section(args.quick, not args.skip_transform), page_section(args.quick)]
     print(f"wrote {write_report(Path(args.out), 'maps.md', header, sections)}")
     return 0
 

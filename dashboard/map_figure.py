@@ -2,6 +2,11 @@
 
 graph_objects rather than plotly express: the clusters must be SVG markers (clickable one by
 one) beside thousands of objects in WebGL, and plotly express sets one render mode per figure.
+
+Readability rules: the legend sits right of the plot (vertical, scrolling when long), so it never
+takes the plot's height; at most MAX_COLOURS values get a colour of their own and a legend entry,
+the rest one grey "other" entry, so the legend lists exactly the colours drawn. A search hit is
+zoomed to and ringed by a layout shape, drawn above every trace (WebGL ones included).
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import plotly.graph_objects as go
 
 from dashboard import charts
 from dashboard.text import hover
-from hmf_core.projection import points_of
 
 KINDS = ("user", "item", "user cluster", "item cluster")
 SYMBOLS = {"user": "circle", "item": "circle", "user cluster": "diamond", "item cluster": "square"}
@@ -22,80 +26,197 @@ KIND_COLOURS = {
     "user cluster": "#0b1f73",
     "item cluster": "#9c3b00",
 }
-MAX_LEGEND = 24
+MAX_COLOURS = 16  # values with a colour (and legend entry) of their own; the rest are "other"
+OTHER_COLOUR = "#b8bfcc"
+LEGEND_CHARACTERS = 30  # longer legend texts are cut (the hover has them whole)
+LEGEND_ENTRY_PX = 200  # a legend entry's width: the legend below the plot has even columns
+LEGEND_COLUMNS = 2  # columns the figure's height allows for (3 fit in a 600 px wide chart)
+LEGEND_ROW_PX = 26
+HEIGHT = 600  # the figure without its legend; the plot area is this less the top margin
+RING = "#e0115f"
 
 
-def _hover(rows: pd.DataFrame) -> list[str]:
+def _short(text: str, limit: int = LEGEND_CHARACTERS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def hover_texts(rows: pd.DataFrame) -> list[str]:
+    """Hover HTML per row, every text from user files escaped: a cluster's name, or a user's /
+    item's label with its top cluster's name and probability, and its metadata."""
     extra = [c for c in ("genre", "gender", "occupation") if c in rows.columns]
+    has_names = "name" in rows.columns
     texts = []
     for row in rows.itertuples(index=False):
-        text = f"<b>{hover(row.label)}</b><br>{row.kind}"
+        name = getattr(row, "name", None) if has_names else None
+        name = name if isinstance(name, str) and name else None
         if row.level > 0:
-            text += f", level {row.level}, size {row.size:.1f}"
-        elif row.top_cluster >= 0:
-            text += f", top cluster {row.top_cluster}"
-        for column in extra:
+            title = name or row.label
+            text = f"<b>{hover(title)}</b><br>{row.kind} {row.index}, level {row.level}"
+            text += f", size {row.size:.1f}"
+        else:
+            text = f"<b>{hover(row.label)}</b><br>{row.kind}"
+            if row.top_cluster >= 0:
+                probability = getattr(row, "top_probability", float("nan"))
+                text += f"<br>top cluster: {row.kind} cluster {row.top_cluster}"
+                if probability == probability:  # not NaN
+                    text += f" (probability {probability:.2f})"
+                if name:
+                    text += f"<br>{hover(_short(name, 60))}"
+        for column in extra:  # what the label does not say already
             value = getattr(row, column)
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and value and value not in str(row.label):
                 text += f"<br>{column}: {hover(value)}"
         texts.append(text)
     return texts
 
 
+def colour_values(rows: pd.DataFrame, colour: str) -> pd.Series:
+    """The value each row is coloured by: the column itself, except for the top cluster, whose
+    number means a user cluster for users and an item cluster for items (so the side is part of
+    the value). NaN: no value (a higher-level cluster has no level-1 top cluster)."""
+    if colour != "top_cluster":
+        return rows[colour]
+    side = rows["kind"].str.split().str[0]
+    return (side + " cluster " + rows["top_cluster"].astype(str)).where(rows["top_cluster"] >= 0)
+
+
+def palette(values: pd.Series, names: dict | None = None) -> tuple[dict, dict, int]:
+    """(colour per value, legend text per value, count of values folded into "other"): the
+    MAX_COLOURS most frequent values get a colour, shared evenly between the user and the item
+    side for top clusters ("user cluster 3", "item cluster 3"); names (value -> cluster name)
+    label them."""
+    counts = values.dropna().value_counts()
+    sides = counts.index.to_series().astype(str).str.extract(r"^(user|item) cluster ")[0]
+    if sides.notna().all() and sides.nunique() > 1:
+        quota = MAX_COLOURS // sides.nunique()
+        kept = [value for _, group in counts.groupby(sides.values) for value in group.index[:quota]]
+    else:
+        kept = list(counts.index[:MAX_COLOURS])
+    kept = sorted(kept, key=_natural)
+    colours = charts.colour_map(pd.Series(range(len(kept))))
+    colours = {value: colours[position] for position, value in enumerate(kept)}
+    names = names or {}
+    legend = {
+        value: _short(f"{str(value).replace(' cluster ', ' c')}: {names[value]}")
+        if value in names
+        else _short(str(value))
+        for value in kept
+    }
+    return colours, legend, max(len(counts) - len(kept), 0)
+
+
+def _natural(value) -> tuple:
+    """Sort key that puts "user cluster 2" before "user cluster 10"."""
+    text = str(value)
+    head, _, tail = text.rpartition(" ")
+    return (head, int(tail), "") if tail.isdigit() else (text, -1, text)
+
+
 def _custom(rows: pd.DataFrame) -> np.ndarray:
-    """Per point: kind, level, index (which object or cluster it is) and size."""
+    """Per point: kind (its position in KINDS), level, index (which object or cluster it is),
+    size and top cluster. All numbers: plotly sends them as one compact typed array."""
     return np.stack(
         [
-            rows["kind"].to_numpy(object),
+            rows["kind"].map(KINDS.index).to_numpy(float),
             rows["level"].to_numpy(),
             rows["index"].to_numpy(),
             rows["size"].to_numpy(),
+            rows["top_cluster"].to_numpy(),
         ],
         axis=1,
-    )
+    ).astype(np.float32)
 
 
-def _overlay(rows: pd.DataFrame, name: str, marker: dict) -> go.Scatter:
-    """Markers drawn over the map's points (search matches, the selection), clickable alike."""
+def point_of(custom: list) -> dict:
+    """A point as the selection keeps it, from a marker's customdata (see `_custom`): a list,
+    or, as the browser sends a typed array's row, a dict {"0": kind, "1": level, ...}."""
+    if isinstance(custom, dict):
+        custom = [custom[str(position)] for position in range(len(custom))]
+    kind = KINDS[int(custom[0])]
+    return {
+        "kind": kind,
+        "level": int(custom[1]),
+        "index": int(custom[2]),
+        "size": custom[3],
+        "top_cluster": int(custom[4]),
+    }
+
+
+def _coded(values: pd.Series, colours: dict) -> dict:
+    """Marker colours as numbers (a code per point: position in `colours`, or the last code
+    for "other") with a stepped colour scale: one typed array instead of a colour string per
+    point, which plotly validates one by one."""
+    palette_list = [*colours.values(), OTHER_COLOUR]
+    codes = values.map({value: code for code, value in enumerate(colours)})
+    steps = len(palette_list)
+    scale = []
+    for code, colour in enumerate(palette_list):
+        scale += [[code / steps, colour], [(code + 1) / steps, colour]]
+    return {
+        "color": codes.fillna(steps - 1).to_numpy(float),
+        "colorscale": scale,
+        "cmin": -0.5,
+        "cmax": steps - 0.5,
+        "showscale": False,
+    }
+
+
+def _texts(rows: pd.DataFrame) -> list[str]:
+    return rows["hover"].tolist() if "hover" in rows.columns else hover_texts(rows)
+
+
+def _legend_entry(name: str, marker: dict, group: str) -> go.Scatter:
+    """A legend line with no points (the legend explains colours and shapes; it filters
+    nothing: itemclick is off)."""
     return go.Scatter(
-        x=rows["x"],
-        y=rows["y"],
+        x=[None],
+        y=[None],
         mode="markers",
-        name=name,
+        name=hover(name),  # legend text is HTML too
         marker=marker,
-        hovertext=_hover(rows),
-        hoverinfo="text",
-        customdata=_custom(rows),
+        legendgroup=group,
+        hoverinfo="skip",
+        showlegend=True,
     )
 
 
 def figure(
     visible: pd.DataFrame,
-    frame: pd.DataFrame,
     colour: str,
-    matches: pd.DataFrame,
-    selected: list[dict],
+    *,
+    cluster_names: dict | None = None,
+    focus: pd.Series | None = None,
+    selected: pd.DataFrame | None = None,
+    highlight: pd.DataFrame | None = None,
 ) -> go.Figure:
     """The map: a trace per kind (clusters as SVG, easy to click; objects as WebGL), coloured
-    by `colour`, with the search `matches` starred and the `selected` points ringed. Every
-    marker carries (kind, level, index, size) as customdata, which the page's selection reads."""
+    by `colour` (see `palette`); `focus`, a search hit, zoomed to and ringed; `selected` points
+    ringed; `highlight`, a cluster's members (rows with a probability), drawn on top, sized
+    and opaque by probability, every other point dimmed. Every marker carries (kind, level,
+    index, size, top cluster) as customdata, which the page's selection reads."""
     figure = go.Figure()
-    palette = charts.colour_map(frame[colour]) if colour != "kind" else {}
+    dimmed = highlight is not None
+    values = colour_values(visible, colour) if colour != "kind" else None
+    title = hover({"top_cluster": "top cluster (level 1)"}.get(colour, colour))
+    colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
     for kind in KINDS:
         rows = visible[visible["kind"] == kind]
         if rows.empty:
             continue
         is_cluster = kind.endswith("cluster")
-        if colour == "kind":
-            colours = KIND_COLOURS[kind]
+        if values is None:
+            colouring = {"color": KIND_COLOURS[kind]}
         else:
-            colours = rows[colour].map(palette).fillna("#b8bfcc").tolist()
+            colouring = _coded(values.loc[rows.index], colours)
         if is_cluster:  # marker area grows with the cluster's size, relative to its kind
             relative = np.sqrt(rows["size"].clip(lower=0) / max(rows["size"].max(), 1e-9))
             sizes = 6 + 10 * relative
         else:
             sizes = 5
-        trace = go.Scatter if is_cluster else go.Scattergl  # clusters stay SVG: easy to click
+        opacity = 0.95 if is_cluster else 0.6
+        # Clusters in SVG, users and items in WebGL: a cluster wins a hover or click over the
+        # objects on top of it (all SVG, an object within 3 px of the pointer took it).
+        trace = go.Scatter if is_cluster else go.Scattergl
         figure.add_trace(
             trace(
                 x=rows["x"],
@@ -103,47 +224,145 @@ def figure(
                 mode="markers",
                 name=kind,
                 marker={
-                    "color": colours,
+                    **colouring,
                     "size": sizes,
                     "symbol": SYMBOLS[kind],
-                    "opacity": 0.95 if is_cluster else 0.6,
+                    "opacity": 0.12 if dimmed else opacity,
                     "line": {"width": 1 if is_cluster else 0, "color": "white"},
                 },
-                hovertext=_hover(rows),
+                hovertext=_texts(rows),
                 hoverinfo="text",
                 customdata=_custom(rows),
-                showlegend=colour == "kind" or len(palette) > MAX_LEGEND,
+                showlegend=values is None,
+                legendgroup="kinds",
             )
         )
-    if colour != "kind" and len(palette) <= MAX_LEGEND:
-        for value, hex_colour in palette.items():  # legend entries for the colour values
-            figure.add_trace(
-                go.Scatter(
-                    x=[None],
-                    y=[None],
-                    mode="markers",
-                    name=hover(value),  # legend text is HTML too
-                    marker={"color": hex_colour, "size": 8},
-                    legendgroup="colours",
-                    hoverinfo="skip",
-                )
+    if values is not None:
+        entries = [(legend[value], hex_colour) for value, hex_colour in colours.items()]
+        if folded or values.isna().any():
+            other = f"other ({folded} values)" if folded else ""
+            none = "none" if values.isna().any() else ""
+            entries.append((" or ".join(t for t in (other, none) if t), OTHER_COLOUR))
+        for text, hex_colour in entries:
+            figure.add_trace(_legend_entry(text, {"color": hex_colour, "size": 9}, "colours"))
+        for kind in KINDS:  # what the shapes mean
+            if (visible["kind"] == kind).any():
+                marker = {"color": "#6b7385", "size": 9, "symbol": SYMBOLS[kind]}
+                figure.add_trace(_legend_entry(f"shape: {kind}", marker, "shapes"))
+    if highlight is not None and not highlight.empty:
+        strongest = max(float(highlight["probability"].max()), 1e-9)
+        relative = (highlight["probability"] / strongest).clip(0, 1)
+        figure.add_trace(
+            go.Scattergl(  # above the WebGL points
+                x=highlight["x"],
+                y=highlight["y"],
+                mode="markers",
+                name="members",
+                marker={
+                    "color": RING,
+                    "size": 5 + 9 * relative,
+                    "opacity": (0.35 + 0.65 * relative).tolist(),
+                    "line": {"width": 0},
+                },
+                hovertext=_texts(highlight),
+                hoverinfo="text",
+                customdata=_custom(highlight),
+                showlegend=False,
             )
-    if not matches.empty:
-        star = {"symbol": "star", "size": 15, "color": "#ffd400"}
-        star["line"] = {"width": 1.5, "color": "#1d2433"}
-        figure.add_trace(_overlay(matches.head(200), "search matches", star))
-    if selected:
-        ring = {"symbol": "circle-open", "size": 16, "color": "#e0115f", "line": {"width": 2.5}}
-        figure.add_trace(_overlay(points_of(frame, selected).head(500), "selected", ring))
-    figure.update_layout(
-        height=640,
-        margin={"l": 0, "r": 0, "t": 10, "b": 0},
-        dragmode="pan",
-        legend={"orientation": "h", "y": -0.05, "itemsizing": "constant"},
-        xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x"},
-        plot_bgcolor="#fbfcfe",
-        hovermode="closest",
-        uirevision="map",
-    )
+        )
+    if selected is not None and not selected.empty:
+        few = len(selected) <= 20
+        ring = {"symbol": "circle-open", "size": 16 if few else 9, "color": RING}
+        figure.add_trace(
+            go.Scattergl(
+                x=selected["x"],
+                y=selected["y"],
+                mode="markers",
+                name="selected",
+                marker={**ring, "line": {"width": 2.5 if few else 1.2}},
+                hoverinfo="skip",  # a ring never takes a hover or click from the point it rings
+                customdata=_custom(selected),
+                showlegend=False,
+            )
+        )
+    legend_entries = sum(1 for trace in figure.data if trace.showlegend)
+    layout = {
+        "height": HEIGHT + legend_height(legend_entries),
+        "margin": {"l": 0, "r": 0, "t": 10, "b": 0},
+        "dragmode": "pan",
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 0,
+            "yanchor": "top",
+            "entrywidth": LEGEND_ENTRY_PX,
+            "itemsizing": "constant",
+            "traceorder": "normal",  # entries flow in rows (grouped would make columns)
+            "title": {"text": f"<b>{title}</b>" if values is not None else "", "side": "top"},
+            "itemclick": False,
+            "itemdoubleclick": False,
+            "font": {"size": 11},
+        },
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False, "scaleanchor": "x"},
+        "plot_bgcolor": "#fbfcfe",
+        "hovermode": "closest",
+        "uirevision": "map",
+    }
+    if focus is not None:
+        layout.update(_zoom_to(visible if not visible.empty else focus.to_frame().T, focus))
+    figure.update_layout(**layout)
     return figure
+
+
+def legend_height(entries: int) -> int:
+    """Pixels the legend below the plot needs (LEGEND_COLUMNS entries a row, group titles on
+    rows of their own): the figure grows by this much, so the plot keeps HEIGHT."""
+    if not entries:
+        return 0
+    rows = -(-entries // LEGEND_COLUMNS) + 1  # and the title's
+    return 16 + LEGEND_ROW_PX * rows
+
+
+def _zoom_to(rows: pd.DataFrame, focus: pd.Series) -> dict:
+    """Layout that zooms to `focus` (a window a sixth of the map's extent) and rings it with
+    shapes drawn above every trace, with its label beside it."""
+    x, y = float(focus["x"]), float(focus["y"])
+    extent = max(float(np.ptp(rows["x"])), float(np.ptp(rows["y"])), 1e-6)
+    half = extent / 12
+    radius = half / 7
+    ring = {
+        "type": "circle",
+        "xref": "x",
+        "yref": "y",
+        "x0": x - radius,
+        "x1": x + radius,
+        "y0": y - radius,
+        "y1": y + radius,
+        "layer": "above",
+        "line": {"color": RING, "width": 3},
+        "name": "search hit",
+    }
+    halo = {**ring, "line": {"color": "white", "width": 7}, "name": "search hit halo"}
+    label = {
+        "x": x,
+        "y": y + radius,
+        "xref": "x",
+        "yref": "y",
+        "text": f"<b>{hover(_short(str(focus['label']), 50))}</b>",
+        "showarrow": True,
+        "arrowhead": 0,
+        "ay": -30,
+        "ax": 0,
+        "bgcolor": "rgba(255,255,255,0.9)",
+        "bordercolor": RING,
+        "font": {"size": 12},
+    }
+    return {
+        "xaxis": {"visible": False, "range": [x - half, x + half]},
+        "yaxis": {"visible": False, "scaleanchor": "x", "range": [y - half, y + half]},
+        "shapes": [halo, ring],
+        "annotations": [label],
+        "uirevision": f"focus-{focus['kind']}-{focus['level']}-{focus['index']}",
+    }

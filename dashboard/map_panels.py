@@ -3,35 +3,45 @@ points) and the search results."""
 
 from __future__ import annotations
 
+import zlib
+
 import pandas as pd
 import streamlit as st
 
-from dashboard import loads, queries, state, widgets
+from dashboard import map_data, queries, state, widgets
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
 from hmf_core.neighbours import MEASURES
 from hmf_core.projection import points_of
 
 
-def search_results(matches: pd.DataFrame) -> None:
+def search_results(matches: pd.DataFrame, query: str) -> pd.Series | None:
+    """The search's matches: a picker (the first match by default) and a button that selects
+    it. Returns the match to zoom to and ring on the map, or None."""
     if matches.empty:
         st.caption("No name matches.")
-        return
-    options = list(matches.head(100).itertuples(index=False))
-    choice = st.selectbox(
-        f"{len(matches):,} matches (starred on the map)",
+        return None
+    options = list(range(min(len(matches), 100)))
+    rows = matches.head(100)
+    picker, button = st.columns([4, 1], vertical_alignment="bottom")
+    position = picker.selectbox(
+        f"{len(matches):,} {'match' if len(matches) == 1 else 'matches'}: the map zooms to "
+        "and rings",
         options,
-        format_func=lambda row: f"{row.label} · {row.kind}",
-        key="map_search_choice",
+        format_func=lambda i: f"{rows['label'].iloc[i]} · {rows['kind'].iloc[i]}",
+        key=f"map_search_choice_{zlib.crc32(query.encode())}",  # a new query: its first hit
     )
-    if st.button("Select it", key="map_search_select"):
+    choice = rows.iloc[position]
+    if button.button("Select it", key="map_search_select"):
         state.select(
-            [{"kind": choice.kind, "level": int(choice.level), "index": int(choice.index)}]
+            [{"kind": choice["kind"], "level": int(choice["level"]), "index": int(choice["index"])}]
         )
         st.rerun()
+    return choice
 
 
-def selection_panel(explored: state.Explored) -> None:
+def selection_panel(explored: state.Explored, highlight_note: str = "") -> None:
+    """What is selected; `highlight_note` says what the map highlights for one cluster."""
     points = state.selected_points()
     if not points:
         st.subheader("Selection")
@@ -49,16 +59,25 @@ def selection_panel(explored: state.Explored) -> None:
     if len(points) > 1:
         _several(explored, points, header)
     elif points[0]["kind"].endswith("cluster"):
-        _one_cluster(explored, points[0], header)
+        _one_cluster(explored, points[0], header, highlight_note)
     else:
         _one_object(explored, points[0], header)
 
 
-def _one_cluster(explored: state.Explored, point: dict, header) -> None:
+def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: str) -> None:
     side = point["kind"].split()[0]
     level, cluster = point["level"], point["index"]
     sizes = queries.cluster_sizes(explored.key, side, level)
     header.subheader(f"{point['kind'].capitalize()} {cluster} (level {level})")
+    name = map_data.names(explored.key)
+    name = name.loc[
+        (name["kind"] == point["kind"]) & (name["level"] == level) & (name["index"] == cluster),
+        "name",
+    ]
+    if len(name) and isinstance(name.iloc[0], str):
+        st.markdown(f"**{literal(name.iloc[0])}**")
+    if highlight_note:
+        st.caption(highlight_note)
     st.caption(
         f"Size {sizes[cluster]:.1f} (sum of its members' probabilities). Members, most "
         "probable first:"
@@ -140,7 +159,8 @@ def _neighbours(explored: state.Explored, point: dict) -> None:
 
 def _several(explored: state.Explored, points: list[dict], header) -> None:
     header.subheader(f"{len(points):,} points selected")
-    frame, _ = loads.run_map(explored.run, explored.key)
+    layout = st.session_state.get("map_layout", "model")
+    frame, _ = map_data.drawn(explored.run, explored.key, layout)
     rows = points_of(frame, points)
     order = {kind: position for position, kind in enumerate(reversed(KINDS))}
     rows = rows.sort_values(
@@ -149,12 +169,12 @@ def _several(explored: state.Explored, points: list[dict], header) -> None:
     counts = rows["kind"].value_counts()
     st.caption(
         ", ".join(f"{count:,} {kind}s" for kind, count in counts.items())
-        + ". Clusters first, largest first; the first cluster of each side opens in "
-        "Cluster affinity and Membership."
+        + ". Clusters first, largest first. Cluster affinity, Membership and Explain open "
+        "on the side most of these points are on."
     )
     widgets.table_of(
         rows,
-        ("kind", "label", "level", "size", "top_cluster", "genre", "gender", "occupation"),
+        ("kind", "label", "name", "level", "size", "top_cluster", "genre", "gender", "occupation"),
         key="map_selected",
         height=420,
         column_config={"size": st.column_config.NumberColumn(format="%.1f")},

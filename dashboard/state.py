@@ -202,11 +202,34 @@ def selection_version() -> int:
     return st.session_state.get("selection_version", 0)
 
 
+def selection_side(points: list[dict]) -> str | None:
+    """The side ('user' or 'item') that most selected points are on, users and clusters alike;
+    a tie goes to the first point's side; None for no selection."""
+    sides = [point.get("kind", "").split(" ")[0] for point in points]
+    if not sides:
+        return None
+    return max(("user", "item"), key=lambda side: (sides.count(side), side == sides[0]))
+
+
 def selected(kinds: tuple[str, ...]) -> dict | None:
-    """The first selected point of one of `kinds` ('user', 'item', 'user cluster'...)."""
-    for point in selected_points():
-        if point.get("kind") in kinds:
+    """The first selected point of one of `kinds` ('user', 'item', 'user cluster'...), on the
+    selection's side (`selection_side`) when `kinds` has kinds of that side: a lasso over users
+    that also caught an item cluster opens user clusters elsewhere, never that item cluster.
+    (The map lists clusters first and the largest first, so before this a lasso over users
+    with one item cluster in it opened Cluster affinity on the item side.) Asked for a cluster
+    of that side when the selection has none, the level-1 cluster that most of its selected
+    objects have as their top cluster (the map records it)."""
+    points = selected_points()
+    side = selection_side(points)
+    on_side = tuple(kind for kind in kinds if kind.split(" ")[0] == side)
+    for point in points:
+        if point.get("kind") in (on_side or kinds):
             return point
+    if f"{side} cluster" in on_side:
+        tops = [p.get("top_cluster", -1) for p in points if p.get("kind") == side]
+        tops = [top for top in tops if top is not None and top >= 0]
+        if tops:
+            return {"kind": f"{side} cluster", "level": 1, "index": max(tops, key=tops.count)}
     return None
 
 

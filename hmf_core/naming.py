@@ -65,6 +65,24 @@ def value_lift(probabilities: np.ndarray, metadata: pd.DataFrame | None) -> pd.D
     return pd.concat(frames, ignore_index=True)
 
 
+def top_members(probabilities: np.ndarray, top: int) -> np.ndarray:
+    """Per cluster (column), the rows of its `top` largest probabilities, largest first, ties to
+    the lower row: np.argsort(-P, axis=0, kind="stable")[:top], without sorting every column
+    (a full sort of ML-20M's 138,493 x 200 took 3 s; a partition finds each column's `top`-th
+    value in linear time, and only the rows at or above it are sorted). (top, k)."""
+    probabilities = np.asarray(probabilities)  # (M, k)
+    top = min(top, probabilities.shape[0])
+    if top == 0:
+        return np.zeros((0, probabilities.shape[1]), dtype=np.int64)
+    threshold = -np.partition(-probabilities, top - 1, axis=0)[top - 1]  # (k,) top-th largest
+    order = np.empty((top, probabilities.shape[1]), dtype=np.int64)
+    for cluster in range(probabilities.shape[1]):
+        rows = np.flatnonzero(probabilities[:, cluster] >= threshold[cluster])  # ties included
+        ranked = rows[np.argsort(-probabilities[rows, cluster], kind="stable")]
+        order[:, cluster] = ranked[:top]
+    return order
+
+
 def cluster_names(
     probabilities: np.ndarray,
     labels: pd.Series | np.ndarray,
@@ -80,7 +98,7 @@ def cluster_names(
     supported = supported[supported["lift"] > 1.0]
     best = supported.sort_values(["cluster", "lift"], ascending=[True, False])
     values = best.groupby("cluster")["value"].apply(lambda v: list(dict.fromkeys(v))[:TOP_VALUES])
-    order = np.argsort(-probabilities, axis=0, kind="stable")[:TOP_MEMBERS]  # (TOP_MEMBERS, k)
+    order = top_members(probabilities, TOP_MEMBERS)  # (TOP_MEMBERS, k)
     argmax_counts = np.bincount(probabilities.argmax(1), minlength=k)
     rows = []
     for cluster in range(k):

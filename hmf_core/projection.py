@@ -27,6 +27,7 @@ import torch
 from hmf_core.files import write_atomically
 from hmf_core.interpret import model_rows, side_embedding
 from hmf_core.model import HMF
+from hmf_core.naming import cluster_names
 from hmf_core.rundir import RunDir
 
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
@@ -327,3 +328,150 @@ def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
     """The rows of a map for selected points (dicts with kind, level, index)."""
     keys = ["kind", "level", "index"]
     return frame.merge(pd.DataFrame(points, columns=keys)[keys], on=keys)
+
+
+# --- names on the map --------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
+    """Names for a map's hovers, one row per row of embedding_table (kind, level, index):
+    `name`: a cluster's naming.cluster_names name (the name the Affinity and Membership pages
+    use, from the same metadata rows); for a user or item, its top level-1 cluster's name;
+    `top_probability`: a user's or item's probability of that cluster (NaN for clusters and
+    for a side of depth 0)."""
+    frames = []
+    for side, meta in (("user", users), ("item", items)):
+        hierarchy = side_embedding(model, side)
+        object_kind, cluster_kind = KINDS[side]
+        n_objects = hierarchy.cluster_embeddings(0).shape[0]
+        rows = model_rows(meta, n_objects, side)
+        labels = rows["label"].astype(str)
+        first_names = None
+        for level in range(1, hierarchy.depth + 1):
+            probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+            names = cluster_names(probabilities, labels, rows)["name"].to_numpy(object)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "kind": cluster_kind,
+                        "level": level,
+                        "index": np.arange(len(names)),
+                        "name": names,
+                        "top_probability": np.nan,
+                    }
+                )
+            )
+            if level == 1:
+                first_names, first = names, probabilities
+        objects = pd.DataFrame({"kind": object_kind, "level": 0, "index": np.arange(n_objects)})
+        if first_names is None:  # depth 0: plain MF on this side, no clusters
+            objects = objects.assign(name=None, top_probability=np.nan)
+        else:
+            top = first.argmax(1)  # (M,)
+            objects = objects.assign(
+                name=first_names[top], top_probability=first[np.arange(n_objects), top]
+            )
+        frames.append(objects)
+    return pd.concat(frames[::-1], ignore_index=True)  # any order: join on kind, level, index
+
+
+# --- a cluster's members on the map -------------------------------------------------------------
+
+
+@torch.no_grad()
+def cluster_highlight(
+    model: HMF, side: str, level: int, cluster: int, min_probability: float | None = None
+) -> pd.DataFrame:
+    """The members of one cluster to highlight on a map, most probable first: the objects whose
+    most probable level-`level` cluster it is (`top`; the `members` count of naming), and those
+    with a probability of at least `min_probability` for it (eq. 6 collapsed; default twice the
+    uniform share, 2 / m_l). Columns kind, level (0), index, probability, top."""
+    hierarchy = side_embedding(model, side)
+    if not 1 <= level <= hierarchy.depth:
+        raise ValueError(f"{side} level must be between 1 and {hierarchy.depth}, got {level}")
+    probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+    if not 0 <= cluster < probabilities.shape[1]:
+        raise ValueError(
+            f"{side} cluster must be between 0 and {probabilities.shape[1] - 1}, got {cluster}"
+        )
+    if min_probability is None:
+        min_probability = 2.0 / probabilities.shape[1]
+    top = probabilities.argmax(1) == cluster  # (M,)
+    members = np.flatnonzero(top | (probabilities[:, cluster] >= min_probability))
+    found = pd.DataFrame(
+        {
+            "kind": side,
+            "level": 0,
+            "index": members,
+            "probability": probabilities[members, cluster],
+            "top": top[members],
+        }
+    )
+    return found.sort_values("probability", ascending=False, kind="stable", ignore_index=True)
+
+
+# --- a view in which users and items are comparable ----------------------------------------------
+
+SHARED_REASON = (
+    "In the model's space users and items form two clouds. The model scores a pair by the "
+    "inner product u·v, and writing u = μ_U + ū, v = μ_V + v̄ (μ: the mean user, the mean "
+    "item) gives u·v = ū·v̄ + ū·μ_V + μ_U·v̄ + μ_U·μ_V: each side's mean only adds an offset "
+    "per user, per item, or for all, yet it moves the whole side away from the other. This "
+    "view removes each side's mean and each point's length (ū/|ū|, v̄/|v̄|), so one cloud "
+    "remains and a user lies towards the items whose own part of the score, ū·v̄, is large "
+    "for their lengths (cosine). Clusters are moved by their side's mean likewise."
+)
+
+
+def _side_of(table: pd.DataFrame) -> np.ndarray:
+    """True for the user side's rows (users and user clusters) of embedding_table's frame."""
+    return table["kind"].isin(KINDS["user"]).to_numpy()
+
+
+def side_offsets(table: pd.DataFrame, vectors: np.ndarray) -> dict:
+    """Why the sides sit apart, in numbers: the length of each side's mean (the offset that
+    `shared_vectors` removes), the mean length of its objects, and the cosine between the
+    two means (-1: opposite directions; 1: the same)."""
+    vectors = np.asarray(vectors, dtype=np.float64)  # (rows, d)
+    kinds = table["kind"].to_numpy()
+    found = {}
+    means = {}
+    for side in ("user", "item"):
+        objects = vectors[kinds == side]  # (M, d)
+        means[side] = objects.mean(0) if len(objects) else np.zeros(vectors.shape[1])  # (d,)
+        found[f"{side}_mean_norm"] = float(np.linalg.norm(means[side]))
+        found[f"{side}_norm"] = float(np.linalg.norm(objects, axis=1).mean()) if len(objects) else 0
+    lengths = found["user_mean_norm"] * found["item_mean_norm"]
+    found["means_cosine"] = float(means["user"] @ means["item"] / lengths) if lengths > 0 else 0.0
+    return found
+
+
+def shared_vectors(table: pd.DataFrame, vectors: np.ndarray) -> np.ndarray:
+    """Every row of embedding_table made comparable across sides: minus its side's mean object
+    (users and user clusters minus the mean user, items and item clusters minus the mean item),
+    divided by its length (a zero vector stays zero). (rows, d)."""
+    vectors = np.asarray(vectors, dtype=np.float64)  # (rows, d)
+    kinds = table["kind"].to_numpy()
+    user_side = _side_of(table)
+    centred = vectors.copy()
+    for side, rows in (("user", user_side), ("item", ~user_side)):
+        objects = vectors[kinds == side]  # (M, d)
+        if len(objects):
+            centred[rows] -= objects.mean(0)  # (rows_side, d)
+    lengths = np.linalg.norm(centred, axis=1, keepdims=True)  # (rows, 1)
+    return np.divide(centred, lengths, out=np.zeros_like(centred), where=lengths > 0)
+
+
+def shared_map(table: pd.DataFrame, vectors: np.ndarray) -> pd.DataFrame:
+    """embedding_table's frame with x, y: the first two principal components of
+    `shared_vectors` (PCA: seconds even at ML-20M size, so it is computed when asked for)."""
+    from sklearn.decomposition import PCA
+
+    shared = shared_vectors(table, vectors)  # (rows, d)
+    coordinates = np.zeros((len(shared), 2))
+    n_components = min(2, *shared.shape)
+    if n_components and len(shared) > 1:
+        pca = PCA(n_components=n_components, svd_solver="full")
+        coordinates[:, :n_components] = pca.fit_transform(shared)  # (rows, <=2)
+    return table.assign(x=coordinates[:, 0], y=coordinates[:, 1])

@@ -177,6 +177,7 @@ def test_the_journey_in_a_real_browser(browser_page):
     shot("map-lasso-selection")
     chart.hover()
     chart.locator("[data-title='Pan']").click()
+    target = point_position(page, "user cluster", cluster)  # the page may have scrolled
     page.mouse.move(target["x"], target["y"])  # back to the single cluster: click it again
     page.mouse.click(target["x"], target["y"])
     expect(page.get_by_role("heading", name=f"User cluster {cluster} (level 1)")).to_be_visible()
@@ -264,6 +265,30 @@ ISOLATED_POINT = """(chart, kind) => {
   }
   return best;
 }"""
+
+
+POINT_POSITION = """(chart, [kind, index]) => {
+  // Page coordinates of the marker of `kind` with model index `index` (map block's helper).
+  const plot = chart.querySelector('.js-plotly-plot');
+  const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+  const box = plot.getBoundingClientRect();
+  const trace = plot._fullData.find((t) => t.name === kind);
+  for (let i = 0; i < trace.x.length; i++) {
+    if (trace.customdata[i][2] === index) {
+      return {kind, index, x: box.left + xaxis._offset + xaxis.l2p(trace.x[i]),
+              y: box.top + yaxis._offset + yaxis.l2p(trace.y[i])};
+    }
+  }
+  return null;
+}"""
+
+
+def point_position(page, kind: str, index: int) -> dict:
+    """Page coordinates of one marker of the map now (after a scroll or a redraw)."""
+    page.wait_for_function(SETTLED)
+    point = page.locator(CHART).evaluate(POINT_POSITION, [kind, index])
+    assert point is not None, f"no {kind} {index} on the map"
+    return point
 
 
 def isolated_point(chart, kind: str) -> dict:
@@ -490,6 +515,311 @@ def test_train_page_is_steady_consistent_and_names_runs(browser_page):
     assert page.locator(".st-key-compare_chart .legend b").count() == 0
     page.screenshot(path=str(shots / "train-compare-named.png"), full_page=True)
     assert page.get_by_test_id("stException").count() == 0
+
+
+# --- the map (issue 9 point 5): legends, names, search, highlight, comparable view, side -----
+
+CHART = ".st-key-map_chart[data-stale='false']"  # a rerun keeps the old chart until done
+MAP_PLOT = f'document.querySelector("{CHART} .js-plotly-plot")'
+MAP_STATE = (
+    """() => {
+  // What the map draws now: plot area, legend title, colours drawn and listed, members,
+  // shapes and axis ranges.
+  const plot = """
+    + MAP_PLOT
+    + """;
+  if (!plot || !plot._fullLayout || !plot._fullData) return null;
+  const layout = plot._fullLayout;
+  const drawn = new Set(), listed = new Set();
+  let members = 0, memberOpacity = null, otherOpacity = null;
+  const points = {};
+  for (const trace of plot._fullData) {
+    if (trace.legendgroup === 'colours') {
+      listed.add(trace.marker.color);
+      continue;
+    }
+    if (trace.legendgroup === 'shapes' || !trace.x || trace.x[0] === null) continue;
+    if (trace.name === 'members') { members = trace.x.length; continue; }
+    if (trace.name === 'selected') continue;
+    const colour = trace.marker.color, scale = trace.marker.colorscale;
+    if (typeof colour === 'string') drawn.add(colour);
+    else for (const code of colour) drawn.add(scale[2 * code][1]);  // a stepped scale
+    otherOpacity = trace.marker.opacity;
+    points[trace.name] = Array.from(trace.x, (x, i) => [x, trace.y[i]]);  // x: a typed array
+  }
+  const title = (layout.legend.title.text || '').replace(/<[^>]+>/g, '') || null;
+  const probe = document.createElement('span');
+  document.body.appendChild(probe);
+  const rgb = (c) => { probe.style.color = c; return getComputedStyle(probe).color; };
+  const drawnRgb = [...drawn].map(rgb), listedRgb = [...listed].map(rgb);
+  probe.remove();
+  return {plot: layout.yaxis._length, width: layout.xaxis._length, title,
+          drawn: drawnRgb, listed: listedRgb, members, otherOpacity,
+          shapes: (layout.shapes || []).map((s) => ({x0: s.x0, x1: s.x1, y0: s.y0, y1: s.y1,
+                                                  layer: s.layer, type: s.type})),
+          xrange: layout.xaxis.range, yrange: layout.yaxis.range, points};
+}"""
+)
+
+
+def map_state(page) -> dict:
+    """MAP_STATE once the chart is drawn (during a rerun there may be none that is not stale)."""
+    return page.wait_for_function(MAP_STATE).json_value()
+
+
+def separation(points: dict) -> float:
+    """Distance between the users' and the items' centroids over their pooled spread."""
+    import numpy as np
+
+    users, items = np.array(points["user"]), np.array(points["item"])
+    spread = np.sqrt((users.var(0).sum() + items.var(0).sum()) / 2)
+    return float(np.linalg.norm(users.mean(0) - items.mean(0)) / spread)
+
+
+def timed(page, action, condition: str, argument=None) -> float:
+    """Seconds from `action` (a click, a keypress) to `condition` (JS) holding in the page."""
+    started = time.perf_counter()
+    action()
+    page.wait_for_function(condition, arg=argument, timeout=60_000)
+    elapsed = round(time.perf_counter() - started, 2)
+    page.wait_for_function(SETTLED)  # the run's end removes the old chart: positions move
+    return elapsed
+
+
+@pytest.fixture
+def map_run(tmp_path):
+    """A small ML-100K run with metadata and maps, trained through the CLI before the app
+    starts (faster than through the browser)."""
+    import subprocess
+    import sys
+
+    from e2e_helpers import REPO
+
+    data = shared_file("ml-100k/u.data")
+    items, users = shared_file("ml-100k/u.item"), shared_file("ml-100k/u.user")
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "hmf_core", "train", "--data", str(data)]
+    command += ["--items", str(items), "--users", str(users), "--run-dir", str(runs / "map")]
+    command += ["--user-clusters", "40", "--item-clusters", "40", "--max-epochs", "20"]
+    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert (runs / "map" / "map_umap.parquet").exists()
+    return runs
+
+
+def test_the_map_reads_well_and_answers_fast(map_run, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = require_chromium()
+    timings = {}
+    with streamlit_server(map_run, tmp_path / "streamlit.log") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(60_000)
+            shot = Screenshots(page, SCREENSHOTS / "map")
+            try:
+                check_the_map(page, url, shot, timings, expect)
+            finally:
+                page.screenshot(path=str(SCREENSHOTS / "map" / "last-state.png"))
+                browser.close()
+    (SCREENSHOTS / "map" / "timings.json").write_text(json.dumps(timings, indent=2))
+    print("map timings (s)", timings, "screenshots", [p.name for p in shot.taken])
+
+
+COLOURINGS = {  # the option's text -> the legend's title (None: coloured by kind)
+    "Kind": None,
+    "Level": "level",
+    "Top cluster (level 1)": "top cluster (level 1)",
+    "Genre": "genre",
+    "Gender": "gender",
+    "Occupation": "occupation",
+}
+LEGEND_IS = f"""(title) => {{
+  const plot = {MAP_PLOT};
+  if (!plot || !plot._fullData) return false;
+  const shown = (plot._fullLayout.legend.title.text || '').replace(/<[^>]+>/g, '');
+  const listed = plot._fullData.some((t) => t.legendgroup === 'colours');
+  return title === null ? !listed : shown === title;
+}}"""
+
+
+def pick(page, label: str, option: str, condition: str, argument=None) -> float:
+    """Choose `option` in a Streamlit selectbox (opening it again should a rerun close it);
+    returns the seconds from the click on the option to `condition` holding."""
+    for _ in range(3):
+        page.get_by_label(label, exact=True).click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=5_000)
+        except Exception:  # the list closed (a rerun redrew the box): open it again
+            page.keyboard.press("Escape")
+            continue
+        return timed(page, choice.click, condition, argument)
+    raise AssertionError(f"no option {option!r} in {label!r}")
+
+
+SETTLED = """() => !document.querySelector('[data-testid=stStatusWidget]')
+  && !document.querySelector('[data-stale=true]')
+  && !document.querySelector('[data-testid=stSkeleton]')"""
+
+
+def settled_shot(page, shot, name: str) -> None:
+    """A screenshot once the app has finished its run (no stale element, no skeleton)."""
+    page.wait_for_function(SETTLED)
+    shot(name)
+
+
+def chart_shot(page, shot, name: str) -> None:
+    """A screenshot of the window with the chart (legend included) scrolled into view."""
+    page.wait_for_function(SETTLED)
+    page.locator(CHART).scroll_into_view_if_needed()
+    shot(name)
+
+
+def check_the_map(page, url, shot, timings, expect) -> None:
+    page.goto(f"{url}/map?run=map")
+    expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
+    chart = page.locator(CHART)
+    page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
+    expect(chart.locator("g.trace.scatter path.point").first).to_be_attached()
+    settled_shot(page, shot, "map-opened")
+
+    # 1. Every colouring: the plot keeps its height, the legend lists the colours drawn.
+    for option, title in [*list(COLOURINGS.items())[1:], ("Kind", None)]:
+        timings[f"colour {option}"] = pick(page, "Colour by", option, LEGEND_IS, title)
+        state = map_state(page)
+        assert state["plot"] >= 450, (option, state["plot"])  # the legend never shrinks it
+        if title is not None:
+            assert state["title"] == title
+            assert set(state["drawn"]) <= set(state["listed"]), option  # no unexplained colour
+            assert set(state["listed"]) <= set(state["drawn"]), option  # no entry for nothing
+            assert len(state["listed"]) <= 17  # 16 colours and "other"
+        if option in ("Genre", "Top cluster (level 1)"):
+            chart_shot(page, shot, f"map-colour-{title.split()[0]}")
+    page.get_by_role("heading", name="Map", exact=True).scroll_into_view_if_needed()
+
+    # 2. Names in hovers: a user cluster's name, an item's top cluster with its probability.
+    cluster = isolated_point(chart, "user cluster")
+    page.mouse.move(cluster["x"], cluster["y"])
+    label = page.locator(f"{CHART} .hoverlayer .hovertext").first
+    expect(label).to_contain_text(f"user cluster {cluster['index']}, level 1")
+    title = label.locator("tspan.line").first.text_content()  # a name, not "user cluster 3 (L1)"
+    assert not title.startswith("user cluster") and (" — " in title or ", " in title), title
+    item = isolated_point(chart, "item")
+    page.mouse.move(item["x"], item["y"])
+    top = re.compile(r"top cluster: item cluster \d+ \(probability [01]\.\d\d\)")
+    expect(label).to_contain_text(top)
+    shot("map-item-hover")  # (a screenshot while the label shows)
+
+    # 3. A selected cluster's members are highlighted, their number stated.
+    page.mouse.move(cluster["x"], cluster["y"])
+    timings["cluster click"] = timed(
+        page,
+        lambda: page.mouse.click(cluster["x"], cluster["y"]),
+        f"() => {MAP_PLOT} && {MAP_PLOT}._fullData.some((t) => t.name === 'members')",
+    )
+    caption = page.get_by_text(re.compile(r"^Highlighted on the map: [\d,]+ users of user cluster"))
+    expect(caption).to_be_visible()
+    count = int(re.search(r"map: ([\d,]+)", caption.inner_text())[1].replace(",", ""))
+    state = map_state(page)
+    assert state["members"] == count > 0
+    assert state["otherOpacity"] < 0.2  # the rest dimmed
+    expect(page.get_by_role("heading", name=f"User cluster {cluster['index']} (level 1)"))
+    chart_shot(page, shot, "map-cluster-members")
+    page.get_by_role("button", name="Clear").click()
+    expect(page.get_by_text("Nothing selected.")).to_be_visible()
+
+    # 4. Search zooms to the hit and rings it above every marker.
+    full = map_state(page)
+    search = page.get_by_label("Find by name", exact=True)
+    search.fill("Star Wars")
+    timings["search"] = timed(
+        page,
+        lambda: search.press("Enter"),
+        f"() => {MAP_PLOT} && ({MAP_PLOT}._fullLayout.shapes || []).length > 0",
+    )
+    expect(page.get_by_text("1 match: the map zooms to and rings")).to_be_visible()
+    state = map_state(page)
+    ring = [s for s in state["shapes"] if s["type"] == "circle"][-1]
+    assert ring["layer"] == "above"
+    hit_x, hit_y = (ring["x0"] + ring["x1"]) / 2, (ring["y0"] + ring["y1"]) / 2
+    assert state["xrange"][0] < hit_x < state["xrange"][1]
+    assert state["yrange"][0] < hit_y < state["yrange"][1]
+    full_width = full["xrange"][1] - full["xrange"][0]
+    assert state["xrange"][1] - state["xrange"][0] < full_width / 3  # zoomed in
+    chart_shot(page, shot, "map-search-hit")
+    search.fill("")
+    search.press("Enter")
+    page.wait_for_function(f"() => {MAP_PLOT} && !({MAP_PLOT}._fullLayout.shapes || []).length")
+
+    # 5. The comparable layout: one cloud, and the reason on the page.
+    model_separation = separation(map_state(page)["points"])
+
+    first_user = map_state(page)["points"]["user"][0]
+    timings["layout comparable"] = pick(
+        page, "Layout", "Users and items comparable", MOVED, first_user
+    )
+    expect(page.get_by_text("Users and items comparable.", exact=False).first).to_be_visible()
+    expect(page.get_by_text(re.compile("removes each side's mean"))).to_be_visible()
+    page.wait_for_timeout(500)
+    shared_separation = separation(map_state(page)["points"])
+    assert shared_separation < 0.5 < model_separation, (shared_separation, model_separation)
+    timings["separation model / comparable"] = [
+        round(model_separation, 2),
+        round(shared_separation, 2),
+    ]
+    chart_shot(page, shot, "map-comparable")
+
+    pick(
+        page, "Layout", "Model space", "() => document.body.innerText.includes('UMAP of the best')"
+    )
+
+    # 6. A lasso over users opens Cluster affinity and Membership on the user side.
+    chart.hover()
+    chart.locator("[data-title='Lasso Select']").click()
+    page.wait_for_timeout(300)
+    x0, y0, x1, y1 = page.wait_for_function(USER_BLOB).json_value()  # where it is drawn now
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    selected = page.get_by_role("heading", name=re.compile(r"^[\d,]+ points selected$"))
+    expect(selected).to_be_visible()
+    summary = page.get_by_text(re.compile(r"users?\b.*Clusters first")).inner_text()
+    users_caught = int(re.search(r"([\d,]+) users", summary)[1].replace(",", ""))
+    items_caught = re.search(r"([\d,]+) items\b", summary)
+    assert users_caught > (int(items_caught[1].replace(",", "")) if items_caught else 0)
+    timings["lasso caught"] = summary.split(".")[0]
+    chart_shot(page, shot, "map-lasso-users")
+    open_page(page, "Cluster affinity")
+    expect(
+        page.get_by_text(re.compile(r"^Every item cluster against user cluster \d+"))
+    ).to_be_visible()
+    settled_shot(page, shot, "map-lasso-opens-affinity-on-users")
+    open_page(page, "Membership")
+    expect(page.get_by_text(re.compile(r"^User cluster \d+ \(level"))).to_be_visible()
+
+
+MOVED = f"""(before) => {{
+  const plot = {MAP_PLOT};
+  const users = plot && plot._fullData && plot._fullData.find((t) => t.name === 'user');
+  return !!users && (users.x[0] !== before[0] || users.y[0] !== before[1]);
+}}"""
+USER_BLOB = f"""() => {{
+  // Page coordinates of a box around the densest part of the users: the middle 40 % of the
+  // users' screen positions in each direction.
+  const plot = {MAP_PLOT};
+  if (!plot || !plot._fullData) return null;
+  const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+  const box = plot.getBoundingClientRect();
+  const users = plot._fullData.find((t) => t.name === 'user');
+  const xs = users.x.map((x) => box.left + xaxis._offset + xaxis.l2p(x)).sort((a, b) => a - b);
+  const ys = users.y.map((y) => box.top + yaxis._offset + yaxis.l2p(y)).sort((a, b) => a - b);
+  const q = (v, f) => v[Math.floor(f * (v.length - 1))];
+  return [q(xs, 0.3), q(ys, 0.3), q(xs, 0.7), q(ys, 0.7)];
+}}"""
 
 
 # --- wt-ingest: progress while a large file is read by path (issue 11.3) ----------------------

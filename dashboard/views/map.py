@@ -3,12 +3,13 @@ PCA at once while UMAP is computed). Click or lasso points to select them for th
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import loads, map_figure, map_panels, state
+from dashboard import map_data, map_figure, map_panels, queries, state
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
-from hmf_core.projection import find_points, map_points
+from hmf_core.projection import SHARED_REASON, find_points, map_points, points_of
 from hmf_core.runs import job_running, start_maps
 from hmf_core.trust import trust_line
 
@@ -25,13 +26,25 @@ COLOUR_CHOICES = {
 def map_page() -> None:
     st.title("Map")
     explored = state.require_model()
-    frame, method = loads.run_map(explored.run, explored.key)
-    _map_note(explored, method)
+    controls = st.columns([2, 3, 2, 3])
+    layout = controls[2].selectbox(
+        "Layout",
+        list(map_data.LAYOUTS),
+        format_func=map_data.LAYOUTS.get,
+        key="map_layout",
+        persist_state="session",
+        help="Model space: the model's own latent space. Users and items comparable: each "
+        "side's mean and each point's length removed, so both sides share one cloud.",
+    )
+    frame, method = map_data.drawn(explored.run, explored.key, layout)
+    if layout == "shared":
+        _shared_note(explored)
+    else:
+        _map_note(explored, method)
     config = explored.model.config
     first_levels = {"user": min(1, config.user_depth), "item": min(1, config.item_depth)}
     st.caption(literal(trust_line(explored.run.quality(), first_levels)))
 
-    controls = st.columns([2, 3, 3])
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]
     colour = controls[0].selectbox(
         "Colour by",
@@ -49,7 +62,7 @@ def map_page() -> None:
         key="map_kinds",
         persist_state="session",
     )
-    query = controls[2].text_input(
+    query = controls[3].text_input(
         "Find by name", key="map_search", placeholder="a title, a user, 'item cluster 12'…"
     )
     levels = sorted(int(level) for level in frame["level"].unique() if level > 0)
@@ -65,11 +78,20 @@ def map_page() -> None:
     else:
         chosen = levels
     visible = map_points(frame, shown or [], chosen or [])
-    matches = find_points(frame, query)
+    focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
 
+    points = state.selected_points()
+    highlight, highlight_note = _highlight(explored, frame, visible, points)
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        figure = map_figure.figure(visible, frame, colour, matches, state.selected_points())
+        figure = map_figure.figure(
+            visible,
+            colour,
+            cluster_names=map_data.cluster_names(frame),
+            focus=focus,
+            selected=points_of(frame, points).head(500) if points else None,
+            highlight=highlight,
+        )
         st.plotly_chart(
             figure,
             key="map_chart",
@@ -82,10 +104,48 @@ def map_page() -> None:
             " or pick box / lasso select in the chart's toolbar to select several; "
             "double-click empty space to clear. Scroll to zoom."
         )
-        if query:
-            map_panels.search_results(matches)
     with right:
-        map_panels.selection_panel(explored)
+        map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
+
+
+def _highlight(
+    explored: state.Explored, frame: pd.DataFrame, visible: pd.DataFrame, points: list[dict]
+) -> tuple[pd.DataFrame | None, str]:
+    """One selected cluster: its members on the map (rows with x, y and probability) and the
+    sentence that says how many are highlighted."""
+    if len(points) != 1 or not points[0]["kind"].endswith("cluster"):
+        return None, ""
+    point = points[0]
+    side = point["kind"].split()[0]
+    members = map_data.highlight(explored.key, side, int(point["level"]), int(point["index"]))
+    drawn = members.merge(visible, on=["kind", "level", "index"])
+    name = f"{point['kind']} {point['index']} (level {point['level']})"
+    if members.empty:
+        return drawn, f"No {side} has {name} as its most probable cluster: nothing highlighted."
+    if drawn.empty:
+        return None, f"Show the {side}s to see the members of {name} highlighted."
+    tops = int(drawn["top"].sum())
+    share = 2.0 / len(queries.cluster_sizes(explored.key, side, int(point["level"])))
+    return drawn, (
+        f"Highlighted on the map: {len(drawn):,} {side}s of {name}, larger and more opaque "
+        f"the more probable: {tops:,} have it as their most probable cluster, "
+        f"{len(drawn) - tops:,} more have a probability of at least {share:.2f} (twice "
+        f"uniform) for it; the highest is {drawn['probability'].max():.2f}. Every other point "
+        "is dimmed."
+    )
+
+
+def _shared_note(explored: state.Explored) -> None:
+    offsets = map_data.shared(explored.key)[1]
+    st.info(
+        f"**Users and items comparable.** {literal(SHARED_REASON)} In this run the mean user has "
+        f"length {offsets['user_mean_norm']:.2f} (users average "
+        f"{offsets['user_norm']:.2f}), the mean item {offsets['item_mean_norm']:.2f} (items "
+        f"average {offsets['item_norm']:.2f}), and the two means have cosine "
+        f"{offsets['means_cosine']:+.2f}. Projected with PCA (computed when asked for: under "
+        "a second at ML-100K size).",
+        icon=":material/join:",
+    )
 
 
 def _map_note(explored: state.Explored, method: str) -> None:
@@ -147,17 +207,27 @@ def _wait_for_umap(explored: state.Explored) -> None:
 
 
 def _on_select() -> None:
-    """Chart selection -> the session's selection (kept until the next chart event)."""
+    """Chart selection -> the session's selection (kept until the next chart event). A user's
+    or item's point keeps its top level-1 cluster, from which the other pages open a cluster
+    when a lasso caught objects of a side but none of its clusters (state.selected)."""
     event = st.session_state.get("map_chart")
     found = {}
     for point in event.selection.points if event else []:
         custom = point.get("customdata")
-        if not custom or len(custom) < 4:
+        if not custom or len(custom) < 5:
             continue  # a legend entry
-        found[(str(custom[0]), int(custom[1]), int(custom[2]))] = float(custom[3])
-    # Clusters first, the largest first: the first one of a side is what other pages open.
-    ordered = sorted(found, key=lambda key: (not key[0].endswith("cluster"), -found[key]))
-    state.select([{"kind": kind, "level": level, "index": index} for kind, level, index in ordered])
+        picked = map_figure.point_of(custom)
+        found[picked["kind"], picked["level"], picked["index"]] = picked
+    # Clusters first, the largest first.
+    ordered = sorted(
+        found.values(), key=lambda point: (not point["kind"].endswith("cluster"), -point["size"])
+    )
+    state.select(
+        [
+            {key: point[key] for key in ("kind", "level", "index", "top_cluster")}
+            for point in ordered
+        ]
+    )
 
 
 map_page()

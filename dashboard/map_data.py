@@ -1,0 +1,66 @@
+"""Cached map data: the drawn frame of each layout (with cluster names and hover texts made once),
+a cluster's members to highlight, and the numbers behind the comparable view. Everything is
+computed by `hmf_core.projection`; this module only caches it, keyed by (run path, checkpoint
+mtime) and the map file's stamp like `dashboard.loads`."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loads, map_figure, queries
+from hmf_core import projection
+from hmf_core.rundir import RunDir
+
+Key = loads.Key
+LAYOUTS = {
+    "model": "Model space",
+    "shared": "Users and items comparable",
+}
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def names(key: Key) -> pd.DataFrame:
+    """projection.map_names: every cluster's name, every object's top cluster name."""
+    run = RunDir(key[0])
+    model = loads.load_model(*key)
+    return projection.map_names(model, loads.table(run, "users"), loads.table(run, "items"))
+
+
+@st.cache_data(max_entries=8, show_spinner="Placing users and items in one space…")
+def shared(key: Key) -> tuple[pd.DataFrame, dict]:
+    """The comparable view (projection.shared_map) and the side offsets it removes."""
+    table, vectors = queries.embedding_table(key)
+    return projection.shared_map(table, vectors), projection.side_offsets(table, vectors)
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def _drawn(key: Key, layout: str, method: str, file_stamp: tuple) -> pd.DataFrame:
+    if layout == "shared":
+        frame = shared(key)[0]
+    else:
+        frame = loads.run_map(RunDir(key[0]), key)[0]
+    keys = ["kind", "level", "index"]
+    frame = frame.merge(names(key), on=keys, how="left", validate="one_to_one")
+    return frame.assign(hover=map_figure.hover_texts(frame))
+
+
+def drawn(run: RunDir, key: Key, layout: str) -> tuple[pd.DataFrame, str]:
+    """(frame, method) of a layout: the run's best map (UMAP, else PCA) for the model space,
+    the comparable view's PCA for "shared"; names and hover texts added."""
+    method = loads.run_map(run, key)[1]
+    if layout == "shared":
+        return _drawn(key, layout, "pca", ()), "pca"
+    return _drawn(key, layout, method, run.stamp(f"map_{method}")), method
+
+
+def cluster_names(frame: pd.DataFrame) -> dict[str, str]:
+    """ "user cluster 3" -> its name, for the level-1 clusters (the top-cluster colouring)."""
+    first = frame[(frame["level"] == 1) & frame["name"].notna()]
+    return dict(zip(first["kind"] + " " + first["index"].astype(str), first["name"]))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def highlight(key: Key, side: str, level: int, cluster: int) -> pd.DataFrame:
+    """projection.cluster_highlight: the members of one cluster, with their probability."""
+    return projection.cluster_highlight(loads.load_model(*key), side, level, cluster)

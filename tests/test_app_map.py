@@ -1,0 +1,125 @@
+"""The Map page under AppTest (issue 9 point 5): the side of a selection respected by the other
+pages, the same cluster names as the Affinity page, the comparable layout and its reason, the
+search's zoom and a selected cluster's members."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+
+import numpy as np
+from test_app import app, texts, visit
+
+from dashboard import loads, map_data, queries
+from dashboard.text import hover
+from hmf_core.rundir import RunDir
+
+
+def select(at, points: list[dict], version: int) -> None:
+    at.session_state["selected_points"] = points
+    at.session_state["selected_in_run"] = "tiny"
+    at.session_state["selection_version"] = version
+
+
+def test_a_lasso_over_users_opens_the_user_side_on_every_page(finished_runs, monkeypatch):
+    """Regression (issue 9): a lasso over users opened Cluster affinity on the item side. The
+    map lists a selection's clusters first, the largest first (dashboard/views/map.py
+    _on_select), and the pages took the first cluster of either side: one item cluster caught
+    at the edge of the users, larger than the user clusters, won."""
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    lasso = [
+        {"kind": "item cluster", "level": 1, "index": 2},
+        {"kind": "user cluster", "level": 1, "index": 1},
+        *({"kind": "user", "level": 0, "index": i} for i in range(10)),
+    ]
+    select(at, lasso, 7)
+    visit(at, "affinity")
+    assert at.segmented_control(key="affinity_side_7").value == "user"
+    assert "against user cluster 1" in texts(at)
+    visit(at, "membership")
+    assert at.segmented_control(key="members_side_7").value == "user"
+    assert at.segmented_control(key="object_side_7").value == "user"
+    visit(at, "map")
+    assert "12 points selected" in texts(at)
+    assert "open on the side most of these points are on" in texts(at)
+
+    # And the other way round: a lasso over items with one user cluster in it and no item
+    # cluster: the item cluster most of those items have as their top cluster opens.
+    lasso = [
+        {"kind": "user cluster", "level": 1, "index": 1},
+        *(
+            {"kind": "item", "level": 0, "index": i, "top_cluster": top}
+            for i, top in enumerate([4, 6, 4, 4, 0])
+        ),
+    ]
+    select(at, lasso, 8)
+    visit(at, "affinity")
+    assert at.segmented_control(key="affinity_side_8").value == "item"
+    assert "against item cluster 4" in texts(at)
+    visit(at, "membership")
+    assert at.segmented_control(key="object_side_8").value == "item"
+
+
+def test_map_hovers_name_clusters_as_the_affinity_page_does(finished_runs):
+    key = loads.model_key(RunDir(finished_runs / "tiny"))
+    names = map_data.names(key)
+    for side, level in (("user", 1), ("user", 2), ("item", 1), ("item", 2)):
+        rows = names[(names["kind"] == f"{side} cluster") & (names["level"] == level)]
+        assert dict(zip(rows["index"], rows["name"])) == queries.cluster_names(key, side, level)
+    frame, _ = map_data.drawn(RunDir(finished_runs / "tiny"), key, "model")
+    clusters = frame[frame["kind"] == "user cluster"]
+    for row in clusters.itertuples():
+        assert row.hover.startswith(f"<b>{hover(row.name)}</b>")
+    items = frame[frame["kind"] == "item"]
+    top = items.iloc[0]
+    assert f"top cluster: item cluster {top['top_cluster']} (probability" in top["hover"]
+
+
+def test_the_comparable_layout_states_why_and_a_cluster_lights_up_its_members(
+    finished_runs, monkeypatch
+):
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "map")
+    at.selectbox(key="map_layout").set_value("shared").run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Users and items comparable." in shown and "two clouds" in shown
+    assert "the two means have cosine" in shown
+    select(at, [{"kind": "item cluster", "level": 1, "index": 0}], 9)
+    at.run()
+    shown = texts(at)
+    assert "Highlighted on the map:" in shown and "items of item cluster 0 (level 1)" in shown
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    members = [trace for trace in spec["data"] if trace.get("name") == "members"]
+    expected = map_data.highlight(at_key(finished_runs), "item", 1, 0)
+    assert len(members) == 1 and len(numbers(members[0]["x"])) == len(expected) > 0
+
+    at.selectbox(key="map_layout").set_value("model").run()
+    query = "item cluster 3 (L1)"
+    at.text_input(key="map_search").input(query).run()
+    picker = at.selectbox(key=f"map_search_choice_{zlib.crc32(query.encode())}")
+    assert picker.label == "1 match: the map zooms to and rings"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    ring = [shape for shape in spec["layout"]["shapes"] if shape["type"] == "circle"][-1]
+    frame, _ = map_data.drawn(RunDir(finished_runs / "tiny"), at_key(finished_runs), "model")
+    hit = frame[(frame["kind"] == "item cluster") & (frame["index"] == 3) & (frame["level"] == 1)]
+    centre = ((ring["x0"] + ring["x1"]) / 2, (ring["y0"] + ring["y1"]) / 2)
+    np.testing.assert_allclose(centre, hit[["x", "y"]].to_numpy()[0])
+    assert spec["layout"]["xaxis"]["range"][0] < centre[0] < spec["layout"]["xaxis"]["range"][1]
+    assert ring["layer"] == "above"
+
+
+def at_key(finished_runs):
+    return loads.model_key(RunDir(finished_runs / "tiny"))
+
+
+def numbers(array) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly.py's typed-array form {dtype, bdata}."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array)
