@@ -39,7 +39,7 @@ def overhead_variants(split: Split, name: str, quick: bool) -> pd.DataFrame:
         "Lightning: HMFModule, manual optimization (adopted, fused AdamW)": (
             lambda c, e: lightning_epochs(c, split, 1024, e)
         ),
-        "Lightning, automatic optimization (before 2026-11-24, NOT adopted)": (
+        "Lightning, automatic optimization as before 2026-11-24 (NOT adopted)": (
             lambda c, e: lightning_epochs(c, split, 1024, e, module_class=AutomaticOptimization)
         ),
     }
