@@ -1,5 +1,6 @@
-"""Changes measured and NOT adopted in hmf_core, kept so their figures can be reproduced:
-manual optimization in HMFModule, and sparse updates of C_1 through torch's SparseAdam.
+"""Changes measured and NOT adopted in hmf_core (or no longer), kept so their figures can be
+reproduced: Lightning's automatic optimization in HMFModule (replaced by manual optimization
+on 2026-11-24), and sparse updates of C_1 through torch's SparseAdam.
 `benchmarks.speed` runs both and puts their sections in speed.md."""
 
 from __future__ import annotations
@@ -16,34 +17,30 @@ from hmf_core.model import HMF
 from hmf_core.split import Split
 
 
-class ManualOptimization(HMFModule):
-    """NOT adopted in hmf_core; measured only. HMFModule with manual optimization: the same
-    fused AdamW step, without Lightning's closure and per-step optimizer hooks."""
+class AutomaticOptimization(HMFModule):
+    """No longer adopted in hmf_core; measured only. HMFModule as it was before 2026-11-24:
+    Lightning's automatic optimization (the loss returned, Lightning's closure and per-step
+    optimizer hooks around the same optimizer step)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.automatic_optimization = False
+        self.automatic_optimization = True
 
     def training_step(self, batch, batch_idx):
-        loss = super().training_step(batch, batch_idx)
-        optimizer = self.optimizers()
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        optimizer.step()
-        return loss
+        return self.training_loss(batch)
 
 
 def overhead_variants(split: Split, name: str, quick: bool) -> pd.DataFrame:
-    """CPU seconds per epoch of the bare loop, of our Lightning path, and of Lightning with
-    manual optimization (not adopted), interleaved and repeated (median): where Lightning's
-    extra time goes, and what that change would still save."""
+    """CPU seconds per epoch of the bare loop, of our Lightning path (manual optimization),
+    and of Lightning's automatic optimization (no longer adopted), interleaved and repeated
+    (median): where Lightning's extra time goes, and what manual optimization saves."""
     runs = {
         "bare loop (fused AdamW)": lambda c, e: bare_epochs(c, split, 1024, e),
-        "Lightning: HMFModule (adopted, fused AdamW)": lambda c, e: lightning_epochs(
-            c, split, 1024, e
+        "Lightning: HMFModule, manual optimization (adopted, fused AdamW)": (
+            lambda c, e: lightning_epochs(c, split, 1024, e)
         ),
-        "Lightning + manual optimization (NOT adopted)": lambda c, e: lightning_epochs(
-            c, split, 1024, e, module_class=ManualOptimization
+        "Lightning, automatic optimization as before 2026-11-24 (NOT adopted)": (
+            lambda c, e: lightning_epochs(c, split, 1024, e, module_class=AutomaticOptimization)
         ),
     }
     repeats, epochs = (1, 2) if quick else (3, 6)
@@ -136,11 +133,12 @@ def sparse_update_steps(sizes: dict[str, tuple[int, int, int]], steps: int) -> p
 MANUAL_OPTIMIZATION_TEXT = (
     "CPU seconds per epoch (process time: robust to other processes on the cores), "
     "paths interleaved and repeated, median. All three step the same fused AdamW. "
-    "Manual optimization is a private subclass of `HMFModule` in `benchmarks/rejected.py` "
-    "(`ManualOptimization`), not hmf_core: it skips Lightning's optimizer closure and "
-    "per-step hooks. NOT adopted: the Trainer's `gradient_clip_val` and "
-    "`accumulate_grad_batches` stop applying under manual optimization, for the saving "
-    "shown here."
+    "`HMFModule` uses manual optimization since 2026-11-24 (zero_grad, manual_backward and "
+    "step through Lightning's optimizer wrapper in training_step), which skips the automatic "
+    "loop's closure and per-step hooks; Lightning's automatic optimization, as before, is a "
+    "private subclass in `benchmarks/rejected.py` (`AutomaticOptimization`). The Trainer's "
+    "`gradient_clip_val` and `accumulate_grad_batches` do not apply under manual "
+    "optimization (Lightning refuses them); hmf_core sets neither."
 )
 
 SPARSE_ADAM_TEXT = (
@@ -162,7 +160,7 @@ def sections(
     """Both rejected studies as report sections (tables also go to their CSV files)."""
     return [
         Section(
-            "Where Lightning's extra time goes: manual optimization (NOT adopted)",
+            "Where Lightning's extra time goes: manual optimization (adopted) vs automatic",
             MANUAL_OPTIMIZATION_TEXT,
             overhead_variants(split, split_name, quick),
             csv="speed_variants.csv",

@@ -13,17 +13,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
-from pytorch_lightning.callbacks import Callback
 
 from benchmarks.harness import (
     DEFAULT_DATA,
@@ -34,10 +29,9 @@ from benchmarks.harness import (
     quiet,
     synthetic_split,
 )
-from hmf_core.datamodule import HMFDataModule, frame_tensors
-from hmf_core.lightning_module import LAZY_FROM_ELEMENTS, HMFModule
-from hmf_core.model import HMF, HMFConfig, halving_levels
-from hmf_core.optim import LazyAdamW
+from benchmarks.loops import STEADY_FROM, bare_epochs, lightning_epochs
+from hmf_core.lightning_module import LAZY_FROM_ELEMENTS
+from hmf_core.model import HMFConfig, halving_levels
 from hmf_core.ratings import read_ratings
 from hmf_core.settings import MF_INIT_STD
 from hmf_core.split import Split, make_split
@@ -145,149 +139,17 @@ def accuracy_tables(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 # ---------------------------------------------------------------------------------------------
 
 
-def make_optimizer(kind: str, model: HMF) -> torch.optim.Optimizer:
-    """What HMFModule.configure_optimizers builds for `kind` (checked in `speed`)."""
-    if kind == "lazy":
-        optimizer = LazyAdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-        model.use_sparse_gradients(True, before_lookup=optimizer.prepare)
-        return optimizer
-    model.use_sparse_gradients(False)
-    return torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY, fused=True)
-
-
-STEADY_FROM = 111  # LazyAdamW's first 100 steps are its dense warm-up: steady steps after
-
-
-class Clock:
-    """Per-step wall, CPU time and minor page faults from each epoch's second step on; steps
-    from STEADY_FROM on are 'steady', steps 2-100 of the run are the warm-up."""
-
-    def __init__(self):
-        self.records: list[tuple[float, float, int]] = []
-        self.warmup: list[tuple[float, float, int]] = []
-        self.steps = 0
-        self._start = None
-
-    @staticmethod
-    def now() -> tuple[float, float, int]:
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        return time.perf_counter(), time.process_time(), faults
-
-    def start(self) -> None:
-        self._start = self.now()
-
-    def stop(self, batch_idx: int) -> None:
-        self.steps += 1
-        if batch_idx >= 1 and self._start is not None:
-            record = tuple(b - a for a, b in zip(self._start, self.now()))
-            if self.steps <= 100:
-                self.warmup.append(record)
-            self.records.append(record)
-
-    def median(self, steady_only: bool = False) -> tuple[float, float, float]:
-        records = self.records[STEADY_FROM - 2 :] if steady_only else self.records
-        return tuple(float(x) for x in np.median(np.array(records), axis=0))
-
-
-def bare_run(config: HMFConfig, split: Split, kind: str, epochs: int, steps: int | None) -> dict:
-    """A hand-written loop: same model, batches (index slices of a seeded permutation) and
-    optimizer as the Lightning path; catch_up() at each epoch end as HMFModule does."""
-    users, items, ratings = frame_tensors(split.train, torch.device("cpu"))
-    torch.manual_seed(0)
-    model = HMF(config)
-    optimizer = make_optimizer(kind, model)
-    generator = torch.Generator().manual_seed(0)
-    clock, epoch_times = Clock(), []
-    for _ in range(epochs):
-        begin = Clock.now()
-        order = torch.randperm(len(users), generator=generator)
-        for batch_idx, start in enumerate(range(0, len(order), BATCH)):
-            if steps and batch_idx >= steps:
-                break
-            clock.start()
-            index = order[start : start + BATCH]  # (B,)
-            loss = F.mse_loss(model(users[index], items[index]), ratings[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            clock.stop(batch_idx)
-        caught = Clock.now()
-        if isinstance(optimizer, LazyAdamW):
-            optimizer.catch_up()
-        del order, index
-        end = Clock.now()
-        epoch_times.append((end[0] - begin[0], end[1] - begin[1]))
-    result = summary(clock, epoch_times, len(users), steps, type(optimizer).__name__)
-    result["catch_up_cpu_s"] = end[1] - caught[1]
-    return result
-
-
-class Timer(Callback):
-    def __init__(self):
-        self.clock, self.epoch_times, self._begin = Clock(), [], None
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._begin = Clock.now()
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.clock.start()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.clock.stop(batch_idx)
-
-    def on_train_epoch_end(self, trainer, pl_module):  # after HMFModule's catch-up
-        end = Clock.now()
-        self.epoch_times.append((end[0] - self._begin[0], end[1] - self._begin[1]))
-
-
-def lightning_run(
-    config: HMFConfig, split: Split, kind: str, epochs: int, steps: int | None
-) -> dict:
-    """HMFModule + HMFDataModule under pl.Trainer, no validation, no checkpoints."""
-    pl.seed_everything(0, verbose=False)
-    module = HMFModule(
-        config.to_dict(), task="rating", lr=LR, weight_decay=WEIGHT_DECAY, optimizer=kind
-    )
-    timer = Timer()
-    with tempfile.TemporaryDirectory(prefix="hmf-sparse-speed-") as root:
-        trainer = pl.Trainer(
-            accelerator="cpu",
-            devices=1,
-            max_epochs=epochs,
-            limit_train_batches=steps or 1.0,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            callbacks=[timer],
-            default_root_dir=root,
-        )
-        trainer.fit(module, datamodule=HMFDataModule(split, "rating", BATCH, 0))
-    name = type(trainer.optimizers[0]).__name__
-    return summary(timer.clock, timer.epoch_times, len(split.train), steps, name)
-
-
-def summary(clock: Clock, epoch_times, rows: int, steps: int | None, optimizer: str) -> dict:
-    """Whole epochs: the median epoch after the first. Step-limited: the median steady step
-    times the steps of a full epoch (extrapolated)."""
-    step_s, step_cpu, faults = clock.median(steady_only=bool(steps))
-    warm_cpu = float(np.median([r[1] for r in clock.warmup])) if clock.warmup else float("nan")
-    if steps:
-        n_steps = -(-rows // BATCH)
-        epoch_s, cpu_s = step_s * n_steps, step_cpu * n_steps
-    else:
-        epoch_s, cpu_s = (float(x) for x in np.median(np.array(epoch_times[1:]), axis=0))
-    return {
-        "epoch_s": epoch_s,
-        "cpu_s": cpu_s,
-        "step_ms": 1000 * step_s,
-        "step_cpu_ms": 1000 * step_cpu,
-        "faults": faults,
-        "warmup_step_cpu_ms": 1000 * warm_cpu,
-        "optimizer": optimizer,
-    }
+def timed_paths(
+    config: HMFConfig, split: Split, kind: str, epochs: int, steps: int | None, batch: int = BATCH
+):
+    """The bare loop and the Lightning path of benchmarks.loops (the same loops speed.py
+    times), 1 thread, this optimizer; step-limited runs read the steady steps only."""
+    plan = {"epochs": epochs, "threads": 1, "max_steps": steps, "optimizer": kind}
+    bare = bare_epochs(config, split, batch, steady_from=STEADY_FROM, **plan)
+    ours = lightning_epochs(config, split, batch, steady_from=STEADY_FROM, **plan)
+    if bare["optimizer"] != ours["optimizer"]:
+        raise RuntimeError(f"bare {bare['optimizer']} != Lightning {ours['optimizer']}")
+    return bare, ours
 
 
 def speed(args) -> None:
@@ -295,10 +157,13 @@ def speed(args) -> None:
     torch.set_num_threads(1)
     run = time.strftime("%H:%M UTC", time.gmtime())
     plans = []
-    if Path(args.data).exists():
+    if args.quick:  # smoke run: batch 64, so that 2 epochs pass LazyAdamW's 100 warm-up steps
+        plans.append(("synthetic tiny", lambda: synthetic_split(*SIZES["tiny"]), 2, None))
+    elif Path(args.data).exists():
         plans.append(("ML-100K", lambda: make_split(read_ratings(args.data), "temporal"), 4, None))
-    plans.append(("ML-1M size", lambda: synthetic_split(*SIZES["ml-1m-size"]), 2, None))
-    plans.append(("ML-20M size", lambda: synthetic_split(*SIZES["ml-20m-size"]), 1, args.steps))
+    if not args.quick:
+        plans.append(("ML-1M size", lambda: synthetic_split(*SIZES["ml-1m-size"]), 2, None))
+        plans.append(("ML-20M size", lambda: synthetic_split(*SIZES["ml-20m-size"]), 1, args.steps))
     for name, make, epochs, steps in plans:
         if args.only and name not in args.only:
             continue
@@ -312,10 +177,8 @@ def speed(args) -> None:
             )
             for kind in ("dense", "lazy"):
                 load = os.getloadavg()[0]
-                bare = bare_run(config, split, kind, epochs, steps)
-                ours = lightning_run(config, split, kind, epochs, steps)
-                if bare["optimizer"] != ours["optimizer"]:
-                    raise RuntimeError(f"bare {bare['optimizer']} != Lightning {ours['optimizer']}")
+                batch = 64 if args.quick else BATCH
+                bare, ours = timed_paths(config, split, kind, epochs, steps, batch)
                 row = {
                     "run": run,
                     "data": name,
@@ -330,8 +193,8 @@ def speed(args) -> None:
                     "bare step ms": bare["step_ms"],
                     "Lightning step ms": ours["step_ms"],
                     "Lightning - bare step CPU ms": ours["step_cpu_ms"] - bare["step_cpu_ms"],
-                    "bare faults/step": bare["faults"],
-                    "Lightning faults/step": ours["faults"],
+                    "bare faults/step": bare["faults_per_step"],
+                    "Lightning faults/step": ours["faults_per_step"],
                     "bare warm-up step CPU ms (steps 2-100)": bare["warmup_step_cpu_ms"],
                     "bare epoch-end catch-up CPU s": bare["catch_up_cpu_s"],
                     "load (1 min)": load,
@@ -476,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", type=int, default=170, help="steps timed at ML-20M size (one epoch, cut)"
     )
     parser.add_argument("--only", nargs="*", help="speed: only these data sizes")
+    parser.add_argument("--quick", action="store_true", help="speed: tiny synthetic data only")
     args = parser.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     quiet()

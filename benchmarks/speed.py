@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from benchmarks.loops import (
     LR,
     MODELS,
     PAPER_CLUSTERS,
+    STEADY_FROM,
     WEIGHT_DECAY,
     bare_epochs,
     lightning_epochs,
@@ -59,17 +61,16 @@ def datasets(args) -> list[tuple[str, callable, dict]]:
     plans = []
     if Path(args.data).exists():
         plans.append(("ML-100K (temporal split)", lambda: temporal_split(args.data), {"epochs": 4}))
-    for size, label, steps in (
-        ("ml-1m-size", "ML-1M size (synthetic)", args.steps_1m),
-        ("ml-20m-size", "ML-20M size (synthetic)", args.steps_20m),
+    for size, label, plan in (
+        ("ml-1m-size", "ML-1M size (synthetic)", {"epochs": 2, "max_steps": args.steps_1m}),
+        (
+            "ml-20m-size",
+            "ML-20M size (synthetic)",
+            # one epoch cut at --steps-20m; the steps after LazyAdamW's dense warm-up
+            {"epochs": 1, "max_steps": args.steps_20m, "steady_from": STEADY_FROM},
+        ),
     ):
-        plans.append(
-            (
-                label,
-                lambda size=size: synthetic_split(*SIZES[size]),
-                {"epochs": 2, "max_steps": steps},
-            )
-        )
+        plans.append((label, lambda size=size: synthetic_split(*SIZES[size]), plan))
     return plans
 
 
@@ -104,11 +105,12 @@ def speed_table(args, device: str) -> pd.DataFrame:
             if bare["optimizer"] != ours["optimizer"]:
                 raise RuntimeError(
                     f"not like-for-like: the bare loop steps {bare['optimizer']}, HMFModule "
-                    f"{ours['optimizer']}; make loops.adamw match configure_optimizers"
+                    f"{ours['optimizer']}; make loops.make_optimizer match configure_optimizers"
                 )
             row = {
                 "data": name,
                 "model": model,
+                "optimizer": bare["optimizer"],
                 "parameters": parameter_count(config),
                 "bare epoch s": bare["epoch_s"],
                 "Lightning epoch s": ours["epoch_s"],
@@ -121,13 +123,12 @@ def speed_table(args, device: str) -> pd.DataFrame:
                 "bare faults/step": bare["faults_per_step"],
                 "Lightning faults/step": ours["faults_per_step"],
                 "ratings/s (Lightning)": ours["ratings_per_s"],
+                "bare warm-up step CPU ms": bare["warmup_step_cpu_ms"],
+                "bare epoch-end catch-up CPU s": bare["catch_up_cpu_s"],
                 "peak MiB (bare, measured)": bare["peak_bytes"] / 2**20,
                 "estimate MiB (excl. data)": (estimate["total"] - estimate["data"]) / 2**20,
-                "note": (
-                    f"extrapolated from {bare['steps_timed']} steps/epoch x {plan['epochs']} epochs"
-                    if bare["extrapolated"]
-                    else f"median of {max(1, plan['epochs'] - 1)} epoch(s) after warm-up"
-                ),
+                "load (1 min)": os.getloadavg()[0],
+                "note": note(bare, plan),
             }
             rows.append(row)
             print(
@@ -140,10 +141,23 @@ def speed_table(args, device: str) -> pd.DataFrame:
     for name in table["data"].unique():  # HMF / MF per-epoch ratio within each dataset
         mf = table[(table["data"] == name) & (table["model"] == "MF")]
         if not mf.empty and "Lightning epoch s" in table:
-            base = float(mf["Lightning epoch s"].iloc[0])
             mask = table["data"] == name
-            table.loc[mask, "HMF / MF epoch"] = table.loc[mask, "Lightning epoch s"] / base
+            for column, ratio in (
+                ("Lightning epoch s", "HMF / MF epoch"),
+                ("Lightning CPU s", "HMF / MF epoch (CPU)"),
+            ):
+                table.loc[mask, ratio] = table.loc[mask, column] / float(mf[column].iloc[0])
     return table
+
+
+def note(bare: dict, plan: dict) -> str:
+    if not bare["extrapolated"]:
+        return f"median of {max(1, plan['epochs'] - 1)} epoch(s) after warm-up"
+    steady_from = plan.get("steady_from", 2)
+    return (
+        f"extrapolated: median of steps {steady_from}-{bare['steps_timed']} of "
+        f"{plan['epochs']} epoch(s) x steps/epoch"
+    )
 
 
 GPU_TITLE = "GPU: ML-1M and ML-20M size, fp32 and bf16-mixed"
@@ -197,11 +211,17 @@ def gpu_section(args) -> Section:
 
 SPEED_TEXT = (
     "Same HMF, same batches (index slices of a seeded permutation per epoch), same "
-    "optimizer (fused AdamW, as `HMFModule.configure_optimizers`; the script stops if they "
-    "differ); "
+    "optimizer (`--optimizer auto`, as `HMFModule.configure_optimizers` picks it: fused AdamW "
+    "below 2M elements in C_1 / the MF table of a side, hmf_core.optim.LazyAdamW from there, "
+    "i.e. at ML-20M size; the script stops if the two paths differ; LazyAdamW is caught up at "
+    "each epoch end in both); "
     "Lightning = `HMFModule` + `HMFDataModule` under `pl.Trainer` without validation or "
     "checkpoints, epoch timed by a callback from one epoch start to the next. Target for "
-    "Lightning / bare: at most 1.2. HMF / MF epoch uses the Lightning column. Peak memory: "
+    "Lightning / bare: at most 1.2. HMF / MF epoch uses the Lightning columns (wall and CPU "
+    "seconds). CPU s: this process's CPU time, the figure to read on a shared machine. At "
+    "ML-20M size the epoch is the median steady step (after LazyAdamW's 100 dense warm-up "
+    "steps, whose median is listed) times the steps of an epoch; an epoch also pays the "
+    "epoch-end catch-up (listed) and the first one the warm-up. Peak memory: "
     "rise of the process's peak RSS (VmHWM, reset through /proc/self/clear_refs) during "
     "the bare loop, above the data tensors; RSS also holds memory glibc keeps after a free "
     "(at ML-20M size up to one more 153 MiB permutation, after the synthetic data's "
@@ -233,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps-20m",
         type=int,
-        default=24,
-        help="steps per epoch timed on the ML-20M-size data (extrapolated)",
+        default=400,
+        help="steps of one epoch run on the ML-20M-size data; those from step "
+        f"{STEADY_FROM} on are timed (extrapolated)",
     )
     parser.add_argument("--memory-limit-gib", type=float, default=20.0)
     parser.add_argument("--device", default="cpu", help="device of the main table (cpu, cuda)")
@@ -289,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "Speed and memory of training",
         [0],
         [
-            f"Device: {device_label}; batch {args.batch_size}; AdamW(fused=True), lr {LR}, "
+            f"Device: {device_label}; batch {args.batch_size}; optimizer auto, lr {LR}, "
             f"weight decay {WEIGHT_DECAY}; float32; clusters {PAPER_CLUSTERS} halving per level",
             f"Total wall time: {total / 60:.1f} min"
             + ("; QUICK smoke run: numbers are not meaningful" if args.quick else ""),

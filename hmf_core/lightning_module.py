@@ -25,6 +25,14 @@ LAZY_FROM_ELEMENTS = 2_000_000
 EVAL_STAGES = ("val", "test")
 
 
+def auto_optimizer(config: HMFConfig) -> str:
+    """What `optimizer="auto"` picks on one process: lazy when C_1 (MF: the embedding table)
+    of a side has at least LAZY_FROM_ELEMENTS elements."""
+    users = config.n_users * (config.user_clusters[0] if config.user_depth else config.dim)
+    items = config.n_items * (config.item_clusters[0] if config.item_depth else config.dim)
+    return "lazy" if max(users, items) >= LAZY_FROM_ELEMENTS else "dense"
+
+
 def task_metrics(task: str) -> nn.ModuleDict:
     """The torchmetrics of one stage, by the names of metrics.TASK_METRICS."""
     if task == "rating":
@@ -66,6 +74,12 @@ class HMFModule(pl.LightningModule):
         self.task = task
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
         self.eval_metrics = nn.ModuleDict({stage: task_metrics(task) for stage in EVAL_STAGES})
+        # Manual optimization: the same zero_grad / backward / step through Lightning's
+        # optimizer wrapper (steps counted, precision plugin, DDP), without the automatic
+        # loop's closure and its per-step hooks: ML-1M-size MF, Lightning / bare loop 1.41 ->
+        # 1.31 in CPU s (benchmarks/results/speed.md). The Trainer's gradient_clip_val and
+        # accumulate_grad_batches do not apply then (Lightning refuses them); we set neither.
+        self.automatic_optimization = False
 
     def __setattr__(self, name: str, value) -> None:
         # Lightning sets _current_fx_name (a str) around every hook call, 44 times a training
@@ -78,6 +92,15 @@ class HMFModule(pl.LightningModule):
             super().__setattr__(name, value)
 
     def training_step(self, batch, batch_idx):
+        loss = self.training_loss(batch)
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+        return loss  # on_train_batch_end's outputs["loss"] (faults.DivergenceStop reads it)
+
+    def training_loss(self, batch) -> torch.Tensor:
+        """The batch's loss (eq. 5 or 9, plus the entropy penalty), added to the epoch's sum."""
         if self.task == "rating":
             users, items, ratings = batch
             loss = F.mse_loss(self.model(users, items), ratings)  # eq. (5), batch mean
@@ -157,9 +180,7 @@ class HMFModule(pl.LightningModule):
             return self.hparams.optimizer
         if self._trainer is not None and self._trainer.world_size > 1:
             return "dense"  # DDP all-reduces dense gradients only (settings.LAZY_UNDER_DDP)
-        sides = (self.model.users, self.model.items)
-        tables = [side.connections[0] if side.depth else side.root for side in sides]
-        return "lazy" if max(t.numel() for t in tables) >= LAZY_FROM_ELEMENTS else "dense"
+        return auto_optimizer(self.model.config)
 
     def configure_optimizers(self):
         logits = [p for name, p in self.model.named_parameters() if "connections" in name]

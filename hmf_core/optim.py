@@ -40,11 +40,13 @@ stepped by torch's own fused AdamW kernel, with the same groups' lr and weight d
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch.optim.adamw import adamw as functional_adamw
 
 HORIZON = 256  # skipped steps summed exactly; the rest are below float32 (see module doc)
+AHEAD = 64  # per-start tables built at once: a missing start s and the next AHEAD - 1
 MAX_DEGREE = 8  # polynomial degree in y before a row falls back to step-by-step catch-up
 CHUNK_ROWS = 16_384  # rows per slice when bringing a whole table up to date
 
@@ -144,27 +146,46 @@ class LazyAdamW(torch.optim.Optimizer):
             return
         state.pop("dense_grad", None)  # the warm-up's buffers
         state.pop("warmup_step", None)
-        grad = param.grad
-        if grad.is_sparse:
-            grad = grad.coalesce()  # duplicate rows summed, as the dense gradient would be
-            rows, values = grad.indices()[0], grad.values()  # (U,), (U, ...)
-        else:  # a dense gradient on a lazy table (e.g. a loss over all rows): every row
-            rows = torch.arange(len(param), device=param.device)
-            values = grad
         tables = (param, state["exp_avg"], state["exp_avg_sq"])
         pending = self._pending.pop(param, None)
-        if pending is not None and pending[0].shape == rows.shape and torch.equal(pending[0], rows):
-            weights, exp_avg, exp_avg_sq = pending[1]  # prepare() gathered and advanced them
+        rows, values = self._row_gradient(param, pending)  # (U,), (U, ...)
+        if (
+            pending is not None
+            and pending.rows.shape == rows.shape
+            and (pending.rows is rows or torch.equal(pending.rows, rows))
+        ):
+            weights, exp_avg, exp_avg_sq = pending.parts  # prepare() gathered, advanced them
         else:
             if pending is not None:
-                _scatter(tables[1:], pending[0], pending[1][1:])
+                _scatter(tables[1:], pending.rows, pending.parts[1:])
             weights, exp_avg, exp_avg_sq = self._gather(tables, rows)  # (U, ...) copies
-            self._advance(weights, exp_avg, exp_avg_sq, state["last_step"][rows], step - 1, group)
+            last = state["last_step"][rows]
+            self._advance(param, weights, exp_avg, exp_avg_sq, last, step - 1, group)
         _adamw_update(weights, exp_avg, exp_avg_sq, values, step, group)
         _scatter(tables, rows, (weights, exp_avg, exp_avg_sq))
         state["last_step"][rows] = step
         if step <= self.warmup_steps:
             self._catch_up_param(param, state, state["hyper"])
+
+    def _row_gradient(self, param: torch.Tensor, pending) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gradient's distinct rows (sorted) and their summed values. When the gradient
+        holds exactly the rows prepare() saw (one lookup this step), its unique/inverse
+        serve: one index_add instead of coalesce()'s sort of the batch's rows."""
+        grad = param.grad
+        if not grad.is_sparse:  # a dense gradient on a lazy table (a loss over all rows)
+            return torch.arange(len(param), device=param.device), grad
+        if grad.is_coalesced() or pending is None:
+            grad = grad.coalesce()  # duplicate rows summed, as the dense gradient would be
+            return grad.indices()[0], grad.values()
+        looked_up = grad._indices()[0]  # (B,): the lookup's rows, in order (uncoalesced)
+        if looked_up.shape != pending.looked_up.shape or not torch.equal(
+            looked_up, pending.looked_up
+        ):
+            grad = grad.coalesce()
+            return grad.indices()[0], grad.values()
+        values = self._buffer(param, "gradient", (len(pending.rows), *param.shape[1:]))
+        values.zero_().index_add_(0, pending.inverse, grad._values())  # (U, ...) row sums
+        return pending.rows, values
 
     def _warmup_step(self, param: torch.Tensor, state: dict, group: dict) -> None:
         """While every row is current, one dense AdamW step over the whole table (the
@@ -192,16 +213,23 @@ class LazyAdamW(torch.optim.Optimizer):
     def _gather(self, tables: tuple, rows: torch.Tensor) -> list[torch.Tensor]:
         """Copies of these rows of each table, in buffers kept between steps (a fresh ~1 MiB
         buffer each step costs page faults: benchmarks/results/speed.md)."""
-        buffers = self.__dict__.setdefault("_buffers", {})
         parts = []
         for position, table in enumerate(tables):
-            key = (id(tables[0]), position)
-            buffer = buffers.get(key)
-            if buffer is None or len(buffer) < len(rows) or buffer.dtype != table.dtype:
-                size = max(len(rows), 2 * len(buffer) if buffer is not None else 0)
-                buffer = buffers[key] = table.new_empty((size, *table.shape[1:]))
-            parts.append(torch.index_select(table, 0, rows, out=buffer[: len(rows)]))
+            buffer = self._buffer(tables[0], position, (len(rows), *table.shape[1:]), table.dtype)
+            parts.append(torch.index_select(table, 0, rows, out=buffer))
         return parts
+
+    def _buffer(self, param: torch.Tensor, name, shape: tuple, dtype=None) -> torch.Tensor:
+        """A (shape) view of a buffer kept for this table between steps, grown by doubling."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key, dtype = (id(param), name), dtype or param.dtype
+        buffer = buffers.get(key)
+        if buffer is None or len(buffer) < shape[0] or buffer.shape[1:] != shape[1:]:
+            size = max(shape[0], 2 * len(buffer) if buffer is not None else 0)
+            buffer = buffers[key] = param.new_empty((size, *shape[1:]), dtype=dtype)
+        elif buffer.dtype != dtype:
+            buffer = buffers[key] = param.new_empty(buffer.shape, dtype=dtype)
+        return buffer[: shape[0]]
 
     # -- bringing rows up to date ----------------------------------------------------------------
 
@@ -213,17 +241,18 @@ class LazyAdamW(torch.optim.Optimizer):
         if not state or "last_step" not in state or state["step"] < self.warmup_steps:
             return  # no step taken yet, or the warm-up keeps every row current
         self._flush(param)  # an earlier lookup of this table in the same step
-        rows = torch.unique(rows)  # (U,) sorted, as the coalesced gradient's rows
+        looked_up = rows
+        rows, inverse = torch.unique(rows, return_inverse=True)  # (U,) sorted, (B,)
         last = state["last_step"][rows]
         tables = (param, state["exp_avg"], state["exp_avg_sq"])
         parts = self._gather(tables, rows)  # (U, ...) copies
         group = dict(zip(("lr", "betas", "eps", "weight_decay"), state["hyper"], strict=True))
-        self._advance(*parts, last, state["step"], group)
+        self._advance(param, *parts, last, state["step"], group)
         param.index_put_((rows,), parts[0])  # the forward reads the weights now
         state["last_step"][rows] = state["step"]
         # The moments stay in the gathered copies until step() (one gather and one scatter
         # per step: these random-row passes over the big tables dominate a lazy step).
-        self._pending[param] = (rows, parts)
+        self._pending[param] = _Pending(rows, tuple(parts), looked_up, inverse)
 
     @property
     def _pending(self) -> dict:
@@ -234,7 +263,7 @@ class LazyAdamW(torch.optim.Optimizer):
         pending = self._pending.pop(param, None)
         if pending is not None:
             state = self.state[param]
-            _scatter((state["exp_avg"], state["exp_avg_sq"]), pending[0], pending[1][1:])
+            _scatter((state["exp_avg"], state["exp_avg_sq"]), pending.rows, pending.parts[1:])
 
     def state_dict(self):
         for param in list(self._pending):
@@ -264,18 +293,32 @@ class LazyAdamW(torch.optim.Optimizer):
                 continue
             # views of the tables: _advance updates them in place
             self._advance(
-                param[rows], state["exp_avg"][rows], state["exp_avg_sq"][rows],
+                param, param[rows], state["exp_avg"][rows], state["exp_avg_sq"][rows],
                 last[rows], step, group,
             )  # fmt: skip
             last[rows] = step
+        self._plans.pop(param, None)  # every row is at `step` now: no start is needed again
 
-    def _advance(self, weights, exp_avg, exp_avg_sq, last: torch.Tensor, upto: int, group):
-        """Apply the zero-gradient steps last+1 .. upto to these rows, in place (module doc)."""
+    @property
+    def _plans(self) -> dict:
+        return self.__dict__.setdefault("_plans_by_param", {})
+
+    def _plans_of(self, param: torch.Tensor, group: dict) -> _Plans:
+        """The per-start tables of this table's catch-ups, for these hyperparameters."""
+        hyper = _hyper(group)
+        plans = self._plans.get(param)
+        if plans is None or plans.hyper != hyper:
+            plans = self._plans[param] = _Plans(hyper, self.tolerance, param.device)
+        return plans
+
+    def _advance(self, param, weights, exp_avg, exp_avg_sq, last: torch.Tensor, upto: int, group):
+        """Apply the zero-gradient steps last+1 .. upto to these rows of param's tables, in
+        place (module doc)."""
         skipped = upto - last  # (U,)
         if not bool((skipped > 0).any()):
             return
         starts, group_of_row = torch.unique(last, return_inverse=True)  # (G,), (U,)
-        plan = _plan(starts, upto, group, self.tolerance)
+        plan = self._plans_of(param, group).plan(starts, upto)
         slow = plan["slow"][group_of_row]  # (U,) rows that take the step-by-step path
         if not bool(slow.any()):
             _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group)
@@ -292,6 +335,17 @@ class LazyAdamW(torch.optim.Optimizer):
             _scatter(tables, rows, parts)
 
 
+class _Pending(NamedTuple):
+    """What prepare() gathered for a step: the distinct rows (U,) sorted, their advanced
+    weights and moments (3 x (U, ...)), the rows as looked up (B,) and the position of each
+    of those among the distinct ones (B,)."""
+
+    rows: torch.Tensor
+    parts: tuple
+    looked_up: torch.Tensor
+    inverse: torch.Tensor
+
+
 def _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group) -> None:
     """The closed form, in place: p <- a^n p - m * poly(y) / (Q x + eps); m, v decayed."""
     beta1, beta2 = group["betas"]
@@ -302,12 +356,19 @@ def _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group) ->
     q_x = exp_avg_sq.sqrt().mul_(top)  # (U, ...): Q x
     denominator = q_x.add(group["eps"])  # (U, ...): Q x + eps
     y = q_x.div_(denominator)  # (U, ...) in [0, 1)
-    polynomial = moments[:, -1].view(shape).expand_as(y).clone()
-    for degree in range(moments.shape[1] - 2, -1, -1):  # Horner
-        polynomial.mul_(y).add_(moments[:, degree].view(shape))
-    shift = polynomial.div_(denominator).mul_(exp_avg)  # m_s * sum_j c_j / (q_j x + eps)
+    top_degree = moments.shape[1] - 1
+    if top_degree == 0:
+        polynomial = moments[:, 0].view(shape).mul(exp_avg)  # (U, ...)
+    else:  # Horner, one fused pass per degree: c_k + poly * y
+        polynomial = torch.addcmul(
+            moments[:, top_degree - 1].view(shape), y, moments[:, top_degree].view(shape)
+        )  # (U, ...)
+        for degree in range(top_degree - 2, -1, -1):
+            torch.addcmul(moments[:, degree].view(shape), polynomial, y, out=polynomial)
+        polynomial.mul_(exp_avg)
     n = skipped.to(torch.float64)
-    weights.mul_(_power(1 - group["lr"] * group["weight_decay"], n, dtype, shape)).sub_(shift)
+    weights.mul_(_power(1 - group["lr"] * group["weight_decay"], n, dtype, shape))
+    weights.addcdiv_(polynomial, denominator, value=-1)  # - m_s * sum_j c_j / (q_j x + eps)
     exp_avg.mul_(_power(beta1, n, dtype, shape))
     exp_avg_sq.mul_(_power(beta2, n, dtype, shape))
 
@@ -361,40 +422,117 @@ def _adamw_update(weights, exp_avg, exp_avg_sq, grad, step: int, group: dict) ->
     weights.addcdiv_(exp_avg, denominator, value=-step_size)
 
 
-def _plan(starts: torch.Tensor, upto: int, group: dict, tolerance: float) -> dict:
-    """Per distinct last step s (G,): Q = q_1, the moments M_0..M_D of the skipped steps'
-    coefficients, and which groups need the step-by-step path. float64; powers of the step
-    number k = s + j as products of per-group and per-j powers (fewer (G, J) operations)."""
-    beta1, beta2 = group["betas"]
-    lr, decay = group["lr"], group["weight_decay"]
-    f64 = {"dtype": torch.float64, "device": starts.device}
-    starts = starts.to(torch.float64)
-    skipped = upto - starts  # (G,)
-    horizon = int(min(skipped.max().item(), HORIZON))
-    j = torch.arange(1, horizon + 1, **f64)  # (J,)
-    beta1_, beta2_, a = (torch.tensor(b, **f64) for b in (beta1, beta2, 1 - lr * decay))
-    beta1_j, beta2_j = torch.pow(beta1_, j), torch.pow(beta2_, j)  # (J,)
-    bias1 = 1 - torch.pow(beta1_, starts)[:, None] * beta1_j  # (G, J): 1 - b1^(s+j)
-    bias2 = 1 - torch.pow(beta2_, starts)[:, None] * beta2_j
-    per_j = lr * beta1_j / torch.pow(a, j)  # (J,): lr b1^j a^-j
-    coefficient = torch.pow(a, skipped)[:, None] * per_j / bias1  # (G, J): c_j = a^(n-j) ...
-    valid = j <= skipped[:, None]  # (G, J)
-    coefficient = coefficient.masked_fill_(~valid, 0.0)
-    q = beta2_j.sqrt() / bias2.sqrt_()  # (G, J)
-    top = q[:, :1].clone()  # (G, 1)
-    rho = q.div_(top).masked_fill_(~valid, 1.0)  # (G, J) in (0, 1]
-    gap = 1 - rho
-    inverse_rho = rho.reciprocal_()
-    total = coefficient.sum(1).clamp_min(1e-300)
-    moments = []
-    power = coefficient
-    slow = torch.zeros(len(starts), dtype=torch.bool, device=starts.device)
-    for degree in range(MAX_DEGREE + 1):
-        moments.append(power.sum(1))
-        power = power * gap
-        remainder = (power * inverse_rho).sum(1) / total  # (G,) bound on the relative error
-        if bool((remainder <= tolerance).all()):
-            break
-        if degree == MAX_DEGREE:
-            slow = remainder > tolerance
-    return {"top": top[:, 0], "moments": torch.stack(moments, 1), "slow": slow}
+class _Plans:
+    """The closed form's per-start part, computed once per distinct last step s and reused.
+
+    With c~_j = lr b1^j a^-j / (1 - b1^(s+j)) (so c_j = a^n c~_j), and rho_j, q_j depending on
+    s and j only, a row last stepped at s and caught up n steps later needs (j <= min(n, J))
+
+        M_k(s, n) = a^n * sum_j c~_j (1 - rho_j)^k        Q = q_1(s)
+
+    i.e. a^n times a prefix sum over j of a table of s alone. The tables are built the first
+    time a start is needed (usually at the next step: the rows the last batch touched),
+    together with the AHEAD - 1 starts after it; the prefix sums for every n <= J (and the
+    degree and step-by-step choice of each prefix, by the remainder bound of the module doc)
+    stay in a ring of J + AHEAD slots; for older starts (n >= J) only the full sums. A
+    catch-up is then one gather of G rows, where recomputing the (G, J) sums at every call
+    cost 0.6-1.4 ms a call at ML-20M size (G = 100-350 distinct last steps, J = 256)."""
+
+    WIDTH = MAX_DEGREE + 1  # columns M_0..M_D of a row, then:
+    DEGREE, SLOW, TOP = WIDTH, WIDTH + 1, WIDTH + 2  # degree needed, 1.0 = step by step, Q
+
+    def __init__(self, hyper: tuple, tolerance: float, device: torch.device):
+        self.hyper, self.tolerance = hyper, tolerance
+        lr, (beta1, beta2), _, decay = hyper
+        self.lr, self.beta1, self.beta2, self.decay_base = lr, beta1, beta2, 1 - lr * decay
+        f64 = {"dtype": torch.float64, "device": device}
+        columns = self.TOP + 1
+        self.base = 0  # the start s of row 0 of `full` and `known`
+        self.full = torch.zeros(0, columns, **f64)  # (S, columns): n >= J
+        self.known = torch.zeros(0, dtype=torch.bool, device=device)  # (S,)
+        slots = HORIZON + AHEAD  # the last J starts and those built ahead
+        self.ring = torch.zeros(slots, HORIZON + 1, columns, **f64)  # [s % slots, n]
+        self.ring_start = torch.full((slots,), -1, dtype=torch.long, device=device)
+
+    def plan(self, starts: torch.Tensor, upto: int) -> dict:
+        """Q, the moments M_0..M_D and the step-by-step choice per distinct start (G,)."""
+        self._cover(int(starts.min()), int(starts.max()))
+        skipped = upto - starts  # (G,)
+        recent = skipped < HORIZON  # (G,): prefix sums from the ring
+        slot = starts % len(self.ring_start)  # (G,)
+        missing = ~self.known[starts - self.base] | (recent & (self.ring_start[slot] != starts))
+        if bool(missing.any()):
+            self._build(starts[missing], upto)
+        rows = torch.where(
+            recent[:, None],
+            self.ring[slot, skipped.clamp(max=HORIZON)],
+            self.full[starts - self.base],
+        )  # (G, columns)
+        degree = int(rows[:, self.DEGREE].max())
+        decay = torch.pow(torch.tensor(self.decay_base, dtype=torch.float64), skipped)  # a^n
+        return {
+            "top": rows[:, self.TOP],  # (G,)
+            "moments": rows[:, : degree + 1] * decay[:, None],  # (G, D+1)
+            "slow": rows[:, self.SLOW] > 0,  # (G,)
+        }
+
+    def _cover(self, low: int, high: int) -> None:
+        """Grow `full` and `known` to hold starts low..high (at least doubling)."""
+        if len(self.known) == 0:
+            self.base = low
+        begin = min(self.base, low)
+        end = max(self.base + len(self.known), high + 1)
+        if begin == self.base and end == self.base + len(self.known):
+            return
+        front = self.base - begin
+        back = max(end - begin, 2 * len(self.known)) - front - len(self.known)
+        for name in ("full", "known"):
+            old = getattr(self, name)
+            pad = [old.new_zeros((size, *old.shape[1:])) for size in (front, back)]
+            setattr(self, name, torch.cat([pad[0], old, pad[1]]))
+        self.base = begin
+
+    def _build(self, starts: torch.Tensor, upto: int) -> None:
+        """The tables of these starts and, after the newest one when it is the last step or
+        later, of the AHEAD - 1 starts the next steps will need, in one go."""
+        newest = int(starts.max())
+        if newest >= upto - 1:
+            ahead = torch.arange(newest + 1, newest + AHEAD, device=starts.device)
+            starts = torch.cat([starts, ahead])
+        self._cover(int(starts.min()), int(starts.max()))
+        for begin in range(0, len(starts), AHEAD):  # (AHEAD, J, 2K) float64 at a time
+            self._build_chunk(starts[begin : begin + AHEAD], upto)
+
+    def _build_chunk(self, starts: torch.Tensor, upto: int) -> None:
+        f64 = {"dtype": torch.float64, "device": starts.device}
+        s = starts.to(torch.float64)  # (G,)
+        j = torch.arange(1, HORIZON + 1, **f64)  # (J,)
+        beta1, beta2, a = (
+            torch.tensor(b, **f64) for b in (self.beta1, self.beta2, self.decay_base)
+        )
+        beta1_j, beta2_j = torch.pow(beta1, j), torch.pow(beta2, j)  # (J,)
+        bias1 = 1 - torch.pow(beta1, s)[:, None] * beta1_j  # (G, J): 1 - b1^(s+j)
+        bias2 = 1 - torch.pow(beta2, s)[:, None] * beta2_j
+        coefficient = (self.lr * beta1_j / torch.pow(a, j)) / bias1  # (G, J): c~_j
+        q = beta2_j.sqrt() / bias2.sqrt_()  # (G, J)
+        rho = q / q[:, :1]  # (G, J) in (0, 1]
+        powers = torch.arange(self.WIDTH + 1, **f64)  # (K+1,)
+        terms = coefficient[..., None] * torch.pow((1 - rho)[..., None], powers)  # (G, J, K+1)
+        bound = terms[..., 1:] / rho[..., None]  # (G, J, K): the remainder after degree k
+        prefix = torch.cumsum(torch.cat([terms[..., : self.WIDTH], bound], 2), 1)  # (G, J, 2K)
+        prefix = torch.cat([prefix.new_zeros(len(starts), 1, prefix.shape[2]), prefix], 1)
+        moments = prefix[..., : self.WIDTH]  # (G, J+1, K): row n sums j <= n; M_0 = sum c~_j
+        total = moments[..., :1].clamp_min(1e-300)  # (G, J+1, 1)
+        within = prefix[..., self.WIDTH :] / total <= self.tolerance  # (G, J+1, K)
+        degree = torch.where(within.any(2), within.to(torch.int8).argmax(2), MAX_DEGREE)
+        slow = ~within[..., -1]  # (G, J+1): even degree MAX_DEGREE leaves too much
+        top = q[:, :1].expand(-1, HORIZON + 1)  # (G, J+1)
+        extra = torch.stack([degree.to(torch.float64), slow.to(torch.float64), top], 2)
+        table = torch.cat([moments, extra], 2)  # (G, J+1, columns)
+        index = starts - self.base
+        self.full[index] = table[:, -1]
+        self.known[index] = True
+        recent = (upto - starts) < HORIZON  # and the starts built ahead (s > upto)
+        slot = starts[recent] % len(self.ring_start)
+        self.ring[slot] = table[recent]
+        self.ring_start[slot] = starts[recent]

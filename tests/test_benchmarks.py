@@ -167,3 +167,20 @@ def test_time_to_best_reads_the_clusters_accuracy_selected(tmp_path):
     assert "user_clusters" not in chosen["MF (tuned)"]  # MF's "[]" leaves its depth 0 alone
     defaults = selected_settings(tmp_path / "no-accuracy-run")
     assert defaults["HMF depth 1"] == {"lr": 1e-3, "weight_decay": 1e-4}
+
+
+def test_sparse_optim_speed_quick(tmp_path):
+    """benchmarks.sparse_optim times the same two loops as speed.py (benchmarks.loops), with
+    either optimizer; batch 64 on tiny data takes the lazy runs past the 100 warm-up steps."""
+    run_study("sparse_optim", "speed", "--quick", "--out", str(tmp_path))
+    speed = table_with(tmp_path / "sparse_optim.md", "Lightning / bare (CPU)")
+    assert {(row["model"], row["optimizer"]) for row in speed} == {
+        (model, optimizer) for model in ("MF", "HMF depth 1") for optimizer in ("dense", "lazy")
+    }
+    for row in speed:
+        for column in ("bare CPU s", "Lightning CPU s", "bare step ms", "Lightning step ms"):
+            value = number(row[column])
+            assert math.isfinite(value) and value > 0, (column, row)
+        if row["optimizer"] == "lazy":  # only LazyAdamW catches up at an epoch end
+            assert number(row["bare epoch-end catch-up CPU s"]) > 0, row
+    assert len(pd.read_csv(tmp_path / "sparse_optim_speed.csv")) == 4
