@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from hmf_core.model import HMFConfig
-from hmf_core.optim import CHUNK_ROWS
+from hmf_core.optim import CHUNK_ROWS, plan_ring_bytes
 
 # "dense" (TrainSettings.optimizer) is fused AdamW: "adamw"
 OPTIMIZER_STATES = {"adamw": 2, "dense": 2, "lazy": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}
@@ -74,7 +74,9 @@ def training_memory_bytes(
     coalesced one) and their indices, instead of T; its state adds one int64 step counter per
     row (8 R); its workspace is, during the first warm-up steps, a dense gradient buffer of
     T (the warm-up steps the whole table), the batch's rows gathered from the table and both
-    moments (3 x B x w, kept between steps) and the catch-up's temporaries (3 x CHUNK_ROWS x w).
+    moments (3 x B x w, kept between steps), the step's summed row gradient (B x w, kept) and
+    the catch-up's temporaries (3 x CHUNK_ROWS x w), plus per table the catch-up's float64
+    ring of per-start sums (optim.plan_ring_bytes, 7.9 MB).
     So it needs more memory than dense AdamW at its peak (the warm-up), not less.
     """
     if optimizer == "auto":  # lazy or dense, by the size of the row tables: the larger one
@@ -116,9 +118,10 @@ def training_memory_bytes(
         parts["gradients"] = (params - table_values) * bytes_per_value + sparse
         parts["gradients"] += 2 * INDEX_BYTES * sum(batch_rows)
         parts["optimizer_state"] += INDEX_BYTES * sum(rows for rows, _ in tables)
-        gathered = sum(3 * b * w for b, (_, w) in zip(batch_rows, tables))
+        gathered = sum(4 * b * w for b, (_, w) in zip(batch_rows, tables))
         catch_up = max(3 * min(rows, CHUNK_ROWS) * w for rows, w in tables)
         parts["optimizer_workspace"] = (table_values + gathered + catch_up) * bytes_per_value
+        parts["optimizer_workspace"] += len(tables) * plan_ring_bytes()
     parts["total"] = sum(parts.values())
     return parts
 

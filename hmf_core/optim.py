@@ -422,6 +422,12 @@ def _adamw_update(weights, exp_avg, exp_avg_sq, grad, step: int, group: dict) ->
     weights.addcdiv_(exp_avg, denominator, value=-step_size)
 
 
+def plan_ring_bytes() -> int:
+    """Bytes of one lazy table's catch-up ring (_Plans.ring, float64): hmf_core.memory
+    counts it (7.9 MB a table)."""
+    return (HORIZON + AHEAD) * (HORIZON + 1) * (_Plans.TOP + 1) * 8
+
+
 class _Plans:
     """The closed form's per-start part, computed once per distinct last step s and reused.
 
