@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hmf_core.datasets import Dataset, open_dataset
+from hmf_core.datasets import Coverage, Dataset, metadata_coverage, open_dataset, time_histogram
 from hmf_core.metadata import read_metadata
 from hmf_core.projection import pca_map
 from hmf_core.ratings import RatingData, read_ratings
@@ -57,6 +57,35 @@ def split_summary(
 
 def dataset_data(dataset: Dataset, report=None) -> RatingData:
     return rating_data(dataset.ratings, stamp(dataset.ratings), dataset.columns, report)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _time_histogram(path: str, file_stamp: tuple, columns: tuple) -> pd.DataFrame:
+    return time_histogram(rating_data(path, file_stamp, columns).table["timestamp"].to_numpy())
+
+
+def dataset_time_histogram(dataset: Dataset) -> pd.DataFrame:
+    """hmf_core.datasets.time_histogram of the dataset's timestamps, binned once per file."""
+    return _time_histogram(dataset.ratings, stamp(dataset.ratings), dataset.columns)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _coverage(
+    path: str, file_stamp: tuple, columns: tuple, meta_path: str, meta_stamp: tuple, kind: str
+) -> Coverage:
+    data = rating_data(path, file_stamp, columns)
+    ids = data.item_ids if kind == "item" else data.user_ids
+    return metadata_coverage(metadata(meta_path, meta_stamp, kind), ids)
+
+
+def dataset_coverage(dataset: Dataset, kind: str) -> Coverage | None:
+    """hmf_core.datasets.metadata_coverage of the dataset's `kind` ("item" or "user")
+    metadata, computed once per pair of files (None: no such metadata file)."""
+    meta_path = dataset.metadata_path(kind)
+    if not meta_path:
+        return None
+    path = dataset.ratings
+    return _coverage(path, stamp(path), dataset.columns, meta_path, stamp(meta_path), kind)
 
 
 def dataset_metadata(dataset: Dataset, kind: str) -> pd.DataFrame | None:

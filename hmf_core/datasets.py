@@ -230,6 +230,20 @@ def metadata_coverage(metadata: pd.DataFrame, ids: np.ndarray) -> Coverage:
     return Coverage(len(metadata), columns, len(ids), int(known.sum()))
 
 
+def time_histogram(timestamps: np.ndarray, bins: int = 60) -> pd.DataFrame:
+    """Ratings per time bin: `bins` equal-width bins from the first to the last timestamp
+    (seconds since the epoch), as columns start, end (datetimes) and ratings (counts). The
+    counts are what a chart needs; the timestamps themselves stay here (100,000 of ML-100K's
+    would be sent to the browser and binned there)."""
+    seconds = np.asarray(timestamps, dtype=np.int64)  # (n,)
+    if seconds.size == 0:
+        return pd.DataFrame({"start": [], "end": [], "ratings": []})
+    low, high = int(seconds.min()), int(seconds.max())
+    counts, edges = np.histogram(seconds, bins=bins, range=(low, max(high, low + 1)))  # (bins,)
+    times = pd.to_datetime(edges, unit="s")  # (bins + 1,)
+    return pd.DataFrame({"start": times[:-1], "end": times[1:], "ratings": counts})
+
+
 # --- the split a new run starts from -----------------------------------------------------------
 
 TEMPORAL_MIN_TEST = 1_000  # test ratings the temporal split must leave...

@@ -3,11 +3,13 @@ file and on a finished run; bad files; the Train button and the Stop button; sel
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO, shared_file, small_demo, wait_for
@@ -270,6 +272,15 @@ def test_an_uploaded_ml100k_file_is_summarised_and_every_page_runs(tmp_path, mon
     assert "Current dataset: u.data (uploaded)" in shown
     assert "Users 943" in shown and "Items 1,682" in shown and "Ratings 100,000" in shown
     assert "1,682 of 1,682 rated items have an entry" in shown
+    # The time histogram is sent binned: 60 counts, not 100,000 timestamps.
+    (over_time,) = [c for c in at.get("plotly_chart") if "Ratings over time" in c.proto.spec]
+    (bars,) = json.loads(over_time.proto.spec)["data"]
+    counts = bars["y"]
+    if isinstance(counts, dict):  # plotly's typed-array encoding
+        counts = np.frombuffer(base64.b64decode(counts["bdata"]), dtype=counts["dtype"])
+    assert bars["type"] == "bar" and len(counts) == 60
+    assert np.asarray(counts, dtype=np.int64).sum() == 100_000
+    assert len(over_time.proto.spec) < 20_000
     temporal = table(at, "split", "dropped_cold_test").set_index("split").loc["temporal"]
     assert (
         temporal["users"],

@@ -57,6 +57,18 @@ def test_metadata_coverage_counts_the_rated_ids_with_an_entry():
     assert coverage.columns == ("genre",) and not coverage.complete
 
 
+def test_the_time_histogram_counts_the_ratings_per_equal_bin():
+    day = 86_400
+    stamps = np.array([0, 0, day, 2 * day, 4 * day - 1, 4 * day])  # 4 days in 4 bins
+    bins = datasets.time_histogram(stamps, bins=4)
+    assert bins["ratings"].tolist() == [2, 1, 1, 2]  # the last bin holds its right edge
+    assert bins["start"].tolist() == list(pd.to_datetime([0, day, 2 * day, 3 * day], unit="s"))
+    assert bins["end"].iloc[-1] == pd.Timestamp(4 * day, unit="s")
+    same = datasets.time_histogram(np.array([5, 5, 5]), bins=3)  # one instant: no zero width
+    assert same["ratings"].sum() == 3 and (same["end"] > same["start"]).all()
+    assert datasets.time_histogram(np.array([], dtype=np.int64)).empty
+
+
 def test_validate_names_what_cannot_work(tmp_path):
     (tmp_path / "r.csv").write_bytes(RATINGS)
     implicit = read_ratings(tmp_path / "r.csv").as_implicit(4.0)

@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import loads, state
@@ -19,7 +21,6 @@ from hmf_core.datasets import (
     DEMO,
     Dataset,
     earlier_uploads,
-    metadata_coverage,
     read_error_message,
     store_uploads,
     uploads_root,
@@ -292,22 +293,20 @@ def _summary(dataset: Dataset) -> None:
     if "time_min" in summary:
         start = pd.to_datetime(summary["time_min"], unit="s")
         end = pd.to_datetime(summary["time_max"], unit="s")
-        times = pd.to_datetime(table["timestamp"], unit="s")
-        figure = px.histogram(
-            x=times,
-            nbins=60,
-            labels={"x": "time"},
-            title=f"Ratings over time: {start:%Y-%m-%d} to {end:%Y-%m-%d}",
-        )
+        figure = _time_figure(loads.dataset_time_histogram(dataset))
         figure.update_layout(
-            height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_title="ratings"
+            title=f"Ratings over time: {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+            height=300,
+            margin={"l": 10, "r": 10, "t": 40, "b": 10},
+            xaxis_title="time",
+            yaxis_title="ratings",
         )
         right.plotly_chart(figure, key="time_histogram")
     else:
         right.info("No timestamp column: the temporal split uses the file's row order.")
 
     _splits(dataset)
-    _metadata_coverage(dataset, data)
+    _metadata_coverage(dataset)
     with st.expander("First rows as read"):
         preview = table.head(20).assign(
             user_id=data.user_ids[table["user"].head(20)],
@@ -316,6 +315,21 @@ def _summary(dataset: Dataset) -> None:
         st.dataframe(preview, hide_index=True)
     st.page_link(
         "views/train.py", label="Next: train a model on this data", icon=":material/arrow_forward:"
+    )
+
+
+def _time_figure(bins: pd.DataFrame) -> go.Figure:
+    """The ratings per time bin (hmf_core.datasets.time_histogram) as touching bars: the
+    browser gets one count a bin, not every timestamp."""
+    width = bins["end"] - bins["start"]
+    return go.Figure(
+        go.Bar(
+            x=bins["start"] + width / 2,
+            y=bins["ratings"],
+            width=width.dt.total_seconds() * 1000,  # ms: a date axis's unit
+            customdata=np.stack([bins["start"].astype(str), bins["end"].astype(str)], axis=1),
+            hovertemplate="%{customdata[0]} to %{customdata[1]}: %{y:,} ratings<extra></extra>",
+        )
     )
 
 
@@ -394,17 +408,16 @@ def _splits(dataset: Dataset) -> None:
     )
 
 
-def _metadata_coverage(dataset: Dataset, data) -> None:
-    for kind, ids in (("item", data.item_ids), ("user", data.user_ids)):
+def _metadata_coverage(dataset: Dataset) -> None:
+    for kind in ("item", "user"):
         path = dataset.metadata_path(kind)
         try:
-            meta = loads.dataset_metadata(dataset, kind)
+            coverage = loads.dataset_coverage(dataset, kind)
         except Exception as error:
             st.error(literal(read_error_message(path, error)))
             continue
-        if meta is None:
+        if coverage is None:
             continue
-        coverage = metadata_coverage(meta, ids)
         message = literal(
             f"{Path(path).name}: {coverage.described:,} {kind}s described "
             f"({', '.join(coverage.columns)}); {coverage.known:,} of {coverage.rated:,} rated "
