@@ -17,6 +17,7 @@ from hmf_core.metadata import read_metadata
 from hmf_core.projection import pca_map
 from hmf_core.ratings import RatingData, read_ratings
 from hmf_core.rundir import MAP_METHODS, RunDir
+from hmf_core.runs import RunStatus, describe
 from hmf_core.split import make_split
 
 Key = tuple[str, int]  # (run path, checkpoint mtime): the key of everything computed from a model
@@ -109,6 +110,20 @@ def check_dataset(candidate: Dataset, report=None) -> tuple[Dataset | None, list
 
 
 # --- runs ------------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def _run_row(path: str, fingerprint: tuple, phase: str, elapsed_s: float, _status) -> dict:
+    return describe(RunDir(path), _status)
+
+
+def run_row(run: RunDir, status: RunStatus) -> dict:
+    """hmf_core.runs.describe(run, status), a run list's line. A run whose state and elapsed
+    time no longer change is described once for every session (a reload too), until one of
+    its files changes (its fingerprint): describe checks every file of a run for damage."""
+    if status.active or (status.started is not None and status.ended is None):
+        return describe(run, status)  # its elapsed time grows with the clock
+    return _run_row(str(run.path), run.fingerprint(), status.phase, status.elapsed_s, status)
 
 
 def model_key(run: RunDir) -> Key | None:

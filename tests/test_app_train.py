@@ -157,6 +157,12 @@ def test_a_run_named_on_the_form_is_named_in_the_list_the_pickers_and_compare(
     next(b for b in at.button if b.label == "Save name and note").click().run()
     assert run.label == "renamed" and run.meta()["note"] == "first try\n$x^2$"
     assert "renamed" in at.sidebar.selectbox(key="run").options
+    # The run list's line of a finished run is cached for every session until a file of the
+    # run changes: the rename (a file written) shows in this session and in a new one.
+    assert table(at, "name", "note").set_index("run").loc[run.name, "name"] == "renamed"
+    again = app(tmp_path / "runs", monkeypatch).run()
+    visit(again, "train")
+    assert table(again, "name", "note").set_index("run").loc[run.name, "name"] == "renamed"
 
     visit(at, "compare")
     assert at.multiselect(key="compare_runs").format_func(run.name) == "renamed"

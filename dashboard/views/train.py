@@ -23,7 +23,6 @@ from hmf_core.rundir import MAX_NAME, MAX_NOTE, RunDir
 from hmf_core.runs import (
     METRIC_LABELS,
     RunStatus,
-    describe,
     format_duration,
     format_metrics,
     run_note,
@@ -660,28 +659,15 @@ def _open_selected_run() -> None:
         state.open_run(names[rows[0]])
 
 
-def _row(run: RunDir, status: RunStatus) -> dict:
-    """describe(run, status); for a run that is not active, kept in the session until one of
-    its files changes (the list is drawn each second while another run trains, and describe
-    checks every file of a run for damage)."""
-    if status.active:
-        return describe(run, status)
-    rows = st.session_state.setdefault("run_rows", {})
-    key = (run.name, status.phase, run.fingerprint())
-    if key not in rows:
-        if len(rows) > 500:
-            rows.clear()
-        rows[key] = describe(run, status)
-    return rows[key]
-
-
 def _run_list(available: list[RunDir], statuses: dict[str, RunStatus]) -> None:
     """Every run on disk, with the same state and elapsed time as the panel above."""
     st.subheader(f"All runs ({len(available)})", anchor=False)
     if not available:
         st.caption(f"Runs are saved under {literal(runs_root())}.")
         return
-    rows = [_row(other, statuses.get(other.name) or run_status(other)) for other in available]
+    rows = [
+        loads.run_row(other, statuses.get(other.name) or run_status(other)) for other in available
+    ]
     st.session_state["runs_table_names"] = [row["run"] for row in rows]
     st.dataframe(
         rows,
