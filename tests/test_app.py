@@ -437,7 +437,8 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
     assert final["state"] == "stopped", final
     assert run.has_model() and "test_rmse" in run.test_metrics()
     assert len(run.metrics()) < 5000
-    wait_for(lambda: not run_status(run).active)  # the cluster quality is computed after it
+    # the cluster quality is computed after it (quality.json is written even on a failure)
+    wait_for(lambda: run.file("quality").exists() and not run_status(run).active)
     at.run()
     assert "stopped" in texts(at)
 
