@@ -131,7 +131,7 @@ def run_worker(run_dir: Path) -> int:
 @dataclass
 class RunStatus:
     phase: str  # preparing data, training HMF, training MF, computing cluster quality,
-    # computing maps, finishing (its process about to exit), finished...
+    # computing maps, finished...
     active: bool  # the training process is still working
     hmf: dict  # progress.json of HMF
     mf: dict | None  # progress.json of the MF comparison, if there is one
@@ -210,9 +210,6 @@ def _status(run: RunDir) -> RunStatus:
         next_step = "training MF"
     elif settings.get("projection", True) and run.has_model() and not run.file("maps").exists():
         next_step = "computing maps"
-    elif alive:  # between two steps (e.g. HMF stopped, cluster quality not begun): not done
-        quality_due = run.has_model() and not run.file("quality").exists()
-        next_step = QUALITY_STEP if quality_due else "finishing"
     else:
         return RunStatus(state, False, hmf, mf, error)
     if alive:
