@@ -331,7 +331,8 @@ class Clicks:
                 self.timed(
                     "map: click a cluster",
                     lambda t=target: self.page.mouse.click(t["x"], t["y"]),
-                    lambda expect: expect(clear).to_be_visible(timeout=3_000),
+                    # generous: on a busy machine (CI) the map's rerun alone can take seconds
+                    lambda expect: expect(clear).to_be_visible(timeout=15_000),
                 )
                 done += 1
             except (AssertionError, Error):
