@@ -341,18 +341,34 @@ class Clicks:
                 clear.click()
                 self.idle()
 
-    def _hovered_clusters(self, chart) -> list[dict]:
+    def _hovered_clusters(self, chart):
         """User cluster markers that plotly's hover label confirms under the mouse (a click
-        picks the hovered point, and markers overlap), most isolated first."""
-        found = []
-        for target in chart.evaluate(ISOLATED_MARKERS, ["user cluster", 200]):
-            self.page.mouse.move(target["x"], target["y"])
-            self.page.wait_for_timeout(100)
-            label = chart.evaluate(HOVER_LABEL)
-            named = re.search(rf"\buser cluster {target['index']}\b", label)
-            if named and "top cluster:" not in label:  # not a user's label naming its cluster
-                found.append(target)
-        return found
+        picks the hovered point, and markers overlap), most isolated first. Yielded one by one:
+        on a busy machine the label can take a second to appear, so each one is waited for."""
+        tried = set()
+        while True:  # positions afresh each time: a click or Clear may scroll the page
+            fresh = chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
+            target = next((t for t in fresh if t["index"] not in tried), None)
+            if target is None:
+                return
+            tried.add(target["index"])
+            self.page.mouse.move(target["x"] - 3, target["y"] - 3)  # a real move: plotly hovers
+            self.page.mouse.move(target["x"], target["y"])  # on mousemove events only
+            named = rf"\buser cluster {target['index']}\b"
+            if chart.evaluate(
+                # wait (up to 3 s) for a cluster's label, not a user's naming its cluster
+                """async (chart, named) => {
+                      for (let i = 0; i < 60; i++) {
+                        const label = chart.querySelector('.hoverlayer .hovertext')?.textContent;
+                        if (label && new RegExp(named).test(label)
+                            && !label.includes('top cluster:')) return true;
+                        await new Promise((done) => setTimeout(done, 50));
+                      }
+                      return false;
+                    }""",
+                named,
+            ):
+                yield target
 
     def _pick_clusters(self, kind: str, key_prefix: str, shown, repeats: int) -> None:
         box = self.page.locator(f"[class*='st-key-{key_prefix}']").first
