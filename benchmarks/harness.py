@@ -313,6 +313,7 @@ class Clock:
 
     def start_epoch(self) -> None:
         self._epoch_start = self._now()
+        self.steps = 0
 
     def end_epoch(self) -> None:
         if self._epoch_start is not None:
@@ -323,11 +324,14 @@ class Clock:
     def start_step(self) -> None:
         self._step_start = self._now()
 
-    def end_step(self, batch_idx: int) -> None:
-        self.steps = batch_idx + 1
+    def end_step(self, batch_idx: int, steps: int = 1) -> None:
+        """`steps` > 1: the batch was a group of that many optimizer steps (StepGroups),
+        recorded as that many steps of equal share."""
+        self.steps += steps
         if batch_idx >= 1:
             now = self._now()
-            self.step_records.append(tuple(b - a for a, b in zip(self._step_start, now)))
+            share = tuple((b - a) / steps for a, b in zip(self._step_start, now))
+            self.step_records.extend([share] * steps)
 
     def summary(self, rows: int, batch_size: int, limited: bool) -> dict:
         """Whole epochs: the median epoch after the first (warm-up), in wall-clock and in CPU

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import Callback
 
 from benchmarks.harness import Clock, peak_memory, reset_peak_memory
-from hmf_core.datamodule import HMFDataModule, frame_tensors
+from hmf_core.datamodule import STEPS_PER_BATCH, HMFDataModule, frame_tensors
 from hmf_core.lightning_module import HMFModule, auto_optimizer
 from hmf_core.model import HMF, HMFConfig, halving_levels
 from hmf_core.optim import LazyAdamW
@@ -165,7 +165,7 @@ class EpochTimer(Callback):
         self.clock.start_step()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.clock.end_step(batch_idx)
+        self.clock.end_step(batch_idx, len(batch))  # a group of optimizer steps (StepGroups)
 
     def on_train_end(self, trainer, pl_module):
         self.clock.end_epoch()
@@ -184,14 +184,16 @@ def lightning_epochs(
     precision: str = "32-true",
     optimizer: str = "auto",
     steady_from: int = 0,
+    steps_per_batch: int = STEPS_PER_BATCH,
 ) -> dict:
-    """Our path: HMFModule + HMFDataModule under pl.Trainer, no validation, no checkpoints."""
+    """Our path: HMFModule + HMFDataModule under pl.Trainer, no validation, no checkpoints.
+    `max_steps` counts optimizer steps (rounded up to whole groups of `steps_per_batch`)."""
     torch.set_num_threads(cpu_threads(threads))
     pl.seed_everything(seed, verbose=False)
     module = module_class(
         config.to_dict(), task="rating", lr=LR, weight_decay=WEIGHT_DECAY, optimizer=optimizer
     )
-    datamodule = HMFDataModule(split, "rating", batch_size, seed)
+    datamodule = HMFDataModule(split, "rating", batch_size, seed, steps_per_batch=steps_per_batch)
     timer = EpochTimer(torch.device(device))
     with tempfile.TemporaryDirectory(prefix="hmf-speed-") as root:
         trainer = pl.Trainer(
@@ -199,7 +201,7 @@ def lightning_epochs(
             devices=1,
             precision=precision,
             max_epochs=epochs,
-            limit_train_batches=max_steps or 1.0,
+            limit_train_batches=math.ceil(max_steps / steps_per_batch) if max_steps else 1.0,
             limit_val_batches=0,
             num_sanity_val_steps=0,
             logger=False,

@@ -26,7 +26,8 @@ class AutomaticOptimization(HMFModule):
         super().__init__(*args, **kwargs)
         self.automatic_optimization = True
 
-    def training_step(self, batch, batch_idx):
+    def training_step(self, group, batch_idx):
+        (batch,) = group  # groups of one batch (steps_per_batch=1): one step per batch
         return self.training_loss(batch)
 
 
@@ -40,7 +41,9 @@ def overhead_variants(split: Split, name: str, quick: bool) -> pd.DataFrame:
             lambda c, e: lightning_epochs(c, split, 1024, e)
         ),
         "Lightning, automatic optimization as before 2026-11-24 (NOT adopted)": (
-            lambda c, e: lightning_epochs(c, split, 1024, e, module_class=AutomaticOptimization)
+            lambda c, e: lightning_epochs(
+                c, split, 1024, e, module_class=AutomaticOptimization, steps_per_batch=1
+            )
         ),
     }
     repeats, epochs = (1, 2) if quick else (3, 6)

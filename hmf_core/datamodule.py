@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from hmf_core.batches import SeenPairs, TensorBatches, sample_unseen
+from hmf_core.batches import SeenPairs, StepGroups, TensorBatches, sample_unseen
 from hmf_core.split import Split
 
 EVAL_BATCH = 8192
+# Training batches per Lightning batch (StepGroups): Lightning / bare loop, ML-1M-size MF, CPU s
+# per epoch 1.42 with one, see speed.md for the figures with more.
+STEPS_PER_BATCH = 8
 
 
 def frame_tensors(frame, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -23,7 +26,8 @@ def frame_tensors(frame, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
 class HMFDataModule(pl.LightningDataModule):
     """Rating task: batches (users, items, ratings). Ranking task: training batches
     (users, positives, sampled negatives); evaluation batches (users, candidates) with the
-    positive in column 0 and `n_negatives` unseen items beside it (drawn once, seeded)."""
+    positive in column 0 and `n_negatives` unseen items beside it (drawn once, seeded).
+    Training batches come in groups of `steps_per_batch` (StepGroups): one optimizer step each."""
 
     def __init__(
         self,
@@ -32,6 +36,7 @@ class HMFDataModule(pl.LightningDataModule):
         batch_size: int = 1024,
         seed: int = 0,
         n_negatives: int = 99,
+        steps_per_batch: int = STEPS_PER_BATCH,
     ):
         super().__init__()
         if task not in ("rating", "ranking"):
@@ -41,6 +46,7 @@ class HMFDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.n_negatives = n_negatives
+        self.steps_per_batch = steps_per_batch
         self._device = None
 
     def _device_now(self) -> torch.device:
@@ -78,12 +84,12 @@ class HMFDataModule(pl.LightningDataModule):
         negatives = sample_unseen(users, seen, generator, self.n_negatives)  # (E, K)
         return users, torch.cat([positives[:, None], negatives], dim=1)  # (E,), (E, 1+K)
 
-    def train_dataloader(self) -> TensorBatches:
+    def train_dataloader(self) -> StepGroups:
         self._build()
         trainer = getattr(self, "trainer", None)
         users, items, ratings = self.train_tensors
         tensors = (users, items, ratings) if self.task == "rating" else (users, items)
-        return TensorBatches(
+        batches = TensorBatches(
             tensors,
             self.batch_size,
             shuffle=True,
@@ -92,6 +98,7 @@ class HMFDataModule(pl.LightningDataModule):
             world_size=trainer.world_size if trainer else 1,
             negatives=self.train_seen if self.task == "ranking" else None,  # BPR, eq. (9)
         )
+        return StepGroups(batches, self.steps_per_batch)
 
     def _eval_loader(self, stage: str) -> TensorBatches:
         self._build()

@@ -91,13 +91,22 @@ class HMFModule(pl.LightningModule):
         else:
             super().__setattr__(name, value)
 
-    def training_step(self, batch, batch_idx):
-        loss = self.training_loss(batch)
+    def training_step(self, group, batch_idx):
+        """One optimizer step per batch of the group (HMFDataModule's StepGroups)."""
         optimizer = self.optimizers()
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        optimizer.step()
-        return loss  # on_train_batch_end's outputs["loss"] (faults.DivergenceStop reads it)
+        limit = self.trainer.max_steps  # counts optimizer steps; -1: none
+        losses = []
+        for batch in group:
+            if losses and 0 <= limit <= self.trainer.global_step:
+                break  # Trainer(max_steps=...) stops inside a group
+            loss = self.training_loss(batch)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            losses.append(loss.detach())
+        # on_train_batch_end's outputs["loss"] (faults.DivergenceStop reads it): a non-finite
+        # loss of any batch leaves the mean non-finite
+        return torch.stack(losses).mean()
 
     def training_loss(self, batch) -> torch.Tensor:
         """The batch's loss (eq. 5 or 9, plus the entropy penalty), added to the epoch's sum."""

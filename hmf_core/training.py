@@ -139,10 +139,15 @@ class RunRecorder(Callback):
             self.last_write = now
             if self.run.stop_requested():
                 trainer.should_stop = True
+            # a Lightning batch is a group of training batches (batches.StepGroups): count
+            # the training batches, one optimizer step each
+            loader = trainer.train_dataloader
+            size, steps = getattr(loader, "size", 1), getattr(loader, "steps", None)
+            steps = steps or trainer.num_training_batches
             self.write(
                 epoch=trainer.current_epoch,
-                batch=batch_idx + 1,
-                batches=trainer.num_training_batches,
+                batch=min((batch_idx + 1) * size, steps),
+                batches=steps,
             )
 
     def on_validation_epoch_end(self, trainer, pl_module):

@@ -52,17 +52,50 @@ def test_tiny_lightning_run_for_each_task(tmp_path, planted_split, task):
     module = HMFModule(config.to_dict(), task=task, lr=1e-2)
     before = [p.detach().clone() for p in module.parameters()]
     trainer = pl.Trainer(
-        fast_dev_run=2,
+        max_epochs=1,
+        limit_train_batches=2,  # two groups of training batches (StepGroups)
+        limit_val_batches=2,
         default_root_dir=tmp_path,
         logger=False,
+        enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, datamodule=HMFDataModule(planted_split, task, batch_size=64))
+    datamodule = HMFDataModule(planted_split, task, batch_size=64, steps_per_batch=3)
+    trainer.fit(module, datamodule=datamodule)
     metric = "val_rmse" if task == "rating" else "val_hr10"
     assert torch.isfinite(trainer.callback_metrics["train_loss"])
     assert metric in trainer.callback_metrics
     assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    assert trainer.global_step == 6  # one optimizer step per training batch of the groups
+
+
+def test_groups_of_batches_step_as_the_batches_one_by_one_and_respect_max_steps(planted_split):
+    """Lightning batches that are groups of training batches (StepGroups) give the same model
+    as one training batch per Lightning batch, and Trainer(max_steps) still counts
+    optimizer steps, even inside a group."""
+    config = SMALL.model_config(planted_split)
+    models = {}
+    for steps_per_batch, max_steps in ((1, 7), (4, 7), (4, -1)):
+        pl.seed_everything(0, verbose=False)
+        module = HMFModule(config.to_dict(), task="rating", lr=1e-2)
+        trainer = pl.Trainer(
+            max_epochs=1,
+            max_steps=max_steps,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        datamodule = HMFDataModule(planted_split, batch_size=64, steps_per_batch=steps_per_batch)
+        trainer.fit(module, datamodule=datamodule)
+        models[steps_per_batch, max_steps] = (trainer.global_step, module.model.state_dict())
+    assert models[1, 7][0] == models[4, 7][0] == 7
+    for name, value in models[1, 7][1].items():
+        assert torch.equal(value, models[4, 7][1][name]), name
+    batches = -(-len(planted_split.train) // 64)
+    assert models[4, -1][0] == batches  # a whole epoch: every training batch, once
 
 
 def test_planted_clusters_are_recovered(tmp_path, planted, planted_split):
