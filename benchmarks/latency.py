@@ -89,7 +89,8 @@ ISOLATED_MARKERS = """(chart, [kind, count]) => {
     }
   });
   const left = box.left + xaxis._offset + 40, right = left + xaxis._length - 80;
-  const top = box.top + yaxis._offset + 50, bottom = top + yaxis._length - 90;
+  const top = Math.max(box.top + yaxis._offset + 50, 0);  // and inside the window: the mouse
+  const bottom = Math.min(box.top + yaxis._offset + yaxis._length - 40, window.innerHeight - 10);
   const found = [];
   for (const point of points) {
     if (point.kind !== kind || point.x < left || point.x > right) continue;
@@ -344,13 +345,15 @@ class Clicks:
     def _hovered_clusters(self, chart):
         """User cluster markers that plotly's hover label confirms under the mouse (a click
         picks the hovered point, and markers overlap), most isolated first. Yielded one by one:
-        on a busy machine the label can take a second to appear, so each one is waited for."""
-        tried = set()
+        on a busy machine the label can take a second to appear, so each one is waited for.
+        Markers whose label never showed are yielded last, unconfirmed, rather than not at all."""
+        tried, unconfirmed = set(), []
         while True:  # positions afresh each time: a click or Clear may scroll the page
+            chart.scroll_into_view_if_needed()
             fresh = chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
             target = next((t for t in fresh if t["index"] not in tried), None)
             if target is None:
-                return
+                break
             tried.add(target["index"])
             self.page.mouse.move(target["x"] - 3, target["y"] - 3)  # a real move: plotly hovers
             self.page.mouse.move(target["x"], target["y"])  # on mousemove events only
@@ -369,6 +372,12 @@ class Clicks:
                 named,
             ):
                 yield target
+            else:
+                unconfirmed.append(target["index"])
+        for index in unconfirmed:
+            chart.scroll_into_view_if_needed()
+            fresh = chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
+            yield from (t for t in fresh if t["index"] == index)
 
     def _pick_clusters(self, kind: str, key_prefix: str, shown, repeats: int) -> None:
         box = self.page.locator(f"[class*='st-key-{key_prefix}']").first
