@@ -103,7 +103,9 @@ class HierarchicalEmbedding(nn.Module):
         logits = self.connections[level - 1]
         if rows is not None:
             logits = self._rows(logits, rows)  # (rows, m_level)
-        return torch.softmax(logits / self.temperature, dim=-1)  # (rows, m_level)
+        if self.temperature != 1.0:  # skipped at 1: a (batch x m_level) pass each way
+            logits = logits / self.temperature
+        return torch.softmax(logits, dim=-1)  # (rows, m_level)
 
     def _rows(self, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         if self.sparse_gradients:

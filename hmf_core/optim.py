@@ -248,7 +248,7 @@ class LazyAdamW(torch.optim.Optimizer):
         parts = self._gather(tables, rows)  # (U, ...) copies
         group = dict(zip(("lr", "betas", "eps", "weight_decay"), state["hyper"], strict=True))
         self._advance(param, *parts, last, state["step"], group)
-        param.index_put_((rows,), parts[0])  # the forward reads the weights now
+        _scatter((param,), rows, parts[:1])  # the forward reads the weights now
         state["last_step"][rows] = state["step"]
         # The moments stay in the gathered copies until step() (one gather and one scatter
         # per step: these random-row passes over the big tables dominate a lazy step).
@@ -399,11 +399,19 @@ def _power(base: float, exponent: torch.Tensor, dtype, shape) -> torch.Tensor:
     return torch.pow(torch.tensor(base, dtype=torch.float64), exponent).to(dtype).view(shape)
 
 
+NUMPY_DTYPES = (torch.float32, torch.float64)
+
+
 def _scatter(tables: tuple, rows: torch.Tensor, parts) -> None:
-    """table[rows] = part for each table (index_put_: measured faster than index_copy_ on
-    CPU, 100 vs 250-350 us for 1,000 rows of 200)."""
+    """table[rows] = part for each table. On the CPU through numpy's row assignment: 1,000
+    random rows of 200 floats into ML-20M's 138k-row C_1 in 141 us against 252 us for torch's
+    index_put_ and 243 us for index_copy_ (which go element by element). No autograd reads
+    these tables' version counters: the optimizer writes them outside forward and backward."""
     for table, part in zip(tables, parts, strict=True):
-        table.index_put_((rows,), part)
+        if table.device.type == "cpu" and table.dtype in NUMPY_DTYPES and part.dtype == table.dtype:
+            table.detach().numpy()[rows.numpy()] = part.numpy()
+        else:
+            table.index_put_((rows,), part)
 
 
 def _hyper(group: dict) -> tuple:
