@@ -10,7 +10,7 @@ from hmf_core.split import Split
 
 EVAL_BATCH = 8192
 # Training batches per Lightning batch (StepGroups): Lightning / bare loop, ML-1M-size MF, CPU s
-# per epoch 1.42 with one, see speed.md for the figures with more.
+# per epoch: 1.49x with 1, 1.18x with 4, 1.11x with 8, 1.08x with 16 (benchmarks/results/speed.md).
 STEPS_PER_BATCH = 8
 
 
