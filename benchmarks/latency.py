@@ -62,8 +62,6 @@ TARGET_S = 1.0  # issue 9: every click answers in under 1 s (p95)
 LONG = 300_000  # ms: training and maps on a busy 2-core machine
 CLICK = 30_000  # ms: a click that has not settled by then is broken, not slow
 
-IDLE = """() => window.__hmfRan &&
-  document.querySelector('[data-testid=stApp]').dataset.testScriptState === 'notRunning'"""
 IDLE = """() => {
   const app = document.querySelector('[data-testid=stApp]');
   return app !== null && app.dataset.testScriptState === 'notRunning';
