@@ -990,12 +990,15 @@ def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
             # read the page while the icicle was still an empty SVG).
             page.wait_for_function(ICICLE_NAMED, timeout=60_000)
         if title == "Map":
+            # UMAP is computed after training; the page redraws the map once it is there.
+            expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
+            clicks.idle()
             box = page.locator(".st-key-map_colour")
             clicks.open_selectbox(box)
             page.get_by_role("option", name="Genre", exact=True).click()
             expect(box.locator("input")).to_have_value("Genre")
             clicks.idle()
-            chart = page.locator(".st-key-map_chart")
+            chart = page.locator(CHART)  # the redrawn chart, not the one it replaces
             chart.scroll_into_view_if_needed()
             label = ""
             for item in chart.evaluate(ISOLATED_MARKERS, ["item", 10]):  # an item's hover
