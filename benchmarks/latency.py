@@ -213,11 +213,12 @@ class Clicks:
         expect(page.get_by_text(f"Current dataset: {ratings.name} (uploaded)")).to_be_visible(
             timeout=LONG
         )
-        for position, path in ((1, items), (2, users)):
+        for position, path, kind in ((1, items, "item"), (2, users, "user")):
             if path is not None:
                 uploads.nth(position).set_input_files(str(path))
-                self.idle()
-                expect(page.get_by_text(re.compile(r"of [\d,]+ rated"))).not_to_have_count(0)
+                # this file's own line: the other's can already be there before this one is read
+                read = page.get_by_text(re.compile(rf"of [\d,]+ rated {kind}s have an entry"))
+                expect(read).not_to_have_count(0, timeout=LONG)
         self.idle()
 
     def train(
