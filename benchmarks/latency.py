@@ -66,6 +66,11 @@ IDLE = """() => {
   const app = document.querySelector('[data-testid=stApp]');
   return app !== null && app.dataset.testScriptState === 'notRunning';
 }"""
+FRESH_MAP = ".st-key-map_chart[data-stale='false']"  # a rerun keeps the old chart until done
+MAP_LAID_OUT = f"""() => {{
+  const plot = document.querySelector("{FRESH_MAP} .js-plotly-plot");
+  return Boolean(plot && plot._fullLayout && plot._fullLayout.xaxis && plot._fullData);
+}}"""
 HOVER_LABEL = "(chart) => chart.querySelector('.hoverlayer .hovertext')?.textContent || ''"
 PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
@@ -316,7 +321,7 @@ class Clicks:
         from playwright.sync_api import Error
 
         self.open("Map")
-        chart = self.page.locator(".st-key-map_chart").first
+        chart = self.page.locator(FRESH_MAP).first
         chart.locator("g.trace.scatter path.point").first.wait_for(state="attached")
         chart.hover()
         chart.locator("[data-title='Pan']").click()
@@ -348,8 +353,7 @@ class Clicks:
         Markers whose label never showed are yielded last, unconfirmed, rather than not at all."""
         tried, unconfirmed = set(), []
         while True:  # positions afresh each time: a click or Clear may scroll the page
-            chart.scroll_into_view_if_needed()
-            fresh = chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
+            fresh = self._cluster_markers(chart)
             target = next((t for t in fresh if t["index"] not in tried), None)
             if target is None:
                 break
@@ -374,9 +378,16 @@ class Clicks:
             else:
                 unconfirmed.append(target["index"])
         for index in unconfirmed:
-            chart.scroll_into_view_if_needed()
-            fresh = chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
+            fresh = self._cluster_markers(chart)
             yield from (t for t in fresh if t["index"] == index)
+
+    def _cluster_markers(self, chart) -> list[dict]:
+        """User cluster markers of the map as drawn now: after a click or Clear the page draws
+        a new chart, and plotly lays it out a moment after the element appears."""
+        self.idle()
+        self.page.wait_for_function(MAP_LAID_OUT, timeout=LONG)
+        chart.scroll_into_view_if_needed()
+        return chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
 
     def _pick_clusters(self, kind: str, key_prefix: str, shown, repeats: int) -> None:
         box = self.page.locator(f"[class*='st-key-{key_prefix}']").first

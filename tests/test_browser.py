@@ -963,7 +963,14 @@ def body_text(page) -> str:
 def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
     from playwright.sync_api import Error, expect
 
-    from benchmarks.latency import HOVER_LABEL, ISOLATED_MARKERS, PAGES, PAINTED, Clicks
+    from benchmarks.latency import (
+        HOVER_LABEL,
+        ISOLATED_MARKERS,
+        MAP_LAID_OUT,
+        PAGES,
+        PAINTED,
+        Clicks,
+    )
 
     page, url, runs_dir = browser_tab
     clicks = Clicks(page, url, runs_dir)
@@ -1000,6 +1007,7 @@ def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
             expect(box.locator("input")).to_have_value("Genre")
             clicks.idle()
             chart = page.locator(CHART)  # the redrawn chart, not the one it replaces
+            page.wait_for_function(MAP_LAID_OUT)  # plotly lays it out after it appears
             chart.scroll_into_view_if_needed()
             label = ""
             for item in chart.evaluate(ISOLATED_MARKERS, ["item", 10]):  # an item's hover
