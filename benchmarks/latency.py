@@ -117,6 +117,13 @@ def expect_value(container, value) -> None:
     expect(container.locator("input")).to_have_value(value)
 
 
+Upload = Path | dict  # a file on disk, or a Playwright file payload
+
+
+def _input_file(file: Upload):
+    return str(file) if isinstance(file, Path) else file
+
+
 class Clicks:
     """A browser tab on the app and the latencies of the clicks made through it (seconds,
     by kind)."""
@@ -205,8 +212,9 @@ class Clicks:
         pattern = re.compile(re.escape(text))
         return self.page.get_by_role("option").filter(has_text=pattern).first
 
-    def upload(self, ratings: Path, items: Path | None, users: Path | None) -> None:
-        """The Data page's upload of a rating file and its metadata."""
+    def upload(self, ratings: Upload, items: Upload | None, users: Upload | None) -> None:
+        """The Data page's upload of a rating file and its metadata: each a path, or a
+        Playwright file payload ({"name", "mimeType", "buffer"})."""
         from playwright.sync_api import expect
 
         page = self.page
@@ -214,13 +222,12 @@ class Clicks:
         self.heading("Data").wait_for(timeout=LONG)
         page.get_by_role("radio", name="Upload files").click()
         uploads = page.locator("[data-testid=stFileUploader] input[type=file]")
-        uploads.nth(0).set_input_files(str(ratings))
-        expect(page.get_by_text(f"Current dataset: {ratings.name} (uploaded)")).to_be_visible(
-            timeout=LONG
-        )
-        for position, path, kind in ((1, items, "item"), (2, users, "user")):
-            if path is not None:
-                uploads.nth(position).set_input_files(str(path))
+        uploads.nth(0).set_input_files(_input_file(ratings))
+        name = ratings.name if isinstance(ratings, Path) else ratings["name"]
+        expect(page.get_by_text(f"Current dataset: {name} (uploaded)")).to_be_visible(timeout=LONG)
+        for position, file, kind in ((1, items, "item"), (2, users, "user")):
+            if file is not None:
+                uploads.nth(position).set_input_files(_input_file(file))
                 # this file's own line: the other's can already be there before this one is read
                 read = page.get_by_text(re.compile(rf"of [\d,]+ rated {kind}s have an entry"))
                 expect(read).not_to_have_count(0, timeout=LONG)

@@ -29,6 +29,8 @@ from e2e_helpers import (
     wait_for_curve_points,
 )
 
+from benchmarks.latency import FRESH_MAP
+
 pytestmark = pytest.mark.browser
 LONG = 240_000  # ms: training plus maps on a busy 2-core machine
 
@@ -519,7 +521,7 @@ def test_train_page_is_steady_consistent_and_names_runs(browser_page):
 
 # --- the map (issue 9 point 5): legends, names, search, highlight, comparable view, side -----
 
-CHART = ".st-key-map_chart[data-stale='false']"  # a rerun keeps the old chart until done
+CHART = FRESH_MAP  # the map's chart once drawn (a rerun keeps the old one until done)
 MAP_PLOT = f'document.querySelector("{CHART} .js-plotly-plot")'
 MAP_STATE = (
     """() => {
@@ -978,19 +980,7 @@ def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
 
     page, url, runs_dir = browser_tab
     clicks = Clicks(page, url, runs_dir)
-    page.goto(url)
-    clicks.heading("Data").wait_for()
-    page.get_by_role("radio", name="Upload files").click()
-    uploads = page.locator("[data-testid=stFileUploader] input[type=file]")
-    ratings, movies, people = hostile_uploads()
-    uploads.nth(0).set_input_files(files=[ratings])
-    expect(page.get_by_text(f"Current dataset: {HOSTILE_FILE} (uploaded)")).to_be_visible()
-    uploads.nth(1).set_input_files(files=[movies])
-    expect(page.get_by_text(re.compile(r"of [\d,]+ rated items have an entry"))).to_be_visible()
-    uploads.nth(2).set_input_files(files=[people])
-    # Its own line: CI once trained before people.csv was read, and no name had its text.
-    expect(page.get_by_text(re.compile(r"of [\d,]+ rated users have an entry"))).to_be_visible()
-    clicks.idle()
+    clicks.upload(*hostile_uploads())  # waits until the app has read each file
     clicks.train(4, 4, 3, split="random")
 
     shown = {}  # page -> the hostile strings found literally in its text
