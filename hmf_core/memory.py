@@ -74,9 +74,11 @@ def training_memory_bytes(
     coalesced one) and their indices, instead of T; its state adds one int64 step counter per
     row (8 R); its workspace is, during the first warm-up steps, a dense gradient buffer of
     T (the warm-up steps the whole table), the batch's rows gathered from the table and both
-    moments (3 x B x w, kept between steps), the step's summed row gradient (B x w, kept) and
-    the catch-up's temporaries (3 x CHUNK_ROWS x w), plus per table the catch-up's float64
-    ring of per-start sums (optim.plan_ring_bytes, 7.9 MB).
+    moments (3 x B x w, kept between steps; on the CPU the fused loops of row_kernels update
+    the rows in place and gather only rows caught up step by step, so this part is an upper
+    bound there), the step's summed row gradient (B x w, kept) and the catch-up's temporaries
+    (3 x CHUNK_ROWS x w), plus per table the catch-up's float64 ring of per-start sums
+    (optim.plan_ring_bytes, 7.9 MB).
     So it needs more memory than dense AdamW at its peak (the warm-up), not less.
     """
     if optimizer == "auto":  # lazy or dense, by the size of the row tables: the larger one

@@ -33,6 +33,10 @@ The forward must read a row as dense AdamW would have left it, so the rows a bat
 brought up to date first: `prepare(table, rows)`, called by the model's lookup hook
 (`HMF.use_sparse_gradients(True, before_lookup=optimizer.prepare)`).
 
+Both row updates, the catch-up and AdamW's step, run as fused loops on the rows where they lie
+when the tables are CPU float tables (hmf_core.row_kernels: each row read and written once),
+and as torch ops on gathered copies of the rows elsewhere (a GPU). Both equal dense AdamW.
+
 Parameters whose gradient is dense (cluster embeddings, upper connection levels, biases) are
 stepped by torch's own fused AdamW kernel, with the same groups' lr and weight decay.
 """
@@ -44,6 +48,8 @@ from typing import NamedTuple
 
 import torch
 from torch.optim.adamw import adamw as functional_adamw
+
+from hmf_core import row_kernels
 
 HORIZON = 256  # skipped steps summed exactly; the rest are below float32 (see module doc)
 AHEAD = 64  # per-start tables built at once: a missing start s and the next AHEAD - 1
@@ -133,36 +139,33 @@ class LazyAdamW(torch.optim.Optimizer):
             state["exp_avg_sq"] = torch.zeros_like(param)
             state["last_step"] = torch.zeros(len(param), dtype=torch.long, device=param.device)
             state["hyper"] = _hyper(group)
-        if state["step"] < self.warmup_steps:  # prepare() leaves nothing during the warm-up
-            self._flush(param)
         if state["hyper"] != _hyper(group):  # lr or weight decay changed: old ones until now
-            self._flush(param)
+            self._pending.pop(param, None)
             self._catch_up_param(param, state, state["hyper"])
             state["hyper"] = _hyper(group)
         state["step"] += 1
         step = state["step"]
         if step <= self.warmup_steps and bool((state["last_step"] == step - 1).all()):
+            self._pending.pop(param, None)
             self._warmup_step(param, state, group)
             return
         state.pop("dense_grad", None)  # the warm-up's buffers
         state.pop("warmup_step", None)
-        tables = (param, state["exp_avg"], state["exp_avg_sq"])
         pending = self._pending.pop(param, None)
         rows, values = self._row_gradient(param, pending)  # (U,), (U, ...)
-        if (
+        if not (
             pending is not None
             and pending.rows.shape == rows.shape
             and (pending.rows is rows or torch.equal(pending.rows, rows))
-        ):
-            weights, exp_avg, exp_avg_sq = pending.parts  # prepare() gathered, advanced them
+        ):  # prepare() did not bring exactly these rows up to date
+            self._advance(param, rows, state["last_step"][rows], step - 1, group)
+        tables = (param, state["exp_avg"], state["exp_avg_sq"])
+        if row_kernels.usable(*tables):
+            row_kernels.adamw_rows(tables, rows, values, step, group)
         else:
-            if pending is not None:
-                _scatter(tables[1:], pending.rows, pending.parts[1:])
-            weights, exp_avg, exp_avg_sq = self._gather(tables, rows)  # (U, ...) copies
-            last = state["last_step"][rows]
-            self._advance(param, weights, exp_avg, exp_avg_sq, last, step - 1, group)
-        _adamw_update(weights, exp_avg, exp_avg_sq, values, step, group)
-        _scatter(tables, rows, (weights, exp_avg, exp_avg_sq))
+            parts = self._gather(tables, rows)  # (U, ...) copies
+            _adamw_update(*parts, values, step, group)
+            _scatter(tables, rows, parts)
         state["last_step"][rows] = step
         if step <= self.warmup_steps:
             self._catch_up_param(param, state, state["hyper"])
@@ -240,42 +243,22 @@ class LazyAdamW(torch.optim.Optimizer):
         state = self.state.get(param)
         if not state or "last_step" not in state or state["step"] < self.warmup_steps:
             return  # no step taken yet, or the warm-up keeps every row current
-        self._flush(param)  # an earlier lookup of this table in the same step
         looked_up = rows
         rows, inverse = torch.unique(rows, return_inverse=True)  # (U,) sorted, (B,)
-        last = state["last_step"][rows]
-        tables = (param, state["exp_avg"], state["exp_avg_sq"])
-        parts = self._gather(tables, rows)  # (U, ...) copies
         group = dict(zip(("lr", "betas", "eps", "weight_decay"), state["hyper"], strict=True))
-        self._advance(param, *parts, last, state["step"], group)
-        _scatter((param,), rows, parts[:1])  # the forward reads the weights now
+        self._advance(param, rows, state["last_step"][rows], state["step"], group)
         state["last_step"][rows] = state["step"]
-        # The moments stay in the gathered copies until step() (one gather and one scatter
-        # per step: these random-row passes over the big tables dominate a lazy step).
-        self._pending[param] = _Pending(rows, tuple(parts), looked_up, inverse)
+        self._pending[param] = _Pending(rows, looked_up, inverse)  # step() needs no catch-up
 
     @property
     def _pending(self) -> dict:
         return self.__dict__.setdefault("_pending_rows", {})
 
-    def _flush(self, param: torch.Tensor) -> None:
-        """Write back the moments prepare() left in its gathered copies."""
-        pending = self._pending.pop(param, None)
-        if pending is not None:
-            state = self.state[param]
-            _scatter((state["exp_avg"], state["exp_avg_sq"]), pending.rows, pending.parts[1:])
-
-    def state_dict(self):
-        for param in list(self._pending):
-            self._flush(param)
-        return super().state_dict()
-
     @torch.no_grad()
     def catch_up(self) -> None:
         """Apply every skipped step to every row: afterwards the weights and moments equal
         dense AdamW's after the same steps. Before validation, checkpoints, any read."""
-        for param in list(self._pending):
-            self._flush(param)
+        self._pending.clear()
         for group in self.param_groups:
             for param in group["params"]:
                 state = self.state.get(param)
@@ -287,16 +270,10 @@ class LazyAdamW(torch.optim.Optimizer):
         last = state["last_step"]
         step = state["step"]
         for begin in range(0, len(param), CHUNK_ROWS):
-            rows = slice(begin, begin + CHUNK_ROWS)
-            behind = last[rows] < step
-            if not behind.any():
-                continue
-            # views of the tables: _advance updates them in place
-            self._advance(
-                param, param[rows], state["exp_avg"][rows], state["exp_avg_sq"][rows],
-                last[rows], step, group,
-            )  # fmt: skip
-            last[rows] = step
+            rows = torch.arange(begin, min(begin + CHUNK_ROWS, len(param)), device=param.device)
+            behind = rows[last[rows] < step]
+            self._advance(param, behind, last[behind], step, group)
+            last[behind] = step
         self._plans.pop(param, None)  # every row is at `step` now: no start is needed again
 
     @property
@@ -311,37 +288,42 @@ class LazyAdamW(torch.optim.Optimizer):
             plans = self._plans[param] = _Plans(hyper, self.tolerance, param.device)
         return plans
 
-    def _advance(self, param, weights, exp_avg, exp_avg_sq, last: torch.Tensor, upto: int, group):
-        """Apply the zero-gradient steps last+1 .. upto to these rows of param's tables, in
-        place (module doc)."""
+    def _advance(self, param, rows: torch.Tensor, last: torch.Tensor, upto: int, group) -> None:
+        """Apply the zero-gradient steps last+1 .. upto to these rows (U,) of param's tables,
+        in place (module doc): fused loops on the CPU (row_kernels), torch ops elsewhere."""
         skipped = upto - last  # (U,)
-        if not bool((skipped > 0).any()):
+        if len(rows) == 0 or not bool((skipped > 0).any()):
             return
+        state = self.state[param]
+        tables = (param, state["exp_avg"], state["exp_avg_sq"])
         starts, group_of_row = torch.unique(last, return_inverse=True)  # (G,), (U,)
         plan = self._plans_of(param, group).plan(starts, upto)
-        slow = plan["slow"][group_of_row]  # (U,) rows that take the step-by-step path
-        if not bool(slow.any()):
-            _expand(weights, exp_avg, exp_avg_sq, plan, group_of_row, skipped, group)
+        if bool(plan["slow"].any()):  # rows the polynomial would need too high a degree for
+            slow = plan["slow"][group_of_row]  # (U,)
+            parts = self._gather(tables, rows[slow])  # (R, ...) copies
+            _advance_slowly(*parts, last[slow], upto, group)
+            _scatter(tables, rows[slow], parts)
+            rows, group_of_row, skipped = rows[~slow], group_of_row[~slow], skipped[~slow]
+        if row_kernels.usable(*tables):
+            n = skipped.to(torch.float64)
+            beta1, beta2 = group["betas"]
+            row_kernels.catch_up_rows(
+                tables, rows, plan["top"][group_of_row], plan["moments"][group_of_row],
+                _power(1 - group["lr"] * group["weight_decay"], n, param.dtype, (-1,)),
+                _power(beta1, n, param.dtype, (-1,)), _power(beta2, n, param.dtype, (-1,)),
+                group["eps"],
+            )  # fmt: skip
             return
-        tables = (weights, exp_avg, exp_avg_sq)
-        for rows, path in ((slow.nonzero().squeeze(1), "slow"), ((~slow).nonzero().squeeze(1), "")):
-            if len(rows) == 0:
-                continue
-            parts = [t.index_select(0, rows) for t in tables]  # (R, ...) copies
-            if path == "slow":
-                _advance_slowly(*parts, last[rows], upto, group)
-            else:
-                _expand(*parts, plan, group_of_row[rows], skipped[rows], group)
-            _scatter(tables, rows, parts)
+        parts = self._gather(tables, rows)  # (U, ...) copies
+        _expand(*parts, plan, group_of_row, skipped, group)
+        _scatter(tables, rows, parts)
 
 
 class _Pending(NamedTuple):
-    """What prepare() gathered for a step: the distinct rows (U,) sorted, their advanced
-    weights and moments (3 x (U, ...)), the rows as looked up (B,) and the position of each
-    of those among the distinct ones (B,)."""
+    """What prepare() brought up to date for a step: the distinct rows (U,) sorted, the rows
+    as looked up (B,) and the position of each of those among the distinct ones (B,)."""
 
     rows: torch.Tensor
-    parts: tuple
     looked_up: torch.Tensor
     inverse: torch.Tensor
 

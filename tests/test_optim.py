@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hmf_core import optim, row_kernels
 from hmf_core.model import HMF, HMFConfig
 from hmf_core.optim import LazyAdamW
 from hmf_core.split import make_split
@@ -74,12 +75,21 @@ def assert_same(dense_model, dense_opt, lazy_model, lazy_opt) -> None:
             assert torch.allclose(have, expected, rtol=0, atol=1e-8), (name, key)
 
 
+@pytest.fixture(params=["fused loops", "torch ops"])
+def row_updates(request, monkeypatch):
+    """LazyAdamW's two ways of updating rows: row_kernels' loops in place (CPU float tables)
+    and torch ops on gathered copies (elsewhere, e.g. a GPU): both must equal dense AdamW."""
+    if request.param == "torch ops":
+        monkeypatch.setattr(row_kernels, "usable", lambda *tables: False)
+    return request.param
+
+
 @pytest.mark.parametrize("depth", [0, 1, 2])
 @pytest.mark.parametrize(
     ("steps", "warmup", "read_every"),
     [(12, 0, 0), (160, 0, 0), (300, 100, 0), (300, 20, 37)],
 )
-def test_lazy_adamw_equals_dense_adamw(depth, steps, warmup, read_every):
+def test_lazy_adamw_equals_dense_adamw(depth, steps, warmup, read_every, row_updates):
     """Rows skipped for gaps of 1-7 steps, one row skipped for 149 steps then to the end, items
     never seen; weight decay; two parameter groups. warmup 0 and early steps exercise the
     step-by-step path, 300 steps the polynomial closed form."""
@@ -92,6 +102,42 @@ def test_lazy_adamw_equals_dense_adamw(depth, steps, warmup, read_every):
     lazy_table = lazy_model.users.connections[0] if depth else lazy_model.users.root
     assert lazy_opt.state[lazy_table]["last_step"].eq(steps).all()  # all caught up
     assert_same(dense_model, dense_opt, lazy_model, lazy_opt)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_row_loops_equal_the_torch_ops(dtype):
+    """row_kernels against optim's torch ops on the same rows, float32 too (the training
+    dtype): the catch-up at degrees 0-8 and one AdamW step; rows outside the batch untouched."""
+    generator = torch.Generator().manual_seed(0)
+    width, group = 200, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.05}
+    exp_avg = 1e-3 * torch.randn(500, width, generator=generator, dtype=dtype)
+    exp_avg_sq = exp_avg**2 * (1 + torch.rand(500, width, generator=generator, dtype=dtype))
+    start = [torch.randn(500, width, generator=generator, dtype=dtype), exp_avg, exp_avg_sq]
+    start[1][:3], start[2][:3] = 0, 0  # never-seen elements: m = v = 0, so y = 0
+    rows = torch.unique(torch.randint(500, (300,), generator=generator))  # (U,)
+    gradient = 1e-3 * torch.randn(len(rows), width, generator=generator, dtype=dtype)
+    rounding = 1e-6 if dtype == torch.float32 else 1e-14  # of the table's largest value
+    for degree in (0, 1, 4, 8):
+        skipped = torch.randint(1, 300, (len(rows),), generator=generator)
+        plan = {
+            "top": 1 + torch.rand(len(rows), generator=generator, dtype=torch.float64),
+            "moments": torch.rand(len(rows), degree + 1, generator=generator, dtype=torch.float64),
+        }
+        n = skipped.to(torch.float64)
+        powers = [optim._power(b, n, dtype, (-1,)) for b in (1 - 1e-3 * 0.05, 0.9, 0.999)]
+        fused = [t.clone() for t in start]
+        row_kernels.catch_up_rows(fused, rows, plan["top"], plan["moments"], *powers, 1e-8)
+        row_kernels.adamw_rows(fused, rows, gradient, 321, group)
+        parts = [t[rows] for t in start]
+        optim._expand(*parts, plan, torch.arange(len(rows)), skipped, group)
+        optim._adamw_update(*parts, gradient, 321, group)
+        by_ops = [t.clone().index_put_((rows,), part) for t, part in zip(start, parts)]
+        for name, got, want in zip(("weights", "exp_avg", "exp_avg_sq"), fused, by_ops):
+            error = float((got - want).abs().max())
+            assert error <= rounding * float(want.abs().max()), (degree, name, error)
+        untouched = torch.ones(500, dtype=torch.bool).index_fill_(0, rows, False)
+        assert torch.equal(fused[0][untouched], start[0][untouched])
+        assert not torch.allclose(fused[0][rows], start[0][rows])
 
 
 def test_sparse_gradient_touches_only_the_batch_rows():
@@ -143,7 +189,9 @@ def test_changed_learning_rate_applies_from_the_step_it_changed():
     "recipe",
     [{}, {"logit_lr": 3e-2, "entropy_weight": 0.1}, {"task": "ranking", "entropy_weight": 0.1}],
 )
-def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(tmp_path, recipe):
+def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(
+    tmp_path, recipe, row_updates
+):
     """Through hmf_core.training.fit (Lightning, validation, best.ckpt): about 380 steps of
     batch 32, past LazyAdamW's 100 warm-up steps; also with the logits' own learning rate and
     the entropy penalty on the batch's membership rows, and for BPR (items read twice a step).

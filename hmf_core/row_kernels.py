@@ -1,0 +1,106 @@
+"""LazyAdamW's two row updates as fused CPU loops (numba), in place in the big tables.
+
+Done with torch ops, a lazy step gathers the batch's rows of the weights and both moments into
+copies, runs a dozen passes over them (a square root, divisions, the catch-up's polynomial,
+AdamW's update) and scatters them back: at ML-20M size, HMF depth 1, 3.8 ms of an 8.5 ms step
+went to bringing rows up to date and 2.4 ms to the step itself (`benchmarks/results/speed.md`).
+Here each row is read and written once, where it lies, with the same formulas in the same
+order (hmf_core.optim's `_expand` and `_adamw_update`).
+
+numba ships with umap-learn (a requirement). The loops compile on their first call (a few
+seconds, cached on disk) and run on one thread. `usable()` says whether they apply: CPU,
+float32 or float64, C-contiguous 2-D tables; elsewhere (a GPU) LazyAdamW uses torch ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+
+# Allowed: contracting a * b + c into one fused multiply-add, and assuming no NaN, infinity or
+# signed zero (a NaN weight stops training before it reaches these rows: lightning_module).
+# Not allowed: reassociation or approximate division and square roots.
+FAST = {"contract", "nnan", "ninf", "nsz"}
+FLOATS = (torch.float32, torch.float64)
+
+
+def usable(*tables: torch.Tensor) -> bool:
+    """True when the loops below can update these tables in place."""
+    first = tables[0]
+    return all(
+        t.device.type == "cpu"
+        and t.dtype == first.dtype
+        and t.dtype in FLOATS
+        and t.dim() == 2
+        and t.is_contiguous()
+        for t in tables
+    )
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().numpy()  # shares memory: writes land in the tensor
+
+
+def catch_up_rows(tables, rows, top, moments, weight_decay, decay1, decay2, eps: float) -> None:
+    """The closed form of optim's module doc on these rows (U,) of (weights, exp_avg,
+    exp_avg_sq), in place: p <- a^n p - m poly(y) / (Q x + eps), m <- b1^n m, v <- b2^n v.
+    Per row: top Q (U,), moments M_0..M_D (U, D+1), and a^n, b1^n, b2^n (U,)."""
+    dtype = tables[0].dtype
+    per_row = [t.to(dtype).contiguous().numpy() for t in (top, moments, weight_decay)]
+    per_row += [t.to(dtype).contiguous().numpy() for t in (decay1, decay2)]
+    scalar = np.dtype(str(dtype).removeprefix("torch.")).type
+    _catch_up(*map(_numpy, tables), rows.numpy(), *per_row, scalar(eps))
+
+
+def adamw_rows(tables, rows, gradient, step: int, group: dict) -> None:
+    """One AdamW step (step number `step`) of these rows (U,) of (weights, exp_avg,
+    exp_avg_sq), with their gradient (U, width), in place: optim._adamw_update's order."""
+    beta1, beta2 = group["betas"]
+    lr = group["lr"]
+    dtype = tables[0].dtype
+    scalar = np.dtype(str(dtype).removeprefix("torch.")).type
+    bias2_root = float(np.sqrt(1 - beta2**step))
+    _adamw(
+        *map(_numpy, tables), rows.numpy(), gradient.contiguous().numpy(),
+        scalar(1 - lr * group["weight_decay"]), scalar(1 - beta1), scalar(beta2),
+        scalar(1 - beta2), scalar(lr / (1 - beta1**step)), scalar(bias2_root),
+        scalar(group["eps"]),
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+def _catch_up(weights, exp_avg, exp_avg_sq, rows, top, moments, weight_decay, decay1, decay2, eps):
+    width = weights.shape[1]
+    degree = moments.shape[1] - 1
+    denominator = np.empty(width, weights.dtype)  # Q x + eps
+    y = np.empty(width, weights.dtype)  # Q x / (Q x + eps)
+    polynomial = np.empty(width, weights.dtype)
+    for i in range(rows.shape[0]):
+        p, m, v = weights[rows[i]], exp_avg[rows[i]], exp_avg_sq[rows[i]]  # (width,) views
+        for k in range(width):
+            q_x = np.sqrt(v[k]) * top[i]
+            denominator[k] = q_x + eps
+            y[k] = q_x / denominator[k]
+            polynomial[k] = moments[i, degree]
+        for d in range(degree - 1, -1, -1):  # Horner: c_d + poly * y
+            for k in range(width):
+                polynomial[k] = moments[i, d] + polynomial[k] * y[k]
+        for k in range(width):
+            p[k] = p[k] * weight_decay[i] - polynomial[k] * m[k] / denominator[k]
+            m[k] = m[k] * decay1[i]
+            v[k] = v[k] * decay2[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+def _adamw(weights, exp_avg, exp_avg_sq, rows, gradient, decay, one_minus_beta1, beta2,
+           one_minus_beta2, step_size, bias2_root, eps):  # fmt: skip
+    width = weights.shape[1]
+    for i in range(rows.shape[0]):
+        p, m, v = weights[rows[i]], exp_avg[rows[i]], exp_avg_sq[rows[i]]  # (width,) views
+        g = gradient[i]
+        for k in range(width):
+            p[k] = p[k] * decay
+            m[k] = m[k] + one_minus_beta1 * (g[k] - m[k])  # lerp, weight < 0.5
+            v[k] = v[k] * beta2 + one_minus_beta2 * g[k] * g[k]
+            p[k] = p[k] - step_size * (m[k] / (np.sqrt(v[k]) / bias2_root + eps))
