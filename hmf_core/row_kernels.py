@@ -25,6 +25,17 @@ FAST = {"contract", "nnan", "ninf", "nsz"}
 FLOATS = (torch.float32, torch.float64)
 
 
+def _loop(function):
+    """numba-compile a loop, cached on disk. Where numba finds no writable cache folder (a
+    read-only install run by a user without a home folder), it refuses the cache at this
+    point: then compile without it, about a second on the first call of each process."""
+    options = {"nogil": True, "error_model": "numpy", "fastmath": FAST}
+    try:
+        return njit(cache=True, **options)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(cache=False, **options)(function)
+
+
 def usable(*tables: torch.Tensor) -> bool:
     """True when the loops below can update these tables in place."""
     first = tables[0]
@@ -69,7 +80,7 @@ def adamw_rows(tables, rows, gradient, step: int, group: dict) -> None:
     )  # fmt: skip
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+@_loop
 def _catch_up(weights, exp_avg, exp_avg_sq, rows, top, moments, weight_decay, decay1, decay2, eps):
     width = weights.shape[1]
     degree = moments.shape[1] - 1
@@ -92,7 +103,7 @@ def _catch_up(weights, exp_avg, exp_avg_sq, rows, top, moments, weight_decay, de
             v[k] = v[k] * decay2[i]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST)
+@_loop
 def _adamw(weights, exp_avg, exp_avg_sq, rows, gradient, decay, one_minus_beta1, beta2,
            one_minus_beta2, step_size, bias2_root, eps):  # fmt: skip
     width = weights.shape[1]

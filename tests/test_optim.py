@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -138,6 +144,37 @@ def test_fused_row_loops_equal_the_torch_ops(dtype):
         untouched = torch.ones(500, dtype=torch.bool).index_fill_(0, rows, False)
         assert torch.equal(fused[0][untouched], start[0][untouched])
         assert not torch.allclose(fused[0][rows], start[0][rows])
+
+
+LOOPS_ONCE = """
+import torch
+from hmf_core import row_kernels
+tables = [torch.ones(6, 4), torch.zeros(6, 4), torch.zeros(6, 4)]
+group = {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+row_kernels.adamw_rows(tables, torch.tensor([1, 4]), torch.ones(2, 4), 1, group)
+print(tables[0][:, 0].tolist())
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="needs root and setpriv to run as a user who can write no cache folder",
+)
+def test_fused_loops_run_where_numba_can_write_no_cache():
+    """As 'nobody' (home /nonexistent) numba may write neither hmf_core/__pycache__ nor a
+    user cache folder: importing row_kernels must still work and the loops still run."""
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+        + ["-c", LOOPS_ONCE],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    weights = [float(w) for w in result.stdout.strip().strip("[]").split(",")]
+    assert weights[1] == pytest.approx(0.9) and weights[4] == pytest.approx(0.9)  # Adam: - lr
+    assert weights[0] == weights[2] == 1.0  # rows outside the batch untouched
 
 
 def test_sparse_gradient_touches_only_the_batch_rows():
