@@ -245,7 +245,7 @@ class LazyAdamW(torch.optim.Optimizer):
             return  # no step taken yet, or the warm-up keeps every row current
         looked_up = rows
         rows, inverse = torch.unique(rows, return_inverse=True)  # (U,) sorted, (B,)
-        group = dict(zip(("lr", "betas", "eps", "weight_decay"), state["hyper"], strict=True))
+        group = _group(state["hyper"])
         self._advance(param, rows, state["last_step"][rows], state["step"], group)
         state["last_step"][rows] = state["step"]
         self._pending[param] = _Pending(rows, looked_up, inverse)  # step() needs no catch-up
@@ -266,7 +266,7 @@ class LazyAdamW(torch.optim.Optimizer):
                     self._catch_up_param(param, state, state["hyper"])
 
     def _catch_up_param(self, param: torch.Tensor, state: dict, hyper: tuple) -> None:
-        group = dict(zip(("lr", "betas", "eps", "weight_decay"), hyper, strict=True))
+        group = _group(hyper)
         last = state["last_step"]
         step = state["step"]
         for begin in range(0, len(param), CHUNK_ROWS):
@@ -381,16 +381,17 @@ def _power(base: float, exponent: torch.Tensor, dtype, shape) -> torch.Tensor:
     return torch.pow(torch.tensor(base, dtype=torch.float64), exponent).to(dtype).view(shape)
 
 
-NUMPY_DTYPES = (torch.float32, torch.float64)
-
-
 def _scatter(tables: tuple, rows: torch.Tensor, parts) -> None:
     """table[rows] = part for each table. On the CPU through numpy's row assignment: 1,000
     random rows of 200 floats into ML-20M's 138k-row C_1 in 141 us against 252 us for torch's
     index_put_ and 243 us for index_copy_ (which go element by element). No autograd reads
     these tables' version counters: the optimizer writes them outside forward and backward."""
     for table, part in zip(tables, parts, strict=True):
-        if table.device.type == "cpu" and table.dtype in NUMPY_DTYPES and part.dtype == table.dtype:
+        if (
+            table.device.type == "cpu"
+            and table.dtype in row_kernels.FLOATS
+            and part.dtype == table.dtype
+        ):
             table.detach().numpy()[rows.numpy()] = part.numpy()
         else:
             table.index_put_((rows,), part)
@@ -398,6 +399,11 @@ def _scatter(tables: tuple, rows: torch.Tensor, parts) -> None:
 
 def _hyper(group: dict) -> tuple:
     return (group["lr"], tuple(group["betas"]), group["eps"], group["weight_decay"])
+
+
+def _group(hyper: tuple) -> dict:
+    """The hyperparameters _hyper saved, as a parameter group's keys."""
+    return dict(zip(("lr", "betas", "eps", "weight_decay"), hyper, strict=True))
 
 
 def _adamw_update(weights, exp_avg, exp_avg_sq, grad, step: int, group: dict) -> None:

@@ -7,9 +7,10 @@ went to bringing rows up to date and 2.4 ms to the step itself (`benchmarks/resu
 Here each row is read and written once, where it lies, with the same formulas in the same
 order (hmf_core.optim's `_expand` and `_adamw_update`).
 
-numba ships with umap-learn (a requirement). The loops compile on their first call (a few
-seconds, cached on disk) and run on one thread. `usable()` says whether they apply: CPU,
-float32 or float64, C-contiguous 2-D tables; elsewhere (a GPU) LazyAdamW uses torch ops.
+numba is in requirements.txt (umap-learn needs it too). The loops compile on their first call
+(about a second, cached on disk where numba can write) and run on one thread. `usable()` says
+whether they apply: CPU, float32 or float64, C-contiguous 2-D tables; elsewhere (a GPU)
+LazyAdamW uses torch ops.
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ def catch_up_rows(tables, rows, top, moments, weight_decay, decay1, decay2, eps:
     """The closed form of optim's module doc on these rows (U,) of (weights, exp_avg,
     exp_avg_sq), in place: p <- a^n p - m poly(y) / (Q x + eps), m <- b1^n m, v <- b2^n v.
     Per row: top Q (U,), moments M_0..M_D (U, D+1), and a^n, b1^n, b2^n (U,)."""
-    dtype = tables[0].dtype
-    per_row = [t.to(dtype).contiguous().numpy() for t in (top, moments, weight_decay)]
-    per_row += [t.to(dtype).contiguous().numpy() for t in (decay1, decay2)]
-    scalar = np.dtype(str(dtype).removeprefix("torch.")).type
-    _catch_up(*map(_numpy, tables), rows.numpy(), *per_row, scalar(eps))
+    arrays = [_numpy(t) for t in tables]
+    per_row = [
+        t.to(tables[0].dtype).contiguous().numpy()
+        for t in (top, moments, weight_decay, decay1, decay2)
+    ]
+    _catch_up(*arrays, rows.numpy(), *per_row, arrays[0].dtype.type(eps))
 
 
 def adamw_rows(tables, rows, gradient, step: int, group: dict) -> None:
@@ -69,11 +71,11 @@ def adamw_rows(tables, rows, gradient, step: int, group: dict) -> None:
     exp_avg_sq), with their gradient (U, width), in place: optim._adamw_update's order."""
     beta1, beta2 = group["betas"]
     lr = group["lr"]
-    dtype = tables[0].dtype
-    scalar = np.dtype(str(dtype).removeprefix("torch.")).type
+    arrays = [_numpy(t) for t in tables]
+    scalar = arrays[0].dtype.type  # the loop's constants in the tables' precision
     bias2_root = float(np.sqrt(1 - beta2**step))
     _adamw(
-        *map(_numpy, tables), rows.numpy(), gradient.contiguous().numpy(),
+        *arrays, rows.numpy(), gradient.contiguous().numpy(),
         scalar(1 - lr * group["weight_decay"]), scalar(1 - beta1), scalar(beta2),
         scalar(1 - beta2), scalar(lr / (1 - beta1**step)), scalar(bias2_root),
         scalar(group["eps"]),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_RATINGS = REPO / "assets" / "ml-latest-small" / "ratings.csv"
 DEMO_MOVIES = REPO / "assets" / "ml-latest-small" / "movies.csv"
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Python run as the unprivileged user 'nobody' (home /nonexistent), which root's tests need
+# to meet a permission error or a folder it may not write.
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+needs_nobody = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="needs root and setpriv to run Python as the unprivileged user 'nobody'",
+)
 
 
 def wait_for(condition, timeout: float = 180.0, every: float = 0.25):

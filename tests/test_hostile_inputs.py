@@ -6,13 +6,12 @@ hypothesis generates more of the same kinds below."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import AS_NOBODY, REPO, needs_nobody
 from hostile_corpus import Clean, corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -351,10 +350,7 @@ def test_generated_one_latin1_line_in_utf8_is_named(names, latin1_at):
     assert caught.value.line == latin1_at + 2
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("setpriv"),
-    reason="needs root and setpriv to run the CLI as an unprivileged user",
-)
+@needs_nobody
 def test_cli_permission_denied_is_one_line(tmp_path):
     """Root reads any file, so the CLI runs as 'nobody' on a file only root may read."""
     tmp_path.chmod(0o755)
@@ -362,7 +358,7 @@ def test_cli_permission_denied_is_one_line(tmp_path):
     secret.write_text("user,item,rating\n1,2,4\n")
     secret.chmod(0o600)
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+        AS_NOBODY
         + ["-m", "hmf_core", "train", "--data", str(secret), "--run-dir", str(tmp_path / "r")],
         capture_output=True,
         text=True,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import AS_NOBODY, REPO, needs_nobody
 
 from hmf_core import optim, row_kernels
 from hmf_core.model import HMF, HMFConfig
@@ -156,19 +153,15 @@ print(tables[0][:, 0].tolist())
 """
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("setpriv"),
-    reason="needs root and setpriv to run as a user who can write no cache folder",
-)
+@needs_nobody
 def test_fused_loops_run_where_numba_can_write_no_cache():
     """As 'nobody' (home /nonexistent) numba may write neither hmf_core/__pycache__ nor a
     user cache folder: importing row_kernels must still work and the loops still run."""
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
-        + ["-c", LOOPS_ONCE],
+        AS_NOBODY + ["-c", LOOPS_ONCE],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
