@@ -224,7 +224,7 @@ def _path_source(columns: tuple) -> None:
         "runs this app, read in place (no copy). " + _limits()
     )
     st.markdown(
-        f"**Files on this machine** reads files under: {listed} (links and `..` followed, "
+        f"Files on this machine reads files under: {listed} (links and `..` followed, "
         f"nothing outside is opened). To allow another folder, start the app with "
         f"`{DATA_DIR_VARIABLE}=<folder>` (several separated by `{os.pathsep}`)."
         + (" That folder does not exist yet." if absent and len(folders) == 1 else "")
