@@ -135,8 +135,9 @@ def test_the_folders_come_from_the_setting_else_data_under_the_current_folder(
 def test_allowed_path_uses_the_configured_folders_by_default(data, monkeypatch):
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(data))
     assert allowed_path(data / "ratings.csv") == data / "ratings.csv"
-    with pytest.raises(PathRefused, match=f"outside the folders this app reads files from \\({data}"):
+    with pytest.raises(PathRefused) as refused:
         allowed_path(data.parent / "outside" / "secret.csv")
+    assert f"outside the folders this app reads files from ({data})" in str(refused.value)
 
 
 def test_confine_resolves_every_file_of_a_dataset_or_refuses_each_outside(data):
