@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 from streamlit.testing.v1 import AppTest
-from test_app import shown, texts, use_paths, visit
+from test_app import shown, texts, upload, use_paths, visit
 
 from hmf_core.allowed import DATA_DIR_VARIABLE
 
@@ -202,6 +202,38 @@ def test_a_link_naming_a_file_outside_the_folders_is_refused_unread(folders, ope
         assert not [leak for leak in LEAKS if leak in page_text(at)]
         assert "Users 610" in texts(at) and "data" not in at.query_params
     assert not {"/etc/passwd", str(outside / "passwd")} & set(opened)
+
+
+def test_the_apps_own_folders_stay_readable_whatever_the_setting(folders):
+    """An upload and the demo are not typed paths: a link to an upload reopens it and Earlier
+    uploads reads it, though the uploads folder is not in HMF_DATA_DIR."""
+    ratings = b"user,item,rating\n1,1,4\n2,1,3\n1,2,5\n"
+    at = upload(AppTest.from_file(str(APP), default_timeout=120).run(), ("mine.csv", ratings))
+    assert not at.exception and not at.error and "Users 2" in texts(at)
+    reloaded = AppTest.from_file(str(APP), default_timeout=120)
+    reloaded.query_params["data"] = at.query_params["data"]
+    reloaded.run()
+    assert not reloaded.error and "Current dataset: mine.csv (uploaded)" in texts(reloaded)
+    again = AppTest.from_file(str(APP), default_timeout=120).run()
+    again.segmented_control(key="data_source").set_value("Earlier uploads").run()
+    again.button(key="use_earlier").click().run()
+    assert not again.error and "Users 2" in texts(again)
+
+
+def test_a_link_left_in_the_uploads_folder_to_a_file_outside_is_refused(folders, opened):
+    data, outside = folders
+    planted = data.parent / "runs" / "uploads" / "0123456789abcdef" / "ratings"
+    planted.mkdir(parents=True)
+    (planted / "ratings.csv").symlink_to(outside / "passwd")
+    opened.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.segmented_control(key="data_source").set_value("Earlier uploads").run()
+    at.button(key="use_earlier").click().run()
+    assert not at.exception
+    [error] = [shown(e.value) for e in at.error]
+    assert error.startswith(f"{planted / 'ratings.csv'}: not read, it is outside the folders")
+    assert not [leak for leak in LEAKS if leak in page_text(at)]
+    assert "Users 610" in texts(at) and str(outside / "passwd") not in opened
 
 
 def fake_run(folder: Path, task: str) -> None:
