@@ -17,7 +17,8 @@ import streamlit as st
 
 from dashboard import loads
 from dashboard.text import literal
-from hmf_core.datasets import DEMO, Dataset
+from hmf_core.allowed import child_folder, data_folders
+from hmf_core.datasets import DEMO, Dataset, app_folders, confine
 from hmf_core.files import DamagedFile
 from hmf_core.rundir import RunDir
 from hmf_core.runs import RunStatus, run_status, runs, runs_root
@@ -55,7 +56,9 @@ def restore_dataset() -> None:
     except (ValueError, KeyError, TypeError):
         st.query_params.pop("data", None)  # not ours: ignore it
         return
-    dataset, errors = loads.check_dataset(candidate)
+    # A link may name any path: only files inside the allowed folders are opened.
+    confined, refused = confine(candidate, data_folders() + app_folders())
+    dataset, errors = loads.check_dataset(confined) if confined else (None, refused)
     if dataset is None:
         st.session_state["data_errors"] = {"origin": "url", "errors": errors, "kept": True}
         st.query_params.pop("data", None)
@@ -91,9 +94,10 @@ def run_selector() -> RunDir | None:
         bind="query-params",
         help=f"Runs live in run directories under {runs_root()}; newest first.",
     )
-    if not name:
+    folder = child_folder(runs_root(), name) if name else None
+    if folder is None:
         return None
-    run = RunDir(runs_root() / name)
+    run = RunDir(folder)
     try:
         settings = run.settings()
     except DamagedFile as damage:
@@ -107,10 +111,10 @@ def run_selector() -> RunDir | None:
 
 
 def current_run() -> RunDir | None:
-    name = st.session_state.get("run")
-    if not name:
+    folder = child_folder(runs_root(), st.session_state.get("run") or "")
+    if folder is None:  # none chosen, or a name from the URL that is not one folder's
         return None
-    run = RunDir(runs_root() / name)
+    run = RunDir(folder)
     return run if run.exists() else None
 
 

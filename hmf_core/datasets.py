@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hmf_core.allowed import PathRefused, allowed_path
 from hmf_core.errors import DataFormatError
 from hmf_core.files import write_atomically
 from hmf_core.metadata import read_metadata
@@ -84,6 +85,24 @@ DEMO = Dataset(
 
 def uploads_root() -> Path:
     return runs_root() / "uploads"
+
+
+def app_folders() -> tuple[Path, ...]:
+    """The folders the app reads on its own, whatever $HMF_DATA_DIR says: the bundled demo's
+    and the uploads'."""
+    return (DEMO_DIR, uploads_root())
+
+
+def confine(candidate: Dataset, folders: tuple[Path, ...]) -> tuple[Dataset | None, list[str]]:
+    """`candidate` with each file's path where it really leads (hmf_core.allowed), when every
+    one is inside `folders`; else (None, one message per refused file). No file is opened."""
+    paths, errors = {}, []
+    for role, path in candidate.files():
+        try:
+            paths[role] = str(allowed_path(path, folders))
+        except PathRefused as refused:
+            errors.append(str(refused))
+    return (None, errors) if errors else (replace(candidate, **paths), [])
 
 
 def store_uploads(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hmf_core.allowed import DATA_DIR_VARIABLE
 from hmf_core.runs import start_run
 from hmf_core.settings import TrainSettings
 
@@ -46,6 +47,14 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the real MovieLens files live in ../shared/data")
     return path
+
+
+@pytest.fixture
+def data_in_tmp(tmp_path, monkeypatch) -> Path:
+    """The Data page's "Files on this machine" may read the test's own tmp_path and
+    ../shared/data ($HMF_DATA_DIR, read at each call, as a server started with it)."""
+    monkeypatch.setenv(DATA_DIR_VARIABLE, os.pathsep.join([str(tmp_path), str(SHARED_DATA)]))
+    return tmp_path
 
 
 def small_demo(folder: Path, users: int = 40) -> tuple[Path, Path]:

@@ -51,11 +51,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(runs_dir: Path, log_path: Path):
+def streamlit_server(runs_dir: Path, log_path: Path, data_dirs: tuple[Path, ...] = ()):
     """`streamlit run dashboard/app.py` on a free port; yields its URL; kills it (and any
-    training process its runs left alive) on exit."""
+    training process its runs left alive) on exit. `data_dirs`: the folders "Files on this
+    machine" may read ($HMF_DATA_DIR; by default the server inherits this process's)."""
     port = free_port()
     env = {**os.environ, "HMF_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
+    if data_dirs:
+        env["HMF_DATA_DIR"] = os.pathsep.join(str(folder) for folder in data_dirs)
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [

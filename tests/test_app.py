@@ -22,6 +22,9 @@ from hmf_core.runs import run_status
 from hmf_core.training import TrainSettings
 
 APP = REPO / "dashboard" / "app.py"
+# "Files on this machine" reads the test's tmp_path and ../shared/data (issue 19)
+pytestmark = pytest.mark.usefixtures("data_in_tmp")
+
 PAGES = ("data", "train", "map", "affinity", "membership", "explain", "metrics", "compare")
 
 

@@ -14,6 +14,8 @@ from dashboard.text import literal
 from hmf_core.rundir import RunDir
 from hmf_core.runs import run_status, stop_run
 
+pytestmark = pytest.mark.usefixtures("data_in_tmp")  # "Files on this machine" reads tmp_path
+
 
 def metric(at, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)

@@ -837,7 +837,7 @@ def test_the_data_page_shows_progress_while_reading_a_large_file_by_path(tmp_pat
 
     large = tmp_path / "large.csv"
     generate_csv(large, 4_000_000)
-    with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
+    with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log", (tmp_path,)) as url:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})

@@ -198,6 +198,7 @@ def test_the_run_status_names_the_quality_step_while_its_process_lives(tmp_path)
     assert run_status(run).phase == "finished"  # a dead process computes nothing
 
 
+@pytest.mark.usefixtures("data_in_tmp")
 def test_the_data_page_shows_the_reading_progress_of_a_file_by_path(tmp_path, monkeypatch):
     path = write_ratings(tmp_path / "large.csv", 200_000)
     monkeypatch.setattr(textfiles, "BLOCK", SMALL_BLOCK)

@@ -3,6 +3,7 @@ and see what is in them: sizes, rating histogram, time range, split sizes, probl
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +18,12 @@ import streamlit as st
 
 from dashboard import loads, state
 from dashboard.text import literal
+from hmf_core.allowed import DATA_DIR_VARIABLE, data_folders
 from hmf_core.datasets import (
     DEMO,
     Dataset,
+    app_folders,
+    confine,
     earlier_uploads,
     read_error_message,
     store_uploads,
@@ -212,19 +216,31 @@ def _upload_source(columns: tuple) -> None:
 
 
 def _path_source(columns: tuple) -> None:
+    folders = data_folders()
+    listed = ", ".join(literal(folder) for folder in folders)
+    absent = [folder for folder in folders if not folder.is_dir()]
     st.caption(
         "For files too large to upload through the browser: paths on the machine that "
         "runs this app, read in place (no copy). " + _limits()
+    )
+    st.markdown(
+        f"Files on this machine reads files under: {listed} (links and `..` followed, "
+        f"nothing outside is opened). To allow another folder, start the app with "
+        f"`{DATA_DIR_VARIABLE}=<folder>` (several separated by `{os.pathsep}`)."
+        + (" That folder does not exist yet." if absent and len(folders) == 1 else "")
     )
     ratings = st.text_input("Rating file path", key="path_ratings").strip()
     items = st.text_input("Item metadata path (optional)", key="path_items").strip()
     users = st.text_input("User metadata path (optional)", key="path_users").strip()
     if st.button("Use these files", key="use_paths", type="primary", disabled=not ratings):
-        resolved = {
-            name: str(Path(value).expanduser().resolve()) if value else None
-            for name, value in (("ratings", ratings), ("items", items), ("users", users))
-        }
-        _apply(Dataset(label=Path(ratings).name, columns=columns, **resolved), "path")
+        typed = Dataset(
+            label=Path(ratings).name, ratings=ratings, items=items or None, users=users or None
+        )
+        candidate, refused = confine(replace(typed, columns=columns), folders)
+        if candidate is None:  # refused before anything is opened
+            st.session_state["data_errors"] = {"origin": "path", "errors": refused, "kept": True}
+        else:
+            _apply(candidate, "path")
     _show_errors("path")
 
 
@@ -238,7 +254,11 @@ def _earlier_source(columns: tuple) -> None:
     )
     st.caption(", ".join(f"{role}: {literal(Path(path).name)}" for role, path in choice.files()))
     if st.button("Use this dataset", type="primary", key="use_earlier"):
-        _apply(replace(choice, columns=columns), "earlier")
+        candidate, refused = confine(replace(choice, columns=columns), app_folders())
+        if candidate is None:  # a link someone left in the uploads folder
+            st.session_state["data_errors"] = {"origin": "earlier", "errors": refused, "kept": True}
+        else:
+            _apply(candidate, "earlier")
     _show_errors("earlier")
 
 
