@@ -160,8 +160,11 @@ def folder_bytes(folder: str | Path) -> int:
     return total
 
 
-def gigabytes(size: float) -> str:
-    return f"{size / 1e9:,.2f} GB"
+def size_text(size: float) -> str:
+    """Bytes as people read them: "812.4 MB", "21.30 GB" (decimal units, as disks are sold)."""
+    if size >= 1e9:
+        return f"{size / 1e9:,.2f} GB"
+    return f"{size / 1e6:,.1f} MB"
 
 
 def check_disk(root: str | Path, limit_bytes: int | None, setting: str = "") -> int:
@@ -170,8 +173,8 @@ def check_disk(root: str | Path, limit_bytes: int | None, setting: str = "") -> 
     used = folder_bytes(root)
     if limit_bytes is not None and used > limit_bytes:
         raise RunError(
-            f"no new training: the runs folder {root} uses {gigabytes(used)}, above the limit of "
-            f"{gigabytes(limit_bytes)}{f' ({setting})' if setting else ''}; whoever runs the app "
+            f"no new training: the runs folder {root} uses {size_text(used)}, above the limit of "
+            f"{size_text(limit_bytes)}{f' ({setting})' if setting else ''}; whoever runs the app "
             "can delete runs no longer needed there, or raise the limit"
         )
     return used

@@ -17,7 +17,7 @@ from hmf_core.compare import changed_settings
 from hmf_core.datasets import Dataset, SplitChoice, default_split, read_error_message
 from hmf_core.errors import RunError
 from hmf_core.files import DamagedFile
-from hmf_core.limits import folder_bytes, gigabytes
+from hmf_core.limits import folder_bytes, size_text
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
 from hmf_core.progress import step_of
@@ -497,8 +497,8 @@ def _shared_limits(limits: SharedLimits) -> None:
     st.caption(
         f"This app is shared: at most {limits.trainings} training(s) run at once "
         "(HMF_SHARED_TRAININGS), more wait in line and start when one ends; a new training is "
-        f"refused while runs use more than {gigabytes(limits.runs_bytes)} of disk "
-        f"(HMF_SHARED_RUNS_GB; now {gigabytes(used)})."
+        f"refused while runs use more than {size_text(limits.runs_bytes)} of disk "
+        f"(HMF_SHARED_RUNS_GB; now {size_text(used)})."
     )
 
 
