@@ -307,7 +307,7 @@ def test_a_shared_server_asks_a_browser_for_the_password_first(tmp_path):
             shot = Screenshots(page)
             try:
                 page.goto(url)  # 127.0.0.1: this machine, yet no way in without the password
-                field = page.get_by_label("Password")
+                field = page.get_by_label("Password", exact=True)
                 expect(field).to_be_visible(timeout=90_000)
                 expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
                 expect(page.get_by_text("Current dataset")).to_have_count(0)
@@ -316,7 +316,7 @@ def test_a_shared_server_asks_a_browser_for_the_password_first(tmp_path):
                 page.get_by_role("button", name="Sign in").click()
                 expect(page.get_by_text("Wrong password: the app stays closed.")).to_be_visible()
                 expect(page.get_by_text("Current dataset")).to_have_count(0)
-                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_label("Password", exact=True).fill(PASSWORD)
                 page.get_by_role("button", name="Sign in").click()
                 demo = "Current dataset: MovieLens latest-small (bundled demo)"
                 expect(page.get_by_text(demo)).to_be_visible(timeout=90_000)
