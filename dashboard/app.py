@@ -2,13 +2,15 @@
 
 Start it from the repository root:  streamlit run dashboard/app.py
 Runs are written under $HMF_RUNS_DIR (default ./runs) and found again after a restart.
+It listens on localhost only (.streamlit/config.toml); shared (--server.address 0.0.0.0), it
+asks for a password first (dashboard.gate, dashboard.sharing).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state  # the installed package (`pip install -e .`)
+from dashboard import gate, state  # the installed package (`pip install -e .`)
 from dashboard.text import literal
 from hmf_core.files import DamagedFile
 
@@ -30,6 +32,8 @@ PAGES = {
 
 def run() -> None:
     st.set_page_config(page_title="HMF Explorer", page_icon=":material/hub:", layout="wide")
+    if gate.admit() is None:  # shared and not signed in: the prompt (or why not) and no more
+        return
     navigation = st.navigation(
         {
             section: [st.Page(path, title=title, icon=icon) for path, title, icon in pages]

@@ -246,6 +246,7 @@ class RunDir:
             "elapsed_s": (int, float),
             "last": (dict,),
             "error": (str,),
+            "position": (int,),
         }
         for key, types in checks.items():
             value = progress.get(key)

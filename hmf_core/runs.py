@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hmf_core.files import DamagedFile
+from hmf_core.limits import RunLimits, check_disk, take_ticket
 from hmf_core.progress import QUALITY_STEP
 from hmf_core.runclaim import create_run_dir
 from hmf_core.rundir import RunDir, list_runs
@@ -39,9 +40,11 @@ def runs_root() -> Path:
 _children: dict[tuple[str, str], subprocess.Popen] = {}
 
 
-def spawn(run: RunDir, job: str, command: list[str], log: str) -> subprocess.Popen:
+def spawn(
+    run: RunDir, job: str, command: list[str], log: str, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
     """Start `python -m <command...>` for `run` in its own session, its output in the run's
-    `log` file, and remember it as (run, job)."""
+    `log` file, and remember it as (run, job). `pass_fds`: descriptors the process inherits."""
     with open(run.file(log), "w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", *command],
@@ -50,6 +53,7 @@ def spawn(run: RunDir, job: str, command: list[str], log: str) -> subprocess.Pop
             stdin=subprocess.DEVNULL,
             cwd=PACKAGE_ROOT,  # `-m hmf_core...` finds the package here even when not installed
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     _children[(str(run.path), job)] = process
     return process
@@ -72,16 +76,30 @@ def start_run(
     name: str | None = None,
     label: str = "",
     note: str = "",
+    limits: RunLimits | None = None,
 ) -> RunDir:
     """Start training in a new process; returns at once with the run directory (called `name`,
     by default the time and the shape). `label` and `note` are the user's name and note for the
-    run (meta.json, with the time Train was pressed)."""
+    run (meta.json, with the time Train was pressed). `limits`: a RunError with the figures when
+    the runs folder uses more disk than allowed; with a number of trainings at once, the worker
+    waits in the runs folder's queue (`hmf_core.limits`) for a slot before it trains."""
+    limits = limits or RunLimits()
     root = Path(root).resolve() if root is not None else runs_root()  # the worker's cwd differs
+    check_disk(root, limits.disk_bytes, limits.disk_setting)
     run_dir = create_run_dir(root, name or new_run_name(settings))  # atomic: no exists() gap
     run = RunDir(run_dir)
     run.update_meta(name=label, note=note, created=time.time())
     run.write("settings", asdict(settings))
-    process = spawn(run, "train", ["hmf_core.worker", str(run.path)], "log")
+    command, inherited = ["hmf_core.worker", str(run.path)], ()
+    if limits.trainings:  # a place in line, taken here so that the queue keeps the Train order
+        ticket, descriptor = take_ticket(root)
+        command += ["--slots", str(limits.trainings), "--ticket", str(ticket)]
+        inherited = (descriptor,)  # the worker inherits the ticket's lock
+    try:
+        process = spawn(run, "train", command, "log", pass_fds=inherited)
+    finally:
+        for descriptor in inherited:
+            os.close(descriptor)
     run.write(
         "progress", {"state": "queued", "pid": process.pid, "label": "HMF", "started": time.time()}
     )
@@ -190,6 +208,8 @@ def _status(run: RunDir) -> RunStatus:
     error = hmf.get("error")
     alive = run.process_alive()
     if state == "queued":
+        if alive and hmf.get("position"):  # waiting for a slot (hmf_core.limits)
+            return RunStatus(f"queued, position {hmf['position']}", True, hmf, mf)
         if alive:
             return RunStatus("preparing data", True, hmf, mf)
         return RunStatus(

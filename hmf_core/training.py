@@ -176,8 +176,11 @@ def fit(
     """Train one model on `split`, writing into `run_dir`; returns the test metrics."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
-        for stale in ("metrics", "stop"):
-            RunDir(run_dir).file(stale).unlink(missing_ok=True)
+        RunDir(run_dir).file("metrics").unlink(missing_ok=True)
+        stop = RunDir(run_dir).file("stop")
+        if stop.exists() and stop.stat().st_mtime < _process_started() - 2:  # 2 s: /proc's
+            stop.unlink()  # left by an earlier run; one asked for since this process began
+            # (while it waited in line or prepared the data) is kept and honoured
     torch.set_num_threads(cpu_threads(settings.threads))
     pl.seed_everything(settings.seed, workers=False, verbose=False)
     global_mean = float(split.train["rating"].mean()) if settings.task == "rating" else 0.0
@@ -334,6 +337,21 @@ class _quiet_lightning:
         self.warnings.__exit__(*exc)
         self.logger.setLevel(self.level)
         return False
+
+
+def _process_started() -> float:
+    """When this process began (epoch seconds, within about a second: /proc/stat's boot time is
+    whole seconds), from /proc; now where /proc cannot tell."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def train_run(

@@ -3,6 +3,7 @@ by Playwright, screenshots, and the few Streamlit widgets that need more than a 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -55,10 +56,23 @@ def streamlit_server(runs_dir: Path, log_path: Path, data_dirs: tuple[Path, ...]
     """`streamlit run dashboard/app.py` on a free port; yields its URL; kills it (and any
     training process its runs left alive) on exit. `data_dirs`: the folders "Files on this
     machine" may read ($HMF_DATA_DIR; by default the server inherits this process's)."""
+    env = (
+        {"HMF_DATA_DIR": os.pathsep.join(str(folder) for folder in data_dirs)} if data_dirs else {}
+    )
+    with streamlit_process(runs_dir, log_path, env=env) as (_, url):
+        yield url
+
+
+@contextmanager
+def streamlit_process(
+    runs_dir: Path, log_path: Path, options: tuple[str, ...] = (), env: dict | None = None
+):
+    """README's command, `streamlit run dashboard/app.py` from the repository root (so with the
+    repository's .streamlit/config.toml: localhost only), on a free port, plus `options`
+    (e.g. ("--server.address", "0.0.0.0")) and `env`; yields (process, URL on 127.0.0.1)
+    once it answers; kills it and the training processes its runs left alive on exit."""
     port = free_port()
-    env = {**os.environ, "HMF_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
-    if data_dirs:
-        env["HMF_DATA_DIR"] = os.pathsep.join(str(folder) for folder in data_dirs)
+    env = {**os.environ, "HMF_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [
@@ -71,10 +85,9 @@ def streamlit_server(runs_dir: Path, log_path: Path, data_dirs: tuple[Path, ...]
                 str(port),
                 "--server.headless",
                 "true",
-                "--server.address",
-                "127.0.0.1",
                 "--browser.gatherUsageStats",
                 "false",
+                *options,
             ],
             cwd=REPO,
             env=env,
@@ -97,7 +110,7 @@ def streamlit_server(runs_dir: Path, log_path: Path, data_dirs: tuple[Path, ...]
             if time.time() > deadline:
                 raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield url
+        yield server, url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -106,6 +119,36 @@ def streamlit_server(runs_dir: Path, log_path: Path, data_dirs: tuple[Path, ...]
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         stop_training_processes(runs_dir)
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket process `pid` listens on, from /proc/net/tcp and
+    /proc/net/tcp6 (the LISTEN rows whose inode is one of the process's open sockets)."""
+    inodes = set()
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(link)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = set()
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: TCP_LISTEN
+                continue
+            address, port = local.split(":")
+            raw = bytes.fromhex(address)  # the kernel's 32-bit words, in host byte order
+            if sys.byteorder == "little":
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))
+            found.add((str(ipaddress.ip_address(raw)), int(port, 16)))
+    return found
 
 
 def stop_training_processes(runs_dir: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,6 +144,27 @@ def test_run_directory_and_checkpoint_round_trip(tmp_path, planted):
 class StopAfterOneEpoch(Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         (Path(trainer.default_root_dir) / "STOP").write_text("test")
+
+
+def test_a_stop_left_by_an_earlier_run_is_cleared_one_asked_for_since_is_kept(
+    tmp_path, planted_split
+):
+    """A STOP older than this process is an earlier run's (a reused --run-dir): cleared. One
+    written since (while the run waited in line or prepared its data) is honoured: it was lost
+    before, the training removed it when it began."""
+    settings = replace(SMALL, max_epochs=2)
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "STOP").write_text("earlier run")
+    os.utime(stale / "STOP", (time.time() - 3600, time.time() - 3600))
+    fit(settings, planted_split, stale)
+    assert RunDir(stale).progress()["state"] == "finished" and len(RunDir(stale).metrics()) == 2
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "STOP").write_text("asked while preparing")
+    fit(settings, planted_split, fresh)
+    assert RunDir(fresh).progress()["state"] == "stopped"
+    assert len(RunDir(fresh).metrics()) <= 1
 
 
 def test_stop_request_ends_cleanly_and_keeps_the_best_checkpoint(tmp_path, planted_split):

@@ -16,7 +16,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import loads, state
+from dashboard import gate, loads, state
 from dashboard.text import literal
 from hmf_core.allowed import DATA_DIR_VARIABLE, data_folders
 from hmf_core.datasets import (
@@ -170,33 +170,52 @@ def _limits() -> str:
 
 
 def _upload_source(columns: tuple) -> None:
-    limit = st.get_option("server.maxUploadSize")
+    shared = gate.current_access().limits  # None while the app is local
+    limit = shared.upload_mb if shared else st.get_option("server.maxUploadSize")
+    where = (
+        "while the app is shared (`HMF_SHARED_UPLOAD_MB`)"
+        if shared
+        else "(`server.maxUploadSize` in `.streamlit/config.toml`)"
+    )
     st.caption(
-        f"Uploads of up to {limit:,} MB per file (`server.maxUploadSize` in "
-        "`.streamlit/config.toml`); the browser sends the whole file and the app holds it in "
-        "memory once. For larger files, or to skip that copy, use **Files on this machine**. "
-        + _limits()
+        f"Uploads of up to {limit:,} MB per file {where}; the browser sends the whole file "
+        "and the app holds it in memory once. For larger files, or to skip that copy, use "
+        "**Files on this machine**. " + _limits()
     )
     left, middle, right = st.columns(3)
+    sized = {"max_upload_size": limit} if shared else {}
     ratings = left.file_uploader(
         "Rating file",
         key="upload_ratings",
         help="u.data, ratings.dat, ratings.csv, a .zip, CSV/TSV/parquet",
+        **sized,
     )
     items = middle.file_uploader(
         "Item metadata (optional)",
         key="upload_items",
         help="u.item, movies.dat, movies.csv, or a CSV keyed by item id",
+        **sized,
     )
     users = right.file_uploader(
         "User metadata (optional)",
         key="upload_users",
         help="u.user, users.dat, or a CSV keyed by user id",
+        **sized,
     )
     if ratings is None:
         if items is not None or users is not None:
             st.info("Add the rating file: metadata alone cannot be trained on.")
         _show_errors("upload")
+        return
+    too_large = [f for f in (ratings, items, users) if f is not None and f.size > limit * 2**20]
+    for upload in too_large:  # a client that ignored the uploader's own limit
+        st.error(
+            literal(
+                f"{upload.name}: {upload.size / 2**20:,.1f} MB, above the {limit:,} MB per "
+                "file this shared app takes (HMF_SHARED_UPLOAD_MB); nothing was kept."
+            )
+        )
+    if too_large:
         return
     signature = tuple((f.file_id if f else None) for f in (ratings, items, users)) + columns
     if st.session_state.get("upload_signature") != signature:

@@ -9,13 +9,15 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard import loads, state, widgets
+from dashboard import gate, loads, state, widgets
 from dashboard.recipe import KNOBS, recipe_controls
+from dashboard.sharing import SharedLimits
 from dashboard.text import literal
 from hmf_core.compare import changed_settings
 from hmf_core.datasets import Dataset, SplitChoice, default_split, read_error_message
 from hmf_core.errors import RunError
 from hmf_core.files import DamagedFile
+from hmf_core.limits import folder_bytes, size_text
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
 from hmf_core.progress import step_of
@@ -461,6 +463,9 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
             f"Already training: {literal(', '.join(active))}. Runs share the CPU, so a second "
             "one slows both."
         )
+    access = gate.current_access()
+    if access.limits:
+        _shared_limits(access.limits)
     if st.button(
         "Train",
         type="primary",
@@ -469,12 +474,32 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
         disabled=problem is not None,
         width="stretch",
     ):
-        started = start_run(settings, root=runs_root(), label=label, note=note)
-        state.open_run(started.name)
-        st.rerun()
+        try:
+            started = start_run(
+                settings, root=runs_root(), label=label, note=note, limits=access.run_limits()
+            )
+        except RunError as refusal:  # the runs folder is over its disk limit
+            st.session_state["train_refused"] = str(refusal)
+        else:
+            state.open_run(started.name)
+            st.rerun()
+    refused = st.session_state.pop("train_refused", None)
+    if refused:
+        st.error(literal(f"Refused: {refused}."), icon=":material/block:")
     if problem:
         st.error(problem)
     _form_origin(dataset, run, settings)
+
+
+def _shared_limits(limits: SharedLimits) -> None:
+    """What a shared app allows, stated where it bites: trainings at once, disk for runs."""
+    used = folder_bytes(runs_root())
+    st.caption(
+        f"This app is shared: at most {limits.trainings} training(s) run at once "
+        "(HMF_SHARED_TRAININGS), more wait in line and start when one ends; a new training is "
+        f"refused while runs use more than {size_text(limits.runs_bytes)} of disk "
+        f"(HMF_SHARED_RUNS_GB; now {size_text(used)})."
+    )
 
 
 # --- the current run, live, and every run on disk ---------------------------------------------
@@ -546,6 +571,13 @@ def _run_view(run: RunDir, status: RunStatus) -> None:
         with st.expander("Last lines of the training log"):
             st.code(run.log_tail() or "(empty)", language=None)
 
+    if status.phase.startswith("queued"):
+        st.info(
+            f"{literal(status.phase.capitalize())}: this shared app trains a limited number of "
+            "runs at once (HMF_SHARED_TRAININGS); this one starts when one of them ends. "
+            "Stop takes it out of the line.",
+            icon=":material/hourglass_top:",
+        )
     _progress(status, settings)
     task = settings.get("task", "rating")
     if not widgets.curve_row(run, task, "curve_", mf=bool(settings.get("compare_mf"))):
@@ -572,7 +604,8 @@ def _progress(status: RunStatus, settings: dict) -> None:
             f"batch {batch}/{batches or '?'}",
         )
     elif status.active:  # preparing data / cluster quality: the step progress.json names
-        fraction, text = step_of(hmf) or (None, status.phase)
+        queued = 0.0 if status.phase.startswith("queued") else None  # waiting: not begun
+        fraction, text = step_of(hmf) or (queued, status.phase)
         st.progress(1.0 if fraction is None else fraction, text=f"{literal(text)}…")
     metrics = {"HMF epochs": str(int(hmf.get("epoch") or 0))}
     if settings.get("compare_mf"):
