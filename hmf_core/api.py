@@ -288,6 +288,14 @@ class Run:
         index = known.index() if level == 0 else pd.RangeIndex(len(vectors), name="cluster")
         return pd.DataFrame(vectors, index=index, columns=columns)
 
+    def export(self, out: str | Path, format: str = "parquet") -> list[Path]:
+        """Write the embeddings and memberships into the folder `out` (hmf_core.export):
+        "projector" (TensorBoard Projector's vectors.tsv + metadata.tsv) or "parquet" (per
+        side and level). Returns the files written."""
+        from hmf_core.export import export
+
+        return export(self, out, format)
+
     def quality(self) -> dict[str, pd.DataFrame]:
         """Cluster quality tables (hmf_core.quality.quality_tables): "sharpness", "agreement",
         "planted". Read from quality.json, computed (and written there) when it is absent."""
