@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pytorch_lightning.callbacks import Callback
 
+from hmf_core import cli_api
 from hmf_core.errors import DataFormatError, RunError
 from hmf_core.metrics import TASKS
 from hmf_core.runclaim import create_run_dir
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     name.add_argument("run_dir")
     name.add_argument("--name", help="the run's new name")
     name.add_argument("--note", help="the run's new note")
+    cli_api.add_commands(commands)  # issue 22: recommend, export (hmf_core/cli_api.py)
     return parser
 
 
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return _quality(Path(args.run_dir), args.items, args.users)
         if args.command == "name":
             return _name(Path(args.run_dir), args.name, args.note)
+        if args.command in cli_api.COMMANDS:
+            return cli_api.run_command(args)
         return _evaluate(Path(args.run_dir), args.compute)
     except (DataFormatError, RunError, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)

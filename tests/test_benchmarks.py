@@ -184,3 +184,18 @@ def test_sparse_optim_speed_quick(tmp_path):
         if row["optimizer"] == "lazy":  # only LazyAdamW catches up at an epoch end
             assert number(row["bare epoch-end catch-up CPU s"]) > 0, row
     assert len(pd.read_csv(tmp_path / "sparse_optim_speed.csv")) == 4
+
+
+def test_recommend_smoke(tmp_path):
+    """benchmarks.recommend on tiny data: a trained run, the API and the CLI both answer for
+    every user (10 rows each), and the report says where and how it was measured."""
+    run_study("recommend", "--smoke", "--out", str(tmp_path))
+    report = tmp_path / "recommend.md"
+    text = report.read_text()
+    assert "Versions: python" in text and "Machine:" in text and "Date:" in text
+    assert f"Command: `python -m benchmarks.recommend --smoke --out {tmp_path}`" in text
+    rows = table_with(report, "per user ms")
+    assert [row["path"].split(":")[0] for row in rows] == ["API", "CLI"]
+    for row in rows:
+        assert row["users"] == "120" and row["rows"] == "1,200", row
+        assert number(row["seconds"]) > 0, row
