@@ -79,7 +79,7 @@ def start_run(
     root = Path(root).resolve() if root is not None else runs_root()  # the worker's cwd differs
     run_dir = create_run_dir(root, name or new_run_name(settings))  # atomic: no exists() gap
     run = RunDir(run_dir)
-    run.update_meta(name=label, note=note, created=time.time())
+    run.create(name=label, note=note)  # meta.json: its new run id, name, note, created
     run.write("settings", asdict(settings))
     process = spawn(run, "train", ["hmf_core.worker", str(run.path)], "log")
     run.write(
