@@ -154,9 +154,7 @@ def claim_run_dir(path: str | Path, overwrite: bool = False) -> Claim:
                 "choose another --run-dir"
             )
         return Claim(path, _locked(path))
-    old = RunLock(path)
-    if old.path.exists():
-        old.acquire()  # a RunError naming the pid when a live run holds it
+    old = _hold_unchanged(path / LOCK)  # a RunError naming the pid when a live run holds it
     try:
         _refuse_live(path)
         if not overwrite:
@@ -167,7 +165,8 @@ def claim_run_dir(path: str | Path, overwrite: bool = False) -> Claim:
         aside = path.with_name(f".{path.name}.replaced-{uuid.uuid4().hex[:8]}")
         os.rename(path, aside)  # atomic: the whole old run leaves `path` at once
     finally:
-        old.release()
+        if old is not None:
+            os.close(old)  # drops the flock
     try:
         path.mkdir()
     except FileExistsError:
@@ -204,6 +203,25 @@ def _mkdirs(path: Path) -> list[Path]:
             if folder == path:  # made by another process meanwhile: not ours
                 return []
     return missing
+
+
+def _hold_unchanged(lock: Path) -> int | None:
+    """Hold an existing run.lock without writing to it (a refused claim leaves the old run's
+    files as they were): the descriptor holding its flock, None when there is no lock file."""
+    try:
+        descriptor = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise RunError(
+            f"{lock.parent}: in use by a live run (pid {holder}); "
+            "choose another --run-dir or stop that run"
+        ) from None
+    return descriptor
 
 
 def _locked(path: Path) -> RunLock:

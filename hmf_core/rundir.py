@@ -70,7 +70,7 @@ FILES = {
     "stop": "STOP",
 }
 MAP_METHODS = ("pca", "umap")  # in the order they are written
-AGAIN = "train the run again (or delete its directory)"
+AGAIN = "train the run again into a new run directory (or delete this one)"
 RECOVERY = {  # what to do when a file is damaged, by its name in FILES
     "settings": AGAIN,
     "data": AGAIN,
