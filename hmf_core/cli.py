@@ -294,12 +294,10 @@ def _train(args: argparse.Namespace) -> int:
     except BaseException:
         if _refused_before_training(run_dir):
             claim.abandon()  # nothing of this command is left; a replaced run is put back
-        else:
-            claim.commit()
-            claim.lock.release()
         raise
-    claim.commit()
-    claim.lock.release()
+    finally:
+        claim.commit()  # the new run started: the one it replaced is deleted
+        claim.lock.release()
     RunDir(run_dir).update_meta(ended=time.time())
     _print_progress(run_dir)
     for name, metrics in results.items():

@@ -232,13 +232,12 @@ class RunDir:
         the name, the note and when it was created. Returns the id."""
         run_id = new_run_id()
         identity = {"run_id": run_id}
-        if parent is not None:
-            own = parent.meta()
-            identity.update(
-                {k: own[k] for k in ("data_fingerprint",) if k in own},
-                **({"parent": own["run_id"]} if "run_id" in own else {}),
-            )
-        self.update_meta(name=name, note=note, created=time.time(), **identity)
+        if parent is not None:  # its parent's id, and the data they share
+            theirs = parent._identity_fields()
+            identity["parent"] = theirs.get("run_id")
+            identity["data_fingerprint"] = theirs.get("data_fingerprint")
+        known = {key: value for key, value in identity.items() if value}
+        self.update_meta(name=name, note=note, created=time.time(), **known)
         return run_id
 
     def _identity_fields(self) -> dict:

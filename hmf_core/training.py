@@ -385,8 +385,13 @@ def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback]
         run_dir.mkdir(parents=True, exist_ok=True)
         RunDir(run_dir).write(
             "progress",
-            {"state": "failed", "pid": os.getpid(), "error": str(exc), "label": "HMF"}
-            | {"refused": PREPARING},  # nothing trained: the CLI removes what it made
+            {  # refused: nothing trained, so the CLI removes what it made
+                "state": "failed",
+                "pid": os.getpid(),
+                "error": str(exc),
+                "label": "HMF",
+                "refused": PREPARING,
+            },
         )
         raise
     results = {"hmf": fit(settings, split, run_dir, "HMF", callbacks)}
