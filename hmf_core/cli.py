@@ -14,7 +14,7 @@ from pytorch_lightning.callbacks import Callback
 from hmf_core import cli_api
 from hmf_core.errors import DataFormatError, RunError
 from hmf_core.metrics import TASKS
-from hmf_core.runclaim import create_run_dir
+from hmf_core.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
 from hmf_core.settings import (
     PRESETS,
     WARM_STARTS,
@@ -52,7 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--users", help="user metadata (u.user, users.dat, any CSV keyed by id)")
     for role in ("user", "item", "rating", "timestamp"):
         train.add_argument(f"--{role}-col", help=f"name of the {role} column, if not recognised")
-    train.add_argument("--run-dir", help="where to write the run (default runs/<time>)")
+    train.add_argument(
+        "--run-dir",
+        help="where to write the run (default runs/<time>); a directory that holds a run is "
+        "refused (runs are never trained into again) unless --overwrite",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --run-dir (not while it trains): the old run is moved aside "
+        "whole, then deleted once the new one has read its data",
+    )
     train.add_argument("--name", default="", help="a name for the run, shown in the app")
     train.add_argument("--note", default="", help="a note for the run, shown in the app")
     train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
@@ -276,21 +286,52 @@ def _train(args: argparse.Namespace) -> int:
     _check_inputs(args)
     settings = settings_from_args(args)
     settings.validate()  # the data-dependent checks follow once the data is read
-    if args.run_dir:
-        run_dir = Path(args.run_dir)  # may exist; a live run in it is refused (run.lock)
-    else:  # made atomically, unique even for two runs started in the same second
-        run_dir = create_run_dir("runs", time.strftime("%Y%m%d-%H%M%S"))
-
-    if is_rank_zero():
-        RunDir(run_dir).update_meta(name=args.name, note=args.note, created=time.time())
-    results = train_run(settings, run_dir, callbacks=[PrintEpochs()])
-    if not is_rank_zero():
+    if not is_rank_zero():  # DDP's other processes write nothing: rank 0 claimed --run-dir
+        run_dir = args.run_dir or create_run_dir("runs", time.strftime("%Y%m%d-%H%M%S"))
+        train_run(settings, Path(run_dir), callbacks=[PrintEpochs()])
         return 0
+    claim = _claim(args)
+    run_dir = claim.path
+    RunDir(run_dir).create(name=args.name, note=args.note)  # meta.json: a new run id
+    try:
+        results = train_run(settings, run_dir, callbacks=[PrintEpochs()], lock=claim.lock)
+    except BaseException:
+        if _refused_before_training(run_dir):
+            claim.abandon()  # nothing of this command is left; a replaced run is put back
+        raise
+    finally:
+        claim.commit()  # the new run started: the one it replaced is deleted
+        claim.lock.release()
     RunDir(run_dir).update_meta(ended=time.time())
     _print_progress(run_dir)
     for name, metrics in results.items():
         print(f"{name} test: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0
+
+
+def _claim(args: argparse.Namespace) -> Claim:
+    """The run directory of a new training, claimed (hmf_core.runclaim): --run-dir, refused
+    when it holds a run unless --overwrite; else a new runs/<time> (made atomically, unique
+    even for two runs started in the same second)."""
+    if args.run_dir:
+        return claim_run_dir(args.run_dir, overwrite=args.overwrite)
+    if args.overwrite:
+        raise RunError("--overwrite replaces the run in --run-dir: give --run-dir too")
+    return claim_new_run_dir("runs", time.strftime("%Y%m%d-%H%M%S"))
+
+
+def _refused_before_training(run_dir: Path) -> bool:
+    """Whether the run's data was refused at read time (nothing trained, no checkpoint)."""
+    from hmf_core.files import DamagedFile
+    from hmf_core.rundir import RunDir
+    from hmf_core.training import PREPARING
+
+    run = RunDir(run_dir)
+    try:
+        refused = run.json("progress").get("refused") == PREPARING
+    except DamagedFile:
+        return False
+    return refused and not run.has_model()
 
 
 def _print_name(run) -> None:

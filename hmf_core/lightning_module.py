@@ -70,6 +70,7 @@ class HMFModule(pl.LightningModule):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
         self.save_hyperparameters()
+        self.run_identity: dict = {}  # set by training.fit: RunDir.identity() of its run
         self.model = initial_model(HMFConfig(**config), seed)
         self.task = task
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
@@ -232,6 +233,8 @@ class HMFModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint) -> None:
         self._catch_up()
+        if self.run_identity:  # rundir.RUN_KEY: the run the checkpoint belongs to
+            checkpoint["hmf_run"] = dict(self.run_identity)
 
     def on_train_end(self) -> None:
         self._catch_up()

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.files import write_atomically
 from hmf_core.interpret import model_rows, side_embedding
 from hmf_core.model import HMF
 from hmf_core.naming import cluster_names
@@ -268,7 +267,7 @@ def _fit_umap(
 
 
 def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
-    write_atomically(run.file(f"map_{method}"), lambda path: frame.to_parquet(path, index=False))
+    run.write_table(f"map_{method}", frame)  # the run's id in the parquet metadata
 
 
 def save_projections(run_dir: str | Path, seed: int = 0) -> dict:

@@ -19,12 +19,27 @@ map_pca.parquet, map_umap.parquet, maps.json   the 2-D maps and their timings (o
 quality.json       cluster quality after training (hmf_core.quality), or its error
 mf/                the same for the plain-MF comparison, when asked for
 STOP               written to ask a running training to stop
+
+Runs are immutable once started: a new training never writes into a directory that holds a run
+(hmf_core.runclaim.claim_run_dir refuses, or with --overwrite moves the old run aside whole).
+Every run gets an identity when it is created: a random `run_id` in meta.json (the MF
+comparison's mf/meta.json: its own id and its `parent`'s), and, once its data is split, the
+`data_fingerprint` of data.json. Every file the run writes afterwards carries the id:
+progress.json, test_metrics.json, maps.json and quality.json a "run_id" key, best.ckpt a
+top-level "hmf_run" entry, the map parquet files the schema metadata key b"hmf_run_id". A file
+carrying another run's id (copied from another run, or from another dataset) is damaged
+(DamagedFile: "belongs to run X, not this run (Y)") and no page uses it. A run without an id,
+or a file without one, was written before identities existed: legacy, accepted unchecked
+(metrics.csv, log.txt and the data tables carry none; data.json is tied by its fingerprint).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -32,7 +47,7 @@ import pandas as pd
 import torch
 
 from hmf_core.errors import RunError
-from hmf_core.files import DamagedFile, read_json, write_json
+from hmf_core.files import DamagedFile, read_json, write_atomically, write_json
 from hmf_core.model import HMF, HMFConfig
 
 FILES = {
@@ -55,7 +70,7 @@ FILES = {
     "stop": "STOP",
 }
 MAP_METHODS = ("pca", "umap")  # in the order they are written
-AGAIN = "train the run again (or delete its directory)"
+AGAIN = "train the run again into a new run directory (or delete this one)"
 RECOVERY = {  # what to do when a file is damaged, by its name in FILES
     "settings": AGAIN,
     "data": AGAIN,
@@ -72,6 +87,9 @@ RECOVERY = {  # what to do when a file is damaged, by its name in FILES
     "quality": "compute it again: python -m hmf_core quality RUN_DIR",
     "meta": "give the run its name and note again (Train page, or python -m hmf_core name)",
 }
+STAMPED = ("progress", "test_metrics", "maps", "quality")  # JSON files carrying "run_id"
+RUN_KEY = "hmf_run"  # the checkpoint's top-level entry: {"run_id", "data_fingerprint"}
+PARQUET_KEY = b"hmf_run_id"  # the map parquet files' schema metadata key
 MAX_NAME = 80  # characters of a run's name (one line)
 MAX_NOTE = 2000  # characters of its note
 SETTINGS_TYPES = {
@@ -98,9 +116,28 @@ TABLE_COLUMNS = {  # columns every page relies on
 }
 
 
-def load_checkpoint(path: str | Path) -> tuple[HMF, dict]:
-    """Rebuild a model from a checkpoint alone; returns (model in eval mode, hyperparameters)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+def new_run_id() -> str:
+    """A run's identity: 16 random hex digits."""
+    return uuid.uuid4().hex[:16]
+
+
+def data_fingerprint(summary: dict) -> str:
+    """16 hex digits of SHA-256 over data.json's content (data and split summaries) as it reads
+    back from the file: equal for the same data and split, different for other ones."""
+    canonical = json.loads(json.dumps(summary, default=str))  # what write_json stores
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_checkpoint(path: str | Path, mmap: bool = False) -> dict:
+    """A checkpoint's contents with torch.load(weights_only=True): a pickle payload (anything
+    beyond tensors and plain containers) is refused. `mmap`: the tensors stay on disk (cheap:
+    for reading the header)."""
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
+def model_from(checkpoint: dict) -> tuple[HMF, dict]:
+    """The model (eval mode) and hyperparameters of a loaded checkpoint."""
     hparams = checkpoint["hyper_parameters"]
     model = HMF(HMFConfig(**hparams["config"]))
     state = {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()}
@@ -108,11 +145,18 @@ def load_checkpoint(path: str | Path) -> tuple[HMF, dict]:
     return model.eval(), dict(hparams)
 
 
-class RunDir:
-    """A run directory, read and written by the names in `FILES`."""
+def load_checkpoint(path: str | Path) -> tuple[HMF, dict]:
+    """Rebuild a model from a checkpoint alone; returns (model in eval mode, hyperparameters)."""
+    return model_from(read_checkpoint(path))
 
-    def __init__(self, path: str | Path):
+
+class RunDir:
+    """A run directory, read and written by the names in `FILES`. `parent`: the run whose MF
+    comparison this is (its mf/ folder)."""
+
+    def __init__(self, path: str | Path, parent: RunDir | None = None):
         self.path = Path(path)
+        self.parent = parent
 
     @property
     def name(self) -> str:
@@ -167,6 +211,9 @@ class RunDir:
         for key, types in (("name", (str,)), ("note", (str,))):
             if meta.get(key) is not None and not isinstance(meta[key], types):
                 raise self.damaged("meta", f'"{key}" should be text, found {meta[key]!r:.40}')
+        for key in ("run_id", "parent", "data_fingerprint"):
+            if meta.get(key) is not None and not isinstance(meta[key], str):
+                raise self.damaged("meta", f'"{key}" should be text, found {meta[key]!r:.40}')
         for key in ("created", "ended"):
             value = meta.get(key)
             if value is not None and (
@@ -177,7 +224,53 @@ class RunDir:
             "name": meta.get("name") or "",
             "note": meta.get("note") or "",
             **{key: float(meta[key]) for key in ("created", "ended") if meta.get(key) is not None},
+            **{k: meta[k] for k in ("run_id", "parent", "data_fingerprint") if meta.get(k)},
         }
+
+    def create(self, name: str = "", note: str = "", parent: RunDir | None = None) -> str:
+        """Write meta.json of a new run: a new run id (and `parent`'s id for an MF comparison),
+        the name, the note and when it was created. Returns the id."""
+        run_id = new_run_id()
+        identity = {"run_id": run_id}
+        if parent is not None:  # its parent's id, and the data they share
+            theirs = parent._identity_fields()
+            identity["parent"] = theirs.get("run_id")
+            identity["data_fingerprint"] = theirs.get("data_fingerprint")
+        known = {key: value for key, value in identity.items() if value}
+        self.update_meta(name=name, note=note, created=time.time(), **known)
+        return run_id
+
+    def _identity_fields(self) -> dict:
+        """meta.json's fields, {} when it is damaged (its own damage is reported by meta();
+        the run's other files are then taken unchecked, as a legacy run's)."""
+        try:
+            return self.meta()
+        except DamagedFile:
+            return {}
+
+    def run_id(self) -> str | None:
+        """The run's id (None: a legacy run, written before run ids; nothing is checked). For an
+        MF comparison, a DamagedFile when it belongs to another run than its parent."""
+        meta = self._identity_fields()
+        if self.parent is not None:
+            parent = self.parent._identity_fields().get("run_id")
+            if parent is not None and meta.get("parent", parent) != parent:
+                raise self.damaged("meta", _foreign(meta["parent"], parent))
+        return meta.get("run_id")
+
+    def identity(self) -> dict:
+        """What the run's files carry: {"run_id", "data_fingerprint"} ({} for a legacy run)."""
+        meta = self._identity_fields()
+        return {k: meta[k] for k in ("run_id", "data_fingerprint") if k in meta}
+
+    def check_owner(self, name: str, owner: object) -> None:
+        """DamagedFile when file `name` carries another run's id than this run's; a file or a
+        run without one (legacy) passes."""
+        if owner is None:
+            return
+        own = self.run_id()
+        if own is not None and owner != own:
+            raise self.damaged(name, _foreign(owner, own))
 
     @property
     def label(self) -> str:
@@ -203,8 +296,12 @@ class RunDir:
         return meta
 
     def json(self, name: str) -> dict:
-        """One of the run's JSON files ({} when absent); DamagedFile when it cannot be used."""
-        return read_json(self.file(name), RECOVERY.get(name, AGAIN))
+        """One of the run's JSON files ({} when absent); DamagedFile when it cannot be used or
+        carries another run's id (the "run_id" key of STAMPED files, removed here)."""
+        payload = read_json(self.file(name), RECOVERY.get(name, AGAIN))
+        if name in STAMPED:
+            self.check_owner(name, payload.pop("run_id", None))
+        return payload
 
     def damaged(self, name: str, reason: str) -> DamagedFile:
         return DamagedFile(self.file(name), reason, RECOVERY.get(name, AGAIN))
@@ -220,14 +317,72 @@ class RunDir:
         return settings
 
     def write(self, name: str, payload: dict) -> None:
-        """Write one of the run's JSON files atomically (settings, progress, maps...)."""
+        """Write one of the run's JSON files atomically (settings, progress, maps...); the
+        STAMPED ones carry the run's id."""
+        if name in STAMPED:
+            run_id = self._identity_fields().get("run_id")
+            payload = {**payload, **({"run_id": run_id} if run_id else {})}
         write_json(self.file(name), payload)
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> None:
+        """Write one of the run's parquet files atomically, the run's id in its metadata."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        run_id = self._identity_fields().get("run_id")
+        if run_id:
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), PARQUET_KEY: run_id.encode()}
+            )
+        write_atomically(self.file(name), lambda path: pq.write_table(table, path))
+
+    def _check_parquet(self, name: str) -> None:
+        """A parquet file's footer is readable and carries no other run's id."""
+        import pyarrow.parquet as pq
+
+        try:
+            metadata = pq.read_metadata(self.file(name)).metadata or {}
+        except Exception as exc:
+            raise self.damaged(name, _reason(exc)) from None
+        owner = metadata.get(PARQUET_KEY)
+        self.check_owner(name, owner.decode(errors="replace") if owner is not None else None)
+
+    def check_checkpoint(self) -> None:
+        """best.ckpt (when there is one) is a complete checkpoint that torch.load accepts with
+        weights_only=True (no pickle payload) and carries no other run's id or data: its
+        header read with the tensors left on disk."""
+        path = self.file("checkpoint")
+        if not path.exists():
+            return
+        if not zipfile.is_zipfile(path):
+            raise self.damaged("checkpoint", "not a complete checkpoint")
+        try:
+            checkpoint = read_checkpoint(path, mmap=True)
+        except Exception as exc:  # pickle.UnpicklingError for a payload weights_only refuses
+            raise self.damaged("checkpoint", _checkpoint_reason(exc)) from None
+        self._check_checkpoint_owner(checkpoint)
+
+    def _check_checkpoint_owner(self, checkpoint: dict) -> None:
+        stamp = checkpoint.get(RUN_KEY) if isinstance(checkpoint, dict) else None
+        if not isinstance(stamp, dict):
+            return  # legacy: written before run ids
+        self.check_owner("checkpoint", stamp.get("run_id"))
+        own = self._identity_fields().get("data_fingerprint")
+        theirs = stamp.get("data_fingerprint")
+        if own and theirs and own != theirs:
+            raise self.damaged(
+                "checkpoint", f"trained on other data (fingerprint {theirs}, this run's {own})"
+            )
 
     def data_summary(self) -> dict:
         summary = self.json("data")
         for part in ("data", "split"):
             if not isinstance(summary.get(part, {}), dict):
                 raise self.damaged("data", f'"{part}" should be an object')
+        own = self._identity_fields().get("data_fingerprint")
+        if summary and own and data_fingerprint(summary) != own:
+            raise self.damaged("data", f"describes other data than this run's (fingerprint {own})")
         return summary
 
     def process_alive(self) -> bool:
@@ -296,7 +451,7 @@ class RunDir:
         return metrics
 
     def comparison(self) -> RunDir | None:
-        mf = RunDir(self.path / "mf")
+        mf = RunDir(self.path / "mf", parent=self)
         return mf if mf.file("progress").exists() else None
 
     def has_model(self) -> bool:
@@ -314,8 +469,13 @@ class RunDir:
                 "first validated epoch)"
             )
         try:
-            model, _ = load_checkpoint(self.file("checkpoint"))
-        except Exception as exc:  # truncated, not a checkpoint, another model's weights
+            checkpoint = read_checkpoint(self.file("checkpoint"))
+        except Exception as exc:  # truncated, not a checkpoint, a pickle payload
+            raise self.damaged("checkpoint", _checkpoint_reason(exc)) from None
+        self._check_checkpoint_owner(checkpoint)
+        try:
+            model, _ = model_from(checkpoint)
+        except Exception as exc:  # another model's weights
             raise self.damaged("checkpoint", f"{type(exc).__name__}: {exc}") from None
         return model
 
@@ -354,6 +514,7 @@ class RunDir:
         path = self.file(f"map_{method}")
         if not path.exists():
             return None
+        self._check_parquet(f"map_{method}")
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:
@@ -390,19 +551,17 @@ class RunDir:
     def damage(self) -> DamagedFile | None:
         """The first damaged file of the run (the MF comparison's included), or None: every
         JSON file and metrics.csv read, the tables' headers and the parquet files' footers
-        checked, the checkpoint's zip directory read. Cheap enough for every run of a list."""
-        import pyarrow.parquet as pq
-
-        parts = [self] + ([self.comparison()] if self.comparison() is not None else [])
+        checked, the checkpoint's header read (weights_only, tensors left on disk), every
+        run id compared with the run's own. Cheap enough for every run of a list."""
         try:
             self.settings()
-            for part in parts:
+            mf = self.comparison()
+            for part in [self] + ([mf] if mf is not None else []):
+                part.run_id()  # the MF comparison's: its parent is this run
                 part.progress()
                 part.test_metrics()
                 part.metrics()
-                checkpoint = part.file("checkpoint")
-                if checkpoint.exists() and not zipfile.is_zipfile(checkpoint):
-                    raise part.damaged("checkpoint", "not a complete checkpoint")
+                part.check_checkpoint()
             self.data_summary()
             for name in ("maps", "quality"):
                 self.json(name)
@@ -412,10 +571,7 @@ class RunDir:
                     self._check_header(name)
             for name in ("interactions", "map_pca", "map_umap"):
                 if self.file(name).exists() or (name == "interactions" and tables_written):
-                    try:
-                        pq.read_metadata(self.file(name))
-                    except Exception as exc:
-                        raise self.damaged(name, _reason(exc)) from None
+                    self._check_parquet(name)
         except DamagedFile as damage:
             return damage
         return None
@@ -454,6 +610,19 @@ def clean_name(text: object) -> str:
 def clean_note(text: object) -> str:
     """A run note as stored: outer blank space removed, at most MAX_NOTE characters."""
     return str(text or "").strip()[:MAX_NOTE]
+
+
+def _foreign(owner: object, own: str) -> str:
+    return f"belongs to run {str(owner)[:40]}, not this run ({own})"
+
+
+def _checkpoint_reason(exc: BaseException) -> str:
+    """Why torch.load refused a checkpoint, in one short line."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+        return "holds a pickle payload that a safe load (weights_only) refuses"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _reason(exc: BaseException) -> str:

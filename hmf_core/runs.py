@@ -88,7 +88,7 @@ def start_run(
     check_disk(root, limits.disk_bytes, limits.disk_setting)
     run_dir = create_run_dir(root, name or new_run_name(settings))  # atomic: no exists() gap
     run = RunDir(run_dir)
-    run.update_meta(name=label, note=note, created=time.time())
+    run.create(name=label, note=note)  # meta.json: its new run id, name, note, created
     run.write("settings", asdict(settings))
     command, inherited = ["hmf_core.worker", str(run.path)], ()
     if limits.trainings:  # a place in line, taken here so that the queue keeps the Train order

@@ -27,7 +27,7 @@ from hmf_core.metrics import monitor as task_monitor
 from hmf_core.progress import QUALITY_STEP, Report, RunSteps, span
 from hmf_core.ratings import RatingData, read_ratings
 from hmf_core.runclaim import RunLock
-from hmf_core.rundir import RunDir
+from hmf_core.rundir import RunDir, data_fingerprint
 from hmf_core.settings import MF_INIT_STD, TrainSettings, cluster_warnings
 from hmf_core.split import Split, make_split
 from hmf_core.warmstart import warm_start
@@ -57,6 +57,7 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
+PREPARING = "preparing"  # progress.json's "refused" when reading or splitting refused the data
 READ_SHARE = 0.7  # of preparing a run's data, the share of reading (splitting: the rest)
 
 
@@ -83,7 +84,9 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
         print(f"warning: {warning}", flush=True)  # the CLI's and the worker log's
     run = RunDir(run_dir)
     run.write("settings", asdict(settings))
-    run.write("data", {"data": data.summary(), "split": split.summary()})
+    summary = {"data": data.summary(), "split": split.summary()}
+    run.write("data", summary)
+    run.update_meta(data_fingerprint=data_fingerprint(summary))  # ties data.json to the run
     for kind, ids, path in (
         ("user", split.user_ids, settings.users),
         ("item", split.item_ids, settings.items),
@@ -195,6 +198,7 @@ def fit(
         optimizer=settings.optimizer,
         entropy_weight=settings.entropy_weight,
     )
+    module.run_identity = RunDir(run_dir).identity()  # carried by its best.ckpt
     warm_start(
         module.model, split.train, settings.warm_start, settings.warm_start_sharpness, settings.seed
     )
@@ -354,18 +358,42 @@ def _process_started() -> float:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
+TRAINED = ("checkpoint", "metrics", "test_metrics", "data", "maps", "quality")  # a run's output
+
+
 def train_run(
-    settings: TrainSettings, run_dir: str | Path, callbacks: list[Callback] | None = None
+    settings: TrainSettings,
+    run_dir: str | Path,
+    callbacks: list[Callback] | None = None,
+    lock: RunLock | None = None,
 ) -> dict:
-    """The whole run: prepare, fit HMF, optionally fit MF on the same split, then the maps."""
+    """The whole run: prepare, fit HMF, optionally fit MF on the same split, then the maps.
+    `lock`: the run directory's lock, already held by the caller (hmf_core.runclaim's claim);
+    else it is taken here. A directory that already holds a trained run is refused: runs are
+    never trained into again (the CLI's --overwrite replaces one first)."""
     run_dir = Path(run_dir)
-    lock = RunLock(run_dir)
-    if is_rank_zero():
+    own_lock = lock is None
+    lock = lock or RunLock(run_dir)
+    if is_rank_zero() and own_lock:
         lock.acquire()  # a RunError when a live run already writes here
     try:
+        if is_rank_zero():
+            _refuse_trained(RunDir(run_dir))
         return _train_run(settings, run_dir, callbacks)
     finally:
-        lock.release()
+        if own_lock:
+            lock.release()
+
+
+def _refuse_trained(run: RunDir) -> None:
+    """A RunError when `run` already holds a trained run's output (or an MF comparison)."""
+    found = [run.file(name) for name in TRAINED] + [run.path / "mf"]
+    trained = [path.name for path in found if path.exists()]
+    if trained:
+        raise RunError(
+            f"{run.path}: holds a trained run already ({trained[0]}); runs are never trained "
+            "into again: train into a new run directory"
+        )
 
 
 def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback] | None) -> dict:
@@ -374,11 +402,20 @@ def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback]
     except Exception as exc:
         run_dir.mkdir(parents=True, exist_ok=True)
         RunDir(run_dir).write(
-            "progress", {"state": "failed", "pid": os.getpid(), "error": str(exc), "label": "HMF"}
+            "progress",
+            {  # refused: nothing trained, so the CLI removes what it made
+                "state": "failed",
+                "pid": os.getpid(),
+                "error": str(exc),
+                "label": "HMF",
+                "refused": PREPARING,
+            },
         )
         raise
     results = {"hmf": fit(settings, split, run_dir, "HMF", callbacks)}
     if settings.compare_mf and not RunDir(run_dir).stop_requested():
+        if is_rank_zero():  # the MF comparison is a sub-run: its own id and its parent's
+            RunDir(run_dir / "mf").create(parent=RunDir(run_dir))
         mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
         results["mf"] = fit(mf_settings, split, run_dir / "mf", "MF", callbacks)
     if is_rank_zero() and RunDir(run_dir).has_model():

@@ -4,17 +4,20 @@ file names it and says how to recover, the run list shows the run as damaged, an
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
+import torch
 from conftest import REPO
 from test_app import PAGES, app, shown, visit
 
-from hmf_core.rundir import RunDir
+from hmf_core.rundir import PARQUET_KEY, RunDir
 from hmf_core.runs import describe, run_status
 
 
@@ -35,6 +38,47 @@ def _settings_data_seven(run: Path) -> None:
 def _ragged_metrics(run: Path) -> None:
     with open(run / "metrics.csv", "a") as handle:
         handle.write("1,2,3,4,5,6,7,8,9,10,11,12\n")
+
+
+OTHER = "tiny-ranking"  # another finished run (its own run id): files copied from it are foreign
+OTHER_RUN = [Path()]  # its directory, set by damaged_run
+
+
+def _from_other(*names: str):
+    """Copy files of another run over this one's (a checkpoint swapped in, say)."""
+
+    def copy(run: Path) -> None:
+        for name in names:
+            shutil.copy(OTHER_RUN[0] / name, run / name)
+
+    return copy
+
+
+def _mf_of_other(run: Path) -> None:
+    """mf/ as if copied from another run: its parent is that run's id."""
+    meta = json.loads((run / "mf" / "meta.json").read_text())
+    other = json.loads((OTHER_RUN[0] / "meta.json").read_text())
+    _json(run / "mf" / "meta.json", {**meta, "parent": other["run_id"]})
+
+
+def _map_of_other(run: Path) -> None:
+    """map_umap.parquet carrying another run's id in its metadata."""
+    other = json.loads((OTHER_RUN[0] / "meta.json").read_text())
+    table = pq.read_table(run / "map_umap.parquet")
+    metadata = {**table.schema.metadata, PARQUET_KEY: other["run_id"].encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), run / "map_umap.parquet")
+
+
+class Payload:
+    """Pickled as a call of a global that torch.load(weights_only=True) does not allow."""
+
+    def __reduce__(self):
+        return (datetime.date, (2020, 1, 1))
+
+
+def _pickle_payload(run: Path) -> None:
+    checkpoint = torch.load(run / "best.ckpt", weights_only=True)
+    torch.save({**checkpoint, "payload": Payload()}, run / "best.ckpt")
 
 
 # name -> (the damaged file, how it is damaged)
@@ -66,11 +110,25 @@ DAMAGES = {
     "data-list": ("data.json", lambda run: _json(run / "data.json", ["split"])),
     "maps-not-json": ("maps.json", lambda run: (run / "maps.json").write_bytes(b"\x89PNG")),
     "checkpoint-truncated": ("best.ckpt", lambda run: _truncate(run / "best.ckpt")),
+    # issue 19: a file of another run, or one a safe load refuses
+    "checkpoint-of-another-run": ("best.ckpt", _from_other("best.ckpt")),
+    "checkpoint-pickle-payload": ("best.ckpt", _pickle_payload),
+    "test-metrics-of-another-run": ("test_metrics.json", _from_other("test_metrics.json")),
+    "quality-of-another-run": ("quality.json", _from_other("quality.json")),
+    "progress-of-another-run": ("progress.json", _from_other("progress.json")),
+    "data-of-another-run": ("data.json", _from_other("data.json")),
+    "maps-of-another-run": (
+        "maps.json",
+        lambda run: _json(run / "maps.json", {"pca_s": 0.1, "run_id": "0123456789abcdef"}),
+    ),
+    "map-of-another-run": ("map_umap.parquet", _map_of_other),
+    "mf-of-another-run": ("meta.json", _mf_of_other),
 }
 
 
 def damaged_run(finished_runs: Path, root: Path, damage: str) -> RunDir:
     shutil.copytree(finished_runs / "tiny", root / "broken")
+    OTHER_RUN[0] = finished_runs / OTHER
     DAMAGES[damage][1](root / "broken")
     return RunDir(root / "broken")
 
