@@ -417,6 +417,9 @@ def _mapped(source, name, separator, names, header, message) -> DataFormatError:
                 f"{len(names)} fields separated by {_shown(separator)}",
                 f"found {row.actual_columns} in {text[:80]!r}",
             )
+    if "Could not skip initial" in message and _lines_at_most(source, 1):
+        # a header without a line end and nothing after it: pyarrow cannot skip the header
+        return DataFormatError(name, None, "a header and at least one row", "found no data rows")
     if "invalid UTF8" in message:
         return DataFormatError(name, None, "UTF-8 text", "found bytes that are not UTF-8")
     return DataFormatError(
@@ -425,6 +428,16 @@ def _mapped(source, name, separator, names, header, message) -> DataFormatError:
         f"text separated by {_shown(separator)}",
         f"could not parse it ({message[:200]})",
     )
+
+
+def _lines_at_most(source, count: int) -> bool:
+    """Whether the text has at most `count` non-empty lines (error path only)."""
+    lines = 0
+    for line in source.lines():
+        lines += bool(line.strip())
+        if lines > count:
+            return False
+    return True
 
 
 def read_delimited(
