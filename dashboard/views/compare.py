@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, widgets
 from dashboard.charts import DIVERGED_COLOUR
 from dashboard.text import hover, literal
 from hmf_core.compare import compare_curves, compare_table, run_labels
@@ -44,6 +44,7 @@ def compare_page() -> None:
         st.info("Pick one or more runs.")
         return
     table = compare_table(picked)
+    table = widgets.text_where_diverged(table, skip=("name", "note", "run"))
     st.dataframe(
         table,
         hide_index=True,
@@ -89,7 +90,7 @@ def compare_page() -> None:
             textposition="bottom center",
             customdata=diverged["name"],
             hovertemplate="%{customdata}: diverged at epoch %{x}<extra></extra>",
-            name="diverged",
+            name="diverged (not a finite number)",
         )
     figure.update_layout(height=420, legend={"orientation": "h", "y": -0.2})
     st.plotly_chart(figure, key="compare_chart")

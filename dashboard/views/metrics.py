@@ -76,7 +76,9 @@ def metrics_page() -> None:
                 "page to get one."
             )
         st.dataframe(
-            _as_text_where_diverged(pd.DataFrame(rows)), hide_index=True, key="metrics_table"
+            widgets.text_where_diverged(pd.DataFrame(rows), skip=("model",)),
+            hide_index=True,
+            key="metrics_table",
         )
         _paper_reference(run, settings)
 
@@ -138,17 +140,6 @@ def _cell(metrics: dict, name: str):
     if _number(metrics, name):
         return metrics[name]
     return "diverged" if name in diverged_fields(metrics) else None
-
-
-def _as_text_where_diverged(table: pd.DataFrame) -> pd.DataFrame:
-    """A column holding "diverged" beside numbers becomes text (the numbers to 4 decimals):
-    one type per column, as a table needs."""
-    for column in table.columns:
-        if column != "model" and table[column].map(lambda v: v == "diverged").any():
-            table[column] = table[column].map(
-                lambda v: f"{v:.4f}" if isinstance(v, (int, float)) and v == v else v
-            )
-    return table
 
 
 def _paper_reference(run, settings: dict) -> None:
