@@ -352,7 +352,7 @@ def _arrow_stream(source, separator, names, header, types, wanted, report) -> pa
     total = max(1, source.size)
     megabytes = f"{total / 1e6:,.0f} MB"
     reader = pacsv.open_csv(
-        source.arrow_input(), **_options(separator, names, header, types, wanted)
+        source.arrow_input(), **_options(source, separator, names, header, types, wanted)
     )
     batches = []
     report(0.0, f"parsing: 0 of {megabytes}")
@@ -366,15 +366,24 @@ def _arrow_stream(source, separator, names, header, types, wanted, report) -> pa
 
 def _arrow_read(source, separator, names, header, types, wanted, handler=None) -> pa.Table:
     return pacsv.read_csv(
-        source.arrow_input(), **_options(separator, names, header, types, wanted, handler)
+        source.arrow_input(), **_options(source, separator, names, header, types, wanted, handler)
     )
 
 
-def _options(separator, names, header, types, wanted, handler=None) -> dict:
+def _header_lines(source) -> int:
+    """Physical lines up to and including the header (blank lines before it count: pyarrow
+    skips rows by physical line, so skipping one would read the header as data)."""
+    for number, line in enumerate(source.lines(), start=1):
+        if line.strip():
+            return number
+    return 1
+
+
+def _options(source, separator, names, header, types, wanted, handler=None) -> dict:
     return dict(
         read_options=pacsv.ReadOptions(
             column_names=names,
-            skip_rows=1 if header else 0,
+            skip_rows=_header_lines(source) if header else 0,
             use_threads=handler is None,
             block_size=BLOCK,
         ),
