@@ -311,8 +311,8 @@ def corpus() -> list[Case]:
         Case(
             "ratings-varied-no-problem",
             "r.csv",
-            HEADER + b"1,1,4,5\n1,2,3,6\n",
-            Accepted(["1", "1"], ["1", "2"], [4, 3], problems=[]),
+            HEADER + b"1,1,4,5\n1,2,3,6\n2,1,5,7\n",
+            Accepted(["1", "1", "2"], ["1", "2", "1"], [4, 3, 5], problems=[]),
         ),
         Case(
             "implicit-is-not-constant",
