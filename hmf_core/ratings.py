@@ -424,10 +424,10 @@ def _clean(
 
 
 # A rating scale (1-5 stars, 1-10, 0-100 points) stays far below a million. A rating of a
-# larger magnitude is a slip (a time, an id or a price in the rating column, an exponent) and
-# no rating model fits it: its squared error alone is 1e12 or more, every rating scale's
-# learning rate then overshoots, and from about 1.8e19 on the square overflows float32, the
-# type training runs in. So the reader states every such rating (how many, their range) and a
+# larger magnitude is most likely a slip (a time, an id or a price in the rating column, an
+# exponent): its squared error alone is 1e12 or more, the learning rates tuned for rating
+# scales overshoot on it, and from about 1.8e19 on the square overflows float32, the type
+# training runs in. So the reader states every such rating (how many, their range) and a
 # fit that diverges on them names them as the cause.
 FAR_RATING = 1e6
 
