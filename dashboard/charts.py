@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hmf_core.rundir import diverged_rows
+
 METRIC_NAMES = {
     "train_loss": "Train loss",
     "val_rmse": "Validation RMSE (lower is better)",
@@ -48,16 +50,22 @@ def curve_option(
 ) -> tuple[dict, str]:
     """The curve of `column` against epoch, one line with a marker per epoch per model (HMF,
     MF), as an ECharts option for `st.echarts_chart`, and its accessible name ("Train loss:
-    HMF 3 epochs, MF 0 epochs"). A keyed echarts chart keeps its identity when its data change
+    HMF 3 epochs, MF 0 epochs"). An epoch whose value was NaN or infinite (a diverged fit:
+    hmf_core.rundir.diverged_rows) is a red "diverged" marker at the top of the plot, never a
+    point at infinity. A keyed echarts chart keeps its identity when its data change
     (Streamlit updates it in place), where a plotly chart is mounted anew: live curves use this.
     ECharts draws every string as plain text."""
-    series, counts = [], []
+    series, counts, diverged = [], [], {}
     for name, frame in frames.items():
         rows = []
         if frame is not None and not frame.empty and column in frame.columns:
             kept = frame.dropna(subset=[column])
             rows = [[int(e), float(v)] for e, v in zip(kept["epoch"], kept[column])]
-        counts.append(f"{name} {len(rows)} epochs")
+            diverged[name] = [int(e) for e in frame["epoch"][diverged_rows(frame, column)]]
+        shown = f"{name} {len(rows)} epochs"
+        if diverged.get(name):
+            shown += f", diverged at epoch {', '.join(map(str, diverged[name]))}"
+        counts.append(shown)
         series.append(
             {
                 "type": "line",
@@ -69,6 +77,24 @@ def curve_option(
             }
         )
     title = METRIC_NAMES.get(column, column)
+    bounds = _log_bounds(series) if log_y else {}
+    top = max((y for line in series for _, y in line["data"]), default=1.0)
+    if log_y:
+        top = bounds.get("max", top if top > 0 else 1.0)
+    series += [
+        {
+            "type": "scatter",
+            "name": f"{name} diverged",
+            "data": [[epoch, top] for epoch in epochs],
+            "symbol": "triangle",
+            "symbolSize": 12,
+            "color": DIVERGED_COLOUR,
+            "label": {"show": True, "formatter": "diverged", "position": "bottom"},
+            "tooltip": {"formatter": f"{name}: diverged (not a finite number)"},
+        }
+        for name, epochs in diverged.items()
+        if epochs
+    ]
     option = {
         "animation": False,  # an update redraws in place, with nothing replayed
         "title": {"text": title, "textStyle": {"fontSize": 14, "fontWeight": "normal"}},
@@ -84,13 +110,14 @@ def curve_option(
             "min": 1,
         },
         "yAxis": (
-            {"type": "log", "logBase": 10, **_log_bounds(series)}
-            if log_y
-            else {"type": "value", "scale": True}
+            {"type": "log", "logBase": 10, **bounds} if log_y else {"type": "value", "scale": True}
         ),
         "series": series,
     }
     return option, f"{title}: {', '.join(counts)}"
+
+
+DIVERGED_COLOUR = "#d62728"
 
 
 LOG_STEPS = [m * 10.0**e for e in range(-6, 7) for m in (1, 2, 5)]

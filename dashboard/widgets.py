@@ -74,6 +74,18 @@ def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str, inde
     )
 
 
+def text_where_diverged(table: pd.DataFrame, skip: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A column holding "diverged" (a metric that was NaN or infinite) beside numbers becomes
+    text, the numbers written to 4 decimals: one type per column, as a table needs."""
+    table = table.copy()
+    for column in table.columns:
+        if column not in skip and table[column].map(lambda value: value == "diverged").any():
+            table[column] = table[column].map(
+                lambda v: f"{v:.4f}" if isinstance(v, (int, float)) and v == v else v
+            )
+    return table
+
+
 def table_of(frame: pd.DataFrame, wanted: tuple[str, ...], **options) -> None:
     """st.dataframe of the `wanted` columns that `frame` has, in that order."""
     st.dataframe(frame[[c for c in wanted if c in frame.columns]], hide_index=True, **options)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hmf_core.files import diverged_fields
 from hmf_core.quality import find_record
-from hmf_core.rundir import RunDir
+from hmf_core.rundir import DIVERGED_COLUMN, RunDir, diverged_rows
 from hmf_core.runs import run_note
 
 SETTINGS = (
@@ -86,14 +87,14 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
             value = settings.get(name)
             row[name] = ",".join(map(str, value)) if isinstance(value, list) else value
         test = run.test_metrics() if isinstance(run.test_metrics(), dict) else {}
-        row.update({k: v for k, v in test.items() if k.startswith("test_")})
+        row.update({k: _shown(test, k) for k in test if k.startswith("test_")})
         row["best_epoch"] = test.get("best_epoch")
         quality = run.quality()
         row.update(_quality_headline(quality if isinstance(quality, dict) else {}))
         mf = run.comparison()
         if mf is not None:
             mf_test = mf.test_metrics() if isinstance(mf.test_metrics(), dict) else {}
-            row.update({f"mf_{k}": v for k, v in mf_test.items() if k.startswith("test_")})
+            row.update({f"mf_{k}": _shown(mf_test, k) for k in mf_test if k.startswith("test_")})
         row["run"] = run.name
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -102,19 +103,35 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
     return table[first + [c for c in table.columns if c not in first]]
 
 
+def _shown(metrics: dict, key: str):
+    """A test metric as the table shows it: the number, or "diverged" where it was NaN or
+    infinite (hmf_core.files.finite_json wrote null and listed it)."""
+    return "diverged" if key in diverged_fields(metrics) else metrics.get(key)
+
+
 def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
     """Long table for one chart: run (directory), name (see `run_labels`), epoch, metric, value
-    (every column of metrics.csv but epoch and elapsed time)."""
+    (every column of metrics.csv but epoch and elapsed time) and diverged (True where the value
+    was NaN or infinite: value is NaN there, and the chart marks the epoch "diverged")."""
     labels = run_labels(runs)
     frames = []
     for run in runs:
         metrics = run.metrics()
         if metrics.empty:
             continue
-        long = metrics.melt(id_vars=["epoch"], var_name="metric", value_name="value")
-        long = long[long["metric"] != "elapsed_s"].dropna(subset=["value"])
-        frames.append(long.assign(run=run.name, name=labels[run.name]))
-    columns = ["run", "name", "epoch", "metric", "value"]
+        names = [c for c in metrics.columns if c not in ("epoch", "elapsed_s", DIVERGED_COLUMN)]
+        for metric in names:
+            part = pd.DataFrame(
+                {
+                    "epoch": metrics["epoch"],
+                    "metric": metric,
+                    "value": metrics[metric],
+                    "diverged": diverged_rows(metrics, metric),
+                }
+            )
+            part = part[part["value"].notna() | part["diverged"]]
+            frames.append(part.assign(run=run.name, name=labels[run.name]))
+    columns = ["run", "name", "epoch", "metric", "value", "diverged"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]

@@ -241,6 +241,20 @@ class Coverage:
         return self.known == self.rated
 
 
+def coverage_message(coverage: Coverage, path: str | Path, kind: str) -> str:
+    """The Data page's line on a metadata file (and the CLI's warning when it is incomplete):
+    "movies.csv: 9,742 items described (genres); 9,724 of 9,724 rated items have an entry."
+    """
+    message = (
+        f"{Path(path).name}: {coverage.described:,} {kind}s described "
+        f"({', '.join(coverage.columns)}); {coverage.known:,} of {coverage.rated:,} rated "
+        f"{kind}s have an entry."
+    )
+    if not coverage.complete:
+        message += f" The other {coverage.rated - coverage.known:,} are shown by id."
+    return message
+
+
 def metadata_coverage(metadata: pd.DataFrame, ids: np.ndarray) -> Coverage:
     """Which of the rating file's `ids` the metadata (indexed by id) has an entry for; ids are
     compared as text, as the files spell them."""

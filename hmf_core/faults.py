@@ -45,7 +45,12 @@ class DivergenceGuard(Callback):
             elif name == self.monitor and self.limit is not None and value > self.limit:
                 self._stop(trainer)
 
-    def message(self) -> str:
+    def message(self, cause: str | None = None) -> str:
+        """What diverged and why: `cause` when the data explains it (ratings far outside any
+        rating scale: hmf_core.ratings.far_ratings), else the learning rate."""
+        if cause:
+            scale = "ratings far outside any rating scale"
+            return f"diverged at epoch {self.epoch} on {scale}: {cause}"
         return f"diverged at epoch {self.epoch} (try a lower learning rate)"
 
 

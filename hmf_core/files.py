@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from hmf_core.errors import RunError
 
@@ -43,8 +46,56 @@ def write_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+DIVERGED = "diverged"  # the key that lists a JSON object's fields that were not finite
+
+
+def finite_json(value):
+    """`value` as strict JSON can hold it: every NaN or infinity (a Python or numpy float)
+    becomes null, and an object that held one gets "diverged": [the names of those fields]
+    (a diverged fit's metrics are infinite or NaN: the pages say "diverged", never "inf");
+    numpy numbers become Python numbers. Lists keep their length (null in place)."""
+    if isinstance(value, dict):
+        clean, diverged = {}, []
+        for key, item in value.items():
+            if _non_finite(item):
+                clean[key] = None
+                diverged.append(str(key))
+            else:
+                clean[key] = finite_json(item)
+        if diverged and _flag_free(clean):
+            earlier = clean.get(DIVERGED) if isinstance(clean.get(DIVERGED), list) else []
+            clean[DIVERGED] = sorted({*map(str, earlier), *diverged})
+        return clean
+    if isinstance(value, (list, tuple)):
+        return [None if _non_finite(item) else finite_json(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _flag_free(value: dict) -> bool:
+    """Whether `value`'s "diverged" field is free for the list of non-finite fields."""
+    return not isinstance(value.get(DIVERGED), (int, float, str, dict))
+
+
+def _non_finite(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (float, np.floating)):
+        return not math.isfinite(float(value))
+    return False
+
+
+def diverged_fields(value: dict) -> set[str]:
+    """The fields of a JSON object read back that were NaN or infinite when written."""
+    listed = value.get(DIVERGED) if isinstance(value, dict) else None
+    return {str(name) for name in listed} if isinstance(listed, list) else set()
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
-    text = json.dumps(payload, indent=2, default=str)
+    """Write `payload` as strict JSON (no NaN or Infinity, which JSON does not have: see
+    `finite_json`), atomically."""
+    text = json.dumps(finite_json(payload), indent=2, default=str, allow_nan=False)
     return write_atomically(path, lambda temporary: temporary.write_text(text))
 
 
@@ -67,7 +118,7 @@ def read_json(path: str | Path, recovery: str = "") -> dict:
         raise DamagedFile(path, f"not JSON: {exc.msg} at line {exc.lineno}", recovery) from None
     if not isinstance(value, dict):
         raise DamagedFile(path, f"expected a JSON object, found {_kind(value)}", recovery)
-    return value
+    return finite_json(value)  # a file written before writes were strict may hold Infinity
 
 
 def _kind(value) -> str:

@@ -65,8 +65,9 @@ class RatingData:
     implicit: bool
     has_timestamp: bool
     duplicates_dropped: int = 0
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the file was read (units, encoding)
     encoding: str = "UTF-8"
+    problems: list[str] = field(default_factory=list)  # what is wrong or suspect in the data
 
     @property
     def n_users(self) -> int:
@@ -81,7 +82,11 @@ class RatingData:
         keep = self.table["rating"].to_numpy() >= threshold
         table = self.table[keep].assign(rating=np.float32(1.0)).reset_index(drop=True)
         note = f"Implicit feedback: {int(keep.sum())} of {len(keep)} ratings >= {threshold} kept."
-        return replace(self, table=table, implicit=True, notes=[*self.notes, note])
+        constant = constant_ratings(self.table["rating"].to_numpy())  # moot: all are positives
+        problems = [problem for problem in self.problems if problem != constant]
+        return replace(
+            self, table=table, implicit=True, notes=[*self.notes, note], problems=problems
+        )
 
     def summary(self) -> dict:
         """Plain numbers for a report: sizes, density, rating range, time range, problems."""
@@ -96,11 +101,13 @@ class RatingData:
             "encoding": self.encoding,
             "duplicates_dropped": self.duplicates_dropped,
             "notes": list(self.notes),
+            "problems": list(self.problems),
         }
         if not self.implicit:
-            summary["rating_min"] = float(table["rating"].min())
-            summary["rating_max"] = float(table["rating"].max())
-            summary["rating_mean"] = float(table["rating"].mean())
+            ratings = table["rating"].to_numpy()
+            summary["rating_min"] = float(ratings.min())
+            summary["rating_max"] = float(ratings.max())
+            summary["rating_mean"] = float(ratings.mean(dtype=np.float64))  # float32 overflows
         if self.has_timestamp:
             summary["time_min"] = int(table["timestamp"].min())
             summary["time_max"] = int(table["timestamp"].max())
@@ -388,12 +395,15 @@ def _clean(
     # Duplicated (user, item) pairs: keep the last by timestamp (file order breaks ties).
     report(CLEAN_STEPS["duplicates"], "finding duplicated (user, item) pairs")
     keep, n_duplicates = _last_of_pairs(user_codes, item_codes, len(item_ids), timestamps)
+    problems = []
     if n_duplicates:
         user_codes, item_codes = user_codes[keep], item_codes[keep]
         ratings, timestamps = ratings[keep], timestamps[keep]
-        notes.append(
+        problems.append(
             f"{n_duplicates} duplicated (user, item) pairs: kept the last rating by timestamp."
         )
+    if not implicit:
+        problems += [p for p in (far_ratings(ratings), constant_ratings(ratings)) if p]
     clean = pd.DataFrame(
         {"user": user_codes, "item": item_codes, "rating": ratings, "timestamp": timestamps},
         copy=False,
@@ -409,6 +419,38 @@ def _clean(
         duplicates_dropped=n_duplicates,
         notes=notes,
         encoding=encoding,
+        problems=problems,
+    )
+
+
+# A rating scale (1-5 stars, 1-10, 0-100 points) stays far below a million. A rating of a
+# larger magnitude is most likely a slip (a time, an id or a price in the rating column, an
+# exponent): its squared error alone is 1e12 or more, the learning rates tuned for rating
+# scales overshoot on it, and from about 1.8e19 on the square overflows float32, the type
+# training runs in. So the reader states every such rating (how many, their range) and a
+# fit that diverges on them names them as the cause.
+FAR_RATING = 1e6
+
+
+def far_ratings(ratings: np.ndarray) -> str | None:
+    """The problem of ratings beyond +-FAR_RATING, with their count and range; None if none."""
+    far = ratings[np.abs(ratings) > FAR_RATING]  # (F,)
+    if not far.size:
+        return None
+    return (
+        f"{far.size:,} rating{'s are' if far.size > 1 else ' is'} above 1e6 in size (from "
+        f"{float(far.min()):.4g} to {float(far.max()):.4g}): far outside any rating scale (a "
+        "time, an id or a unit in the rating column?); check the rating column"
+    )
+
+
+def constant_ratings(ratings: np.ndarray) -> str | None:
+    """The problem of a file whose ratings (two or more) all have one value; None otherwise."""
+    if ratings.size < 2 or ratings.min() != ratings.max():
+        return None
+    return (
+        f"All {ratings.size:,} ratings are {float(ratings[0]):g}: the model can only learn "
+        "that constant (nothing tells users or items apart)"
     )
 
 

@@ -43,11 +43,12 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from hmf_core.errors import RunError
-from hmf_core.files import DamagedFile, read_json, write_atomically, write_json
+from hmf_core.files import DIVERGED, DamagedFile, read_json, write_atomically, write_json
 from hmf_core.model import HMF, HMFConfig
 
 FILES = {
@@ -417,31 +418,50 @@ class RunDir:
         return progress
 
     def metrics(self) -> pd.DataFrame:
-        """One row per validated epoch: epoch (from 1), train_loss, the val metrics, elapsed_s."""
+        """One row per validated epoch: epoch (from 1), train_loss, the val metrics, elapsed_s,
+        and `diverged`: the names of that row's metrics that were NaN or infinite in
+        metrics.csv (Lightning writes "inf" and "nan" for a diverged fit), joined by ", ", ""
+        when none. Those values read as NaN here, so no page ever draws or prints an infinity
+        (`diverged_rows` finds them)."""
         path = self.file("metrics")
         if not path.exists() or path.stat().st_size == 0:
             return pd.DataFrame()
         try:
-            frame = pd.read_csv(path, encoding="utf-8")
-            if "epoch" not in frame.columns:
+            text = pd.read_csv(
+                path, encoding="utf-8", dtype=str, keep_default_na=False, na_values=[""]
+            )
+            if "epoch" not in text.columns:
                 raise ValueError("no epoch column")
-            validated = frame.filter(like="val_").notna().any(axis=1)
-            frame = frame[validated].drop(columns=["step"], errors="ignore")
-            frame = frame[["epoch", *(c for c in frame.columns if c != "epoch")]]
-            frame = frame.astype({"epoch": int}).reset_index(drop=True)
-            numbers = frame.apply(pd.to_numeric, errors="coerce")
-            if (numbers.isna() & frame.notna()).any().any():
+            if DIVERGED_COLUMN in text.columns:
+                raise ValueError(f"a metric called {DIVERGED_COLUMN!r}")
+            text = text[text.filter(like="val_").notna().any(axis=1)]  # validated epochs
+            text = text.drop(columns=["step"], errors="ignore")
+            text = text[["epoch", *(c for c in text.columns if c != "epoch")]]
+            text = text.reset_index(drop=True)
+            numbers = text.apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
+            words = text.apply(lambda column: column.str.strip().str.lower().isin(NON_FINITE))
+            if (numbers.isna() & text.notna() & ~words).any().any():
                 raise ValueError("a value that is not a number")
+            non_finite = text.notna() & ~np.isfinite(numbers.to_numpy(np.float64))
+            if non_finite["epoch"].any():
+                raise ValueError("an epoch that is not a finite number")
+            numbers = numbers.mask(non_finite).astype({"epoch": int})
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
             raise self.damaged(
                 "metrics", reason.splitlines()[0] if reason else "unreadable"
             ) from None
+        names = non_finite.columns.to_numpy()
+        numbers[DIVERGED_COLUMN] = [", ".join(names[row]) for row in non_finite.to_numpy()]
         return numbers
 
     def test_metrics(self) -> dict:
+        """test_metrics.json: numbers (None for a metric that was NaN or infinite, which
+        "diverged" lists: hmf_core.files.finite_json)."""
         metrics = self.json("test_metrics")
         for key, value in metrics.items():
+            if key == DIVERGED and isinstance(value, list):
+                continue
             if value is not None and (
                 not isinstance(value, (int, float)) or isinstance(value, bool)
             ):
@@ -599,6 +619,18 @@ class RunDir:
 
     def stop_requested(self) -> bool:
         return self.file("stop").exists()
+
+
+DIVERGED_COLUMN = "diverged"  # of RunDir.metrics(): the row's metrics that were not finite
+NON_FINITE = ("nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity", "-nan", "+nan")
+
+
+def diverged_rows(metrics: pd.DataFrame, column: str) -> np.ndarray:
+    """(rows,) True where `column` of a RunDir.metrics() frame was NaN or infinite in
+    metrics.csv: a diverged epoch, drawn and listed as "diverged"."""
+    if metrics.empty or DIVERGED_COLUMN not in metrics.columns:
+        return np.zeros(len(metrics), dtype=bool)
+    return np.array([column in names.split(", ") for names in metrics[DIVERGED_COLUMN]], bool)
 
 
 def clean_name(text: object) -> str:

@@ -11,6 +11,7 @@ The lifecycle in one place: `spawn` starts every process, `runs` reaps the finis
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hmf_core.files import DamagedFile
+from hmf_core.files import DamagedFile, diverged_fields
 from hmf_core.limits import RunLimits, check_disk, take_ticket
 from hmf_core.progress import QUALITY_STEP
 from hmf_core.runclaim import create_run_dir
@@ -242,12 +243,18 @@ METRIC_LABELS = {"rmse": "RMSE", "hr10": "HR@10", "mrr10": "MRR@10"}
 
 def format_metrics(metrics: dict, stage: str = "test") -> str:
     """A run's metrics of one stage as people read them: "RMSE 0.9234" or
-    "HR@10 0.4123 · MRR@10 0.2011" (4 decimals; "" when there are none)."""
+    "HR@10 0.4123 · MRR@10 0.2011" (4 decimals; "" when there are none); a metric that was NaN
+    or infinite reads "RMSE diverged"."""
     shown = []
+    diverged = diverged_fields(metrics)  # NaN or infinite when written (hmf_core.files)
     for key, value in metrics.items():
-        if key.startswith(f"{stage}_") and isinstance(value, (int, float)) and value is not None:
-            name = key.removeprefix(f"{stage}_")
-            shown.append(f"{METRIC_LABELS.get(name, name)} {value:.4f}")
+        if not key.startswith(f"{stage}_"):
+            continue
+        name = METRIC_LABELS.get(key.removeprefix(f"{stage}_"), key.removeprefix(f"{stage}_"))
+        if key in diverged:
+            shown.append(f"{name} diverged")
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            shown.append(f"{name} {value:.4f}")
     return " · ".join(shown)
 
 

@@ -7,6 +7,7 @@ the CLI) does not import Lightning.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from hmf_core.memory import memory_shortfall, training_memory_bytes
 from hmf_core.metrics import TASKS
 from hmf_core.model import HMFConfig, halving_levels
-from hmf_core.split import SPLITS, Split
+from hmf_core.split import SPLITS, Split, empty_parts, split_refusal
 
 if TYPE_CHECKING:
     from hmf_core.ratings import RatingData
@@ -158,6 +159,9 @@ class TrainSettings:
         for name in ("dim", "batch_size", "max_epochs", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
+        for name, value in vars(self).items():  # settings.json is strict JSON: no inf, no NaN
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, found {value}")
         if not self.lr > 0:
             raise ValueError(f"the learning rate must be positive, found {self.lr}")
         self.levels("user"), self.levels("item")  # counts that fit the depths
@@ -174,16 +178,13 @@ class TrainSettings:
                 f"ranking evaluation samples {RANKING_NEGATIVES} unseen items per test rating, "
                 f"but the data has only {data.n_items} items: use the rating task"
             )
-        empty = [part for part in ("train", "val", "test") if split and not split[part]]
-        if empty:
-            advice = "choose another split"
-            advice += "" if self.split == "random" else "; try the random split"
-            raise ValueError(
-                f"The {self.split} split leaves no {' and no '.join(empty)} rows "
-                f"({split['train']} training, {split['val']} validation and {split['test']} test "
-                "rows are left: rows whose user or item never occurs in training are dropped): "
-                f"too little data to train and evaluate on; {advice}"
-            )
+        refusal = None
+        if data is not None and split:
+            refusal = split_refusal(data, split, self.split, self.seed)
+        elif split and empty_parts(split):  # no data to say more with
+            refusal = f"The {self.split} split leaves no {' and no '.join(empty_parts(split))} rows"
+        if refusal:
+            raise ValueError(refusal)
         if split:
             config = self.config_for(split["users"], split["items"])
             needed = training_memory_bytes(

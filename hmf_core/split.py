@@ -181,3 +181,86 @@ def _finish(
         method=method,
         dropped_cold={"val": len(val) - len(val_clean), "test": len(test) - len(test_clean)},
     )
+
+
+# --- when a split leaves nothing to validate or test on -----------------------------------------
+
+MIN_RATINGS = 4  # the fewest ratings the 64/16/20 splits give a validation and a test row
+MIN_USER_RATINGS = 3  # leave_last_out: a user's last rating is test, the one before validation
+
+
+def empty_parts(summary: dict) -> list[str]:
+    """The parts ("train", "val", "test") a split's summary leaves without a row."""
+    return [part for part in ("train", "val", "test") if not summary.get(part)]
+
+
+def split_refusal(data: RatingData, summary: dict, method: str, seed: int = 0) -> str | None:
+    """Why `method`'s split of `data` (its `summary`) cannot train and evaluate, with the
+    minimum that split needs and, only where one would work on this data (each is made here to
+    know), the splits to use instead. None when every part has rows."""
+    empty = empty_parts(summary)
+    if not empty:
+        return None
+    names = {"train": "training", "val": "validation", "test": "test"}
+    left = (
+        f"The {method} split leaves no {' and no '.join(names[p] for p in empty)} rows "
+        f"({summary.get('train', 0):,} training, {summary.get('val', 0):,} validation and "
+        f"{summary.get('test', 0):,} test rows are left"
+    )
+    left += "; validation and test rows whose user or item never occurs in training are dropped)"
+    working = []
+    for other in SPLITS:
+        if other == method:
+            continue
+        made = make_split(data, other, seed).summary()
+        if not empty_parts(made):
+            label = f"the random split (seed {seed})" if other == "random" else f"the {other} split"
+            working.append(
+                f"{label} leaves {made['train']:,} training, {made['val']:,} validation and "
+                f"{made['test']:,} test rows"
+            )
+    minimum = _minimum(data, method)
+    if working:
+        return f"{left}: {minimum}. Use another split: {'; '.join(working)}."
+    return (
+        f"{left}: {minimum}. No split can evaluate this data: it is too small "
+        f"({len(data.table):,} ratings of {data.n_users:,} users and {data.n_items:,} items). "
+        f"The temporal and random splits need at least {MIN_RATINGS} ratings, leave_last_out a "
+        f"user with at least {MIN_USER_RATINGS}, and each validation and test rating a user and "
+        "an item that also have training ratings: add ratings"
+    )
+
+
+def _minimum(data: RatingData, method: str) -> str:
+    """What `method` needs that this data lacks, in words with the figures."""
+    rows = len(data.table)
+    counts = np.bincount(data.table["user"].to_numpy(), minlength=data.n_users)  # (M,)
+    if method == "leave_last_out":
+        if not (counts >= MIN_USER_RATINGS).any():
+            return (
+                f"leave_last_out needs users with at least {MIN_USER_RATINGS} ratings (the last "
+                f"is test, the one before validation); the most any user has is {counts.max()}"
+            )
+        return (
+            "the items of the users' last two ratings never occur in their training rows; "
+            "validation and test need items that also have training ratings"
+        )
+    if rows < MIN_RATINGS:
+        return (
+            f"the data is too small: the {method} split needs at least {MIN_RATINGS} ratings "
+            f"(64% train, 16% validation, 20% test), and this data has {rows}"
+        )
+    if (counts <= 1).all():
+        return (
+            "every user has a single rating, so no user of a validation or test rating also "
+            "has a training rating; each user needs at least 2 ratings"
+        )
+    if method == "temporal":
+        return (
+            "the users or items of its newest ratings (validation and test) first appear in "
+            "them; each needs a user and an item that also have older, training ratings"
+        )
+    return (
+        "the users or items of its validation or test ratings have no training ratings; each "
+        "needs a user and an item that also occur in training"
+    )

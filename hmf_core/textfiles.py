@@ -352,7 +352,7 @@ def _arrow_stream(source, separator, names, header, types, wanted, report) -> pa
     total = max(1, source.size)
     megabytes = f"{total / 1e6:,.0f} MB"
     reader = pacsv.open_csv(
-        source.arrow_input(), **_options(separator, names, header, types, wanted)
+        source.arrow_input(), **_options(source, separator, names, header, types, wanted)
     )
     batches = []
     report(0.0, f"parsing: 0 of {megabytes}")
@@ -366,15 +366,24 @@ def _arrow_stream(source, separator, names, header, types, wanted, report) -> pa
 
 def _arrow_read(source, separator, names, header, types, wanted, handler=None) -> pa.Table:
     return pacsv.read_csv(
-        source.arrow_input(), **_options(separator, names, header, types, wanted, handler)
+        source.arrow_input(), **_options(source, separator, names, header, types, wanted, handler)
     )
 
 
-def _options(separator, names, header, types, wanted, handler=None) -> dict:
+def _header_lines(source) -> int:
+    """Physical lines up to and including the header (blank lines before it count: pyarrow
+    skips rows by physical line, so skipping one would read the header as data)."""
+    for number, line in enumerate(source.lines(), start=1):
+        if line.strip():
+            return number
+    return 1
+
+
+def _options(source, separator, names, header, types, wanted, handler=None) -> dict:
     return dict(
         read_options=pacsv.ReadOptions(
             column_names=names,
-            skip_rows=1 if header else 0,
+            skip_rows=_header_lines(source) if header else 0,
             use_threads=handler is None,
             block_size=BLOCK,
         ),
@@ -417,6 +426,9 @@ def _mapped(source, name, separator, names, header, message) -> DataFormatError:
                 f"{len(names)} fields separated by {_shown(separator)}",
                 f"found {row.actual_columns} in {text[:80]!r}",
             )
+    if "Could not skip initial" in message and _lines_at_most(source, 1):
+        # a header without a line end and nothing after it: pyarrow cannot skip the header
+        return DataFormatError(name, None, "a header and at least one row", "found no data rows")
     if "invalid UTF8" in message:
         return DataFormatError(name, None, "UTF-8 text", "found bytes that are not UTF-8")
     return DataFormatError(
@@ -425,6 +437,16 @@ def _mapped(source, name, separator, names, header, message) -> DataFormatError:
         f"text separated by {_shown(separator)}",
         f"could not parse it ({message[:200]})",
     )
+
+
+def _lines_at_most(source, count: int) -> bool:
+    """Whether the text has at most `count` non-empty lines (error path only)."""
+    lines = 0
+    for line in source.lines():
+        lines += bool(line.strip())
+        if lines > count:
+            return False
+    return True
 
 
 def read_delimited(

@@ -19,13 +19,15 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from hmf_core.datamodule import HMFDataModule
+from hmf_core.datasets import coverage_message, metadata_coverage
 from hmf_core.errors import RunError
 from hmf_core.faults import DivergenceGuard, SafeCheckpoint, disk_full
+from hmf_core.files import finite_json
 from hmf_core.lightning_module import HMFModule
 from hmf_core.metadata import align, read_metadata
 from hmf_core.metrics import monitor as task_monitor
 from hmf_core.progress import QUALITY_STEP, Report, RunSteps, span
-from hmf_core.ratings import RatingData, read_ratings
+from hmf_core.ratings import RatingData, far_ratings, read_ratings
 from hmf_core.runclaim import RunLock
 from hmf_core.rundir import RunDir, data_fingerprint
 from hmf_core.settings import MF_INIT_STD, TrainSettings, cluster_warnings
@@ -80,7 +82,7 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
     if not is_rank_zero():
         return data, split
     steps(1.0, "writing the split and the metadata into the run")
-    for warning in cluster_warnings(settings, split.summary()):
+    for warning in [*data.problems, *cluster_warnings(settings, split.summary())]:
         print(f"warning: {warning}", flush=True)  # the CLI's and the worker log's
     run = RunDir(run_dir)
     run.write("settings", asdict(settings))
@@ -92,6 +94,11 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
         ("item", split.item_ids, settings.items),
     ):
         metadata = read_metadata(path, kind=kind) if path else None
+        if metadata is not None:  # the Data page's warning, in the CLI and the worker log
+            rated = data.user_ids if kind == "user" else data.item_ids
+            coverage = metadata_coverage(metadata, rated)
+            if not coverage.complete:
+                print(f"warning: {coverage_message(coverage, path, kind)}", flush=True)
         align(metadata, ids, kind).to_csv(run.file(f"{kind}s"), index_label="index")
     frames = [
         frame.assign(stage=stage)
@@ -254,8 +261,10 @@ def fit(
     if guard.epoch is not None:  # diverged: the last finite best (if any) is still tested
         kept = "; the last finite best.ckpt is kept" if checkpoint.best_model_path else ""
         test = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode)
-        recorder.write(state="failed", error=guard.message(), **({"test": test} if test else {}))
-        raise RunError(f"{label} training {guard.message()}{kept}")
+        cause = far_ratings(split.train["rating"].to_numpy()) if settings.task == "rating" else None
+        error = guard.message(cause)
+        recorder.write(state="failed", error=error, **({"test": test} if test else {}))
+        raise RunError(f"{label} training {error}{kept}")
     if not checkpoint.best_model_path:
         recorder.write(
             state="stopped" if stopped else "failed",
@@ -302,7 +311,7 @@ def _record_failure(recorder: RunRecorder, error: str) -> None:
         recorder.state.update(state="failed", error=error)
         try:
             with open(recorder.run.file("progress"), "r+") as handle:
-                text = json.dumps(recorder.state, default=str)
+                text = json.dumps(finite_json(recorder.state), default=str, allow_nan=False)
                 handle.write(text)
                 handle.truncate(len(text))
         except OSError:

@@ -2,7 +2,9 @@
 
 CLEAN: a DataFormatError whose message names the file, the line (or None where no line applies)
 and contains a fragment of what was expected. ACCEPTED: read, with the ids exactly the strings
-the file has, in the given number of rows. `python tests/hostile_corpus.py` prints the counts.
+the file has, in the given number of rows; where `problems` is given, the reader states exactly
+that many problems, each containing its fragment (issue 19: ratings far outside any scale, all
+ratings equal), and none for a clean file. `python tests/hostile_corpus.py` prints the counts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Accepted:
     ratings: list[float] | None = None
     timestamps: list[int] | None = None
     encoding: str | None = None
+    problems: list[str] | None = None  # a fragment of each problem stated, in order
 
 
 @dataclass
@@ -259,7 +262,63 @@ def corpus() -> list[Case]:
             "rating-1e30-is-read",
             "r.csv",
             b"user,item,rating\n1,2,1e30\n",
-            Accepted(["1"], ["2"], [1e30]),
+            Accepted(
+                ["1"], ["2"], [1e30], problems=["1 rating is above 1e6 in size (from 1e+30 to"]
+            ),
+        ),
+        # --- ratings that read but cannot be learned (issue 19) ---
+        Case(
+            "ratings-500-at-1e30",
+            "r.csv",
+            b"user,item,rating\n" + b"".join(b"%d,%d,1e30\n" % (i, i % 7) for i in range(500)),
+            Accepted(
+                [str(i) for i in range(500)],
+                [str(i % 7) for i in range(500)],
+                problems=[
+                    "500 ratings are above 1e6 in size (from 1e+30 to 1e+30)",
+                    "All 500 ratings are 1e+30: the model can only learn that constant",
+                ],
+            ),
+        ),
+        Case(
+            "ratings-one-far-among-stars",
+            "r.csv",
+            b"user,item,rating\n1,1,4\n1,2,5\n2,1,-2.5e7\n2,2,3\n",
+            Accepted(
+                ["1", "1", "2", "2"],
+                ["1", "2", "1", "2"],
+                [4, 5, -2.5e7, 3],
+                problems=["1 rating is above 1e6 in size (from -2.5e+07 to -2.5e+07)"],
+            ),
+        ),
+        Case(
+            "ratings-at-the-far-bound-are-fine",
+            "r.csv",
+            b"user,item,rating\n1,1,1000000\n1,2,-1000000\n",
+            Accepted(["1", "1"], ["1", "2"], [1e6, -1e6], problems=[]),
+        ),
+        Case(
+            "ratings-all-identical",
+            "r.csv",
+            HEADER + b"1,1,4,5\n1,2,4,6\n2,1,4.0,7\n",
+            Accepted(
+                ["1", "1", "2"],
+                ["1", "2", "1"],
+                [4, 4, 4],
+                problems=["All 3 ratings are 4: the model can only learn that constant"],
+            ),
+        ),
+        Case(
+            "ratings-varied-no-problem",
+            "r.csv",
+            HEADER + b"1,1,4,5\n1,2,3,6\n2,1,5,7\n",
+            Accepted(["1", "1", "2"], ["1", "2", "1"], [4, 3, 5], problems=[]),
+        ),
+        Case(
+            "implicit-is-not-constant",
+            "views.csv",
+            b"user,item\n1,2\n1,3\n2,2\n",
+            Accepted(["1", "1", "2"], ["2", "3", "2"], [1, 1, 1], problems=[]),
         ),
         # --- encodings ---
         Case(
@@ -314,6 +373,30 @@ def corpus() -> list[Case]:
         Case("empty", "r.csv", b"", Clean(None, "the file is empty")),
         Case("whitespace-only", "r.csv", b" \n\n \n", Clean(None, "the file is empty")),
         Case("header-only", "r.csv", b"user,item,rating\n", Clean(None, "at least one row")),
+        Case(  # was pyarrow's "Could not skip initial 1 rows from CSV file"
+            "header-only-no-final-newline",
+            "r.csv",
+            b"user,item,rating",
+            Clean(None, "a header and at least one row, found no data rows"),
+        ),
+        Case(
+            "header-only-crlf-no-final-newline",
+            "r.csv",
+            b"\r\n\r\nuser;item;rating;timestamp",
+            Clean(None, "found no data rows"),
+        ),
+        Case(  # read the header as a data row ("line 4: expected a number ... 'rating'")
+            "blank-lines-before-header",
+            "r.csv",
+            b"\n\nuser;item;rating\n1;2;3\n",
+            Accepted(["1"], ["2"], [3.0]),
+        ),
+        Case(
+            "blank-lines-before-header-ragged",
+            "r.csv",
+            b"\r\n\r\nuser,item,rating\r\n1,2,4\r\n1,3\r\n",
+            Clean(5, "3 fields separated by ','"),
+        ),
         Case(
             "ragged-short",
             "r.csv",

@@ -18,10 +18,13 @@ SUBSET = (
     "ids-empty",
     "rating-1e200",  # ratings
     "rating-1e30-is-read",
+    "ratings-500-at-1e30",  # read, with problems stated (issue 19)
+    "ratings-varied-no-problem",
     "utf8-one-latin1-line",  # encodings
     "utf16-le-bom",
     "binary-png",  # not text
     "empty",  # structure
+    "header-only-no-final-newline",
     "ragged-short",
     "unterminated-quote",
     "crlf",
@@ -76,4 +79,9 @@ def test_a_hostile_upload_is_refused_cleanly_or_accepted(tmp_path, monkeypatch, 
         assert errors == []
         assert f"Current dataset: {case.name} (uploaded)" in texts(at)
         assert f"Users {len(set(case.outcome.users)):,}" in texts(at)
+        if case.outcome.problems is not None:  # each stated under "Problems found", or none
+            found = [shown(w.value) for w in at.warning if "Problems found" in w.value]
+            assert len(found) == bool(case.outcome.problems), found
+            for fragment in case.outcome.problems:
+                assert fragment in found[0], (fragment, found)
     visit(at, "train")  # and the app keeps working

@@ -45,6 +45,11 @@ def _check(case, path) -> None:
         assert table["timestamp"].tolist() == outcome.timestamps
     if outcome.encoding is not None:
         assert data.encoding == outcome.encoding
+    if outcome.problems is not None:
+        assert len(data.problems) == len(outcome.problems), data.problems
+        for stated, fragment in zip(data.problems, outcome.problems):
+            assert fragment in stated, (fragment, stated)
+        assert not any("read as" in problem for problem in data.problems)  # notes stay notes
     assert all(isinstance(i, str) for i in [*data.user_ids, *data.item_ids])
 
 

@@ -92,7 +92,7 @@ def test_duplicates_keep_last_by_timestamp_and_are_reported(tmp_path):
     assert data.duplicates_dropped == 2
     kept = data.table.sort_values("item")["rating"].tolist()
     assert kept == [2.0, 1.0]  # the later rating of each pair, by timestamp
-    assert any("duplicated" in note for note in data.notes)
+    assert any("duplicated" in problem for problem in data.problems)  # a problem, not a note
 
 
 def test_as_implicit_keeps_ratings_at_threshold():

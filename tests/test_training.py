@@ -295,7 +295,7 @@ def test_a_split_with_no_test_rows_is_refused_with_the_reason(tmp_path):
     rows += [f"99,{i},4,{1000 + i}" for i in range(1, 5)]
     (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
     settings = replace(SMALL, data=str(tmp_path / "r.csv"), split="temporal")
-    with pytest.raises(ValueError, match=r"0 test rows .* try the random split"):
+    with pytest.raises(ValueError, match=r"0 test rows .* Use another split: the random split"):
         train_run(settings, tmp_path / "run")
     assert RunDir(tmp_path / "run").progress()["state"] == "failed"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, widgets
+from dashboard.charts import DIVERGED_COLOUR
 from dashboard.text import hover, literal
 from hmf_core.compare import compare_curves, compare_table, run_labels
 from hmf_core.runs import runs
@@ -43,6 +44,7 @@ def compare_page() -> None:
         st.info("Pick one or more runs.")
         return
     table = compare_table(picked)
+    table = widgets.text_where_diverged(table, skip=("name", "note", "run"))
     st.dataframe(
         table,
         hide_index=True,
@@ -51,10 +53,11 @@ def compare_page() -> None:
             "name": st.column_config.TextColumn("name", pinned=True),
             "note": st.column_config.TextColumn("note", width="medium"),
             "run": st.column_config.TextColumn("run directory"),
-            **{
+            **{  # a test metric column holding "diverged" is text: the numbers as given
                 column: st.column_config.NumberColumn(column, format="%.4f")
                 for column in table.columns
                 if column.startswith(("test_", "mf_test_", "genre_ami", "user_mean", "item_mean"))
+                and not table[column].map(lambda value: isinstance(value, str)).any()
             },
         },
     )
@@ -65,7 +68,8 @@ def compare_page() -> None:
     metrics = sorted(curves["metric"].unique())
     preferred = next((m for m in ("val_rmse", "val_hr10") if m in metrics), metrics[0])
     metric = st.selectbox("Curve", metrics, index=metrics.index(preferred), key="compare_metric")
-    shown = curves[curves["metric"] == metric].assign(name=lambda f: f["name"].map(hover))
+    picked = curves[curves["metric"] == metric].assign(name=lambda f: f["name"].map(hover))
+    shown = picked[~picked["diverged"]]
     figure = px.line(  # run names go into the legend's HTML: escaped
         shown,
         x="epoch",
@@ -74,6 +78,20 @@ def compare_page() -> None:
         markers=True,
         labels={"value": metric, "name": "run"},
     )
+    diverged = picked[picked["diverged"]]
+    if not diverged.empty:  # NaN or infinite: a marker at the top, never a point at infinity
+        top = shown["value"].max() if not shown.empty else 1.0
+        figure.add_scatter(
+            x=diverged["epoch"],
+            y=[top] * len(diverged),
+            mode="markers+text",
+            marker={"symbol": "triangle-down", "size": 12, "color": DIVERGED_COLOUR},
+            text=["diverged"] * len(diverged),
+            textposition="bottom center",
+            customdata=diverged["name"],
+            hovertemplate="%{customdata}: diverged at epoch %{x}<extra></extra>",
+            name="diverged (not a finite number)",
+        )
     figure.update_layout(height=420, legend={"orientation": "h", "y": -0.2})
     st.plotly_chart(figure, key="compare_chart")
 

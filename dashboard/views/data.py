@@ -24,6 +24,7 @@ from hmf_core.datasets import (
     Dataset,
     app_folders,
     confine,
+    coverage_message,
     earlier_uploads,
     read_error_message,
     store_uploads,
@@ -373,18 +374,21 @@ def _time_figure(bins: pd.DataFrame) -> go.Figure:
 
 
 def _problems(dataset: Dataset, summary: dict) -> None:
-    problems = list(dataset.problems) + list(summary["notes"])
-    if summary["duplicates_dropped"] and not any("duplicated" in p for p in problems):
-        problems.append(f"{summary['duplicates_dropped']} duplicated ratings were dropped.")
+    """What is wrong or suspect in the files (a warning), then how they were read (notes)."""
+    problems = list(dataset.problems) + list(summary.get("problems", []))
     if summary["users"] < 2 or summary["items"] < 2:
         problems.append("Fewer than two users or items: there is nothing to factorise.")
-    if not problems:
+    if problems:
+        st.warning(
+            "**Problems found**\n\n" + "\n".join(f"- {literal(p)}" for p in problems),
+            icon=":material/warning:",
+        )
+    else:
         st.success("No problems found in the rating file.", icon=":material/check_circle:")
-        return
-    st.warning(
-        "**Problems found**\n\n" + "\n".join(f"- {literal(p)}" for p in problems),
-        icon=":material/warning:",
-    )
+    if summary["notes"]:
+        st.caption(
+            "**How the file was read:** " + " ".join(literal(note) for note in summary["notes"])
+        )
 
 
 def _splits(dataset: Dataset) -> None:
@@ -457,16 +461,11 @@ def _metadata_coverage(dataset: Dataset) -> None:
             continue
         if coverage is None:
             continue
-        message = literal(
-            f"{Path(path).name}: {coverage.described:,} {kind}s described "
-            f"({', '.join(coverage.columns)}); {coverage.known:,} of {coverage.rated:,} rated "
-            f"{kind}s have an entry."
-        )
+        message = literal(coverage_message(coverage, path, kind))
         if coverage.complete:
             st.caption(message)
         else:
-            unknown = coverage.rated - coverage.known
-            st.warning(message + f" The other {unknown:,} are shown by id.")
+            st.warning(message)
 
 
 data_page()

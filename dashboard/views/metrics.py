@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import charts, state, widgets
 from dashboard.quality_panel import quality_section
 from dashboard.text import literal
+from hmf_core.files import diverged_fields
 from hmf_core.metrics import lower_is_better
 from hmf_core.progress import QUALITY_STEP
 from hmf_core.runs import run_status
@@ -42,11 +43,11 @@ def metrics_page() -> None:
         cells = st.columns(len(names) + 2)
         for cell, name in zip(cells, names):
             delta = None
-            if name in mf_test:
+            if _number(test, name) and _number(mf_test, name):
                 delta = f"{test[name] - mf_test[name]:+.4f} vs MF"
             cell.metric(
                 f"HMF {charts.METRIC_NAMES.get(name, name)}",
-                f"{test[name]:.4f}",
+                f"{test[name]:.4f}" if _number(test, name) else _missing(test, name),
                 delta=delta,
                 delta_color="inverse" if lower_is_better(name) else "normal",
             )
@@ -55,7 +56,7 @@ def metrics_page() -> None:
         rows = [
             {
                 "model": "HMF",
-                **{n: test.get(n) for n in names},
+                **{n: _cell(test, n) for n in names},
                 "best_epoch": test.get("best_epoch"),
                 "epochs_run": test.get("epochs_run"),
             }
@@ -64,7 +65,7 @@ def metrics_page() -> None:
             rows.append(
                 {
                     "model": "MF (same split)",
-                    **{n: mf_test.get(n) for n in names},
+                    **{n: _cell(mf_test, n) for n in names},
                     "best_epoch": mf_test.get("best_epoch"),
                     "epochs_run": mf_test.get("epochs_run"),
                 }
@@ -74,7 +75,11 @@ def metrics_page() -> None:
                 "No MF comparison in this run: tick *Also train plain MF* on the Train "
                 "page to get one."
             )
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="metrics_table")
+        st.dataframe(
+            widgets.text_where_diverged(pd.DataFrame(rows), skip=("model",)),
+            hide_index=True,
+            key="metrics_table",
+        )
         _paper_reference(run, settings)
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
@@ -118,6 +123,23 @@ def metrics_page() -> None:
             shown = ", ".join(f"{k} {v}" for k, v in timings.items())
             st.caption(literal(f"Map timings (s): {shown}"))
         st.caption(f"Run directory: {literal(run.path)}")
+
+
+def _number(metrics: dict, name: str) -> bool:
+    value = metrics.get(name)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _missing(metrics: dict, name: str) -> str:
+    """A test metric with no number: "diverged" when it was NaN or infinite (hmf_core.files)."""
+    return "diverged" if name in diverged_fields(metrics) else "–"
+
+
+def _cell(metrics: dict, name: str):
+    """A metric table's cell: the number, or "diverged" / None."""
+    if _number(metrics, name):
+        return metrics[name]
+    return "diverged" if name in diverged_fields(metrics) else None
 
 
 def _paper_reference(run, settings: dict) -> None:

@@ -16,7 +16,7 @@ from dashboard.text import literal
 from hmf_core.compare import changed_settings
 from hmf_core.datasets import Dataset, SplitChoice, default_split, read_error_message
 from hmf_core.errors import RunError
-from hmf_core.files import DamagedFile
+from hmf_core.files import DamagedFile, diverged_fields
 from hmf_core.limits import folder_bytes, size_text
 from hmf_core.memory import parameter_count, training_memory_bytes
 from hmf_core.metrics import metric_names
@@ -612,9 +612,12 @@ def _progress(status: RunStatus, settings: dict) -> None:
         metrics["MF epochs"] = str(int((status.mf or {}).get("epoch") or 0))
     metrics["Elapsed"] = format_duration(status.elapsed_s)
     metric = metric_names(settings.get("task", "rating"), "val")[0]  # val_rmse, val_hr10
-    value = (hmf.get("last") or {}).get(metric)
+    last = hmf.get("last") or {}
+    value = last.get(metric)
     name = f"Val. {METRIC_LABELS[metric.removeprefix('val_')]}"
     metrics[name] = f"{value:.4f}" if isinstance(value, (int, float)) else "–"
+    if metric in diverged_fields(last):  # NaN or infinite when written (hmf_core.files)
+        metrics[name] = "diverged"
     for cell, (name, value) in zip(st.columns(len(metrics)), metrics.items()):
         cell.metric(name, value)
     device = str(hmf.get("device") or settings.get("accelerator", "?"))
