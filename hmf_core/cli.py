@@ -335,8 +335,32 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
             hint = "; compute them from best.ckpt with --compute" if part.has_model() else ""
             print(f"{label}: no test metrics (state: {state}{hint})")
             continue
-        print(f"{label} ({state}): " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+        own = {k: v for k, v in metrics.items() if not _full_ranking_key(k)}
+        print(f"{label} ({state}): " + ", ".join(f"{k}={v}" for k, v in own.items()))
+        _print_full_ranking(label, metrics, part.has_model())
     return 0
+
+
+def _full_ranking_key(key: str) -> bool:
+    from hmf_core.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+
+    return is_full_ranking(key) or key in (USERS_KEY, THRESHOLD_KEY)
+
+
+def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
+    """The full-ranking metrics (hmf_core.full_ranking) on a line of their own, or why not."""
+    from hmf_core.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+
+    full = {k: v for k, v in metrics.items() if is_full_ranking(k)}
+    if not full:
+        hint = ": compute them with --compute" if has_model else ""
+        print(f"{label} full ranking: not computed{hint}")
+        return
+    rule = f", relevant: rated >= {metrics[THRESHOLD_KEY]:g}" if THRESHOLD_KEY in metrics else ""
+    print(
+        f"{label} full ranking (all unseen items; {metrics.get(USERS_KEY)} users with a "
+        f"relevant test item{rule}): " + ", ".join(f"{k}={v}" for k, v in full.items())
+    )
 
 
 def _maps(run_dir: Path) -> int:

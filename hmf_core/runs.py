@@ -222,9 +222,12 @@ METRIC_LABELS = {"rmse": "RMSE", "hr10": "HR@10", "mrr10": "MRR@10"}
 
 def format_metrics(metrics: dict, stage: str = "test") -> str:
     """A run's metrics of one stage as people read them: "RMSE 0.9234" or
-    "HR@10 0.4123 · MRR@10 0.2011" (4 decimals; "" when there are none)."""
+    "HR@10 0.4123 · MRR@10 0.2011" (4 decimals; "" when there are none). The full-ranking
+    metrics (..._full) are left to the Metrics page and `evaluate`: a run list stays one line."""
     shown = []
     for key, value in metrics.items():
+        if key.endswith("_full"):
+            continue
         if key.startswith(f"{stage}_") and isinstance(value, (int, float)) and value is not None:
             name = key.removeprefix(f"{stage}_")
             shown.append(f"{METRIC_LABELS.get(name, name)} {value:.4f}")
