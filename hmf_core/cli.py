@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     lightning.add_argument("--num-nodes", type=int, default=DEFAULTS.num_nodes)
     lightning.add_argument("--precision", default=DEFAULTS.precision)
 
+    add_sweep_parser(commands, train)  # issue 22: its own block, below
+
     evaluate = commands.add_parser("evaluate", help="print the test metrics of a run")
     evaluate.add_argument("run_dir")
     evaluate.add_argument(
@@ -165,6 +167,106 @@ def build_parser() -> argparse.ArgumentParser:
     name.add_argument("--name", help="the run's new name")
     name.add_argument("--note", help="the run's new note")
     return parser
+
+
+# --- issue 22: `sweep`, a grid or random search over train settings (hmf_core.sweep) -------
+NOT_SWEPT = {"help", "data", "items", "users", "run_dir", "name", "note"}
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def add_sweep_parser(commands, train: argparse.ArgumentParser) -> None:
+    """`sweep`: every train option (copied from the train parser, so each one it gains is here
+    too) as a fixed setting, plus --grid / --random / --root."""
+    sweep = commands.add_parser(
+        "sweep",
+        add_help=False,  # the train parser's -h comes with its options
+        help="train one run per combination of settings and rank them on validation",
+        description="Train one ordinary run per point of --grid (or --random N of them), one "
+        "after another, and rank them on the validation metric (RMSE lowest first, HR@10 "
+        "highest first) beside their test metrics. Every train option is a fixed setting of "
+        "all trials; --name names the sweep, --note is each trial's note, --seed also draws "
+        "--random. Writes ROOT/NAME/sweep.csv and the trials as ROOT/NAME-01, NAME-02, ...",
+    )
+    sweep._add_container_actions(train)  # argparse's `parents=` mechanism, after the fact
+    search = sweep.add_argument_group("search")
+    search.add_argument(
+        "--grid",
+        nargs="+",
+        required=True,
+        metavar="NAME=V1,V2",
+        help="settings to vary, by their settings.json name (dashes or underscores): "
+        "lr=0.01,0.003 dim=20,40 use_bias=true,false; a multi-level cluster list as "
+        "user_clusters=200:100,400:200",
+    )
+    search.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        help="train N combinations of the grid drawn at random (with --seed), not all of them",
+    )
+    search.add_argument(
+        "--root",
+        help="folder for the sweep and its trial runs (default: $HMF_RUNS_DIR or ./runs, where "
+        "the app lists runs)",
+    )
+    sweep.set_defaults(grid_value=_grid_converter(train))
+
+
+def _grid_converter(train: argparse.ArgumentParser):
+    """convert(name, text) -> the value the train option `name` would parse from `text`."""
+    actions = {a.dest: a for a in train._actions if a.dest not in NOT_SWEPT}
+    actions = {dest: a for dest, a in actions.items() if not dest.endswith("_col")}
+
+    def convert(name: str, text: str):
+        action = actions.get(name)
+        if action is None:
+            raise ValueError(
+                f"--grid {name}: not a setting a sweep can vary; known: {', '.join(actions)}"
+            )
+        if action.nargs == 0:  # store_true / store_false / --bias/--no-bias
+            word = text.lower()
+            if word not in TRUE_WORDS | FALSE_WORDS:
+                raise ValueError(f"--grid {name}: expected true or false, found {text!r}")
+            return word in TRUE_WORDS
+        try:
+            value = action.type(text.replace(":", ",")) if action.type else text
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
+            kind = getattr(action.type, "__name__", "value")
+            raise ValueError(f"--grid {name}: {text!r} is not a valid {kind} ({exc})") from None
+        if action.choices and value not in action.choices:
+            choices = ", ".join(map(str, action.choices))
+            raise ValueError(f"--grid {name}: {text!r} is not one of {choices}")
+        return value
+
+    return convert
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from hmf_core.allowed import child_folder
+    from hmf_core.runs import runs_root
+    from hmf_core.sweep import TABLE, grid_points, parse_axes, run_sweep, shown_table
+
+    if args.run_dir:
+        raise ValueError("sweep: --run-dir does not apply; the trials go under --root")
+    _check_inputs(args)
+    axes = parse_axes(args.grid, args.grid_value)
+    points = grid_points(axes, args.random, args.seed)
+    root = Path(args.root) if args.root else runs_root()
+    name = args.name or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    if child_folder(root, name) is None:
+        raise ValueError(f"sweep: --name {name!r} must be one plain folder name")
+
+    def settings_for(point: dict) -> TrainSettings:
+        return settings_from_args(argparse.Namespace(**{**vars(args), **point}))
+
+    sweep, table = run_sweep(settings_for, axes, points, root, name, note=args.note)
+    print(f"\nsweep {sweep.name}: {len(table)} trials ranked on {sweep.metric} ({sweep.mode})")
+    print(shown_table(table, axes))
+    print(f"written: {sweep.folder / TABLE}")
+    return 0
+
+
+# --- end of issue 22's sweep block ----------------------------------------------------------
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
@@ -203,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             return _quality(Path(args.run_dir), args.items, args.users)
         if args.command == "name":
             return _name(Path(args.run_dir), args.name, args.note)
+        if args.command == "sweep":
+            return _sweep(args)
         return _evaluate(Path(args.run_dir), args.compute)
     except (DataFormatError, RunError, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
