@@ -169,13 +169,17 @@ def pairs(frame: pd.DataFrame, device: torch.device | str = "cpu") -> tuple[torc
 
 
 def split_full_ranking(
-    model, split, task: str, positive_threshold: float | None = None, stage: str = "test"
+    scorer, split, task: str, positive_threshold: float | None = None, stage: str = "test"
 ) -> dict:
-    """The full-ranking metrics of `model` (an HMF) on a Split's test (or validation) rows:
-    seen = training rows (and validation rows for the test stage), relevant = the stage's rows
-    (rating runs: rated >= relevance_threshold). Adds `full_ranking_threshold` for rating runs."""
-    model = model.eval()
-    device = next(model.parameters()).device
+    """The full-ranking metrics of `scorer` (an HMF, or any score_all(users (B,)) -> (B, N)
+    callable, e.g. another library's model) on a Split's test (or validation) rows: seen =
+    training rows (and validation rows for the test stage), relevant = the stage's rows (rating
+    runs: rated >= relevance_threshold). Adds `full_ranking_threshold` for rating runs."""
+    if isinstance(scorer, torch.nn.Module):
+        device = next(scorer.parameters()).device
+        score_all = scorer.eval().score_all
+    else:
+        device, score_all = torch.device("cpu"), scorer
     known = [split.train] + ([split.val] if stage == "test" else [])
     seen = pairs(pd.concat(known, ignore_index=True), device)
     target = split.test if stage == "test" else split.val
@@ -183,7 +187,7 @@ def split_full_ranking(
     if threshold is not None:
         target = target[target["rating"].to_numpy() >= threshold]
     result = full_ranking_metrics(
-        model.score_all, split.n_users, split.n_items, seen, pairs(target, device), stage=stage
+        score_all, split.n_users, split.n_items, seen, pairs(target, device), stage=stage
     )
     if threshold is not None:
         result[THRESHOLD_KEY] = threshold

@@ -146,3 +146,54 @@ def test_a_splits_rules_seen_items_threshold_and_stage():
 def test_labels_people_read():
     assert label("test_ndcg@10_full") == "NDCG@10 (all items)"
     assert label("mf_test_recall@20_full") == "Recall@20 (all items)"
+
+
+def test_format_metrics_keeps_run_lists_to_the_tasks_own_metrics():
+    from hmf_core.runs import format_metrics
+
+    metrics = {"test_rmse": 0.9, "test_ndcg@10_full": 0.1, USERS_KEY: 12, "best_epoch": 3}
+    assert format_metrics(metrics) == "RMSE 0.9000"
+
+
+def test_old_runs_say_not_computed_and_evaluate_compute_adds_them(tmp_path, capsys, monkeypatch):
+    """A run written before full-ranking metrics existed: `evaluate` says so, the Metrics page
+    says so, and `evaluate --compute` writes the same numbers training writes."""
+    from conftest import small_demo
+    from test_app import app, texts, visit
+
+    from hmf_core.cli import main
+    from hmf_core.rundir import RunDir
+
+    ratings, _ = small_demo(tmp_path / "data", users=40)
+    run_dir = tmp_path / "runs" / "old"
+    train = ["train", "--data", str(ratings), "--split", "random", "--max-epochs", "1"]
+    train += ["--user-clusters", "4", "--item-clusters", "6", "--no-projection"]
+    assert main([*train, "--run-dir", str(run_dir)]) == 0
+    run = RunDir(run_dir)
+    trained = run.test_metrics()
+    assert set(metric_names()) <= set(trained) and trained[USERS_KEY] > 0
+    assert trained["full_ranking_threshold"] == 4.0  # 80% of the demo's highest rating, 5
+    old = {k: v for k, v in trained.items() if not k.endswith("_full") and not k.startswith("full")}
+    run.write("test_metrics", old)
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir)]) == 0
+    assert "HMF full ranking: not computed: compute them with --compute" in capsys.readouterr().out
+
+    monkeypatch.setenv("HMF_DATA_DIR", str(tmp_path))
+    at = app(tmp_path / "runs", monkeypatch)
+    at.query_params["run"] = "old"
+    at.run()
+    visit(at, "metrics")
+    assert "Full-ranking metrics: not computed" in texts(at)
+
+    assert main(["evaluate", str(run_dir), "--compute"]) == 0
+    printed = capsys.readouterr().out
+    computed = run.test_metrics()
+    for name in metric_names():
+        assert computed[name] == pytest.approx(trained[name], rel=1e-6)
+        assert f"{name}={computed[name]}" in printed
+    assert f"; {trained[USERS_KEY]} users with a relevant test item, relevant: rated >= 4)" in (
+        printed
+    )
+    visit(at, "metrics")
+    assert "Full-ranking metrics: not computed" not in texts(at)
