@@ -40,14 +40,11 @@ def _settings(grid: dict) -> list[dict]:
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
-def best_peers(split, seed: int = 0, quick: bool = False) -> pd.DataFrame:
-    """One row per peer: its chosen setting, validation RMSE and test RMSE."""
+def _candidates(seed: int, quick: bool) -> dict[str, list]:
+    """Peer name -> [(make(setting) -> algorithm, setting)] over its grid."""
     from surprise import SVD, BaselineOnly
 
-    scale = (float(split.train["rating"].min()), float(split.train["rating"].max()))
-    trainset = _trainset(split.train, scale)
-    rows = []
-    candidates = {
+    return {
         "Surprise BaselineOnly": [
             (lambda s: BaselineOnly(bsl_options=s, verbose=False), s)
             for s in _settings(BASELINE_GRID if not quick else {**BASELINE_GRID, "reg_i": [10]})
@@ -57,15 +54,28 @@ def best_peers(split, seed: int = 0, quick: bool = False) -> pd.DataFrame:
             for s in _settings(QUICK_SVD_GRID if quick else SVD_GRID)
         ],
     }
-    for name, options in candidates.items():
-        best = None
-        for make, setting in options:
-            algorithm = make(setting)
-            algorithm.fit(trainset)
-            val = _rmse(algorithm, split.val)
-            if best is None or val < best[0]:
-                best = (val, setting, algorithm)
-        val, setting, algorithm = best
+
+
+def best_fitted(split, name: str, seed: int = 0, quick: bool = False) -> tuple:
+    """(fitted algorithm, its setting, validation RMSE): the setting of peer `name`'s grid with
+    the lowest validation RMSE, fitted on the split's training rows."""
+    scale = (float(split.train["rating"].min()), float(split.train["rating"].max()))
+    trainset = _trainset(split.train, scale)
+    best = None
+    for make, setting in _candidates(seed, quick)[name]:
+        algorithm = make(setting)
+        algorithm.fit(trainset)
+        val = _rmse(algorithm, split.val)
+        if best is None or val < best[2]:
+            best = (algorithm, setting, val)
+    return best
+
+
+def best_peers(split, seed: int = 0, quick: bool = False) -> pd.DataFrame:
+    """One row per peer: its chosen setting, validation RMSE and test RMSE."""
+    rows = []
+    for name in _candidates(seed, quick):
+        algorithm, setting, val = best_fitted(split, name, seed, quick)
         rows.append(
             {
                 "model": name,
@@ -75,3 +85,26 @@ def best_peers(split, seed: int = 0, quick: bool = False) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def svd_scorer(algorithm, n_users: int, n_items: int):
+    """score_all(users (B,)) -> (B, N) torch scores of a fitted Surprise SVD for every item of
+    a split whose users and items are its codes 0..n-1 (all in training): the estimate
+    mu + b_u + b_i + q_i . p_u that SVD.predict returns before clipping to the rating scale
+    (clipping would only add ties at the top)."""
+    import torch
+
+    trainset = algorithm.trainset
+    users = np.array([trainset.to_inner_uid(u) for u in range(n_users)])  # code -> inner
+    items = np.array([trainset.to_inner_iid(i) for i in range(n_items)])
+    user_factors = torch.as_tensor(algorithm.pu[users])  # (U, d)
+    item_factors = torch.as_tensor(algorithm.qi[items])  # (N, d)
+    user_bias = torch.as_tensor(algorithm.bu[users])  # (U,)
+    item_bias = torch.as_tensor(algorithm.bi[items])  # (N,)
+    mean = float(trainset.global_mean)
+
+    def score_all(who: torch.Tensor) -> torch.Tensor:
+        scores = user_factors[who] @ item_factors.T  # (B, N)
+        return scores + mean + user_bias[who, None] + item_bias  # (B, N)
+
+    return score_all

@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     lightning.add_argument("--num-nodes", type=int, default=DEFAULTS.num_nodes)
     lightning.add_argument("--precision", default=DEFAULTS.precision)
 
+    add_sweep_parser(commands, train)  # issue 22: its own block, below
+
     evaluate = commands.add_parser("evaluate", help="print the test metrics of a run")
     evaluate.add_argument("run_dir")
     evaluate.add_argument(
@@ -177,6 +179,106 @@ def build_parser() -> argparse.ArgumentParser:
     name.add_argument("--note", help="the run's new note")
     cli_api.add_commands(commands)  # issue 22: recommend, export (hmf_core/cli_api.py)
     return parser
+
+
+# --- issue 22: `sweep`, a grid or random search over train settings (hmf_core.sweep) -------
+NOT_SWEPT = {"help", "data", "items", "users", "run_dir", "name", "note"}
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def add_sweep_parser(commands, train: argparse.ArgumentParser) -> None:
+    """`sweep`: every train option (copied from the train parser, so each one it gains is here
+    too) as a fixed setting, plus --grid / --random / --root."""
+    sweep = commands.add_parser(
+        "sweep",
+        add_help=False,  # the train parser's -h comes with its options
+        help="train one run per combination of settings and rank them on validation",
+        description="Train one ordinary run per point of --grid (or --random N of them), one "
+        "after another, and rank them on the validation metric (RMSE lowest first, HR@10 "
+        "highest first) beside their test metrics. Every train option is a fixed setting of "
+        "all trials; --name names the sweep, --note is each trial's note, --seed also draws "
+        "--random. Writes ROOT/NAME/sweep.csv and the trials as ROOT/NAME-01, NAME-02, ...",
+    )
+    sweep._add_container_actions(train)  # argparse's `parents=` mechanism, after the fact
+    search = sweep.add_argument_group("search")
+    search.add_argument(
+        "--grid",
+        nargs="+",
+        required=True,
+        metavar="NAME=V1,V2",
+        help="settings to vary, by their settings.json name (dashes or underscores): "
+        "lr=0.01,0.003 dim=20,40 use_bias=true,false; a multi-level cluster list as "
+        "user_clusters=200:100,400:200",
+    )
+    search.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        help="train N combinations of the grid drawn at random (with --seed), not all of them",
+    )
+    search.add_argument(
+        "--root",
+        help="folder for the sweep and its trial runs (default: $HMF_RUNS_DIR or ./runs, where "
+        "the app lists runs)",
+    )
+    sweep.set_defaults(grid_value=_grid_converter(train))
+
+
+def _grid_converter(train: argparse.ArgumentParser):
+    """convert(name, text) -> the value the train option `name` would parse from `text`."""
+    actions = {a.dest: a for a in train._actions if a.dest not in NOT_SWEPT}
+    actions = {dest: a for dest, a in actions.items() if not dest.endswith("_col")}
+
+    def convert(name: str, text: str):
+        action = actions.get(name)
+        if action is None:
+            raise ValueError(
+                f"--grid {name}: not a setting a sweep can vary; known: {', '.join(actions)}"
+            )
+        if action.nargs == 0:  # store_true / store_false / --bias/--no-bias
+            word = text.lower()
+            if word not in TRUE_WORDS | FALSE_WORDS:
+                raise ValueError(f"--grid {name}: expected true or false, found {text!r}")
+            return word in TRUE_WORDS
+        try:
+            value = action.type(text.replace(":", ",")) if action.type else text
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
+            kind = getattr(action.type, "__name__", "value")
+            raise ValueError(f"--grid {name}: {text!r} is not a valid {kind} ({exc})") from None
+        if action.choices and value not in action.choices:
+            choices = ", ".join(map(str, action.choices))
+            raise ValueError(f"--grid {name}: {text!r} is not one of {choices}")
+        return value
+
+    return convert
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from hmf_core.allowed import child_folder
+    from hmf_core.runs import runs_root
+    from hmf_core.sweep import TABLE, grid_points, parse_axes, run_sweep, shown_table
+
+    if args.run_dir:
+        raise ValueError("sweep: --run-dir does not apply; the trials go under --root")
+    _check_inputs(args)
+    axes = parse_axes(args.grid, args.grid_value)
+    points = grid_points(axes, args.random, args.seed)
+    root = Path(args.root) if args.root else runs_root()
+    name = args.name or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    if child_folder(root, name) is None:
+        raise ValueError(f"sweep: --name {name!r} must be one plain folder name")
+
+    def settings_for(point: dict) -> TrainSettings:
+        return settings_from_args(argparse.Namespace(**{**vars(args), **point}))
+
+    sweep, table = run_sweep(settings_for, axes, points, root, name, note=args.note)
+    print(f"\nsweep {sweep.name}: {len(table)} trials ranked on {sweep.metric} ({sweep.mode})")
+    print(shown_table(table, axes))
+    print(f"written: {sweep.folder / TABLE}")
+    return 0
+
+
+# --- end of issue 22's sweep block ----------------------------------------------------------
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
@@ -217,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             return _name(Path(args.run_dir), args.name, args.note)
         if args.command in cli_api.COMMANDS:
             return cli_api.run_command(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _evaluate(Path(args.run_dir), args.compute)
     except (DataFormatError, RunError, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
@@ -380,8 +484,32 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
             hint = "; compute them from best.ckpt with --compute" if part.has_model() else ""
             print(f"{label}: no test metrics (state: {state}{hint})")
             continue
-        print(f"{label} ({state}): " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+        own = {k: v for k, v in metrics.items() if not _full_ranking_key(k)}
+        print(f"{label} ({state}): " + ", ".join(f"{k}={v}" for k, v in own.items()))
+        _print_full_ranking(label, metrics, part.has_model())
     return 0
+
+
+def _full_ranking_key(key: str) -> bool:
+    from hmf_core.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+
+    return is_full_ranking(key) or key in (USERS_KEY, THRESHOLD_KEY)
+
+
+def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
+    """The full-ranking metrics (hmf_core.full_ranking) on a line of their own, or why not."""
+    from hmf_core.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+
+    full = {k: v for k, v in metrics.items() if is_full_ranking(k)}
+    if not full:
+        hint = ": compute them with --compute" if has_model else ""
+        print(f"{label} full ranking: not computed{hint}")
+        return
+    rule = f", relevant: rated >= {metrics[THRESHOLD_KEY]:g}" if THRESHOLD_KEY in metrics else ""
+    print(
+        f"{label} full ranking (all unseen items; {metrics.get(USERS_KEY)} users with a "
+        f"relevant test item{rule}): " + ", ".join(f"{k}={v}" for k, v in full.items())
+    )
 
 
 def _maps(run_dir: Path) -> int:

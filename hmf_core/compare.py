@@ -96,10 +96,28 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
             mf_test = mf.test_metrics() if isinstance(mf.test_metrics(), dict) else {}
             row.update({f"mf_{k}": _shown(mf_test, k) for k in mf_test if k.startswith("test_")})
         row["run"] = run.name
+        trial = run.sweep()
+        row["sweep"], row["rank"] = trial.get("sweep"), trial.get("rank")
         rows.append(row)
     table = pd.DataFrame(rows)
     outcome = [c for c in table.columns if c.startswith(("test_", "mf_test_")) or c == "best_epoch"]
     first = ["name", "note", *outcome]  # what a reader compares first: names, then results
+    if table["sweep"].notna().any():  # a sweep's trials together, best first (hmf_core.sweep)
+        first = ["name", "sweep", "rank", "note", *outcome]
+        order = sorted(
+            range(len(table)),
+            key=lambda i: (
+                pd.isna(table["sweep"][i]),
+                str(table["sweep"][i]),
+                pd.isna(table["rank"][i]),
+                0 if pd.isna(table["rank"][i]) else table["rank"][i],
+                i,
+            ),
+        )
+        table = table.iloc[order].reset_index(drop=True)
+        table["rank"] = table["rank"].astype("Int64")
+    else:
+        table = table.drop(columns=["sweep", "rank"])
     return table[first + [c for c in table.columns if c not in first]]
 
 
@@ -107,6 +125,30 @@ def _shown(metrics: dict, key: str):
     """A test metric as the table shows it: the number, or "diverged" where it was NaN or
     infinite (hmf_core.files.finite_json wrote null and listed it)."""
     return "diverged" if key in diverged_fields(metrics) else metrics.get(key)
+
+
+def sweep_trials(runs: list[RunDir]) -> dict[str, list[str]]:
+    """Sweep name -> its trials' run directories among `runs`, best rank first (unranked
+    trials last, by trial number)."""
+    found: dict[str, list[tuple]] = {}
+    for run in runs:
+        trial = run.sweep()
+        if trial:
+            rank = trial["rank"]
+            key = (rank is None, rank or 0, trial["trial"], run.name)
+            found.setdefault(trial["sweep"], []).append(key)
+    return {sweep: [key[-1] for key in sorted(keys)] for sweep, keys in sorted(found.items())}
+
+
+def without_full_ranking(runs: list[RunDir]) -> list[str]:
+    """Run directories among `runs` with test metrics but no full-ranking ones (older runs:
+    `python -m hmf_core evaluate RUN_DIR --compute` adds them)."""
+    missing = []
+    for run in runs:
+        test = run.test_metrics() if isinstance(run.test_metrics(), dict) else {}
+        if test and not any(key.endswith("_full") for key in test):
+            missing.append(run.name)
+    return missing
 
 
 def compare_curves(runs: list[RunDir]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ log.txt            the training process's output (maps_log.txt: the map process'
 map_pca.parquet, map_umap.parquet, maps.json   the 2-D maps and their timings (or error)
 quality.json       cluster quality after training (hmf_core.quality), or its error
 mf/                the same for the plain-MF comparison, when asked for
+sweep.json         a sweep's trial only (hmf_core.sweep): its sweep, trial number and rank
 STOP               written to ask a running training to stop
 
 Runs are immutable once started: a new training never writes into a directory that holds a run
@@ -69,6 +70,7 @@ FILES = {
     "map_pca": "map_pca.parquet",
     "map_umap": "map_umap.parquet",
     "stop": "STOP",
+    "sweep": "sweep.json",
 }
 MAP_METHODS = ("pca", "umap")  # in the order they are written
 AGAIN = "train the run again into a new run directory (or delete this one)"
@@ -87,6 +89,7 @@ RECOVERY = {  # what to do when a file is damaged, by its name in FILES
     "map_umap": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
     "quality": "compute it again: python -m hmf_core quality RUN_DIR",
     "meta": "give the run its name and note again (Train page, or python -m hmf_core name)",
+    "sweep": "the trial's rank is in its sweep's sweep.csv; the run itself is not affected",
 }
 STAMPED = ("progress", "test_metrics", "maps", "quality")  # JSON files carrying "run_id"
 RUN_KEY = "hmf_run"  # the checkpoint's top-level entry: {"run_id", "data_fingerprint"}
@@ -469,6 +472,18 @@ class RunDir:
                     "test_metrics", f'"{key}" should be a number, found {value!r:.40}'
                 )
         return metrics
+
+    def sweep(self) -> dict:
+        """A sweep trial's sweep.json: {"sweep": name, "trial": n, "rank": r or None}; {} for
+        a run that is no trial, or whose file cannot be read (the run itself is fine)."""
+        try:
+            found = self.json("sweep")
+        except DamagedFile:
+            return {}
+        ok = isinstance(found.get("sweep"), str) and isinstance(found.get("trial"), int)
+        rank = found.get("rank")
+        ok = ok and (rank is None or (isinstance(rank, int) and not isinstance(rank, bool)))
+        return {key: found[key] for key in ("sweep", "trial")} | {"rank": rank} if ok else {}
 
     def comparison(self) -> RunDir | None:
         mf = RunDir(self.path / "mf", parent=self)

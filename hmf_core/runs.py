@@ -244,11 +244,12 @@ METRIC_LABELS = {"rmse": "RMSE", "hr10": "HR@10", "mrr10": "MRR@10"}
 def format_metrics(metrics: dict, stage: str = "test") -> str:
     """A run's metrics of one stage as people read them: "RMSE 0.9234" or
     "HR@10 0.4123 · MRR@10 0.2011" (4 decimals; "" when there are none); a metric that was NaN
-    or infinite reads "RMSE diverged"."""
+    or infinite reads "RMSE diverged". The full-ranking metrics (..._full) are left to the
+    Metrics page and `evaluate`: a run list stays one line."""
     shown = []
     diverged = diverged_fields(metrics)  # NaN or infinite when written (hmf_core.files)
     for key, value in metrics.items():
-        if not key.startswith(f"{stage}_"):
+        if not key.startswith(f"{stage}_") or key.endswith("_full"):
             continue
         name = METRIC_LABELS.get(key.removeprefix(f"{stage}_"), key.removeprefix(f"{stage}_"))
         if key in diverged:

@@ -260,7 +260,7 @@ def fit(
     stopped = RunDir(run_dir).stop_requested()
     if guard.epoch is not None:  # diverged: the last finite best (if any) is still tested
         kept = "; the last finite best.ckpt is kept" if checkpoint.best_model_path else ""
-        test = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode)
+        test = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode, settings)
         cause = far_ratings(split.train["rating"].to_numpy()) if settings.task == "rating" else None
         error = guard.message(cause)
         recorder.write(state="failed", error=error, **({"test": test} if test else {}))
@@ -271,13 +271,16 @@ def fit(
             error="stopped before the first validated epoch: no checkpoint",
         )
         return {}
-    test_metrics = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode)
+    test_metrics = _test(trainer, module, datamodule, checkpoint, run_dir, monitor, mode, settings)
     recorder.write(state="stopped" if stopped else "finished", test=test_metrics)
     return test_metrics
 
 
-def _test(trainer, module, datamodule, checkpoint, run_dir: Path, monitor: str, mode: str):
-    """Test metrics of the best checkpoint, written to test_metrics.json ({} without one)."""
+def _test(
+    trainer, module, datamodule, checkpoint, run_dir: Path, monitor: str, mode: str, settings
+):
+    """Test metrics of the best checkpoint, written to test_metrics.json ({} without one): the
+    task's own (RMSE; HR@10 and MRR@10 against sampled negatives) and the full-ranking ones."""
     if not checkpoint.best_model_path:
         return {}
     trainer.loggers = []  # metrics.csv holds the epochs; the test goes to test_metrics.json
@@ -289,8 +292,22 @@ def _test(trainer, module, datamodule, checkpoint, run_dir: Path, monitor: str, 
     test_metrics["best_epoch"] = _best_epoch(run_dir, monitor, mode)
     test_metrics["epochs_run"] = trainer.current_epoch
     if is_rank_zero():
+        test_metrics.update(full_ranking(module.model, datamodule.split, settings))
         RunDir(run_dir).write("test_metrics", test_metrics)
     return test_metrics
+
+
+def full_ranking(model, split: Split, settings: TrainSettings) -> dict:
+    """NDCG / Recall / Precision @10 and @20 over all unseen items (hmf_core.full_ranking) of
+    the best checkpoint; {} and a printed line when they cannot be computed (e.g. memory): the
+    run and its other test metrics stand, and `evaluate --compute` can try again."""
+    from hmf_core.full_ranking import split_full_ranking
+
+    try:
+        return split_full_ranking(model, split, settings.task, settings.positive_threshold)
+    except Exception as exc:
+        print(f"full-ranking metrics not computed: {type(exc).__name__}: {exc}", flush=True)
+        return {}
 
 
 def _explosion_limit(settings: TrainSettings, split: Split) -> float | None:
@@ -518,6 +535,7 @@ def evaluate_checkpoint(run_dir: str | Path, force: bool = False) -> dict:
             metrics["epochs_run"] = len(part.metrics())
         except DamagedFile:  # metrics.csv: the test metrics themselves are still right
             metrics.update(best_epoch=None, epochs_run=None)
+        metrics.update(full_ranking(module.model, split, settings))
         part.write("test_metrics", metrics)
         results[label] = metrics
     return results

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from benchmarks.time_to_best import selected_settings
@@ -199,3 +200,48 @@ def test_recommend_smoke(tmp_path):
     for row in rows:
         assert row["users"] == "120" and row["rows"] == "1,200", row
         assert number(row["seconds"]) > 0, row
+
+
+def test_full_ranking_smoke(tmp_path):
+    """benchmarks/full_ranking.py --smoke: its section lands in accuracy.md between markers,
+    the rest of the file kept, one row per model with every metric a fraction."""
+    from benchmarks.full_ranking import MARKERS, write_into
+
+    (tmp_path / "accuracy.md").write_text("# Accuracy\n\nkept text\n")
+    run_study("full_ranking", "--smoke", "--out", str(tmp_path))
+    report = tmp_path / "accuracy.md"
+    text = report.read_text()
+    assert text.startswith("# Accuracy\n\nkept text\n") and text.count(MARKERS[0]) == 1
+    assert (
+        "Versions: python" in text and "Command: `python -m benchmarks.full_ranking --smoke" in text
+    )
+    rating = table_with(report, "rmse")
+    assert [row["model"] for row in rating] == [
+        "HMF depth 1",
+        "MF",
+        "Surprise SVD (biased MF, SGD)",
+    ]
+    ranking = [t for t in tables(report) if t and "rmse" not in t[0] and "hr10" in t[0]][0]
+    assert [row["model"] for row in ranking] == ["BPR-HMF depth 1", "BPR-MF"]
+    for row in rating + ranking:
+        for column in ("hr10", "mrr10", "ndcg@10_full", "recall@20_full", "precision@10_full"):
+            assert 0.0 <= number(row[column]) <= 1.0, (row["model"], column)
+        assert int(row["users evaluated"]) > 0
+    runs = pd.read_csv(tmp_path / "full_ranking_runs.csv")
+    assert len(runs) == 5 and runs["test_ndcg@10_full"].between(0, 1).all()
+    write_into(report, "again\n")  # a rerun replaces its section
+    again = report.read_text()
+    assert again.count(MARKERS[0]) == 1 and "again" in again and "kept text" in again
+
+
+def test_surprise_svd_scores_every_item_as_its_predict_does():
+    from benchmarks.harness import synthetic_ratings
+    from benchmarks.peers import best_fitted, svd_scorer
+    from hmf_core.split import make_split
+
+    split = make_split(synthetic_ratings(60, 80, 1500, seed=1), "random")
+    algorithm, _, _ = best_fitted(split, "Surprise SVD (biased MF, SGD)", quick=True)
+    scores = svd_scorer(algorithm, split.n_users, split.n_items)(torch.arange(split.n_users))
+    for user, item in ((0, 0), (5, 17), (split.n_users - 1, split.n_items - 1)):
+        expected = algorithm.predict(user, item, clip=False).est
+        assert scores[user, item].item() == pytest.approx(expected, rel=1e-9)

@@ -9,7 +9,13 @@ import streamlit as st
 from dashboard import state, widgets
 from dashboard.charts import DIVERGED_COLOUR
 from dashboard.text import hover, literal
-from hmf_core.compare import compare_curves, compare_table, run_labels
+from hmf_core.compare import (
+    compare_curves,
+    compare_table,
+    run_labels,
+    sweep_trials,
+    without_full_ranking,
+)
 from hmf_core.runs import runs
 
 
@@ -23,10 +29,31 @@ def compare_page() -> None:
     labels = run_labels(available)
     current = state.current_run()
     default = [current.name] if current is not None and current.name in names else names[:1]
+    sweeps = sweep_trials(available)
+    if sweeps:
+
+        def pick_sweep() -> None:  # before the multiselect is drawn: its value may be set
+            picked_sweep = st.session_state.get("compare_sweep")
+            if picked_sweep in sweeps:
+                st.session_state["compare_runs"] = sweeps[picked_sweep]
+
+        st.selectbox(
+            "Sweep",
+            list(sweeps),
+            index=None,
+            key="compare_sweep",
+            on_change=pick_sweep,
+            placeholder="Pick a sweep to compare its trials, best first",
+            help="python -m hmf_core sweep trains one run per setting and ranks them on "
+            "the validation metric; picking one here lists its runs by rank.",
+        )
     chosen = st.multiselect(
         "Runs",
         names,
-        default=default + [n for n in names[:2] if n not in default][: max(0, 2 - len(default))],
+        # no default once a sweep's pick has set the value (Streamlit warns about both)
+        default=None
+        if "compare_runs" in st.session_state
+        else default + [n for n in names[:2] if n not in default][: max(0, 2 - len(default))],
         key="compare_runs",
         format_func=lambda name: labels.get(name, name),
         help="Newest first, by name (name them on the Train page). Curves and the table show "
@@ -53,6 +80,7 @@ def compare_page() -> None:
             "name": st.column_config.TextColumn("name", pinned=True),
             "note": st.column_config.TextColumn("note", width="medium"),
             "run": st.column_config.TextColumn("run directory"),
+            "rank": st.column_config.NumberColumn("rank", help="rank in its sweep (validation)"),
             **{  # a test metric column holding "diverged" is text: the numbers as given
                 column: st.column_config.NumberColumn(column, format="%.4f")
                 for column in table.columns
@@ -61,6 +89,13 @@ def compare_page() -> None:
             },
         },
     )
+    missing = without_full_ranking(picked)
+    if missing:
+        st.caption(
+            "Full-ranking metrics (the *_full columns): not computed for "
+            + literal(", ".join(missing))
+            + ". Compute them with `python -m hmf_core evaluate RUN_DIR --compute`."
+        )
     curves = compare_curves(picked)
     if curves.empty:
         st.info("None of these runs has a validated epoch yet.")

@@ -13,6 +13,7 @@ from dashboard import charts, state, widgets
 from dashboard.quality_panel import quality_section
 from dashboard.text import literal
 from hmf_core.files import diverged_fields
+from hmf_core.full_ranking import full_ranking_table, is_full_ranking, rule_text
 from hmf_core.metrics import lower_is_better
 from hmf_core.progress import QUALITY_STEP
 from hmf_core.runs import run_status
@@ -39,7 +40,7 @@ def metrics_page() -> None:
             f"ends (now: {literal(status.phase)})."
         )
     else:
-        names = [k for k in test if k.startswith("test_")]
+        names = [k for k in test if k.startswith("test_") and not is_full_ranking(k)]
         cells = st.columns(len(names) + 2)
         for cell, name in zip(cells, names):
             delta = None
@@ -81,6 +82,7 @@ def metrics_page() -> None:
             key="metrics_table",
         )
         _paper_reference(run, settings)
+        _full_ranking(run, test, mf_test, settings.get("task", "rating"))
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
     depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
@@ -140,6 +142,30 @@ def _cell(metrics: dict, name: str):
     if _number(metrics, name):
         return metrics[name]
     return "diverged" if name in diverged_fields(metrics) else None
+
+
+def _full_ranking(run, test: dict, mf_test: dict, task: str) -> None:
+    """NDCG / Recall / Precision @10 and @20 over all unseen items (hmf_core.full_ranking)."""
+    st.subheader("Top-K over all items")
+    table = full_ranking_table({"HMF": test, "MF (same split)": mf_test})
+    if table.empty:
+        st.info(
+            "Full-ranking metrics: not computed (the run predates them). Compute them from "
+            "best.ckpt with `python -m hmf_core evaluate RUN_DIR --compute` (RUN_DIR: "
+            f"{literal(run.path)})."
+        )
+        return
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="metrics_full_ranking",
+        column_config={
+            column: st.column_config.NumberColumn(column, format="%.4f")
+            for column in table.columns
+            if "@" in column
+        },
+    )
+    st.caption(rule_text(test, task))
 
 
 def _paper_reference(run, settings: dict) -> None:
