@@ -271,6 +271,8 @@ class RunDir:
                 raise ValueError("no epoch column")
             validated = frame.filter(like="val_").notna().any(axis=1)
             frame = frame[validated].drop(columns=["step"], errors="ignore")
+            # the test row (training logs the test metrics last) is not an epoch
+            frame = frame.drop(columns=[c for c in frame.columns if c.startswith("test_")])
             frame = frame[["epoch", *(c for c in frame.columns if c != "epoch")]]
             frame = frame.astype({"epoch": int}).reset_index(drop=True)
             numbers = frame.apply(pd.to_numeric, errors="coerce")
