@@ -421,7 +421,7 @@ def _train_run(
             record_quality(run_dir)  # a failure is recorded in quality.json, never fails the run
         finally:
             steps.done()
-            (report or silent)(1.0, QUALITY_STEP)
+            (report or silent)(1.0, f"{QUALITY_STEP}: done")
     if settings.projection and is_rank_zero() and RunDir(run_dir).has_model():
         compute_maps(run_dir, report)
     return results
