@@ -10,6 +10,7 @@ metrics.csv has). Output goes to stdout; tqdm is a dependency of Lightning.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import TextIO
@@ -17,8 +18,20 @@ from typing import TextIO
 from pytorch_lightning.callbacks import Callback
 from tqdm import tqdm
 
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar:24}| {postfix} [{elapsed}<{remaining}]"
-EPOCH_FORMAT = "{desc}: {n_fmt}/{total_fmt} batches |{bar:24}| {postfix} [{elapsed}<{remaining}]"
+# tqdm's own layout; {postfix} (what the step does now) comes with its leading ", "
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar:24}| [{elapsed}<{remaining}{postfix}]"
+EPOCH_FORMAT = "{desc}: {n_fmt}/{total_fmt} batches |{bar:24}| [{elapsed}<{remaining}{postfix}]"
+
+
+def width() -> int:
+    """The terminal's columns, 80 where it says 0 (a new pseudo-terminal): tqdm would take
+    that as no room at all and draw nothing."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def height() -> int:
+    """The terminal's lines, 24 where it says 0 (tqdm hides bars below its last line)."""
+    return shutil.get_terminal_size((80, 24)).lines
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -51,7 +64,8 @@ class StepProgress:
                     file=self.stream,
                     bar_format=BAR_FORMAT,
                     leave=True,
-                    dynamic_ncols=True,
+                    ncols=width(),
+            nrows=height(),
                 )
             else:
                 self._line(fraction, text)
@@ -110,7 +124,8 @@ class EpochProgress(Callback):
             file=self.stream,
             bar_format=EPOCH_FORMAT,
             leave=False,
-            dynamic_ncols=True,
+            ncols=width(),
+            nrows=height(),
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):

@@ -20,13 +20,20 @@ from conftest import REPO, shared_file, small_demo
 from streamlit.testing.v1 import AppTest
 from test_app import texts, use_paths
 
-from hmf_core.cli import build_parser, read_config, settings_from_args
+from hmf_core.cli import build_parser, main, read_config, settings_from_args
 from hmf_core.errors import DataFormatError
 from hmf_core.ratings import read_ratings
 from hmf_core.rundir import RunDir
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 TINY = ["--max-epochs", "2", "--split", "random", "--user-clusters", "4", "--item-clusters", "4"]
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """`hmf_core.cli.main` in this process (no interpreter start): status, stdout, stderr."""
+    status = main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def cli(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -81,18 +88,19 @@ def settings_of(*argv: str, config: dict | None = None):
     return settings_from_args(args, given_options(parser, ["train", *argv]), config)
 
 
-def test_print_config_round_trips_through_config(tmp_path):
+def test_print_config_round_trips_through_config(tmp_path, capsys, monkeypatch):
     flags = ["--data", str(tmp_path / "r.dat"), "--lr", "0.02", "--user-clusters", "30,10"]
     flags += ["--user-depth", "2", "--no-bias", "--columns", "user,item,rating", "--sep", "::"]
     flags += ["--devices", "2", "--logit-lr", "0.005", "--compare-mf", "--no-projection"]
-    printed = cli("train", *flags, "--print-config")
-    assert printed.returncode == 0, printed.stderr
-    (tmp_path / "run.yaml").write_text(printed.stdout)
-    values = yaml.safe_load(printed.stdout)
+    status, printed, _ = run_main(capsys, "train", *flags, "--print-config")
+    assert status == 0
+    (tmp_path / "run.yaml").write_text(printed)
+    values = yaml.safe_load(printed)
     assert values["lr"] == 0.02 and values["user_clusters"] == [30, 10]
     assert values["columns"] == {"positions": "user,item,rating", "sep": "::"}
-    again = cli("train", "--config", tmp_path / "run.yaml", "--print-config", cwd=tmp_path)
-    assert again.returncode == 0 and again.stdout == printed.stdout
+    monkeypatch.chdir(tmp_path)
+    status, again, _ = run_main(capsys, "train", "--config", "run.yaml", "--print-config")
+    assert status == 0 and again == printed
     direct = settings_of(*flags)
     assert settings_of(config=read_config(tmp_path / "run.yaml")) == direct
 
@@ -128,14 +136,14 @@ def test_flags_typed_override_the_config_file_and_its_paths_are_its_folders(tmp_
         ("- lr\n", "expected a mapping of settings (key: value lines), found a list"),
     ],
 )
-def test_a_bad_config_file_is_one_line_naming_the_file_and_the_key(tmp_path, text, message):
+def test_a_bad_config_file_is_one_line_naming_the_file_and_the_key(tmp_path, capsys, text, message):
     (tmp_path / "run.yaml").write_text(text)
     with pytest.raises(DataFormatError, match="^run.yaml") as raised:
         read_config(tmp_path / "run.yaml")
     assert message in str(raised.value)
-    result = cli("train", "--config", tmp_path / "run.yaml", "--data", REPO / "README.md")
-    assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("error: run.yaml") and message in result.stderr
+    status, _, err = run_main(capsys, "train", "--config", tmp_path / "run.yaml")
+    assert status == 2 and err.count("\n") == 1
+    assert err.startswith("error: run.yaml") and message in err
 
 
 # --- progress, loggers --------------------------------------------------------------------------
@@ -201,20 +209,15 @@ def test_a_terminal_gets_progress_bars(tmp_path):
     assert "epoch 2: " in out and "hmf test: test_rmse=" in out  # the lines stay
 
 
-def test_a_missing_logger_package_is_one_line_with_the_pip_command(tmp_path):
+def test_a_missing_logger_package_is_one_line_with_the_pip_command(tmp_path, capsys, monkeypatch):
     for logger, package in (("tensorboard", "tensorboard"), ("mlflow", "mlflow")):
         if importlib.util.find_spec(package) is not None:
             continue  # installed here: nothing to refuse
-        result = cli(
-            "train",
-            "--data",
-            REPO / "assets" / "ml-latest-small" / "ratings.csv",
-            "--logger",
-            logger,
-            cwd=tmp_path,
-        )
-        assert result.returncode == 2
-        assert result.stderr == (
+        monkeypatch.chdir(tmp_path)
+        demo = REPO / "assets" / "ml-latest-small" / "ratings.csv"
+        status, _, err = run_main(capsys, "train", "--data", demo, "--logger", logger)
+        assert status == 2
+        assert err == (
             f"error: --logger {logger} needs the {package} package, which is not installed: "
             f"pip install {package}\n"
         )

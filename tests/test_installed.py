@@ -91,7 +91,7 @@ def test_hmf_is_the_cli_and_trains_into_runs_of_the_working_folder(installed, tm
 
 def test_hmf_explorer_serves_the_app_from_another_folder(installed, tmp_path):
     page_text = serve_and_read(installed, tmp_path, browse=False)
-    assert page_text.lstrip().startswith("<!--") and "<div id=\"root\">" in page_text
+    assert page_text.lstrip().startswith("<!--") and '<div id="root">' in page_text
 
 
 @pytest.mark.browser
