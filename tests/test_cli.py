@@ -292,6 +292,7 @@ def test_the_data_page_reads_a_headerless_file_by_position(tmp_path, monkeypatch
 def test_ml1m_without_a_header_trains_by_position(tmp_path):
     path = shared_file("ml-1m/ratings_no_timestamps.dat")
     flags = ["--columns", "user,item,rating", "--sep", "::", "--max-epochs", "1"]
+    flags += ["--split", "random"]  # no timestamps, and the file is ordered by user
     result = cli("train", "--data", path, "--run-dir", tmp_path / "run", *flags, "--no-projection")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[100%] reading ratings_no_timestamps.dat: read 1,000,209 ratings" in result.stdout
