@@ -65,7 +65,7 @@ class StepProgress:
                     bar_format=BAR_FORMAT,
                     leave=True,
                     ncols=width(),
-            nrows=height(),
+                    nrows=height(),
                 )
             else:
                 self._line(fraction, text)
