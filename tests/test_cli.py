@@ -25,7 +25,8 @@ from hmf_core.errors import DataFormatError
 from hmf_core.ratings import read_ratings
 from hmf_core.rundir import RunDir
 
-ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+PATHS = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(PATHS), "PYTHONUNBUFFERED": "1"}
 TINY = ["--max-epochs", "2", "--split", "random", "--user-clusters", "4", "--item-clusters", "4"]
 
 
@@ -299,3 +300,20 @@ def test_ml1m_without_a_header_trains_by_position(tmp_path):
     summary = RunDir(tmp_path / "run").data_summary()["data"]
     assert (summary["users"], summary["items"]) == (6040, 3706)
     assert RunDir(tmp_path / "run").test_metrics()["test_rmse"] < 1.5
+
+
+def test_the_tensorboard_logger_gets_the_epochs_and_the_test(tmp_path):
+    """Where tensorboard is installed (`pip install tensorboard`, the remedy the refusal
+    names): its event files hold each epoch's and the test's metrics."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed here")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ratings, _ = small_demo(tmp_path / "data", users=30)
+    flags = ["--run-dir", tmp_path / "run", "--no-projection", "--logger", "tensorboard", *TINY]
+    result = cli("train", "--data", ratings, *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("val_rmse")] == [0, 1]
+    test_rmse = RunDir(tmp_path / "run").test_metrics()["test_rmse"]
+    assert [s.value for s in events.Scalars("test_rmse")] == pytest.approx([test_rmse])
