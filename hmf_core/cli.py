@@ -1,4 +1,4 @@
-"""Command line: `python -m hmf_core train ...` and `python -m hmf_core evaluate RUN_DIR`."""
+"""Command line: `hmf train ...`, `hmf evaluate RUN_DIR`, ... (`hmf` is `python -m hmf_core`)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
-
-from pytorch_lightning.callbacks import Callback
 
 from hmf_core import cli_api
 from hmf_core.errors import DataFormatError, RunError
 from hmf_core.metrics import TASKS
+from hmf_core.ratings import parse_positions, parse_separator
 from hmf_core.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
 from hmf_core.settings import (
+    LOGGERS,
     PRESETS,
     WARM_STARTS,
     TrainSettings,
@@ -42,16 +42,67 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def program_name() -> str:
+    """`hmf` when started as the installed command, else `python -m hmf_core`."""
+    return "hmf" if Path(sys.argv[0]).name == "hmf" else "python -m hmf_core"
+
+
+def _positions(text: str) -> str:
+    try:
+        return ",".join(parse_positions(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _separator(text: str) -> str:
+    try:
+        return parse_separator(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+D = "(default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m hmf_core", description=__doc__)
+    parser = OneLineParser(prog=program_name(), description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train HMF and write a run directory")
-    train.add_argument("--data", required=True, help="rating file (u.data, ratings.csv, .zip, ...)")
+    train.add_argument(
+        "--config",
+        help="a YAML file of settings: the fields of a run's settings.json (--print-config "
+        "writes one); flags given on the command line override it; relative paths in it are "
+        "read from the file's folder",
+    )
+    train.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings these options (and --config) give, as YAML, and exit "
+        "without training",
+    )
+    train.add_argument(
+        "--data",
+        help="rating file (u.data, ratings.dat, ratings.csv, a MovieLens .zip, CSV/TSV/parquet); "
+        "required unless --config names it",
+    )
     train.add_argument("--items", help="item metadata (u.item, movies.csv, any CSV keyed by id)")
     train.add_argument("--users", help="user metadata (u.user, users.dat, any CSV keyed by id)")
     for role in ("user", "item", "rating", "timestamp"):
-        train.add_argument(f"--{role}-col", help=f"name of the {role} column, if not recognised")
+        train.add_argument(
+            f"--{role}-col", help=f"name of the {role} column, when the header's is not recognised"
+        )
+    train.add_argument(
+        "--columns",
+        type=_positions,
+        help="a file without a header: its columns by position, e.g. user,item,rating or "
+        "user,item,rating,timestamp (like Surprise's line_format)",
+    )
+    train.add_argument(
+        "--sep",
+        type=_separator,
+        help="the field separator, e.g. :: or ';' or tab (default: guessed from the first line)",
+    )
     train.add_argument(
         "--run-dir",
         help="where to write the run (default runs/<time>); a directory that holds a run is "
@@ -65,25 +116,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--name", default="", help="a name for the run, shown in the app")
     train.add_argument("--note", default="", help="a note for the run, shown in the app")
-    train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
+    train.add_argument(
+        "--task",
+        choices=TASKS,
+        default=DEFAULTS.task,
+        help=f"rating: squared error, RMSE; ranking: BPR, HR@10 and MRR@10 {D}",
+    )
     train.add_argument(
         "--positive-threshold",
         type=float,
-        help="ranking on explicit ratings: ratings >= this are positives",
+        help="ranking on explicit ratings: ratings >= this are positives (default: all rows)",
     )
-    train.add_argument("--split", choices=SPLITS, default=DEFAULTS.split)
-    train.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    train.add_argument("--dim", type=int, default=DEFAULTS.dim)
-    train.add_argument("--user-depth", type=int, default=DEFAULTS.user_depth)
-    train.add_argument("--item-depth", type=int, default=DEFAULTS.item_depth)
+    train.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=DEFAULTS.split,
+        help=f"temporal: the paper's global split by time; random: seeded; leave_last_out {D}",
+    )
+    train.add_argument(
+        "--seed", type=int, default=DEFAULTS.seed, help=f"seed of the split and the model {D}"
+    )
+    train.add_argument(
+        "--dim", type=int, default=DEFAULTS.dim, help=f"latent dimension d of the model {D}"
+    )
+    train.add_argument(
+        "--user-depth",
+        type=int,
+        default=DEFAULTS.user_depth,
+        help=f"levels of user clusters, 0-4; 0 = plain MF on the user side {D}",
+    )
+    train.add_argument(
+        "--item-depth",
+        type=int,
+        default=DEFAULTS.item_depth,
+        help=f"levels of item clusters, 0-4; 0 = plain MF on the item side {D}",
+    )
     train.add_argument(
         "--user-clusters",
         type=_int_list,
         default=DEFAULTS.user_clusters,
-        help="first-level count (halved per level) or one count per level: 200,100",
+        help="first-level count (halved per level) or one count per level: 200,100 "
+        f"(default: {DEFAULTS.user_clusters[0]})",
     )
-    train.add_argument("--item-clusters", type=_int_list, default=DEFAULTS.item_clusters)
-    train.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
+    train.add_argument(
+        "--item-clusters",
+        type=_int_list,
+        default=DEFAULTS.item_clusters,
+        help="first-level count (halved per level) or one count per level: 100,50 "
+        f"(default: {DEFAULTS.item_clusters[0]})",
+    )
+    train.add_argument(
+        "--temperature",
+        type=float,
+        default=DEFAULTS.temperature,
+        help=f"softmax temperature of the memberships {D}",
+    )
     recipe = train.add_argument_group(
         "cluster recipe (a preset sets these; a flag given overrides its preset)"
     )
@@ -98,37 +185,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--warm-start",
         choices=WARM_STARTS,
         help="where memberships start: spectral co-clustering of who rated what, k-means on a "
-        "briefly trained MF (mf), or none (the random N(0, init-std) draw)",
+        "briefly trained MF (mf), or none (the random N(0, init-std) draw) (default: the "
+        "preset's)",
     )
     recipe.add_argument(
         "--warm-start-sharpness",
         type=float,
-        help="membership probability a warm-started object gives its first cluster (0-1)",
+        help="membership probability a warm-started object gives its first cluster, 0-1 "
+        "(default: the preset's)",
     )
     recipe.add_argument(
-        "--logit-lr", type=float, help="learning rate of the connection logits (default: --lr)"
+        "--logit-lr",
+        type=float,
+        help="learning rate of the connection logits (default: the preset's; paper: --lr)",
     )
     recipe.add_argument(
         "--entropy-weight",
         type=float,
-        help="weight of the mean normalised membership entropy added to the loss (sharper)",
+        help="weight of the mean normalised membership entropy added to the loss (sharper) "
+        "(default: the preset's)",
     )
     recipe.add_argument(
         "--init-std",
         type=float,
-        help="std of the N(0, s) initial logits and embeddings (1 = the paper)",
+        help="std of the N(0, s) initial logits and embeddings, 1 = the paper (default: the "
+        "preset's)",
     )
     recipe.add_argument(
         "--bias",
         dest="use_bias",
         action=argparse.BooleanOptionalAction,
-        help="global/user/item biases (our extension; the paper has none)",
+        help="global/user/item biases (our extension; the paper has none) (default: the preset's)",
     )
-    train.add_argument("--lr", type=float, default=DEFAULTS.lr)
-    train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
-    train.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    train.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
-    train.add_argument("--patience", type=int, default=DEFAULTS.patience)
+    train.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"AdamW learning rate {D}")
+    train.add_argument(
+        "--weight-decay", type=float, default=DEFAULTS.weight_decay, help=f"AdamW weight decay {D}"
+    )
+    train.add_argument(
+        "--batch-size", type=int, default=DEFAULTS.batch_size, help=f"ratings per step {D}"
+    )
+    train.add_argument(
+        "--max-epochs", type=int, default=DEFAULTS.max_epochs, help=f"at most this many epochs {D}"
+    )
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=DEFAULTS.patience,
+        help=f"stop after this many epochs without a better validation metric {D}",
+    )
     train.add_argument(
         "--compare-mf", action="store_true", help="also train plain MF on the same split"
     )
@@ -138,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="skip computing the 2-D maps after training",
     )
-    train.add_argument("--threads", type=int, help="CPU threads (default: half the cores)")
+    train.add_argument(
+        "--threads", type=int, help="CPU threads (default: half the cores, at most 8)"
+    )
     # issue 11: the optimizer (its own block)
     train.add_argument(
         "--optimizer",
@@ -148,17 +254,35 @@ def build_parser() -> argparse.ArgumentParser:
         "AdamW, per-step cost independent of the number of users and items; auto (default): "
         "lazy where C_1 (MF: the embedding table) has 2M elements or more, where it is faster",
     )
+    train.add_argument(
+        "--logger",
+        choices=list(LOGGERS),
+        default=DEFAULTS.logger,
+        help="also send the epochs' and the test's metrics to TensorBoard (<run>/tensorboard) "
+        "or MLflow ($MLFLOW_TRACKING_URI, else ./mlruns); metrics.csv is always written "
+        f"(tensorboard and mlflow are not installed with this project: pip install them) {D}",
+    )
     lightning = train.add_argument_group("Lightning Trainer options (passed through)")
-    lightning.add_argument("--accelerator", default=DEFAULTS.accelerator)
-    lightning.add_argument("--devices", default=DEFAULTS.devices)
-    lightning.add_argument("--strategy", default=DEFAULTS.strategy)
-    lightning.add_argument("--num-nodes", type=int, default=DEFAULTS.num_nodes)
-    lightning.add_argument("--precision", default=DEFAULTS.precision)
+    lightning.add_argument(
+        "--accelerator", default=DEFAULTS.accelerator, help=f"cpu, gpu, mps or auto {D}"
+    )
+    lightning.add_argument(
+        "--devices", default=DEFAULTS.devices, help=f"how many, or which: 2, 0,1, -1 or auto {D}"
+    )
+    lightning.add_argument(
+        "--strategy", default=DEFAULTS.strategy, help=f"e.g. ddp for several processes {D}"
+    )
+    lightning.add_argument(
+        "--num-nodes", type=int, default=DEFAULTS.num_nodes, help=f"machines (DDP) {D}"
+    )
+    lightning.add_argument(
+        "--precision", default=DEFAULTS.precision, help=f"e.g. 32-true, bf16-mixed {D}"
+    )
 
     add_sweep_parser(commands, train)  # issue 22: its own block, below
 
     evaluate = commands.add_parser("evaluate", help="print the test metrics of a run")
-    evaluate.add_argument("run_dir")
+    evaluate.add_argument("run_dir", help="the run directory")
     evaluate.add_argument(
         "--compute",
         action="store_true",
@@ -166,15 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
         "training process was killed, or whose test_metrics.json is damaged",
     )
     maps = commands.add_parser("maps", help="compute (again) the 2-D PCA and UMAP maps of a run")
-    maps.add_argument("run_dir")
+    maps.add_argument("run_dir", help="the run directory")
     quality = commands.add_parser(
         "quality", help="compute (again) the cluster quality of a run and print it"
     )
-    quality.add_argument("run_dir")
+    quality.add_argument("run_dir", help="the run directory")
     quality.add_argument("--items", help="item metadata to use instead of the run's own")
     quality.add_argument("--users", help="user metadata to use instead of the run's own")
     name = commands.add_parser("name", help="show, or change, a run's name and note")
-    name.add_argument("run_dir")
+    name.add_argument("run_dir", help="the run directory")
     name.add_argument("--name", help="the run's new name")
     name.add_argument("--note", help="the run's new note")
     cli_api.add_commands(commands)  # issue 22: recommend, export (hmf_core/cli_api.py)
@@ -182,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- issue 22: `sweep`, a grid or random search over train settings (hmf_core.sweep) -------
-NOT_SWEPT = {"help", "data", "items", "users", "run_dir", "name", "note"}
+NOT_SWEPT = {"help", "data", "items", "users", "run_dir", "name", "note", "config", "print_config"}
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -281,18 +405,68 @@ def _sweep(args: argparse.Namespace) -> int:
 # --- end of issue 22's sweep block ----------------------------------------------------------
 
 
-def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+NOT_SETTINGS = {"config", "print_config", "run_dir", "name", "note", "command", "columns", "sep"}
+
+
+def given_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The destinations of the options typed on the command line (not their defaults): those
+    override a --config file. argparse is asked again with every default suppressed."""
+    actions = [
+        action
+        for group in [parser, *_subparsers(parser)]
+        for action in group._actions
+        if action.dest != "help"
+    ]
+    saved = [action.default for action in actions]
+    try:
+        for action in actions:
+            action.default = argparse.SUPPRESS
+        given = vars(parser.parse_args(argv))
+    finally:
+        for action, default in zip(actions, saved):
+            action.default = default
+    return set(given) - {"command"}
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += [sub, *_subparsers(sub)]
+    return found
+
+
+def settings_from_args(
+    args: argparse.Namespace, given: set[str] | None = None, config: dict | None = None
+) -> TrainSettings:
+    """The settings of `train`: a preset (default interpretable), the fields of a --config
+    file (`config`) over it, then the options typed (`given`; all options when None) over
+    both. A --preset typed replaces the file's recipe fields with that preset's."""
     names = {f.name for f in fields(TrainSettings)}  # preset included
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    values["columns"] = {
-        f"{role}_col": getattr(args, f"{role}_col")
-        for role in ("user", "item", "rating", "timestamp")
-        if getattr(args, f"{role}_col")
+    chosen = {
+        k: v
+        for k, v in vars(args).items()
+        if k in names and v is not None and (given is None or k in given)
     }
+    chosen.pop("columns", None)
     for name in ("data", "items", "users"):
-        if values.get(name):
-            values[name] = str(Path(values[name]).resolve())
-    return with_preset(values.pop("preset"), **values)
+        if chosen.get(name):
+            chosen[name] = str(Path(chosen[name]).resolve())
+    base = dict(config or {})
+    columns = dict(base.pop("columns", None) or {})
+    for role in ("user", "item", "rating", "timestamp"):
+        if getattr(args, f"{role}_col"):
+            columns[f"{role}_col"] = getattr(args, f"{role}_col")
+    if args.columns:
+        columns["positions"] = args.columns
+    if args.sep:
+        columns["sep"] = args.sep
+    if "preset" in chosen:  # the typed preset's recipe replaces the file's
+        base = {k: v for k, v in base.items() if k not in PRESETS[chosen["preset"]]}
+    preset = chosen.pop("preset", base.pop("preset", args.preset))
+    base.pop("preset", None)
+    return with_preset(preset, **{**base, **chosen, "columns": columns})
 
 
 def _print_progress(run_dir: Path) -> None:
@@ -307,10 +481,11 @@ def _print_progress(run_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args)
+            return _train(args, given_options(parser, argv))
         if args.command == "maps":
             return _maps(Path(args.run_dir))
         if args.command == "quality":
@@ -342,10 +517,124 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())[:1000]
 
 
-def _check_inputs(args: argparse.Namespace) -> None:
+def read_config(path: str | Path) -> dict:
+    """The settings of a --config YAML file: a mapping of settings.json's fields, each checked
+    against its field's type (one line naming the file, and the key or the YAML line, else).
+    Relative data / items / users paths are read from the file's folder."""
+    import yaml
+
+    path = Path(path)
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise missing(name, path, "an existing file for --config") from None
+    except UnicodeDecodeError:
+        raise DataFormatError(name, None, "a UTF-8 YAML file", "it is not UTF-8") from None
+    except OSError as exc:
+        raise os_refusal(name, path, exc) from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DataFormatError(
+            name, line, "YAML settings", f"found a syntax error ({problem})"
+        ) from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise DataFormatError(
+            name,
+            None,
+            "a mapping of settings (key: value lines)",
+            f"found a {type(values).__name__}",
+        )
+    known = {f.name for f in fields(TrainSettings)}
+    checked = {}
+    for key, value in values.items():
+        if key not in known:
+            raise DataFormatError(
+                name,
+                None,
+                "only the fields of a run's settings.json (see train --print-config)",
+                f"found the unknown key {key!r}",
+            )
+        checked[key] = _config_value(name, key, value)
+    for key in ("data", "items", "users"):
+        if checked.get(key):
+            checked[key] = str((path.parent / checked[key]).resolve())
+    return checked
+
+
+OPTIONAL_FIELDS = ("items", "users", "positive_threshold", "logit_lr", "threads")
+
+
+def _config_value(name: str, key: str, value):
+    """`value` as field `key` of TrainSettings wants it, or a DataFormatError naming both."""
+    default = getattr(DEFAULTS, key)
+
+    def wrong(expected: str) -> DataFormatError:
+        return DataFormatError(name, None, f"{expected} for {key!r}", f"found {value!r:.80}")
+
+    if value is None:
+        if key in OPTIONAL_FIELDS:
+            return None
+        raise wrong("a value")
+    if key in ("user_clusters", "item_clusters"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, str):
+            try:
+                return parse_cluster_counts(value)
+            except ValueError:
+                raise wrong("cluster counts like 200 or [200, 100]") from None
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+        ):
+            raise wrong("cluster counts like 200 or [200, 100]")
+        return value
+    if key == "columns":
+        allowed = {f"{role}_col" for role in ("user", "item", "rating", "timestamp")}
+        allowed |= {"positions", "sep"}
+        if (
+            not isinstance(value, dict)
+            or not all(isinstance(v, str) for v in value.values())
+            or set(value) - allowed
+        ):
+            raise wrong(f"a mapping of {', '.join(sorted(allowed))} to text")
+        return dict(value)
+    if key in ("devices", "accelerator", "strategy", "precision") and isinstance(value, int):
+        return str(value)  # `devices: 2` in YAML is a number; Lightning takes either
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if isinstance(default, float) or key in ("positive_threshold", "logit_lr"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong("a number")
+        return float(value)
+    if isinstance(default, int) or key == "threads":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("a whole number")
+        return value
+    if not isinstance(value, str):
+        raise wrong("text")
+    return value
+
+
+def config_text(settings: TrainSettings) -> str:
+    """The settings as YAML: settings.json's fields, which --config reads back."""
+    import yaml
+
+    return yaml.safe_dump(asdict(settings), sort_keys=False, allow_unicode=True)
+
+
+def _check_inputs(settings: TrainSettings) -> None:
     """Every input path names a readable file, before a run directory is made."""
     for option in ("data", "items", "users"):
-        value = getattr(args, option)
+        value = getattr(settings, option)
         if not value:
             continue
         path = Path(value)
@@ -362,48 +651,38 @@ def _check_inputs(args: argparse.Namespace) -> None:
             raise os_refusal(path.name, path, exc) from None
 
 
-class PrintEpochs(Callback):
-    """One line per epoch on stdout (the run directory has the same numbers in metrics.csv)."""
-
-    def on_fit_start(self, trainer, pl_module):
-        if not trainer.is_global_zero:
-            return
-        depth = (pl_module.model.config.user_depth, pl_module.model.config.item_depth)
-        print(
-            f"training {'MF' if depth == (0, 0) else 'HMF'} on {trainer.strategy.root_device}"
-            f" -> {trainer.default_root_dir}",
-            flush=True,
-        )
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        if not trainer.is_global_zero:
-            return
-        metrics = trainer.callback_metrics
-        shown = ", ".join(f"{k}={float(v):.4f}" for k, v in metrics.items() if k != "epoch")
-        print(f"epoch {trainer.current_epoch + 1}: {shown}", flush=True)
-
-
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, given: set[str] | None = None) -> int:
+    from hmf_core.console import EpochProgress, StepProgress
     from hmf_core.rundir import RunDir
     from hmf_core.training import is_rank_zero, train_run
 
-    _check_inputs(args)
-    settings = settings_from_args(args)
+    config = read_config(args.config) if args.config else None
+    settings = settings_from_args(args, given if config is not None else None, config)
+    if args.print_config:
+        print(config_text(settings), end="")
+        return 0
+    if not settings.data:
+        raise ValueError("no rating file: give --data, or data: in the --config file")
+    _check_inputs(settings)
     settings.validate()  # the data-dependent checks follow once the data is read
     if not is_rank_zero():  # DDP's other processes write nothing: rank 0 claimed --run-dir
         run_dir = args.run_dir or create_run_dir("runs", time.strftime("%Y%m%d-%H%M%S"))
-        train_run(settings, Path(run_dir), callbacks=[PrintEpochs()])
+        train_run(settings, Path(run_dir), callbacks=[EpochProgress()])
         return 0
     claim = _claim(args)
     run_dir = claim.path
     RunDir(run_dir).create(name=args.name, note=args.note)  # meta.json: a new run id
+    steps = StepProgress()
     try:
-        results = train_run(settings, run_dir, callbacks=[PrintEpochs()], lock=claim.lock)
+        results = train_run(
+            settings, run_dir, callbacks=[EpochProgress()], lock=claim.lock, report=steps
+        )
     except BaseException:
         if _refused_before_training(run_dir):
             claim.abandon()  # nothing of this command is left; a replaced run is put back
         raise
     finally:
+        steps.close()
         claim.commit()  # the new run started: the one it replaced is deleted
         claim.lock.release()
     RunDir(run_dir).update_meta(ended=time.time())

@@ -24,7 +24,16 @@ from hmf_core.ratings import RatingData, read_ratings
 from hmf_core.runs import runs_root
 from hmf_core.split import make_split
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "assets" / "ml-latest-small"
+
+def _demo_dir() -> Path:
+    """The bundled demo: inside the installed package (`pip install .` maps assets/ to
+    hmf_core/demo, pyproject.toml), else the clone's assets/ (a checkout, `pip install -e .`)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "demo" / "ml-latest-small"
+    return installed if installed.is_dir() else here.parent / "assets" / "ml-latest-small"
+
+
+DEMO_DIR = _demo_dir()
 ROLES = ("ratings", "items", "users")
 METADATA_KINDS = {"item": "items", "user": "users"}  # metadata kind -> Dataset field
 

@@ -27,6 +27,7 @@ import torch
 from hmf_core.interpret import model_rows, side_embedding
 from hmf_core.model import HMF
 from hmf_core.naming import cluster_names
+from hmf_core.progress import Report, silent
 from hmf_core.rundir import RunDir
 
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
@@ -270,9 +271,12 @@ def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
     run.write_table(f"map_{method}", frame)  # the run's id in the parquet metadata
 
 
-def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
+def save_projections(run_dir: str | Path, seed: int = 0, report: Report | None = None) -> dict:
     """Compute and write the PCA map, then the UMAP map, then maps.json: the timings and
-    `map_sample`'s fields (how many rows UMAP was fitted on, of how many). Returns maps.json."""
+    `map_sample`'s fields (how many rows UMAP was fitted on, of how many). Returns maps.json.
+    `report(fraction, text)` hears each part (hmf_core.progress)."""
+    report = report or silent
+    report(0.0, "computing the maps: PCA")
     run = RunDir(run_dir)
     model = run.load_model()
     users, items = run.users(), run.items()
@@ -280,15 +284,18 @@ def save_projections(run_dir: str | Path, seed: int = 0) -> dict:
     started = time.perf_counter()
     _write_map(run, "pca", pca_map(model, users, items))
     timings["pca_s"] = round(time.perf_counter() - started, 3)
+    report(0.05, "computing the maps: importing UMAP")
     started = time.perf_counter()
     import_umap()  # timed apart from the fit: the import alone takes seconds
     timings["umap_import_s"] = round(time.perf_counter() - started, 3)
+    report(0.2, "computing the maps: UMAP")
     started = time.perf_counter()
     umap_frame = umap_map(model, users, items, seed=seed)
     _write_map(run, "umap", umap_frame)
     timings["umap_s"] = round(time.perf_counter() - started, 3)
     summary = {**timings, **map_sample(umap_frame)}
     run.write("maps", summary)
+    report(1.0, "computing the maps: written")
     return summary
 
 

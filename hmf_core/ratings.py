@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,51 @@ MOVIELENS_RAW = {
     "ratings.dat": ("::", ["user", "item", "rating", "timestamp"]),
 }
 ZIP_RATING_FILES = ("ratings.csv", "u.data", "ratings.dat")
+ROLES = ("user", "item", "rating", "timestamp")
+SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " "}  # --sep tab, --sep '\t'
+
+
+def parse_positions(text: str | list | tuple) -> list[str]:
+    """The columns of a headerless file by position, like Surprise's Reader(line_format=...):
+    'user,item,rating' or 'user,item,rating,timestamp' (spaces also separate). Each role at most
+    once; user and item required. A ValueError saying what was expected otherwise."""
+    names = text if isinstance(text, (list, tuple)) else str(text).replace(",", " ").split()
+    names = [str(name).strip().lower() for name in names]
+    expected = (
+        "column roles by position among user, item, rating, timestamp, separated by commas "
+        "(user and item required), e.g. user,item,rating"
+    )
+    unknown = [name for name in names if name not in ROLES]
+    if unknown or not names:
+        raise ValueError(f"expected {expected}; found {unknown[0] if unknown else 'nothing'!r}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"expected {expected}; {repeated[0]!r} appears twice")
+    if "user" not in names or "item" not in names:
+        raise ValueError(
+            f"expected {expected}; found no {'user' if 'user' not in names else 'item'}"
+        )
+    return names
+
+
+def parse_separator(text: str) -> str:
+    """A field separator as typed: one or more characters ('::', ';', '|'), or tab / space by
+    name ('\\t' too). A ValueError for an empty one or a line break."""
+    separator = SEPARATOR_NAMES.get(str(text).lower(), str(text))
+    if not separator or "\n" in separator or "\r" in separator or '"' in separator:
+        raise ValueError(
+            "expected a field separator such as , ; | :: or tab, found " + repr(str(text))
+        )
+    return separator
+
+
+def shown_separator(separator: str) -> str:
+    """A separator as a shell argument: tab by name, quoted where the shell would need it."""
+    if separator == "\t":
+        return "tab"
+    if separator == " ":
+        return "space"
+    return shlex.quote(separator)
 
 
 @dataclass
@@ -163,13 +209,20 @@ def read_ratings(
     item_col: str | None = None,
     rating_col: str | None = None,
     timestamp_col: str | None = None,
+    positions: str | list | None = None,
+    sep: str | None = None,
     report: Report | None = None,
 ) -> RatingData:
     """Read a rating file. `data` lets a caller pass the bytes of an upload named `path`.
     Every failure of the file is a DataFormatError naming the file, the line, the expectation.
+    `positions` names the columns of a file without a header by position ('user,item,rating',
+    parse_positions); `sep` is its field separator (any text; guessed when not given), or that
+    of a file with a header the guess gets wrong.
     `report(fraction, text)` hears how far the reading is (hmf_core.progress): the text parsed,
     then each column checked; its last fraction is 1.0."""
     path = Path(path)
+    positions = parse_positions(positions) if positions else None
+    sep = parse_separator(sep) if sep else None
     report = monotone(report)
     explicit = {
         "user": user_col,
@@ -184,13 +237,22 @@ def read_ratings(
     if base.endswith(".parquet"):
         return _from_parquet(path, data, explicit, report)
     source = open_text(path, data)
-    if base in MOVIELENS_RAW:
+    if positions:
+        separator = sep or MOVIELENS_RAW.get(base, (None,))[0] or guess_delimiter(source)
+        columns, header = positions, False
+        explicit = {role: role if role in positions else None for role in ROLES}
+    elif base in MOVIELENS_RAW:
         separator, columns = MOVIELENS_RAW[base]
+        separator = sep or separator
         header = False
     else:
-        separator = guess_delimiter(source)
-        columns = header_names(source, separator)
+        separator = sep or guess_delimiter(source)
         header = True
+        try:
+            columns = header_names(source, separator)
+            _roles(source.name, columns, explicit)  # a header not understood: the hint below
+        except DataFormatError as error:
+            raise _with_position_hint(error, source, separator) from None
     roles = _roles(source.name, columns, explicit)
     types = {roles["user"]: ID_TYPE, roles["item"]: ID_TYPE}
     if roles["rating"]:
@@ -218,6 +280,29 @@ def read_ratings(
             return _clean(held, source.name, roles, line_of, notes, source.encoding, report=report)
         except _AsText as again:
             types[again.column] = pa.string()
+
+
+def _with_position_hint(error: DataFormatError, source, separator: str) -> DataFormatError:
+    """`error` (a header not understood), with the remedy for a file that has no header when
+    the first line looks like data (a field is a number) and has 2-4 fields: name them by
+    position with --columns and --sep (the Data page's column options)."""
+    fields = [field.strip() for field in source.first_line().split(separator)]
+    if not 2 <= len(fields) <= 4 or not any(_is_number(field) for field in fields):
+        return error
+    roles = ",".join(ROLES[: len(fields)])
+    hint = (
+        f"; if the file has no header, name its {len(fields)} columns by position: "
+        f"--columns {roles} --sep {shown_separator(separator)}"
+    )
+    return DataFormatError(error.file, error.line, error.expected, error.found + hint)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _roles(name: str, columns: list[str], explicit: dict) -> dict:

@@ -439,6 +439,8 @@ class RunDir:
                 raise ValueError(f"a metric called {DIVERGED_COLUMN!r}")
             text = text[text.filter(like="val_").notna().any(axis=1)]  # validated epochs
             text = text.drop(columns=["step"], errors="ignore")
+            # the test row (training logs the test metrics last) is not an epoch
+            text = text.drop(columns=[c for c in text.columns if c.startswith("test_")])
             text = text[["epoch", *(c for c in text.columns if c != "epoch")]]
             text = text.reset_index(drop=True)
             numbers = text.apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))

@@ -6,6 +6,7 @@ the CLI) does not import Lightning.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from dataclasses import dataclass, field
@@ -63,6 +64,26 @@ LAZY_UNDER_DDP = (
 )
 
 
+# Lightning loggers a run can send its metrics to, besides metrics.csv (always written: the app
+# reads it), and the package each needs (not a dependency of this project).
+LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow"}
+
+
+def logger_refusal(logger: str) -> str | None:
+    """Why `logger` cannot be used here (unknown, or its package is missing), or None."""
+    if logger not in LOGGERS:
+        return f"logger must be one of {', '.join(LOGGERS)}, not {logger!r}"
+    package = LOGGERS[logger]
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    if logger == "tensorboard" and importlib.util.find_spec("tensorboardX") is not None:
+        return None  # Lightning's TensorBoardLogger writes through either
+    return (
+        f"--logger {logger} needs the {package} package, which is not installed: "
+        f"pip install {package}"
+    )
+
+
 @dataclass
 class TrainSettings:
     """Everything a run needs; saved as settings.json so a run can be read back or repeated."""
@@ -105,6 +126,7 @@ class TrainSettings:
     # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW;
     # "auto" = lazy for large tables only (hmf_core.lightning_module.LAZY_FROM_ELEMENTS).
     optimizer: str = "auto"
+    logger: str = "csv"  # also send metrics to this Lightning logger (LOGGERS); csv = only that
 
     def several_processes(self) -> bool:
         """Whether the Lightning options name several processes: a DDP-like strategy, more
@@ -169,6 +191,9 @@ class TrainSettings:
             raise ValueError(f"optimizer must be auto, dense or lazy, not {self.optimizer!r}")
         if self.optimizer == "lazy" and self.several_processes():
             raise ValueError(LAZY_UNDER_DDP)
+        refusal = logger_refusal(self.logger)
+        if refusal:
+            raise ValueError(refusal)
         if data is not None and self.task == "rating" and data.implicit:
             raise ValueError(
                 "this file has no rating column (implicit feedback): choose the ranking task"

@@ -26,7 +26,7 @@ from hmf_core.errors import DataFormatError
 from hmf_core.progress import Report, monotone
 
 DELIMITERS = (",", "\t", ";", "|", "::")
-UNIT_SEPARATOR = b"\x1f"  # '::' (MovieLens 1M) becomes this one byte: pyarrow wants one
+UNIT_SEPARATOR = b"\x1f"  # '::' (MovieLens 1M), any longer separator, becomes this one byte
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of text (about 35M rating rows); HMF_MAX_FILE_BYTES
 CHUNK = 1 << 24  # 16 MiB: streaming checks read this much at a time
 BLOCK = 1 << 24  # 16 MiB: pyarrow parses one block at a time (fewer per-block id dictionaries)
@@ -134,11 +134,13 @@ class TextSource:
         return ""
 
     def with_separator(self, separator: str) -> TextSource:
-        """'::' (MovieLens 1M) as the one byte pyarrow needs; other separators unchanged."""
+        """A separator of several characters ('::', MovieLens 1M) as the one byte pyarrow
+        needs; one-character separators unchanged."""
         if len(separator) == 1:
             return self
         data = self.buffer if self.buffer is not None else self.path.read_bytes()
-        return TextSource(self.name, self.encoding, buffer=data.replace(b"::", UNIT_SEPARATOR))
+        replaced = data.replace(separator.encode("utf-8"), UNIT_SEPARATOR)
+        return TextSource(self.name, self.encoding, buffer=replaced)
 
 
 def open_text(path: str | Path, data: bytes | None = None) -> TextSource:
@@ -388,7 +390,7 @@ def _options(source, separator, names, header, types, wanted, handler=None) -> d
             block_size=BLOCK,
         ),
         parse_options=pacsv.ParseOptions(
-            delimiter="\x1f" if separator == "::" else separator,
+            delimiter="\x1f" if len(separator) > 1 else separator,
             quote_char='"' if separator == "," else False,
             invalid_row_handler=handler,
         ),
@@ -417,7 +419,7 @@ def _mapped(source, name, separator, names, header, message) -> DataFormatError:
         if invalid and invalid[0].number is not None:
             row = invalid[0]
             line = source.line_of_row(row.number)
-            text = source.line_text(line).replace("\x1f", "::")
+            text = source.line_text(line).replace("\x1f", separator)
             if not text.strip():
                 return DataFormatError(name, line, f"{len(names)} fields", "found an empty line")
             return DataFormatError(

@@ -26,7 +26,7 @@ from hmf_core.files import finite_json
 from hmf_core.lightning_module import HMFModule
 from hmf_core.metadata import align, read_metadata
 from hmf_core.metrics import monitor as task_monitor
-from hmf_core.progress import QUALITY_STEP, Report, RunSteps, span
+from hmf_core.progress import QUALITY_STEP, Report, RunSteps, silent, span
 from hmf_core.ratings import RatingData, far_ratings, read_ratings
 from hmf_core.runclaim import RunLock
 from hmf_core.rundir import RunDir, data_fingerprint
@@ -63,15 +63,19 @@ PREPARING = "preparing"  # progress.json's "refused" when reading or splitting r
 READ_SHARE = 0.7  # of preparing a run's data, the share of reading (splitting: the rest)
 
 
-def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Split]:
+def prepare_run(
+    settings: TrainSettings, run_dir: Path, report: Report | None = None
+) -> tuple[RatingData, Split]:
     """Read, split and write everything the dashboard needs before the first epoch. Rank 0
     writes how far reading and splitting are into progress.json (hmf_core.progress.RunSteps):
-    "reading <file>: parsing: 120 of 488 MB", "splitting: ..." and the fraction of both."""
+    "reading <file>: parsing: 120 of 488 MB", "splitting: ..." and the fraction of both; `report`
+    (the CLI's progress bar) hears each part from 0 to 1 with the same words."""
     steps = RunSteps(run_dir) if is_rank_zero() else None
+    report = report if is_rank_zero() else None
     name = Path(settings.data).name
-    reading = span(steps, 0.0, READ_SHARE)
+    reading = both(span(steps, 0.0, READ_SHARE), report)
     data = load_data(settings, lambda fraction, text: reading(fraction, f"reading {name}: {text}"))
-    splitting = span(steps, READ_SHARE, 1.0)
+    splitting = both(span(steps, READ_SHARE, 1.0), report)
     split = make_split(
         data,
         settings.split,
@@ -107,6 +111,40 @@ def prepare_run(settings: TrainSettings, run_dir: Path) -> tuple[RatingData, Spl
     pd.concat(frames, ignore_index=True).to_parquet(run.file("interactions"))
     steps.update(step="starting training", step_fraction=None)
     return data, split
+
+
+def both(first: Report, second: Report | None) -> Report:
+    """One report heard by two listeners (progress.json and the CLI's bar)."""
+    if second is None:
+        return first
+
+    def forward(fraction: float, text: str) -> None:
+        first(fraction, text)
+        second(fraction, text)
+
+    return forward
+
+
+def experiment_loggers(settings: TrainSettings, run_dir: Path) -> list:
+    """Lightning loggers of a run: the CSVLogger always (metrics.csv, which the app reads),
+    plus TensorBoard's or MLflow's for `settings.logger`. settings.validate() has already
+    refused a logger whose package is missing, naming the pip command."""
+    loggers = [CSVLogger(run_dir, name="", version="", flush_logs_every_n_steps=1)]
+    if settings.logger == "tensorboard":
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
+    elif settings.logger == "mlflow":
+        from pytorch_lightning.loggers import MLFlowLogger
+
+        loggers.append(
+            MLFlowLogger(
+                experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME", "hmf-explorer"),
+                run_name="/".join(run_dir.resolve().parts[-2 if run_dir.name == "mf" else -1 :]),
+                tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
+            )
+        )
+    return loggers
 
 
 class RunRecorder(Callback):
@@ -239,7 +277,7 @@ def fit(
             max_epochs=settings.max_epochs,
             callbacks=callbacks + (extra_callbacks or []),
             default_root_dir=run_dir,
-            logger=CSVLogger(run_dir, name="", version="", flush_logs_every_n_steps=1),
+            logger=experiment_loggers(settings, run_dir),
             enable_progress_bar=False,
             enable_model_summary=False,
             num_sanity_val_steps=0,
@@ -283,7 +321,8 @@ def _test(
     task's own (RMSE; HR@10 and MRR@10 against sampled negatives) and the full-ranking ones."""
     if not checkpoint.best_model_path:
         return {}
-    trainer.loggers = []  # metrics.csv holds the epochs; the test goes to test_metrics.json
+    # the test metrics go to the loggers too (a last row of metrics.csv, which RunDir.metrics
+    # leaves out: it holds the epochs) and to test_metrics.json
     with _quiet_lightning():
         results = trainer.test(
             module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path, verbose=False
@@ -392,11 +431,13 @@ def train_run(
     run_dir: str | Path,
     callbacks: list[Callback] | None = None,
     lock: RunLock | None = None,
+    report: Report | None = None,
 ) -> dict:
     """The whole run: prepare, fit HMF, optionally fit MF on the same split, then the maps.
     `lock`: the run directory's lock, already held by the caller (hmf_core.runclaim's claim);
     else it is taken here. A directory that already holds a trained run is refused: runs are
-    never trained into again (the CLI's --overwrite replaces one first)."""
+    never trained into again (the CLI's --overwrite replaces one first). `report` hears the
+    steps around training (reading, splitting, cluster quality, maps)."""
     run_dir = Path(run_dir)
     own_lock = lock is None
     lock = lock or RunLock(run_dir)
@@ -405,7 +446,7 @@ def train_run(
     try:
         if is_rank_zero():
             _refuse_trained(RunDir(run_dir))
-        return _train_run(settings, run_dir, callbacks)
+        return _train_run(settings, run_dir, callbacks, report)
     finally:
         if own_lock:
             lock.release()
@@ -422,9 +463,14 @@ def _refuse_trained(run: RunDir) -> None:
         )
 
 
-def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback] | None) -> dict:
+def _train_run(
+    settings: TrainSettings,
+    run_dir: Path,
+    callbacks: list[Callback] | None,
+    report: Report | None = None,
+) -> dict:
     try:
-        _, split = prepare_run(settings, run_dir)
+        _, split = prepare_run(settings, run_dir, report)
     except Exception as exc:
         run_dir.mkdir(parents=True, exist_ok=True)
         RunDir(run_dir).write(
@@ -449,22 +495,25 @@ def _train_run(settings: TrainSettings, run_dir: Path, callbacks: list[Callback]
 
         steps = RunSteps(run_dir)  # the Train page says so (4 s at ML-100K, 47 s at ML-25M)
         steps.update(step=QUALITY_STEP)
+        (report or silent)(0.0, QUALITY_STEP)
         try:
             record_quality(run_dir)  # a failure is recorded in quality.json, never fails the run
         finally:
             steps.done()
+            (report or silent)(1.0, f"{QUALITY_STEP}: done")
     if settings.projection and is_rank_zero() and RunDir(run_dir).has_model():
-        compute_maps(run_dir)
+        compute_maps(run_dir, report)
     return results
 
 
-def compute_maps(run_dir: Path) -> dict:
+def compute_maps(run_dir: Path, report: Report | None = None) -> dict:
     """The 2-D maps of a trained run. A failure here is recorded in maps.json and printed, but
-    leaves the run itself finished: the model and its metrics are fine."""
+    leaves the run itself finished: the model and its metrics are fine. `report` hears the
+    steps (PCA, UMAP)."""
     from hmf_core.projection import save_projections  # umap's import is slow: only here
 
     try:
-        return save_projections(run_dir)
+        return save_projections(run_dir, report=report)
     except Exception as exc:
         RunDir(run_dir).write("maps", {"error": f"{type(exc).__name__}: {exc}"})
         print(f"computing the maps failed: {exc}", flush=True)

@@ -304,7 +304,7 @@ def test_maps_cli_and_a_map_failure_leaves_the_run_finished(tmp_path, planted, m
     to_csv(planted, tmp_path / "ratings.csv")
     settings = replace(SMALL, data=str(tmp_path / "ratings.csv"), max_epochs=2, projection=True)
 
-    def broken(run_dir):
+    def broken(run_dir, **options):
         raise RuntimeError("umap exploded")
 
     monkeypatch.setattr("hmf_core.projection.save_projections", broken)

@@ -31,7 +31,7 @@ from hmf_core.datasets import (
     uploads_root,
 )
 from hmf_core.progress import Report, span
-from hmf_core.ratings import max_rows
+from hmf_core.ratings import max_rows, parse_positions, parse_separator
 from hmf_core.split import SPLITS
 from hmf_core.textfiles import max_file_bytes
 
@@ -76,7 +76,29 @@ def _column_overrides() -> tuple[tuple[str, str], ...]:
             cell.text_input(f"{role} column", key=f"column_{role}").strip()
             for cell, role in zip(cells, COLUMN_ROLES)
         ]
-    return tuple((f"{role}_col", name) for role, name in zip(COLUMN_ROLES, names) if name)
+        st.caption(
+            "A file without a header (e.g. `1::1193::5`): name its columns by position, and "
+            "its separator if it is not one of , tab ; | :: (the CLI's `--columns`, `--sep`)."
+        )
+        left, right = st.columns(2)
+        positions = left.text_input(
+            "Columns by position (no header)",
+            key="column_positions",
+            placeholder="user,item,rating",
+            help="user and item required; rating and timestamp optional, in the file's order",
+        ).strip()
+        separator = right.text_input(
+            "Separator", key="column_sep", placeholder="guessed", help=":: ; | , or tab"
+        )
+    chosen = [(f"{role}_col", name) for role, name in zip(COLUMN_ROLES, names) if name]
+    try:
+        if positions:
+            chosen.append(("positions", ",".join(parse_positions(positions))))
+        if separator.strip() or separator == " ":
+            chosen.append(("sep", parse_separator(separator.strip() or separator)))
+    except ValueError as error:
+        st.error(literal(f"Column options: {error}"), icon=":material/error:")
+    return tuple(chosen)
 
 
 POLL_S = 0.2  # how often a progress bar is redrawn while hmf_core works
