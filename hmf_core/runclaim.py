@@ -80,7 +80,7 @@ RUN_ENTRIES = frozenset(
         "settings.json", "meta.json", "data.json", "users.csv", "items.csv",
         "interactions.parquet", "progress.json", "metrics.csv", "best.ckpt",
         "test_metrics.json", "log.txt", "maps_log.txt", "maps.json", "quality.json",
-        "map_pca.parquet", "map_umap.parquet", "STOP", "mf", "hparams.yaml", LOCK,
+        "map_pca.parquet", "map_umap.parquet", "STOP", "mf", "hparams.yaml", "sweep.json", LOCK,
     }
 )  # fmt: skip
 

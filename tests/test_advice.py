@@ -71,7 +71,9 @@ def test_training_on_far_ratings_names_them_not_the_learning_rate(tmp_path, caps
     assert "far outside any rating scale" in RunDir(tmp_path / "run").progress()["error"]
 
 
-def test_far_ratings_are_a_problem_on_the_data_page_and_notes_are_apart(tmp_path, monkeypatch):
+def test_far_ratings_are_a_problem_on_the_data_page_and_notes_are_apart(
+    data_in_tmp, tmp_path, monkeypatch
+):
     """Before: a mean rating of 3.3e29 with no warning, and "Timestamps read as unix seconds"
     listed under "Problems found"."""
     rows = "".join(
@@ -90,7 +92,7 @@ def test_far_ratings_are_a_problem_on_the_data_page_and_notes_are_apart(tmp_path
     assert notes and "Timestamps read as unix seconds" in notes[0]
 
 
-def test_a_clean_file_shows_its_notes_and_no_problems(tmp_path, monkeypatch):
+def test_a_clean_file_shows_its_notes_and_no_problems(data_in_tmp, tmp_path, monkeypatch):
     data = tmp_path / "clean.csv"
     data.write_text(
         "user,item,rating,timestamp\n"

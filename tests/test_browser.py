@@ -1001,8 +1001,15 @@ def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
             expect(box.locator("input")).to_have_value("Genre")
             clicks.idle()
             chart = page.locator(CHART)  # the redrawn chart, not the one it replaces
-            page.wait_for_function(MAP_LAID_OUT)  # plotly lays it out after it appears
-            chart.scroll_into_view_if_needed()
+            for attempt in range(3):  # a chart replaced while scrolled to: take the new one
+                page.wait_for_function(MAP_LAID_OUT)  # plotly lays it out after it appears
+                try:
+                    chart.scroll_into_view_if_needed()
+                    break
+                except Error:
+                    if attempt == 2:
+                        raise
+                    clicks.idle()
             label = ""
             for item in chart.evaluate(ISOLATED_MARKERS, ["item", 10]):  # an item's hover
                 page.mouse.move(item["x"] - 3, item["y"] - 3)  # plotly hovers on mousemove

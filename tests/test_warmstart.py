@@ -26,7 +26,7 @@ def planted_split():
 
 def test_sharp_logit_gives_the_asked_membership():
     for k, sharpness in ((2, 0.6), (100, 0.8), (200, 0.95)):
-        logits = torch.zeros(k)
+        logits = torch.zeros(k, dtype=torch.float64)  # the formula, not float32's exp
         logits[0] = sharp_logit(sharpness, k)
         assert torch.softmax(logits, 0)[0].item() == pytest.approx(sharpness, abs=1e-6)
 
