@@ -3,6 +3,7 @@ and `hmf-explorer` run from another folder, with nothing of the clone on the pat
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -11,8 +12,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from conftest import REPO, small_demo
+from conftest import DEMO_MOVIES, REPO, small_demo
 from e2e_helpers import CHROMIUM_ARGS, free_port, require_chromium
 
 from dashboard.launch import config_flags
@@ -75,8 +77,8 @@ def test_hmf_is_the_cli_and_trains_into_runs_of_the_working_folder(installed, tm
     assert shown.returncode == 0 and shown.stdout.startswith("usage: hmf "), shown.stderr
     assert "train" in shown.stdout and "evaluate" in shown.stdout
     trained = subprocess.run(
-        [hmf, "train", "--data", ratings, "--max-epochs", "1", "--no-projection"]
-        + ["--split", "random", "--user-clusters", "4", "--item-clusters", "4"],
+        [hmf, "train", "--data", ratings, "--items", DEMO_MOVIES, "--max-epochs", "1"]
+        + ["--no-projection", "--split", "random", "--user-clusters", "4", "--item-clusters", "4"],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -87,6 +89,24 @@ def test_hmf_is_the_cli_and_trains_into_runs_of_the_working_folder(installed, tm
     assert "hmf test: test_rmse=" in trained.stdout
     runs = list((elsewhere / "runs").glob("*/test_metrics.json"))
     assert len(runs) == 1  # ./runs of the folder it ran in
+
+    # the installed `hmf recommend`: user 7's top 10 as original movie ids with their titles
+    shown = subprocess.run(
+        [hmf, "recommend", runs[0].parent, "--user", "7", "--k", "10", "--format", "csv"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    top = pd.read_csv(io.StringIO(shown.stdout))
+    movies = pd.read_csv(DEMO_MOVIES).set_index("movieId")["title"]
+    assert len(top) == 10 and top["rank"].tolist() == list(range(1, 11)), top
+    assert top["item"].isin(movies.index).all()  # original ids, not row numbers
+    assert (top["label"] == movies.loc[top["item"]].to_numpy()).all()  # each id's own title
+    seen = pd.read_csv(ratings).query("userId == 7")["movieId"]
+    assert not top["item"].isin(seen).any()  # seen items left out
 
 
 def test_hmf_explorer_serves_the_app_from_another_folder(installed, tmp_path):
