@@ -44,15 +44,7 @@ class RunLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(descriptor)
-            raise RunError(
-                f"{self.path.parent}: in use by a live run (pid {holder}); "
-                "choose another --run-dir or stop that run"
-            ) from None
+        _lock_or_refuse(descriptor, self.path.parent)
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, str(os.getpid()).encode(), 0)
         self.descriptor = descriptor
@@ -212,16 +204,22 @@ def _hold_unchanged(lock: Path) -> int | None:
         descriptor = os.open(lock, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    _lock_or_refuse(descriptor, lock.parent)
+    return descriptor
+
+
+def _lock_or_refuse(descriptor: int, run_dir: Path) -> None:
+    """Take the flock of an open run.lock, or close it and raise a RunError naming the live run
+    that holds it (its pid, as written in the file)."""
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(descriptor)
         raise RunError(
-            f"{lock.parent}: in use by a live run (pid {holder}); "
+            f"{run_dir}: in use by a live run (pid {holder}); "
             "choose another --run-dir or stop that run"
         ) from None
-    return descriptor
 
 
 def _locked(path: Path) -> RunLock:

@@ -487,7 +487,7 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     if refused:
         st.error(literal(f"Refused: {refused}."), icon=":material/block:")
     if problem:
-        st.error(problem)
+        st.error(literal(problem))  # may quote a file name or a column
     _form_origin(dataset, run, settings)
 
 
