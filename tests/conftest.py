@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -28,6 +29,23 @@ needs_nobody = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv"),
     reason="needs root and setpriv to run Python as the unprivileged user 'nobody'",
 )
+
+
+# The CLI in a subprocess, this checkout's packages first on its path.
+CLI_PATH = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+CLI_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(CLI_PATH), "PYTHONUNBUFFERED": "1"}
+
+
+def hmf_cli(*args, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m hmf_core ARGS` (each argument as text), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "hmf_core", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=CLI_ENV,
+        timeout=timeout,
+    )
 
 
 def wait_for(condition, timeout: float = 180.0, every: float = 0.25):

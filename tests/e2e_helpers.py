@@ -97,19 +97,7 @@ def streamlit_process(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_serving(server, url, log_path)
         yield server, url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -119,6 +107,24 @@ def streamlit_process(
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         stop_training_processes(runs_dir)
+
+
+def wait_until_serving(server: subprocess.Popen, url: str, log_path: Path) -> None:
+    """Wait up to 90 s for a streamlit server's health check at `url` to answer "ok"; a
+    RuntimeError with the end of its log when it exits first or does not answer in time."""
+    deadline = time.time() + 90
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200 and answer.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
 
 
 def listening_addresses(pid: int) -> set[tuple[str, int]]:

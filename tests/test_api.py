@@ -8,31 +8,21 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import CLI_ENV as ENV
+from conftest import DEMO_MOVIES, DEMO_RATINGS, REPO, hmf_cli
 
 import hmf_core
 from hmf_core.errors import DataFormatError, RunError
 from hmf_core.files import write_json
-from tests.conftest import DEMO_MOVIES, DEMO_RATINGS
-
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hmf_core", *args],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return hmf_cli(*args, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, shared_file, small_demo
+from conftest import CLI_ENV as ENV
+from conftest import REPO, hmf_cli, shared_file, small_demo
 from streamlit.testing.v1 import AppTest
 from test_app import texts, use_paths
 
@@ -25,8 +26,6 @@ from hmf_core.errors import DataFormatError
 from hmf_core.ratings import read_ratings
 from hmf_core.rundir import RunDir
 
-PATHS = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(PATHS), "PYTHONUNBUFFERED": "1"}
 TINY = ["--max-epochs", "2", "--split", "random", "--user-clusters", "4", "--item-clusters", "4"]
 
 
@@ -37,15 +36,7 @@ def run_main(capsys, *args) -> tuple[int, str, str]:
     return status, out, err
 
 
-def cli(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hmf_core", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=ENV,
-        timeout=timeout,
-    )
+cli = hmf_cli  # python -m hmf_core ARGS, output captured
 
 
 # --- help ---------------------------------------------------------------------------------------

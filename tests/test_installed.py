@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import DEMO_MOVIES, REPO, small_demo
-from e2e_helpers import CHROMIUM_ARGS, free_port, require_chromium
+from e2e_helpers import CHROMIUM_ARGS, free_port, require_chromium, wait_until_serving
 
 from dashboard.launch import config_flags
 
@@ -141,17 +140,7 @@ def serve_and_read(installed: Path, tmp_path: Path, browse: bool) -> str:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while True:
-            assert server.poll() is None, f"hmf-explorer exited:\n{log_path.read_text()}"
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, f"no answer:\n{log_path.read_text()}"
-            time.sleep(0.3)
+        wait_until_serving(server, url, log_path)
         with urllib.request.urlopen(url, timeout=10) as answer:
             text = answer.read().decode()
         if browse:

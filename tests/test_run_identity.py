@@ -5,7 +5,6 @@ at read time leaves nothing behind, and runs written before run ids still open."
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import REPO, small_demo
+from conftest import REPO, hmf_cli, small_demo
 from test_faults import HOLDER
 
 from hmf_core.runclaim import RUN_ENTRIES
@@ -25,15 +24,7 @@ TINY = ["--max-epochs", "1", "--split", "random", "--user-clusters", "4", "--ite
 
 
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "hmf_core", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return hmf_cli(*args, cwd=cwd, timeout=300)
 
 
 def one_line_error(done: subprocess.CompletedProcess) -> str:
