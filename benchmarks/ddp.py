@@ -30,7 +30,7 @@ from benchmarks.harness import (
     usable_cores,
     write_report,
 )
-from hmf_core.rundir import RunDir
+from hmf_core.runs.rundir import RunDir
 
 LAYOUTS = {  # label: CLI options
     "1 process, 1 thread": ["--devices", "1", "--threads", "1"],

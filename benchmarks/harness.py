@@ -1,7 +1,7 @@
 """The harness every benchmark study shares: where results go and the machine header they
 start with, quiet Lightning, timing (wall, CPU, page faults per step and epoch), peak memory,
 seeded synthetic data the size of MovieLens, markdown tables and report writing.
-(The memory estimate itself is `hmf_core.memory`.)
+(The memory estimate itself is `hmf_core.train.memory`.)
 
 A study is a module with a `main(argv)`, run from the repository root as
 `python -m benchmarks.<study>`; it builds `Section`s and hands them to `write_report`.
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.ratings import RatingData, read_ratings
-from hmf_core.split import Split, make_split
+from hmf_core.data.ratings import RatingData, read_ratings
+from hmf_core.data.split import Split, make_split
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,15 +22,15 @@ import torch
 
 from benchmarks.harness import RESULTS, ROOT, machine_header, markdown_table, mean_std, quiet
 from benchmarks.peers import best_peers
-from hmf_core.metadata import align, read_metadata
-from hmf_core.quality import find_record, model_quality
-from hmf_core.ratings import read_ratings
-from hmf_core.rundir import RunDir
-from hmf_core.settings import MF_INIT_STD, with_preset
-from hmf_core.split import make_split
-from hmf_core.synthetic import planted_hierarchy, planted_labels
-from hmf_core.training import fit
-from hmf_core.warmstart import start_model
+from hmf_core.data.metadata import align, read_metadata
+from hmf_core.data.ratings import read_ratings
+from hmf_core.data.split import make_split
+from hmf_core.data.synthetic import planted_hierarchy, planted_labels
+from hmf_core.interpret.quality import find_record, model_quality
+from hmf_core.models.warmstart import start_model
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.settings import MF_INIT_STD, with_preset
+from hmf_core.train.training import fit
 
 ML100K = ROOT.parent / "shared" / "data" / "ml-100k"
 # name -> (preset, overrides): the paper, each single idea tried on it, the recipe, variants.
@@ -74,7 +74,7 @@ def _start(settings, split, model):
 
 
 def summarise(quality: dict) -> dict:
-    """The figures of one run the report shows, from hmf_core.quality's dict (level 1)."""
+    """The figures of one run the report shows, from hmf_core.interpret.quality's dict (level 1)."""
     row = {}
     for side in ("user", "item"):
         sharp = find_record(quality["sharpness"], side=side, level=1)
@@ -294,9 +294,9 @@ def write_report(runs: pd.DataFrame, out: Path, seeds, figures: list[str]) -> No
                 "paper's temporal split (625 users, 1,561 items) and the seeded random split.",
                 "Every HMF run: depth 1, 200 user clusters, d 20, batch 1024, lr 1e-3, wd 1e-4, "
                 "early stopping on validation RMSE (patience 5), up to 512 epochs; recipes "
-                "differ only in the named fields (hmf_core/settings.py PRESETS).",
+                "differ only in the named fields (hmf_core/train/settings.py PRESETS).",
                 "Genre AMI: argmax item cluster against genre, an item with several genres "
-                "counted once per genre (hmf_core/quality.py). k-means: sklearn KMeans with the "
+                "counted once per genre (interpret/quality.py). k-means: sklearn KMeans with the "
                 "same k on the run's own item embeddings U0, and on plain MF's (the paper's MF: "
                 "no biases, N(0, 0.1) start) trained on the same split and seed.",
                 "Logit correlation and argmax unchanged: trained against starting logits "

@@ -511,7 +511,7 @@ def run_clicks(clicks: Clicks, repeats: int, epochs: int, data: Path) -> None:
 
 def finished_run(runs_dir: Path | None) -> str | None:
     """The newest finished run with a UMAP map in `runs_dir`, if any."""
-    from hmf_core.runs import run_status, runs
+    from hmf_core.runs.manager import run_status, runs
 
     if runs_dir is None or not runs_dir.exists():
         return None

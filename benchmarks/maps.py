@@ -28,9 +28,9 @@ import torch
 
 from benchmarks.harness import RESULTS, ROOT, Section, machine_header, write_report
 from benchmarks.loops import model_config
-from hmf_core import projection
-from hmf_core.model import initial_model
-from hmf_core.rundir import RunDir
+from hmf_core.interpret import projection
+from hmf_core.models.hmf import initial_model
+from hmf_core.runs.rundir import RunDir
 
 SIZES = {  # name: (users, items)
     "ML-100K size": (943, 1_682),

@@ -1,4 +1,4 @@
-"""How fast and how lean `hmf_core.ratings.read_ratings` reads a large rating file (issue 11.3,
+"""How fast and how lean `hmf_core.data.ratings.read_ratings` reads a large rating file (issue 11.3,
 issue 10's memory bound), and that a zip bomb is refused before it is decompressed.
 
 Each reading runs in a fresh subprocess that reports its wall time and its peak resident memory
@@ -36,8 +36,8 @@ OLD_FILES = ("__init__.py", "errors.py", "textfiles.py", "ratings.py")
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
-from hmf_core.errors import DataFormatError
-from hmf_core.ratings import read_ratings
+from hmf_core.common.errors import DataFormatError
+from hmf_core.data.ratings import read_ratings
 import pandas as pd
 
 def status(key):
@@ -70,7 +70,7 @@ wall, cpu_s = time.perf_counter() - started, cpu() - cpu_started
 peak = status("VmHWM")
 split_s = split_cpu_s = None
 if {split!r} and decoded is not None:
-    from hmf_core.split import make_split
+    from hmf_core.data.split import make_split
     split_started, split_cpu_started = time.perf_counter(), cpu()
     make_split(data, "temporal", report=report if {progress!r} else None)
     split_s, split_cpu_s = time.perf_counter() - split_started, cpu() - split_cpu_started
@@ -141,7 +141,7 @@ def old_reader(tmp: Path) -> Path:
 
 
 def measure(path: Path, repo: Path = REPO, progress: bool = False, split: bool = False) -> dict:
-    """One reading in a fresh process; `progress`: with a report callback (hmf_core.progress)
+    """One reading in a fresh process; `progress`: with a report callback (hmf_core.common.progress)
     that keeps the latest report, as the Data page does; `split`: then the temporal split."""
     code = CHILD.format(repo=str(repo), path=str(path), progress=progress, split=split)
     done = subprocess.run(
@@ -164,7 +164,7 @@ def _progress_lines(readings: list[dict], reported: list[dict]) -> list[str]:
     off_peak = max(r["peak"] - r["baseline"] for r in readings)
     on_peak = max(r["peak"] - r["baseline"] for r in reported)
     return [
-        "Progress while reading (hmf_core.progress; the Data page's callback, which keeps the "
+        "Progress while reading (common.progress; the Data page's callback, which keeps the "
         "latest report): the same file read alternately without and with it.",
         "",
         "| reading | wall (each, sorted) | least wall | median wall | least CPU | median CPU "

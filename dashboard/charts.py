@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hmf_core.rundir import diverged_rows
+from hmf_core.runs.rundir import diverged_rows
 
 METRIC_NAMES = {
     "train_loss": "Train loss",
@@ -51,7 +51,7 @@ def curve_option(
     """The curve of `column` against epoch, one line with a marker per epoch per model (HMF,
     MF), as an ECharts option for `st.echarts_chart`, and its accessible name ("Train loss:
     HMF 3 epochs, MF 0 epochs"). An epoch whose value was NaN or infinite (a diverged fit:
-    hmf_core.rundir.diverged_rows) is a red "diverged" marker at the top of the plot, never a
+    hmf_core.runs.rundir.diverged_rows) is a red "diverged" marker at the top of the plot, never a
     point at infinity. A keyed echarts chart keeps its identity when its data change
     (Streamlit updates it in place), where a plotly chart is mounted anew: live curves use this.
     ECharts draws every string as plain text."""

@@ -1,6 +1,6 @@
 """Explain page: one prediction in three readable views (by user cluster, by item cluster, top
 pairs), each with a "rest" bar, bias bars and the share of the clusters' contributions its bars
-carry (computed by hmf_core.explanation)."""
+carry (computed by hmf_core.interpret.explanation)."""
 
 from __future__ import annotations
 

@@ -12,13 +12,19 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hmf_core.datasets import Coverage, Dataset, metadata_coverage, open_dataset, time_histogram
-from hmf_core.metadata import read_metadata
-from hmf_core.projection import pca_map
-from hmf_core.ratings import RatingData, read_ratings
-from hmf_core.rundir import MAP_METHODS, RunDir
-from hmf_core.runs import RunStatus, describe
-from hmf_core.split import make_split
+from hmf_core.data.datasets import (
+    Coverage,
+    Dataset,
+    metadata_coverage,
+    open_dataset,
+    time_histogram,
+)
+from hmf_core.data.metadata import read_metadata
+from hmf_core.data.ratings import RatingData, read_ratings
+from hmf_core.data.split import make_split
+from hmf_core.interpret.projection import pca_map
+from hmf_core.runs.manager import RunStatus, describe
+from hmf_core.runs.rundir import MAP_METHODS, RunDir
 
 Key = tuple[str, int]  # (run path, checkpoint mtime): the key of everything computed from a model
 
@@ -38,7 +44,7 @@ def stamp(path: str | Path | None) -> tuple:
 @st.cache_resource(max_entries=4, show_spinner="Reading the rating file…")
 def rating_data(path: str, file_stamp: tuple, columns: tuple, _report=None) -> RatingData:
     """The parsed rating file (read-only: shared by every session). `_report` (no part of
-    the key) hears the reading's progress (hmf_core.progress); it must call no st function:
+    the key) hears the reading's progress (hmf_core.common.progress); it must call no st function:
     messages sent from inside a cached function are replayed on its next hit."""
     return read_ratings(path, **dict(columns), report=_report)
 
@@ -66,7 +72,7 @@ def _time_histogram(path: str, file_stamp: tuple, columns: tuple) -> pd.DataFram
 
 
 def dataset_time_histogram(dataset: Dataset) -> pd.DataFrame:
-    """hmf_core.datasets.time_histogram of the dataset's timestamps, binned once per file."""
+    """hmf_core.data.datasets.time_histogram of the dataset's timestamps, binned once per file."""
     return _time_histogram(dataset.ratings, stamp(dataset.ratings), dataset.columns)
 
 
@@ -80,7 +86,7 @@ def _coverage(
 
 
 def dataset_coverage(dataset: Dataset, kind: str) -> Coverage | None:
-    """hmf_core.datasets.metadata_coverage of the dataset's `kind` ("item" or "user")
+    """hmf_core.data.datasets.metadata_coverage of the dataset's `kind` ("item" or "user")
     metadata, computed once per pair of files (None: no such metadata file)."""
     meta_path = dataset.metadata_path(kind)
     if not meta_path:
@@ -100,7 +106,7 @@ def dataset_split(dataset: Dataset, method: str, seed: int, report=None) -> dict
 
 
 def check_dataset(candidate: Dataset, report=None) -> tuple[Dataset | None, list[str]]:
-    """hmf_core.datasets.open_dataset through the caches (so the pages find the files read);
+    """hmf_core.data.datasets.open_dataset through the caches (so the pages find the files read);
     `report` hears the reading's progress (see rating_data)."""
     return open_dataset(
         candidate,
@@ -118,7 +124,7 @@ def _run_row(path: str, fingerprint: tuple, phase: str, elapsed_s: float, _statu
 
 
 def run_row(run: RunDir, status: RunStatus) -> dict:
-    """hmf_core.runs.describe(run, status), a run list's line. A run whose state and elapsed
+    """hmf_core.runs.manager.describe(run, status), a run list's line. A run whose state and elapsed
     time no longer change is described once for every session (a reload too), until one of
     its files changes (its fingerprint): describe checks every file of a run for damage."""
     if status.active or (status.started is not None and status.ended is None):

@@ -1,6 +1,6 @@
 """Cached map data: the drawn frame of each layout (with cluster names and hover texts made once),
 a cluster's members to highlight, and the numbers behind the comparable view. Everything is
-computed by `hmf_core.projection`; this module only caches it, keyed by (run path, checkpoint
+computed by `interpret.projection`; this module only caches it, keyed by (run path, checkpoint
 mtime) and the map file's stamp like `dashboard.loads`."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads, map_figure, queries
-from hmf_core import projection
-from hmf_core.rundir import RunDir
+from hmf_core.interpret import projection
+from hmf_core.runs.rundir import RunDir
 
 Key = loads.Key
 LAYOUTS = {

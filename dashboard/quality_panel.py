@@ -1,13 +1,13 @@
-"""How much to trust the clusters on screen: the verdict of hmf_core.trust beside every cluster
-view, and the full cluster-quality tables of hmf_core.quality on the Metrics page."""
+"""How much to trust the clusters on screen: the verdict of interpret.trust beside every cluster
+view, and the full cluster-quality tables of hmf_core.interpret.quality on the Metrics page."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard.text import literal
-from hmf_core.quality import quality_tables
-from hmf_core.trust import cluster_trust
+from hmf_core.interpret.quality import quality_tables
+from hmf_core.interpret.trust import cluster_trust
 
 BOXES = {"crisp": st.success, "mixed": st.info, "near uniform": st.warning, "unknown": st.info}
 
@@ -21,7 +21,7 @@ def trust_note(quality: dict, side: str, level: int = 1) -> None:
 def quality_section(quality: dict, depths: dict[str, int], computing: bool = False) -> None:
     """Metrics page: the verdict per side and level, then sharpness, metadata agreement against
     k-means and chance, and planted ARI where the run has planted labels. `computing`: the
-    run's process is computing it now (its phase, hmf_core.runs.run_status)."""
+    run's process is computing it now (its phase, hmf_core.runs.manager.run_status)."""
     st.subheader("Cluster quality")
     if not quality and computing:
         st.info(

@@ -1,4 +1,4 @@
-"""Cached calls of `hmf_core.interpret`, keyed by (run path, checkpoint mtime) and the query's
+"""Cached calls of `interpret.queries`, keyed by (run path, checkpoint mtime) and the query's
 arguments, so a page redraw does not recompute and a new checkpoint does."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads
-from hmf_core import explanation, interpret, naming, neighbours, projection
-from hmf_core.rundir import RunDir
+from hmf_core.interpret import explanation, naming, neighbours, projection
+from hmf_core.interpret import queries as interpret
+from hmf_core.runs.rundir import RunDir
 
 Key = loads.Key
 
@@ -124,7 +125,7 @@ def prediction(key: Key, user: int, item: int) -> float:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
-    """hmf_core.naming's name of every level-`level` cluster of `side`."""
+    """hmf_core.interpret.naming's name of every level-`level` cluster of `side`."""
     hierarchy, rows = _side(key, side)
     if level < 1 or level > hierarchy.depth:
         return {}
@@ -135,7 +136,7 @@ def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def explanation_views(key: Key, user: int, item: int, user_level: int, item_level: int, top: int):
-    """One prediction by user cluster, by item cluster and by top pairs (hmf_core.explanation),
+    """One prediction by user cluster, by item cluster and by top pairs (interpret.explanation),
     parts labelled by the clusters' names."""
     pairs = explain_pair(key, user, item, user_level, item_level)
     names = {
@@ -148,7 +149,7 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
-    """hmf_core.naming's tree of a side's named clusters, every level, for an icicle chart."""
+    """interpret.naming's tree of a side's named clusters, every level, for an icicle chart."""
     hierarchy, rows = _side(key, side)
     levels = [
         hierarchy.object_to_level(level).detach().cpu().numpy()

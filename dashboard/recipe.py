@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hmf_core.settings import PRESETS, WARM_STARTS
+from hmf_core.models.hmf import WARM_STARTS
+from hmf_core.train.settings import PRESETS
 
 KEEP = {"persist_state": "session"}
 DEFAULT_PRESET = "interpretable"

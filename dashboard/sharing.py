@@ -17,7 +17,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hmf_core.limits import RunLimits
+from hmf_core.runs.limits import RunLimits
 
 PASSWORD_VARIABLE = "HMF_PASSWORD"
 SECRETS_KEY = "password"  # in .streamlit/secrets.toml
@@ -148,5 +148,5 @@ class Access:
         )
 
     def run_limits(self) -> RunLimits:
-        """What `hmf_core.runs.start_run` enforces: nothing while the app is local."""
+        """What `hmf_core.runs.manager.start_run` enforces: nothing while the app is local."""
         return self.limits.run_limits() if self.limits else RunLimits()

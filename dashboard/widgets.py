@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from hmf_core.metrics import metric_names
-from hmf_core.rundir import RunDir
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.metrics import metric_names
 
 
 def level_picker(cell, label: str, depth: int, key: str, default: int = 1) -> int:

@@ -15,8 +15,8 @@ Scores: on a rating run, predicted ratings on the data's scale, NOT clipped to t
 range (the model's raw output; `Run.score_meaning` says so, with the range); on a ranking run,
 BPR scores: only their order means something.
 
-Everything here reuses hmf_core.interpret / projection / quality (the same functions the app
-renders); training goes through hmf_core.training.train_run, as the CLI does.
+Everything here reuses hmf_core.interpret.queries / projection / quality (the same functions the app
+renders); training goes through hmf_core.train.training.train_run, as the CLI does.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core import interpret
-from hmf_core.errors import RunError
-from hmf_core.rundir import RunDir
+from hmf_core.common.errors import RunError
+from hmf_core.interpret import queries as interpret
+from hmf_core.runs.rundir import RunDir
 
 SCORE_BATCH = 4096  # users scored per matrix product in recommend_many (bounds its memory)
 LISTING = "list them with run.{side}s() in Python, or read the id column of {file}"
@@ -230,7 +230,7 @@ class Run:
         return interpret.predict(self.model, self._users.row(user), self._items.row(item))
 
     def explain(self, user, item, level: int = 1, *, user_level=None, item_level=None):
-        """The prediction split into cluster-pair terms (paper eq. 11, hmf_core.interpret.
+        """The prediction split into cluster-pair terms (paper eq. 11, hmf_core.interpret.queries.
         explain_pair): user_cluster, item_cluster, their probabilities, the clusters' inner
         product and the contribution; with biases a last "bias" row. The contributions add up
         to predict(user, item)."""
@@ -297,9 +297,9 @@ class Run:
         return export(self, out, format)
 
     def quality(self) -> dict[str, pd.DataFrame]:
-        """Cluster quality tables (hmf_core.quality.quality_tables): "sharpness", "agreement",
+        """Cluster quality tables (interpret.quality.quality_tables): "sharpness", "agreement",
         "planted". Read from quality.json, computed (and written there) when it is absent."""
-        from hmf_core.quality import quality_tables, run_quality
+        from hmf_core.interpret.quality import quality_tables, run_quality
 
         quality = self.dir.quality()
         if not quality:
@@ -327,14 +327,14 @@ def train(
     (user/userId, item/movieId, rating, timestamp; or name them with user_col=, item_col=,
     rating_col=, timestamp_col=). `items` / `users`: metadata keyed by id (an id column such as
     movieId, or the first column), e.g. a title column. The frames are written into the run
-    directory (input/) and read back through hmf_core.ratings / hmf_core.metadata, so the same
+    directory (input/) and read back through data.ratings / hmf_core.data.metadata, so the same
     checks and errors apply. `settings`: TrainSettings fields (max_epochs=5, dim=32,
     user_clusters=[20], task="ranking", ...) over the `preset` (as the CLI's --preset).
     `run_dir`: default runs/<time>, as the CLI's.
     """
-    from hmf_core.runclaim import create_run_dir
-    from hmf_core.settings import TrainSettings, with_preset
-    from hmf_core.training import is_rank_zero, train_run
+    from hmf_core.runs.runclaim import create_run_dir
+    from hmf_core.train.settings import TrainSettings, with_preset
+    from hmf_core.train.training import is_rank_zero, train_run
 
     known = {f.name for f in fields(TrainSettings)} - {"data", "items", "users", "preset"}
     roles = {f"{role}_col" for role in ("user", "item", "rating", "timestamp")}

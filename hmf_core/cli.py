@@ -10,20 +10,20 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from hmf_core import cli_api
-from hmf_core.errors import DataFormatError, RunError
-from hmf_core.metrics import TASKS
-from hmf_core.ratings import parse_positions, parse_separator
-from hmf_core.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
-from hmf_core.settings import (
+from hmf_core.common.errors import DataFormatError, RunError
+from hmf_core.data.ratings import parse_positions, parse_separator
+from hmf_core.data.split import SPLITS
+from hmf_core.data.textfiles import missing, os_refusal, shown_path
+from hmf_core.models.hmf import WARM_STARTS
+from hmf_core.runs.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
+from hmf_core.train.metrics import TASKS
+from hmf_core.train.settings import (
     LOGGERS,
     PRESETS,
-    WARM_STARTS,
     TrainSettings,
     parse_cluster_counts,
     with_preset,
 )
-from hmf_core.split import SPLITS
-from hmf_core.textfiles import missing, os_refusal, shown_path
 
 DEFAULTS = TrainSettings()
 
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- issue 22: `sweep`, a grid or random search over train settings (hmf_core.sweep) -------
+# --- issue 22: `sweep`, a grid or random search over train settings (hmf_core.runs.sweep) -------
 NOT_SWEPT = {"help", "data", "items", "users", "run_dir", "name", "note", "config", "print_config"}
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
@@ -378,9 +378,9 @@ def _grid_converter(train: argparse.ArgumentParser):
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from hmf_core.allowed import child_folder
-    from hmf_core.runs import runs_root
-    from hmf_core.sweep import TABLE, grid_points, parse_axes, run_sweep, shown_table
+    from hmf_core.common.allowed import child_folder
+    from hmf_core.runs.manager import runs_root
+    from hmf_core.runs.sweep import TABLE, grid_points, parse_axes, run_sweep, shown_table
 
     if args.run_dir:
         raise ValueError("sweep: --run-dir does not apply; the trials go under --root")
@@ -470,7 +470,7 @@ def settings_from_args(
 
 
 def _print_progress(run_dir: Path) -> None:
-    from hmf_core.rundir import RunDir
+    from hmf_core.runs.rundir import RunDir
 
     run = RunDir(run_dir)
     print(f"run directory: {run_dir}")
@@ -653,8 +653,8 @@ def _check_inputs(settings: TrainSettings) -> None:
 
 def _train(args: argparse.Namespace, given: set[str] | None = None) -> int:
     from hmf_core.console import EpochProgress, StepProgress
-    from hmf_core.rundir import RunDir
-    from hmf_core.training import is_rank_zero, train_run
+    from hmf_core.runs.rundir import RunDir
+    from hmf_core.train.training import is_rank_zero, train_run
 
     config = read_config(args.config) if args.config else None
     settings = settings_from_args(args, given if config is not None else None, config)
@@ -693,7 +693,7 @@ def _train(args: argparse.Namespace, given: set[str] | None = None) -> int:
 
 
 def _claim(args: argparse.Namespace) -> Claim:
-    """The run directory of a new training, claimed (hmf_core.runclaim): --run-dir, refused
+    """The run directory of a new training, claimed (hmf_core.runs.runclaim): --run-dir, refused
     when it holds a run unless --overwrite; else a new runs/<time> (made atomically, unique
     even for two runs started in the same second)."""
     if args.run_dir:
@@ -705,9 +705,9 @@ def _claim(args: argparse.Namespace) -> Claim:
 
 def _refused_before_training(run_dir: Path) -> bool:
     """Whether the run's data was refused at read time (nothing trained, no checkpoint)."""
-    from hmf_core.files import DamagedFile
-    from hmf_core.rundir import RunDir
-    from hmf_core.training import PREPARING
+    from hmf_core.common.files import DamagedFile
+    from hmf_core.runs.rundir import RunDir
+    from hmf_core.train.training import PREPARING
 
     run = RunDir(run_dir)
     try:
@@ -727,7 +727,7 @@ def _print_name(run) -> None:
 
 
 def _name(run_dir: Path, name: str | None, note: str | None) -> int:
-    from hmf_core.rundir import RunDir
+    from hmf_core.runs.rundir import RunDir
 
     run = RunDir(run_dir)
     if not run.exists():
@@ -741,14 +741,14 @@ def _name(run_dir: Path, name: str | None, note: str | None) -> int:
 
 
 def _evaluate(run_dir: Path, compute: bool = False) -> int:
-    from hmf_core.rundir import RunDir
+    from hmf_core.runs.rundir import RunDir
 
     run = RunDir(run_dir)
     if not run.exists():
         raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
     _print_name(run)
     if compute:
-        from hmf_core.training import evaluate_checkpoint
+        from hmf_core.train.training import evaluate_checkpoint
 
         evaluate_checkpoint(run_dir, force=True)
     damage = run.damage()
@@ -770,14 +770,14 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
 
 
 def _full_ranking_key(key: str) -> bool:
-    from hmf_core.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+    from hmf_core.train.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
 
     return is_full_ranking(key) or key in (USERS_KEY, THRESHOLD_KEY)
 
 
 def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
-    """The full-ranking metrics (hmf_core.full_ranking) on a line of their own, or why not."""
-    from hmf_core.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+    """The full-ranking metrics (hmf_core.train.full_ranking) on a line of their own, or why not."""
+    from hmf_core.train.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
 
     full = {k: v for k, v in metrics.items() if is_full_ranking(k)}
     if not full:
@@ -792,8 +792,8 @@ def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
 
 
 def _maps(run_dir: Path) -> int:
-    from hmf_core.rundir import RunDir
-    from hmf_core.training import compute_maps
+    from hmf_core.runs.rundir import RunDir
+    from hmf_core.train.training import compute_maps
 
     if not RunDir(run_dir).has_model():
         raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to draw maps from")
@@ -805,8 +805,8 @@ def _maps(run_dir: Path) -> int:
 
 
 def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
-    from hmf_core.quality import quality_tables, run_quality
-    from hmf_core.rundir import RunDir
+    from hmf_core.interpret.quality import quality_tables, run_quality
+    from hmf_core.runs.rundir import RunDir
 
     if not RunDir(run_dir).has_model():
         raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to measure clusters of")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmf_core.errors import DataFormatError
+from hmf_core.common.errors import DataFormatError
 
 COMMANDS = ("recommend", "export")
 OUTPUTS = ("table", "csv", "json")
-HEADER_NAMES = ("id",)  # besides hmf_core.ratings.USER_NAMES, a header of a one-column file
+HEADER_NAMES = ("id",)  # besides hmf_core.data.ratings.USER_NAMES, a header of a one-column file
 
 
 def _positive(text: str) -> int:
@@ -86,8 +86,8 @@ def read_user_ids(path: str, run) -> list[str]:
     a header), or a CSV whose header has a user column. An id the run does not know is an
     error naming the file and its line."""
     from hmf_core.api import UnknownId
-    from hmf_core.ratings import USER_NAMES, find_column
-    from hmf_core.textfiles import guess_delimiter, open_text, read_delimited
+    from hmf_core.data.ratings import USER_NAMES, find_column
+    from hmf_core.data.textfiles import guess_delimiter, open_text, read_delimited
 
     source = open_text(path)
     name = source.name

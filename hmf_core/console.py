@@ -1,6 +1,6 @@
 """The command line's progress: a bar on a terminal, plain lines when the output is piped.
 
-`StepProgress` is a `hmf_core.progress.Report` (reading, splitting, cluster quality, maps): on a
+`StepProgress` is a `common.progress.Report` (reading, splitting, cluster quality, maps): on a
 terminal one tqdm bar per step (the words before the first ':' name the step), redrawn in
 place; piped (a log file, CI), a line when a step starts, at most one every `every` seconds
 while it runs, and one when it ends. `EpochProgress` is the Lightning callback for training: a

@@ -6,7 +6,7 @@ projector: TensorBoard Projector's pair of TSVs (projector.tensorflow.org: "Load
     user cluster, item cluster), level (0 for users and items), label (title; a cluster's name),
     top_cluster (level-1 cluster of highest probability; -1 where none), top_cluster_name, size,
     and gender / occupation / genre where the metadata has them. Every user, item and cluster
-    of every level, in the same latent space (hmf_core.projection.embedding_table).
+    of every level, in the same latent space (hmf_core.interpret.projection.embedding_table).
 parquet: per side, <side>_embeddings.parquet (id, label, dim_*), and per level
     <side>_clusters_level<l>.parquet (cluster, name, size, dim_*) and
     <side>_membership_level<l>.parquet (id, cluster_0, cluster_1, ...: collapsed
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from hmf_core import interpret, naming, projection
+from hmf_core.interpret import naming, projection
+from hmf_core.interpret import queries as interpret
 
 if TYPE_CHECKING:
     from hmf_core.api import Run
@@ -40,7 +41,7 @@ def export(run: Run, out: str | Path, format: str) -> list[Path]:
 
 
 def _names(run: Run, side: str, level: int) -> list[str]:
-    """hmf_core.naming's name of every level-`level` cluster of `side` (as the app shows)."""
+    """interpret.naming's name of every level-`level` cluster of `side` (as the app shows)."""
     hierarchy = interpret.side_embedding(run.model, side)
     rows = interpret.model_rows(run.dir.table(f"{side}s"), len(run._side(side)), side)
     probabilities = hierarchy.object_to_level(level).detach().cpu().double().numpy()

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hmf_core.allowed import DATA_DIR_VARIABLE
-from hmf_core.runs import start_run
-from hmf_core.settings import TrainSettings
+from hmf_core.common.allowed import DATA_DIR_VARIABLE
+from hmf_core.runs.manager import start_run
+from hmf_core.train.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_RATINGS = REPO / "assets" / "ml-latest-small" / "ratings.csv"

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from test_app import app, shown, use_paths
 
-from hmf_core.ratings import read_ratings
-from hmf_core.rundir import RunDir
-from hmf_core.settings import TrainSettings
-from hmf_core.split import SPLITS, make_split
-from hmf_core.training import train_run
+from hmf_core.data.ratings import read_ratings
+from hmf_core.data.split import SPLITS, make_split
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.settings import TrainSettings
+from hmf_core.train.training import train_run
 
 SMALL = TrainSettings(
     user_clusters=[2],

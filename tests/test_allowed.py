@@ -1,4 +1,4 @@
-"""hmf_core.allowed: a path is read only where it really leads inside an allowed folder (links,
+"""common.allowed: a path is read only where it really leads inside an allowed folder (links,
 `..` and `~` followed), and a run's name from the URL is one folder of the runs root (issue 19)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hmf_core.allowed import (
+from hmf_core.common.allowed import (
     DATA_DIR_VARIABLE,
     PathRefused,
     allowed_path,
@@ -17,7 +17,7 @@ from hmf_core.allowed import (
     inside,
     refusal,
 )
-from hmf_core.datasets import Dataset, confine
+from hmf_core.data.datasets import Dataset, confine
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from conftest import CLI_ENV as ENV
 from conftest import DEMO_MOVIES, DEMO_RATINGS, REPO, hmf_cli
 
 import hmf_core
-from hmf_core.errors import DataFormatError, RunError
-from hmf_core.files import write_json
+from hmf_core.common.errors import DataFormatError, RunError
+from hmf_core.common.files import write_json
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -15,11 +15,11 @@ import pytest
 from conftest import REPO, shared_file, small_demo, wait_for
 from streamlit.testing.v1 import AppTest
 
-from hmf_core.memory import parameter_count
-from hmf_core.model import HMFConfig
-from hmf_core.rundir import RunDir
-from hmf_core.runs import run_status
-from hmf_core.training import TrainSettings
+from hmf_core.models.hmf import HMFConfig
+from hmf_core.runs.manager import run_status
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.memory import parameter_count
+from hmf_core.train.training import TrainSettings
 
 APP = REPO / "dashboard" / "app.py"
 # "Files on this machine" reads the test's tmp_path and ../shared/data (issue 19)

@@ -11,8 +11,8 @@ import pandas as pd
 from conftest import DEMO_RATINGS, wait_for
 from test_app import PAGES, app, shown, upload, visit
 
-from hmf_core.runs import start_run
-from hmf_core.settings import TrainSettings
+from hmf_core.runs.manager import start_run
+from hmf_core.train.settings import TrainSettings
 
 HOSTILE = ("**x** [link](x) $x^2$", "<img src=x onerror=alert(1)>", "<b>bold</b>")
 # None of these may reach markdown without a backslash before its first character.

@@ -13,7 +13,7 @@ from test_app import app, texts, visit
 
 from dashboard import loads, map_data, queries
 from dashboard.text import hover
-from hmf_core.rundir import RunDir
+from hmf_core.runs.rundir import RunDir
 
 
 def select(at, points: list[dict], version: int) -> None:

@@ -15,7 +15,7 @@ from conftest import REPO
 from streamlit.testing.v1 import AppTest
 from test_app import shown, texts, upload, use_paths, visit
 
-from hmf_core.allowed import DATA_DIR_VARIABLE
+from hmf_core.common.allowed import DATA_DIR_VARIABLE
 
 APP = REPO / "dashboard" / "app.py"
 # What a line of /etc/passwd or /etc/shadow holds: none of it may reach the page.

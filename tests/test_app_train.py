@@ -11,8 +11,8 @@ from conftest import shared_file, small_demo, wait_for
 from test_app import app, table, texts, upload, use_paths, visit
 
 from dashboard.text import literal
-from hmf_core.rundir import RunDir
-from hmf_core.runs import run_status, stop_run
+from hmf_core.runs.manager import run_status, stop_run
+from hmf_core.runs.rundir import RunDir
 
 pytestmark = pytest.mark.usefixtures("data_in_tmp")  # "Files on this machine" reads tmp_path
 

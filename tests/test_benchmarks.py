@@ -237,7 +237,7 @@ def test_full_ranking_smoke(tmp_path):
 def test_surprise_svd_scores_every_item_as_its_predict_does():
     from benchmarks.harness import synthetic_ratings
     from benchmarks.peers import best_fitted, svd_scorer
-    from hmf_core.split import make_split
+    from hmf_core.data.split import make_split
 
     split = make_split(synthetic_ratings(60, 80, 1500, seed=1), "random")
     algorithm, _, _ = best_fitted(split, "Surprise SVD (biased MF, SGD)", quick=True)

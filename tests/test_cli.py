@@ -22,9 +22,9 @@ from streamlit.testing.v1 import AppTest
 from test_app import texts, use_paths
 
 from hmf_core.cli import build_parser, main, read_config, settings_from_args
-from hmf_core.errors import DataFormatError
-from hmf_core.ratings import read_ratings
-from hmf_core.rundir import RunDir
+from hmf_core.common.errors import DataFormatError
+from hmf_core.data.ratings import read_ratings
+from hmf_core.runs.rundir import RunDir
 
 TINY = ["--max-epochs", "2", "--split", "random", "--user-clusters", "4", "--item-clusters", "4"]
 

@@ -1,4 +1,4 @@
-"""hmf_core.compare: runs side by side, from run directories written by hand."""
+"""hmf_core.runs.compare: runs side by side, from run directories written by hand."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from hmf_core.compare import compare_curves, compare_table
-from hmf_core.rundir import RunDir
+from hmf_core.runs.compare import compare_curves, compare_table
+from hmf_core.runs.rundir import RunDir
 
 
 def write_run(folder, name, rmse, quality=None):

@@ -17,8 +17,8 @@ import torch
 from conftest import REPO
 from test_app import PAGES, app, shown, visit
 
-from hmf_core.rundir import PARQUET_KEY, RunDir
-from hmf_core.runs import describe, run_status
+from hmf_core.runs.manager import describe, run_status
+from hmf_core.runs.rundir import PARQUET_KEY, RunDir
 
 
 def _truncate(path: Path) -> None:

@@ -16,9 +16,9 @@ from conftest import REPO, wait_for
 from test_app import app, texts, visit
 from test_runs import settings_for
 
-from hmf_core.rundir import RunDir
-from hmf_core.runs import describe, start_run
-from hmf_core.training import evaluate_checkpoint
+from hmf_core.runs.manager import describe, start_run
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.training import evaluate_checkpoint
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-ranking"])

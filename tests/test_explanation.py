@@ -1,13 +1,13 @@
-"""hmf_core.explanation: three views of eq. (11) whose bars add up to the prediction."""
+"""hmf_core.interpret.explanation: three views of eq. (11) whose bars add up to the prediction."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from hmf_core.explanation import bias_terms, explanation_views
-from hmf_core.interpret import explain_pair
-from hmf_core.model import HMF, HMFConfig
+from hmf_core.interpret.explanation import bias_terms, explanation_views
+from hmf_core.interpret.queries import explain_pair
+from hmf_core.models.hmf import HMF, HMFConfig
 
 
 @pytest.mark.parametrize("use_bias", [False, True])

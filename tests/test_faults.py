@@ -18,12 +18,12 @@ import torch
 from conftest import REPO, wait_for
 from pytorch_lightning.callbacks import Callback
 
-from hmf_core.errors import RunError
-from hmf_core.runclaim import RunLock, create_run_dir
-from hmf_core.rundir import RunDir, load_checkpoint
-from hmf_core.split import make_split
-from hmf_core.synthetic import planted_ratings
-from hmf_core.training import TrainSettings, fit, train_run
+from hmf_core.common.errors import RunError
+from hmf_core.data.split import make_split
+from hmf_core.data.synthetic import planted_ratings
+from hmf_core.runs.runclaim import RunLock, create_run_dir
+from hmf_core.runs.rundir import RunDir, load_checkpoint
+from hmf_core.train.training import TrainSettings, fit, train_run
 
 SMALL = TrainSettings(
     user_clusters=[4],
@@ -153,7 +153,7 @@ def test_run_directories_made_at_once_are_all_distinct(tmp_path):
 
 HOLDER = """
 import time
-from hmf_core.runclaim import RunLock
+from hmf_core.runs.runclaim import RunLock
 with RunLock({run_dir!r}):
     print("held", flush=True)
     time.sleep(120)
@@ -204,7 +204,7 @@ def _can_lock(run_dir: Path) -> bool:
 
 def test_a_finished_run_releases_its_lock(tmp_path, planted_split):
     settings = replace(SMALL, max_epochs=1)
-    from hmf_core.synthetic import to_csv
+    from hmf_core.data.synthetic import to_csv
 
     to_csv(planted_ratings(seed=0), tmp_path / "r.csv")
     train_run(replace(settings, data=str(tmp_path / "r.csv")), tmp_path / "run")

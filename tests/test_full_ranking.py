@@ -1,4 +1,4 @@
-"""Full-ranking NDCG / Recall / Precision (hmf_core.full_ranking): a case worked by hand, the
+"""Full-ranking NDCG / Recall / Precision (hmf_core.train.full_ranking): a case worked by hand, the
 same numbers as torchmetrics' retrieval metrics on random data, and a split's rules (seen
 items masked, relevance threshold, users without a relevant item skipped)."""
 
@@ -12,7 +12,10 @@ import pytest
 import torch
 from torchmetrics.retrieval import RetrievalNormalizedDCG, RetrievalPrecision, RetrievalRecall
 
-from hmf_core.full_ranking import (
+from hmf_core.data.split import make_split
+from hmf_core.data.synthetic import planted_ratings
+from hmf_core.models.hmf import HMF, HMFConfig
+from hmf_core.train.full_ranking import (
     USERS_KEY,
     full_ranking_metrics,
     label,
@@ -20,9 +23,6 @@ from hmf_core.full_ranking import (
     relevance_threshold,
     split_full_ranking,
 )
-from hmf_core.model import HMF, HMFConfig
-from hmf_core.split import make_split
-from hmf_core.synthetic import planted_ratings
 
 
 def long(values) -> torch.Tensor:
@@ -149,7 +149,7 @@ def test_labels_people_read():
 
 
 def test_format_metrics_keeps_run_lists_to_the_tasks_own_metrics():
-    from hmf_core.runs import format_metrics
+    from hmf_core.runs.manager import format_metrics
 
     metrics = {"test_rmse": 0.9, "test_ndcg@10_full": 0.1, USERS_KEY: 12, "best_epoch": 3}
     assert format_metrics(metrics) == "RMSE 0.9000"
@@ -162,7 +162,7 @@ def test_old_runs_say_not_computed_and_evaluate_compute_adds_them(tmp_path, caps
     from test_app import app, texts, visit
 
     from hmf_core.cli import main
-    from hmf_core.rundir import RunDir
+    from hmf_core.runs.rundir import RunDir
 
     ratings, _ = small_demo(tmp_path / "data", users=40)
     run_dir = tmp_path / "runs" / "old"

@@ -16,9 +16,9 @@ from hostile_corpus import Clean, corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hmf_core.errors import DataFormatError
-from hmf_core.ratings import FLOAT32_MAX, read_ratings
-from hmf_core.rundir import RunDir
+from hmf_core.common.errors import DataFormatError
+from hmf_core.data.ratings import FLOAT32_MAX, read_ratings
+from hmf_core.runs.rundir import RunDir
 
 CASES = corpus()
 CLEAN = [case for case in CASES if isinstance(case.outcome, Clean)]

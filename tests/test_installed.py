@@ -60,7 +60,11 @@ def test_hmf_is_the_cli_and_trains_into_runs_of_the_working_folder(installed, tm
     elsewhere.mkdir()
     env = command_env(installed)
     where = subprocess.run(
-        [sys.executable, "-c", "import hmf_core.datasets as d; print(d.__file__); print(d.DEMO)"],
+        [
+            sys.executable,
+            "-c",
+            "import hmf_core.data.datasets as d; print(d.__file__); print(d.DEMO)",
+        ],
         cwd=elsewhere,
         env=env,
         capture_output=True,

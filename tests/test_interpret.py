@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from hmf_core import interpret
-from hmf_core.model import HMF, HMFConfig
+from hmf_core.interpret import queries as interpret
+from hmf_core.models.hmf import HMF, HMFConfig
 
 
 def make_model(

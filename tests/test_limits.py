@@ -1,4 +1,4 @@
-"""Limits on runs (hmf_core.limits): trainings at once wait in a queue of slots in the runs
+"""Limits on runs (hmf_core.runs.limits): trainings at once wait in a queue of slots in the runs
 folder, in the order they were started, and leave it when stopped; a full runs folder refuses
 a new training with the figures."""
 
@@ -12,12 +12,12 @@ import pytest
 from conftest import wait_for
 from test_runs import settings_for
 
-from hmf_core import limits
-from hmf_core.errors import RunError
-from hmf_core.limits import RunLimits
-from hmf_core.rundir import FILES
-from hmf_core.runs import describe, run_status, start_run, stop_run
-from hmf_core.worker import PROGRESS, STOP
+from hmf_core.common.errors import RunError
+from hmf_core.runs import limits
+from hmf_core.runs.limits import RunLimits
+from hmf_core.runs.manager import describe, run_status, start_run, stop_run
+from hmf_core.runs.rundir import FILES
+from hmf_core.runs.worker import PROGRESS, STOP
 
 ONE_AT_A_TIME = RunLimits(trainings=1)
 

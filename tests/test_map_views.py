@@ -1,4 +1,4 @@
-"""hmf_core.projection's parts for the map page: names in hovers, a cluster's members to
+"""hmf_core.interpret.projection's parts for the map page: names in hovers, a cluster's members to
 highlight, and the view in which users and items are comparable. Planted answers."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from hmf_core import projection
-from hmf_core.model import HMF, HMFConfig
-from hmf_core.naming import cluster_names
+from hmf_core.interpret import projection
+from hmf_core.interpret.naming import cluster_names
+from hmf_core.models.hmf import HMF, HMFConfig
 
 ITEM_MEMBERSHIP = np.array([[0.9, 0.1]] * 6 + [[0.1, 0.9]] * 6)
 ITEM_MEMBERSHIP[0] = [0.99, 0.01]
@@ -139,7 +139,7 @@ def test_a_markers_customdata_names_its_point_as_a_list_or_as_a_typed_array_row(
 
 
 def test_top_members_equal_a_full_stable_sort_ties_included():
-    from hmf_core.naming import top_members
+    from hmf_core.interpret.naming import top_members
 
     rng = np.random.default_rng(0)
     probabilities = rng.integers(0, 4, size=(50, 7)) / 4.0  # many ties

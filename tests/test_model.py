@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hmf_core.model import HMF, HMFConfig, halving_levels
+from hmf_core.models.hmf import HMF, HMFConfig, halving_levels
 
 DEPTHS = [(0, 0), (1, 1), (2, 1), (1, 3), (3, 2)]
 

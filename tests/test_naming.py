@@ -1,4 +1,4 @@
-"""hmf_core.naming: cluster names from metadata lift and typical members, known answers."""
+"""interpret.naming: cluster names from metadata lift and typical members, known answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmf_core.naming import cluster_names, drawn_tree, hierarchy_tree, value_lift
+from hmf_core.interpret.naming import cluster_names, drawn_tree, hierarchy_tree, value_lift
 
 
 def planted_items():

@@ -1,4 +1,4 @@
-"""hmf_core.neighbours: nearest points of the shared space by cosine and by inner product."""
+"""interpret.neighbours: nearest points of the shared space by cosine and by inner product."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmf_core.neighbours import nearest, nearest_to
+from hmf_core.interpret.neighbours import nearest, nearest_to
 
 
 def points():

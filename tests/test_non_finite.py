@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from test_app import app, table, texts, visit
 
-from hmf_core.compare import compare_curves, compare_table
-from hmf_core.files import DIVERGED, finite_json, read_json, write_json
-from hmf_core.rundir import RunDir, diverged_rows
-from hmf_core.runs import describe, format_metrics
+from hmf_core.common.files import DIVERGED, finite_json, read_json, write_json
+from hmf_core.runs.compare import compare_curves, compare_table
+from hmf_core.runs.manager import describe, format_metrics
+from hmf_core.runs.rundir import RunDir, diverged_rows
 
 
 def _strict(text: str):
@@ -206,8 +206,8 @@ def test_the_training_loop_writes_strict_json_when_it_diverges(tmp_path):
     """A real diverged fit (ratings of 1e30): progress.json and data.json are strict JSON."""
     from dataclasses import replace
 
-    from hmf_core.errors import RunError
-    from hmf_core.training import TrainSettings, train_run
+    from hmf_core.common.errors import RunError
+    from hmf_core.train.training import TrainSettings, train_run
 
     rng = np.random.default_rng(0)
     rows = ["user,item,rating"] + [

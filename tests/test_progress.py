@@ -15,15 +15,15 @@ import pytest
 from conftest import REPO
 from streamlit.testing.v1 import AppTest
 
-import hmf_core.textfiles as textfiles
+import hmf_core.data.textfiles as textfiles
 from dashboard.text import literal
-from hmf_core.progress import QUALITY_STEP, RunSteps, monotone, span, step_of
-from hmf_core.ratings import PARSED, read_ratings
-from hmf_core.rundir import RunDir
-from hmf_core.runs import run_status
-from hmf_core.split import SPLITS, make_split
-from hmf_core.synthetic import planted_ratings, to_csv
-from hmf_core.training import TrainSettings, prepare_run, train_run
+from hmf_core.common.progress import QUALITY_STEP, RunSteps, monotone, span, step_of
+from hmf_core.data.ratings import PARSED, read_ratings
+from hmf_core.data.split import SPLITS, make_split
+from hmf_core.data.synthetic import planted_ratings, to_csv
+from hmf_core.runs.manager import run_status
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.training import TrainSettings, prepare_run, train_run
 
 SMALL_BLOCK = 1 << 16  # 64 KiB blocks: a 2-3 MB file is read in dozens of blocks
 
@@ -211,7 +211,7 @@ def test_the_data_page_shows_the_reading_progress_of_a_file_by_path(tmp_path, mo
     assert not at.exception and not at.error
     rows = len(read_ratings(path).table)
     bars = [element.proto for element in at.get("progress")]
-    # the bar holds the reader's own last report (hmf_core.progress), drawn by the page
+    # the bar holds the reader's own last report (hmf_core.common.progress), drawn by the page
     assert [(bar.value, bar.text) for bar in bars] == [(100, f"100% · read {rows:,} ratings")]
     [status] = at.status
     assert status.label.startswith(r"Read large\.csv: " + f"{rows:,} ratings in ")

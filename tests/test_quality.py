@@ -12,9 +12,9 @@ from pytorch_lightning.callbacks import Callback
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from hmf_core.cli import main
-from hmf_core.files import read_json
-from hmf_core.model import HMF, HMFConfig
-from hmf_core.quality import (
+from hmf_core.common.files import read_json
+from hmf_core.data.synthetic import planted_hierarchy, to_csv, write_planted_labels
+from hmf_core.interpret.quality import (
     age_buckets,
     agreement_scores,
     categorical_columns,
@@ -31,10 +31,10 @@ from hmf_core.quality import (
     run_quality,
     sharpness,
 )
-from hmf_core.rundir import RunDir
-from hmf_core.settings import with_preset
-from hmf_core.synthetic import planted_hierarchy, to_csv, write_planted_labels
-from hmf_core.training import train_run
+from hmf_core.models.hmf import HMF, HMFConfig
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.settings import with_preset
+from hmf_core.train.training import train_run
 
 # ---------------------------------------------------------------- known answers
 
@@ -176,7 +176,7 @@ def test_kmeans_is_seeded_and_finds_separated_blobs():
 
 
 def test_many_objects_use_minibatch_kmeans(monkeypatch):
-    import hmf_core.quality as quality
+    import hmf_core.interpret.quality as quality
 
     monkeypatch.setattr(quality, "MINIBATCH_ABOVE", 50)
     monkeypatch.setattr(quality, "KMeans", None)  # would fail if the full k-means ran

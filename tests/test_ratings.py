@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import shared_file
 
-from hmf_core.errors import DataFormatError
-from hmf_core.metadata import align, read_metadata
-from hmf_core.ratings import read_ratings
+from hmf_core.common.errors import DataFormatError
+from hmf_core.data.metadata import align, read_metadata
+from hmf_core.data.ratings import read_ratings
 
 
 def write(tmp_path, name: str, text: str | bytes):

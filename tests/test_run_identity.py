@@ -16,9 +16,9 @@ import torch
 from conftest import REPO, hmf_cli, small_demo
 from test_faults import HOLDER
 
-from hmf_core.runclaim import RUN_ENTRIES
-from hmf_core.rundir import FILES, PARQUET_KEY, RUN_KEY, RunDir
-from hmf_core.runs import describe, run_status
+from hmf_core.runs.manager import describe, run_status
+from hmf_core.runs.runclaim import RUN_ENTRIES
+from hmf_core.runs.rundir import FILES, PARQUET_KEY, RUN_KEY, RunDir
 
 TINY = ["--max-epochs", "1", "--split", "random", "--user-clusters", "4", "--item-clusters", "4"]
 
@@ -230,7 +230,7 @@ def test_a_legacy_run_without_ids_still_opens(finished_runs, tmp_path):
 def test_the_pages_do_not_use_a_file_of_another_run(finished_runs, tmp_path, name):
     """A checkpoint, map or quality.json of another run is refused where the pages read it
     (here the run's id changed, so all of its files are another run's)."""
-    from hmf_core.files import DamagedFile
+    from hmf_core.common.files import DamagedFile
 
     shutil.copytree(finished_runs / "tiny", tmp_path / "run")
     run = RunDir(tmp_path / "run")

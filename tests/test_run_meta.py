@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from conftest import DEMO_RATINGS, REPO, shared_file
 
-from hmf_core.compare import changed_settings, compare_curves, compare_table, run_labels
-from hmf_core.datasets import TEMPORAL_MIN_TEST, default_split
-from hmf_core.ratings import RatingData, read_ratings
-from hmf_core.rundir import MAX_NAME, RunDir, list_runs
-from hmf_core.runs import describe, format_duration, format_metrics, run_status
-from hmf_core.synthetic import planted_ratings, to_csv
+from hmf_core.data.datasets import TEMPORAL_MIN_TEST, default_split
+from hmf_core.data.ratings import RatingData, read_ratings
+from hmf_core.data.synthetic import planted_ratings, to_csv
+from hmf_core.runs.compare import changed_settings, compare_curves, compare_table, run_labels
+from hmf_core.runs.manager import describe, format_duration, format_metrics, run_status
+from hmf_core.runs.rundir import MAX_NAME, RunDir, list_runs
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: no process has it
 

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 from conftest import wait_for
 
-from hmf_core import runs as run_manager
-from hmf_core.rundir import RunDir
-from hmf_core.runs import describe, run_status, runs, start_run, stop_run
-from hmf_core.synthetic import planted_ratings, to_csv
-from hmf_core.training import TrainSettings
+from hmf_core.data.synthetic import planted_ratings, to_csv
+from hmf_core.runs import manager as run_manager
+from hmf_core.runs.manager import describe, run_status, runs, start_run, stop_run
+from hmf_core.runs.rundir import RunDir
+from hmf_core.train.training import TrainSettings
 
 
 def settings_for(tmp_path, **changes) -> TrainSettings:

@@ -33,8 +33,8 @@ from dashboard.sharing import (
     is_loopback,
     password_matches,
 )
-from hmf_core.limits import RunLimits
-from hmf_core.runs import run_status, start_run, stop_run
+from hmf_core.runs.limits import RunLimits
+from hmf_core.runs.manager import run_status, start_run, stop_run
 
 PASSWORD = "correct horse battery staple"
 

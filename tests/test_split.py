@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from conftest import shared_file
 
-from hmf_core.ratings import RatingData, read_ratings
-from hmf_core.split import SPLITS, make_split
-from hmf_core.synthetic import planted_ratings
+from hmf_core.data.ratings import RatingData, read_ratings
+from hmf_core.data.split import SPLITS, make_split
+from hmf_core.data.synthetic import planted_ratings
 
 
 def test_temporal_split_reproduces_paper_table_1_on_ml100k():

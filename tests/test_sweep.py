@@ -1,4 +1,4 @@
-"""`python -m hmf_core sweep` (hmf_core.sweep): the grid and its random draw, the ranking in the
+"""`python -m hmf_core sweep` (runs.sweep): the grid and its random draw, the ranking in the
 task's direction, the table of every trial, and the trials as ordinary runs the app opens."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from conftest import small_demo
 from test_app import app, table, texts, visit
 
 from hmf_core.cli import build_parser, main
-from hmf_core.rundir import RunDir
-from hmf_core.sweep import grid_points, parse_axes, ranked
+from hmf_core.runs.rundir import RunDir
+from hmf_core.runs.sweep import grid_points, parse_axes, ranked
 
 # "Files on this machine" reads the test's tmp_path (issue 19); the app reads HMF_RUNS_DIR
 pytestmark = pytest.mark.usefixtures("data_in_tmp")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmf_core.synthetic import (
+from hmf_core.data.synthetic import (
     planted_hierarchy,
     planted_labels,
     planted_ratings,

@@ -17,14 +17,14 @@ from conftest import REPO
 from pytorch_lightning.callbacks import Callback
 from sklearn.metrics import adjusted_rand_score
 
-from hmf_core.batches import SeenPairs, sample_unseen
-from hmf_core.datamodule import HMFDataModule
-from hmf_core.lightning_module import HMFModule
-from hmf_core.metrics import hit_ratio_and_mrr, positive_rank
-from hmf_core.rundir import RunDir, load_checkpoint
-from hmf_core.split import make_split
-from hmf_core.synthetic import planted_ratings, to_csv
-from hmf_core.training import TrainSettings, fit, train_run
+from hmf_core.data.split import make_split
+from hmf_core.data.synthetic import planted_ratings, to_csv
+from hmf_core.runs.rundir import RunDir, load_checkpoint
+from hmf_core.train.batches import SeenPairs, sample_unseen
+from hmf_core.train.datamodule import HMFDataModule
+from hmf_core.train.lightning_module import HMFModule
+from hmf_core.train.metrics import hit_ratio_and_mrr, positive_rank
+from hmf_core.train.training import TrainSettings, fit, train_run
 
 SMALL = TrainSettings(
     user_clusters=[4],
@@ -307,7 +307,7 @@ def test_maps_cli_and_a_map_failure_leaves_the_run_finished(tmp_path, planted, m
     def broken(run_dir, **options):
         raise RuntimeError("umap exploded")
 
-    monkeypatch.setattr("hmf_core.projection.save_projections", broken)
+    monkeypatch.setattr("hmf_core.interpret.projection.save_projections", broken)
     train_run(settings, tmp_path / "run")
     run = RunDir(tmp_path / "run")
     assert run.progress()["state"] == "finished" and run.test_metrics()

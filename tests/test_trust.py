@@ -1,8 +1,8 @@
-"""hmf_core.trust: the verdict on a level of clusters, from hand-made quality figures."""
+"""hmf_core.interpret.trust: the verdict on a level of clusters, from hand-made quality figures."""
 
 from __future__ import annotations
 
-from hmf_core.trust import cluster_trust, trust_line
+from hmf_core.interpret.trust import cluster_trust, trust_line
 
 
 def quality(mean_max: float, k: int = 100, correlation: float = 0.93) -> dict:

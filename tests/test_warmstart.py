@@ -9,13 +9,13 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from hmf_core.cli import build_parser, settings_from_args
-from hmf_core.lightning_module import HMFModule
-from hmf_core.model import HMFConfig, initial_model
-from hmf_core.settings import PRESETS, TrainSettings, cluster_warnings, with_preset
-from hmf_core.split import make_split
-from hmf_core.synthetic import planted_ratings
-from hmf_core.training import fit
-from hmf_core.warmstart import sharp_logit, warm_start
+from hmf_core.data.split import make_split
+from hmf_core.data.synthetic import planted_ratings
+from hmf_core.models.hmf import HMFConfig, initial_model
+from hmf_core.models.warmstart import sharp_logit, warm_start
+from hmf_core.train.lightning_module import HMFModule
+from hmf_core.train.settings import PRESETS, TrainSettings, cluster_warnings, with_preset
+from hmf_core.train.training import fit
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_interpretable_run_recovers_planted_clusters_crisply(tmp_path, planted_s
     )
     metrics = fit(settings, split, tmp_path)
     assert metrics["test_rmse"] < 0.6  # noise 0.3, ratings 1 or 5
-    from hmf_core.rundir import RunDir
+    from hmf_core.runs.rundir import RunDir
 
     model = RunDir(tmp_path).load_model()
     for side, groups, codes in (

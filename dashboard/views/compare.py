@@ -1,5 +1,5 @@
 """Compare page: several runs side by side, their validation curves overlaid and a table of
-their settings, test metrics and cluster quality (hmf_core.compare computes both)."""
+their settings, test metrics and cluster quality (hmf_core.runs.compare computes both)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import streamlit as st
 from dashboard import state, widgets
 from dashboard.charts import DIVERGED_COLOUR
 from dashboard.text import hover, literal
-from hmf_core.compare import (
+from hmf_core.runs.compare import (
     compare_curves,
     compare_table,
     run_labels,
     sweep_trials,
     without_full_ranking,
 )
-from hmf_core.runs import runs
+from hmf_core.runs.manager import runs
 
 
 def compare_page() -> None:

@@ -18,8 +18,9 @@ import streamlit as st
 
 from dashboard import gate, loads, state
 from dashboard.text import literal
-from hmf_core.allowed import DATA_DIR_VARIABLE, data_folders
-from hmf_core.datasets import (
+from hmf_core.common.allowed import DATA_DIR_VARIABLE, data_folders
+from hmf_core.common.progress import Report, span
+from hmf_core.data.datasets import (
     DEMO,
     Dataset,
     app_folders,
@@ -30,10 +31,9 @@ from hmf_core.datasets import (
     store_uploads,
     uploads_root,
 )
-from hmf_core.progress import Report, span
-from hmf_core.ratings import max_rows, parse_positions, parse_separator
-from hmf_core.split import SPLITS
-from hmf_core.textfiles import max_file_bytes
+from hmf_core.data.ratings import max_rows, parse_positions, parse_separator
+from hmf_core.data.split import SPLITS
+from hmf_core.data.textfiles import max_file_bytes
 
 SOURCES = ("Bundled demo", "Upload files", "Files on this machine", "Earlier uploads")
 COLUMN_ROLES = ("user", "item", "rating", "timestamp")
@@ -381,7 +381,7 @@ def _summary(dataset: Dataset) -> None:
 
 
 def _time_figure(bins: pd.DataFrame) -> go.Figure:
-    """The ratings per time bin (hmf_core.datasets.time_histogram) as touching bars: the
+    """The ratings per time bin (hmf_core.data.datasets.time_histogram) as touching bars: the
     browser gets one count a bin, not every timestamp."""
     width = bins["end"] - bins["start"]
     return go.Figure(

@@ -9,9 +9,9 @@ import streamlit as st
 from dashboard import map_data, map_figure, map_panels, queries, state
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
-from hmf_core.projection import SHARED_REASON, find_points, map_points, points_of
-from hmf_core.runs import job_running, start_maps
-from hmf_core.trust import trust_line
+from hmf_core.interpret.projection import SHARED_REASON, find_points, map_points, points_of
+from hmf_core.interpret.trust import trust_line
+from hmf_core.runs.manager import job_running, start_maps
 
 COLOUR_CHOICES = {
     "kind": "Kind",

@@ -13,16 +13,14 @@ from dashboard import gate, loads, state, widgets
 from dashboard.recipe import KNOBS, recipe_controls
 from dashboard.sharing import SharedLimits
 from dashboard.text import literal
-from hmf_core.compare import changed_settings
-from hmf_core.datasets import Dataset, SplitChoice, default_split, read_error_message
-from hmf_core.errors import RunError
-from hmf_core.files import DamagedFile, diverged_fields
-from hmf_core.limits import folder_bytes, size_text
-from hmf_core.memory import parameter_count, training_memory_bytes
-from hmf_core.metrics import metric_names
-from hmf_core.progress import step_of
-from hmf_core.rundir import MAX_NAME, MAX_NOTE, RunDir
-from hmf_core.runs import (
+from hmf_core.common.errors import RunError
+from hmf_core.common.files import DamagedFile, diverged_fields
+from hmf_core.common.progress import step_of
+from hmf_core.data.datasets import Dataset, SplitChoice, default_split, read_error_message
+from hmf_core.data.split import SPLITS
+from hmf_core.runs.compare import changed_settings
+from hmf_core.runs.limits import folder_bytes, size_text
+from hmf_core.runs.manager import (
     METRIC_LABELS,
     RunStatus,
     format_duration,
@@ -34,8 +32,10 @@ from hmf_core.runs import (
     start_run,
     stop_run,
 )
-from hmf_core.settings import TrainSettings, cluster_warnings, parse_cluster_counts
-from hmf_core.split import SPLITS
+from hmf_core.runs.rundir import MAX_NAME, MAX_NOTE, RunDir
+from hmf_core.train.memory import parameter_count, training_memory_bytes
+from hmf_core.train.metrics import metric_names
+from hmf_core.train.settings import TrainSettings, cluster_warnings, parse_cluster_counts
 
 DEFAULTS = TrainSettings()
 BATCH_SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -72,7 +72,7 @@ def _split_choice(path: str, file_stamp: tuple, columns: tuple) -> SplitChoice:
 
 
 def split_choice(dataset: Dataset) -> SplitChoice:
-    """hmf_core.datasets.default_split of the dataset, cached by its file."""
+    """hmf_core.data.datasets.default_split of the dataset, cached by its file."""
     return _split_choice(dataset.ratings, loads.stamp(dataset.ratings), dataset.columns)
 
 
@@ -616,7 +616,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
     value = last.get(metric)
     name = f"Val. {METRIC_LABELS[metric.removeprefix('val_')]}"
     metrics[name] = f"{value:.4f}" if isinstance(value, (int, float)) else "–"
-    if metric in diverged_fields(last):  # NaN or infinite when written (hmf_core.files)
+    if metric in diverged_fields(last):  # NaN or infinite when written (hmf_core.common.files)
         metrics[name] = "diverged"
     for cell, (name, value) in zip(st.columns(len(metrics)), metrics.items()):
         cell.metric(name, value)
@@ -626,7 +626,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
 
 
 def _evaluate_kept(run) -> None:
-    from hmf_core.training import evaluate_checkpoint  # Lightning: imported when needed
+    from hmf_core.train.training import evaluate_checkpoint  # Lightning: imported when needed
 
     try:
         with st.spinner("Testing the kept checkpoint…"):

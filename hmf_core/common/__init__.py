@@ -1,0 +1,2 @@
+"""The bottom layer: errors, atomic files, progress reports, the allowed folders, the runs
+folder. Imports nothing else of hmf_core."""

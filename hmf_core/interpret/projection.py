@@ -1,0 +1,483 @@
+"""2-D maps of users, items and the clusters of every level, all in HMF's one latent space.
+
+Paper section 5.3: "all users, items, and their clusters are projected onto the same latent
+space". Every object embedding is a weighted average of its clusters' embeddings (eq. 6), so
+objects sit inside the hull of their clusters; the maps keep that picture.
+
+Written to a run directory after training (`save_projections`), read through
+`RunDir.map`: map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
+
+At scale (more than UMAP_SAMPLE rows: ML-20M has ~165,000), UMAP is fitted on a stated sample
+(every cluster, and users and items stratified by their top cluster) and every other point is
+placed from its nearest fitted points; the UMAP map's `umap_fitted` column and maps.json say
+which and how many (`map_sample`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hmf_core.common.progress import Report, silent
+from hmf_core.interpret.naming import cluster_names
+from hmf_core.interpret.queries import model_rows, side_embedding
+from hmf_core.models.hmf import HMF
+from hmf_core.runs.rundir import RunDir
+
+METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
+KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
+
+
+def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
+    """`label` and the side's metadata columns, one row per model row 0..n_objects-1."""
+    rows = model_rows(meta, n_objects, side)
+    present = [c for c in METADATA_COLUMNS[side] if c in rows.columns]
+    return rows[["label", *present]].reset_index(drop=True)
+
+
+def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
+    """(frame, vectors) for one side: its objects (level 0), then its clusters level by level."""
+    hierarchy = side_embedding(model, side)
+    object_kind, cluster_kind = KINDS[side]
+    objects = hierarchy.cluster_embeddings(0)  # (M, d)
+    n_objects = objects.shape[0]
+    if hierarchy.depth:
+        top_cluster = hierarchy.membership(1).argmax(1).cpu().numpy()  # (M,)
+    else:
+        top_cluster = np.full(n_objects, -1)
+    frames = [
+        pd.DataFrame(
+            {
+                "kind": object_kind,
+                "level": 0,
+                "index": np.arange(n_objects),
+                "size": 1.0,
+                "top_cluster": top_cluster,
+            }
+        ).join(_labels(meta, n_objects, side))
+    ]
+    vectors = [objects]
+    for level in range(1, hierarchy.depth + 1):
+        clusters = hierarchy.cluster_embeddings(level)  # (m_l, d)
+        ids = np.arange(clusters.shape[0])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "kind": cluster_kind,
+                    "level": level,
+                    "index": ids,
+                    "label": [f"{cluster_kind} {i} (L{level})" for i in ids],
+                    "size": hierarchy.object_to_level(level).sum(0).cpu().double().numpy(),
+                    "top_cluster": ids if level == 1 else -1,
+                }
+            )
+        )
+        vectors.append(clusters)
+    return frames, vectors
+
+
+@torch.no_grad()
+def embedding_table(
+    model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every user, item, user cluster and item cluster of every level: a frame and (rows, d).
+
+    Columns: kind, level, index, label, size (1 for objects, cluster size for clusters),
+    top_cluster (argmax level-1 cluster for objects, itself for level-1 clusters, else -1), and
+    gender, occupation (users) / genre (items) where the metadata has them.
+    """
+    user_frames, user_vectors = _side_rows(model, "user", users)
+    item_frames, item_vectors = _side_rows(model, "item", items)
+    table = pd.concat(user_frames + item_frames, ignore_index=True)
+    first = ["kind", "level", "index", "label", "size", "top_cluster"]
+    table = table[first + [c for c in table.columns if c not in first]]
+    vectors = torch.cat(user_vectors + item_vectors).cpu().double().numpy()  # (rows, d)
+    return table, vectors
+
+
+def pca_map(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
+    """embedding_table's frame with x, y: the first two principal components."""
+    from sklearn.decomposition import PCA
+
+    table, vectors = embedding_table(model, users, items)
+    n_components = min(2, *vectors.shape)
+    coordinates = np.zeros((len(vectors), 2))
+    if n_components and len(vectors) > 1:
+        pca = PCA(n_components=n_components, svd_solver="full")
+        coordinates[:, :n_components] = pca.fit_transform(vectors)  # (rows, <=2)
+    return table.assign(x=coordinates[:, 0], y=coordinates[:, 1])
+
+
+def import_umap():
+    """Import umap and let numba cache its compiled functions on disk.
+
+    umap-learn jit-compiles its functions without numba's `cache=True`, so every new process
+    (each training run's worker) compiled them again: a first fit of 24 s against 11 s warm
+    for an ML-100K-sized model, and 20-35 s even for 30 points, on the shared 2-core machine.
+    With the cache, a later process's first fit is as fast as a warm one. The cache sits in
+    umap's __pycache__ (numba's user cache dir where that is read-only, or NUMBA_CACHE_DIR);
+    should this fail, it only costs the compile time again.
+    """
+    import umap
+
+    try:
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+
+        for name in ("umap_", "layouts", "utils", "distances", "spectral", "sparse"):
+            module = sys.modules.get(f"umap.{name}")
+            for function in vars(module).values() if module else ():
+                if (
+                    isinstance(function, Dispatcher)
+                    and isinstance(function._cache, NullCache)
+                    and function.py_func.__module__ == module.__name__
+                ):
+                    function.enable_caching()
+    except Exception:  # a numba or umap version without these internals: just slower
+        pass
+    return umap
+
+
+EXACT_NEIGHBOURS_UP_TO = 50_000  # rows; above, UMAP's own approximate search (pynndescent)
+UMAP_SAMPLE = 20_000  # rows UMAP is fitted on; up to this many, every row (no sampling)
+MIN_PER_STRATUM = 10  # objects per (kind, top cluster) in the sample, where it has that many
+PLACEMENT_NEIGHBOURS = 10  # fitted points an unfitted point is placed from
+
+
+def exact_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows of every row, itself first (UMAP's convention): (rows, k) each.
+
+    Why not leave it to UMAP: under 4096 rows it computes all pairwise distances through
+    sklearn with its numba distance as a Python callable, one call per pair; for an
+    ML-100K-sized model (2,486 rows, 3.1 M pairs) that was 20 of a 24 s fit. sklearn's
+    vectorised search gives the same exact neighbours in well under a second.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    search = NearestNeighbors(n_neighbors=k, metric="euclidean").fit(vectors)
+    distances, indices = search.kneighbors(vectors)  # (rows, k) each
+    return indices.astype(np.int32), distances.astype(np.float32)
+
+
+def umap_sample(table: pd.DataFrame, size: int = UMAP_SAMPLE, seed: int = 0) -> np.ndarray:
+    """Row positions of embedding_table's frame to fit UMAP on: every row when there are at
+    most `size`; else every cluster of every level, plus users and items stratified by
+    (kind, top_cluster): each stratum gets its share of the remaining budget in proportion
+    to its size, and at least MIN_PER_STRATUM rows (all of a smaller one), drawn at random
+    (seeded). Sorted; the count can exceed `size` by the strata's minimums."""
+    if len(table) <= size:
+        return np.arange(len(table))
+    is_object = (table["level"] == 0).to_numpy()
+    clusters = np.flatnonzero(~is_object)
+    objects = table[is_object]
+    budget = max(size - len(clusters), 0)
+    strata = objects.groupby(["kind", "top_cluster"], sort=False)["level"].transform("size")
+    quota = np.maximum(
+        np.round(budget * strata / len(objects)), np.minimum(strata, MIN_PER_STRATUM)
+    )  # (objects,) the quota of each row's stratum
+    rng = np.random.default_rng(seed)
+    shuffled = objects.iloc[rng.permutation(len(objects))]
+    rank = shuffled.groupby(["kind", "top_cluster"], sort=False).cumcount()
+    chosen = shuffled.index[rank.to_numpy() < quota.loc[shuffled.index].to_numpy()]
+    return np.sort(np.concatenate([clusters, chosen.to_numpy()]))
+
+
+def place_from_neighbours(
+    fitted_vectors: np.ndarray, fitted_xy: np.ndarray, vectors: np.ndarray, k: int
+) -> np.ndarray:
+    """2-D positions for `vectors` (n, d): the inverse-distance-weighted mean of the map
+    positions of their k nearest fitted points in the latent space, Euclidean as the map.
+    UMAP's own `transform` starts from this same weighted mean of neighbours, then refines
+    it by optimisation epochs; at ML-20M size that (with the search index it needs) took
+    minutes here, this seconds (benchmarks/results/maps.md)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(fitted_vectors))
+    search = NearestNeighbors(n_neighbors=k, metric="euclidean", algorithm="brute")
+    search.fit(fitted_vectors)  # brute: 20x faster than a k-d tree in 20 dimensions here
+    distances, indices = search.kneighbors(vectors)  # (n, k) each
+    weights = 1.0 / np.maximum(distances, 1e-12)  # (n, k); an exact duplicate dominates
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkc->nc", weights, fitted_xy[indices])  # (n, 2)
+
+
+def umap_map(
+    model: HMF,
+    users: pd.DataFrame | None,
+    items: pd.DataFrame | None,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    init: str = "spectral",
+    n_epochs: int | None = None,
+    sample_size: int = UMAP_SAMPLE,
+) -> pd.DataFrame:
+    """embedding_table's frame with x, y from UMAP (seeded, hence single-threaded), and
+    `umap_fitted`: whether the row was in UMAP's fit (`umap_sample`; every row up to
+    `sample_size` rows) or placed from its fitted neighbours (`place_from_neighbours`).
+
+    Euclidean metric: predictions are inner products, where a vector's norm matters as much
+    as its direction, and an object is the weighted average of its clusters (eq. 6), i.e. a
+    point between them in Euclidean terms; cosine would discard the norm and pull averages
+    towards the origin's direction. `interpret` also finds "nearest" objects by Euclidean
+    distance, so the map and the tables agree.
+    """
+    table, vectors = embedding_table(model, users, items)
+    if len(vectors) < 4:  # UMAP needs a few neighbours; fall back to PCA
+        return pca_map(model, users, items).assign(umap_fitted=True)
+    fitted = umap_sample(table, sample_size, seed)
+    coordinates = np.empty((len(vectors), 2))
+    coordinates[fitted] = _fit_umap(vectors[fitted], seed, n_neighbors, init, n_epochs)
+    placed = np.setdiff1d(np.arange(len(vectors)), fitted)
+    if len(placed):
+        coordinates[placed] = place_from_neighbours(
+            vectors[fitted], coordinates[fitted], vectors[placed], PLACEMENT_NEIGHBOURS
+        )
+    umap_fitted = np.zeros(len(vectors), dtype=bool)
+    umap_fitted[fitted] = True
+    return table.assign(x=coordinates[:, 0], y=coordinates[:, 1], umap_fitted=umap_fitted)
+
+
+def _fit_umap(
+    vectors: np.ndarray, seed: int, n_neighbors: int, init: str, n_epochs: int | None
+) -> np.ndarray:
+    """UMAP's 2-D embedding of `vectors` (rows, d) -> (rows, 2)."""
+    umap = import_umap()  # slow import and numba JIT: only here
+    n_neighbors = min(n_neighbors, len(vectors) - 1)
+    precomputed = (None, None, None)
+    if len(vectors) <= EXACT_NEIGHBOURS_UP_TO:
+        precomputed = (*exact_neighbours(vectors, n_neighbors), None)
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=n_neighbors,
+        metric="euclidean",
+        init=init,
+        n_epochs=n_epochs,
+        random_state=seed,
+        n_jobs=1,
+        precomputed_knn=precomputed,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # no .transform()
+        return reducer.fit_transform(vectors).astype(float)  # (rows, 2)
+
+
+def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
+    run.write_table(f"map_{method}", frame)  # the run's id in the parquet metadata
+
+
+def save_projections(run_dir: str | Path, seed: int = 0, report: Report | None = None) -> dict:
+    """Compute and write the PCA map, then the UMAP map, then maps.json: the timings and
+    `map_sample`'s fields (how many rows UMAP was fitted on, of how many). Returns maps.json.
+    `report(fraction, text)` hears each part (hmf_core.common.progress)."""
+    report = report or silent
+    report(0.0, "computing the maps: PCA")
+    run = RunDir(run_dir)
+    model = run.load_model()
+    users, items = run.users(), run.items()
+    timings = {}
+    started = time.perf_counter()
+    _write_map(run, "pca", pca_map(model, users, items))
+    timings["pca_s"] = round(time.perf_counter() - started, 3)
+    report(0.05, "computing the maps: importing UMAP")
+    started = time.perf_counter()
+    import_umap()  # timed apart from the fit: the import alone takes seconds
+    timings["umap_import_s"] = round(time.perf_counter() - started, 3)
+    report(0.2, "computing the maps: UMAP")
+    started = time.perf_counter()
+    umap_frame = umap_map(model, users, items, seed=seed)
+    _write_map(run, "umap", umap_frame)
+    timings["umap_s"] = round(time.perf_counter() - started, 3)
+    summary = {**timings, **map_sample(umap_frame)}
+    run.write("maps", summary)
+    report(1.0, "computing the maps: written")
+    return summary
+
+
+def map_sample(frame: pd.DataFrame) -> dict:
+    """What a UMAP map says about its sample, for the page to state: `umap_fitted_rows` of
+    `umap_rows` were in UMAP's fit (all of them below UMAP_SAMPLE rows); the others were
+    placed from their nearest fitted points (`umap_placement`)."""
+    fitted = int(frame["umap_fitted"].sum()) if "umap_fitted" in frame else len(frame)
+    return {
+        "umap_rows": len(frame),
+        "umap_fitted_rows": fitted,
+        "umap_placement": (
+            "all rows fitted"
+            if fitted == len(frame)
+            else f"UMAP fitted on every cluster and a sample of users and items stratified by "
+            f"top cluster; every other point placed at the distance-weighted mean of its "
+            f"{PLACEMENT_NEIGHBOURS} nearest fitted points"
+        ),
+    }
+
+
+def map_points(frame: pd.DataFrame, kinds: list[str], levels: list[int]) -> pd.DataFrame:
+    """The rows of a map to draw: objects and clusters of the chosen `kinds`, clusters only of
+    the chosen `levels`."""
+    return frame[frame["kind"].isin(kinds) & ((frame["level"] == 0) | frame["level"].isin(levels))]
+
+
+def find_points(frame: pd.DataFrame, query: str) -> pd.DataFrame:
+    """The rows of a map whose label contains `query` (case-insensitive, plain text)."""
+    if not query.strip():
+        return frame.iloc[:0]
+    return frame[frame["label"].astype(str).str.contains(query.strip(), case=False, regex=False)]
+
+
+def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
+    """The rows of a map for selected points (dicts with kind, level, index)."""
+    keys = ["kind", "level", "index"]
+    return frame.merge(pd.DataFrame(points, columns=keys)[keys], on=keys)
+
+
+# --- names on the map --------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
+    """Names for a map's hovers, one row per row of embedding_table (kind, level, index):
+    `name`: a cluster's naming.cluster_names name (the name the Affinity and Membership pages
+    use, from the same metadata rows); for a user or item, its top level-1 cluster's name;
+    `top_probability`: a user's or item's probability of that cluster (NaN for clusters and
+    for a side of depth 0)."""
+    frames = []
+    for side, meta in (("user", users), ("item", items)):
+        hierarchy = side_embedding(model, side)
+        object_kind, cluster_kind = KINDS[side]
+        n_objects = hierarchy.cluster_embeddings(0).shape[0]
+        rows = model_rows(meta, n_objects, side)
+        labels = rows["label"].astype(str)
+        first_names = None
+        for level in range(1, hierarchy.depth + 1):
+            probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+            names = cluster_names(probabilities, labels, rows)["name"].to_numpy(object)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "kind": cluster_kind,
+                        "level": level,
+                        "index": np.arange(len(names)),
+                        "name": names,
+                        "top_probability": np.nan,
+                    }
+                )
+            )
+            if level == 1:
+                first_names, first = names, probabilities
+        objects = pd.DataFrame({"kind": object_kind, "level": 0, "index": np.arange(n_objects)})
+        if first_names is None:  # depth 0: plain MF on this side, no clusters
+            objects = objects.assign(name=None, top_probability=np.nan)
+        else:
+            top = first.argmax(1)  # (M,)
+            objects = objects.assign(
+                name=first_names[top], top_probability=first[np.arange(n_objects), top]
+            )
+        frames.append(objects)
+    return pd.concat(frames[::-1], ignore_index=True)  # any order: join on kind, level, index
+
+
+# --- a cluster's members on the map -------------------------------------------------------------
+
+
+@torch.no_grad()
+def cluster_highlight(
+    model: HMF, side: str, level: int, cluster: int, min_probability: float | None = None
+) -> pd.DataFrame:
+    """The members of one cluster to highlight on a map, most probable first: the objects whose
+    most probable level-`level` cluster it is (`top`; the `members` count of naming), and those
+    with a probability of at least `min_probability` for it (eq. 6 collapsed; default twice the
+    uniform share, 2 / m_l). Columns kind, level (0), index, probability, top."""
+    hierarchy = side_embedding(model, side)
+    if not 1 <= level <= hierarchy.depth:
+        raise ValueError(f"{side} level must be between 1 and {hierarchy.depth}, got {level}")
+    probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+    if not 0 <= cluster < probabilities.shape[1]:
+        raise ValueError(
+            f"{side} cluster must be between 0 and {probabilities.shape[1] - 1}, got {cluster}"
+        )
+    if min_probability is None:
+        min_probability = 2.0 / probabilities.shape[1]
+    top = probabilities.argmax(1) == cluster  # (M,)
+    members = np.flatnonzero(top | (probabilities[:, cluster] >= min_probability))
+    found = pd.DataFrame(
+        {
+            "kind": side,
+            "level": 0,
+            "index": members,
+            "probability": probabilities[members, cluster],
+            "top": top[members],
+        }
+    )
+    return found.sort_values("probability", ascending=False, kind="stable", ignore_index=True)
+
+
+# --- a view in which users and items are comparable ----------------------------------------------
+
+SHARED_REASON = (
+    "In the model's space users and items form two clouds. The model scores a pair by the "
+    "inner product u·v, and writing u = μ_U + ū, v = μ_V + v̄ (μ: the mean user, the mean "
+    "item) gives u·v = ū·v̄ + ū·μ_V + μ_U·v̄ + μ_U·μ_V: each side's mean only adds an offset "
+    "per user, per item, or for all, yet it moves the whole side away from the other. This "
+    "view removes each side's mean and each point's length (ū/|ū|, v̄/|v̄|), so one cloud "
+    "remains and a user lies towards the items whose own part of the score, ū·v̄, is large "
+    "for their lengths (cosine). Clusters are moved by their side's mean likewise."
+)
+
+
+def _side_of(table: pd.DataFrame) -> np.ndarray:
+    """True for the user side's rows (users and user clusters) of embedding_table's frame."""
+    return table["kind"].isin(KINDS["user"]).to_numpy()
+
+
+def side_offsets(table: pd.DataFrame, vectors: np.ndarray) -> dict:
+    """Why the sides sit apart, in numbers: the length of each side's mean (the offset that
+    `shared_vectors` removes), the mean length of its objects, and the cosine between the
+    two means (-1: opposite directions; 1: the same)."""
+    vectors = np.asarray(vectors, dtype=np.float64)  # (rows, d)
+    kinds = table["kind"].to_numpy()
+    found = {}
+    means = {}
+    for side in ("user", "item"):
+        objects = vectors[kinds == side]  # (M, d)
+        means[side] = objects.mean(0) if len(objects) else np.zeros(vectors.shape[1])  # (d,)
+        found[f"{side}_mean_norm"] = float(np.linalg.norm(means[side]))
+        found[f"{side}_norm"] = float(np.linalg.norm(objects, axis=1).mean()) if len(objects) else 0
+    lengths = found["user_mean_norm"] * found["item_mean_norm"]
+    found["means_cosine"] = float(means["user"] @ means["item"] / lengths) if lengths > 0 else 0.0
+    return found
+
+
+def shared_vectors(table: pd.DataFrame, vectors: np.ndarray) -> np.ndarray:
+    """Every row of embedding_table made comparable across sides: minus its side's mean object
+    (users and user clusters minus the mean user, items and item clusters minus the mean item),
+    divided by its length (a zero vector stays zero). (rows, d)."""
+    vectors = np.asarray(vectors, dtype=np.float64)  # (rows, d)
+    kinds = table["kind"].to_numpy()
+    user_side = _side_of(table)
+    centred = vectors.copy()
+    for side, rows in (("user", user_side), ("item", ~user_side)):
+        objects = vectors[kinds == side]  # (M, d)
+        if len(objects):
+            centred[rows] -= objects.mean(0)  # (rows_side, d)
+    lengths = np.linalg.norm(centred, axis=1, keepdims=True)  # (rows, 1)
+    return np.divide(centred, lengths, out=np.zeros_like(centred), where=lengths > 0)
+
+
+def shared_map(table: pd.DataFrame, vectors: np.ndarray) -> pd.DataFrame:
+    """embedding_table's frame with x, y: the first two principal components of
+    `shared_vectors` (PCA: seconds even at ML-20M size, so it is computed when asked for)."""
+    from sklearn.decomposition import PCA
+
+    shared = shared_vectors(table, vectors)  # (rows, d)
+    coordinates = np.zeros((len(shared), 2))
+    n_components = min(2, *shared.shape)
+    if n_components and len(shared) > 1:
+        pca = PCA(n_components=n_components, svd_solver="full")
+        coordinates[:, :n_components] = pca.fit_transform(shared)  # (rows, <=2)
+    return table.assign(x=coordinates[:, 0], y=coordinates[:, 1])

@@ -1,0 +1,456 @@
+"""Interpretation queries on a trained HMF: pure functions of the model -> labelled DataFrames.
+
+Paper section 3.3 (eq. 10-11): a prediction is a sum over cluster pairs (s, t) of
+membership(user, s) * membership(item, t) * <U_s, V_t>, so the inner product of two cluster
+embeddings is the cluster-level preference. Section 5.3 (Tables 4 and 5): cluster sizes, the
+clusters of the other side sorted by inner product, and the members of one cluster.
+
+"Collapsed" membership of level l is S(C1) S(C2) ... S(C_l): (M, m_l), each row sums to 1.
+Nearness in the latent space is Euclidean, as are the 2-D maps in `projection`.
+The dashboard renders these frames and computes nothing of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hmf_core.interpret.naming import cluster_names
+from hmf_core.models.hmf import HMF, HierarchicalEmbedding
+
+SIDES = ("user", "item")
+LINK_COLUMNS = ["level", "child", "parent", "probability", "child_size"]
+
+
+def side_embedding(model: HMF, side: str) -> HierarchicalEmbedding:
+    """The user or item half of the model."""
+    if side not in SIDES:
+        raise ValueError(f"side must be 'user' or 'item', got {side!r}")
+    return model.users if side == "user" else model.items
+
+
+def _check_level(hierarchy: HierarchicalEmbedding, side: str, level: int) -> None:
+    if hierarchy.depth == 0:
+        raise ValueError(f"the {side} side has depth 0 (plain MF): it has no clusters")
+    if not 1 <= level <= hierarchy.depth:
+        raise ValueError(
+            f"{side} level must be between 1 and {hierarchy.depth} (the {side} depth), got {level}"
+        )
+
+
+def _check_cluster(hierarchy: HierarchicalEmbedding, side: str, level: int, cluster: int) -> None:
+    n_clusters = hierarchy.connections[level - 1].shape[1]
+    if not 0 <= cluster < n_clusters:
+        raise ValueError(
+            f"{side} cluster must be between 0 and {n_clusters - 1} at level {level}, got {cluster}"
+        )
+
+
+def _check_object(n_objects: int, side: str, index: int) -> None:
+    if not 0 <= index < n_objects:
+        raise ValueError(f"{side} index must be between 0 and {n_objects - 1}, got {index}")
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().double().numpy()
+
+
+@torch.no_grad()
+def cluster_sizes(model: HMF, side: str, level: int = 1) -> np.ndarray:
+    """Size of cluster t = sum over objects of their collapsed probability (paper 5.3)."""
+    hierarchy = side_embedding(model, side)
+    _check_level(hierarchy, side, level)
+    return _numpy(hierarchy.object_to_level(level).sum(0))  # (m_level,)
+
+
+@torch.no_grad()
+def affinity_matrix(model: HMF, user_level: int = 1, item_level: int = 1) -> pd.DataFrame:
+    """Cluster-level preferences <U^(l)_s, V^(l')_t> (eq. 11); rows user, columns item clusters."""
+    _check_level(model.users, "user", user_level)
+    _check_level(model.items, "item", item_level)
+    user_clusters = model.users.cluster_embeddings(user_level)  # (m_l, d)
+    item_clusters = model.items.cluster_embeddings(item_level)  # (n_l', d)
+    affinity = _numpy(user_clusters @ item_clusters.T)  # (m_l, n_l')
+    return pd.DataFrame(
+        affinity,
+        index=pd.RangeIndex(affinity.shape[0], name="user_cluster"),
+        columns=pd.RangeIndex(affinity.shape[1], name="item_cluster"),
+    )
+
+
+def _leaf_order(rows: np.ndarray) -> list[int]:
+    """Positions of `rows` ordered so that similar rows sit together (average linkage)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    if rows.shape[0] <= 2:
+        return list(range(rows.shape[0]))
+    tree = linkage(rows, method="average", metric="euclidean", optimal_ordering=True)
+    return [int(position) for position in leaves_list(tree)]
+
+
+def block_order(matrix: pd.DataFrame) -> tuple[list, list]:
+    """Row and column labels in an order that makes blocks visible (optimal leaf ordering).
+
+    Returns index labels and column labels; for `affinity_matrix` these equal positions, so
+    both `matrix.loc[rows, columns]` and `matrix.iloc[rows, columns]` work there.
+    """
+    values = np.nan_to_num(matrix.to_numpy(dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+    row_positions = _leaf_order(values)
+    column_positions = _leaf_order(values.T)
+    return (
+        [matrix.index[p] for p in row_positions],
+        [matrix.columns[p] for p in column_positions],
+    )
+
+
+def model_rows(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
+    """A run's metadata (users.csv / items.csv, whose `index` column is the model row; without
+    one, rows in order) aligned to model rows 0..n_objects-1: every column, indexed by `index`,
+    and a `label` that reads "<side> <row>" where the metadata has none."""
+    rows = pd.DataFrame(index=pd.RangeIndex(n_objects, name="index"))
+    if meta is not None and not meta.empty:
+        table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
+        rows = rows.join(table[~table.index.duplicated()].rename_axis("index"))
+    label = rows["label"] if "label" in rows else pd.Series(None, index=rows.index, dtype=object)
+    rows["label"] = label.astype(object).where(label.notna(), _fallback(n_objects, side))
+    return rows
+
+
+def _fallback(n_objects: int, side: str) -> list[str]:
+    return [f"{side} {index}" for index in range(n_objects)]
+
+
+def _describe(meta: pd.DataFrame, n_objects: int, side: str, column: str = "label") -> np.ndarray:
+    """One text per model row (0..n_objects-1): `column` of the metadata, "<side> <row>" where
+    it has none."""
+    rows = model_rows(meta, n_objects, side)
+    if column not in rows:
+        return np.array(_fallback(n_objects, side), dtype=object)
+    texts = rows[column].astype(object).where(rows[column].notna(), _fallback(n_objects, side))
+    return texts.astype(str).to_numpy(dtype=object)
+
+
+@torch.no_grad()
+def cluster_table(
+    model: HMF,
+    side: str,
+    level: int,
+    meta: pd.DataFrame | None = None,
+    top: int = 3,
+    attribute: str | None = None,
+) -> pd.DataFrame:
+    """Table 4's columns that do not depend on the other side's cluster, for every
+    level-`level` cluster of `side`: its name (hmf_core.interpret.naming: over-represented metadata
+    values and typical members), size, the `top` objects nearest it and its `top` most probable
+    members (their `attribute`, e.g. gender, when the metadata has it, else their labels)."""
+    _check_level(model.users if side == "user" else model.items, side, level)
+    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    by_attribute = attribute is not None and meta is not None and attribute in meta.columns
+    texts = _describe(meta, n_objects, side, attribute if by_attribute else "label")
+    separator = ", " if by_attribute else "; "
+    hierarchy = side_embedding(model, side)
+    clusters = hierarchy.cluster_embeddings(level)  # (m, d)
+    objects = hierarchy.cluster_embeddings(0)  # (M, d)
+    membership = hierarchy.object_to_level(level)  # (M, m)
+    n_shown = max(0, min(top, objects.shape[0]))
+    distances = torch.cdist(clusters, objects)  # (m, M)
+    nearest = distances.topk(n_shown, dim=1, largest=False).indices  # (m, n_shown)
+    top_members = membership.T.topk(n_shown, dim=1).indices  # (m, n_shown)
+    rows = model_rows(meta, objects.shape[0], side)
+    names = cluster_names(_numpy(membership), rows["label"].astype(str), rows)["name"]
+    return pd.DataFrame(
+        {
+            f"{side}_cluster": np.arange(clusters.shape[0]),
+            "name": names.to_numpy(),
+            "size": _numpy(membership.sum(0)),  # (m,)
+            "nearest": [separator.join(texts[row]) for row in nearest.cpu().numpy()],
+            "top_members": [separator.join(texts[row]) for row in top_members.cpu().numpy()],
+        }
+    )
+
+
+def _against(table: pd.DataFrame, model: HMF, side: str, level: int, target: torch.Tensor):
+    """`table` (cluster_table of `side`) with each cluster's inner product with one cluster
+    embedding of the other side, highest first: Table 4."""
+    clusters = side_embedding(model, side).cluster_embeddings(level)  # (m, d)
+    frame = table.assign(inner_product=_numpy(clusters @ target))  # (m,): eq. (11)
+    return frame.sort_values("inner_product", ascending=False, kind="stable").reset_index(drop=True)
+
+
+@torch.no_grad()
+def item_clusters_for_user_cluster(
+    model: HMF,
+    user_cluster: int,
+    items: pd.DataFrame,
+    user_level: int = 1,
+    item_level: int = 1,
+    top: int = 3,
+    table: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Table 4 (a)/(b): every item cluster against one user cluster, by inner product, with
+    `top` titles of each (nearest, most probable members). `table`: cluster_table(model,
+    "item", item_level, items, top) when the caller has it already (it is the same for every
+    user cluster)."""
+    _check_level(model.users, "user", user_level)
+    _check_level(model.items, "item", item_level)
+    _check_cluster(model.users, "user", user_level, user_cluster)
+    target = model.users.cluster_embeddings(user_level)[user_cluster]  # (d,)
+    if table is None:
+        table = cluster_table(model, "item", item_level, items, top)
+    return _against(table, model, "item", item_level, target)
+
+
+@torch.no_grad()
+def user_clusters_for_item_cluster(
+    model: HMF,
+    item_cluster: int,
+    users: pd.DataFrame,
+    user_level: int = 1,
+    item_level: int = 1,
+    top: int = 9,
+    attribute: str | None = None,
+    table: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Table 4 (c)/(d): every user cluster against one item cluster, by inner product, with
+    `top` users of each. `table`: cluster_table(model, "user", user_level, users, top,
+    attribute) when the caller has it already.
+
+    `nearest` and `top_members` show the users' `attribute` (e.g. gender: "M, F, M") when that
+    column exists, else their labels.
+    """
+    _check_level(model.users, "user", user_level)
+    _check_level(model.items, "item", item_level)
+    _check_cluster(model.items, "item", item_level, item_cluster)
+    target = model.items.cluster_embeddings(item_level)[item_cluster]  # (d,)
+    if table is None:
+        table = cluster_table(model, "user", user_level, users, top, attribute)
+    return _against(table, model, "user", user_level, target)
+
+
+@torch.no_grad()
+def cluster_members(
+    model: HMF,
+    side: str,
+    level: int,
+    cluster: int,
+    meta: pd.DataFrame,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """Table 5: every object with its collapsed probability of belonging to `cluster`, most
+    probable first (the `top` most probable, when given)."""
+    hierarchy = side_embedding(model, side)
+    _check_level(hierarchy, side, level)
+    _check_cluster(hierarchy, side, level, cluster)
+    probability = _numpy(hierarchy.object_to_level(level)[:, cluster])  # (M,)
+    members = model_rows(meta, len(probability), side).reset_index()
+    members = members.assign(probability=probability)
+    members = members.sort_values("probability", ascending=False, kind="stable")
+    return (members if top is None else members.head(top)).reset_index(drop=True)
+
+
+@torch.no_grad()
+def object_membership(model: HMF, side: str, index: int) -> pd.DataFrame:
+    """One user or item: its collapsed probability for every cluster of every level."""
+    hierarchy = side_embedding(model, side)
+    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    _check_object(n_objects, side, index)
+    frames = []
+    for level in range(1, hierarchy.depth + 1):
+        probability = _numpy(hierarchy.object_to_level(level)[index])  # (m_level,)
+        frames.append(
+            pd.DataFrame(
+                {"level": level, "cluster": np.arange(len(probability)), "probability": probability}
+            )
+        )
+    if not frames:
+        return pd.DataFrame(
+            {
+                "level": pd.Series(dtype=int),
+                "cluster": pd.Series(dtype=int),
+                "probability": pd.Series(dtype=float),
+            }
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+@torch.no_grad()
+def hierarchy_links(model: HMF, side: str, min_probability: float = 0.05) -> pd.DataFrame:
+    """Edges child (level l-1) -> parent (level l) from S(C_l), l >= 2, for a sankey.
+
+    `child_size` is the flow: child cluster size * probability; with min_probability 0 the
+    flows into a parent sum to the parent's size.
+    """
+    hierarchy = side_embedding(model, side)
+    frames = []
+    for level in range(2, hierarchy.depth + 1):
+        connection = _numpy(hierarchy.membership(level))  # (m_{l-1}, m_l)
+        child_sizes = _numpy(hierarchy.object_to_level(level - 1).sum(0))  # (m_{l-1},)
+        child, parent = np.nonzero(connection >= min_probability)
+        probability = connection[child, parent]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "level": level - 1,
+                    "child": child,
+                    "parent": parent,
+                    "probability": probability,
+                    "child_size": child_sizes[child] * probability,
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(
+            {
+                name: pd.Series(dtype=float if name in ("probability", "child_size") else int)
+                for name in LINK_COLUMNS
+            }
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def links_under(links: pd.DataFrame, parents: list[int], top_level: int) -> pd.DataFrame:
+    """The links of the clusters that flow (through any level) into the chosen top-level
+    `parents`: a readable sankey of a selection instead of every link at once."""
+    keep = set(parents)
+    frames = []
+    for level in range(top_level - 1, 0, -1):  # links child (level) -> parent (level + 1)
+        step = links[(links["level"] == level) & links["parent"].isin(keep)]
+        frames.append(step)
+        keep = set(step["child"])
+    return links.iloc[0:0] if not frames else pd.concat(frames).sort_index()
+
+
+def _device(model: HMF) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def recommend(
+    model: HMF,
+    user: int,
+    seen: np.ndarray | set,
+    items: pd.DataFrame,
+    top: int = 10,
+) -> pd.DataFrame:
+    """The `top` items the user has not seen, by model score."""
+    _check_object(model.config.n_users, "user", user)
+    users = torch.tensor([user], device=_device(model))
+    scores = model.score_all(users)[0].detach().cpu().double()  # (N,)
+    seen_rows = np.fromiter((int(item) for item in seen), dtype=np.int64)
+    seen_rows = seen_rows[(seen_rows >= 0) & (seen_rows < len(scores))]
+    scores[torch.from_numpy(seen_rows)] = -torch.inf
+    n_unseen = len(scores) - len(np.unique(seen_rows))
+    best = scores.topk(max(0, min(top, n_unseen)))
+    rows = best.indices.numpy()
+    catalogue = model_rows(items, model.config.n_items, "item")
+    picked = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "index": rows})
+    picked["id"] = catalogue["id"].to_numpy()[rows] if "id" in catalogue else rows
+    picked["label"] = catalogue["label"].astype(str).to_numpy()[rows]
+    picked["score"] = best.values.numpy()
+    if "genres" in catalogue:
+        picked["genres"] = catalogue["genres"].to_numpy()[rows]
+    return picked
+
+
+def recommend_in_split(
+    model: HMF, user: int, interactions: pd.DataFrame, items: pd.DataFrame, top: int = 10
+) -> pd.DataFrame:
+    """`recommend` for a user of a run's split (interactions.parquet): the items the user did
+    not rate in training; `held_out` names the stage ("val", "test") where the user did rate
+    a recommended item (a hit the model could not have memorised), else ""."""
+    mine = interactions[interactions["user"] == user]
+    trained = mine["stage"] == "train"
+    picked = recommend(model, user, set(mine.loc[trained, "item"].tolist()), items, top)
+    held_out = dict(zip(mine.loc[~trained, "item"], mine.loc[~trained, "stage"]))
+    return picked.assign(held_out=picked["index"].map(held_out).fillna(""))
+
+
+def user_history(interactions: pd.DataFrame, items: pd.DataFrame, user: int) -> pd.DataFrame:
+    """The user's rows of the split (train, val, test) with item labels, best rated first."""
+    mine = interactions[interactions["user"] == user]
+    labels = model_rows(items, len(items), "item")["label"]
+    return mine.assign(label=labels.reindex(mine["item"]).to_numpy()).sort_values(
+        ["rating", "timestamp"], ascending=[False, False]
+    )[["item", "label", "rating", "stage", "timestamp"]]
+
+
+@torch.no_grad()
+def predict(model: HMF, user: int, item: int) -> float:
+    """The model's score of one (user, item) pair."""
+    device = _device(model)
+    return float(model(torch.tensor([user], device=device), torch.tensor([item], device=device))[0])
+
+
+def _pair_side(hierarchy: HierarchicalEmbedding, side: str, index: int, level: int):
+    """(cluster ids, probabilities (m,), cluster embeddings (m, d)) for one object at `level`.
+
+    Depth 0 (plain MF) or level 0: the object is its own single cluster with probability 1.
+    """
+    if level < 0:
+        raise ValueError(f"{side} level must be at least 0, got {level}")
+    if hierarchy.depth == 0 or level == 0:
+        own = hierarchy.cluster_embeddings(0)[index : index + 1]  # (1, d)
+        return np.array([index]), torch.ones(1, dtype=own.dtype, device=own.device), own
+    if level > hierarchy.depth:
+        raise ValueError(
+            f"level {level} is deeper than the {side} hierarchy (depth "
+            f"{hierarchy.depth}): choose a level between 1 and {hierarchy.depth}"
+        )
+    probabilities = hierarchy.object_to_level(level)[index]  # (m_level,)
+    clusters = hierarchy.cluster_embeddings(level)  # (m_level, d)
+    return np.arange(len(probabilities)), probabilities, clusters
+
+
+@torch.no_grad()
+def explain_pair(
+    model: HMF,
+    user: int,
+    item: int,
+    level: int = 1,
+    *,
+    user_level: int | None = None,
+    item_level: int | None = None,
+) -> pd.DataFrame:
+    """One prediction split into cluster-pair contributions, eq. (11), at any level.
+
+    U0_i = sum_s P_is U^(l)_s holds at every level l (eq. 6), so the contributions
+    P_is * Q_jt * <U_s, V_t> sum to <U0_i, V0_j>; with biases a final "bias" row makes the
+    column sum equal model(user, item). `user_level` / `item_level` override `level` per side.
+    """
+    _check_object(model.config.n_users, "user", user)
+    _check_object(model.config.n_items, "item", item)
+    user_ids, user_probability, user_clusters = _pair_side(
+        model.users, "user", user, level if user_level is None else user_level
+    )
+    item_ids, item_probability, item_clusters = _pair_side(
+        model.items, "item", item, level if item_level is None else item_level
+    )
+    inner_product = user_clusters.double() @ item_clusters.double().T  # (m_u, m_i): eq. (11)
+    weight = user_probability.double()[:, None] * item_probability.double()[None, :]  # (m_u, m_i)
+    contribution = weight * inner_product  # (m_u, m_i)
+    pairs = pd.DataFrame(
+        {
+            "user_cluster": np.repeat(user_ids, len(item_ids)).astype(object),
+            "item_cluster": np.tile(item_ids, len(user_ids)).astype(object),
+            "user_probability": np.repeat(_numpy(user_probability), len(item_ids)),
+            "item_probability": np.tile(_numpy(item_probability), len(user_ids)),
+            "inner_product": _numpy(inner_product).ravel(),
+            "contribution": _numpy(contribution).ravel(),
+        }
+    )
+    order = np.argsort(-np.abs(pairs["contribution"].to_numpy()), kind="stable")
+    pairs = pairs.iloc[order].reset_index(drop=True)
+    if model.config.use_bias:
+        device = _device(model)
+        bias = model.bias(torch.tensor([user], device=device), torch.tensor([item], device=device))
+        bias_row = {
+            "user_cluster": "bias",
+            "item_cluster": "bias",
+            "user_probability": np.nan,
+            "item_probability": np.nan,
+            "inner_product": np.nan,
+            "contribution": float(_numpy(bias)[0]),
+        }
+        pairs = pd.concat([pairs, pd.DataFrame([bias_row])], ignore_index=True)
+    return pairs

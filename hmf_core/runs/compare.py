@@ -1,0 +1,179 @@
+"""Several runs side by side, as experiment trackers show them: one row of settings, test metrics
+and cluster quality per run, and all their validation curves in one long table."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from hmf_core.common.files import diverged_fields
+from hmf_core.interpret.quality import find_record
+from hmf_core.runs.rundir import DIVERGED_COLUMN, RunDir, diverged_rows
+from hmf_core.runs.manager import run_note
+
+SETTINGS = (
+    "preset",
+    "task",
+    "split",
+    "seed",
+    "user_depth",
+    "item_depth",
+    "user_clusters",
+    "item_clusters",
+    "dim",
+    "lr",
+    "logit_lr",
+    "warm_start",
+    "use_bias",
+    "entropy_weight",
+)
+
+
+def _quality_headline(quality: dict) -> dict:
+    """Level-1 mean top membership per side, and the item side's genre AMI against MF k-means."""
+    row = {}
+    if not isinstance(quality, dict):
+        return row
+    records = [r for key in ("sharpness", "agreement") for r in quality.get(key) or []]
+    if not all(isinstance(r, dict) and "side" in r for r in records):
+        return row  # damaged: the table shows no quality for this run
+    for side in ("user", "item"):
+        sharp = find_record(quality.get("sharpness") or [], side=side, level=1)
+        if sharp:
+            row[f"{side}_mean_max"] = sharp.get("mean_max")
+    for method in ("model", "mf_kmeans"):
+        genres = dict(side="item", level=1, column="genres", method=method)
+        agreement = find_record(quality.get("agreement") or [], **genres)
+        if agreement:
+            row[f"genre_ami_{method}"] = agreement.get("ami")
+    return row
+
+
+def run_labels(runs: list[RunDir]) -> dict[str, str]:
+    """Run directory -> the name people read: the run's name, with its directory added where
+    two of `runs` share a name (so a legend tells them apart)."""
+    labels = {run.name: run.label for run in runs}
+    counts = pd.Series(list(labels.values())).value_counts()
+    return {
+        folder: f"{label} ({folder})" if counts[label] > 1 and label != folder else label
+        for folder, label in labels.items()
+    }
+
+
+def changed_settings(old: dict, new: dict) -> list[str]:
+    """The fields of settings `new` whose value differs from `old`'s (lists and tuples alike,
+    1 and 1.0 alike); fields `old` lacks are compared with None."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        return a == b
+
+    return [key for key, value in new.items() if not same(old.get(key), value)]
+
+
+def compare_table(runs: list[RunDir]) -> pd.DataFrame:
+    """One row per run: its name (see `run_labels`) and note, its test metrics (and its MF
+    comparison's, where there is one) and best epoch, the settings that tell runs apart, the
+    cluster quality headline (level 1), and the run directory. Runs that cannot be read still
+    get a row with their name."""
+    rows = []
+    labels = run_labels(runs)
+    for run in runs:
+        settings = run.settings() if isinstance(run.settings(), dict) else {}
+        row = {"name": labels[run.name], "note": run_note(run)}
+        for name in SETTINGS:
+            value = settings.get(name)
+            row[name] = ",".join(map(str, value)) if isinstance(value, list) else value
+        test = run.test_metrics() if isinstance(run.test_metrics(), dict) else {}
+        row.update({k: _shown(test, k) for k in test if k.startswith("test_")})
+        row["best_epoch"] = test.get("best_epoch")
+        quality = run.quality()
+        row.update(_quality_headline(quality if isinstance(quality, dict) else {}))
+        mf = run.comparison()
+        if mf is not None:
+            mf_test = mf.test_metrics() if isinstance(mf.test_metrics(), dict) else {}
+            row.update({f"mf_{k}": _shown(mf_test, k) for k in mf_test if k.startswith("test_")})
+        row["run"] = run.name
+        trial = run.sweep()
+        row["sweep"], row["rank"] = trial.get("sweep"), trial.get("rank")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    outcome = [c for c in table.columns if c.startswith(("test_", "mf_test_")) or c == "best_epoch"]
+    first = ["name", "note", *outcome]  # what a reader compares first: names, then results
+    if table["sweep"].notna().any():  # a sweep's trials together, best first (hmf_core.runs.sweep)
+        first = ["name", "sweep", "rank", "note", *outcome]
+        order = sorted(
+            range(len(table)),
+            key=lambda i: (
+                pd.isna(table["sweep"][i]),
+                str(table["sweep"][i]),
+                pd.isna(table["rank"][i]),
+                0 if pd.isna(table["rank"][i]) else table["rank"][i],
+                i,
+            ),
+        )
+        table = table.iloc[order].reset_index(drop=True)
+        table["rank"] = table["rank"].astype("Int64")
+    else:
+        table = table.drop(columns=["sweep", "rank"])
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def _shown(metrics: dict, key: str):
+    """A test metric as the table shows it: the number, or "diverged" where it was NaN or
+    infinite (hmf_core.common.files.finite_json wrote null and listed it)."""
+    return "diverged" if key in diverged_fields(metrics) else metrics.get(key)
+
+
+def sweep_trials(runs: list[RunDir]) -> dict[str, list[str]]:
+    """Sweep name -> its trials' run directories among `runs`, best rank first (unranked
+    trials last, by trial number)."""
+    found: dict[str, list[tuple]] = {}
+    for run in runs:
+        trial = run.sweep()
+        if trial:
+            rank = trial["rank"]
+            key = (rank is None, rank or 0, trial["trial"], run.name)
+            found.setdefault(trial["sweep"], []).append(key)
+    return {sweep: [key[-1] for key in sorted(keys)] for sweep, keys in sorted(found.items())}
+
+
+def without_full_ranking(runs: list[RunDir]) -> list[str]:
+    """Run directories among `runs` with test metrics but no full-ranking ones (older runs:
+    `python -m hmf_core evaluate RUN_DIR --compute` adds them)."""
+    missing = []
+    for run in runs:
+        test = run.test_metrics() if isinstance(run.test_metrics(), dict) else {}
+        if test and not any(key.endswith("_full") for key in test):
+            missing.append(run.name)
+    return missing
+
+
+def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
+    """Long table for one chart: run (directory), name (see `run_labels`), epoch, metric, value
+    (every column of metrics.csv but epoch and elapsed time) and diverged (True where the value
+    was NaN or infinite: value is NaN there, and the chart marks the epoch "diverged")."""
+    labels = run_labels(runs)
+    frames = []
+    for run in runs:
+        metrics = run.metrics()
+        if metrics.empty:
+            continue
+        names = [c for c in metrics.columns if c not in ("epoch", "elapsed_s", DIVERGED_COLUMN)]
+        for metric in names:
+            part = pd.DataFrame(
+                {
+                    "epoch": metrics["epoch"],
+                    "metric": metric,
+                    "value": metrics[metric],
+                    "diverged": diverged_rows(metrics, metric),
+                }
+            )
+            part = part[part["value"].notna() | part["diverged"]]
+            frames.append(part.assign(run=run.name, name=labels[run.name]))
+    columns = ["run", "name", "epoch", "metric", "value", "diverged"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]

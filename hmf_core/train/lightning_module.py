@@ -1,0 +1,240 @@
+"""The LightningModule: holds the plain-torch HMF as `self.model`, adds only the steps."""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric, MeanSquaredError
+
+from hmf_core.models.hmf import HMFConfig, initial_model
+from hmf_core.train.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
+from hmf_core.train.optim import LazyAdamW
+from hmf_core.train.settings import LAZY_UNDER_DDP
+
+# dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
+# auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.
+# Measured (benchmarks/results/sparse_optim.md, CPU s per epoch): lazy is slower at ML-100K and
+# at ML-1M size (HMF C_1 1.2M elements: 1.4x), faster for MF at ML-20M size (2.8M: 0.73x) and
+# about 10x faster for HMF at ML-20M size (27.7M).
+OPTIMIZERS = ("auto", "dense", "lazy")
+LAZY_FROM_ELEMENTS = 2_000_000
+EVAL_STAGES = ("val", "test")
+
+
+def auto_optimizer(config: HMFConfig) -> str:
+    """What `optimizer="auto"` picks on one process: lazy when C_1 (MF: the embedding table)
+    of a side has at least LAZY_FROM_ELEMENTS elements."""
+    users = config.n_users * (config.user_clusters[0] if config.user_depth else config.dim)
+    items = config.n_items * (config.item_clusters[0] if config.item_depth else config.dim)
+    return "lazy" if max(users, items) >= LAZY_FROM_ELEMENTS else "dense"
+
+
+def task_metrics(task: str) -> nn.ModuleDict:
+    """The torchmetrics of one stage, by the names of metrics.TASK_METRICS."""
+    if task == "rating":
+        return nn.ModuleDict({"rmse": MeanSquaredError(squared=False).set_dtype(torch.float64)})
+    means = {name: MeanMetric().set_dtype(torch.float64) for name in TASK_METRICS[task]}
+    return nn.ModuleDict(means)
+
+
+class HMFModule(pl.LightningModule):
+    """Rating prediction (MSE, eq. 5) or ranking (BPR, eq. 9) on the same embeddings.
+
+    Validation and test metrics are torchmetrics, summed over the set and computed once at its
+    end. Under DDP every process evaluates the whole set (only training is sharded), so
+    `compute()`, which adds the sums and counts of every process, leaves them unchanged.
+
+    The train loss is a running sum, not a torchmetrics MeanMetric, whose update() costs 5-7x
+    more per training step (benchmarks/metric_overhead.py: 100-210 us against 17-33 us on a
+    shared 2-core CPU), i.e. about 4% of an ML-100K HMF step (2.9 ms) and 10-20% of an MF step
+    (0.9 ms). Under DDP each process logs the mean of its shard and sync_dist averages them."""
+
+    def __init__(
+        self,
+        config: dict,
+        task: str = "rating",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        seed: int = 0,
+        logit_lr: float | None = None,
+        entropy_weight: float = 0.0,
+        optimizer: str = "auto",
+    ):
+        super().__init__()
+        if task not in TASK_METRICS:
+            raise ValueError(f"task must be 'rating' or 'ranking', not {task!r}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
+        self.save_hyperparameters()
+        self.run_identity: dict = {}  # set by training.fit: RunDir.identity() of its run
+        self.model = initial_model(HMFConfig(**config), seed)
+        self.task = task
+        self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
+        self.eval_metrics = nn.ModuleDict({stage: task_metrics(task) for stage in EVAL_STAGES})
+        # Manual optimization: the same zero_grad / backward / step through Lightning's
+        # optimizer wrapper (steps counted, precision plugin, DDP), without the automatic
+        # loop's closure and its per-step hooks: ML-1M-size MF, Lightning / bare loop 1.41 ->
+        # 1.31 in CPU s (benchmarks/results/speed.md). The Trainer's gradient_clip_val and
+        # accumulate_grad_batches do not apply then (Lightning refuses them); we set neither.
+        self.automatic_optimization = False
+
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets _current_fx_name (a str) around every hook call, 44 times a training
+        # step; nn.Module.__setattr__ checks parameters, modules and buffers each time, 13% of
+        # an ML-100K MF step through Lightning (cProfile). It is never any of those: set it
+        # directly.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def training_step(self, group, batch_idx):
+        """One optimizer step per batch of the group (HMFDataModule's StepGroups)."""
+        optimizer = self.optimizers()
+        limit = self.trainer.max_steps  # counts optimizer steps; -1: none
+        losses = []
+        for batch in group:
+            if losses and 0 <= limit <= self.trainer.global_step:
+                break  # Trainer(max_steps=...) stops inside a group
+            loss = self.training_loss(batch)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            losses.append(loss.detach())
+        # on_train_batch_end's outputs["loss"] (faults.DivergenceStop reads it): a non-finite
+        # loss of any batch leaves the mean non-finite
+        return torch.stack(losses).mean()
+
+    def training_loss(self, batch) -> torch.Tensor:
+        """The batch's loss (eq. 5 or 9, plus the entropy penalty), added to the epoch's sum."""
+        if self.task == "rating":
+            users, items, ratings = batch
+            loss = F.mse_loss(self.model(users, items), ratings)  # eq. (5), batch mean
+        else:
+            users, positives, negatives = batch
+            margin = self.model(users, positives) - self.model(users, negatives)  # (B,)
+            loss = -F.logsigmoid(margin).mean()  # eq. (9)
+            items = torch.cat([positives, negatives])  # (2B,): the item rows this step read
+        if self.hparams.entropy_weight > 0:
+            loss = loss + self.hparams.entropy_weight * self.membership_entropy(users, items)
+        self._loss_sum = self._loss_sum + loss.detach() * len(users)
+        self._loss_count += len(users)
+        return loss
+
+    def membership_entropy(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Mean row entropy of the memberships, each level divided by its largest possible
+        value log(m_l), so levels of any size weigh the same (MFDMC's entropy loss, as we read
+        it); level 1 over the batch's rows only, higher levels over all their rows."""
+        terms = []
+        for side, rows in ((self.model.users, users), (self.model.items, items)):
+            for level in range(1, side.depth + 1):
+                probabilities = side.membership(level, rows if level == 1 else None)  # (R, m_l)
+                if probabilities.shape[1] < 2:
+                    continue
+                entropy = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1)  # (R,)
+                terms.append(entropy.mean() / math.log(probabilities.shape[1]))
+        return torch.stack(terms).mean() if terms else torch.zeros((), device=users.device)
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum, self._loss_count = 0.0, 0
+
+    def _log_train_loss(self) -> None:
+        """Logged when validation ends (it runs at the end of each training epoch, before any
+        on_train_epoch_end hook), so one row of metrics holds both."""
+        if self._loss_count:
+            self.log("train_loss", float(self._loss_sum) / self._loss_count, sync_dist=True)
+            self._loss_sum, self._loss_count = 0.0, 0
+
+    def on_train_epoch_end(self) -> None:
+        self._catch_up()
+        self._log_train_loss()  # epochs without validation
+
+    def _shared_eval(self, batch, stage: str) -> None:
+        metrics = self.eval_metrics[stage]
+        if self.task == "rating":
+            users, items, ratings = batch
+            metrics["rmse"].update(self.model(users, items), ratings)  # (B,), (B,)
+        else:
+            users, candidates = batch
+            scores = self.model.score_candidates(users, candidates)  # (B, 1+K)
+            hits, reciprocal = hits_and_reciprocal_ranks(positive_rank(scores))  # (B,) each
+            metrics["hr10"].update(hits)
+            metrics["mrr10"].update(reciprocal)
+
+    def _log_eval(self, stage: str) -> None:
+        for name, metric in self.eval_metrics[stage].items():
+            value = metric.compute() if metric.update_count else 0.0
+            self.log(f"{stage}_{name}", value, sync_dist=True)
+            metric.reset()
+
+    def validation_step(self, batch, batch_idx):
+        self._shared_eval(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_train_loss()
+        self._log_eval("val")
+
+    def test_step(self, batch, batch_idx):
+        self._shared_eval(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval("test")
+
+    def optimizer_kind(self) -> str:
+        """'dense' or 'lazy': the setting, with 'auto' decided by the largest row table."""
+        if self.hparams.optimizer != "auto":
+            return self.hparams.optimizer
+        if self._trainer is not None and self._trainer.world_size > 1:
+            return "dense"  # DDP all-reduces dense gradients only (settings.LAZY_UNDER_DDP)
+        return auto_optimizer(self.model.config)
+
+    def configure_optimizers(self):
+        logits = [p for name, p in self.model.named_parameters() if "connections" in name]
+        others = [p for name, p in self.model.named_parameters() if "connections" not in name]
+        groups = [{"params": others}]
+        if logits:
+            groups.append({"params": logits, "lr": self.hparams.logit_lr or self.hparams.lr})
+        if self.optimizer_kind() == "lazy":
+            if self._trainer is not None and self._trainer.world_size > 1:
+                raise ValueError(LAZY_UNDER_DDP)  # "auto" / "-1" devices that gave several
+            # Only the batch's rows of C_1 / the MF tables get gradients and steps; skipped
+            # steps are applied when a row is next read, equal to dense AdamW (train/optim.py).
+            optimizer = LazyAdamW(
+                groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+            )
+            self.model.use_sparse_gradients(True, before_lookup=optimizer.prepare)
+            return optimizer
+        self.model.use_sparse_gradients(False)
+        # fused: one kernel for all parameters; 16-19% faster per CPU epoch, same results, and
+        # no per-step workspace copy of the largest parameter (benchmarks/results/speed.md).
+        return torch.optim.AdamW(
+            groups,
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
+            fused=True,
+        )
+
+    # LazyAdamW leaves rows outside recent batches behind; bring every row up to date before
+    # anything reads the weights: validation (and the checkpoint saved after it), the end of
+    # an epoch without validation (ModelCheckpoint runs after this module's hook), any save,
+    # and the end of training.
+    def _catch_up(self) -> None:
+        trainer = self._trainer
+        for optimizer in trainer.optimizers if trainer is not None else ():
+            if isinstance(optimizer, LazyAdamW):
+                optimizer.catch_up()
+
+    def on_validation_epoch_start(self) -> None:
+        self._catch_up()
+
+    def on_save_checkpoint(self, checkpoint) -> None:
+        self._catch_up()
+        if self.run_identity:  # rundir.RUN_KEY: the run the checkpoint belongs to
+            checkpoint["hmf_run"] = dict(self.run_identity)
+
+    def on_train_end(self) -> None:
+        self._catch_up()

@@ -1,0 +1,259 @@
+"""What a training run is asked to do: one dataclass, saved as settings.json in the run.
+
+Kept apart from training.py so that reading or editing settings (the dashboard's Train page,
+the CLI) does not import Lightning.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hmf_core.data.split import SPLITS, Split, empty_parts, split_refusal
+from hmf_core.models.hmf import HMFConfig, halving_levels
+from hmf_core.train.memory import memory_shortfall, training_memory_bytes
+from hmf_core.train.metrics import TASKS
+
+if TYPE_CHECKING:
+    from hmf_core.data.ratings import RatingData
+
+# Ranking evaluation ranks each held-out positive among this many sampled unseen items.
+RANKING_NEGATIVES = 99
+
+# Plain MF initialised N(0, 1) like HMF reached only 1.44-1.68 test RMSE on ML-100K; N(0, 0.1)
+# reached 1.095 (tests/test_movielens.py). The comparison uses the fair one.
+MF_INIT_STD = 0.1
+
+# Two recipes (benchmarks/results/interpretability.md measures both). "paper": the paper and
+# the authors' code (N(0, 1) start, one learning rate, no biases). "interpretable": memberships
+# start from a spectral co-clustering of who rated what (hmf_core/models/warmstart.py), connection
+# logits learn 10x faster so the ratings can move them, and biases absorb user leniency and item
+# popularity so that clusters are about taste. Fields not named here keep their defaults.
+PRESETS = {
+    "paper": {
+        "use_bias": False,
+        "init_std": 1.0,
+        "warm_start": "none",
+        "logit_lr": None,
+        "entropy_weight": 0.0,
+    },
+    "interpretable": {
+        "use_bias": True,
+        "init_std": 0.1,
+        "warm_start": "spectral",
+        "warm_start_sharpness": 0.8,
+        "logit_lr": 1e-2,
+        "entropy_weight": 0.0,
+    },
+}
+
+
+# Measured (tests/test_ddp.py): DDP all-reduces dense gradients only (sparse ones only for an
+# nn.Embedding(sparse=True) module), and the lazy optimizer gives C_1 / the MF tables sparse
+# gradients; under 2-process DDP on CPU backward fails with "Cannot access storage of
+# SparseTensorImpl". So lazy + DDP is refused before training, in one line.
+LAZY_UNDER_DDP = (
+    "--optimizer lazy does not run under multi-process (DDP) training: DDP all-reduces dense "
+    "gradients and the lazy optimizer's are sparse; use --optimizer dense or auto (auto is "
+    "dense under DDP)"
+)
+
+
+# Lightning loggers a run can send its metrics to, besides metrics.csv (always written: the app
+# reads it), and the package each needs (not a dependency of this project).
+LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow"}
+
+
+def logger_refusal(logger: str) -> str | None:
+    """Why `logger` cannot be used here (unknown, or its package is missing), or None."""
+    if logger not in LOGGERS:
+        return f"logger must be one of {', '.join(LOGGERS)}, not {logger!r}"
+    package = LOGGERS[logger]
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    if logger == "tensorboard" and importlib.util.find_spec("tensorboardX") is not None:
+        return None  # Lightning's TensorBoardLogger writes through either
+    return (
+        f"--logger {logger} needs the {package} package, which is not installed: "
+        f"pip install {package}"
+    )
+
+
+@dataclass
+class TrainSettings:
+    """Everything a run needs; saved as settings.json so a run can be read back or repeated."""
+
+    data: str = ""
+    items: str | None = None  # item metadata file
+    users: str | None = None  # user metadata file
+    columns: dict = field(default_factory=dict)  # explicit user_col / item_col / ... names
+    task: str = "rating"  # "rating" (MSE) or "ranking" (BPR)
+    positive_threshold: float | None = None  # ranking on explicit ratings: rating >= this
+    split: str = "temporal"
+    seed: int = 0
+    dim: int = 20
+    user_depth: int = 1
+    item_depth: int = 1
+    user_clusters: list[int] = field(default_factory=lambda: [200])  # one = halve per level
+    item_clusters: list[int] = field(default_factory=lambda: [100])
+    preset: str = "paper"  # which recipe the cluster settings below came from (PRESETS)
+    temperature: float = 1.0
+    use_bias: bool = False
+    init_std: float = 1.0  # N(0, init_std) initial logits and embeddings; 1 = authors' code
+    warm_start: str = "none"  # "spectral" / "mf": memberships start from clusters (warmstart.py)
+    warm_start_sharpness: float = 0.8  # a warm-started object's first membership probability
+    logit_lr: float | None = None  # learning rate of the connection logits; None = lr
+    entropy_weight: float = 0.0  # weight of the mean normalised membership entropy in the loss
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 1024
+    max_epochs: int = 512
+    patience: int = 5
+    compare_mf: bool = False
+    projection: bool = True  # compute the 2-D maps for the dashboard after training
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    threads: int | None = None  # CPU intra-op threads; None = chosen by cpu_threads()
+    # issue 11: "dense" = fused AdamW on dense gradients; "lazy" = hmf_core.train.optim.LazyAdamW,
+    # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW;
+    # "auto" = lazy for large tables only (hmf_core.train.lightning_module.LAZY_FROM_ELEMENTS).
+    optimizer: str = "auto"
+    logger: str = "csv"  # also send metrics to this Lightning logger (LOGGERS); csv = only that
+
+    def several_processes(self) -> bool:
+        """Whether the Lightning options name several processes: a DDP-like strategy, more
+        than one node, or more than one device given by count or by list ("auto" and "-1"
+        are decided by Lightning at start: HMFModule checks those)."""
+        if any(name in str(self.strategy).lower() for name in ("ddp", "fsdp", "deepspeed")):
+            return True
+        devices = str(self.devices).strip().strip("[]")
+        listed = [part for part in devices.split(",") if part.strip()]
+        many = len(listed) > 1 or (devices.isdigit() and int(devices) > 1)
+        return self.num_nodes > 1 or many
+
+    def levels(self, side: str) -> tuple[int, ...]:
+        depth = self.user_depth if side == "user" else self.item_depth
+        given = list(self.user_clusters if side == "user" else self.item_clusters)
+        if depth == 0:
+            return ()
+        if len(given) == 1:
+            return halving_levels(given[0], depth)
+        if len(given) != depth:
+            raise ValueError(
+                f"{side} depth is {depth} but {len(given)} cluster counts were "
+                "given: give one (halved per level) or one per level"
+            )
+        return tuple(given)
+
+    def model_config(self, split: Split, global_mean: float = 0.0) -> HMFConfig:
+        return self.config_for(split.n_users, split.n_items, global_mean)
+
+    def config_for(self, n_users: int, n_items: int, global_mean: float = 0.0) -> HMFConfig:
+        """The model these settings build for a split of that many users and items."""
+        return HMFConfig(
+            n_users=n_users,
+            n_items=n_items,
+            dim=self.dim,
+            user_clusters=self.levels("user"),
+            item_clusters=self.levels("item"),
+            temperature=self.temperature,
+            use_bias=self.use_bias,
+            global_mean=global_mean,
+            init_std=self.init_std,
+        )
+
+    def validate(self, data: RatingData | None = None, split: dict | None = None) -> None:
+        """Raise ValueError with a plain reason when these settings cannot train, on `data`
+        (the rating data, as read) and `split` (`Split.summary()`) when given. The CLI (before
+        training) and the Train page (before its button) ask the same question."""
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+        for name in ("dim", "batch_size", "max_epochs", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, found {getattr(self, name)}")
+        for name, value in vars(self).items():  # settings.json is strict JSON: no inf, no NaN
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, found {value}")
+        if not self.lr > 0:
+            raise ValueError(f"the learning rate must be positive, found {self.lr}")
+        self.levels("user"), self.levels("item")  # counts that fit the depths
+        if self.optimizer not in ("auto", "dense", "lazy"):
+            raise ValueError(f"optimizer must be auto, dense or lazy, not {self.optimizer!r}")
+        if self.optimizer == "lazy" and self.several_processes():
+            raise ValueError(LAZY_UNDER_DDP)
+        refusal = logger_refusal(self.logger)
+        if refusal:
+            raise ValueError(refusal)
+        if data is not None and self.task == "rating" and data.implicit:
+            raise ValueError(
+                "this file has no rating column (implicit feedback): choose the ranking task"
+            )
+        if data is not None and self.task == "ranking" and data.n_items <= RANKING_NEGATIVES:
+            raise ValueError(
+                f"ranking evaluation samples {RANKING_NEGATIVES} unseen items per test rating, "
+                f"but the data has only {data.n_items} items: use the rating task"
+            )
+        refusal = None
+        if data is not None and split:
+            refusal = split_refusal(data, split, self.split, self.seed)
+        elif split and empty_parts(split):  # no data to say more with
+            refusal = f"The {self.split} split leaves no {' and no '.join(empty_parts(split))} rows"
+        if refusal:
+            raise ValueError(refusal)
+        if split:
+            config = self.config_for(split["users"], split["items"])
+            needed = training_memory_bytes(
+                config, self.optimizer, batch_size=self.batch_size, n_ratings=split["train"]
+            )
+            shortfall = memory_shortfall(needed["total"])
+            if shortfall:
+                raise ValueError(shortfall[0].upper() + shortfall[1:])
+
+
+def cluster_warnings(settings: TrainSettings, split: dict) -> list[str]:
+    """Plain warnings (training still runs) when a side has at least as many first-level
+    clusters as objects: clusters can then hold one object each and group nobody."""
+    found = []
+    for side, count in (("user", split.get("users", 0)), ("item", split.get("items", 0))):
+        levels = settings.levels(side)
+        if levels and count and levels[0] >= count:
+            found.append(
+                f"{levels[0]:,} {side} clusters for {count:,} {side}s in the split: a cluster "
+                f"per {side} or more groups nobody; use fewer clusters "
+                f"(e.g. {max(1, count // 10):,})"
+            )
+    return found
+
+
+def parse_cluster_counts(text: str, side: str = "") -> list[int]:
+    """'200' (the first level's count, halved per level) or '200,100' (one per level)."""
+    what = f"{side} clusters: " if side else ""
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise ValueError(
+            f"{what}expected whole numbers separated by commas, found {text!r}"
+        ) from None
+    if not values or any(value < 1 for value in values):
+        raise ValueError(f"{what}expected positive cluster counts, found {text!r}")
+    return values
+
+
+def with_preset(name: str, **overrides) -> TrainSettings:
+    """Settings of a preset, with any field overridden (a field given wins over the preset)."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
+    return TrainSettings(**{**PRESETS[name], "preset": name, **overrides})
+
+
+def settings_from_json(path: str | Path) -> TrainSettings:
+    return TrainSettings(**json.loads(Path(path).read_text()))
