@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hmf_core.models.interface import Grouping, check_side
+
 # The ways an HMF can start: random (the paper), or from a clustering of the ratings
 # (hmf_core/models/warmstart.py).
 WARM_STARTS = ("none", "spectral", "mf")
@@ -158,7 +160,10 @@ def initial_model(config: HMFConfig, seed: int) -> HMF:
 
 
 class HMF(nn.Module):
-    """HMF for rating or ranking: `model(users, items)` -> scores (B,)."""
+    """HMF for rating or ranking: `model(users, items)` -> scores (B,). A ClusterModel
+    (models/interface.py): each level is a nested grouping."""
+
+    family = "hmf"
 
     def __init__(self, config: HMFConfig):
         super().__init__()
@@ -210,3 +215,35 @@ class HMF(nn.Module):
         if self.config.use_bias:
             scores = scores + self.global_bias + self.user_bias[users, None] + self.item_bias
         return scores
+
+    # ------------------------------------------------------------ the ClusterModel interface
+
+    def side(self, side: str) -> HierarchicalEmbedding:
+        return self.users if check_side(side) == "user" else self.items
+
+    @torch.no_grad()
+    def object_vectors(self, side: str) -> torch.Tensor:
+        return self.side(side).cluster_embeddings(0)  # U^(0): (M, d)
+
+    @torch.no_grad()
+    def groupings(self, side: str) -> list[Grouping]:
+        """Level l: P = S(C1)...S(C_l) (eq. 6), vectors U^(l), links S(C_l) below level 1."""
+        hierarchy = self.side(side)
+        return [
+            Grouping(
+                name=f"level {level}",
+                membership=hierarchy.object_to_level(level),  # (M, m_l)
+                cluster_vectors=hierarchy.cluster_embeddings(level),  # (m_l, d)
+                links=hierarchy.membership(level) if level > 1 else None,  # (m_{l-1}, m_l)
+            )
+            for level in range(1, hierarchy.depth + 1)
+        ]
+
+    def bias_terms(self, users: torch.Tensor, items: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not self.config.use_bias:
+            return {}
+        return {
+            "global": self.global_bias.expand(len(users)),  # (B,)
+            "user": self.user_bias[users],  # (B,)
+            "item": self.item_bias[items],  # (B,)
+        }
