@@ -33,7 +33,7 @@ from benchmarks.harness import (
 from hmf_core.data.ratings import RatingData, read_ratings
 from hmf_core.data.split import Split, make_split
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.training import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings, fit
 
 PAPER_RMSE = {  # ML-100K test RMSE: Table 3 (MF, HMF depth 1) and Table 6 (HMF depth 1-4)
     "MF": "1.113 (T3)",

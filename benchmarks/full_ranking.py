@@ -1,4 +1,4 @@
-"""Top-K quality over all unseen items (hmf_core.train.full_ranking: NDCG, Recall, Precision @10 and
+"""Top-K quality over all unseen items (training.full_ranking: NDCG, Recall, Precision @10 and
 @20) beside the paper's sampled protocol (HR@10, MRR@10 of a positive among 99 sampled unseen
 items), on ML-100K, for HMF, MF and Surprise's SVD on the same split.
 
@@ -39,11 +39,11 @@ from benchmarks.harness import (
 from benchmarks.peers import best_fitted, svd_scorer
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import Split, make_split
-from hmf_core.train.batches import SeenPairs, sample_unseen
-from hmf_core.train.full_ranking import USERS_KEY, metric_names, split_full_ranking
-from hmf_core.train.metrics import hit_ratio_and_mrr, positive_rank
-from hmf_core.train.settings import MF_INIT_STD
-from hmf_core.train.training import TrainSettings, fit
+from hmf_core.training.batches import SeenPairs, sample_unseen
+from hmf_core.training.full_ranking import USERS_KEY, metric_names, split_full_ranking
+from hmf_core.training.metrics import hit_ratio_and_mrr, positive_rank
+from hmf_core.training.settings import MF_INIT_STD
+from hmf_core.training.trainer import TrainSettings, fit
 
 THRESHOLD = 4.0  # relevant: rated >= 4 (rating task); positives (ranking task)
 NEGATIVES = 99
@@ -207,7 +207,7 @@ def section(runs: pd.DataFrame, splits: dict[str, Split], args, total: float) ->
     lines = [
         header,
         "NDCG / Recall / Precision @K: each test user's list is every item not in its training "
-        "or validation rows (hmf_core.train.full_ranking); users without a relevant test item are "
+        "or validation rows (training.full_ranking); users without a relevant test item are "
         "skipped; Recall divides by all relevant items, Precision by K. Sampled HR/MRR@10: each "
         "relevant test item among 99 sampled unseen items (the paper's protocol).",
         "",

@@ -1,7 +1,7 @@
 """The harness every benchmark study shares: where results go and the machine header they
 start with, quiet Lightning, timing (wall, CPU, page faults per step and epoch), peak memory,
 seeded synthetic data the size of MovieLens, markdown tables and report writing.
-(The memory estimate itself is `hmf_core.train.memory`.)
+(The memory estimate itself is `hmf_core.training.memory`.)
 
 A study is a module with a `main(argv)`, run from the repository root as
 `python -m benchmarks.<study>`; it builds `Section`s and hands them to `write_report`.

@@ -29,8 +29,8 @@ from hmf_core.data.synthetic import planted_hierarchy, planted_labels
 from hmf_core.interpret.quality import find_record, model_quality
 from hmf_core.models.warmstart import start_model
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.settings import MF_INIT_STD, with_preset
-from hmf_core.train.training import fit
+from hmf_core.training.settings import MF_INIT_STD, with_preset
+from hmf_core.training.trainer import fit
 
 ML100K = ROOT.parent / "shared" / "data" / "ml-100k"
 # name -> (preset, overrides): the paper, each single idea tried on it, the recipe, variants.
@@ -294,7 +294,7 @@ def write_report(runs: pd.DataFrame, out: Path, seeds, figures: list[str]) -> No
                 "paper's temporal split (625 users, 1,561 items) and the seeded random split.",
                 "Every HMF run: depth 1, 200 user clusters, d 20, batch 1024, lr 1e-3, wd 1e-4, "
                 "early stopping on validation RMSE (patience 5), up to 512 epochs; recipes "
-                "differ only in the named fields (hmf_core/train/settings.py PRESETS).",
+                "differ only in the named fields (hmf_core/training/settings.py PRESETS).",
                 "Genre AMI: argmax item cluster against genre, an item with several genres "
                 "counted once per genre (interpret/quality.py). k-means: sklearn KMeans with the "
                 "same k on the run's own item embeddings U0, and on plain MF's (the paper's MF: "

@@ -1,7 +1,7 @@
 """The two training paths the speed studies time, over the same model, batches and optimizer:
 a bare hand-written torch loop, and our Lightning path (HMFModule + HMFDataModule under
 pl.Trainer). Both step the optimizer HMFModule.configure_optimizers builds for the same
-setting (`optimizer`: auto, dense = fused AdamW, lazy = hmf_core.train.optim.LazyAdamW); every
+setting (`optimizer`: auto, dense = fused AdamW, lazy = hmf_core.training.optim.LazyAdamW); every
 speed study (speed.py, sparse_optim.py, threads.py, rejected.py) times these two."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pytorch_lightning.callbacks import Callback
 from benchmarks.harness import Clock, peak_memory, reset_peak_memory
 from hmf_core.data.split import Split
 from hmf_core.models.hmf import HMF, HMFConfig, halving_levels
-from hmf_core.train.datamodule import STEPS_PER_BATCH, HMFDataModule, frame_tensors
-from hmf_core.train.lightning_module import HMFModule, auto_optimizer
-from hmf_core.train.optim import LazyAdamW
-from hmf_core.train.training import cpu_threads
+from hmf_core.training.datamodule import STEPS_PER_BATCH, HMFDataModule, frame_tensors
+from hmf_core.training.lightning_module import HMFModule, auto_optimizer
+from hmf_core.training.optim import LazyAdamW
+from hmf_core.training.trainer import cpu_threads
 
 PAPER_CLUSTERS = (200, 100)  # TrainSettings' default, the low end of the paper's grid
 LR, WEIGHT_DECAY = 1e-3, 1e-4

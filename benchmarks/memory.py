@@ -1,4 +1,4 @@
-"""The memory the dashboard can show before training: `hmf_core.train.memory`'s estimate for MF and
+"""The memory the dashboard can show before training: `training.memory`'s estimate for MF and
 HMF depth 1-3 at ML-100K, ML-1M and ML-20M size (a section of speed.md; the measured peaks are
 in speed.py's main table)."""
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from benchmarks.harness import Section
 from benchmarks.loops import MODELS, model_config
-from hmf_core.train.memory import parameter_count, training_memory_bytes
+from hmf_core.training.memory import parameter_count, training_memory_bytes
 
 
 def memory_table(split_sizes: dict[str, tuple[int, int, int]]) -> pd.DataFrame:
@@ -58,7 +58,7 @@ bytes = 4 * [ P (weights) + P (gradients, dense) + 2P (AdamW exp_avg, exp_avg_sq
 def section(sizes: dict[str, tuple[int, int, int]]) -> Section:
     return Section(
         "Memory the dashboard can show before training",
-        "`hmf_core.train.memory.training_memory_bytes(config, optimizer='adamw')`, float32:\n\n"
+        "`hmf_core.training.memory.training_memory_bytes(config, optimizer='adamw')`, float32:\n\n"
         + MEMORY_FORMULA,
         memory_table(sizes),
         digits=1,
@@ -74,9 +74,9 @@ import torch
 import torch.nn.functional as F
 from benchmarks.harness import SIZES, peak_memory, reset_peak_memory, synthetic_split
 from benchmarks.loops import LR, WEIGHT_DECAY, model_config
-from hmf_core.train.datamodule import frame_tensors
-from hmf_core.train.lightning_module import HMFModule
-from hmf_core.train.memory import training_memory_bytes
+from hmf_core.training.datamodule import frame_tensors
+from hmf_core.training.lightning_module import HMFModule
+from hmf_core.training.memory import training_memory_bytes
 
 torch.set_num_threads(1)
 split = synthetic_split(*SIZES[{size!r}])
@@ -157,7 +157,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from benchmarks.harness import RESULTS, Section, machine_header, write_report
 
-    parser = argparse.ArgumentParser(description="hmf_core.train.memory's estimate against a peak")
+    parser = argparse.ArgumentParser(
+        description="hmf_core.training.memory's estimate against a peak"
+    )
     parser.add_argument("--steps", type=int, default=150, help="past the 100 warm-up steps")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="ML-1M size only")
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         "steps are its warm-up, when it steps the whole table through a dense gradient "
         "buffer), then brings every row up to date (`catch_up`, as before each validation). "
         "Peak = VmHWM above the RSS once the data tensors exist; the estimate is "
-        "`hmf_core.train.memory.training_memory_bytes(config, 'adamw' or 'lazy')` without the data "
+        "`training.memory.training_memory_bytes(config, 'adamw' or 'lazy')` without the data "
         "(the epoch's permutation counted). RSS also holds what glibc keeps after a free, and "
         "torch's own CPU allocations, so measured above 1x is expected; the estimate is what "
         "the Train page and `TrainSettings.validate` compare with the available memory."

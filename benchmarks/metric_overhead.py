@@ -1,6 +1,6 @@
 """Per-step cost of summing the train loss: torchmetrics' MeanMetric against a running sum.
 
-hmf_core.train.lightning_module keeps the train loss as a running sum because MeanMetric.update()
+hmf_core.training.lightning_module keeps the train loss as a running sum because MeanMetric.update()
 costs several times more per training step; this script measures both, side by side, in one
 process (ratios, not absolute times, are what carry over between machines).
 

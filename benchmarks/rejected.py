@@ -14,7 +14,7 @@ from benchmarks.harness import Clock, Section
 from benchmarks.loops import LR, PAPER_CLUSTERS, adamw, bare_epochs, lightning_epochs, model_config
 from hmf_core.data.split import Split
 from hmf_core.models.hmf import HMF
-from hmf_core.train.lightning_module import HMFModule
+from hmf_core.training.lightning_module import HMFModule
 
 
 class AutomaticOptimization(HMFModule):

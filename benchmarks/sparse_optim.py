@@ -1,4 +1,4 @@
-"""Issue 11: row-sparse gradients + LazyAdamW (hmf_core/train/optim.py) against dense fused AdamW.
+"""Issue 11: row-sparse gradients + LazyAdamW (training/optim.py) against dense fused AdamW.
 
     python -m benchmarks.sparse_optim accuracy   # ML-100K, paper protocol, 5 seeds, both optimizers
     python -m benchmarks.sparse_optim speed      # epoch time, Lightning vs a bare loop, 3 sizes
@@ -33,9 +33,9 @@ from benchmarks.loops import STEADY_FROM, bare_epochs, lightning_epochs
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import Split, make_split
 from hmf_core.models.hmf import HMFConfig, halving_levels
-from hmf_core.train.lightning_module import LAZY_FROM_ELEMENTS
-from hmf_core.train.settings import MF_INIT_STD
-from hmf_core.train.training import TrainSettings, fit
+from hmf_core.training.lightning_module import LAZY_FROM_ELEMENTS
+from hmf_core.training.settings import MF_INIT_STD
+from hmf_core.training.trainer import TrainSettings, fit
 
 ACCURACY_CSV = "sparse_optim_accuracy.csv"
 SPEED_CSV = "sparse_optim_speed.csv"
@@ -222,7 +222,7 @@ def report(args) -> None:
             extra=[
                 "1 intra-op thread; batch 1024; AdamW lr 1e-3, weight decay 1e-4, betas "
                 "(0.9, 0.999), eps 1e-8; dense = fused torch AdamW on dense gradients; lazy = "
-                "hmf_core.train.optim.LazyAdamW (sparse C_1 / MF-table gradients, skipped steps "
+                "hmf_core.training.optim.LazyAdamW (sparse C_1 / MF-table gradients, skipped steps "
                 "applied exactly when a row is next read, every row caught up at each epoch end)",
                 "The machine is shared (2 cores, other jobs running): CPU seconds and ratios "
                 "from the same run are the figures to read; the 1-minute load is in each row",

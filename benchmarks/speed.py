@@ -44,8 +44,8 @@ from benchmarks.loops import (
     lightning_epochs,
     model_config,
 )
-from hmf_core.train.memory import parameter_count, training_memory_bytes
-from hmf_core.train.training import cpu_threads
+from hmf_core.training.memory import parameter_count, training_memory_bytes
+from hmf_core.training.trainer import cpu_threads
 
 
 def datasets(args) -> list[tuple[str, callable, dict]]:
@@ -212,7 +212,7 @@ def gpu_section(args) -> Section:
 SPEED_TEXT = (
     "Same HMF, same batches (index slices of a seeded permutation per epoch), same "
     "optimizer (`--optimizer auto`, as `HMFModule.configure_optimizers` picks it: fused AdamW "
-    "below 2M elements in C_1 / the MF table of a side, hmf_core.train.optim.LazyAdamW from there, "
+    "below 2M elements in C_1 / the MF table of a side, training.optim.LazyAdamW from there, "
     "i.e. at ML-20M size; the script stops if the two paths differ; LazyAdamW is caught up at "
     "each epoch end in both); "
     "Lightning = `HMFModule` + `HMFDataModule` under `pl.Trainer` without validation or "

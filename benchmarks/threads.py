@@ -29,7 +29,7 @@ from benchmarks.harness import (
 )
 from benchmarks.loops import bare_epochs
 from hmf_core.models.hmf import HMFConfig
-from hmf_core.train.training import cpu_threads
+from hmf_core.training.trainer import cpu_threads
 
 BUSY_LOOP = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
 

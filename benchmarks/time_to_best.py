@@ -14,7 +14,7 @@ import pandas as pd
 from benchmarks.harness import Section
 from hmf_core.data.split import Split
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.training import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings, fit
 
 
 def selected_settings(out: Path) -> dict[str, dict]:
@@ -110,7 +110,7 @@ def time_to_best(split: Split, data_label: str, out: Path, quick: bool) -> pd.Da
 
 
 TEXT = (
-    "Each model is trained by `hmf_core.train.training.fit` (validation every epoch, best "
+    "Each model is trained by `hmf_core.training.trainer.fit` (validation every epoch, best "
     "checkpoint, early stopping, patience 5) at the setting accuracy.py selected, seed 0. "
     "The paper reports HMF training at 0.04-1.70x of MF's time."
 )

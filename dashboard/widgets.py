@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import charts
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.metrics import metric_names
+from hmf_core.training.metrics import metric_names
 
 
 def level_picker(cell, label: str, depth: int, key: str, default: int = 1) -> int:

@@ -16,8 +16,8 @@ from hmf_core.data.split import SPLITS
 from hmf_core.data.textfiles import missing, os_refusal, shown_path
 from hmf_core.models.hmf import WARM_STARTS
 from hmf_core.runs.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
-from hmf_core.train.metrics import TASKS
-from hmf_core.train.settings import (
+from hmf_core.training.metrics import TASKS
+from hmf_core.training.settings import (
     LOGGERS,
     PRESETS,
     TrainSettings,
@@ -654,7 +654,7 @@ def _check_inputs(settings: TrainSettings) -> None:
 def _train(args: argparse.Namespace, given: set[str] | None = None) -> int:
     from hmf_core.console import EpochProgress, StepProgress
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.train.training import is_rank_zero, train_run
+    from hmf_core.training.trainer import is_rank_zero, train_run
 
     config = read_config(args.config) if args.config else None
     settings = settings_from_args(args, given if config is not None else None, config)
@@ -707,7 +707,7 @@ def _refused_before_training(run_dir: Path) -> bool:
     """Whether the run's data was refused at read time (nothing trained, no checkpoint)."""
     from hmf_core.common.files import DamagedFile
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.train.training import PREPARING
+    from hmf_core.training.trainer import PREPARING
 
     run = RunDir(run_dir)
     try:
@@ -748,7 +748,7 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
         raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
     _print_name(run)
     if compute:
-        from hmf_core.train.training import evaluate_checkpoint
+        from hmf_core.training.trainer import evaluate_checkpoint
 
         evaluate_checkpoint(run_dir, force=True)
     damage = run.damage()
@@ -770,14 +770,14 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
 
 
 def _full_ranking_key(key: str) -> bool:
-    from hmf_core.train.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+    from hmf_core.training.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
 
     return is_full_ranking(key) or key in (USERS_KEY, THRESHOLD_KEY)
 
 
 def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
-    """The full-ranking metrics (hmf_core.train.full_ranking) on a line of their own, or why not."""
-    from hmf_core.train.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
+    """The full-ranking metrics (training.full_ranking) on a line of their own, or why not."""
+    from hmf_core.training.full_ranking import THRESHOLD_KEY, USERS_KEY, is_full_ranking
 
     full = {k: v for k, v in metrics.items() if is_full_ranking(k)}
     if not full:
@@ -793,7 +793,7 @@ def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
 
 def _maps(run_dir: Path) -> int:
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.train.training import compute_maps
+    from hmf_core.training.trainer import compute_maps
 
     if not RunDir(run_dir).has_model():
         raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to draw maps from")

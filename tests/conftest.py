@@ -15,7 +15,7 @@ import pytest
 
 from hmf_core.common.allowed import DATA_DIR_VARIABLE
 from hmf_core.runs.manager import start_run
-from hmf_core.train.settings import TrainSettings
+from hmf_core.training.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_RATINGS = REPO / "assets" / "ml-latest-small" / "ratings.csv"

@@ -18,8 +18,8 @@ from streamlit.testing.v1 import AppTest
 from hmf_core.models.hmf import HMFConfig
 from hmf_core.runs.manager import run_status
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.memory import parameter_count
-from hmf_core.train.training import TrainSettings
+from hmf_core.training.memory import parameter_count
+from hmf_core.training.trainer import TrainSettings
 
 APP = REPO / "dashboard" / "app.py"
 # "Files on this machine" reads the test's tmp_path and ../shared/data (issue 19)

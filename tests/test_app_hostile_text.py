@@ -12,7 +12,7 @@ from conftest import DEMO_RATINGS, wait_for
 from test_app import PAGES, app, shown, upload, visit
 
 from hmf_core.runs.manager import start_run
-from hmf_core.train.settings import TrainSettings
+from hmf_core.training.settings import TrainSettings
 
 HOSTILE = ("**x** [link](x) $x^2$", "<img src=x onerror=alert(1)>", "<b>bold</b>")
 # None of these may reach markdown without a backslash before its first character.

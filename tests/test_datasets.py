@@ -14,7 +14,7 @@ from hmf_core.data.datasets import Dataset, metadata_coverage, open_dataset, sto
 from hmf_core.data.ratings import read_ratings
 from hmf_core.interpret import queries as interpret
 from hmf_core.models.hmf import HMF, HMFConfig
-from hmf_core.train.settings import TrainSettings, parse_cluster_counts
+from hmf_core.training.settings import TrainSettings, parse_cluster_counts
 
 RATINGS = b"userId,movieId,rating,timestamp\n1,10,4,1\n1,11,3,2\n2,10,5,3\n"
 

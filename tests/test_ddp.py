@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 from conftest import REPO
 
-from hmf_core.train.settings import LAZY_UNDER_DDP, TrainSettings
+from hmf_core.training.settings import LAZY_UNDER_DDP, TrainSettings
 
 
 def run_cli(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
@@ -72,11 +72,11 @@ import sys
 sys.path.insert(0, {repo!r})
 import pytorch_lightning as pl
 import torch
-from hmf_core.train.datamodule import HMFDataModule
-from hmf_core.train.lightning_module import HMFModule
+from hmf_core.training.datamodule import HMFDataModule
+from hmf_core.training.lightning_module import HMFModule
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
-from hmf_core.train.training import TrainSettings
+from hmf_core.training.trainer import TrainSettings
 
 torch.set_num_threads(1)
 split = make_split(planted_ratings(seed=0).data, "random", seed=0)

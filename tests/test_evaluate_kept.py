@@ -18,7 +18,7 @@ from test_runs import settings_for
 
 from hmf_core.runs.manager import describe, start_run
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.training import evaluate_checkpoint
+from hmf_core.training.trainer import evaluate_checkpoint
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-ranking"])

@@ -23,7 +23,7 @@ from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
 from hmf_core.runs.runclaim import RunLock, create_run_dir
 from hmf_core.runs.rundir import RunDir, load_checkpoint
-from hmf_core.train.training import TrainSettings, fit, train_run
+from hmf_core.training.trainer import TrainSettings, fit, train_run
 
 SMALL = TrainSettings(
     user_clusters=[4],

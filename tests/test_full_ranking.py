@@ -1,4 +1,4 @@
-"""Full-ranking NDCG / Recall / Precision (hmf_core.train.full_ranking): a case worked by hand, the
+"""Full-ranking NDCG / Recall / Precision (training.full_ranking): a case worked by hand, the
 same numbers as torchmetrics' retrieval metrics on random data, and a split's rules (seen
 items masked, relevance threshold, users without a relevant item skipped)."""
 
@@ -15,7 +15,7 @@ from torchmetrics.retrieval import RetrievalNormalizedDCG, RetrievalPrecision, R
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
 from hmf_core.models.hmf import HMF, HMFConfig
-from hmf_core.train.full_ranking import (
+from hmf_core.training.full_ranking import (
     USERS_KEY,
     full_ranking_metrics,
     label,

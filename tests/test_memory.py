@@ -7,13 +7,13 @@ import os
 import pytest
 
 from hmf_core.models.hmf import HMF, HMFConfig
-from hmf_core.train.memory import (
+from hmf_core.training.memory import (
     available_memory_bytes,
     memory_shortfall,
     parameter_count,
     training_memory_bytes,
 )
-from hmf_core.train.settings import TrainSettings
+from hmf_core.training.settings import TrainSettings
 
 
 def test_memory_estimate_counts_parameters():
@@ -52,8 +52,8 @@ def test_the_lazy_estimate_counts_every_tensor_the_lazy_optimizer_holds():
     import torch
     import torch.nn.functional as F
 
-    from hmf_core.train.lightning_module import HMFModule
-    from hmf_core.train.memory import row_tables
+    from hmf_core.training.lightning_module import HMFModule
+    from hmf_core.training.memory import row_tables
 
     config = HMFConfig(300, 200, dim=8, user_clusters=(16,), item_clusters=(12,))
     module = HMFModule(config.to_dict(), optimizer="lazy")

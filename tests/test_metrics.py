@@ -10,15 +10,15 @@ import torch
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
 from hmf_core.models.hmf import HMFConfig
-from hmf_core.train.datamodule import HMFDataModule
-from hmf_core.train.lightning_module import HMFModule
-from hmf_core.train.metrics import hit_ratio_and_mrr, lower_is_better, metric_names, monitor
+from hmf_core.training.datamodule import HMFDataModule
+from hmf_core.training.lightning_module import HMFModule
+from hmf_core.training.metrics import hit_ratio_and_mrr, lower_is_better, metric_names, monitor
 
 
 @pytest.fixture(autouse=True)
 def small_eval_batches(monkeypatch):
     """Many validation batches, so the epoch's sums are what is tested."""
-    monkeypatch.setattr("hmf_core.train.datamodule.EVAL_BATCH", 7)
+    monkeypatch.setattr("hmf_core.training.datamodule.EVAL_BATCH", 7)
 
 
 def validate(task: str, data, batch_size: int = 64):

@@ -9,7 +9,7 @@ from conftest import shared_file
 
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import make_split
-from hmf_core.train.training import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings, fit
 
 PAPER_HMF_RMSE = 1.066  # paper Table 3, ML-100K, HMF depth 1
 

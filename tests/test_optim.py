@@ -12,9 +12,9 @@ from conftest import AS_NOBODY, REPO, needs_nobody
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
 from hmf_core.models.hmf import HMF, HMFConfig
-from hmf_core.train import optim, row_kernels
-from hmf_core.train.optim import LazyAdamW
-from hmf_core.train.training import TrainSettings, fit
+from hmf_core.training import optim, row_kernels
+from hmf_core.training.optim import LazyAdamW
+from hmf_core.training.trainer import TrainSettings, fit
 
 
 def tiny_model(depth: int, seed: int = 0) -> HMF:
@@ -145,7 +145,7 @@ def test_fused_row_loops_equal_the_torch_ops(dtype):
 
 LOOPS_ONCE = """
 import torch
-from hmf_core.train import row_kernels
+from hmf_core.training import row_kernels
 tables = [torch.ones(6, 4), torch.zeros(6, 4), torch.zeros(6, 4)]
 group = {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
 row_kernels.adamw_rows(tables, torch.tensor([1, 4]), torch.ones(2, 4), 1, group)
@@ -222,7 +222,7 @@ def test_changed_learning_rate_applies_from_the_step_it_changed():
 def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(
     tmp_path, recipe, row_updates
 ):
-    """Through hmf_core.train.training.fit (Lightning, validation, best.ckpt): about 380 steps of
+    """Through hmf_core.training.trainer.fit (Lightning, validation, best.ckpt): about 380 steps of
     batch 32, past LazyAdamW's 100 warm-up steps; also with the logits' own learning rate and
     the entropy penalty on the batch's membership rows, and for BPR (items read twice a step).
     A checkpoint of rows not brought up to date would be off by about lr = 1e-2 per skipped
@@ -262,7 +262,7 @@ def test_optimizer_flag_reaches_the_settings():
 
 
 def test_auto_picks_lazy_only_for_large_row_tables():
-    from hmf_core.train.lightning_module import LAZY_FROM_ELEMENTS, HMFModule
+    from hmf_core.training.lightning_module import LAZY_FROM_ELEMENTS, HMFModule
 
     small = HMFConfig(n_users=100, n_items=50, user_clusters=(20,), item_clusters=(10,))
     large = HMFConfig(

@@ -23,7 +23,7 @@ from hmf_core.data.split import SPLITS, make_split
 from hmf_core.data.synthetic import planted_ratings, to_csv
 from hmf_core.runs.manager import run_status
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.training import TrainSettings, prepare_run, train_run
+from hmf_core.training.trainer import TrainSettings, prepare_run, train_run
 
 SMALL_BLOCK = 1 << 16  # 64 KiB blocks: a 2-3 MB file is read in dozens of blocks
 

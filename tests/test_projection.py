@@ -14,7 +14,7 @@ from hmf_core.interpret import projection
 from hmf_core.interpret import queries as interpret
 from hmf_core.models.hmf import HMF, HMFConfig
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.training import TrainSettings, train_run
+from hmf_core.training.trainer import TrainSettings, train_run
 
 
 def make_model(user_clusters=(4, 2), item_clusters=(3,), n_users=7, n_items=9) -> HMF:

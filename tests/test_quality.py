@@ -33,8 +33,8 @@ from hmf_core.interpret.quality import (
 )
 from hmf_core.models.hmf import HMF, HMFConfig
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.settings import with_preset
-from hmf_core.train.training import train_run
+from hmf_core.training.settings import with_preset
+from hmf_core.training.trainer import train_run
 
 # ---------------------------------------------------------------- known answers
 

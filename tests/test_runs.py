@@ -12,7 +12,7 @@ from hmf_core.data.synthetic import planted_ratings, to_csv
 from hmf_core.runs import manager as run_manager
 from hmf_core.runs.manager import describe, run_status, runs, start_run, stop_run
 from hmf_core.runs.rundir import RunDir
-from hmf_core.train.training import TrainSettings
+from hmf_core.training.trainer import TrainSettings
 
 
 def settings_for(tmp_path, **changes) -> TrainSettings:

@@ -20,11 +20,11 @@ from sklearn.metrics import adjusted_rand_score
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings, to_csv
 from hmf_core.runs.rundir import RunDir, load_checkpoint
-from hmf_core.train.batches import SeenPairs, sample_unseen
-from hmf_core.train.datamodule import HMFDataModule
-from hmf_core.train.lightning_module import HMFModule
-from hmf_core.train.metrics import hit_ratio_and_mrr, positive_rank
-from hmf_core.train.training import TrainSettings, fit, train_run
+from hmf_core.training.batches import SeenPairs, sample_unseen
+from hmf_core.training.datamodule import HMFDataModule
+from hmf_core.training.lightning_module import HMFModule
+from hmf_core.training.metrics import hit_ratio_and_mrr, positive_rank
+from hmf_core.training.trainer import TrainSettings, fit, train_run
 
 SMALL = TrainSettings(
     user_clusters=[4],

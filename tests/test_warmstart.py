@@ -13,9 +13,9 @@ from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
 from hmf_core.models.hmf import HMFConfig, initial_model
 from hmf_core.models.warmstart import sharp_logit, warm_start
-from hmf_core.train.lightning_module import HMFModule
-from hmf_core.train.settings import PRESETS, TrainSettings, cluster_warnings, with_preset
-from hmf_core.train.training import fit
+from hmf_core.training.lightning_module import HMFModule
+from hmf_core.training.settings import PRESETS, TrainSettings, cluster_warnings, with_preset
+from hmf_core.training.trainer import fit
 
 
 @pytest.fixture(scope="module")

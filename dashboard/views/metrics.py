@@ -15,8 +15,8 @@ from dashboard.text import literal
 from hmf_core.common.files import diverged_fields
 from hmf_core.common.progress import QUALITY_STEP
 from hmf_core.runs.manager import run_status
-from hmf_core.train.full_ranking import full_ranking_table, is_full_ranking, rule_text
-from hmf_core.train.metrics import lower_is_better
+from hmf_core.training.full_ranking import full_ranking_table, is_full_ranking, rule_text
+from hmf_core.training.metrics import lower_is_better
 
 # The paper's headline test RMSE on ML-100K (section 4; temporal split, 64,000 train ratings).
 PAPER_ML100K = {"MF": 1.113, "IHSR": 1.080, "eTREE": 1.082, "HMF (depth 1)": 1.066}
@@ -145,7 +145,7 @@ def _cell(metrics: dict, name: str):
 
 
 def _full_ranking(run, test: dict, mf_test: dict, task: str) -> None:
-    """NDCG / Recall / Precision @10 and @20 over all unseen items (hmf_core.train.full_ranking)."""
+    """NDCG / Recall / Precision @10 and @20 over all unseen items (training.full_ranking)."""
     st.subheader("Top-K over all items")
     table = full_ranking_table({"HMF": test, "MF (same split)": mf_test})
     if table.empty:

@@ -33,9 +33,9 @@ from hmf_core.runs.manager import (
     stop_run,
 )
 from hmf_core.runs.rundir import MAX_NAME, MAX_NOTE, RunDir
-from hmf_core.train.memory import parameter_count, training_memory_bytes
-from hmf_core.train.metrics import metric_names
-from hmf_core.train.settings import TrainSettings, cluster_warnings, parse_cluster_counts
+from hmf_core.training.memory import parameter_count, training_memory_bytes
+from hmf_core.training.metrics import metric_names
+from hmf_core.training.settings import TrainSettings, cluster_warnings, parse_cluster_counts
 
 DEFAULTS = TrainSettings()
 BATCH_SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -626,7 +626,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
 
 
 def _evaluate_kept(run) -> None:
-    from hmf_core.train.training import evaluate_checkpoint  # Lightning: imported when needed
+    from hmf_core.training.trainer import evaluate_checkpoint  # Lightning: imported when needed
 
     try:
         with st.spinner("Testing the kept checkpoint…"):

@@ -327,7 +327,7 @@ def find_record(records, **match) -> dict:
 
 
 def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
-    """The model as training started it, as hmf_core.train.training.fit builds it:
+    """The model as training started it, as hmf_core.training.trainer.fit builds it:
     initial_model(config, seed), then the run's warm start (hmf_core.models.warmstart) from its
     training interactions. Seed and warm start from settings.json (the seed else from the
     checkpoint's hyperparameters)."""

@@ -77,7 +77,7 @@ class HierarchicalEmbedding(nn.Module):
     """One side of HMF: connection logits per level and the root cluster embeddings."""
 
     # Row lookups of C_1 (MF: of the root table) back-propagate a sparse COO gradient of the
-    # batch's rows only, for hmf_core.train.optim.LazyAdamW; off = a dense (M, m_1) gradient. While
+    # batch's rows only, for training.optim.LazyAdamW; off = a dense (M, m_1) gradient. While
     # gradients are recorded, before_lookup(table, rows) runs first: LazyAdamW.prepare brings
     # those rows up to date (steps they skipped), so the forward reads what dense AdamW has.
     sparse_gradients = False

@@ -122,7 +122,7 @@ def _start_side(
 def start_model(
     config: HMFConfig, seed: int, train: pd.DataFrame | None, method: str, sharpness: float = 0.8
 ) -> HMF:
-    """The model as training starts it (hmf_core.train.training.fit): the seed's random draw, then
+    """The model as training starts it (hmf_core.training.trainer.fit): the seed's random draw, then
     the warm start from the training rows (`train` is not read when `method` is "none")."""
     return warm_start(initial_model(config, seed), train, method, sharpness, seed)
 

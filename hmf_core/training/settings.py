@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from hmf_core.data.split import SPLITS, Split, empty_parts, split_refusal
 from hmf_core.models.hmf import HMFConfig, halving_levels
-from hmf_core.train.memory import memory_shortfall, training_memory_bytes
-from hmf_core.train.metrics import TASKS
+from hmf_core.training.memory import memory_shortfall, training_memory_bytes
+from hmf_core.training.metrics import TASKS
 
 if TYPE_CHECKING:
     from hmf_core.data.ratings import RatingData
@@ -121,9 +121,9 @@ class TrainSettings:
     num_nodes: int = 1
     precision: str = "32-true"
     threads: int | None = None  # CPU intra-op threads; None = chosen by cpu_threads()
-    # issue 11: "dense" = fused AdamW on dense gradients; "lazy" = hmf_core.train.optim.LazyAdamW,
+    # issue 11: "dense" = fused AdamW on dense gradients; "lazy" = training.optim.LazyAdamW,
     # only the batch's rows of C_1 / the MF tables stepped, same results as dense AdamW;
-    # "auto" = lazy for large tables only (hmf_core.train.lightning_module.LAZY_FROM_ELEMENTS).
+    # "auto" = lazy for large tables only (hmf_core.training.lightning_module.LAZY_FROM_ELEMENTS).
     optimizer: str = "auto"
     logger: str = "csv"  # also send metrics to this Lightning logger (LOGGERS); csv = only that
 

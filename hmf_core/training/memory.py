@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from hmf_core.models.hmf import HMFConfig
-from hmf_core.train.optim import CHUNK_ROWS, plan_ring_bytes
+from hmf_core.training.optim import CHUNK_ROWS, plan_ring_bytes
 
 # "dense" (TrainSettings.optimizer) is fused AdamW: "adamw"
 OPTIMIZER_STATES = {"adamw": 2, "dense": 2, "lazy": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}
@@ -54,7 +54,7 @@ def training_memory_bytes(
 ) -> dict[str, int]:
     """Estimated peak memory of training, in bytes, before it starts (float32 by default).
     `optimizer`: "adamw" or "dense" (fused AdamW: --optimizer dense), "lazy"
-    (hmf_core.train.optim.LazyAdamW), "auto" (either may be picked: the larger estimate), "adam",
+    (hmf_core.training.optim.LazyAdamW), "auto" (either may be picked: the larger estimate), "adam",
     "sgd_momentum", "sgd" (TrainSettings.optimizer can be passed as it is).
 
     - parameters P (parameter_count): connection matrices m_{l-1} x m_l, root embeddings
@@ -69,7 +69,7 @@ def training_memory_bytes(
     - data: user, item (int64) and rating (float32) tensors, 20 bytes a rating;
     - permutation: the epoch's int64 shuffle order, 8 bytes a rating.
 
-    The lazy optimizer (hmf_core/train/optim.py) differs on the row tables T (row_tables; R rows
+    The lazy optimizer (hmf_core/training/optim.py) differs on the row tables T (row_tables; R rows
     of width w each): their gradients are sparse, 2 x B x w values (the lookup's and the
     coalesced one) and their indices, instead of T; its state adds one int64 step counter per
     row (8 R); its workspace is, during the first warm-up steps, a dense gradient buffer of

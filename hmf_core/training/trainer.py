@@ -28,11 +28,11 @@ from hmf_core.data.split import Split, make_split
 from hmf_core.models.warmstart import warm_start
 from hmf_core.runs.runclaim import RunLock
 from hmf_core.runs.rundir import RunDir, data_fingerprint
-from hmf_core.train.datamodule import HMFDataModule
-from hmf_core.train.faults import DivergenceGuard, SafeCheckpoint, disk_full
-from hmf_core.train.lightning_module import HMFModule
-from hmf_core.train.metrics import monitor as task_monitor
-from hmf_core.train.settings import MF_INIT_STD, TrainSettings, cluster_warnings
+from hmf_core.training.datamodule import HMFDataModule
+from hmf_core.training.faults import DivergenceGuard, SafeCheckpoint, disk_full
+from hmf_core.training.lightning_module import HMFModule
+from hmf_core.training.metrics import monitor as task_monitor
+from hmf_core.training.settings import MF_INIT_STD, TrainSettings, cluster_warnings
 
 
 def cpu_threads(requested: int | None = None) -> int:
@@ -337,10 +337,10 @@ def _test(
 
 
 def full_ranking(model, split: Split, settings: TrainSettings) -> dict:
-    """NDCG / Recall / Precision @10 and @20 over all unseen items (hmf_core.train.full_ranking) of
+    """NDCG / Recall / Precision @10 and @20 over all unseen items (training.full_ranking) of
     the best checkpoint; {} and a printed line when they cannot be computed (e.g. memory): the
     run and its other test metrics stand, and `evaluate --compute` can try again."""
-    from hmf_core.train.full_ranking import split_full_ranking
+    from hmf_core.training.full_ranking import split_full_ranking
 
     try:
         return split_full_ranking(model, split, settings.task, settings.positive_threshold)

@@ -34,7 +34,7 @@ brought up to date first: `prepare(table, rows)`, called by the model's lookup h
 (`HMF.use_sparse_gradients(True, before_lookup=optimizer.prepare)`).
 
 Both row updates, the catch-up and AdamW's step, run as fused loops on the rows where they lie
-when the tables are CPU float tables (hmf_core.train.row_kernels: each row read and written once),
+when the tables are CPU float tables (training.row_kernels: each row read and written once),
 and as torch ops on gathered copies of the rows elsewhere (a GPU). Both equal dense AdamW.
 
 Parameters whose gradient is dense (cluster embeddings, upper connection levels, biases) are
@@ -49,7 +49,7 @@ from typing import NamedTuple
 import torch
 from torch.optim.adamw import adamw as functional_adamw
 
-from hmf_core.train import row_kernels
+from hmf_core.training import row_kernels
 
 HORIZON = 256  # skipped steps summed exactly; the rest are below float32 (see module doc)
 AHEAD = 64  # per-start tables built at once: a missing start s and the next AHEAD - 1
@@ -419,7 +419,7 @@ def _adamw_update(weights, exp_avg, exp_avg_sq, grad, step: int, group: dict) ->
 
 
 def plan_ring_bytes() -> int:
-    """Bytes of one lazy table's catch-up ring (_Plans.ring, float64): hmf_core.train.memory
+    """Bytes of one lazy table's catch-up ring (_Plans.ring, float64): hmf_core.training.memory
     counts it (7.9 MB a table)."""
     return (HORIZON + AHEAD) * (HORIZON + 1) * (_Plans.TOP + 1) * 8
 

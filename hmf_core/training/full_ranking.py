@@ -1,6 +1,6 @@
 """Top-K metrics over the full ranking: NDCG@K, Recall@K and Precision@K (K = 10, 20) of every
 item a user has not interacted with, the protocol of RecBole, LensKit and cornac (beside the
-paper's 1 positive + 99 sampled negatives, hmf_core.train.metrics).
+paper's 1 positive + 99 sampled negatives, hmf_core.training.metrics).
 
 Definitions (binary relevance, RecBole's and cornac's conventions):
 

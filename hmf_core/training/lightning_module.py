@@ -11,9 +11,9 @@ from torch import nn
 from torchmetrics import MeanMetric, MeanSquaredError
 
 from hmf_core.models.hmf import HMFConfig, initial_model
-from hmf_core.train.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
-from hmf_core.train.optim import LazyAdamW
-from hmf_core.train.settings import LAZY_UNDER_DDP
+from hmf_core.training.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
+from hmf_core.training.optim import LazyAdamW
+from hmf_core.training.settings import LAZY_UNDER_DDP
 
 # dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
 # auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 import torch
 
 from hmf_core.data.split import Split
-from hmf_core.train.batches import SeenPairs, StepGroups, TensorBatches, sample_unseen
+from hmf_core.training.batches import SeenPairs, StepGroups, TensorBatches, sample_unseen
 
 EVAL_BATCH = 8192
 # Training batches per Lightning batch (StepGroups): Lightning / bare loop, ML-1M-size MF, CPU s

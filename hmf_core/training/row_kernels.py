@@ -5,7 +5,7 @@ copies, runs a dozen passes over them (a square root, divisions, the catch-up's 
 AdamW's update) and scatters them back: at ML-20M size, HMF depth 1, 3.8 ms of an 8.5 ms step
 went to bringing rows up to date and 2.4 ms to the step itself (`benchmarks/results/speed.md`).
 Here each row is read and written once, where it lies, with the same formulas in the same
-order (hmf_core.train.optim's `_expand` and `_adamw_update`).
+order (hmf_core.training.optim's `_expand` and `_adamw_update`).
 
 numba is in requirements.txt (umap-learn needs it too). The loops compile on their first call
 (about a second, cached on disk where numba can write) and run on one thread. `usable()` says
