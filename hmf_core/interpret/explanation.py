@@ -51,7 +51,7 @@ def bias_terms(model: ClusterModel, user: int, item: int) -> dict[str, float]:
         found = model.bias_terms(
             torch.tensor([user], device=device), torch.tensor([item], device=device)
         )
-        return {f"{name} bias": float(value.reshape(-1)[0]) for name, value in found.items()}
+        return {f"{name} bias": float(part.detach().reshape(-1)[0]) for name, part in found.items()}
 
 
 def explanation_views(
