@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads
-from hmf_core.interpret import explanation, naming, neighbours, projection
+from hmf_core.interpret import explanation, neighbours, projection
 from hmf_core.interpret import queries as interpret
 from hmf_core.runs.rundir import RunDir
 
@@ -23,12 +23,10 @@ def _table(key: Key, name: str) -> pd.DataFrame:
     return loads.table(RunDir(key[0]), name)
 
 
-def _side(key: Key, side: str):
-    """One side of the run's model and its metadata in model order (row k = object k)."""
-    model = _model(key)
-    n_objects = model.config.n_users if side == "user" else model.config.n_items
-    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
-    return interpret.side_embedding(model, side), rows
+@st.cache_data(max_entries=32, show_spinner=False)
+def level_counts(key: Key) -> dict[str, int]:
+    """How many levels (groupings) of clusters each side of the run's model has."""
+    return interpret.level_counts(_model(key))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -126,11 +124,9 @@ def prediction(key: Key, user: int, item: int) -> float:
 @st.cache_data(max_entries=32, show_spinner=False)
 def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
     """hmf_core.interpret.naming's name of every level-`level` cluster of `side`."""
-    hierarchy, rows = _side(key, side)
-    if level < 1 or level > hierarchy.depth:
+    if level < 1 or level > level_counts(key)[side]:
         return {}
-    probabilities = hierarchy.object_to_level(level).detach().cpu().numpy()
-    names = naming.cluster_names(probabilities, rows["label"].astype(str), rows)
+    names = interpret.named_clusters(_model(key), side, level, _table(key, f"{side}s"))
     return dict(zip(names["cluster"], names["name"]))
 
 
@@ -150,17 +146,7 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
 @st.cache_data(max_entries=16, show_spinner=False)
 def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
     """interpret.naming's tree of a side's named clusters, every level, for an icicle chart."""
-    hierarchy, rows = _side(key, side)
-    levels = [
-        hierarchy.object_to_level(level).detach().cpu().numpy()
-        for level in range(1, hierarchy.depth + 1)
-    ]
-    connections = [
-        hierarchy.membership(level).detach().cpu().numpy()
-        for level in range(1, hierarchy.depth + 1)
-    ]
-    root = f"all {side}s"
-    return naming.hierarchy_tree(levels, connections, rows["label"].astype(str), rows, top, root)
+    return interpret.cluster_tree(_model(key), side, _table(key, f"{side}s"), top)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import loads
+from dashboard import loads, queries
 from dashboard.text import literal
 from hmf_core.common.allowed import child_folder, data_folders
 from hmf_core.common.files import DamagedFile
@@ -137,8 +137,7 @@ class Explored:
 
     def levels(self, side: str) -> list[int]:
         """The cluster levels of one side: [] for depth 0 (plain MF there)."""
-        config = self.model.config
-        return list(range(1, (config.user_depth if side == "user" else config.item_depth) + 1))
+        return list(range(1, queries.level_counts(self.key)[side] + 1))
 
 
 def require_model() -> Explored:

@@ -108,8 +108,11 @@ class EpochProgress(Callback):
     def on_fit_start(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
-        depth = (pl_module.model.config.user_depth, pl_module.model.config.item_depth)
-        kind = "MF" if depth == (0, 0) else "HMF"
+        from hmf_core.interpret.queries import level_counts
+
+        model = pl_module.model
+        plain = not any(level_counts(model).values())
+        kind = "MF" if plain else {"hmf": "HMF"}.get(model.family, model.family)
         self._print(
             f"training {kind} on {trainer.strategy.root_device} -> {trainer.default_root_dir}"
         )

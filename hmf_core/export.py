@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from hmf_core.interpret import naming, projection
+from hmf_core.interpret import projection
 from hmf_core.interpret import queries as interpret
 
 if TYPE_CHECKING:
@@ -42,10 +42,8 @@ def export(run: Run, out: str | Path, format: str) -> list[Path]:
 
 def _names(run: Run, side: str, level: int) -> list[str]:
     """interpret.naming's name of every level-`level` cluster of `side` (as the app shows)."""
-    hierarchy = interpret.side_embedding(run.model, side)
-    rows = interpret.model_rows(run.dir.table(f"{side}s"), len(run._side(side)), side)
-    probabilities = hierarchy.object_to_level(level).detach().cpu().double().numpy()
-    return naming.cluster_names(probabilities, rows["label"].astype(str), rows)["name"].tolist()
+    meta = run.dir.table(f"{side}s")
+    return interpret.named_clusters(run.model, side, level, meta)["name"].tolist()
 
 
 def _cell(value) -> str:

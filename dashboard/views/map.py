@@ -41,8 +41,8 @@ def map_page() -> None:
         _shared_note(explored)
     else:
         _map_note(explored, method)
-    config = explored.model.config
-    first_levels = {"user": min(1, config.user_depth), "item": min(1, config.item_depth)}
+    depths = queries.level_counts(explored.key)
+    first_levels = {side: min(1, count) for side, count in depths.items()}
     st.caption(literal(trust_line(explored.run.quality(), first_levels)))
 
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]

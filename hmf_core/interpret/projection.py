@@ -26,8 +26,8 @@ import torch
 
 from hmf_core.common.progress import Report, silent
 from hmf_core.interpret.naming import cluster_names
-from hmf_core.interpret.queries import model_rows, side_embedding
-from hmf_core.models.hmf import HMF
+from hmf_core.interpret.queries import model_rows
+from hmf_core.models.interface import ClusterModel
 from hmf_core.runs.rundir import RunDir
 
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
@@ -41,14 +41,15 @@ def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFram
     return rows[["label", *present]].reset_index(drop=True)
 
 
-def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
-    """(frame, vectors) for one side: its objects (level 0), then its clusters level by level."""
-    hierarchy = side_embedding(model, side)
+def _side_rows(model: ClusterModel, side: str, meta: pd.DataFrame | None):
+    """(frame, vectors) for one side: its objects (level 0), then its clusters level by level
+    (grouping by grouping)."""
+    groupings = model.groupings(side)
     object_kind, cluster_kind = KINDS[side]
-    objects = hierarchy.cluster_embeddings(0)  # (M, d)
+    objects = model.object_vectors(side)  # (M, d)
     n_objects = objects.shape[0]
-    if hierarchy.depth:
-        top_cluster = hierarchy.membership(1).argmax(1).cpu().numpy()  # (M,)
+    if groupings:
+        top_cluster = groupings[0].membership.argmax(1).cpu().numpy()  # (M,)
     else:
         top_cluster = np.full(n_objects, -1)
     frames = [
@@ -63,8 +64,8 @@ def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
         ).join(_labels(meta, n_objects, side))
     ]
     vectors = [objects]
-    for level in range(1, hierarchy.depth + 1):
-        clusters = hierarchy.cluster_embeddings(level)  # (m_l, d)
+    for level, found in enumerate(groupings, start=1):
+        clusters = found.cluster_vectors  # (m_l, d)
         ids = np.arange(clusters.shape[0])
         frames.append(
             pd.DataFrame(
@@ -73,7 +74,7 @@ def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
                     "level": level,
                     "index": ids,
                     "label": [f"{cluster_kind} {i} (L{level})" for i in ids],
-                    "size": hierarchy.object_to_level(level).sum(0).cpu().double().numpy(),
+                    "size": found.membership.sum(0).cpu().double().numpy(),
                     "top_cluster": ids if level == 1 else -1,
                 }
             )
@@ -84,7 +85,7 @@ def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
 
 @torch.no_grad()
 def embedding_table(
-    model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
+    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Every user, item, user cluster and item cluster of every level: a frame and (rows, d).
 
@@ -101,7 +102,9 @@ def embedding_table(
     return table, vectors
 
 
-def pca_map(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
+def pca_map(
+    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
+) -> pd.DataFrame:
     """embedding_table's frame with x, y: the first two principal components."""
     from sklearn.decomposition import PCA
 
@@ -208,7 +211,7 @@ def place_from_neighbours(
 
 
 def umap_map(
-    model: HMF,
+    model: ClusterModel,
     users: pd.DataFrame | None,
     items: pd.DataFrame | None,
     seed: int = 0,
@@ -340,7 +343,9 @@ def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
+def map_names(
+    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
+) -> pd.DataFrame:
     """Names for a map's hovers, one row per row of embedding_table (kind, level, index):
     `name`: a cluster's naming.cluster_names name (the name the Affinity and Membership pages
     use, from the same metadata rows); for a user or item, its top level-1 cluster's name;
@@ -348,14 +353,13 @@ def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
     for a side of depth 0)."""
     frames = []
     for side, meta in (("user", users), ("item", items)):
-        hierarchy = side_embedding(model, side)
         object_kind, cluster_kind = KINDS[side]
-        n_objects = hierarchy.cluster_embeddings(0).shape[0]
+        n_objects = model.object_vectors(side).shape[0]
         rows = model_rows(meta, n_objects, side)
         labels = rows["label"].astype(str)
         first_names = None
-        for level in range(1, hierarchy.depth + 1):
-            probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+        for level, found in enumerate(model.groupings(side), start=1):
+            probabilities = found.membership.cpu().double().numpy()  # (M, m_l)
             names = cluster_names(probabilities, labels, rows)["name"].to_numpy(object)
             frames.append(
                 pd.DataFrame(
@@ -387,16 +391,20 @@ def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
 
 @torch.no_grad()
 def cluster_highlight(
-    model: HMF, side: str, level: int, cluster: int, min_probability: float | None = None
+    model: ClusterModel,
+    side: str,
+    level: int,
+    cluster: int,
+    min_probability: float | None = None,
 ) -> pd.DataFrame:
     """The members of one cluster to highlight on a map, most probable first: the objects whose
     most probable level-`level` cluster it is (`top`; the `members` count of naming), and those
     with a probability of at least `min_probability` for it (eq. 6 collapsed; default twice the
     uniform share, 2 / m_l). Columns kind, level (0), index, probability, top."""
-    hierarchy = side_embedding(model, side)
-    if not 1 <= level <= hierarchy.depth:
-        raise ValueError(f"{side} level must be between 1 and {hierarchy.depth}, got {level}")
-    probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+    groupings = model.groupings(side)
+    if not 1 <= level <= len(groupings):
+        raise ValueError(f"{side} level must be between 1 and {len(groupings)}, got {level}")
+    probabilities = groupings[level - 1].membership.cpu().double().numpy()  # (M, m_l)
     if not 0 <= cluster < probabilities.shape[1]:
         raise ValueError(
             f"{side} cluster must be between 0 and {probabilities.shape[1] - 1}, got {cluster}"

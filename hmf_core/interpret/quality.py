@@ -1,13 +1,17 @@
-"""Cluster quality of a trained HMF: how crisp the memberships are, how far they moved from the
-random start, and how much they agree with the metadata (and with planted labels).
+"""Cluster quality of a trained cluster model: how crisp the memberships are, how far they moved
+from the random start (HMF only), and how much they agree with the metadata (and with planted
+labels). The model is read through hmf_core.models.interface (ClusterModel): its object vectors
+and each grouping's membership; the one HMF-only part is movement (`has_hmf_start`).
 
-Per side (user / item) and level l, from P = S(C1) ... S(C_l) (eq. 6 collapsed, rows sum to 1):
+Per side (user / item) and level (grouping) l, from its membership P (HMF: S(C1) ... S(C_l),
+eq. 6 collapsed; rows sum to 1):
 
 - sharpness: mean max membership, mean effective clusters per object (exp of the row entropy),
   clusters used (non-empty argmax), argmax and soft cluster sizes, share of objects with max > 0.5;
-- movement: Pearson correlation of the trained with the initial connection logits C_l (all
-  entries) and the share of argmax assignments unchanged; the start is rebuilt as training
-  builds it: `hmf_core.models.hmf.initial_model(config, seed)`, then the run's warm start
+- movement (HMF only, `has_hmf_start`; skipped for other families): Pearson correlation of the
+  trained with the initial connection logits C_l (all entries) and the share of argmax
+  assignments unchanged; the start is rebuilt as training builds it:
+  `hmf_core.models.hmf.initial_model(config, seed)`, then the run's warm start
   (hmf_core.models.warmstart, "none" = the random draw) from its training interactions;
 - agreement with every categorical metadata column: purity, NMI and AMI of the argmax clusters,
   beside k-means (same k) on the run's own object embeddings U0, on the MF comparison's
@@ -54,7 +58,8 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from hmf_core.common.errors import RunError
 from hmf_core.data.metadata import align, read_metadata
-from hmf_core.models.hmf import HMF, HierarchicalEmbedding
+from hmf_core.models.hmf import HMF
+from hmf_core.models.interface import ClusterModel, n_objects
 from hmf_core.models.warmstart import start_model
 from hmf_core.runs.rundir import RunDir, load_checkpoint
 
@@ -227,39 +232,63 @@ def kmeans_labels(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
 # ---------------------------------------------------------------- one side of a run
 
 
+def has_hmf_start(model: ClusterModel) -> bool:
+    """The one HMF-only branch of quality: movement compares HMF's connection logits with the
+    start training rebuilt them from (rebuild_start); any other family has neither."""
+    return getattr(model, "family", None) == "hmf"
+
+
+def _hmf_movement(model: ClusterModel, initial: ClusterModel | None, side: str) -> list[dict]:
+    """Movement records of one side, one per level (the module docstring): the one HMF-only
+    measure, as it compares HMF's connection logits C_l with the start's. [] for a model of
+    another family (its groupings have no logits) or without a start."""
+    if initial is None or not (has_hmf_start(model) and has_hmf_start(initial)):
+        return []
+    trained, start = model.side(side), initial.side(side)  # HMF's HierarchicalEmbedding
+    records = []
+    with torch.no_grad():
+        for level in range(1, trained.depth + 1):
+            moved = movement(
+                trained.connections[level - 1].double().numpy(),
+                start.connections[level - 1].double().numpy(),
+            )
+            now = trained.object_to_level(level).argmax(1).numpy()  # (M,)
+            then = start.object_to_level(level).argmax(1).numpy()  # (M,)
+            moved["object_argmax_unchanged"] = float((then == now).mean())
+            records.append({"level": level, **moved})
+    return records
+
+
 def side_quality(
-    trained: HierarchicalEmbedding,
-    initial: HierarchicalEmbedding | None,
+    model: ClusterModel,
+    side: str,
+    initial: ClusterModel | None,
     mf_embeddings: np.ndarray | None,
     metadata: pd.DataFrame | None,
     seed: int,
 ) -> dict:
-    """Records for one side: {"sharpness", "movement", "agreement", "planted"} lists of dicts,
-    each with "level" (1..depth), and "columns": the metadata columns compared."""
+    """Records for one side of `model`: {"sharpness", "movement", "agreement", "planted"}
+    lists of dicts, each with "level" (1..number of groupings), and "columns": the metadata
+    columns compared. `initial`: the start, for movement (HMF only)."""
     result = {"sharpness": [], "movement": [], "agreement": [], "planted": [], "columns": []}
-    if trained.depth == 0:
+    groupings = model.groupings(side)
+    if not groupings:
         return result
-    n_objects = trained.connections[0].shape[0]
-    if metadata is not None and len(metadata) != n_objects:
+    count = n_objects(model, side)
+    if metadata is not None and len(metadata) != count:
         raise ValueError(
-            f"metadata has {len(metadata)} rows for {n_objects} objects: it must be in model "
+            f"metadata has {len(metadata)} rows for {count} objects: it must be in model "
             "order, one row per object (as users.csv / items.csv of a run)"
         )
     with torch.no_grad():
-        embeddings = trained.cluster_embeddings(0).double().numpy()  # U0: (M, d)
-        assignments = {}
-        for level in range(1, trained.depth + 1):
-            probabilities = trained.object_to_level(level).double().numpy()  # (M, m_l)
+        embeddings = model.object_vectors(side).double().cpu().numpy()  # U0: (M, d)
+        assignments, sizes = {}, {}
+        for level, found in enumerate(groupings, start=1):
+            probabilities = found.membership.double().cpu().numpy()  # (M, m_l)
             assignments[level] = probabilities.argmax(axis=1)  # (M,)
+            sizes[level] = found.n_clusters
             result["sharpness"].append({"level": level, **sharpness(probabilities)})
-            if initial is not None:
-                moved = movement(
-                    trained.connections[level - 1].double().numpy(),
-                    initial.connections[level - 1].double().numpy(),
-                )
-                start = initial.object_to_level(level).argmax(1).numpy()  # (M,)
-                moved["object_argmax_unchanged"] = float((start == assignments[level]).mean())
-                result["movement"].append({"level": level, **moved})
+    result["movement"] = _hmf_movement(model, initial, side)
     columns = categorical_columns(metadata) if metadata is not None else {}
     planted = planted_columns(metadata) if metadata is not None else {}
     result["columns"] = [*columns, *planted]
@@ -268,7 +297,7 @@ def side_quality(
     cache: dict[tuple[str, int], np.ndarray] = {}
 
     def clustering(method: str, level: int) -> np.ndarray | None:
-        k = int(trained.connections[level - 1].shape[1])
+        k = sizes[level]
         if method == "model":
             return assignments[level]
         source = embeddings if method == "kmeans" else mf_embeddings
@@ -363,18 +392,19 @@ def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFra
 
 
 def model_quality(
-    model: HMF,
+    model: ClusterModel,
     seed: int,
-    initial: HMF | None = None,
-    mf: HMF | None = None,
+    initial: ClusterModel | None = None,
+    mf: ClusterModel | None = None,
     users: pd.DataFrame | None = None,
     items: pd.DataFrame | None = None,
 ) -> dict:
     """The quality dict of a model, without files (benchmarks call this on a fitted model).
 
-    `initial`: the start (see rebuild_start) for movement; `mf`: the MF comparison
-    for its k-means; `users` / `items`: metadata frames in model order (row k = object k), as
-    in users.csv / items.csv; `planted*` columns there give the planted ARI."""
+    `initial`: the start (see rebuild_start) for movement (HMF only: ignored for another
+    family); `mf`: the MF comparison (its object vectors) for its k-means; `users` / `items`:
+    metadata frames in model order (row k = object k), as in users.csv / items.csv;
+    `planted*` columns there give the planted ARI."""
     quality = {
         "version": VERSION,
         "seed": int(seed),
@@ -386,14 +416,11 @@ def model_quality(
         "columns": {},  # side -> metadata columns compared (categorical, then planted)
     }
     for kind, metadata in (("user", users), ("item", items)):
-        trained = model.users if kind == "user" else model.items
-        start = None if initial is None else initial.users if kind == "user" else initial.items
         mf_embeddings = None
         if mf is not None:
             with torch.no_grad():
-                mf_side = mf.users if kind == "user" else mf.items
-                mf_embeddings = mf_side.cluster_embeddings(0).double().numpy()  # (M, d)
-        side = side_quality(trained, start, mf_embeddings, metadata, seed)
+                mf_embeddings = mf.object_vectors(kind).double().cpu().numpy()  # (M, d)
+        side = side_quality(model, kind, initial, mf_embeddings, metadata, seed)
         quality["columns"][kind] = side.pop("columns")
         for key, records in side.items():
             quality[key] += [{"side": kind, **record} for record in records]
@@ -413,7 +440,7 @@ def run_quality(
     quality = model_quality(
         model,
         seed=int(run.settings().get("seed", 0)),
-        initial=rebuild_start(run.path, model),
+        initial=rebuild_start(run.path, model) if has_hmf_start(model) else None,
         mf=mf_run.load_model() if mf_run is not None and mf_run.has_model() else None,
         users=_metadata(run, "user", users),
         items=_metadata(run, "item", items),

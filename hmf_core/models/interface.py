@@ -115,7 +115,7 @@ def decompose(
         "inner_products": inner,
         "user_own": (u - user_mix) @ v,
         "item_own": user_mix @ (v - item_mix),
-        "biases": {name: value.double().reshape(-1)[0] for name, value in biases.items()},
+        "biases": {name: value.detach().double().reshape(-1)[0] for name, value in biases.items()},
     }
 
 
