@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import gate, state  # the installed package (`pip install -e .`)
 from dashboard.text import literal
-from hmf_core.common.files import DamagedFile
+from hmf_core import DamagedFile
 
 PAGES = {
     "Data and training": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hmf_core.runs.rundir import diverged_rows
+from hmf_core import diverged_rows
 
 METRIC_NAMES = {
     "train_loss": "Train loss",

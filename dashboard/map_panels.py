@@ -11,8 +11,7 @@ import streamlit as st
 from dashboard import map_data, queries, state, widgets
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
-from hmf_core.interpret.neighbours import MEASURES
-from hmf_core.interpret.projection import points_of
+from hmf_core import MEASURES, points_of
 
 
 def search_results(matches: pd.DataFrame, query: str) -> pd.Series | None:

@@ -17,11 +17,20 @@ import streamlit as st
 
 from dashboard import loads
 from dashboard.text import literal
-from hmf_core.common.allowed import child_folder, data_folders
-from hmf_core.common.files import DamagedFile
-from hmf_core.data.datasets import DEMO, Dataset, app_folders, confine
-from hmf_core.runs.manager import RunStatus, run_status, runs, runs_root
-from hmf_core.runs.rundir import RunDir
+from hmf_core import (
+    DEMO,
+    DamagedFile,
+    Dataset,
+    RunDir,
+    RunStatus,
+    app_folders,
+    child_folder,
+    confine,
+    data_folders,
+    run_status,
+    runs_root,
+)
+from hmf_core import list_runs as runs
 
 # --- the dataset ------------------------------------------------------------------------------
 

@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from hmf_core.runs.rundir import RunDir
-from hmf_core.training.metrics import metric_names
+from hmf_core import RunDir, metric_names
 
 
 def level_picker(cell, label: str, depth: int, key: str, default: int = 1) -> int:

@@ -9,14 +9,8 @@ import streamlit as st
 from dashboard import state, widgets
 from dashboard.charts import DIVERGED_COLOUR
 from dashboard.text import hover, literal
-from hmf_core.runs.compare import (
-    compare_curves,
-    compare_table,
-    run_labels,
-    sweep_trials,
-    without_full_ranking,
-)
-from hmf_core.runs.manager import runs
+from hmf_core import compare_curves, compare_table, run_labels, sweep_trials, without_full_ranking
+from hmf_core import list_runs as runs
 
 
 def compare_page() -> None:

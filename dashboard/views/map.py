@@ -9,9 +9,25 @@ import streamlit as st
 from dashboard import map_data, map_figure, map_panels, queries, state
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
-from hmf_core.interpret.projection import SHARED_REASON, find_points, map_points, points_of
-from hmf_core.interpret.trust import trust_line
-from hmf_core.runs.manager import job_running, start_maps
+from hmf_core import (
+    find_points,
+    job_running,
+    map_points,
+    points_of,
+    start_maps,
+    trust_line,
+)
+
+# Why the comparable view moves the points (hmf_core.shared_map computes it).
+SHARED_REASON = (
+    "In the model's space users and items form two clouds. The model scores a pair by the "
+    "inner product u·v, and writing u = μ_U + ū, v = μ_V + v̄ (μ: the mean user, the mean "
+    "item) gives u·v = ū·v̄ + ū·μ_V + μ_U·v̄ + μ_U·μ_V: each side's mean only adds an offset "
+    "per user, per item, or for all, yet it moves the whole side away from the other. This "
+    "view removes each side's mean and each point's length (ū/|ū|, v̄/|v̄|), so one cloud "
+    "remains and a user lies towards the items whose own part of the score, ū·v̄, is large "
+    "for their lengths (cosine). Clusters are moved by their side's mean likewise."
+)
 
 COLOUR_CHOICES = {
     "kind": "Kind",

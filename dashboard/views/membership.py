@@ -14,8 +14,7 @@ from dashboard import queries, state, widgets
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
 from dashboard.text import literal
-from hmf_core.interpret.naming import drawn_tree
-from hmf_core.interpret.queries import links_under
+from hmf_core import drawn_tree, links_under
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(

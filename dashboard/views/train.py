@@ -13,29 +13,39 @@ from dashboard import gate, loads, state, widgets
 from dashboard.recipe import KNOBS, recipe_controls
 from dashboard.sharing import SharedLimits
 from dashboard.text import literal
-from hmf_core.common.errors import RunError
-from hmf_core.common.files import DamagedFile, diverged_fields
-from hmf_core.common.progress import step_of
-from hmf_core.data.datasets import Dataset, SplitChoice, default_split, read_error_message
-from hmf_core.data.split import SPLITS
-from hmf_core.runs.compare import changed_settings
-from hmf_core.runs.limits import folder_bytes, size_text
-from hmf_core.runs.manager import (
+from hmf_core import (
+    MAX_NAME,
+    MAX_NOTE,
     METRIC_LABELS,
+    SPLITS,
+    DamagedFile,
+    Dataset,
+    RunDir,
+    RunError,
     RunStatus,
+    SplitChoice,
+    TrainSettings,
+    changed_settings,
+    cluster_warnings,
+    default_split,
+    diverged_fields,
+    folder_bytes,
     format_duration,
     format_metrics,
+    metric_names,
+    parameter_count,
+    parse_cluster_counts,
+    read_error_message,
     run_note,
     run_status,
-    runs,
     runs_root,
+    size_text,
     start_run,
+    step_of,
     stop_run,
+    training_memory_bytes,
 )
-from hmf_core.runs.rundir import MAX_NAME, MAX_NOTE, RunDir
-from hmf_core.training.memory import parameter_count, training_memory_bytes
-from hmf_core.training.metrics import metric_names
-from hmf_core.training.settings import TrainSettings, cluster_warnings, parse_cluster_counts
+from hmf_core import list_runs as runs
 
 DEFAULTS = TrainSettings()
 BATCH_SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -626,7 +636,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
 
 
 def _evaluate_kept(run) -> None:
-    from hmf_core.training.trainer import evaluate_checkpoint  # Lightning: imported when needed
+    from hmf_core import evaluate_checkpoint  # Lightning: imported when needed
 
     try:
         with st.spinner("Testing the kept checkpoint…"):

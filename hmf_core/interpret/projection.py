@@ -419,16 +419,6 @@ def cluster_highlight(
 
 # --- a view in which users and items are comparable ----------------------------------------------
 
-SHARED_REASON = (
-    "In the model's space users and items form two clouds. The model scores a pair by the "
-    "inner product u·v, and writing u = μ_U + ū, v = μ_V + v̄ (μ: the mean user, the mean "
-    "item) gives u·v = ū·v̄ + ū·μ_V + μ_U·v̄ + μ_U·μ_V: each side's mean only adds an offset "
-    "per user, per item, or for all, yet it moves the whole side away from the other. This "
-    "view removes each side's mean and each point's length (ū/|ū|, v̄/|v̄|), so one cloud "
-    "remains and a user lies towards the items whose own part of the score, ū·v̄, is large "
-    "for their lengths (cosine). Clusters are moved by their side's mean likewise."
-)
-
 
 def _side_of(table: pd.DataFrame) -> np.ndarray:
     """True for the user side's rows (users and user clusters) of embedding_table's frame."""
