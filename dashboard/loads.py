@@ -19,6 +19,7 @@ from hmf_core import (
     RatingData,
     RunDir,
     RunStatus,
+    by_side,
     describe,
     make_split,
     metadata_coverage,
@@ -84,7 +85,7 @@ def _coverage(
     path: str, file_stamp: tuple, columns: tuple, meta_path: str, meta_stamp: tuple, kind: str
 ) -> Coverage:
     data = rating_data(path, file_stamp, columns)
-    ids = data.item_ids if kind == "item" else data.user_ids
+    ids = by_side(kind, data.user_ids, data.item_ids)
     return metadata_coverage(metadata(meta_path, meta_stamp, kind), ids)
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+import hmf_core
 from dashboard import loads, map_figure, queries
 from hmf_core import RunDir
-import hmf_core
 
 Key = loads.Key
 LAYOUTS = {

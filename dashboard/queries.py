@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import hmf_core
 from dashboard import loads
 from hmf_core import RunDir
-import hmf_core
 
 Key = loads.Key
 

@@ -57,6 +57,7 @@ PUBLIC = {
     "uploads_root": "data.datasets",
     # models: the cluster-model interface every view reads, the HMF family's options
     "SIDES": "models.interface",
+    "by_side": "models.interface",
     "check_side": "models.interface",
     "other_side": "models.interface",
     "WARM_STARTS": "models.hmf",
@@ -67,6 +68,7 @@ PUBLIC = {
     "lower_is_better": "training.metrics",
     "metric_names": "training.metrics",
     "monitor": "training.metrics",
+    "task_metric_text": "training.metrics",
     "OPTIMIZERS": "training.settings",
     "PRESETS": "training.settings",
     "TrainSettings": "training.settings",
@@ -110,6 +112,7 @@ PUBLIC = {
     "find_points": "interpret.projection",
     "map_names": "interpret.projection",
     "map_points": "interpret.projection",
+    "POINT_KINDS": "interpret.projection",
     "parse_point_kind": "interpret.projection",
     "pca_map": "interpret.projection",
     "points_of": "interpret.projection",

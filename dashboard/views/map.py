@@ -13,6 +13,7 @@ from hmf_core import (
     find_points,
     job_running,
     map_points,
+    parse_point_kind,
     points_of,
     start_maps,
     trust_line,
@@ -129,10 +130,10 @@ def _highlight(
 ) -> tuple[pd.DataFrame | None, str]:
     """One selected cluster: its members on the map (rows with x, y and probability) and the
     sentence that says how many are highlighted."""
-    if len(points) != 1 or not points[0]["kind"].endswith("cluster"):
+    if len(points) != 1 or not parse_point_kind(points[0]["kind"])[1]:
         return None, ""
     point = points[0]
-    side = point["kind"].split()[0]
+    side = parse_point_kind(point["kind"])[0]
     members = map_data.highlight(explored.key, side, int(point["level"]), int(point["index"]))
     drawn = members.merge(visible, on=["kind", "level", "index"])
     name = f"{point['kind']} {point['index']} (level {point['level']})"
@@ -236,7 +237,7 @@ def _on_select() -> None:
         found[picked["kind"], picked["level"], picked["index"]] = picked
     # Clusters first, the largest first.
     ordered = sorted(
-        found.values(), key=lambda point: (not point["kind"].endswith("cluster"), -point["size"])
+        found.values(), key=lambda point: (not parse_point_kind(point["kind"])[1], -point["size"])
     )
     state.select(
         [

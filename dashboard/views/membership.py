@@ -14,7 +14,7 @@ from dashboard import queries, state, widgets
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
 from dashboard.text import literal
-from hmf_core import drawn_tree, links_under
+from hmf_core import drawn_tree, links_under, parse_point_kind
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
@@ -125,9 +125,10 @@ def object_clusters(explored: state.Explored) -> None:
         key=f"object_side_{version}",
         format_func=lambda s: f"a {s}",
     )
-    meta = explored.users if side == "user" else explored.items
+    meta = explored.table(side)
     labels = meta.set_index("index")["label"]
-    default = picked["index"] if picked and picked["kind"] == side else int(labels.index[0])
+    on_side = bool(picked) and parse_point_kind(picked["kind"]) == (side, False)
+    default = picked["index"] if on_side else int(labels.index[0])
     index = st.selectbox(
         f"Which {side}",
         labels.index,

@@ -17,7 +17,9 @@ from hmf_core import (
     MAX_NAME,
     MAX_NOTE,
     METRIC_LABELS,
+    RANKING_NEGATIVES,
     SPLITS,
+    TASKS,
     DamagedFile,
     Dataset,
     RunDir,
@@ -43,6 +45,7 @@ from hmf_core import (
     start_run,
     step_of,
     stop_run,
+    task_metric_text,
     training_memory_bytes,
 )
 from hmf_core import list_runs as runs
@@ -144,7 +147,7 @@ def _accepted(key: str, value) -> bool:
         low, high = RANGES[key]
         return isinstance(value, (int, float)) and low <= value <= high
     choices = {
-        "train_task": ("rating", "ranking"),
+        "train_task": TASKS,
         "train_batch_size": BATCH_SIZES,
         "train_split": SPLITS,
         "train_device": ("auto", "cpu", "gpu") if torch.cuda.is_available() else ("auto", "cpu"),
@@ -223,16 +226,15 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
         st.error(literal(read_error_message(dataset.ratings, error)))
         return
     _sync_form(dataset, run)
-    tasks = ["rating", "ranking"]
     task = st.segmented_control(
         "Task",
-        tasks,
+        TASKS,
         required=True,
         key="train_task",
         **_start("train_task", default="ranking" if data.implicit else "rating"),
         format_func={"rating": "Rating (MSE)", "ranking": "Ranking (BPR)"}.get,
-        help="Rating: predict the rating, test RMSE. Ranking: rank a held-out item among 99 "
-        "unseen ones, HR@10 and MRR@10.",
+        help=f"Rating: predict the rating, test {task_metric_text('rating')}. Ranking: rank a "
+        f"held-out item among {RANKING_NEGATIVES} unseen ones, {task_metric_text('ranking')}.",
         **KEEP,
     )
     threshold = None

@@ -31,7 +31,17 @@ from hmf_core.models.hmf import HMF
 from hmf_core.runs.rundir import RunDir
 
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
-KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
+KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}  # (object, cluster)
+POINT_KINDS = (*(kinds[0] for kinds in KINDS.values()), *(kinds[1] for kinds in KINDS.values()))
+
+
+def parse_point_kind(kind: str) -> tuple[str, bool]:
+    """(side, is a cluster) of a map point's kind: "user" -> ("user", False), "item cluster" ->
+    ("item", True). The one reader of the kind column (embedding_table, the map, a selection)."""
+    for side, (object_kind, cluster_kind) in KINDS.items():
+        if kind in (object_kind, cluster_kind):
+            return side, kind == cluster_kind
+    raise ValueError(f"a map point's kind must be one of {POINT_KINDS}, got {kind!r}")
 
 
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
