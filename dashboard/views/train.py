@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from dashboard import gate, loads, state, widgets
+from dashboard.pages import PAGES
 from dashboard.recipe import KNOBS, recipe_controls
 from dashboard.sharing import SharedLimits
 from dashboard.text import literal
@@ -54,11 +55,9 @@ DEFAULTS = TrainSettings()
 BATCH_SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 KEEP = {"persist_state": "session"}  # keep the form's values when the user visits other pages
 EXPLORE_PAGES = [  # short labels: they share one row under the curves
-    ("views/map.py", "Map", ":material/scatter_plot:"),
-    ("views/affinity.py", "Affinity", ":material/grid_on:"),
-    ("views/membership.py", "Members", ":material/account_tree:"),
-    ("views/explain.py", "Explain", ":material/lightbulb:"),
-    ("views/metrics.py", "Metrics", ":material/monitoring:"),
+    (page.path, page.short, page.icon)
+    for page in PAGES["Explore a run"]
+    if page.path != "views/compare.py"  # a run's own pages only
 ]
 
 
