@@ -52,7 +52,8 @@ def cluster_members(explored: state.Explored) -> None:
         return
     picked = state.selected(("user cluster", "item cluster"))
     version = state.selection_version()
-    first = picked["kind"].split()[0] if picked and picked["kind"].split()[0] in sides else sides[0]
+    picked_side = parse_point_kind(picked["kind"])[0] if picked else None
+    first = picked_side if picked_side in sides else sides[0]
     controls = st.columns([2, 1, 3])
     side = controls[0].segmented_control(
         "Side",
@@ -67,7 +68,7 @@ def cluster_members(explored: state.Explored) -> None:
         "Level",
         len(explored.levels(side)),
         f"members_level_{side}_{version}",
-        picked["level"] if picked and picked["kind"] == f"{side} cluster" else 1,
+        picked["level"] if picked and parse_point_kind(picked["kind"]) == (side, True) else 1,
     )
     sizes = queries.cluster_sizes(explored.key, side, level)
     cluster = widgets.cluster_picker(
