@@ -9,12 +9,19 @@ import streamlit as st
 from dashboard import loads
 from dashboard.sharing import SharedLimits
 from dashboard.text import literal
-from hmf_core.data.datasets import Dataset
-from hmf_core.data.ratings import RatingData
-from hmf_core.runs.limits import folder_bytes, size_text
-from hmf_core.runs.manager import run_status, runs, runs_root
-from hmf_core.training.memory import parameter_count, training_memory_bytes
-from hmf_core.training.settings import TrainSettings, cluster_warnings
+from hmf_core import (
+    Dataset,
+    RatingData,
+    TrainSettings,
+    cluster_warnings,
+    folder_bytes,
+    parameter_count,
+    run_status,
+    runs_root,
+    size_text,
+    training_memory_bytes,
+)
+from hmf_core import list_runs as runs
 
 
 def split_sizes(dataset: Dataset, settings: TrainSettings) -> dict | None:

@@ -16,12 +16,22 @@ import torch
 from dashboard import loads
 from dashboard.recipe import KNOBS, recipe_controls
 from dashboard.text import literal
-from hmf_core.common.files import DamagedFile
-from hmf_core.data.datasets import Dataset, SplitChoice, default_split
-from hmf_core.data.split import SPLITS
-from hmf_core.runs.compare import changed_settings
-from hmf_core.runs.rundir import MAX_NAME, MAX_NOTE, RunDir
-from hmf_core.training.settings import TrainSettings, parse_cluster_counts
+from hmf_core import (
+    MAX_NAME,
+    MAX_NOTE,
+    RANKING_NEGATIVES,
+    SPLITS,
+    TASKS,
+    DamagedFile,
+    Dataset,
+    RunDir,
+    SplitChoice,
+    TrainSettings,
+    changed_settings,
+    default_split,
+    parse_cluster_counts,
+    task_metric_text,
+)
 
 DEFAULTS = TrainSettings()
 BATCH_SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384]
@@ -104,7 +114,7 @@ def _accepted(key: str, value) -> bool:
         low, high = RANGES[key]
         return isinstance(value, (int, float)) and low <= value <= high
     choices = {
-        "train_task": ("rating", "ranking"),
+        "train_task": TASKS,
         "train_batch_size": BATCH_SIZES,
         "train_split": SPLITS,
         "train_device": ("auto", "cpu", "gpu") if torch.cuda.is_available() else ("auto", "cpu"),
@@ -205,13 +215,13 @@ def _task_fields(implicit: bool) -> dict:
     """The task and, for ranking on explicit ratings, the threshold of a positive."""
     task = st.segmented_control(
         "Task",
-        ["rating", "ranking"],
+        TASKS,
         required=True,
         key="train_task",
         **_start("train_task", default="ranking" if implicit else "rating"),
         format_func={"rating": "Rating (MSE)", "ranking": "Ranking (BPR)"}.get,
-        help="Rating: predict the rating, test RMSE. Ranking: rank a held-out item among 99 "
-        "unseen ones, HR@10 and MRR@10.",
+        help=f"Rating: predict the rating, test {task_metric_text('rating')}. Ranking: rank a "
+        f"held-out item among {RANKING_NEGATIVES} unseen ones, {task_metric_text('ranking')}.",
         **KEEP,
     )
     threshold = None

@@ -32,7 +32,7 @@ import torch
 
 from hmf_core.common.errors import RunError
 from hmf_core.interpret import queries as interpret
-from hmf_core.models.interface import n_objects
+from hmf_core.models.interface import by_side, n_objects
 from hmf_core.runs.rundir import RunDir
 
 SCORE_BATCH = 4096  # users scored per matrix product in recommend_many (bounds its memory)
@@ -142,9 +142,7 @@ class Run:
     # ------------------------------------------------------------------ ids and tables
 
     def _side(self, side: str) -> _Side:
-        if side not in interpret.SIDES:
-            raise ValueError(f"side must be 'user' or 'item', got {side!r}")
-        return self._users if side == "user" else self._items
+        return by_side(side, self._users, self._items)
 
     def _table(self, side: str) -> pd.DataFrame:
         known = self._side(side)

@@ -16,9 +16,10 @@ from hmf_core.data.split import SPLITS
 from hmf_core.data.textfiles import missing, os_refusal, shown_path
 from hmf_core.models.hmf import WARM_STARTS
 from hmf_core.runs.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
-from hmf_core.training.metrics import TASKS
+from hmf_core.training.metrics import TASKS, task_metric_text
 from hmf_core.training.settings import (
     LOGGERS,
+    OPTIMIZERS,
     PRESETS,
     TrainSettings,
     parse_cluster_counts,
@@ -120,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--task",
         choices=TASKS,
         default=DEFAULTS.task,
-        help=f"rating: squared error, RMSE; ranking: BPR, HR@10 and MRR@10 {D}",
+        help=f"rating: squared error, {task_metric_text('rating')}; "
+        f"ranking: BPR, {task_metric_text('ranking')} {D}",
     )
     train.add_argument(
         "--positive-threshold",
@@ -248,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     # issue 11: the optimizer (its own block)
     train.add_argument(
         "--optimizer",
-        choices=["auto", "dense", "lazy"],
+        choices=OPTIMIZERS,
         default=DEFAULTS.optimizer,
         help="lazy: step only the batch's rows of C_1 / the MF tables, same results as dense "
         "AdamW, per-step cost independent of the number of users and items; auto (default): "

@@ -8,35 +8,38 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import gate, loads, state, train_checks, widgets
+from dashboard.pages import PAGES
 from dashboard.sharing import Access
 from dashboard.text import literal
 from dashboard.train_form import form_origin, form_settings, sync_form, train_form
-from hmf_core.common.errors import RunError
-from hmf_core.common.files import DamagedFile, diverged_fields
-from hmf_core.common.progress import step_of
-from hmf_core.data.datasets import Dataset, read_error_message
-from hmf_core.runs.manager import (
+from hmf_core import (
+    MAX_NAME,
+    MAX_NOTE,
     METRIC_LABELS,
+    DamagedFile,
+    Dataset,
+    RunDir,
+    RunError,
     RunStatus,
+    TrainSettings,
+    diverged_fields,
     format_duration,
     format_metrics,
+    metric_names,
+    read_error_message,
     run_note,
     run_status,
-    runs,
     runs_root,
     start_run,
+    step_of,
     stop_run,
 )
-from hmf_core.runs.rundir import MAX_NAME, MAX_NOTE, RunDir
-from hmf_core.training.metrics import metric_names
-from hmf_core.training.settings import TrainSettings
+from hmf_core import list_runs as runs
 
 EXPLORE_PAGES = [  # short labels: they share one row under the curves
-    ("views/map.py", "Map", ":material/scatter_plot:"),
-    ("views/affinity.py", "Affinity", ":material/grid_on:"),
-    ("views/membership.py", "Members", ":material/account_tree:"),
-    ("views/explain.py", "Explain", ":material/lightbulb:"),
-    ("views/metrics.py", "Metrics", ":material/monitoring:"),
+    (page.path, page.short, page.icon)
+    for page in PAGES["Explore a run"]
+    if page.path != "views/compare.py"  # a run's own pages only
 ]
 
 
@@ -235,7 +238,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
 
 
 def _evaluate_kept(run) -> None:
-    from hmf_core.training.trainer import evaluate_checkpoint  # Lightning: imported when needed
+    from hmf_core import evaluate_checkpoint  # Lightning: imported when needed
 
     try:
         with st.spinner("Testing the kept checkpoint…"):

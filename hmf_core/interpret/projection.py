@@ -31,7 +31,17 @@ from hmf_core.models.interface import ClusterModel
 from hmf_core.runs.rundir import RunDir
 
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
-KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
+KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}  # (object, cluster)
+POINT_KINDS = (*(kinds[0] for kinds in KINDS.values()), *(kinds[1] for kinds in KINDS.values()))
+
+
+def parse_point_kind(kind: str) -> tuple[str, bool]:
+    """(side, is a cluster) of a map point's kind: "user" -> ("user", False), "item cluster" ->
+    ("item", True). The one reader of the kind column (embedding_table, the map, a selection)."""
+    for side, (object_kind, cluster_kind) in KINDS.items():
+        if kind in (object_kind, cluster_kind):
+            return side, kind == cluster_kind
+    raise ValueError(f"a map point's kind must be one of {POINT_KINDS}, got {kind!r}")
 
 
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
@@ -426,16 +436,6 @@ def cluster_highlight(
 
 
 # --- a view in which users and items are comparable ----------------------------------------------
-
-SHARED_REASON = (
-    "In the model's space users and items form two clouds. The model scores a pair by the "
-    "inner product u·v, and writing u = μ_U + ū, v = μ_V + v̄ (μ: the mean user, the mean "
-    "item) gives u·v = ū·v̄ + ū·μ_V + μ_U·v̄ + μ_U·μ_V: each side's mean only adds an offset "
-    "per user, per item, or for all, yet it moves the whole side away from the other. This "
-    "view removes each side's mean and each point's length (ū/|ū|, v̄/|v̄|), so one cloud "
-    "remains and a user lies towards the items whose own part of the score, ū·v̄, is large "
-    "for their lengths (cosine). Clusters are moved by their side's mean likewise."
-)
 
 
 def _side_of(table: pd.DataFrame) -> np.ndarray:

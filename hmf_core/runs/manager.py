@@ -25,6 +25,7 @@ from hmf_core.common.progress import QUALITY_STEP
 from hmf_core.common.places import runs_root
 from hmf_core.runs.runclaim import create_run_dir
 from hmf_core.runs.rundir import RunDir, list_runs
+from hmf_core.training.metrics import METRIC_LABELS
 from hmf_core.training.settings import TrainSettings
 
 FINAL_STATES = ("finished", "stopped", "failed")
@@ -231,9 +232,6 @@ def _status(run: RunDir) -> RunStatus:
     if alive:
         return RunStatus(next_step, True, hmf, mf)
     return RunStatus(state, False, hmf, mf, error)
-
-
-METRIC_LABELS = {"rmse": "RMSE", "hr10": "HR@10", "mrr10": "MRR@10"}
 
 
 def format_metrics(metrics: dict, stage: str = "test") -> str:

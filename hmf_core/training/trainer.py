@@ -25,6 +25,7 @@ from hmf_core.data.datasets import coverage_message, metadata_coverage
 from hmf_core.data.metadata import align, read_metadata
 from hmf_core.data.ratings import RatingData, far_ratings, read_ratings
 from hmf_core.data.split import Split, make_split
+from hmf_core.models.interface import by_side
 from hmf_core.models.warmstart import warm_start
 from hmf_core.runs.runclaim import RunLock
 from hmf_core.runs.rundir import RunDir, data_fingerprint
@@ -99,7 +100,7 @@ def prepare_run(
     ):
         metadata = read_metadata(path, kind=kind) if path else None
         if metadata is not None:  # the Data page's warning, in the CLI and the worker log
-            rated = data.user_ids if kind == "user" else data.item_ids
+            rated = by_side(kind, data.user_ids, data.item_ids)
             coverage = metadata_coverage(metadata, rated)
             if not coverage.complete:
                 print(f"warning: {coverage_message(coverage, path, kind)}", flush=True)
