@@ -25,7 +25,7 @@ from hmf_core.common.progress import QUALITY_STEP
 from hmf_core.common.places import runs_root
 from hmf_core.runs.runclaim import create_run_dir
 from hmf_core.runs.rundir import RunDir, list_runs
-from hmf_core.train.settings import TrainSettings
+from hmf_core.training.settings import TrainSettings
 
 FINAL_STATES = ("finished", "stopped", "failed")
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -123,8 +123,8 @@ def runs(root: str | Path | None = None) -> list[RunDir]:
 
 def run_worker(run_dir: Path) -> int:
     """Body of the training process: read settings.json, train, record any failure."""
-    from hmf_core.train.settings import settings_from_json
-    from hmf_core.train.training import train_run
+    from hmf_core.training.settings import settings_from_json
+    from hmf_core.training.trainer import train_run
 
     run = RunDir(run_dir)
     settings = settings_from_json(run.file("settings"))
