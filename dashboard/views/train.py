@@ -626,7 +626,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
 
 
 def _evaluate_kept(run) -> None:
-    from hmf_core.training.trainer import evaluate_checkpoint  # Lightning: imported when needed
+    from hmf_core.runs.evaluate import evaluate_checkpoint  # Lightning: imported when needed
 
     try:
         with st.spinner("Testing the kept checkpoint…"):
