@@ -23,7 +23,7 @@ from benchmarks.accuracy import settings_for
 from benchmarks.harness import DEFAULT_DATA, RESULTS, machine_header, markdown_table, quiet
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import make_split
-from hmf_core.training.trainer import fit
+from hmf_core.runs.recorder import fit_run
 
 TOLERANCE = 1e-4  # |stored - new| below this counts as the same figure
 
@@ -52,7 +52,7 @@ def rerun(stored: pd.DataFrame, data_path: str, seed: int) -> pd.DataFrame:
             fixed, point = _setting(row)
             settings = settings_for(data_path, row["task"], fixed, point, seed, 200, 5)
             started = time.perf_counter()
-            test = fit(settings, splits[row["task"]], Path(work) / f"run{number}", label="same")
+            test = fit_run(settings, splits[row["task"]], Path(work) / f"run{number}", label="same")
             metric = "test_rmse" if row["task"] == "rating" else "test_hr10"
             new, old = float(test[metric]), float(row[metric])
             out.append(

@@ -79,7 +79,7 @@ PUBLIC = {
     "full_ranking_table": "training.full_ranking",
     "is_full_ranking": "training.full_ranking",
     "rule_text": "training.full_ranking",
-    "evaluate_checkpoint": "training.trainer",  # imports Lightning
+    "evaluate_checkpoint": "runs.evaluate",  # imports Lightning
     # interpret: queries of a trained model, cluster names, trust, quality, neighbours, maps
     "affinity_matrix": "interpret.queries",
     "block_order": "interpret.queries",

@@ -16,7 +16,7 @@ range (the model's raw output; `Run.score_meaning` says so, with the range); on 
 BPR scores: only their order means something.
 
 Everything here reuses hmf_core.interpret.queries / projection / quality (the same functions the app
-renders); training goes through hmf_core.training.trainer.train_run, as the CLI does.
+renders); training goes through hmf_core.runs.train_run.train_run, as the CLI does.
 """
 
 from __future__ import annotations
@@ -298,7 +298,8 @@ class Run:
     def quality(self) -> dict[str, pd.DataFrame]:
         """Cluster quality tables (interpret.quality.quality_tables): "sharpness", "agreement",
         "planted". Read from quality.json, computed (and written there) when it is absent."""
-        from hmf_core.interpret.quality import quality_tables, run_quality
+        from hmf_core.interpret.quality import quality_tables
+        from hmf_core.runs.quality_files import run_quality
 
         quality = self.dir.quality()
         if not quality:
@@ -332,8 +333,9 @@ def train(
     `run_dir`: default runs/<time>, as the CLI's.
     """
     from hmf_core.runs.runclaim import create_run_dir
+    from hmf_core.runs.train_run import train_run
     from hmf_core.training.settings import TrainSettings, with_preset
-    from hmf_core.training.trainer import is_rank_zero, train_run
+    from hmf_core.training.trainer import is_rank_zero
 
     known = {f.name for f in fields(TrainSettings)} - {"data", "items", "users", "preset"}
     roles = {f"{role}_col" for role in ("user", "item", "rating", "timestamp")}

@@ -656,7 +656,8 @@ def _check_inputs(settings: TrainSettings) -> None:
 def _train(args: argparse.Namespace, given: set[str] | None = None) -> int:
     from hmf_core.console import EpochProgress, StepProgress
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.training.trainer import is_rank_zero, train_run
+    from hmf_core.runs.train_run import train_run
+    from hmf_core.training.trainer import is_rank_zero
 
     config = read_config(args.config) if args.config else None
     settings = settings_from_args(args, given if config is not None else None, config)
@@ -709,7 +710,7 @@ def _refused_before_training(run_dir: Path) -> bool:
     """Whether the run's data was refused at read time (nothing trained, no checkpoint)."""
     from hmf_core.common.files import DamagedFile
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.training.trainer import PREPARING
+    from hmf_core.runs.train_run import PREPARING
 
     run = RunDir(run_dir)
     try:
@@ -750,7 +751,7 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
         raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
     _print_name(run)
     if compute:
-        from hmf_core.training.trainer import evaluate_checkpoint
+        from hmf_core.runs.evaluate import evaluate_checkpoint
 
         evaluate_checkpoint(run_dir, force=True)
     damage = run.damage()
@@ -795,7 +796,7 @@ def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
 
 def _maps(run_dir: Path) -> int:
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.training.trainer import compute_maps
+    from hmf_core.runs.train_run import compute_maps
 
     if not RunDir(run_dir).has_model():
         raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to draw maps from")
@@ -807,7 +808,8 @@ def _maps(run_dir: Path) -> int:
 
 
 def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
-    from hmf_core.interpret.quality import quality_tables, run_quality
+    from hmf_core.interpret.quality import quality_tables
+    from hmf_core.runs.quality_files import run_quality
     from hmf_core.runs.rundir import RunDir
 
     if not RunDir(run_dir).has_model():

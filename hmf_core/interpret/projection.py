@@ -4,7 +4,7 @@ Paper section 5.3: "all users, items, and their clusters are projected onto the 
 space". Every object embedding is a weighted average of its clusters' embeddings (eq. 6), so
 objects sit inside the hull of their clusters; the maps keep that picture.
 
-Written to a run directory after training (`save_projections`), read through
+Written to a run directory after training (hmf_core.runs.maps.save_projections), read through
 `RunDir.map`: map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
 
 At scale (more than UMAP_SAMPLE rows: ML-20M has ~165,000), UMAP is fitted on a stated sample
@@ -16,19 +16,15 @@ which and how many (`map_sample`).
 from __future__ import annotations
 
 import sys
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.common.progress import Report, silent
 from hmf_core.interpret.naming import cluster_names
 from hmf_core.interpret.queries import model_rows
 from hmf_core.models.interface import ClusterModel
-from hmf_core.runs.rundir import RunDir
 
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
 KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}  # (object, cluster)
@@ -278,38 +274,6 @@ def _fit_umap(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # no .transform()
         return reducer.fit_transform(vectors).astype(float)  # (rows, 2)
-
-
-def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
-    run.write_table(f"map_{method}", frame)  # the run's id in the parquet metadata
-
-
-def save_projections(run_dir: str | Path, seed: int = 0, report: Report | None = None) -> dict:
-    """Compute and write the PCA map, then the UMAP map, then maps.json: the timings and
-    `map_sample`'s fields (how many rows UMAP was fitted on, of how many). Returns maps.json.
-    `report(fraction, text)` hears each part (hmf_core.common.progress)."""
-    report = report or silent
-    report(0.0, "computing the maps: PCA")
-    run = RunDir(run_dir)
-    model = run.load_model()
-    users, items = run.users(), run.items()
-    timings = {}
-    started = time.perf_counter()
-    _write_map(run, "pca", pca_map(model, users, items))
-    timings["pca_s"] = round(time.perf_counter() - started, 3)
-    report(0.05, "computing the maps: importing UMAP")
-    started = time.perf_counter()
-    import_umap()  # timed apart from the fit: the import alone takes seconds
-    timings["umap_import_s"] = round(time.perf_counter() - started, 3)
-    report(0.2, "computing the maps: UMAP")
-    started = time.perf_counter()
-    umap_frame = umap_map(model, users, items, seed=seed)
-    _write_map(run, "umap", umap_frame)
-    timings["umap_s"] = round(time.perf_counter() - started, 3)
-    summary = {**timings, **map_sample(umap_frame)}
-    run.write("maps", summary)
-    report(1.0, "computing the maps: written")
-    return summary
 
 
 def map_sample(frame: pd.DataFrame) -> dict:
