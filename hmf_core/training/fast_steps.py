@@ -30,10 +30,11 @@ receives nor how many optimizer steps one Lightning batch makes, and each callba
 on three of Lightning's hooks every optimizer step (on_before_backward, on_after_backward,
 on_before_optimizer_step) even where it does nothing: the fixed cost per step that 1-3 take
 away. Lightning 2's loops are private classes that change between releases. The mixin uses
-public hooks only (training_step, manual optimization, on_*_epoch_* hooks) plus one private
-attribute name (3). A module mixes it in first, `class HMFModule(FastSteps,
-pl.LightningModule)`, defines `_shared_step(batch, "train") -> loss`, and calls
-`super().on_train_epoch_end()` if it defines on_train_epoch_end.
+public hooks only (training_step, manual optimization, on_*_epoch_* hooks) and torch's
+state_dict pre-hook, plus two private attribute names (`_current_fx_name`, `_trainer`). A
+module mixes it in first, `class HMFModule(FastSteps, pl.LightningModule)`, defines
+`_shared_step(batch, "train") -> loss`, and calls `super().on_train_epoch_end()` if it defines
+on_train_epoch_end.
 """
 
 from __future__ import annotations
