@@ -2,7 +2,7 @@
 a bare hand-written torch loop, and our Lightning path (HMFModule + HMFDataModule under
 pl.Trainer). Both step the optimizer HMFModule.configure_optimizers builds for the same
 setting (`optimizer`: auto, dense = fused AdamW, lazy = hmf_core.training.optim.LazyAdamW); every
-speed study (speed.py, sparse_optim.py, threads.py, rejected.py) times these two."""
+speed study (speed.py, overhead.py, sparse_optim.py, threads.py) times these two."""
 
 from __future__ import annotations
 

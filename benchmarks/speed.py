@@ -2,8 +2,8 @@
 hand-written torch loop over the same model, batches and optimizer (benchmarks.loops), for MF
 and HMF depth 1-3 on ML-100K and on seeded synthetic data the size of ML-1M and ML-20M; the
 GPU at those sizes in fp32 and bf16-mixed (skipped, and said so, without CUDA). The full run
-also runs the other speed studies and puts them in the same report: benchmarks.rejected
-(changes NOT adopted), time_to_best, memory, ddp, and threads (its own threads.md).
+also runs the other speed studies and puts them in the same report: overhead (Lightning vs
+the bare loop, interleaved), time_to_best, memory, ddp, and threads (its own threads.md).
 
     python -m benchmarks.speed                 # writes benchmarks/results/speed.md, threads.md
     python -m benchmarks.speed --quick --out /tmp/bench
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from benchmarks import ddp, memory, rejected, threads, time_to_best
+from benchmarks import ddp, memory, overhead, threads, time_to_best
 from benchmarks.harness import (
     DEFAULT_DATA,
     RESULTS,
@@ -281,13 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         ttb_split, ttb_label = synthetic_split(943, 1682, 20_000, seed=0), "synthetic"
     else:
         ttb_split, ttb_label = temporal_split(args.data), args.data
-    sections += rejected.sections(
-        ttb_split,
-        "ML-100K" if ttb_label != "synthetic" else "synthetic tiny",
-        {"tiny": SIZES["tiny"]}
-        if args.quick
-        else {"ML-1M size": SIZES["ml-1m-size"], "ML-20M size": SIZES["ml-20m-size"]},
-        args.quick,
+    sections.append(
+        overhead.section(
+            ttb_split,
+            "ML-100K (temporal split)" if ttb_label != "synthetic" else "synthetic tiny",
+            args.quick,
+            level=3,
+        )
     )
     sections.append(time_to_best.section(ttb_split, ttb_label, out, args.quick))
     sections.append(

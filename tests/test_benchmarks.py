@@ -114,9 +114,9 @@ def test_speed_quick(tmp_path):
         else table_with(tmp_path / "threads.md", "1 thread epoch s")
     )
     assert {row["load"] for row in threads} == {"idle", "1 busy core"}
-    # the studies NOT adopted, in their own module, still report into speed.md
-    assert [row["path"] for row in table_with(report, "/ bare loop")][-1].endswith("(NOT adopted)")
-    assert number(table_with(report, "speed-up of sparse")[0]["speed-up of sparse"]) > 0
+    # benchmarks.overhead reports into speed.md (rejected.py, retired, no longer does)
+    assert [row["model"] for row in table_with(report, "paired ratio min")] == ["MF", "HMF depth 1"]
+    assert "speed-up of sparse" not in text and "(NOT adopted)" not in text
     ddp = table_with(report, "speed-up vs 1 process, 1 thread")
     assert [row["layout"] for row in ddp] == [
         "1 process, 1 thread",
@@ -127,9 +127,27 @@ def test_speed_quick(tmp_path):
     if not torch.cuda.is_available():
         gpu = text.split("## GPU:")[1]
         assert gpu.split("\n\n")[1].startswith("Skipped: no CUDA device on this machine")
-    for name in ("speed.csv", "speed_variants.csv", "sparse_steps.csv", "time_to_best.csv"):
+    for name in ("speed.csv", "overhead.csv", "time_to_best.csv"):
         assert len(pd.read_csv(tmp_path / name)) > 0, name
     assert len(pd.read_csv(tmp_path / "ddp.csv")) == 2
+
+
+def test_overhead_quick(tmp_path):
+    """`python -m benchmarks.overhead`: the bare loop and the Lightning path (HMFModule with
+    FastSteps) alternately in one process; Lightning / bare is the figure."""
+    run_study("overhead", "--quick", "--out", str(tmp_path))
+    report = tmp_path / "overhead.md"
+    assert (
+        f"Command: `python -m benchmarks.overhead --quick --out {tmp_path}`" in report.read_text()
+    )
+    rows = table_with(report, "Lightning / bare (CPU)")
+    assert [row["model"] for row in rows] == ["MF", "HMF depth 1"]
+    assert {row["optimizer"] for row in rows} == {"AdamW(fused=True)"}
+    table = pd.read_csv(tmp_path / "overhead.csv")
+    assert len(table) == 2
+    bare, ours = table["bare CPU s/epoch"], table["Lightning CPU s/epoch"]
+    assert (bare > 0).all() and (ours > 0).all()
+    assert table["Lightning / bare (CPU)"].tolist() == pytest.approx((ours / bare).tolist())
 
 
 def test_maps_quick(tmp_path):

@@ -80,6 +80,11 @@ class HierarchicalEmbedding(nn.Module):
     # batch's rows only, for training.optim.LazyAdamW; off = a dense (M, m_1) gradient. While
     # gradients are recorded, before_lookup(table, rows) runs first: LazyAdamW.prepare brings
     # those rows up to date (steps they skipped), so the forward reads what dense AdamW has.
+    # It stays here, not in training.fast_steps with the rest of the catch-up: only the lookup
+    # knows which rows of which table a forward reads (users; items, or positives and
+    # negatives; the entropy penalty's rows). A training step that prepared them itself would
+    # have to repeat the model's and the task's lookups (a row it missed is read stale and the
+    # run silently stops being AdamW) and concatenate the rows again each step.
     sparse_gradients = False
     before_lookup = None
 

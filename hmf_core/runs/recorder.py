@@ -79,7 +79,7 @@ class RunRecorder(Callback):
             self.last_write = now
             if self.run.stop_requested():
                 trainer.should_stop = True
-            # a Lightning batch is a group of training batches (batches.StepGroups): count
+            # a Lightning batch is a group of training batches (fast_steps.StepGroups): count
             # the training batches, one optimizer step each
             loader = trainer.train_dataloader
             size, steps = getattr(loader, "size", 1), getattr(loader, "steps", None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 import torch
 
 
@@ -93,30 +91,3 @@ class TensorBatches:
                 negative = sample_unseen(batch[0], self.negatives, self.generator)[:, 0]  # (B,)
                 batch = (*batch, negative)
             yield batch
-
-
-class StepGroups:
-    """Training batches in groups of `size` consecutive ones: Lightning sees one batch, and
-    HMFModule.training_step takes one optimizer step per batch of the group. The batches and
-    their order are those of `batches`; only Lightning's fixed cost per batch (its loop, hooks
-    and callbacks: 0.3 ms, about 40% of an ML-1M-size MF step) is paid once per group
-    (benchmarks/results/speed.md)."""
-
-    def __init__(self, batches: TensorBatches, size: int):
-        if size < 1:
-            raise ValueError(f"a group holds at least one batch, not {size}")
-        self.batches = batches
-        self.size = size
-
-    @property
-    def steps(self) -> int:
-        """Optimizer steps (batches) of an epoch."""
-        return len(self.batches)
-
-    def __len__(self) -> int:
-        return -(-len(self.batches) // self.size)
-
-    def __iter__(self):
-        batches = iter(self.batches)
-        while group := tuple(islice(batches, self.size)):
-            yield group  # (batch, ...): each a tuple of tensors

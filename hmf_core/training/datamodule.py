@@ -6,13 +6,11 @@ import pytorch_lightning as pl
 import torch
 
 from hmf_core.data.split import Split
-from hmf_core.training.batches import SeenPairs, StepGroups, TensorBatches, sample_unseen
+from hmf_core.training.batches import SeenPairs, TensorBatches, sample_unseen
+from hmf_core.training.fast_steps import STEPS_PER_BATCH, StepGroups
 from hmf_core.training.metrics import RANKING_NEGATIVES, TASKS
 
 EVAL_BATCH = 8192
-# Training batches per Lightning batch (StepGroups): Lightning / bare loop, ML-1M-size MF, CPU s
-# per epoch: 1.49x with 1, 1.18x with 4, 1.11x with 8, 1.08x with 16 (benchmarks/results/speed.md).
-STEPS_PER_BATCH = 8
 
 
 def frame_tensors(frame, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -28,7 +26,8 @@ class HMFDataModule(pl.LightningDataModule):
     """Rating task: batches (users, items, ratings). Ranking task: training batches
     (users, positives, sampled negatives); evaluation batches (users, candidates) with the
     positive in column 0 and `n_negatives` unseen items beside it (drawn once, seeded).
-    Training batches come in groups of `steps_per_batch` (StepGroups): one optimizer step each."""
+    Training batches come in groups of `steps_per_batch` (fast_steps.StepGroups): one optimizer
+    step each."""
 
     def __init__(
         self,

@@ -1,4 +1,7 @@
-"""The LightningModule: holds the plain-torch HMF as `self.model`, adds only the steps."""
+"""The LightningModule: holds the plain-torch HMF as `self.model`, adds only the steps.
+
+How fast Lightning runs them (groups of optimizer steps per training_step, manual
+optimization, LazyAdamW's catch-up) is training/fast_steps.py's FastSteps, mixed in."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MeanSquaredError
 
 from hmf_core.models.hmf import HMFConfig, initial_model
+from hmf_core.training.fast_steps import FastSteps
 from hmf_core.training.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
 from hmf_core.training.optim import LazyAdamW
 from hmf_core.training.settings import LAZY_UNDER_DDP, OPTIMIZERS
@@ -42,8 +46,11 @@ def task_metrics(task: str) -> nn.ModuleDict:
     return nn.ModuleDict({name: metric.set_dtype(torch.float64) for name, metric in made.items()})
 
 
-class HMFModule(pl.LightningModule):
+class HMFModule(FastSteps, pl.LightningModule):
     """Rating prediction (MSE, eq. 5) or ranking (BPR, eq. 9) on the same embeddings.
+
+    training_step is FastSteps': for each training batch of a group, the loss of
+    `_shared_step(batch, "train")`, then zero_grad, manual_backward and an optimizer step.
 
     Validation and test metrics are torchmetrics, summed over the set and computed once at its
     end. Under DDP every process evaluates the whole set (only training is sharded), so
@@ -76,50 +83,29 @@ class HMFModule(pl.LightningModule):
         self.task = task
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
         self.eval_metrics = nn.ModuleDict({stage: task_metrics(task) for stage in EVAL_STAGES})
-        # Manual optimization: the same zero_grad / backward / step through Lightning's
-        # optimizer wrapper (steps counted, precision plugin, DDP), without the automatic
-        # loop's closure and its per-step hooks: ML-1M-size MF, Lightning / bare loop 1.41 ->
-        # 1.31 in CPU s (benchmarks/results/speed.md). The Trainer's gradient_clip_val and
-        # accumulate_grad_batches do not apply then (Lightning refuses them); we set neither.
-        self.automatic_optimization = False
 
-    def __setattr__(self, name: str, value) -> None:
-        # Lightning sets _current_fx_name (a str) around every hook call, 44 times a training
-        # step; nn.Module.__setattr__ checks parameters, modules and buffers each time, 13% of
-        # an ML-100K MF step through Lightning (cProfile). It is never any of those: set it
-        # directly.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-    def training_step(self, group, batch_idx):
-        """One optimizer step per batch of the group (HMFDataModule's StepGroups)."""
-        optimizer = self.optimizers()
-        limit = self.trainer.max_steps  # counts optimizer steps; -1: none
-        losses = []
-        for batch in group:
-            if losses and 0 <= limit <= self.trainer.global_step:
-                break  # Trainer(max_steps=...) stops inside a group
-            loss = self.training_loss(batch)
-            optimizer.zero_grad()
-            self.manual_backward(loss)
-            optimizer.step()
-            losses.append(loss.detach())
-        # on_train_batch_end's outputs["loss"] (faults.DivergenceStop reads it): a non-finite
-        # loss of any batch leaves the mean non-finite
-        return torch.stack(losses).mean()
-
-    def training_loss(self, batch) -> torch.Tensor:
-        """The batch's loss (eq. 5 or 9, plus the entropy penalty), added to the epoch's sum."""
+    def _shared_step(self, batch, stage: str) -> torch.Tensor | None:
+        """One batch of `stage`. Training: its loss (eq. 5 or 9, plus the entropy penalty),
+        added to the epoch's running sum. "val" / "test": its scores into the stage's metrics."""
         if self.task == "rating":
             users, items, ratings = batch
-            loss = F.mse_loss(self.model(users, items), ratings)  # eq. (5), batch mean
-        else:
+            predictions = self.model(users, items)  # (B,)
+            if stage != "train":
+                self.eval_metrics[stage]["rmse"].update(predictions, ratings)
+                return None
+            loss = F.mse_loss(predictions, ratings)  # eq. (5), batch mean
+        elif stage == "train":
             users, positives, negatives = batch
             margin = self.model(users, positives) - self.model(users, negatives)  # (B,)
             loss = -F.logsigmoid(margin).mean()  # eq. (9)
             items = torch.cat([positives, negatives])  # (2B,): the item rows this step read
+        else:
+            users, candidates = batch  # (B,), (B, 1+K): the positive in column 0
+            scores = self.model.score_candidates(users, candidates)  # (B, 1+K)
+            hits, reciprocal = hits_and_reciprocal_ranks(positive_rank(scores))  # (B,) each
+            self.eval_metrics[stage]["hr10"].update(hits)
+            self.eval_metrics[stage]["mrr10"].update(reciprocal)
+            return None
         if self.hparams.entropy_weight > 0:
             loss = loss + self.hparams.entropy_weight * self.membership_entropy(users, items)
         self._loss_sum = self._loss_sum + loss.detach() * len(users)
@@ -151,20 +137,8 @@ class HMFModule(pl.LightningModule):
             self._loss_sum, self._loss_count = 0.0, 0
 
     def on_train_epoch_end(self) -> None:
-        self._catch_up()
+        super().on_train_epoch_end()  # FastSteps: LazyAdamW's rows up to date
         self._log_train_loss()  # epochs without validation
-
-    def _shared_eval(self, batch, stage: str) -> None:
-        metrics = self.eval_metrics[stage]
-        if self.task == "rating":
-            users, items, ratings = batch
-            metrics["rmse"].update(self.model(users, items), ratings)  # (B,), (B,)
-        else:
-            users, candidates = batch
-            scores = self.model.score_candidates(users, candidates)  # (B, 1+K)
-            hits, reciprocal = hits_and_reciprocal_ranks(positive_rank(scores))  # (B,) each
-            metrics["hr10"].update(hits)
-            metrics["mrr10"].update(reciprocal)
 
     def _log_eval(self, stage: str) -> None:
         for name, metric in self.eval_metrics[stage].items():
@@ -173,14 +147,14 @@ class HMFModule(pl.LightningModule):
             metric.reset()
 
     def validation_step(self, batch, batch_idx):
-        self._shared_eval(batch, "val")
+        self._shared_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         self._log_train_loss()
         self._log_eval("val")
 
     def test_step(self, batch, batch_idx):
-        self._shared_eval(batch, "test")
+        self._shared_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
         self._log_eval("test")
@@ -203,7 +177,8 @@ class HMFModule(pl.LightningModule):
             if self._trainer is not None and self._trainer.world_size > 1:
                 raise ValueError(LAZY_UNDER_DDP)  # "auto" / "-1" devices that gave several
             # Only the batch's rows of C_1 / the MF tables get gradients and steps; skipped
-            # steps are applied when a row is next read, equal to dense AdamW (train/optim.py).
+            # steps are applied when a row is next read (prepare, in the forward) and before
+            # the weights are (FastSteps), equal to dense AdamW (training/optim.py).
             optimizer = LazyAdamW(
                 groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
             )
@@ -219,23 +194,6 @@ class HMFModule(pl.LightningModule):
             fused=True,
         )
 
-    # LazyAdamW leaves rows outside recent batches behind; bring every row up to date before
-    # anything reads the weights: validation (and the checkpoint saved after it), the end of
-    # an epoch without validation (ModelCheckpoint runs after this module's hook), any save,
-    # and the end of training.
-    def _catch_up(self) -> None:
-        trainer = self._trainer
-        for optimizer in trainer.optimizers if trainer is not None else ():
-            if isinstance(optimizer, LazyAdamW):
-                optimizer.catch_up()
-
-    def on_validation_epoch_start(self) -> None:
-        self._catch_up()
-
     def on_save_checkpoint(self, checkpoint) -> None:
-        self._catch_up()
         if self.run_identity:  # rundir.RUN_KEY: the run the checkpoint belongs to
             checkpoint["hmf_run"] = dict(self.run_identity)
-
-    def on_train_end(self) -> None:
-        self._catch_up()
