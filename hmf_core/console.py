@@ -108,8 +108,9 @@ class EpochProgress(Callback):
     def on_fit_start(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
-        depth = (pl_module.model.config.user_depth, pl_module.model.config.item_depth)
-        kind = "MF" if depth == (0, 0) else "HMF"
+        model = pl_module.model  # every family's config has user_ and item_clusters
+        clustered = model.config.user_clusters or model.config.item_clusters
+        kind = "MF" if not clustered else "HMF" if model.family == "hmf" else model.family
         self._print(
             f"training {kind} on {trainer.strategy.root_device} -> {trainer.default_root_dir}"
         )

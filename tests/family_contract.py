@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import hmf_cli
+from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from hmf_core.data.synthetic import planted_ratings, to_csv
@@ -115,11 +116,18 @@ class FamilyContract:
         at = AppTest.from_file(str(APP), default_timeout=120)
         at.query_params["run"] = run_dir.name
         at.run()
+        shown = config.get_option("client.showErrorDetails")
+        config.set_option("client.showErrorDetails", "full")  # the app's own: the type only
         failed = {}
-        for page in PAGES:
-            at.switch_page(f"views/{page}.py").run()
-            if at.exception:
-                failed[page] = at.exception[0].value.splitlines()[0][:200]
+        try:
+            for page in PAGES:
+                at.switch_page(f"views/{page}.py").run()
+                if at.exception:
+                    error = at.exception[0].proto
+                    where = [line.split("\n")[0].strip() for line in error.stack_trace[-2:]]
+                    failed[page] = f"{error.message[:150]} at {' / '.join(where)}"
+        finally:
+            config.set_option("client.showErrorDetails", shown)
         assert not failed, failed
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hmf_core.models import twostage
 from hmf_core.models.hmf import HMF, HMFConfig, initial_model
 
 DEFAULT_FAMILY = "hmf"  # what a settings.json, meta.json or checkpoint without the key means
@@ -61,6 +62,17 @@ FAMILIES: dict[str, Family] = {
         start=initial_model,
         from_settings=hmf_from_settings,
         trained=lambda config: config,
+    ),
+    "twostage": Family(
+        name="twostage",
+        label="MF then k-means (the two-stage baseline)",
+        config=twostage.TwoStageConfig,
+        model=twostage.TwoStage,
+        start=twostage.initial_model,
+        from_settings=twostage.from_settings,
+        trained=lambda config: config.mf_config(),
+        unused=("warm_start", "warm_start_sharpness", "logit_lr", "entropy_weight", "temperature"),
+        refusal=twostage.settings_refusal,
     ),
 }
 

@@ -237,6 +237,12 @@ class HMFModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint) -> None:
         self._catch_up()
+        # state a family derives from the weights (twostage: k-means labels and centres),
+        # computed from the weights this checkpoint holds and written into it
+        refresh = getattr(self.model, "refresh", None)
+        if refresh is not None:
+            derived = {f"model.{name}": value for name, value in refresh().items()}
+            checkpoint["state_dict"].update(derived)
         if self.run_identity:  # rundir.RUN_KEY: the run the checkpoint belongs to
             checkpoint["hmf_run"] = dict(self.run_identity)
 
