@@ -32,8 +32,9 @@ from benchmarks.harness import (
 )
 from hmf_core.data.ratings import RatingData, read_ratings
 from hmf_core.data.split import Split, make_split
+from hmf_core.runs.recorder import fit_run
 from hmf_core.runs.rundir import RunDir
-from hmf_core.training.trainer import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings
 
 PAPER_RMSE = {  # ML-100K test RMSE: Table 3 (MF, HMF depth 1) and Table 6 (HMF depth 1-4)
     "MF": "1.113 (T3)",
@@ -145,7 +146,7 @@ class Runner:
             return row
         run_dir = self.work / f"run{len(self.rows):04d}"
         started = time.perf_counter()
-        test = fit(settings, self.splits[settings.task], run_dir, label=model)
+        test = fit_run(settings, self.splits[settings.task], run_dir, label=model)
         wall = time.perf_counter() - started
         metrics = RunDir(run_dir).metrics()
         monitor = "val_rmse" if settings.task == "rating" else "val_hr10"

@@ -39,11 +39,12 @@ from benchmarks.harness import (
 from benchmarks.peers import best_fitted, svd_scorer
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import Split, make_split
+from hmf_core.runs.recorder import fit_run
 from hmf_core.training.batches import SeenPairs, sample_unseen
 from hmf_core.training.full_ranking import USERS_KEY, metric_names, split_full_ranking
 from hmf_core.training.metrics import hit_ratio_and_mrr, positive_rank
 from hmf_core.training.settings import MF_INIT_STD
-from hmf_core.training.trainer import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings
 
 THRESHOLD = 4.0  # relevant: rated >= 4 (rating task); positives (ranking task)
 NEGATIVES = 99
@@ -122,7 +123,7 @@ def run_all(splits: dict[str, Split], args, work: Path) -> pd.DataFrame:
                 started = time.perf_counter()
                 settings = settings_for(task, model, seed, args)
                 run_dir = work / f"{task}-{model}-{seed}".replace(" ", "_")
-                test = fit(settings, split, run_dir, label=model)  # full-ranking included
+                test = fit_run(settings, split, run_dir, label=model)  # full-ranking included
                 if task == "rating":
                     trained = torch.load(run_dir / "best.ckpt", weights_only=True)
                     scorer = _module_scorer(trained, split)

@@ -28,9 +28,9 @@ from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_hierarchy, planted_labels
 from hmf_core.interpret.quality import find_record, model_quality
 from hmf_core.models.warmstart import start_model
+from hmf_core.runs.recorder import fit_run
 from hmf_core.runs.rundir import RunDir
 from hmf_core.training.settings import MF_INIT_STD, with_preset
-from hmf_core.training.trainer import fit
 
 ML100K = ROOT.parent / "shared" / "data" / "ml-100k"
 # name -> (preset, overrides): the paper, each single idea tried on it, the recipe, variants.
@@ -61,7 +61,7 @@ PARTS = ("temporal", "random", "planted")
 
 def _fit(settings, split) -> tuple[dict, torch.nn.Module]:
     with tempfile.TemporaryDirectory() as directory:
-        metrics = fit(settings, split, Path(directory))
+        metrics = fit_run(settings, split, Path(directory))
         run = RunDir(directory)
         metrics["val_rmse"] = float(run.metrics()["val_rmse"].min())  # the selected epoch's
         return metrics, run.load_model()

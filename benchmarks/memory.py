@@ -69,7 +69,6 @@ def section(sizes: dict[str, tuple[int, int, int]]) -> Section:
 
 CHILD = r"""
 import json, sys, time
-sys.path.insert(0, {repo!r})
 import torch
 import torch.nn.functional as F
 from benchmarks.harness import SIZES, peak_memory, reset_peak_memory, synthetic_split
@@ -128,14 +127,18 @@ def measured_table(steps: int, batch: int, sizes=MEASURED) -> pd.DataFrame:
     import sys
 
     from benchmarks.harness import ROOT
+    from hmf_dev import repo_env
 
     rows = []
     for size, model, depth, kind in sizes:
-        code = CHILD.format(
-            repo=str(ROOT), size=size, depth=depth, kind=kind, steps=steps, batch=batch
-        )
+        code = CHILD.format(size=size, depth=depth, kind=kind, steps=steps, batch=batch)
         done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env=repo_env(ROOT),
         )
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(size, model, kind, result, flush=True)

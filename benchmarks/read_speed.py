@@ -6,8 +6,8 @@ Each reading runs in a fresh subprocess that reports its wall time and its peak 
 RatingData: codes, ratings, times, id strings) is the figure that issue 10 bounds at 3x. The
 files are generated (seeded) under --tmp and not kept in the repository.
 
-    python benchmarks/read_speed.py                  # 20M rows, ~2-3 min on 2 shared cores
-    python benchmarks/read_speed.py --rows 1000000 --out /tmp/bench   # quick
+    python -m benchmarks.read_speed                  # 20M rows, ~2-3 min on 2 shared cores
+    python -m benchmarks.read_speed --rows 1000000 --out /tmp/bench   # quick
 """
 
 from __future__ import annotations
@@ -24,18 +24,16 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
-REPO = Path(__file__).resolve().parents[1]
+from hmf_dev import REPO, repo_env
+from hmf_dev.synthetic import generate_csv
 
 OLD_COMMIT = "3ac3316"  # the reader before issue 10 (pandas, per-line checks)
 OLD_FILES = ("__init__.py", "errors.py", "textfiles.py", "ratings.py")
 
 CHILD = r"""
 import json, resource, sys, time
-sys.path.insert(0, {repo!r})
 from hmf_core.common.errors import DataFormatError
 from hmf_core.data.ratings import read_ratings
 import pandas as pd
@@ -80,39 +78,6 @@ print(json.dumps(dict(outcome, wall_s=wall, cpu_s=cpu_s, baseline=baseline,
 """
 
 
-def generate_csv(path: Path, rows: int, seed: int = 0) -> None:
-    """ML-20M-like: 138,493 users, 26,744 items (ids up to 131,262), half-star ratings,
-    unix-second timestamps 1995-2015; written in 1M-row chunks."""
-    rng = np.random.default_rng(seed)
-    item_ids = np.sort(rng.choice(np.arange(1, 131_263), size=26_744, replace=False))
-    options = pacsv.WriteOptions(include_header=True)
-    with pacsv.CSVWriter(
-        str(path),
-        pa.schema(
-            [
-                ("userId", pa.int64()),
-                ("movieId", pa.int64()),
-                ("rating", pa.float64()),
-                ("timestamp", pa.int64()),
-            ]
-        ),
-        write_options=options,
-    ) as writer:
-        for start in range(0, rows, 1_000_000):
-            n = min(1_000_000, rows - start)
-            writer.write_table(
-                pa.table(
-                    {
-                        "userId": rng.integers(1, 138_494, n),
-                        # popular items more often (u^2 skew), few duplicated pairs
-                        "movieId": item_ids[(len(item_ids) * rng.random(n) ** 2).astype(int)],
-                        "rating": rng.integers(1, 11, n) / 2.0,
-                        "timestamp": rng.integers(789_652_009, 1_427_784_002, n),
-                    }
-                )
-            )
-
-
 def generate_bomb(path: Path, rows: int) -> None:
     """A zip of `rows` identical rows (the issue's 291 KB zip of 25M rows)."""
     line = b"1,1,5,881250949\n"
@@ -143,10 +108,11 @@ def old_reader(tmp: Path) -> Path:
 def measure(path: Path, repo: Path = REPO, progress: bool = False, split: bool = False) -> dict:
     """One reading in a fresh process; `progress`: with a report callback (hmf_core.common.progress)
     that keeps the latest report, as the Data page does; `split`: then the temporal split."""
-    code = CHILD.format(repo=str(repo), path=str(path), progress=progress, split=split)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
-    )
+    code = CHILD.format(path=str(path), progress=progress, split=split)
+    done = subprocess.run(  # `repo` first on the child's path: its hmf_core is the one read
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo,
+        env=repo_env(repo),
+    )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

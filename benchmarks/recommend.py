@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.harness import RESULTS, ROOT, Section, machine_header, markdown_table, write_report
+from hmf_dev import repo_env
 
 ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ratings_no_timestamps.dat"
 SHAPE = (6040, 3706, 1_000_209)  # ML-1M: users, items, ratings
@@ -33,7 +33,6 @@ SMOKE_SHAPE = (120, 80, 2_400)
 
 CHILD = r"""
 import json, sys, time
-sys.path.insert(0, {root!r})
 started = time.perf_counter()
 import hmf_core
 run = hmf_core.open_run({run!r})
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     import hmf_core
 
     frame, source = ratings_frame(args.smoke, args.seed)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = repo_env(ROOT)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         started = time.perf_counter()
@@ -97,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         users = run.users().index.to_numpy()[: args.users]
         users_file = scratch / "users.txt"
         users_file.write_text("".join(f"{user}\n" for user in users))
-        code = CHILD.format(
-            root=str(ROOT), run=str(run.path), users=str(users_file), repeats=args.repeats
-        )
+        code = CHILD.format(run=str(run.path), users=str(users_file), repeats=args.repeats)
         child = subprocess.run(
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )

@@ -33,9 +33,10 @@ from benchmarks.loops import STEADY_FROM, bare_epochs, lightning_epochs
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import Split, make_split
 from hmf_core.models.hmf import HMFConfig, halving_levels
+from hmf_core.runs.recorder import fit_run
 from hmf_core.training.lightning_module import LAZY_FROM_ELEMENTS
 from hmf_core.training.settings import MF_INIT_STD
-from hmf_core.training.trainer import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings
 
 ACCURACY_CSV = "sparse_optim_accuracy.csv"
 SPEED_CSV = "sparse_optim_speed.csv"
@@ -87,7 +88,7 @@ def accuracy(args) -> None:
                     )
                     run_dir = Path(work) / f"{model}-{seed}-{optimizer}".replace(" ", "_")
                     started, cpu = time.perf_counter(), time.process_time()
-                    test = fit(settings, split, run_dir, label=model)
+                    test = fit_run(settings, split, run_dir, label=model)
                     row = {
                         "model": model,
                         "seed": seed,

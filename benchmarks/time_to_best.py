@@ -13,8 +13,9 @@ import pandas as pd
 
 from benchmarks.harness import Section
 from hmf_core.data.split import Split
+from hmf_core.runs.recorder import fit_run
 from hmf_core.runs.rundir import RunDir
-from hmf_core.training.trainer import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings
 
 
 def selected_settings(out: Path) -> dict[str, dict]:
@@ -84,7 +85,7 @@ def time_to_best(split: Split, data_label: str, out: Path, quick: bool) -> pd.Da
             )
             run_dir = Path(work) / f"run{number}"
             started = time.perf_counter()
-            test = fit(settings, split, run_dir, label=label)
+            test = fit_run(settings, split, run_dir, label=label)
             wall = time.perf_counter() - started
             metrics = RunDir(run_dir).metrics()
             best = metrics.loc[metrics["val_rmse"].idxmin()]

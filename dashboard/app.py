@@ -11,23 +11,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import gate, state  # the installed package (`pip install -e .`)
+from dashboard.pages import PAGES
 from dashboard.text import literal
-from hmf_core.common.files import DamagedFile
-
-PAGES = {
-    "Data and training": [
-        ("views/data.py", "Data", ":material/dataset:"),
-        ("views/train.py", "Train", ":material/model_training:"),
-    ],
-    "Explore a run": [
-        ("views/map.py", "Map", ":material/scatter_plot:"),
-        ("views/affinity.py", "Cluster affinity", ":material/grid_on:"),
-        ("views/membership.py", "Membership", ":material/account_tree:"),
-        ("views/explain.py", "Explain", ":material/lightbulb:"),
-        ("views/metrics.py", "Metrics", ":material/monitoring:"),
-        ("views/compare.py", "Compare runs", ":material/compare_arrows:"),
-    ],
-}
+from hmf_core import DamagedFile
 
 
 def run() -> None:
@@ -36,7 +22,7 @@ def run() -> None:
         return
     navigation = st.navigation(
         {
-            section: [st.Page(path, title=title, icon=icon) for path, title, icon in pages]
+            section: [st.Page(page.path, title=page.title, icon=page.icon) for page in pages]
             for section, pages in PAGES.items()
         }
     )

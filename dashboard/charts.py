@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hmf_core.runs.rundir import diverged_rows
+from hmf_core import METRIC_LABELS, TASKS, diverged_rows, lower_is_better, metric_names
 
-METRIC_NAMES = {
+METRIC_NAMES = {  # train_loss, val_rmse, ..., test_mrr10: hmf_core's task -> metric map
     "train_loss": "Train loss",
-    "val_rmse": "Validation RMSE (lower is better)",
-    "val_hr10": "Validation HR@10 (higher is better)",
-    "val_mrr10": "Validation MRR@10 (higher is better)",
-    "test_rmse": "Test RMSE",
-    "test_hr10": "Test HR@10",
-    "test_mrr10": "Test MRR@10",
+    **{
+        name: f"Validation {METRIC_LABELS[name.removeprefix('val_')]} "
+        f"({'lower' if lower_is_better(name) else 'higher'} is better)"
+        for task in TASKS
+        for name in metric_names(task, "val")
+    },
+    **{
+        name: f"Test {METRIC_LABELS[name.removeprefix('test_')]}"
+        for task in TASKS
+        for name in metric_names(task, "test")
+    },
 }
 MODEL_COLOURS = {"HMF": "#3457d5", "MF": "#e8743b"}
 QUALITATIVE = [

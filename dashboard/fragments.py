@@ -9,7 +9,7 @@ import functools
 import streamlit as st
 
 from dashboard.text import literal
-from hmf_core.common.files import DamagedFile
+from hmf_core import DamagedFile
 
 
 def page_fragment(function):

@@ -12,19 +12,23 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hmf_core.data.datasets import (
+from hmf_core import (
+    MAP_METHODS,
     Coverage,
     Dataset,
+    RatingData,
+    RunDir,
+    RunStatus,
+    by_side,
+    describe,
+    make_split,
     metadata_coverage,
     open_dataset,
+    pca_map,
+    read_metadata,
+    read_ratings,
     time_histogram,
 )
-from hmf_core.data.metadata import read_metadata
-from hmf_core.data.ratings import RatingData, read_ratings
-from hmf_core.data.split import make_split
-from hmf_core.interpret.projection import pca_map
-from hmf_core.runs.manager import RunStatus, describe
-from hmf_core.runs.rundir import MAP_METHODS, RunDir
 
 Key = tuple[str, int]  # (run path, checkpoint mtime): the key of everything computed from a model
 
@@ -81,7 +85,7 @@ def _coverage(
     path: str, file_stamp: tuple, columns: tuple, meta_path: str, meta_stamp: tuple, kind: str
 ) -> Coverage:
     data = rating_data(path, file_stamp, columns)
-    ids = data.item_ids if kind == "item" else data.user_ids
+    ids = by_side(kind, data.user_ids, data.item_ids)
     return metadata_coverage(metadata(meta_path, meta_stamp, kind), ids)
 
 

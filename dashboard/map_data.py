@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+import hmf_core
 from dashboard import loads, map_figure, queries
-from hmf_core.interpret import projection
-from hmf_core.runs.rundir import RunDir
+from hmf_core import RunDir
 
 Key = loads.Key
 LAYOUTS = {
@@ -24,14 +24,14 @@ def names(key: Key) -> pd.DataFrame:
     """projection.map_names: every cluster's name, every object's top cluster name."""
     run = RunDir(key[0])
     model = loads.load_model(*key)
-    return projection.map_names(model, loads.table(run, "users"), loads.table(run, "items"))
+    return hmf_core.map_names(model, loads.table(run, "users"), loads.table(run, "items"))
 
 
 @st.cache_data(max_entries=8, show_spinner="Placing users and items in one space…")
 def shared(key: Key) -> tuple[pd.DataFrame, dict]:
     """The comparable view (projection.shared_map) and the side offsets it removes."""
     table, vectors = queries.embedding_table(key)
-    return projection.shared_map(table, vectors), projection.side_offsets(table, vectors)
+    return hmf_core.shared_map(table, vectors), hmf_core.side_offsets(table, vectors)
 
 
 @st.cache_data(max_entries=12, show_spinner=False)
@@ -63,4 +63,4 @@ def cluster_names(frame: pd.DataFrame) -> dict[str, str]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def highlight(key: Key, side: str, level: int, cluster: int) -> pd.DataFrame:
     """projection.cluster_highlight: the members of one cluster, with their probability."""
-    return projection.cluster_highlight(loads.load_model(*key), side, level, cluster)
+    return hmf_core.cluster_highlight(loads.load_model(*key), side, level, cluster)

@@ -17,8 +17,9 @@ import plotly.graph_objects as go
 
 from dashboard import charts
 from dashboard.text import hover
+from hmf_core import POINT_KINDS, parse_point_kind
 
-KINDS = ("user", "item", "user cluster", "item cluster")
+KINDS = POINT_KINDS  # user, item, user cluster, item cluster: custom data holds the position
 SYMBOLS = {"user": "circle", "item": "circle", "user cluster": "diamond", "item cluster": "square"}
 KIND_COLOURS = {
     "user": "#3457d5",
@@ -76,7 +77,7 @@ def colour_values(rows: pd.DataFrame, colour: str) -> pd.Series:
     the value). NaN: no value (a higher-level cluster has no level-1 top cluster)."""
     if colour != "top_cluster":
         return rows[colour]
-    side = rows["kind"].str.split().str[0]
+    side = rows["kind"].map({kind: parse_point_kind(kind)[0] for kind in KINDS})
     return (side + " cluster " + rows["top_cluster"].astype(str)).where(rows["top_cluster"] >= 0)
 
 
@@ -203,7 +204,7 @@ def figure(
         rows = visible[visible["kind"] == kind]
         if rows.empty:
             continue
-        is_cluster = kind.endswith("cluster")
+        is_cluster = parse_point_kind(kind)[1]
         if values is None:
             colouring = {"color": KIND_COLOURS[kind]}
         else:

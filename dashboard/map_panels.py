@@ -11,8 +11,7 @@ import streamlit as st
 from dashboard import map_data, queries, state, widgets
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
-from hmf_core.interpret.neighbours import MEASURES
-from hmf_core.interpret.projection import points_of
+from hmf_core import MEASURES, parse_point_kind, points_of
 
 
 def search_results(matches: pd.DataFrame, query: str) -> pd.Series | None:
@@ -58,14 +57,14 @@ def selection_panel(explored: state.Explored, highlight_note: str = "") -> None:
         st.rerun()
     if len(points) > 1:
         _several(explored, points, header)
-    elif points[0]["kind"].endswith("cluster"):
+    elif parse_point_kind(points[0]["kind"])[1]:
         _one_cluster(explored, points[0], header, highlight_note)
     else:
         _one_object(explored, points[0], header)
 
 
 def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: str) -> None:
-    side = point["kind"].split()[0]
+    side = parse_point_kind(point["kind"])[0]
     level, cluster = point["level"], point["index"]
     sizes = queries.cluster_sizes(explored.key, side, level)
     header.subheader(f"{point['kind'].capitalize()} {cluster} (level {level})")
@@ -104,8 +103,8 @@ def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: 
 
 
 def _one_object(explored: state.Explored, point: dict, header) -> None:
-    side = point["kind"]
-    meta = explored.users if side == "user" else explored.items
+    side = parse_point_kind(point["kind"])[0]
+    meta = explored.table(side)
     label = meta.loc[meta["index"] == point["index"], "label"]
     header.subheader(literal(label.iloc[0]) if len(label) else f"{side} {point['index']}")
     membership = queries.object_membership(explored.key, side, point["index"])

@@ -6,8 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.text import literal
-from hmf_core.interpret.quality import quality_tables
-from hmf_core.interpret.trust import cluster_trust
+from hmf_core import cluster_trust, quality_tables
 
 BOXES = {"crisp": st.success, "mixed": st.info, "near uniform": st.warning, "unknown": st.info}
 

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import hmf_core
 from dashboard import loads
-from hmf_core.interpret import explanation, naming, neighbours, projection
-from hmf_core.interpret import queries as interpret
-from hmf_core.runs.rundir import RunDir
+from hmf_core import RunDir
 
 Key = loads.Key
 
@@ -23,24 +22,22 @@ def _table(key: Key, name: str) -> pd.DataFrame:
     return loads.table(RunDir(key[0]), name)
 
 
-def _side(key: Key, side: str):
-    """One side of the run's model and its metadata in model order (row k = object k)."""
-    model = _model(key)
-    n_objects = model.config.n_users if side == "user" else model.config.n_items
-    rows = interpret.model_rows(_table(key, f"{side}s"), n_objects, side)
-    return interpret.side_embedding(model, side), rows
+@st.cache_data(max_entries=32, show_spinner=False)
+def level_counts(key: Key) -> dict[str, int]:
+    """How many levels (groupings) of clusters each side of the run's model has."""
+    return hmf_core.level_counts(_model(key))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def cluster_sizes(key: Key, side: str, level: int) -> np.ndarray:
-    return interpret.cluster_sizes(_model(key), side, level)
+    return hmf_core.cluster_sizes(_model(key), side, level)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the cluster affinity matrix…")
 def affinity(key: Key, user_level: int, item_level: int) -> tuple[pd.DataFrame, list, list]:
     """(matrix, row order, column order): the matrix and the order that shows its blocks."""
-    matrix = interpret.affinity_matrix(_model(key), user_level, item_level)
-    rows, columns = interpret.block_order(matrix)
+    matrix = hmf_core.affinity_matrix(_model(key), user_level, item_level)
+    rows, columns = hmf_core.block_order(matrix)
     return matrix, rows, columns
 
 
@@ -51,7 +48,7 @@ def cluster_table(
     """Names, sizes, nearest and top members of a side's clusters: the same for every cluster
     of the other side that they are ranked against, so computed once, not on each pick."""
     meta = _table(key, f"{side}s")
-    return interpret.cluster_table(_model(key), side, level, meta, top, attribute)
+    return hmf_core.cluster_table(_model(key), side, level, meta, top, attribute)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -59,7 +56,7 @@ def item_clusters_for_user_cluster(
     key: Key, cluster: int, user_level: int, item_level: int, top: int
 ) -> pd.DataFrame:
     table = cluster_table(key, "item", item_level, top)
-    return interpret.item_clusters_for_user_cluster(
+    return hmf_core.item_clusters_for_user_cluster(
         _model(key), cluster, _table(key, "items"), user_level, item_level, top, table
     )
 
@@ -69,7 +66,7 @@ def user_clusters_for_item_cluster(
     key: Key, cluster: int, user_level: int, item_level: int, top: int, attribute: str | None
 ) -> pd.DataFrame:
     table = cluster_table(key, "user", user_level, top, attribute)
-    return interpret.user_clusters_for_item_cluster(
+    return hmf_core.user_clusters_for_item_cluster(
         _model(key), cluster, _table(key, "users"), user_level, item_level, top, attribute, table
     )
 
@@ -79,36 +76,36 @@ def cluster_members(
     key: Key, side: str, level: int, cluster: int, top: int | None = None
 ) -> pd.DataFrame:
     meta = _table(key, f"{side}s")
-    return interpret.cluster_members(_model(key), side, level, cluster, meta, top)
+    return hmf_core.cluster_members(_model(key), side, level, cluster, meta, top)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def object_membership(key: Key, side: str, index: int) -> pd.DataFrame:
-    return interpret.object_membership(_model(key), side, index)
+    return hmf_core.object_membership(_model(key), side, index)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def hierarchy_links(key: Key, side: str, min_probability: float) -> pd.DataFrame:
-    return interpret.hierarchy_links(_model(key), side, min_probability)
+    return hmf_core.hierarchy_links(_model(key), side, min_probability)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def recommend(key: Key, user: int, top: int) -> pd.DataFrame:
-    return interpret.recommend_in_split(
+    return hmf_core.recommend_in_split(
         _model(key), user, _table(key, "interactions"), _table(key, "items"), top
     )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def explain_pair(key: Key, user: int, item: int, user_level: int, item_level: int) -> pd.DataFrame:
-    return interpret.explain_pair(
+    return hmf_core.explain_pair(
         _model(key), user, item, user_level=user_level, item_level=item_level
     )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def history(key: Key, user: int) -> pd.DataFrame:
-    return interpret.user_history(_table(key, "interactions"), _table(key, "items"), user)
+    return hmf_core.user_history(_table(key, "interactions"), _table(key, "items"), user)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -120,17 +117,15 @@ def labels(key: Key, side: str) -> dict[int, str]:
 
 
 def prediction(key: Key, user: int, item: int) -> float:
-    return interpret.predict(_model(key), user, item)
+    return hmf_core.predict(_model(key), user, item)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
     """hmf_core.interpret.naming's name of every level-`level` cluster of `side`."""
-    hierarchy, rows = _side(key, side)
-    if level < 1 or level > hierarchy.depth:
+    if level < 1 or level > level_counts(key)[side]:
         return {}
-    probabilities = hierarchy.object_to_level(level).detach().cpu().numpy()
-    names = naming.cluster_names(probabilities, rows["label"].astype(str), rows)
+    names = hmf_core.named_clusters(_model(key), side, level, _table(key, f"{side}s"))
     return dict(zip(names["cluster"], names["name"]))
 
 
@@ -143,33 +138,23 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
         "user_cluster": cluster_names(key, "user", user_level),
         "item_cluster": cluster_names(key, "item", item_level),
     }
-    biases = explanation.bias_terms(_model(key), user, item)
-    return explanation.explanation_views(pairs, biases, top, names)
+    biases = hmf_core.bias_terms(_model(key), user, item)
+    return hmf_core.explanation_views(pairs, biases, top, names)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
     """interpret.naming's tree of a side's named clusters, every level, for an icicle chart."""
-    hierarchy, rows = _side(key, side)
-    levels = [
-        hierarchy.object_to_level(level).detach().cpu().numpy()
-        for level in range(1, hierarchy.depth + 1)
-    ]
-    connections = [
-        hierarchy.membership(level).detach().cpu().numpy()
-        for level in range(1, hierarchy.depth + 1)
-    ]
-    root = f"all {side}s"
-    return naming.hierarchy_tree(levels, connections, rows["label"].astype(str), rows, top, root)
+    return hmf_core.cluster_tree(_model(key), side, _table(key, f"{side}s"), top)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def embedding_table(key: Key) -> tuple[pd.DataFrame, np.ndarray]:
     """Every user, item and cluster with its embedding (projection.embedding_table)."""
-    return projection.embedding_table(_model(key), _table(key, "users"), _table(key, "items"))
+    return hmf_core.embedding_table(_model(key), _table(key, "users"), _table(key, "items"))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def nearest(key: Key, kind: str, level: int, index: int, measure: str, k: int) -> pd.DataFrame:
     table, vectors = embedding_table(key)
-    return neighbours.nearest_to(table, vectors, kind, level, index, measure, k)
+    return hmf_core.nearest_to(table, vectors, kind, level, index, measure, k)

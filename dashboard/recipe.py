@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hmf_core.models.hmf import WARM_STARTS
-from hmf_core.training.settings import PRESETS
+from hmf_core import PRESETS, WARM_STARTS
 
 KEEP = {"persist_state": "session"}
 DEFAULT_PRESET = "interpretable"

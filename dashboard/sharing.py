@@ -17,7 +17,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hmf_core.runs.limits import RunLimits
+from hmf_core import RunLimits
 
 PASSWORD_VARIABLE = "HMF_PASSWORD"
 SECRETS_KEY = "password"  # in .streamlit/secrets.toml

@@ -15,13 +15,25 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import loads
+from dashboard import loads, queries
 from dashboard.text import literal
-from hmf_core.common.allowed import child_folder, data_folders
-from hmf_core.common.files import DamagedFile
-from hmf_core.data.datasets import DEMO, Dataset, app_folders, confine
-from hmf_core.runs.manager import RunStatus, run_status, runs, runs_root
-from hmf_core.runs.rundir import RunDir
+from hmf_core import (
+    DEMO,
+    SIDES,
+    DamagedFile,
+    Dataset,
+    RunDir,
+    RunStatus,
+    app_folders,
+    check_side,
+    child_folder,
+    confine,
+    data_folders,
+    parse_point_kind,
+    run_status,
+    runs_root,
+)
+from hmf_core import list_runs as runs
 
 # --- the dataset ------------------------------------------------------------------------------
 
@@ -131,14 +143,17 @@ class Explored:
     def users(self) -> pd.DataFrame:
         return loads.table(self.run, "users")
 
+    def table(self, side: str) -> pd.DataFrame:
+        """The users' or the items' table."""
+        return loads.table(self.run, f"{check_side(side)}s")
+
     @property
     def items(self) -> pd.DataFrame:
         return loads.table(self.run, "items")
 
     def levels(self, side: str) -> list[int]:
         """The cluster levels of one side: [] for depth 0 (plain MF there)."""
-        config = self.model.config
-        return list(range(1, (config.user_depth if side == "user" else config.item_depth) + 1))
+        return list(range(1, queries.level_counts(self.key)[side] + 1))
 
 
 def require_model() -> Explored:
@@ -209,10 +224,10 @@ def selection_version() -> int:
 def selection_side(points: list[dict]) -> str | None:
     """The side ('user' or 'item') that most selected points are on, users and clusters alike;
     a tie goes to the first point's side; None for no selection."""
-    sides = [point.get("kind", "").split(" ")[0] for point in points]
+    sides = [parse_point_kind(point["kind"])[0] for point in points]
     if not sides:
         return None
-    return max(("user", "item"), key=lambda side: (sides.count(side), side == sides[0]))
+    return max(SIDES, key=lambda side: (sides.count(side), side == sides[0]))
 
 
 def selected(kinds: tuple[str, ...]) -> dict | None:
@@ -225,15 +240,17 @@ def selected(kinds: tuple[str, ...]) -> dict | None:
     objects have as their top cluster (the map records it)."""
     points = selected_points()
     side = selection_side(points)
-    on_side = tuple(kind for kind in kinds if kind.split(" ")[0] == side)
+    on_side = tuple(kind for kind in kinds if parse_point_kind(kind)[0] == side)
     for point in points:
         if point.get("kind") in (on_side or kinds):
             return point
-    if f"{side} cluster" in on_side:
-        tops = [p.get("top_cluster", -1) for p in points if p.get("kind") == side]
+    cluster_kind = next((kind for kind in on_side if parse_point_kind(kind)[1]), None)
+    if cluster_kind is not None:
+        objects = [p for p in points if parse_point_kind(p["kind"]) == (side, False)]
+        tops = [p.get("top_cluster", -1) for p in objects]
         tops = [top for top in tops if top is not None and top >= 0]
         if tops:
-            return {"kind": f"{side} cluster", "level": 1, "index": max(tops, key=tops.count)}
+            return {"kind": cluster_kind, "level": 1, "index": max(tops, key=tops.count)}
     return None
 
 

@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from hmf_core.runs.rundir import RunDir
-from hmf_core.training.metrics import metric_names
+from hmf_core import RunDir, metric_names, parse_point_kind
 
 
 def level_picker(cell, label: str, depth: int, key: str, default: int = 1) -> int:
@@ -33,7 +32,7 @@ def cluster_picker(
     """One cluster of `side` at `level`, listed with its size; opens on the cluster selected
     on the map (`picked`) when it is of this side and level, else on the largest."""
     default = int(sizes.argmax())
-    if picked and picked["kind"] == f"{side} cluster" and picked["level"] == level:
+    if picked and parse_point_kind(picked["kind"]) == (side, True) and picked["level"] == level:
         default = int(picked["index"])
     return cell.selectbox(
         label,

@@ -16,7 +16,7 @@ range (the model's raw output; `Run.score_meaning` says so, with the range); on 
 BPR scores: only their order means something.
 
 Everything here reuses hmf_core.interpret.queries / projection / quality (the same functions the app
-renders); training goes through hmf_core.training.trainer.train_run, as the CLI does.
+renders); training goes through hmf_core.runs.train_run.train_run, as the CLI does.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import torch
 
 from hmf_core.common.errors import RunError
 from hmf_core.interpret import queries as interpret
+from hmf_core.models.interface import by_side, n_objects
 from hmf_core.runs.rundir import RunDir
 
 SCORE_BATCH = 4096  # users scored per matrix product in recommend_many (bounds its memory)
@@ -114,9 +115,8 @@ class Run:
         self.model = run.load_model()
         self.settings = run.settings()
         self.task = self.settings.get("task", "rating")
-        config = self.model.config
-        self._users = _Side("user", run.users(), config.n_users, run)
-        self._items = _Side("item", run.items(), config.n_items, run)
+        self._users = _Side("user", run.users(), n_objects(self.model, "user"), run)
+        self._items = _Side("item", run.items(), n_objects(self.model, "item"), run)
         self._seen = None  # (n_users, n_items) CSR of every rated pair of the split, on demand
 
     def __repr__(self) -> str:
@@ -142,9 +142,7 @@ class Run:
     # ------------------------------------------------------------------ ids and tables
 
     def _side(self, side: str) -> _Side:
-        if side not in interpret.SIDES:
-            raise ValueError(f"side must be 'user' or 'item', got {side!r}")
-        return self._users if side == "user" else self._items
+        return by_side(side, self._users, self._items)
 
     def _table(self, side: str) -> pd.DataFrame:
         known = self._side(side)
@@ -186,7 +184,7 @@ class Run:
         rows = np.array([self._users.row(user) for user in users], dtype=np.int64)  # (B,)
         n_items = len(self._items)
         picked_rows, picked_items, picked_scores, picked_ranks = [], [], [], []
-        device = next(self.model.parameters()).device
+        device = interpret.model_device(self.model)
         for start in range(0, len(rows), SCORE_BATCH):
             batch = rows[start : start + SCORE_BATCH]  # (b,)
             scores = self.model.score_all(torch.from_numpy(batch).to(device))  # (b, N)
@@ -256,7 +254,8 @@ class Run:
         return interpret.object_membership(self.model, side, self._side(side).row(key))
 
     def depth(self, side: str) -> int:
-        return interpret.side_embedding(self.model, self._side(side).side).depth
+        """How many levels (groupings) of clusters a side has; 0 = plain MF."""
+        return interpret.level_counts(self.model)[self._side(side).side]
 
     def cluster_table(self, side: str, level: int = 1, top: int = 3) -> pd.DataFrame:
         """Every level-`level` cluster of `side`: name, size, nearest objects and most probable
@@ -269,9 +268,8 @@ class Run:
         """Every object's collapsed probability of each level-`level` cluster: indexed by
         original id, one column per cluster (cluster_0, cluster_1, ...); rows sum to 1."""
         known = self._side(side)
-        hierarchy = interpret.side_embedding(self.model, side)
-        interpret._check_level(hierarchy, side, level)
-        probability = hierarchy.object_to_level(level).detach().cpu().double().numpy()
+        found = interpret.level_grouping(self.model, known.side, level)
+        probability = found.membership.detach().cpu().double().numpy()  # (M, m)
         columns = [f"cluster_{c}" for c in range(probability.shape[1])]
         return pd.DataFrame(probability, index=known.index(), columns=columns)
 
@@ -280,10 +278,11 @@ class Run:
         """Level 0 (default): every object's embedding, indexed by original id; level >= 1:
         the cluster embeddings of that level, indexed by cluster. Columns dim_0, dim_1, ..."""
         known = self._side(side)
-        hierarchy = interpret.side_embedding(self.model, side)
         if level:
-            interpret._check_level(hierarchy, side, level)
-        vectors = hierarchy.cluster_embeddings(level).detach().cpu().double().numpy()
+            vectors = interpret.level_grouping(self.model, known.side, level).cluster_vectors
+        else:
+            vectors = self.model.object_vectors(known.side)  # (M, d)
+        vectors = vectors.detach().cpu().double().numpy()  # (M or m, d)
         columns = [f"dim_{d}" for d in range(vectors.shape[1])]
         index = known.index() if level == 0 else pd.RangeIndex(len(vectors), name="cluster")
         return pd.DataFrame(vectors, index=index, columns=columns)
@@ -299,7 +298,8 @@ class Run:
     def quality(self) -> dict[str, pd.DataFrame]:
         """Cluster quality tables (interpret.quality.quality_tables): "sharpness", "agreement",
         "planted". Read from quality.json, computed (and written there) when it is absent."""
-        from hmf_core.interpret.quality import quality_tables, run_quality
+        from hmf_core.interpret.quality import quality_tables
+        from hmf_core.runs.quality_files import run_quality
 
         quality = self.dir.quality()
         if not quality:
@@ -333,8 +333,9 @@ def train(
     `run_dir`: default runs/<time>, as the CLI's.
     """
     from hmf_core.runs.runclaim import create_run_dir
+    from hmf_core.runs.train_run import train_run
     from hmf_core.training.settings import TrainSettings, with_preset
-    from hmf_core.training.trainer import is_rank_zero, train_run
+    from hmf_core.training.trainer import is_rank_zero
 
     known = {f.name for f in fields(TrainSettings)} - {"data", "items", "users", "preset"}
     roles = {f"{role}_col" for role in ("user", "item", "rating", "timestamp")}

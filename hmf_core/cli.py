@@ -17,9 +17,10 @@ from hmf_core.data.textfiles import missing, os_refusal, shown_path
 from hmf_core.models.hmf import WARM_STARTS
 from hmf_core.models.registry import FAMILIES
 from hmf_core.runs.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
-from hmf_core.training.metrics import TASKS
+from hmf_core.training.metrics import TASKS, task_metric_text
 from hmf_core.training.settings import (
     LOGGERS,
+    OPTIMIZERS,
     PRESETS,
     TrainSettings,
     parse_cluster_counts,
@@ -121,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--task",
         choices=TASKS,
         default=DEFAULTS.task,
-        help=f"rating: squared error, RMSE; ranking: BPR, HR@10 and MRR@10 {D}",
+        help=f"rating: squared error, {task_metric_text('rating')}; "
+        f"ranking: BPR, {task_metric_text('ranking')} {D}",
     )
     train.add_argument(
         "--positive-threshold",
@@ -258,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     # issue 11: the optimizer (its own block)
     train.add_argument(
         "--optimizer",
-        choices=["auto", "dense", "lazy"],
+        choices=OPTIMIZERS,
         default=DEFAULTS.optimizer,
         help="lazy: step only the batch's rows of C_1 / the MF tables, same results as dense "
         "AdamW, per-step cost independent of the number of users and items; auto (default): "
@@ -664,7 +666,8 @@ def _check_inputs(settings: TrainSettings) -> None:
 def _train(args: argparse.Namespace, given: set[str] | None = None) -> int:
     from hmf_core.console import EpochProgress, StepProgress
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.training.trainer import is_rank_zero, train_run
+    from hmf_core.runs.train_run import train_run
+    from hmf_core.training.trainer import is_rank_zero
 
     config = read_config(args.config) if args.config else None
     settings = settings_from_args(args, given if config is not None else None, config)
@@ -717,7 +720,7 @@ def _refused_before_training(run_dir: Path) -> bool:
     """Whether the run's data was refused at read time (nothing trained, no checkpoint)."""
     from hmf_core.common.files import DamagedFile
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.training.trainer import PREPARING
+    from hmf_core.runs.train_run import PREPARING
 
     run = RunDir(run_dir)
     try:
@@ -758,7 +761,7 @@ def _evaluate(run_dir: Path, compute: bool = False) -> int:
         raise RunError(f"{run_dir}: not a run directory (settings.json is missing)")
     _print_name(run)
     if compute:
-        from hmf_core.training.trainer import evaluate_checkpoint
+        from hmf_core.runs.evaluate import evaluate_checkpoint
 
         evaluate_checkpoint(run_dir, force=True)
     damage = run.damage()
@@ -803,7 +806,7 @@ def _print_full_ranking(label: str, metrics: dict, has_model: bool) -> None:
 
 def _maps(run_dir: Path) -> int:
     from hmf_core.runs.rundir import RunDir
-    from hmf_core.training.trainer import compute_maps
+    from hmf_core.runs.train_run import compute_maps
 
     if not RunDir(run_dir).has_model():
         raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to draw maps from")
@@ -815,7 +818,8 @@ def _maps(run_dir: Path) -> int:
 
 
 def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
-    from hmf_core.interpret.quality import quality_tables, run_quality
+    from hmf_core.interpret.quality import quality_tables
+    from hmf_core.runs.quality_files import run_quality
     from hmf_core.runs.rundir import RunDir
 
     if not RunDir(run_dir).has_model():

@@ -108,9 +108,11 @@ class EpochProgress(Callback):
     def on_fit_start(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
-        model = pl_module.model  # every family's config has user_ and item_clusters
-        clustered = model.config.user_clusters or model.config.item_clusters
-        kind = "MF" if not clustered else "HMF" if model.family == "hmf" else model.family
+        from hmf_core.interpret.queries import level_counts
+
+        model = pl_module.model
+        plain = not any(level_counts(model).values())
+        kind = "MF" if plain else {"hmf": "HMF"}.get(model.family, model.family)
         self._print(
             f"training {kind} on {trainer.strategy.root_device} -> {trainer.default_root_dir}"
         )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from hmf_core.interpret import naming, projection
+from hmf_core.interpret import projection
 from hmf_core.interpret import queries as interpret
 
 if TYPE_CHECKING:
@@ -42,10 +42,8 @@ def export(run: Run, out: str | Path, format: str) -> list[Path]:
 
 def _names(run: Run, side: str, level: int) -> list[str]:
     """interpret.naming's name of every level-`level` cluster of `side` (as the app shows)."""
-    hierarchy = interpret.side_embedding(run.model, side)
-    rows = interpret.model_rows(run.dir.table(f"{side}s"), len(run._side(side)), side)
-    probabilities = hierarchy.object_to_level(level).detach().cpu().double().numpy()
-    return naming.cluster_names(probabilities, rows["label"].astype(str), rows)["name"].tolist()
+    meta = run.dir.table(f"{side}s")
+    return interpret.named_clusters(run.model, side, level, meta)["name"].tolist()
 
 
 def _cell(value) -> str:
@@ -61,17 +59,18 @@ def projector(run: Run, out: Path) -> list[Path]:
     table.insert(0, "id", "")
     table.insert(table.columns.get_loc("top_cluster") + 1, "top_cluster_name", "")
     for side in interpret.SIDES:
-        objects = table["kind"] == side
+        object_kind, cluster_kind = projection.KINDS[side]
+        objects = table["kind"] == object_kind
         rows = table.loc[objects, "index"].to_numpy()
         table.loc[objects, "id"] = [str(i) for i in run._side(side).ids[rows]]
         for level in range(1, run.depth(side) + 1):
-            clusters = (table["kind"] == f"{side} cluster") & (table["level"] == level)
+            clusters = (table["kind"] == cluster_kind) & (table["level"] == level)
             indices = table.loc[clusters, "index"].to_numpy()
             table.loc[clusters, "id"] = [f"L{level}:{i}" for i in indices]
             names = np.array(_names(run, side, level), dtype=object)
             table.loc[clusters, "label"] = names[indices]
             if level == 1:
-                mine = table["kind"].isin([side, f"{side} cluster"]) & (table["top_cluster"] >= 0)
+                mine = table["kind"].isin(projection.KINDS[side]) & (table["top_cluster"] >= 0)
                 table.loc[mine, "top_cluster_name"] = names[table.loc[mine, "top_cluster"]]
     table = table.drop(columns="index")
     vectors_path, metadata_path = out / "vectors.tsv", out / "metadata.tsv"

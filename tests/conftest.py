@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real MovieLens files are, and a skip when they are not."""
+"""Shared fixtures: where the real MovieLens files are, and a skip when they are not (a failure
+with HMF_REQUIRE_DATA=1, as in CI)."""
 
 from __future__ import annotations
 
@@ -60,10 +61,14 @@ def wait_for(condition, timeout: float = 180.0, every: float = 0.25):
 
 
 def shared_file(relative: str) -> Path:
-    """A file under ../shared/data, or a skip that says why."""
+    """A file under ../shared/data, or a skip that says why (a failure when HMF_REQUIRE_DATA=1,
+    as in CI: there a missing file must not pass unseen)."""
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"{path} is absent: the real MovieLens files live in ../shared/data")
+        reason = f"{path} is absent: the real MovieLens files live in ../shared/data"
+        if os.environ.get("HMF_REQUIRE_DATA") == "1":
+            pytest.fail(reason + " (HMF_REQUIRE_DATA=1 makes this a failure)")
+        pytest.skip(reason)
     return path
 
 

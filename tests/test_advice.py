@@ -16,8 +16,8 @@ from test_app import app, shown, use_paths
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import SPLITS, make_split
 from hmf_core.runs.rundir import RunDir
+from hmf_core.runs.train_run import train_run
 from hmf_core.training.settings import TrainSettings
-from hmf_core.training.trainer import train_run
 
 SMALL = TrainSettings(
     user_clusters=[2],

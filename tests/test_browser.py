@@ -15,7 +15,8 @@ import time
 
 import pytest
 from conftest import shared_file
-from e2e_helpers import (
+
+from hmf_dev.browser import (
     CHROMIUM_ARGS,
     SCREENSHOTS,
     Screenshots,
@@ -28,8 +29,7 @@ from e2e_helpers import (
     table_rows,
     wait_for_curve_points,
 )
-
-from benchmarks.latency import FRESH_MAP
+from hmf_dev.clicks import FRESH_MAP
 
 pytestmark = pytest.mark.browser
 LONG = 240_000  # ms: training plus maps on a busy 2-core machine
@@ -595,7 +595,7 @@ def map_run(tmp_path):
     import subprocess
     import sys
 
-    from e2e_helpers import REPO
+    from hmf_dev import REPO
 
     data = shared_file("ml-100k/u.data")
     items, users = shared_file("ml-100k/u.item"), shared_file("ml-100k/u.user")
@@ -833,7 +833,7 @@ def test_the_data_page_shows_progress_while_reading_a_large_file_by_path(tmp_pat
     chromium = require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    from benchmarks.read_speed import generate_csv
+    from hmf_dev.synthetic import generate_csv
 
     large = tmp_path / "large.csv"
     generate_csv(large, 4_000_000)
@@ -969,7 +969,7 @@ def body_text(page) -> str:
 def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
     from playwright.sync_api import Error, expect
 
-    from benchmarks.latency import (
+    from hmf_dev.clicks import (
         HOVER_LABEL,
         ISOLATED_MARKERS,
         MAP_LAID_OUT,
@@ -1046,7 +1046,7 @@ def test_every_kind_of_click_is_timed_on_ml100k(browser_tab):
     u.item and u.user (benchmarks/latency.py repeats them and reports p50 / p95). The times are
     written to latency.json beside the screenshots, not asserted: a timed test fails on a busy
     machine, not on a slow app. What is asserted is that every kind was measured."""
-    from benchmarks.latency import KINDS, Clicks, run_clicks
+    from hmf_dev.clicks import KINDS, Clicks, run_clicks
 
     page, url, runs_dir = browser_tab
     clicks = Clicks(page, url, runs_dir)

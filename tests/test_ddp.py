@@ -11,7 +11,7 @@ import textwrap
 from dataclasses import replace
 
 import pytest
-from conftest import REPO
+from conftest import CLI_ENV, REPO
 
 from hmf_core.training.settings import LAZY_UNDER_DDP, TrainSettings
 
@@ -69,7 +69,6 @@ def test_cli_refuses_lazy_with_ddp_in_one_line_before_training(tmp_path):
 
 LIGHTNING_SCRIPT = """
 import sys
-sys.path.insert(0, {repo!r})
 import pytorch_lightning as pl
 import torch
 from hmf_core.training.datamodule import HMFDataModule
@@ -87,7 +86,7 @@ config = settings.model_config(split, float(split.train["rating"].mean()))
 class Kind(pl.Callback):
     def on_train_start(self, trainer, module):
         name = type(trainer.optimizers[0]).__name__
-        print(f"rank {{trainer.global_rank}}: {{module.optimizer_kind()}} {{name}}", flush=True)
+        print(f"rank {trainer.global_rank}: {module.optimizer_kind()} {name}", flush=True)
 
 
 for optimizer in sys.argv[1:]:
@@ -100,7 +99,7 @@ for optimizer in sys.argv[1:]:
     try:
         trainer.fit(module, datamodule=HMFDataModule(split, "rating", 64, 0))
     except ValueError as error:
-        print(f"rank {{trainer.global_rank}} refused: {{error}}", flush=True)
+        print(f"rank {trainer.global_rank} refused: {error}", flush=True)
 """
 
 
@@ -109,10 +108,11 @@ def test_under_real_ddp_auto_is_dense_and_lazy_is_refused_at_start(tmp_path):
     Trainer built by hand, "auto" devices on a multi-GPU machine), HMFModule refuses lazy
     when the optimizers are made, and `auto` picks fused dense AdamW."""
     script = tmp_path / "ddp_lazy.py"
-    script.write_text(textwrap.dedent(LIGHTNING_SCRIPT.format(repo=str(REPO))))
+    script.write_text(textwrap.dedent(LIGHTNING_SCRIPT))
     result = subprocess.run(
         [sys.executable, str(script), "auto", "lazy"],
         cwd=tmp_path,
+        env=CLI_ENV,  # the repository first on PYTHONPATH: this checkout's hmf_core
         capture_output=True,
         text=True,
         timeout=600,

@@ -16,9 +16,9 @@ from conftest import REPO, wait_for
 from test_app import app, texts, visit
 from test_runs import settings_for
 
+from hmf_core.runs.evaluate import evaluate_checkpoint
 from hmf_core.runs.manager import describe, start_run
 from hmf_core.runs.rundir import RunDir
-from hmf_core.training.trainer import evaluate_checkpoint
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-ranking"])

@@ -21,9 +21,11 @@ from pytorch_lightning.callbacks import Callback
 from hmf_core.common.errors import RunError
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
+from hmf_core.runs.recorder import fit_run
 from hmf_core.runs.runclaim import RunLock, create_run_dir
 from hmf_core.runs.rundir import RunDir, load_checkpoint
-from hmf_core.training.trainer import TrainSettings, fit, train_run
+from hmf_core.runs.train_run import train_run
+from hmf_core.training.settings import TrainSettings
 
 SMALL = TrainSettings(
     user_clusters=[4],
@@ -48,7 +50,7 @@ def _finite_checkpoint(path: Path) -> bool:
 
 def test_huge_learning_rate_diverges_and_is_reported_failed(tmp_path, planted_split):
     with pytest.raises(RunError, match=r"diverged at epoch 1 \(try a lower learning rate\)"):
-        fit(replace(SMALL, lr=1e3), planted_split, tmp_path)
+        fit_run(replace(SMALL, lr=1e3), planted_split, tmp_path)
     progress = RunDir(tmp_path).progress()
     assert progress["state"] == "failed"
     assert progress["error"] == "diverged at epoch 1 (try a lower learning rate)"
@@ -70,7 +72,7 @@ class PoisonAtEpoch(Callback):
 
 def test_nan_midway_keeps_the_last_finite_best_checkpoint(tmp_path, planted_split):
     with pytest.raises(RunError, match="diverged at epoch 3"):
-        fit(SMALL, planted_split, tmp_path, extra_callbacks=[PoisonAtEpoch(2)])
+        fit_run(SMALL, planted_split, tmp_path, extra_callbacks=[PoisonAtEpoch(2)])
     progress = RunDir(tmp_path).progress()
     assert progress["state"] == "failed" and progress["error"].startswith("diverged at epoch 3")
     assert _finite_checkpoint(tmp_path / "best.ckpt")
@@ -126,12 +128,12 @@ def _fill(disk: Path, leave: int) -> None:
 
 def test_disk_full_keeps_the_previous_checkpoint_and_says_so(tiny_disk, planted_split):
     run_dir = tiny_disk / "run"
-    fit(replace(SMALL, max_epochs=1), planted_split, run_dir)
+    fit_run(replace(SMALL, max_epochs=1), planted_split, run_dir)
     before = (run_dir / "best.ckpt").read_bytes()
     assert len(before) > 8192  # three or more pages
     _fill(tiny_disk, leave=4096)  # one page: enough for progress.json, not for a checkpoint
     with pytest.raises(RunError, match="disk full"):
-        fit(replace(SMALL, max_epochs=2, seed=1), planted_split, run_dir)
+        fit_run(replace(SMALL, max_epochs=2, seed=1), planted_split, run_dir)
     assert (run_dir / "best.ckpt").read_bytes() == before  # untouched, not truncated
     assert _finite_checkpoint(run_dir / "best.ckpt")
     progress = json.loads((run_dir / "progress.json").read_text())

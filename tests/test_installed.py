@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import DEMO_MOVIES, REPO, small_demo
-from e2e_helpers import CHROMIUM_ARGS, free_port, require_chromium, wait_until_serving
 
 from dashboard.launch import config_flags
+from hmf_dev.browser import CHROMIUM_ARGS, free_port, require_chromium, wait_until_serving
 
 
 @pytest.fixture(scope="module")

@@ -94,3 +94,15 @@ def test_the_lazy_estimate_counts_every_tensor_the_lazy_optimizer_holds():
     assert parts["gradients"] < dense["gradients"]  # C_1's gradients are sparse
     assert parts["total"] > dense["total"]  # but the warm-up buffer outweighs them
     assert training_memory_bytes(config, "auto", batch_size=batch) == parts  # the larger
+
+
+def test_the_ring_size_memory_counts_is_the_lazy_optimizers_own():
+    """training.memory sizes LazyAdamW's catch-up ring without importing the optimizer (its
+    numba kernels); the ring the optimizer allocates has exactly that size."""
+    import torch
+
+    from hmf_core.training.memory import plan_ring_bytes
+    from hmf_core.training.optim import _Plans
+
+    plans = _Plans((1e-3, (0.9, 0.999), 1e-8, 1e-4), 1e-6, torch.device("cpu"))
+    assert plans.ring.numel() * plans.ring.element_size() == plan_ring_bytes()

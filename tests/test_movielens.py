@@ -9,7 +9,8 @@ from conftest import shared_file
 
 from hmf_core.data.ratings import read_ratings
 from hmf_core.data.split import make_split
-from hmf_core.training.trainer import TrainSettings, fit
+from hmf_core.runs.recorder import fit_run
+from hmf_core.training.trainer import TrainSettings
 
 PAPER_HMF_RMSE = 1.066  # paper Table 3, ML-100K, HMF depth 1
 
@@ -30,7 +31,7 @@ def test_hmf_depth1_beats_the_paper_and_plain_mf_on_ml100k(tmp_path: Path):
         projection=False,
         seed=0,
     )
-    hmf_rmse = fit(hmf, split, tmp_path / "hmf")["test_rmse"]
-    mf_rmse = fit(mf, split, tmp_path / "mf")["test_rmse"]
+    hmf_rmse = fit_run(hmf, split, tmp_path / "hmf")["test_rmse"]
+    mf_rmse = fit_run(mf, split, tmp_path / "mf")["test_rmse"]
     assert hmf_rmse <= PAPER_HMF_RMSE, hmf_rmse
     assert hmf_rmse < mf_rmse, (hmf_rmse, mf_rmse)

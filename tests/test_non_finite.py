@@ -207,7 +207,8 @@ def test_the_training_loop_writes_strict_json_when_it_diverges(tmp_path):
     from dataclasses import replace
 
     from hmf_core.common.errors import RunError
-    from hmf_core.training.trainer import TrainSettings, train_run
+    from hmf_core.runs.train_run import train_run
+    from hmf_core.training.settings import TrainSettings
 
     rng = np.random.default_rng(0)
     rows = ["user,item,rating"] + [

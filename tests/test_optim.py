@@ -12,9 +12,10 @@ from conftest import AS_NOBODY, REPO, needs_nobody
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
 from hmf_core.models.hmf import HMF, HMFConfig
+from hmf_core.runs.recorder import fit_run
 from hmf_core.training import optim, row_kernels
 from hmf_core.training.optim import LazyAdamW
-from hmf_core.training.trainer import TrainSettings, fit
+from hmf_core.training.trainer import TrainSettings
 
 
 def tiny_model(depth: int, seed: int = 0) -> HMF:
@@ -222,7 +223,7 @@ def test_changed_learning_rate_applies_from_the_step_it_changed():
 def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(
     tmp_path, recipe, row_updates
 ):
-    """Through hmf_core.training.trainer.fit (Lightning, validation, best.ckpt): about 380 steps of
+    """Through hmf_core.runs.recorder.fit_run (Lightning, validation, best.ckpt): about 380 steps of
     batch 32, past LazyAdamW's 100 warm-up steps; also with the logits' own learning rate and
     the entropy penalty on the batch's membership rows, and for BPR (items read twice a step).
     A checkpoint of rows not brought up to date would be off by about lr = 1e-2 per skipped
@@ -242,7 +243,7 @@ def test_lightning_fit_with_lazy_equals_dense_and_checkpoints_caught_up_weights(
             threads=1,
             optimizer=optimizer,
         )
-        fit(settings, split, tmp_path / optimizer)
+        fit_run(settings, split, tmp_path / optimizer)
         checkpoint = torch.load(tmp_path / optimizer / "best.ckpt", weights_only=False)
         assert checkpoint["hyper_parameters"]["optimizer"] == optimizer
         saved[optimizer] = checkpoint["state_dict"]

@@ -17,13 +17,15 @@ from streamlit.testing.v1 import AppTest
 
 import hmf_core.data.textfiles as textfiles
 from dashboard.text import literal
-from hmf_core.common.progress import QUALITY_STEP, RunSteps, monotone, span, step_of
+from hmf_core.common.progress import QUALITY_STEP, monotone, span, step_of
 from hmf_core.data.ratings import PARSED, read_ratings
 from hmf_core.data.split import SPLITS, make_split
 from hmf_core.data.synthetic import planted_ratings, to_csv
 from hmf_core.runs.manager import run_status
 from hmf_core.runs.rundir import RunDir
-from hmf_core.training.trainer import TrainSettings, prepare_run, train_run
+from hmf_core.runs.steps import RunSteps
+from hmf_core.runs.train_run import prepare_run, train_run
+from hmf_core.training.settings import TrainSettings
 
 SMALL_BLOCK = 1 << 16  # 64 KiB blocks: a 2-3 MB file is read in dozens of blocks
 

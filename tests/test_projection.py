@@ -13,8 +13,10 @@ import torch
 from hmf_core.interpret import projection
 from hmf_core.interpret import queries as interpret
 from hmf_core.models.hmf import HMF, HMFConfig
+from hmf_core.runs.maps import save_projections
 from hmf_core.runs.rundir import RunDir
-from hmf_core.training.trainer import TrainSettings, train_run
+from hmf_core.runs.train_run import train_run
+from hmf_core.training.settings import TrainSettings
 
 
 def make_model(user_clusters=(4, 2), item_clusters=(3,), n_users=7, n_items=9) -> HMF:
@@ -167,7 +169,7 @@ def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
     train_run(settings, run_dir)
     run = RunDir(run_dir)
     assert run.map("pca") is None and run.maps_ready() == []
-    timings = projection.save_projections(run_dir)
+    timings = save_projections(run_dir)
     assert {"pca_s", "umap_s", "umap_import_s"} <= set(timings)
     assert json.loads((run_dir / "maps.json").read_text()) == timings
     n_rows = 12 + 10 + (3 + 2) + 2

@@ -13,28 +13,23 @@ from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from hmf_core.cli import main
 from hmf_core.common.files import read_json
+from hmf_core.data.columns import age_buckets, categorical_columns, expand_values, planted_columns
 from hmf_core.data.synthetic import planted_hierarchy, to_csv, write_planted_labels
 from hmf_core.interpret.quality import (
-    age_buckets,
     agreement_scores,
-    categorical_columns,
-    expand_values,
     kmeans_labels,
     model_quality,
     movement,
-    planted_columns,
     purity,
     quality_tables,
     random_agreement,
-    rebuild_start,
-    record_quality,
-    run_quality,
     sharpness,
 )
 from hmf_core.models.hmf import HMF, HMFConfig
+from hmf_core.runs.quality_files import rebuild_start, record_quality, run_quality
 from hmf_core.runs.rundir import RunDir
+from hmf_core.runs.train_run import train_run
 from hmf_core.training.settings import with_preset
-from hmf_core.training.trainer import train_run
 
 # ---------------------------------------------------------------- known answers
 

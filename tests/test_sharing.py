@@ -14,13 +14,6 @@ from dataclasses import asdict
 
 import pytest
 from conftest import wait_for
-from e2e_helpers import (
-    CHROMIUM_ARGS,
-    Screenshots,
-    listening_addresses,
-    require_chromium,
-    streamlit_process,
-)
 from streamlit import config
 from test_app import app, shown, texts, upload, visit
 from test_runs import settings_for
@@ -35,6 +28,13 @@ from dashboard.sharing import (
 )
 from hmf_core.runs.limits import RunLimits
 from hmf_core.runs.manager import run_status, start_run, stop_run
+from hmf_dev.browser import (
+    CHROMIUM_ARGS,
+    Screenshots,
+    listening_addresses,
+    require_chromium,
+    streamlit_process,
+)
 
 PASSWORD = "correct horse battery staple"
 

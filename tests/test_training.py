@@ -19,12 +19,14 @@ from sklearn.metrics import adjusted_rand_score
 
 from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings, to_csv
+from hmf_core.runs.recorder import fit_run
 from hmf_core.runs.rundir import RunDir, load_checkpoint
+from hmf_core.runs.train_run import train_run
 from hmf_core.training.batches import SeenPairs, sample_unseen
 from hmf_core.training.datamodule import HMFDataModule
 from hmf_core.training.lightning_module import HMFModule
 from hmf_core.training.metrics import hit_ratio_and_mrr, positive_rank
-from hmf_core.training.trainer import TrainSettings, fit, train_run
+from hmf_core.training.settings import TrainSettings
 
 SMALL = TrainSettings(
     user_clusters=[4],
@@ -105,7 +107,7 @@ def test_planted_clusters_are_recovered(tmp_path, planted, planted_split):
     Rand index >= 0.9 on both sides for seed 0 (measured 1.0; over seeds 0-5, five of six
     reach 1.0 and one stays in a local optimum at ~0.7)."""
     settings = replace(SMALL, max_epochs=100, seed=0)
-    fit(settings, planted_split, tmp_path)
+    fit_run(settings, planted_split, tmp_path)
     model = RunDir(tmp_path).load_model()
     user_clusters = model.users.membership(1).argmax(1).numpy()
     item_clusters = model.items.membership(1).argmax(1).numpy()
@@ -157,19 +159,19 @@ def test_a_stop_left_by_an_earlier_run_is_cleared_one_asked_for_since_is_kept(
     stale.mkdir()
     (stale / "STOP").write_text("earlier run")
     os.utime(stale / "STOP", (time.time() - 3600, time.time() - 3600))
-    fit(settings, planted_split, stale)
+    fit_run(settings, planted_split, stale)
     assert RunDir(stale).progress()["state"] == "finished" and len(RunDir(stale).metrics()) == 2
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     (fresh / "STOP").write_text("asked while preparing")
-    fit(settings, planted_split, fresh)
+    fit_run(settings, planted_split, fresh)
     assert RunDir(fresh).progress()["state"] == "stopped"
     assert len(RunDir(fresh).metrics()) <= 1
 
 
 def test_stop_request_ends_cleanly_and_keeps_the_best_checkpoint(tmp_path, planted_split):
     settings = replace(SMALL, max_epochs=50)
-    metrics = fit(settings, planted_split, tmp_path, extra_callbacks=[StopAfterOneEpoch()])
+    metrics = fit_run(settings, planted_split, tmp_path, extra_callbacks=[StopAfterOneEpoch()])
     run = RunDir(tmp_path)
     assert run.progress()["state"] == "stopped"
     assert len(run.metrics()) <= 2 and run.has_model() and "test_rmse" in metrics
@@ -201,7 +203,7 @@ def test_ranking_task_end_to_end(tmp_path):
     data = planted_ratings(seed=0, density=0.4).data.as_implicit(3.0)
     split = make_split(data, "random", seed=0)
     settings = replace(SMALL, task="ranking", max_epochs=30, batch_size=128)
-    metrics = fit(settings, split, tmp_path)
+    metrics = fit_run(settings, split, tmp_path)
     assert metrics["test_hr10"] > 0.4, metrics
     assert 0 < metrics["test_mrr10"] <= metrics["test_hr10"]
 
@@ -307,7 +309,7 @@ def test_maps_cli_and_a_map_failure_leaves_the_run_finished(tmp_path, planted, m
     def broken(run_dir, **options):
         raise RuntimeError("umap exploded")
 
-    monkeypatch.setattr("hmf_core.interpret.projection.save_projections", broken)
+    monkeypatch.setattr("hmf_core.runs.maps.save_projections", broken)
     train_run(settings, tmp_path / "run")
     run = RunDir(tmp_path / "run")
     assert run.progress()["state"] == "finished" and run.test_metrics()

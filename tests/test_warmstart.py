@@ -13,9 +13,9 @@ from hmf_core.data.split import make_split
 from hmf_core.data.synthetic import planted_ratings
 from hmf_core.models.hmf import HMFConfig, initial_model
 from hmf_core.models.warmstart import sharp_logit, warm_start
+from hmf_core.runs.recorder import fit_run
 from hmf_core.training.lightning_module import HMFModule
 from hmf_core.training.settings import PRESETS, TrainSettings, cluster_warnings, with_preset
-from hmf_core.training.trainer import fit
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_interpretable_run_recovers_planted_clusters_crisply(tmp_path, planted_s
         projection=False,
         split="random",
     )
-    metrics = fit(settings, split, tmp_path)
+    metrics = fit_run(settings, split, tmp_path)
     assert metrics["test_rmse"] < 0.6  # noise 0.3, ratings 1 or 5
     from hmf_core.runs.rundir import RunDir
 

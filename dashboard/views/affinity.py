@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
 from dashboard.text import hover
+from hmf_core import by_side, other_side, parse_point_kind
 
 DIRECTIONS = {"user": "User cluster → item clusters", "item": "Item cluster → user clusters"}
 USER_ATTRIBUTES = ("gender", "occupation", "age")
@@ -32,7 +33,7 @@ def affinity_page() -> None:
         return
 
     picked = state.selected(("user cluster", "item cluster"))
-    first_side = picked["kind"].split()[0] if picked else "user"
+    first_side = parse_point_kind(picked["kind"])[0] if picked else "user"
     version = state.selection_version()
     controls = st.columns([3, 1, 1])
     side = controls[0].segmented_control(
@@ -49,11 +50,11 @@ def affinity_page() -> None:
             f"{name.capitalize()} level",
             len(levels),
             f"affinity_{name}_level_{version}",
-            picked["level"] if picked and picked["kind"] == f"{name} cluster" else 1,
+            picked["level"] if picked and parse_point_kind(picked["kind"]) == (name, True) else 1,
         )
         for cell, name, levels in zip(controls[1:], ("user", "item"), (user_levels, item_levels))
     )
-    level = user_level if side == "user" else item_level
+    level = by_side(side, user_level, item_level)
     cluster = widgets.cluster_picker(
         st,
         f"{side.capitalize()} cluster (level {level})",
@@ -74,11 +75,9 @@ def affinity_page() -> None:
 def table_view(
     explored: state.Explored, side: str, cluster: int, user_level: int, item_level: int
 ) -> None:
-    other = "item" if side == "user" else "user"
+    other = other_side(side)
     options = st.columns([1, 1, 2])
-    shown = options[0].slider(
-        "Names per cluster", 1, 15, 3 if side == "user" else 9, key="affinity_names"
-    )
+    shown = options[0].slider("Names per cluster", 1, 15, by_side(side, 3, 9), key="affinity_names")
     attribute = None
     if side == "item":
         attributes = [c for c in USER_ATTRIBUTES if c in explored.users.columns]
@@ -198,7 +197,7 @@ def heatmap_view(
     )
     figure.update_yaxes(autorange="reversed", title_text="user cluster")
     figure.update_xaxes(title_text="item cluster")
-    marker = f"u{cluster}" if side == "user" else f"i{cluster}"
+    marker = by_side(side, f"u{cluster}", f"i{cluster}")
     if side == "user":
         figure.add_hline(y=marker, line={"color": "#1d2433", "width": 1.5})
     else:

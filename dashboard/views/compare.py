@@ -9,14 +9,16 @@ import streamlit as st
 from dashboard import state, widgets
 from dashboard.charts import DIVERGED_COLOUR
 from dashboard.text import hover, literal
-from hmf_core.runs.compare import (
+from hmf_core import (
+    TASKS,
     compare_curves,
     compare_table,
+    monitor,
     run_labels,
     sweep_trials,
     without_full_ranking,
 )
-from hmf_core.runs.manager import runs
+from hmf_core import list_runs as runs
 
 
 def compare_page() -> None:
@@ -101,7 +103,8 @@ def compare_page() -> None:
         st.info("None of these runs has a validated epoch yet.")
         return
     metrics = sorted(curves["metric"].unique())
-    preferred = next((m for m in ("val_rmse", "val_hr10") if m in metrics), metrics[0])
+    monitored = [monitor(task)[0] for task in TASKS]  # val_rmse, val_hr10
+    preferred = next((m for m in monitored if m in metrics), metrics[0])
     metric = st.selectbox("Curve", metrics, index=metrics.index(preferred), key="compare_metric")
     picked = curves[curves["metric"] == metric].assign(name=lambda f: f["name"].map(hover))
     shown = picked[~picked["diverged"]]

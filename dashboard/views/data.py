@@ -18,22 +18,26 @@ import streamlit as st
 
 from dashboard import gate, loads, state
 from dashboard.text import literal
-from hmf_core.common.allowed import DATA_DIR_VARIABLE, data_folders
-from hmf_core.common.progress import Report, span
-from hmf_core.data.datasets import (
+from hmf_core import (
+    DATA_DIR_VARIABLE,
     DEMO,
+    SPLITS,
     Dataset,
+    Report,
     app_folders,
     confine,
     coverage_message,
+    data_folders,
     earlier_uploads,
+    max_file_bytes,
+    max_rows,
+    parse_positions,
+    parse_separator,
     read_error_message,
+    span,
     store_uploads,
     uploads_root,
 )
-from hmf_core.data.ratings import max_rows, parse_positions, parse_separator
-from hmf_core.data.split import SPLITS
-from hmf_core.data.textfiles import max_file_bytes
 
 SOURCES = ("Bundled demo", "Upload files", "Files on this machine", "Earlier uploads")
 COLUMN_ROLES = ("user", "item", "rating", "timestamp")

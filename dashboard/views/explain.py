@@ -88,14 +88,10 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
             help="Defaults to the top recommendation.",
         )
     )
-    model = explored.model
+    depths = queries.level_counts(key)
     levels = st.columns(2)
-    user_level = widgets.level_picker(
-        levels[0], "User level", model.config.user_depth, "explain_user_level"
-    )
-    item_level = widgets.level_picker(
-        levels[1], "Item level", model.config.item_depth, "explain_item_level"
-    )
+    user_level = widgets.level_picker(levels[0], "User level", depths["user"], "explain_user_level")
+    item_level = widgets.level_picker(levels[1], "Item level", depths["item"], "explain_item_level")
     trust_notes(explored.run.quality(), {"user": user_level, "item": item_level})
     pairs = queries.explain_pair(key, user, item, user_level, item_level)
     predicted = queries.prediction(key, user, item)

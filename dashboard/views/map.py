@@ -9,9 +9,26 @@ import streamlit as st
 from dashboard import map_data, map_figure, map_panels, queries, state
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
-from hmf_core.interpret.projection import SHARED_REASON, find_points, map_points, points_of
-from hmf_core.interpret.trust import trust_line
-from hmf_core.runs.manager import job_running, start_maps
+from hmf_core import (
+    find_points,
+    job_running,
+    map_points,
+    parse_point_kind,
+    points_of,
+    start_maps,
+    trust_line,
+)
+
+# Why the comparable view moves the points (hmf_core.shared_map computes it).
+SHARED_REASON = (
+    "In the model's space users and items form two clouds. The model scores a pair by the "
+    "inner product u·v, and writing u = μ_U + ū, v = μ_V + v̄ (μ: the mean user, the mean "
+    "item) gives u·v = ū·v̄ + ū·μ_V + μ_U·v̄ + μ_U·μ_V: each side's mean only adds an offset "
+    "per user, per item, or for all, yet it moves the whole side away from the other. This "
+    "view removes each side's mean and each point's length (ū/|ū|, v̄/|v̄|), so one cloud "
+    "remains and a user lies towards the items whose own part of the score, ū·v̄, is large "
+    "for their lengths (cosine). Clusters are moved by their side's mean likewise."
+)
 
 COLOUR_CHOICES = {
     "kind": "Kind",
@@ -41,8 +58,8 @@ def map_page() -> None:
         _shared_note(explored)
     else:
         _map_note(explored, method)
-    config = explored.model.config
-    first_levels = {"user": min(1, config.user_depth), "item": min(1, config.item_depth)}
+    depths = queries.level_counts(explored.key)
+    first_levels = {side: min(1, count) for side, count in depths.items()}
     st.caption(literal(trust_line(explored.run.quality(), first_levels)))
 
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]
@@ -113,10 +130,10 @@ def _highlight(
 ) -> tuple[pd.DataFrame | None, str]:
     """One selected cluster: its members on the map (rows with x, y and probability) and the
     sentence that says how many are highlighted."""
-    if len(points) != 1 or not points[0]["kind"].endswith("cluster"):
+    if len(points) != 1 or not parse_point_kind(points[0]["kind"])[1]:
         return None, ""
     point = points[0]
-    side = point["kind"].split()[0]
+    side = parse_point_kind(point["kind"])[0]
     members = map_data.highlight(explored.key, side, int(point["level"]), int(point["index"]))
     drawn = members.merge(visible, on=["kind", "level", "index"])
     name = f"{point['kind']} {point['index']} (level {point['level']})"
@@ -220,7 +237,7 @@ def _on_select() -> None:
         found[picked["kind"], picked["level"], picked["index"]] = picked
     # Clusters first, the largest first.
     ordered = sorted(
-        found.values(), key=lambda point: (not point["kind"].endswith("cluster"), -point["size"])
+        found.values(), key=lambda point: (not parse_point_kind(point["kind"])[1], -point["size"])
     )
     state.select(
         [

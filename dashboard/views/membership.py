@@ -14,8 +14,7 @@ from dashboard import queries, state, widgets
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
 from dashboard.text import literal
-from hmf_core.interpret.naming import drawn_tree
-from hmf_core.interpret.queries import links_under
+from hmf_core import drawn_tree, links_under, parse_point_kind
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
@@ -53,7 +52,8 @@ def cluster_members(explored: state.Explored) -> None:
         return
     picked = state.selected(("user cluster", "item cluster"))
     version = state.selection_version()
-    first = picked["kind"].split()[0] if picked and picked["kind"].split()[0] in sides else sides[0]
+    picked_side = parse_point_kind(picked["kind"])[0] if picked else None
+    first = picked_side if picked_side in sides else sides[0]
     controls = st.columns([2, 1, 3])
     side = controls[0].segmented_control(
         "Side",
@@ -68,7 +68,7 @@ def cluster_members(explored: state.Explored) -> None:
         "Level",
         len(explored.levels(side)),
         f"members_level_{side}_{version}",
-        picked["level"] if picked and picked["kind"] == f"{side} cluster" else 1,
+        picked["level"] if picked and parse_point_kind(picked["kind"]) == (side, True) else 1,
     )
     sizes = queries.cluster_sizes(explored.key, side, level)
     cluster = widgets.cluster_picker(
@@ -126,9 +126,10 @@ def object_clusters(explored: state.Explored) -> None:
         key=f"object_side_{version}",
         format_func=lambda s: f"a {s}",
     )
-    meta = explored.users if side == "user" else explored.items
+    meta = explored.table(side)
     labels = meta.set_index("index")["label"]
-    default = picked["index"] if picked and picked["kind"] == side else int(labels.index[0])
+    on_side = bool(picked) and parse_point_kind(picked["kind"]) == (side, False)
+    default = picked["index"] if on_side else int(labels.index[0])
     index = st.selectbox(
         f"Which {side}",
         labels.index,

@@ -12,11 +12,15 @@ import streamlit as st
 from dashboard import charts, state, widgets
 from dashboard.quality_panel import quality_section
 from dashboard.text import literal
-from hmf_core.common.files import diverged_fields
-from hmf_core.common.progress import QUALITY_STEP
-from hmf_core.runs.manager import run_status
-from hmf_core.training.full_ranking import full_ranking_table, is_full_ranking, rule_text
-from hmf_core.training.metrics import lower_is_better
+from hmf_core import (
+    QUALITY_STEP,
+    diverged_fields,
+    full_ranking_table,
+    is_full_ranking,
+    lower_is_better,
+    rule_text,
+    run_status,
+)
 
 # The paper's headline test RMSE on ML-100K (section 4; temporal split, 64,000 train ratings).
 PAPER_ML100K = {"MF": 1.113, "IHSR": 1.080, "eTREE": 1.082, "HMF (depth 1)": 1.066}

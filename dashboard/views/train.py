@@ -3,49 +3,43 @@ and reopen any earlier run."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import streamlit as st
-import torch
 
-from dashboard import gate, loads, state, widgets
-from dashboard.recipe import KNOBS, recipe_controls
-from dashboard.sharing import SharedLimits
+from dashboard import gate, loads, state, train_checks, widgets
+from dashboard.pages import PAGES
+from dashboard.sharing import Access
 from dashboard.text import literal
-from hmf_core.common.errors import RunError
-from hmf_core.common.files import DamagedFile, diverged_fields
-from hmf_core.common.progress import step_of
-from hmf_core.data.datasets import Dataset, SplitChoice, default_split, read_error_message
-from hmf_core.data.split import SPLITS
-from hmf_core.runs.compare import changed_settings
-from hmf_core.runs.limits import folder_bytes, size_text
-from hmf_core.runs.manager import (
+from dashboard.train_form import form_origin, form_settings, sync_form, train_form
+from hmf_core import (
+    MAX_NAME,
+    MAX_NOTE,
     METRIC_LABELS,
+    DamagedFile,
+    Dataset,
+    RunDir,
+    RunError,
     RunStatus,
+    TrainSettings,
+    diverged_fields,
     format_duration,
     format_metrics,
+    metric_names,
+    read_error_message,
     run_note,
     run_status,
-    runs,
     runs_root,
     start_run,
+    step_of,
     stop_run,
 )
-from hmf_core.runs.rundir import MAX_NAME, MAX_NOTE, RunDir
-from hmf_core.training.memory import parameter_count, training_memory_bytes
-from hmf_core.training.metrics import metric_names
-from hmf_core.training.settings import TrainSettings, cluster_warnings, parse_cluster_counts
+from hmf_core import list_runs as runs
 
-DEFAULTS = TrainSettings()
-BATCH_SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384]
-KEEP = {"persist_state": "session"}  # keep the form's values when the user visits other pages
 EXPLORE_PAGES = [  # short labels: they share one row under the curves
-    ("views/map.py", "Map", ":material/scatter_plot:"),
-    ("views/affinity.py", "Affinity", ":material/grid_on:"),
-    ("views/membership.py", "Members", ":material/account_tree:"),
-    ("views/explain.py", "Explain", ":material/lightbulb:"),
-    ("views/metrics.py", "Metrics", ":material/monitoring:"),
+    (page.path, page.short, page.icon)
+    for page in PAGES["Explore a run"]
+    if page.path != "views/compare.py"  # a run's own pages only
 ]
 
 
@@ -59,149 +53,7 @@ def train_page() -> None:
         _live_panel(run)
 
 
-# --- the settings of a new run ---------------------------------------------------------------
-
-
-def _counts_text(counts: list[int]) -> str:
-    return ",".join(map(str, counts))
-
-
-@st.cache_data(max_entries=8, show_spinner="Choosing the split…")
-def _split_choice(path: str, file_stamp: tuple, columns: tuple) -> SplitChoice:
-    return default_split(loads.rating_data(path, file_stamp, columns))
-
-
-def split_choice(dataset: Dataset) -> SplitChoice:
-    """hmf_core.data.datasets.default_split of the dataset, cached by its file."""
-    return _split_choice(dataset.ratings, loads.stamp(dataset.ratings), dataset.columns)
-
-
-RANGES = {  # widget key -> (lowest, highest) it accepts: a run's value outside is not loaded
-    "train_user_depth": (0, 4),
-    "train_item_depth": (0, 4),
-    "train_dim": (1, 512),
-    "train_lr": (1e-6, 1.0),
-    "train_weight_decay": (0.0, 1.0),
-    "train_max_epochs": (1, 5000),
-    "train_patience": (1, 500),
-    "train_seed": (0, 2**31 - 1),
-    "train_temperature": (0.01, 10.0),
-    "train_threads": (0, 64),
-    "train_warm_start_sharpness": (0.5, 0.99),
-    "train_logit_lr": (1e-6, 1.0),
-    "train_entropy_weight": (0.0, 10.0),
-    "train_init_std": (0.0001, 10.0),
-}
-
-
-def _form_values(settings: dict) -> dict:
-    """The Train form's widget values that reproduce a run's settings.json."""
-    threshold = settings.get("positive_threshold")
-    values = {
-        "train_task": settings.get("task"),
-        "train_use_threshold": threshold is not None,
-        "train_threshold": float(threshold) if threshold is not None else 4.0,
-        "train_user_depth": settings.get("user_depth"),
-        "train_item_depth": settings.get("item_depth"),
-        "train_user_clusters": _counts_text(settings.get("user_clusters") or []),
-        "train_item_clusters": _counts_text(settings.get("item_clusters") or []),
-        "train_dim": settings.get("dim"),
-        "train_lr": settings.get("lr"),
-        "train_weight_decay": settings.get("weight_decay"),
-        "train_batch_size": settings.get("batch_size"),
-        "train_max_epochs": settings.get("max_epochs"),
-        "train_patience": settings.get("patience"),
-        "train_split": settings.get("split"),
-        "train_seed": settings.get("seed"),
-        "train_device": settings.get("accelerator"),
-        "train_compare_mf": settings.get("compare_mf"),
-        "train_temperature": settings.get("temperature"),
-        "train_threads": settings.get("threads") or 0,
-        "train_projection": settings.get("projection"),
-        "train_preset": settings.get("preset"),
-    }
-    for key, field in KNOBS.items():
-        values[key] = settings.get(field)
-    if values["train_logit_lr"] is None:  # None: the embeddings' learning rate
-        values["train_logit_lr"] = settings.get("lr")
-    return values
-
-
-def _accepted(key: str, value) -> bool:
-    if value is None:
-        return False
-    if key in RANGES:
-        low, high = RANGES[key]
-        return isinstance(value, (int, float)) and low <= value <= high
-    choices = {
-        "train_task": ("rating", "ranking"),
-        "train_batch_size": BATCH_SIZES,
-        "train_split": SPLITS,
-        "train_device": ("auto", "cpu", "gpu") if torch.cuda.is_available() else ("auto", "cpu"),
-    }
-    return key not in choices or value in choices[key]
-
-
-FLOATS = {"train_lr", "train_weight_decay", "train_temperature", "train_logit_lr"}
-FLOATS |= {"train_entropy_weight", "train_init_std", "train_warm_start_sharpness"}
-
-
-def _sync_form(dataset: Dataset, run: RunDir | None) -> None:
-    """Before the form is drawn: when the run beside it changed (a reload with ?run=, a run
-    picked in the list or the sidebar, a run just started), fill the form with that run's
-    settings; else, when the dataset changed, choose that dataset's default split. A value the
-    user changes afterwards is kept until then."""
-    if run is not None and st.session_state.get("train_form_run") != run.name:
-        st.session_state["train_form_run"] = run.name
-        st.session_state["train_form_data"] = dataset.ratings
-        try:
-            settings = run.settings()
-        except DamagedFile:
-            return
-        for key, value in _form_values(settings).items():
-            if _accepted(key, value):
-                st.session_state[key] = float(value) if key in FLOATS else value
-        st.session_state["train_name"] = ""  # the form makes a new run: its own name
-        st.session_state["train_note"] = ""
-    elif st.session_state.get("train_form_data") != dataset.ratings:
-        st.session_state["train_form_data"] = dataset.ratings
-        try:
-            st.session_state["train_split"] = split_choice(dataset).method
-        except Exception:  # unreadable: _new_run says so
-            pass
-
-
-def _form_origin(dataset: Dataset, run: RunDir | None, settings: TrainSettings) -> None:
-    """Under the Train button: where the form's values come from, what differs from the run
-    shown beside it."""
-    if run is None or st.session_state.get("train_form_run") != run.name:
-        return
-    try:
-        shown = run.settings()
-    except DamagedFile:
-        return
-    differs = [
-        field
-        for field in changed_settings(shown, asdict(settings))
-        if field not in ("data", "items", "users", "columns")
-    ]
-    text = (
-        f"The form opened with the settings of run **{literal(run.label)}** (beside it). "
-        "Train starts a new run; "
-        + (f"changed since: {', '.join(differs)}." if differs else "nothing is changed yet.")
-    )
-    if shown.get("data") and Path(shown["data"]).resolve() != Path(dataset.ratings).resolve():
-        text += (
-            f" That run trained on {literal(shown['data'])}; this one trains on the current "
-            f"dataset, {literal(dataset.label)}."
-        )
-    st.caption(text)
-
-
-def _start(key: str, **default) -> dict:
-    """A widget's first value (value=, index=, default=) unless the session holds one already
-    (set by `_sync_form` or by the user): Streamlit warns when a widget gets both."""
-    return {} if key in st.session_state else default
+# --- a new run: the form (dashboard.train_form), its checks (dashboard.train_checks), Train ---
 
 
 def _new_run(dataset: Dataset, run: RunDir | None) -> None:
@@ -212,266 +64,40 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     except Exception as error:
         st.error(literal(read_error_message(dataset.ratings, error)))
         return
-    _sync_form(dataset, run)
-    tasks = ["rating", "ranking"]
-    task = st.segmented_control(
-        "Task",
-        tasks,
-        required=True,
-        key="train_task",
-        **_start("train_task", default="ranking" if data.implicit else "rating"),
-        format_func={"rating": "Rating (MSE)", "ranking": "Ranking (BPR)"}.get,
-        help="Rating: predict the rating, test RMSE. Ranking: rank a held-out item among 99 "
-        "unseen ones, HR@10 and MRR@10.",
-        **KEEP,
-    )
-    threshold = None
-    if task == "ranking" and not data.implicit:
-        if st.checkbox(
-            "Only high ratings are positives",
-            key="train_use_threshold",
-            **_start("train_use_threshold", value=True),
-            **KEEP,
-        ):
-            threshold = st.number_input(
-                "Positive if rating ≥",
-                step=0.5,
-                key="train_threshold",
-                **_start("train_threshold", value=4.0),
-                **KEEP,
-            )
-
-    left, right = st.columns(2)
-    user_depth = left.slider(
-        "User depth",
-        0,
-        4,
-        key="train_user_depth",
-        **_start("train_user_depth", value=DEFAULTS.user_depth),
-        help="0 = plain MF on the user side",
-        **KEEP,
-    )
-    item_depth = right.slider(
-        "Item depth",
-        0,
-        4,
-        key="train_item_depth",
-        **_start("train_item_depth", value=DEFAULTS.item_depth),
-        **KEEP,
-    )
-    user_text = left.text_input(
-        "User clusters",
-        key="train_user_clusters",
-        **_start("train_user_clusters", value=_counts_text(DEFAULTS.user_clusters)),
-        disabled=user_depth == 0,
-        help="First-level count (halved per level) or one per level: 200,100",
-        **KEEP,
-    )
-    item_text = right.text_input(
-        "Item clusters",
-        key="train_item_clusters",
-        **_start("train_item_clusters", value=_counts_text(DEFAULTS.item_clusters)),
-        disabled=item_depth == 0,
-        **KEEP,
-    )
-
-    left, middle, right = st.columns(3)
-    dim = left.number_input(
-        "Dimension d", 1, 512, key="train_dim", **_start("train_dim", value=DEFAULTS.dim), **KEEP
-    )
-    lr = middle.number_input(
-        "Learning rate",
-        1e-6,
-        1.0,
-        step=1e-4,
-        format="%.1e",
-        key="train_lr",
-        **_start("train_lr", value=DEFAULTS.lr),
-        **KEEP,
-    )
-    weight_decay = right.number_input(
-        "Weight decay",
-        0.0,
-        1.0,
-        step=1e-5,
-        format="%.1e",
-        key="train_weight_decay",
-        **_start("train_weight_decay", value=DEFAULTS.weight_decay),
-        **KEEP,
-    )
-    batch_size = left.selectbox(
-        "Batch size",
-        BATCH_SIZES,
-        key="train_batch_size",
-        **_start("train_batch_size", index=BATCH_SIZES.index(DEFAULTS.batch_size)),
-        **KEEP,
-    )
-    max_epochs = middle.number_input(
-        "Max epochs",
-        1,
-        5000,
-        key="train_max_epochs",
-        **_start("train_max_epochs", value=DEFAULTS.max_epochs),
-        **KEEP,
-    )
-    patience = right.number_input(
-        "Patience",
-        1,
-        500,
-        key="train_patience",
-        **_start("train_patience", value=DEFAULTS.patience),
-        help="Stop after this many epochs without a better "
-        "validation metric; the best checkpoint is kept.",
-        **KEEP,
-    )
-    choice = split_choice(dataset)
-    split = left.selectbox(
-        "Split",
-        SPLITS,
-        key="train_split",
-        **_start("train_split", index=SPLITS.index(choice.method)),
-        help=f"Default for this data: {choice.method}, since {choice.reason}. See split sizes "
-        "on the Data page.",
-        **KEEP,
-    )
-    seed = middle.number_input(
-        "Seed", 0, 2**31 - 1, key="train_seed", **_start("train_seed", value=DEFAULTS.seed), **KEEP
-    )
-    devices = ["auto", "cpu"] + (["gpu"] if torch.cuda.is_available() else [])
-    device = right.selectbox(
-        "Device",
-        devices,
-        key="train_device",
-        help="auto = the GPU when there is one"
-        if len(devices) > 2
-        else "No CUDA GPU found: training runs on the CPU.",
-        **KEEP,
-    )
-    recipe = recipe_controls(float(lr))
-    left, right = st.columns([2, 3])
-    label = left.text_input(
-        "Run name",
-        key="train_name",
-        max_chars=MAX_NAME,
-        placeholder="optional, e.g. depth 2 baseline",
-        help="Shown in the run list, the run pickers and the Compare page; editable later.",
-        **KEEP,
-    )
-    note = right.text_area(
-        "Note",
-        key="train_note",
-        max_chars=MAX_NOTE,
-        height=68,
-        placeholder="optional: what this run tries",
-        **KEEP,
-    )
-    compare_mf = st.checkbox(
-        "Also train plain MF on the same split, for comparison",
-        key="train_compare_mf",
-        **_start("train_compare_mf", value=False),
-        **KEEP,
-    )
-    with st.expander("More settings"):
-        temperature = st.number_input(
-            "Softmax temperature",
-            0.01,
-            10.0,
-            step=0.1,
-            key="train_temperature",
-            **_start("train_temperature", value=DEFAULTS.temperature),
-            **KEEP,
-        )
-        threads = st.number_input(
-            "CPU threads (0 = automatic)",
-            0,
-            64,
-            key="train_threads",
-            **_start("train_threads", value=0),
-            **KEEP,
-        )
-        projection = st.checkbox(
-            "Compute the UMAP map after training",
-            key="train_projection",
-            **_start("train_projection", value=DEFAULTS.projection),
-            **KEEP,
-        )
-
+    sync_form(dataset, run)
+    form = train_form(dataset, data.implicit)
     try:
-        settings = TrainSettings(
-            data=dataset.ratings,
-            items=dataset.items,
-            users=dataset.users,
-            columns=dataset.column_names(),
-            task=task,
-            positive_threshold=threshold,
-            split=split,
-            seed=int(seed),
-            dim=int(dim),
-            user_depth=user_depth,
-            item_depth=item_depth,
-            user_clusters=parse_cluster_counts(user_text, "User") if user_depth else [1],
-            item_clusters=parse_cluster_counts(item_text, "Item") if item_depth else [1],
-            temperature=float(temperature),
-            **recipe,
-            lr=float(lr),
-            weight_decay=float(weight_decay),
-            batch_size=int(batch_size),
-            max_epochs=int(max_epochs),
-            patience=int(patience),
-            compare_mf=compare_mf,
-            projection=projection,
-            accelerator=device,
-            threads=int(threads) or None,
-        )
-        user_levels, item_levels = settings.levels("user"), settings.levels("item")
+        settings = form_settings(dataset, form)
+        levels = settings.levels("user"), settings.levels("item")
     except ValueError as error:
         st.error(literal(error))
         return
-    try:
-        sizes = loads.dataset_split(dataset, split, int(seed))
-    except Exception as error:  # the split itself refuses this data
-        st.error(literal(f"The {split} split cannot be made: {error}"))
+    sizes = train_checks.split_sizes(dataset, settings)
+    if sizes is None:
         return
-    st.caption(
-        f"{split} split: {sizes['train']:,} train · {sizes['val']:,} validation · "
-        f"{sizes['test']:,} test ratings; {sizes['users']:,} users × "
-        f"{sizes['items']:,} items."
-    )
-    try:
-        settings.validate(data, sizes)
-        problem = None
-    except ValueError as error:
-        problem = str(error)
-    for warning in cluster_warnings(settings, sizes):
-        st.warning(literal(warning))
-    shape = (
-        " → ".join(map(str, user_levels)) or "none (MF)",
-        " → ".join(map(str, item_levels)) or "none (MF)",
-    )
-    config = settings.config_for(sizes["users"], sizes["items"])
-    memory = training_memory_bytes(
-        config, settings.optimizer, batch_size=settings.batch_size, n_ratings=sizes["train"]
-    )
-    st.caption(
-        f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}. "
-        f"{parameter_count(config):,} parameters; training needs about "
-        f"{memory['total'] / 2**20:,.0f} MiB (estimate: weights, gradients, AdamW state, data)."
-    )
-    active = [other.label for other in runs() if run_status(other).active]
-    if active:
-        st.caption(
-            f"Already training: {literal(', '.join(active))}. Runs share the CPU, so a second "
-            "one slows both."
-        )
+    problem = train_checks.refusal(settings, data, sizes)
+    train_checks.show_warnings(settings, sizes)
+    train_checks.memory_estimate(settings, sizes, levels)
+    train_checks.active_runs()
     access = gate.current_access()
     if access.limits:
-        _shared_limits(access.limits)
+        train_checks.shared_limits(access.limits)
+    _train_button(settings, form.label, form.note, access, disabled=problem is not None)
+    if problem:
+        st.error(literal(problem))  # may quote a file name or a column
+    form_origin(dataset, run, settings)
+
+
+def _train_button(
+    settings: TrainSettings, label: str, note: str, access: Access, disabled: bool
+) -> None:
+    """Train: start the run in a background process and open it, or say why it is refused."""
     if st.button(
         "Train",
         type="primary",
         icon=":material/play_arrow:",
         key="train_button",
-        disabled=problem is not None,
+        disabled=disabled,
         width="stretch",
     ):
         try:
@@ -486,20 +112,6 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     refused = st.session_state.pop("train_refused", None)
     if refused:
         st.error(literal(f"Refused: {refused}."), icon=":material/block:")
-    if problem:
-        st.error(literal(problem))  # may quote a file name or a column
-    _form_origin(dataset, run, settings)
-
-
-def _shared_limits(limits: SharedLimits) -> None:
-    """What a shared app allows, stated where it bites: trainings at once, disk for runs."""
-    used = folder_bytes(runs_root())
-    st.caption(
-        f"This app is shared: at most {limits.trainings} training(s) run at once "
-        "(HMF_SHARED_TRAININGS), more wait in line and start when one ends; a new training is "
-        f"refused while runs use more than {size_text(limits.runs_bytes)} of disk "
-        f"(HMF_SHARED_RUNS_GB; now {size_text(used)})."
-    )
 
 
 # --- the current run, live, and every run on disk ---------------------------------------------
@@ -626,7 +238,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
 
 
 def _evaluate_kept(run) -> None:
-    from hmf_core.training.trainer import evaluate_checkpoint  # Lightning: imported when needed
+    from hmf_core import evaluate_checkpoint  # Lightning: imported when needed
 
     try:
         with st.spinner("Testing the kept checkpoint…"):

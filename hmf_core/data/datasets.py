@@ -19,9 +19,9 @@ import pandas as pd
 from hmf_core.common.allowed import PathRefused, allowed_path
 from hmf_core.common.errors import DataFormatError
 from hmf_core.common.files import write_atomically
+from hmf_core.common.places import runs_root
 from hmf_core.data.metadata import read_metadata
 from hmf_core.data.ratings import RatingData, read_ratings
-from hmf_core.common.places import runs_root
 from hmf_core.data.split import make_split
 
 

@@ -218,8 +218,8 @@ def read_ratings(
     `positions` names the columns of a file without a header by position ('user,item,rating',
     parse_positions); `sep` is its field separator (any text; guessed when not given), or that
     of a file with a header the guess gets wrong.
-    `report(fraction, text)` hears how far the reading is (hmf_core.common.progress): the text parsed,
-    then each column checked; its last fraction is 1.0."""
+    `report(fraction, text)` hears how far the reading is (hmf_core.common.progress): the text
+    parsed, then each column checked; its last fraction is 1.0."""
     path = Path(path)
     positions = parse_positions(positions) if positions else None
     sep = parse_separator(sep) if sep else None

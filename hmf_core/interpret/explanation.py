@@ -2,9 +2,11 @@
 top cluster pairs, each with a "rest" bar and the share of the prediction its bars cover.
 
 interpret.explain_pair gives eq. (11)'s m_u x m_i contributions P_is Q_jt <U_s, V_t>, which sum
-to the prediction (plus one "bias" row with biases). Summed over item clusters they give each
-user cluster's part (P_is <U_s, V0_j>), and the other way round; the biases become their own
-bars (global, user, item), so every view's bars add up to the prediction exactly.
+to the prediction (plus one "bias" row with biases, and for a model whose groupings do not
+reproduce its object vectors a "user own" and an "item own" row). Summed over item clusters they
+give each user cluster's part (P_is <U_s, V0_j>), and the other way round; the biases become
+their own bars (global, user, item) and the own offsets theirs ("own"), so every view's bars add
+up to the prediction exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from hmf_core.models.hmf import HMF
+from hmf_core.interpret.queries import OWN_PARTS, model_device
+from hmf_core.models.interface import ClusterModel
 
 VIEWS = {
     "by user cluster": ["user_cluster"],
@@ -25,7 +28,7 @@ VIEWS = {
 
 @dataclass
 class ExplanationView:
-    bars: pd.DataFrame  # part, contribution, kind ("cluster" | "rest" | "bias")
+    bars: pd.DataFrame  # part, contribution, kind ("cluster" | "rest" | "own" | "bias")
     prediction: float
     shown: int  # cluster bars shown
     total: int  # cluster parts in all
@@ -40,16 +43,15 @@ class ExplanationView:
         )
 
 
-def bias_terms(model: HMF, user: int, item: int) -> dict[str, float]:
-    """The global, user and item biases of one prediction ({} without biases)."""
-    if not model.config.use_bias:
-        return {}
+def bias_terms(model: ClusterModel, user: int, item: int) -> dict[str, float]:
+    """The global, user and item biases of one prediction ({} without biases): the model's
+    bias_terms, named "<part> bias"."""
     with torch.no_grad():
-        return {
-            "global bias": float(model.global_bias),
-            "user bias": float(model.user_bias[user]),
-            "item bias": float(model.item_bias[item]),
-        }
+        device = model_device(model)
+        found = model.bias_terms(
+            torch.tensor([user], device=device), torch.tensor([item], device=device)
+        )
+        return {f"{name} bias": float(part.detach().reshape(-1)[0]) for name, part in found.items()}
 
 
 def explanation_views(
@@ -61,12 +63,14 @@ def explanation_views(
     """`pairs`: interpret.explain_pair's table. `biases`: bias_terms(...), shown as bars in place
     of its single "bias" row. Each view: the `top` largest parts by size, a rest bar, biases.
     `names`: {"user_cluster": {id: name}, "item_cluster": {...}} labels parts by name."""
-    clusters = pairs[pairs["user_cluster"].astype(str) != "bias"]
-    bias_rows = pairs[pairs["user_cluster"].astype(str) == "bias"]
+    part = pairs["user_cluster"].astype(str)
+    clusters = pairs[~part.isin(["bias", *OWN_PARTS])]
+    bias_rows = pairs[part == "bias"]
+    own = dict(zip(part[part.isin(OWN_PARTS)], pairs.loc[part.isin(OWN_PARTS), "contribution"]))
     if biases is None and not bias_rows.empty:
         biases = {"bias": float(bias_rows["contribution"].sum())}
     biases = biases or {}
-    prediction = float(clusters["contribution"].sum()) + sum(biases.values())
+    prediction = float(clusters["contribution"].sum()) + sum(own.values()) + sum(biases.values())
     views = {}
     for name, keys in VIEWS.items():
         parts = clusters.groupby(keys, sort=False)["contribution"].sum().reset_index()
@@ -84,6 +88,7 @@ def explanation_views(
         if len(parts) > len(shown):
             hidden = len(parts) - len(shown)
             bars.append({"part": f"rest ({hidden} more)", "contribution": rest, "kind": "rest"})
+        bars += [{"part": n, "contribution": float(v), "kind": "own"} for n, v in own.items()]
         bars += [{"part": n, "contribution": v, "kind": "bias"} for n, v in biases.items()]
         mass = float(parts["contribution"].abs().sum())
         views[name] = ExplanationView(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hmf_core.interpret.quality import categorical_columns
+from hmf_core.data.columns import categorical_columns
 
 MIN_SUPPORT = 3.0  # members' worth of membership weight a value needs in a cluster
 MIN_SHARE = 0.05  # share of the cluster's weight a value needs

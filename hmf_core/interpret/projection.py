@@ -4,7 +4,7 @@ Paper section 5.3: "all users, items, and their clusters are projected onto the 
 space". Every object embedding is a weighted average of its clusters' embeddings (eq. 6), so
 objects sit inside the hull of their clusters; the maps keep that picture.
 
-Written to a run directory after training (`save_projections`), read through
+Written to a run directory after training (hmf_core.runs.maps.save_projections), read through
 `RunDir.map`: map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
 
 At scale (more than UMAP_SAMPLE rows: ML-20M has ~165,000), UMAP is fitted on a stated sample
@@ -16,22 +16,28 @@ which and how many (`map_sample`).
 from __future__ import annotations
 
 import sys
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.common.progress import Report, silent
 from hmf_core.interpret.naming import cluster_names
-from hmf_core.interpret.queries import model_rows, side_embedding
-from hmf_core.models.hmf import HMF
-from hmf_core.runs.rundir import RunDir
+from hmf_core.interpret.queries import model_rows
+from hmf_core.models.interface import ClusterModel
 
 METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
-KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}
+KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}  # (object, cluster)
+POINT_KINDS = (*(kinds[0] for kinds in KINDS.values()), *(kinds[1] for kinds in KINDS.values()))
+
+
+def parse_point_kind(kind: str) -> tuple[str, bool]:
+    """(side, is a cluster) of a map point's kind: "user" -> ("user", False), "item cluster" ->
+    ("item", True). The one reader of the kind column (embedding_table, the map, a selection)."""
+    for side, (object_kind, cluster_kind) in KINDS.items():
+        if kind in (object_kind, cluster_kind):
+            return side, kind == cluster_kind
+    raise ValueError(f"a map point's kind must be one of {POINT_KINDS}, got {kind!r}")
 
 
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
@@ -41,14 +47,15 @@ def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFram
     return rows[["label", *present]].reset_index(drop=True)
 
 
-def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
-    """(frame, vectors) for one side: its objects (level 0), then its clusters level by level."""
-    hierarchy = side_embedding(model, side)
+def _side_rows(model: ClusterModel, side: str, meta: pd.DataFrame | None):
+    """(frame, vectors) for one side: its objects (level 0), then its clusters level by level
+    (grouping by grouping)."""
+    groupings = model.groupings(side)
     object_kind, cluster_kind = KINDS[side]
-    objects = hierarchy.cluster_embeddings(0)  # (M, d)
+    objects = model.object_vectors(side)  # (M, d)
     n_objects = objects.shape[0]
-    if hierarchy.depth:
-        top_cluster = hierarchy.membership(1).argmax(1).cpu().numpy()  # (M,)
+    if groupings:
+        top_cluster = groupings[0].membership.argmax(1).cpu().numpy()  # (M,)
     else:
         top_cluster = np.full(n_objects, -1)
     frames = [
@@ -63,8 +70,8 @@ def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
         ).join(_labels(meta, n_objects, side))
     ]
     vectors = [objects]
-    for level in range(1, hierarchy.depth + 1):
-        clusters = hierarchy.cluster_embeddings(level)  # (m_l, d)
+    for level, found in enumerate(groupings, start=1):
+        clusters = found.cluster_vectors  # (m_l, d)
         ids = np.arange(clusters.shape[0])
         frames.append(
             pd.DataFrame(
@@ -73,7 +80,7 @@ def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
                     "level": level,
                     "index": ids,
                     "label": [f"{cluster_kind} {i} (L{level})" for i in ids],
-                    "size": hierarchy.object_to_level(level).sum(0).cpu().double().numpy(),
+                    "size": found.membership.sum(0).cpu().double().numpy(),
                     "top_cluster": ids if level == 1 else -1,
                 }
             )
@@ -84,7 +91,7 @@ def _side_rows(model: HMF, side: str, meta: pd.DataFrame | None):
 
 @torch.no_grad()
 def embedding_table(
-    model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
+    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Every user, item, user cluster and item cluster of every level: a frame and (rows, d).
 
@@ -101,7 +108,9 @@ def embedding_table(
     return table, vectors
 
 
-def pca_map(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
+def pca_map(
+    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
+) -> pd.DataFrame:
     """embedding_table's frame with x, y: the first two principal components."""
     from sklearn.decomposition import PCA
 
@@ -208,7 +217,7 @@ def place_from_neighbours(
 
 
 def umap_map(
-    model: HMF,
+    model: ClusterModel,
     users: pd.DataFrame | None,
     items: pd.DataFrame | None,
     seed: int = 0,
@@ -267,38 +276,6 @@ def _fit_umap(
         return reducer.fit_transform(vectors).astype(float)  # (rows, 2)
 
 
-def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
-    run.write_table(f"map_{method}", frame)  # the run's id in the parquet metadata
-
-
-def save_projections(run_dir: str | Path, seed: int = 0, report: Report | None = None) -> dict:
-    """Compute and write the PCA map, then the UMAP map, then maps.json: the timings and
-    `map_sample`'s fields (how many rows UMAP was fitted on, of how many). Returns maps.json.
-    `report(fraction, text)` hears each part (hmf_core.common.progress)."""
-    report = report or silent
-    report(0.0, "computing the maps: PCA")
-    run = RunDir(run_dir)
-    model = run.load_model()
-    users, items = run.users(), run.items()
-    timings = {}
-    started = time.perf_counter()
-    _write_map(run, "pca", pca_map(model, users, items))
-    timings["pca_s"] = round(time.perf_counter() - started, 3)
-    report(0.05, "computing the maps: importing UMAP")
-    started = time.perf_counter()
-    import_umap()  # timed apart from the fit: the import alone takes seconds
-    timings["umap_import_s"] = round(time.perf_counter() - started, 3)
-    report(0.2, "computing the maps: UMAP")
-    started = time.perf_counter()
-    umap_frame = umap_map(model, users, items, seed=seed)
-    _write_map(run, "umap", umap_frame)
-    timings["umap_s"] = round(time.perf_counter() - started, 3)
-    summary = {**timings, **map_sample(umap_frame)}
-    run.write("maps", summary)
-    report(1.0, "computing the maps: written")
-    return summary
-
-
 def map_sample(frame: pd.DataFrame) -> dict:
     """What a UMAP map says about its sample, for the page to state: `umap_fitted_rows` of
     `umap_rows` were in UMAP's fit (all of them below UMAP_SAMPLE rows); the others were
@@ -340,7 +317,9 @@ def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None) -> pd.DataFrame:
+def map_names(
+    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
+) -> pd.DataFrame:
     """Names for a map's hovers, one row per row of embedding_table (kind, level, index):
     `name`: a cluster's naming.cluster_names name (the name the Affinity and Membership pages
     use, from the same metadata rows); for a user or item, its top level-1 cluster's name;
@@ -348,14 +327,13 @@ def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
     for a side of depth 0)."""
     frames = []
     for side, meta in (("user", users), ("item", items)):
-        hierarchy = side_embedding(model, side)
         object_kind, cluster_kind = KINDS[side]
-        n_objects = hierarchy.cluster_embeddings(0).shape[0]
+        n_objects = model.object_vectors(side).shape[0]
         rows = model_rows(meta, n_objects, side)
         labels = rows["label"].astype(str)
         first_names = None
-        for level in range(1, hierarchy.depth + 1):
-            probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+        for level, found in enumerate(model.groupings(side), start=1):
+            probabilities = found.membership.cpu().double().numpy()  # (M, m_l)
             names = cluster_names(probabilities, labels, rows)["name"].to_numpy(object)
             frames.append(
                 pd.DataFrame(
@@ -387,16 +365,20 @@ def map_names(model: HMF, users: pd.DataFrame | None, items: pd.DataFrame | None
 
 @torch.no_grad()
 def cluster_highlight(
-    model: HMF, side: str, level: int, cluster: int, min_probability: float | None = None
+    model: ClusterModel,
+    side: str,
+    level: int,
+    cluster: int,
+    min_probability: float | None = None,
 ) -> pd.DataFrame:
     """The members of one cluster to highlight on a map, most probable first: the objects whose
     most probable level-`level` cluster it is (`top`; the `members` count of naming), and those
     with a probability of at least `min_probability` for it (eq. 6 collapsed; default twice the
     uniform share, 2 / m_l). Columns kind, level (0), index, probability, top."""
-    hierarchy = side_embedding(model, side)
-    if not 1 <= level <= hierarchy.depth:
-        raise ValueError(f"{side} level must be between 1 and {hierarchy.depth}, got {level}")
-    probabilities = hierarchy.object_to_level(level).cpu().double().numpy()  # (M, m_l)
+    groupings = model.groupings(side)
+    if not 1 <= level <= len(groupings):
+        raise ValueError(f"{side} level must be between 1 and {len(groupings)}, got {level}")
+    probabilities = groupings[level - 1].membership.cpu().double().numpy()  # (M, m_l)
     if not 0 <= cluster < probabilities.shape[1]:
         raise ValueError(
             f"{side} cluster must be between 0 and {probabilities.shape[1] - 1}, got {cluster}"
@@ -418,16 +400,6 @@ def cluster_highlight(
 
 
 # --- a view in which users and items are comparable ----------------------------------------------
-
-SHARED_REASON = (
-    "In the model's space users and items form two clouds. The model scores a pair by the "
-    "inner product u·v, and writing u = μ_U + ū, v = μ_V + v̄ (μ: the mean user, the mean "
-    "item) gives u·v = ū·v̄ + ū·μ_V + μ_U·v̄ + μ_U·μ_V: each side's mean only adds an offset "
-    "per user, per item, or for all, yet it moves the whole side away from the other. This "
-    "view removes each side's mean and each point's length (ū/|ū|, v̄/|v̄|), so one cloud "
-    "remains and a user lies towards the items whose own part of the score, ū·v̄, is large "
-    "for their lengths (cosine). Clusters are moved by their side's mean likewise."
-)
 
 
 def _side_of(table: pd.DataFrame) -> np.ndarray:

@@ -1,13 +1,17 @@
-"""Cluster quality of a trained HMF: how crisp the memberships are, how far they moved from the
-random start, and how much they agree with the metadata (and with planted labels).
+"""Cluster quality of a trained cluster model: how crisp the memberships are, how far they moved
+from the random start (HMF only), and how much they agree with the metadata (and with planted
+labels). The model is read through hmf_core.models.interface (ClusterModel): its object vectors
+and each grouping's membership; the one HMF-only part is movement (`has_hmf_start`).
 
-Per side (user / item) and level l, from P = S(C1) ... S(C_l) (eq. 6 collapsed, rows sum to 1):
+Per side (user / item) and level (grouping) l, from its membership P (HMF: S(C1) ... S(C_l),
+eq. 6 collapsed; rows sum to 1):
 
 - sharpness: mean max membership, mean effective clusters per object (exp of the row entropy),
   clusters used (non-empty argmax), argmax and soft cluster sizes, share of objects with max > 0.5;
-- movement: Pearson correlation of the trained with the initial connection logits C_l (all
-  entries) and the share of argmax assignments unchanged; the start is rebuilt as training
-  builds it: `hmf_core.models.hmf.initial_model(config, seed)`, then the run's warm start
+- movement (HMF only, `has_hmf_start`; skipped for other families): Pearson correlation of the
+  trained with the initial connection logits C_l (all entries) and the share of argmax
+  assignments unchanged; the start is rebuilt as training builds it:
+  `hmf_core.models.hmf.initial_model(config, seed)`, then the run's warm start
   (hmf_core.models.warmstart, "none" = the random draw) from its training interactions;
 - agreement with every categorical metadata column: purity, NMI and AMI of the argmax clusters,
   beside k-means (same k) on the run's own object embeddings U0, on the MF comparison's
@@ -31,15 +35,14 @@ quality.json (lists of flat records, one per side / level / column / method):
   planted   [{side, level, column, method, ari}];
 or {"error": "..."} when computing it failed after training.
 
-`run_quality(run_dir)` computes everything for a run and writes quality.json;
-`model_quality(model, seed, ...)` is the same without files; `quality_tables` turns the dict
-into DataFrames for display. The other functions are pure.
+`model_quality(model, seed, ...)` computes everything from models, without files
+(hmf_core.runs.quality_files.run_quality reads a run and writes its quality.json);
+`quality_tables` turns the dict into DataFrames for display. The other functions are pure.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,23 +56,14 @@ from sklearn.metrics import (
 from sklearn.metrics.cluster import contingency_matrix
 
 from hmf_core.common.errors import RunError
-from hmf_core.data.metadata import align, read_metadata
-from hmf_core.models.hmf import HMF, HierarchicalEmbedding
-from hmf_core.models.warmstart import start_model
-from hmf_core.runs.rundir import RunDir, load_checkpoint
+from hmf_core.data.columns import categorical_columns, planted_columns
+from hmf_core.models.interface import ClusterModel, n_objects
 
 VERSION = 1
 SIDES = ("user", "item")
 METHODS = ("model", "kmeans", "mf_kmeans", "random")
-MAX_CLASSES = 50  # a column with more distinct values is an id, a title or free text
 MINIBATCH_ABOVE = 50_000  # objects; above this k-means is MiniBatchKMeans
 RANDOM_REPEATS = 5
-SKIPPED_COLUMNS = {"index", "id", "label", "title", "name", "url", "zip", "zipcode", "zip_code"}
-PLANTED_PREFIX = "planted"
-MULTI_SEPARATOR = "|"
-NO_VALUE = {"", "(no genres listed)"}  # movies.csv's marker for an item without genres
-AGE_EDGES = [18, 25, 35, 45, 50, 56]  # ML-1M's age groups: <18, 18-24, ..., 50-55, 56+
-AGE_BUCKETS = ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]
 
 
 # ---------------------------------------------------------------- sharpness and movement
@@ -109,77 +103,6 @@ def movement(trained_logits: np.ndarray, initial_logits: np.ndarray) -> dict:
         correlation = float(np.corrcoef(trained.ravel(), initial.ravel())[0, 1])
     unchanged = float((trained.argmax(axis=1) == initial.argmax(axis=1)).mean())
     return {"logit_correlation": correlation, "argmax_unchanged": unchanged}
-
-
-# ---------------------------------------------------------------- metadata columns
-
-
-def expand_values(values: pd.Series, multi_valued: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(object rows, class labels) of one metadata column, as strings. Missing values are left
-    out; a multi-valued value "A|B" gives two samples of the same row (the module's rule)."""
-    rows, labels = [], []
-    for row, value in enumerate(values.tolist()):
-        if pd.isna(value):
-            continue
-        parts = str(value).split(MULTI_SEPARATOR) if multi_valued else [str(value)]
-        for part in parts:
-            part = part.strip()
-            if part not in NO_VALUE:
-                rows.append(row)
-                labels.append(part)
-    return np.asarray(rows, dtype=np.int64), np.asarray(labels, dtype=object)
-
-
-def age_buckets(ages: pd.Series) -> pd.Series:
-    """Numeric ages into ML-1M's groups (<18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+); ML-1M's
-    own codes (1, 18, 25, ...) land in their own group."""
-    numbers = pd.to_numeric(ages, errors="coerce")
-    bins = [-np.inf, *AGE_EDGES, np.inf]
-    return pd.cut(numbers, bins=bins, labels=AGE_BUCKETS, right=False).astype(object)
-
-
-def categorical_columns(frame: pd.DataFrame) -> dict[str, dict]:
-    """The categorical metadata columns of an aligned users.csv / items.csv frame (row k =
-    object k): {name: {"rows", "labels", "multi_valued"}}.
-
-    Categorical = 2..MAX_CLASSES distinct values, and at most half as many as there are rows
-    with a value; ids, labels, titles, urls and zip codes are skipped by name, `genre` (first
-    genre, for colouring) when `genres` is there, and `planted*` columns (see planted_columns).
-    A column whose values contain "|" is multi-valued; an `age` column of numbers is bucketed."""
-    columns = {}
-    for name in frame.columns:
-        lowered = str(name).lower()
-        if lowered in SKIPPED_COLUMNS or lowered.startswith(PLANTED_PREFIX):
-            continue
-        if lowered == "genre" and "genres" in frame.columns:
-            continue
-        values = frame[name]
-        if lowered == "age" and _mostly_numeric(values):
-            values = age_buckets(values)
-        multi = not pd.api.types.is_numeric_dtype(values) and bool(
-            values.dropna().astype(str).str.contains(MULTI_SEPARATOR, regex=False).any()
-        )
-        rows, labels = expand_values(values, multi)
-        distinct = len(set(labels.tolist()))
-        objects = len(np.unique(rows))
-        if 2 <= distinct <= MAX_CLASSES and distinct <= objects / 2:
-            columns[str(name)] = {"rows": rows, "labels": labels, "multi_valued": bool(multi)}
-    return columns
-
-
-def _mostly_numeric(values: pd.Series) -> bool:
-    """Numbers, or text that reads as numbers (generic metadata files are read as text)."""
-    present = values.notna().sum()
-    return present > 0 and pd.to_numeric(values, errors="coerce").notna().sum() == present
-
-
-def planted_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Columns named `planted*` (planted labels of synthetic data): {name: labels (M,)}."""
-    return {
-        str(name): frame[name].astype(str).to_numpy()
-        for name in frame.columns
-        if str(name).lower().startswith(PLANTED_PREFIX) and frame[name].notna().all()
-    }
 
 
 # ---------------------------------------------------------------- agreement
@@ -227,39 +150,63 @@ def kmeans_labels(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
 # ---------------------------------------------------------------- one side of a run
 
 
+def has_hmf_start(model: ClusterModel) -> bool:
+    """The one HMF-only branch of quality: movement compares HMF's connection logits with the
+    start training rebuilt them from (rebuild_start); any other family has neither."""
+    return getattr(model, "family", None) == "hmf"
+
+
+def _hmf_movement(model: ClusterModel, initial: ClusterModel | None, side: str) -> list[dict]:
+    """Movement records of one side, one per level (the module docstring): the one HMF-only
+    measure, as it compares HMF's connection logits C_l with the start's. [] for a model of
+    another family (its groupings have no logits) or without a start."""
+    if initial is None or not (has_hmf_start(model) and has_hmf_start(initial)):
+        return []
+    trained, start = model.side(side), initial.side(side)  # HMF's HierarchicalEmbedding
+    records = []
+    with torch.no_grad():
+        for level in range(1, trained.depth + 1):
+            moved = movement(
+                trained.connections[level - 1].double().numpy(),
+                start.connections[level - 1].double().numpy(),
+            )
+            now = trained.object_to_level(level).argmax(1).numpy()  # (M,)
+            then = start.object_to_level(level).argmax(1).numpy()  # (M,)
+            moved["object_argmax_unchanged"] = float((then == now).mean())
+            records.append({"level": level, **moved})
+    return records
+
+
 def side_quality(
-    trained: HierarchicalEmbedding,
-    initial: HierarchicalEmbedding | None,
+    model: ClusterModel,
+    side: str,
+    initial: ClusterModel | None,
     mf_embeddings: np.ndarray | None,
     metadata: pd.DataFrame | None,
     seed: int,
 ) -> dict:
-    """Records for one side: {"sharpness", "movement", "agreement", "planted"} lists of dicts,
-    each with "level" (1..depth), and "columns": the metadata columns compared."""
+    """Records for one side of `model`: {"sharpness", "movement", "agreement", "planted"}
+    lists of dicts, each with "level" (1..number of groupings), and "columns": the metadata
+    columns compared. `initial`: the start, for movement (HMF only)."""
     result = {"sharpness": [], "movement": [], "agreement": [], "planted": [], "columns": []}
-    if trained.depth == 0:
+    groupings = model.groupings(side)
+    if not groupings:
         return result
-    n_objects = trained.connections[0].shape[0]
-    if metadata is not None and len(metadata) != n_objects:
+    count = n_objects(model, side)
+    if metadata is not None and len(metadata) != count:
         raise ValueError(
-            f"metadata has {len(metadata)} rows for {n_objects} objects: it must be in model "
+            f"metadata has {len(metadata)} rows for {count} objects: it must be in model "
             "order, one row per object (as users.csv / items.csv of a run)"
         )
     with torch.no_grad():
-        embeddings = trained.cluster_embeddings(0).double().numpy()  # U0: (M, d)
-        assignments = {}
-        for level in range(1, trained.depth + 1):
-            probabilities = trained.object_to_level(level).double().numpy()  # (M, m_l)
+        embeddings = model.object_vectors(side).double().cpu().numpy()  # U0: (M, d)
+        assignments, sizes = {}, {}
+        for level, found in enumerate(groupings, start=1):
+            probabilities = found.membership.double().cpu().numpy()  # (M, m_l)
             assignments[level] = probabilities.argmax(axis=1)  # (M,)
+            sizes[level] = found.n_clusters
             result["sharpness"].append({"level": level, **sharpness(probabilities)})
-            if initial is not None:
-                moved = movement(
-                    trained.connections[level - 1].double().numpy(),
-                    initial.connections[level - 1].double().numpy(),
-                )
-                start = initial.object_to_level(level).argmax(1).numpy()  # (M,)
-                moved["object_argmax_unchanged"] = float((start == assignments[level]).mean())
-                result["movement"].append({"level": level, **moved})
+    result["movement"] = _hmf_movement(model, initial, side)
     columns = categorical_columns(metadata) if metadata is not None else {}
     planted = planted_columns(metadata) if metadata is not None else {}
     result["columns"] = [*columns, *planted]
@@ -268,7 +215,7 @@ def side_quality(
     cache: dict[tuple[str, int], np.ndarray] = {}
 
     def clustering(method: str, level: int) -> np.ndarray | None:
-        k = int(trained.connections[level - 1].shape[1])
+        k = sizes[level]
         if method == "model":
             return assignments[level]
         source = embeddings if method == "kmeans" else mf_embeddings
@@ -326,55 +273,20 @@ def find_record(records, **match) -> dict:
     return next((r for r in records if all(r.get(k) == v for k, v in match.items())), {})
 
 
-def rebuild_start(run_dir: str | Path, model: HMF | None = None) -> HMF:
-    """The model as training started it, as hmf_core.training.trainer.fit builds it:
-    initial_model(config, seed), then the run's warm start (hmf_core.models.warmstart) from its
-    training interactions. Seed and warm start from settings.json (the seed else from the
-    checkpoint's hyperparameters)."""
-    run = RunDir(run_dir)
-    hparams = {}
-    if model is None:
-        model, hparams = load_checkpoint(run.file("checkpoint"))
-    settings = run.settings()
-    seed = settings.get("seed", hparams.get("seed"))
-    if seed is None:
-        raise RunError(f"{run.path}: settings.json has no seed: the start cannot be rebuilt")
-    method = settings.get("warm_start", "none")
-    train = run.interactions().query("stage == 'train'") if method != "none" else None
-    sharpness = settings.get("warm_start_sharpness", 0.8)
-    return start_model(model.config, int(seed), train, method, sharpness)
-
-
-def _metadata(run: RunDir, kind: str, override: str | Path | None) -> pd.DataFrame | None:
-    """users.csv / items.csv of the run, or `override` (a metadata file) aligned to its ids."""
-    own = run.users() if kind == "user" else run.items()
-    if override is None:
-        return own
-    metadata = read_metadata(override, kind=kind)
-    aligned = align(metadata, own["id"].to_numpy(), kind)
-    matched = aligned[[c for c in metadata.columns if c != "label"]].notna().any(axis=1).sum()
-    if matched == 0:
-        raise ValueError(
-            f"{Path(override).name}: none of the run's {len(own)} {kind} ids is in the file "
-            f"(the run's ids look like {own['id'].head(3).tolist()}, the file's like "
-            f"{metadata.index[:3].tolist()})"
-        )
-    return aligned
-
-
 def model_quality(
-    model: HMF,
+    model: ClusterModel,
     seed: int,
-    initial: HMF | None = None,
-    mf: HMF | None = None,
+    initial: ClusterModel | None = None,
+    mf: ClusterModel | None = None,
     users: pd.DataFrame | None = None,
     items: pd.DataFrame | None = None,
 ) -> dict:
     """The quality dict of a model, without files (benchmarks call this on a fitted model).
 
-    `initial`: the start (see rebuild_start) for movement; `mf`: the MF comparison
-    for its k-means; `users` / `items`: metadata frames in model order (row k = object k), as
-    in users.csv / items.csv; `planted*` columns there give the planted ARI."""
+    `initial`: the start (see rebuild_start) for movement (HMF only: ignored for another
+    family); `mf`: the MF comparison (its object vectors) for its k-means; `users` / `items`:
+    metadata frames in model order (row k = object k), as in users.csv / items.csv;
+    `planted*` columns there give the planted ARI."""
     quality = {
         "version": VERSION,
         "seed": int(seed),
@@ -386,58 +298,15 @@ def model_quality(
         "columns": {},  # side -> metadata columns compared (categorical, then planted)
     }
     for kind, metadata in (("user", users), ("item", items)):
-        trained = model.users if kind == "user" else model.items
-        start = None if initial is None else initial.users if kind == "user" else initial.items
         mf_embeddings = None
         if mf is not None:
             with torch.no_grad():
-                mf_side = mf.users if kind == "user" else mf.items
-                mf_embeddings = mf_side.cluster_embeddings(0).double().numpy()  # (M, d)
-        side = side_quality(trained, start, mf_embeddings, metadata, seed)
+                mf_embeddings = mf.object_vectors(kind).double().cpu().numpy()  # (M, d)
+        side = side_quality(model, kind, initial, mf_embeddings, metadata, seed)
         quality["columns"][kind] = side.pop("columns")
         for key, records in side.items():
             quality[key] += [{"side": kind, **record} for record in records]
     return _finite(quality)
-
-
-def run_quality(
-    run_dir: str | Path, items: str | Path | None = None, users: str | Path | None = None
-) -> dict:
-    """Cluster quality of a trained run; writes quality.json into the run and returns it.
-    `items` / `users` name metadata files used instead of the run's own items.csv / users.csv."""
-    run = RunDir(run_dir)
-    if not run.exists():
-        raise RunError(f"{run.path}: not a run directory (settings.json is missing)")
-    model = run.load_model()
-    mf_run = run.comparison()
-    quality = model_quality(
-        model,
-        seed=int(run.settings().get("seed", 0)),
-        initial=rebuild_start(run.path, model),
-        mf=mf_run.load_model() if mf_run is not None and mf_run.has_model() else None,
-        users=_metadata(run, "user", users),
-        items=_metadata(run, "item", items),
-    )
-    quality["metadata"] = {"user": _source(users), "item": _source(items)}
-    quality["start"] = run.settings().get("warm_start", "none")  # what movement compares to
-    run.write("quality", quality)
-    return quality
-
-
-def record_quality(run_dir: str | Path) -> dict:
-    """run_quality for the end of training: a failure is written to quality.json as
-    {"error": ...} and printed, leaving the run itself finished."""
-    try:
-        return run_quality(run_dir)
-    except Exception as exc:
-        error = {"error": f"{type(exc).__name__}: {exc}"}
-        RunDir(run_dir).write("quality", error)
-        print(f"computing cluster quality failed: {exc}", flush=True)
-        return error
-
-
-def _source(path: str | Path | None) -> str:
-    return str(Path(path).resolve()) if path is not None else "run"
 
 
 def _finite(value):

@@ -1,11 +1,15 @@
-"""Interpretation queries on a trained HMF: pure functions of the model -> labelled DataFrames.
+"""Interpretation queries on a trained cluster model (HMF or any family implementing
+hmf_core.models.interface.ClusterModel): pure functions of the model -> labelled DataFrames.
+They read a model only through that interface: object vectors, groupings (the pages call
+grouping g "level g"), bias terms and its scores.
 
 Paper section 3.3 (eq. 10-11): a prediction is a sum over cluster pairs (s, t) of
 membership(user, s) * membership(item, t) * <U_s, V_t>, so the inner product of two cluster
 embeddings is the cluster-level preference. Section 5.3 (Tables 4 and 5): cluster sizes, the
 clusters of the other side sorted by inner product, and the members of one cluster.
 
-"Collapsed" membership of level l is S(C1) S(C2) ... S(C_l): (M, m_l), each row sums to 1.
+A grouping's membership is P(object -> cluster): (M, m), each row sums to 1; for HMF level l it
+is the "collapsed" S(C1) S(C2) ... S(C_l).
 Nearness in the latent space is Euclidean, as are the 2-D maps in `projection`.
 The dashboard renders these frames and computes nothing of its own.
 """
@@ -16,34 +20,36 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hmf_core.interpret.naming import cluster_names
-from hmf_core.models.hmf import HMF, HierarchicalEmbedding
+from hmf_core.interpret.naming import cluster_names, hierarchy_tree
+from hmf_core.models.interface import SIDES, ClusterModel, Grouping, check_side, decompose
+from hmf_core.models.interface import n_objects as _n_objects
 
-SIDES = ("user", "item")
 LINK_COLUMNS = ["level", "child", "parent", "probability", "child_size"]
+OWN_PARTS = ("user own", "item own")  # explain_pair's rows of the objects' own offsets
 
 
-def side_embedding(model: HMF, side: str) -> HierarchicalEmbedding:
-    """The user or item half of the model."""
-    if side not in SIDES:
-        raise ValueError(f"side must be 'user' or 'item', got {side!r}")
-    return model.users if side == "user" else model.items
+def level_counts(model: ClusterModel) -> dict[str, int]:
+    """How many groupings ("levels") each side has: {"user": n, "item": n}; 0 = plain MF."""
+    return {side: len(model.groupings(side)) for side in SIDES}
 
 
-def _check_level(hierarchy: HierarchicalEmbedding, side: str, level: int) -> None:
-    if hierarchy.depth == 0:
+def level_grouping(model: ClusterModel, side: str, level: int) -> Grouping:
+    """Grouping `level` (from 1) of a side, or an error naming the valid levels."""
+    found = model.groupings(check_side(side))
+    if not found:
         raise ValueError(f"the {side} side has depth 0 (plain MF): it has no clusters")
-    if not 1 <= level <= hierarchy.depth:
+    if not 1 <= level <= len(found):
         raise ValueError(
-            f"{side} level must be between 1 and {hierarchy.depth} (the {side} depth), got {level}"
+            f"{side} level must be between 1 and {len(found)} (the {side} depth), got {level}"
         )
+    return found[level - 1]
 
 
-def _check_cluster(hierarchy: HierarchicalEmbedding, side: str, level: int, cluster: int) -> None:
-    n_clusters = hierarchy.connections[level - 1].shape[1]
-    if not 0 <= cluster < n_clusters:
+def _check_cluster(found: Grouping, side: str, level: int, cluster: int) -> None:
+    if not 0 <= cluster < found.n_clusters:
         raise ValueError(
-            f"{side} cluster must be between 0 and {n_clusters - 1} at level {level}, got {cluster}"
+            f"{side} cluster must be between 0 and {found.n_clusters - 1} at level {level}, "
+            f"got {cluster}"
         )
 
 
@@ -57,20 +63,16 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def cluster_sizes(model: HMF, side: str, level: int = 1) -> np.ndarray:
-    """Size of cluster t = sum over objects of their collapsed probability (paper 5.3)."""
-    hierarchy = side_embedding(model, side)
-    _check_level(hierarchy, side, level)
-    return _numpy(hierarchy.object_to_level(level).sum(0))  # (m_level,)
+def cluster_sizes(model: ClusterModel, side: str, level: int = 1) -> np.ndarray:
+    """Size of cluster t = sum over objects of their membership probability (paper 5.3)."""
+    return _numpy(level_grouping(model, side, level).membership.sum(0))  # (m_level,)
 
 
 @torch.no_grad()
-def affinity_matrix(model: HMF, user_level: int = 1, item_level: int = 1) -> pd.DataFrame:
+def affinity_matrix(model: ClusterModel, user_level: int = 1, item_level: int = 1) -> pd.DataFrame:
     """Cluster-level preferences <U^(l)_s, V^(l')_t> (eq. 11); rows user, columns item clusters."""
-    _check_level(model.users, "user", user_level)
-    _check_level(model.items, "item", item_level)
-    user_clusters = model.users.cluster_embeddings(user_level)  # (m_l, d)
-    item_clusters = model.items.cluster_embeddings(item_level)  # (n_l', d)
+    user_clusters = level_grouping(model, "user", user_level).cluster_vectors  # (m_l, d)
+    item_clusters = level_grouping(model, "item", item_level).cluster_vectors  # (n_l', d)
     affinity = _numpy(user_clusters @ item_clusters.T)  # (m_l, n_l')
     return pd.DataFrame(
         affinity,
@@ -133,7 +135,7 @@ def _describe(meta: pd.DataFrame, n_objects: int, side: str, column: str = "labe
 
 @torch.no_grad()
 def cluster_table(
-    model: HMF,
+    model: ClusterModel,
     side: str,
     level: int,
     meta: pd.DataFrame | None = None,
@@ -144,15 +146,14 @@ def cluster_table(
     level-`level` cluster of `side`: its name (hmf_core.interpret.naming: over-represented metadata
     values and typical members), size, the `top` objects nearest it and its `top` most probable
     members (their `attribute`, e.g. gender, when the metadata has it, else their labels)."""
-    _check_level(model.users if side == "user" else model.items, side, level)
-    n_objects = model.config.n_users if side == "user" else model.config.n_items
+    found = level_grouping(model, side, level)
+    n_objects = _n_objects(model, side)
     by_attribute = attribute is not None and meta is not None and attribute in meta.columns
     texts = _describe(meta, n_objects, side, attribute if by_attribute else "label")
     separator = ", " if by_attribute else "; "
-    hierarchy = side_embedding(model, side)
-    clusters = hierarchy.cluster_embeddings(level)  # (m, d)
-    objects = hierarchy.cluster_embeddings(0)  # (M, d)
-    membership = hierarchy.object_to_level(level)  # (M, m)
+    clusters = found.cluster_vectors  # (m, d)
+    objects = model.object_vectors(side)  # (M, d)
+    membership = found.membership  # (M, m)
     n_shown = max(0, min(top, objects.shape[0]))
     distances = torch.cdist(clusters, objects)  # (m, M)
     nearest = distances.topk(n_shown, dim=1, largest=False).indices  # (m, n_shown)
@@ -170,17 +171,17 @@ def cluster_table(
     )
 
 
-def _against(table: pd.DataFrame, model: HMF, side: str, level: int, target: torch.Tensor):
+def _against(table: pd.DataFrame, model: ClusterModel, side: str, level: int, target: torch.Tensor):
     """`table` (cluster_table of `side`) with each cluster's inner product with one cluster
     embedding of the other side, highest first: Table 4."""
-    clusters = side_embedding(model, side).cluster_embeddings(level)  # (m, d)
+    clusters = level_grouping(model, side, level).cluster_vectors  # (m, d)
     frame = table.assign(inner_product=_numpy(clusters @ target))  # (m,): eq. (11)
     return frame.sort_values("inner_product", ascending=False, kind="stable").reset_index(drop=True)
 
 
 @torch.no_grad()
 def item_clusters_for_user_cluster(
-    model: HMF,
+    model: ClusterModel,
     user_cluster: int,
     items: pd.DataFrame,
     user_level: int = 1,
@@ -192,10 +193,10 @@ def item_clusters_for_user_cluster(
     `top` titles of each (nearest, most probable members). `table`: cluster_table(model,
     "item", item_level, items, top) when the caller has it already (it is the same for every
     user cluster)."""
-    _check_level(model.users, "user", user_level)
-    _check_level(model.items, "item", item_level)
-    _check_cluster(model.users, "user", user_level, user_cluster)
-    target = model.users.cluster_embeddings(user_level)[user_cluster]  # (d,)
+    users = level_grouping(model, "user", user_level)
+    level_grouping(model, "item", item_level)
+    _check_cluster(users, "user", user_level, user_cluster)
+    target = users.cluster_vectors[user_cluster]  # (d,)
     if table is None:
         table = cluster_table(model, "item", item_level, items, top)
     return _against(table, model, "item", item_level, target)
@@ -203,7 +204,7 @@ def item_clusters_for_user_cluster(
 
 @torch.no_grad()
 def user_clusters_for_item_cluster(
-    model: HMF,
+    model: ClusterModel,
     item_cluster: int,
     users: pd.DataFrame,
     user_level: int = 1,
@@ -219,10 +220,10 @@ def user_clusters_for_item_cluster(
     `nearest` and `top_members` show the users' `attribute` (e.g. gender: "M, F, M") when that
     column exists, else their labels.
     """
-    _check_level(model.users, "user", user_level)
-    _check_level(model.items, "item", item_level)
-    _check_cluster(model.items, "item", item_level, item_cluster)
-    target = model.items.cluster_embeddings(item_level)[item_cluster]  # (d,)
+    level_grouping(model, "user", user_level)
+    items = level_grouping(model, "item", item_level)
+    _check_cluster(items, "item", item_level, item_cluster)
+    target = items.cluster_vectors[item_cluster]  # (d,)
     if table is None:
         table = cluster_table(model, "user", user_level, users, top, attribute)
     return _against(table, model, "user", user_level, target)
@@ -230,19 +231,18 @@ def user_clusters_for_item_cluster(
 
 @torch.no_grad()
 def cluster_members(
-    model: HMF,
+    model: ClusterModel,
     side: str,
     level: int,
     cluster: int,
     meta: pd.DataFrame,
     top: int | None = None,
 ) -> pd.DataFrame:
-    """Table 5: every object with its collapsed probability of belonging to `cluster`, most
-    probable first (the `top` most probable, when given)."""
-    hierarchy = side_embedding(model, side)
-    _check_level(hierarchy, side, level)
-    _check_cluster(hierarchy, side, level, cluster)
-    probability = _numpy(hierarchy.object_to_level(level)[:, cluster])  # (M,)
+    """Table 5: every object with its probability of belonging to `cluster` (HMF: collapsed),
+    most probable first (the `top` most probable, when given)."""
+    found = level_grouping(model, side, level)
+    _check_cluster(found, side, level, cluster)
+    probability = _numpy(found.membership[:, cluster])  # (M,)
     members = model_rows(meta, len(probability), side).reset_index()
     members = members.assign(probability=probability)
     members = members.sort_values("probability", ascending=False, kind="stable")
@@ -250,14 +250,12 @@ def cluster_members(
 
 
 @torch.no_grad()
-def object_membership(model: HMF, side: str, index: int) -> pd.DataFrame:
-    """One user or item: its collapsed probability for every cluster of every level."""
-    hierarchy = side_embedding(model, side)
-    n_objects = model.config.n_users if side == "user" else model.config.n_items
-    _check_object(n_objects, side, index)
+def object_membership(model: ClusterModel, side: str, index: int) -> pd.DataFrame:
+    """One user or item: its probability for every cluster of every level (grouping)."""
+    _check_object(_n_objects(model, side), side, index)
     frames = []
-    for level in range(1, hierarchy.depth + 1):
-        probability = _numpy(hierarchy.object_to_level(level)[index])  # (m_level,)
+    for level, found in enumerate(model.groupings(side), start=1):
+        probability = _numpy(found.membership[index])  # (m_level,)
         frames.append(
             pd.DataFrame(
                 {"level": level, "cluster": np.arange(len(probability)), "probability": probability}
@@ -275,17 +273,20 @@ def object_membership(model: HMF, side: str, index: int) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def hierarchy_links(model: HMF, side: str, min_probability: float = 0.05) -> pd.DataFrame:
-    """Edges child (level l-1) -> parent (level l) from S(C_l), l >= 2, for a sankey.
+def hierarchy_links(model: ClusterModel, side: str, min_probability: float = 0.05) -> pd.DataFrame:
+    """Edges child (level l-1) -> parent (level l) from each grouping's `links` (HMF: S(C_l),
+    l >= 2), for a sankey; empty when the groupings are not nested (no links).
 
     `child_size` is the flow: child cluster size * probability; with min_probability 0 the
     flows into a parent sum to the parent's size.
     """
-    hierarchy = side_embedding(model, side)
+    found = model.groupings(check_side(side))
     frames = []
-    for level in range(2, hierarchy.depth + 1):
-        connection = _numpy(hierarchy.membership(level))  # (m_{l-1}, m_l)
-        child_sizes = _numpy(hierarchy.object_to_level(level - 1).sum(0))  # (m_{l-1},)
+    for level in range(2, len(found) + 1):
+        if found[level - 1].links is None:
+            continue  # parallel groupings: nothing flows from one into the next
+        connection = _numpy(found[level - 1].links)  # (m_{l-1}, m_l)
+        child_sizes = _numpy(found[level - 2].membership.sum(0))  # (m_{l-1},)
         child, parent = np.nonzero(connection >= min_probability)
         probability = connection[child, parent]
         frames.append(
@@ -309,6 +310,35 @@ def hierarchy_links(model: HMF, side: str, min_probability: float = 0.05) -> pd.
     return pd.concat(frames, ignore_index=True)
 
 
+@torch.no_grad()
+def named_clusters(
+    model: ClusterModel, side: str, level: int, meta: pd.DataFrame | None
+) -> pd.DataFrame:
+    """hmf_core.interpret.naming.cluster_names of every level-`level` cluster of `side` (the
+    name every page and export shows), from the run's metadata `meta` (users.csv / items.csv)."""
+    found = level_grouping(model, side, level)
+    rows = model_rows(meta, _n_objects(model, side), side)
+    return cluster_names(_numpy(found.membership), rows["label"].astype(str), rows)
+
+
+@torch.no_grad()
+def cluster_tree(
+    model: ClusterModel, side: str, meta: pd.DataFrame | None, top: int
+) -> pd.DataFrame:
+    """naming.hierarchy_tree of a side's named clusters for an icicle chart: its nested
+    groupings (grouping 1 and every next one that links to the one before; HMF: all levels)."""
+    found = model.groupings(check_side(side))
+    nested = found[:1]
+    for following in found[1:]:
+        if following.links is None:
+            break
+        nested.append(following)
+    rows = model_rows(meta, _n_objects(model, side), side)
+    levels = [_numpy(g.membership) for g in nested]  # (M, m_l) each
+    links = [None if g.links is None else _numpy(g.links) for g in nested]  # (m_{l-1}, m_l)
+    return hierarchy_tree(levels, links, rows["label"].astype(str), rows, top, f"all {side}s")
+
+
 def links_under(links: pd.DataFrame, parents: list[int], top_level: int) -> pd.DataFrame:
     """The links of the clusters that flow (through any level) into the chosen top-level
     `parents`: a readable sankey of a selection instead of every link at once."""
@@ -321,21 +351,24 @@ def links_under(links: pd.DataFrame, parents: list[int], top_level: int) -> pd.D
     return links.iloc[0:0] if not frames else pd.concat(frames).sort_index()
 
 
-def _device(model: HMF) -> torch.device:
-    return next(model.parameters()).device
+def model_device(model: ClusterModel) -> torch.device:
+    """Where the model's tensors live (CPU for a model without any)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 @torch.no_grad()
 def recommend(
-    model: HMF,
+    model: ClusterModel,
     user: int,
     seen: np.ndarray | set,
     items: pd.DataFrame,
     top: int = 10,
 ) -> pd.DataFrame:
     """The `top` items the user has not seen, by model score."""
-    _check_object(model.config.n_users, "user", user)
-    users = torch.tensor([user], device=_device(model))
+    _check_object(_n_objects(model, "user"), "user", user)
+    users = torch.tensor([user], device=model_device(model))
     scores = model.score_all(users)[0].detach().cpu().double()  # (N,)
     seen_rows = np.fromiter((int(item) for item in seen), dtype=np.int64)
     seen_rows = seen_rows[(seen_rows >= 0) & (seen_rows < len(scores))]
@@ -343,7 +376,7 @@ def recommend(
     n_unseen = len(scores) - len(np.unique(seen_rows))
     best = scores.topk(max(0, min(top, n_unseen)))
     rows = best.indices.numpy()
-    catalogue = model_rows(items, model.config.n_items, "item")
+    catalogue = model_rows(items, _n_objects(model, "item"), "item")
     picked = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "index": rows})
     picked["id"] = catalogue["id"].to_numpy()[rows] if "id" in catalogue else rows
     picked["label"] = catalogue["label"].astype(str).to_numpy()[rows]
@@ -354,7 +387,7 @@ def recommend(
 
 
 def recommend_in_split(
-    model: HMF, user: int, interactions: pd.DataFrame, items: pd.DataFrame, top: int = 10
+    model: ClusterModel, user: int, interactions: pd.DataFrame, items: pd.DataFrame, top: int = 10
 ) -> pd.DataFrame:
     """`recommend` for a user of a run's split (interactions.parquet): the items the user did
     not rate in training; `held_out` names the stage ("val", "test") where the user did rate
@@ -376,35 +409,53 @@ def user_history(interactions: pd.DataFrame, items: pd.DataFrame, user: int) -> 
 
 
 @torch.no_grad()
-def predict(model: HMF, user: int, item: int) -> float:
+def predict(model: ClusterModel, user: int, item: int) -> float:
     """The model's score of one (user, item) pair."""
-    device = _device(model)
+    device = model_device(model)
     return float(model(torch.tensor([user], device=device), torch.tensor([item], device=device))[0])
 
 
-def _pair_side(hierarchy: HierarchicalEmbedding, side: str, index: int, level: int):
-    """(cluster ids, probabilities (m,), cluster embeddings (m, d)) for one object at `level`.
+def _pair_side(model: ClusterModel, side: str, index: int, level: int) -> tuple[np.ndarray, int]:
+    """(cluster ids, grouping number for interface.decompose) of one object at `level`.
 
-    Depth 0 (plain MF) or level 0: the object is its own single cluster with probability 1.
+    A side without groupings (plain MF) or level 0: the object is its own single cluster
+    (id = its index) with probability 1, grouping number 0.
     """
     if level < 0:
         raise ValueError(f"{side} level must be at least 0, got {level}")
-    if hierarchy.depth == 0 or level == 0:
-        own = hierarchy.cluster_embeddings(0)[index : index + 1]  # (1, d)
-        return np.array([index]), torch.ones(1, dtype=own.dtype, device=own.device), own
-    if level > hierarchy.depth:
+    found = model.groupings(side)
+    if not found or level == 0:
+        return np.array([index]), 0
+    if level > len(found):
         raise ValueError(
             f"level {level} is deeper than the {side} hierarchy (depth "
-            f"{hierarchy.depth}): choose a level between 1 and {hierarchy.depth}"
+            f"{len(found)}): choose a level between 1 and {len(found)}"
         )
-    probabilities = hierarchy.object_to_level(level)[index]  # (m_level,)
-    clusters = hierarchy.cluster_embeddings(level)  # (m_level, d)
-    return np.arange(len(probabilities)), probabilities, clusters
+    return np.arange(found[level - 1].n_clusters), level
+
+
+def exact_groupings(model: ClusterModel) -> bool:
+    """Whether the model declares that its groupings reproduce its object vectors at every
+    level (U0 = P C, so interface.decompose's own terms are 0): the `exact_groupings` class
+    attribute, True for HMF (eq. 6). A family without it (the two-stage MF then k-means,
+    whose objects sit off their cluster's centre) gets explain_pair's "own" rows."""
+    return bool(getattr(model, "exact_groupings", False))
+
+
+def _summary_row(name: str, contribution: float) -> dict:
+    return {
+        "user_cluster": name,
+        "item_cluster": name,
+        "user_probability": np.nan,
+        "item_probability": np.nan,
+        "inner_product": np.nan,
+        "contribution": contribution,
+    }
 
 
 @torch.no_grad()
 def explain_pair(
-    model: HMF,
+    model: ClusterModel,
     user: int,
     item: int,
     level: int = 1,
@@ -412,45 +463,45 @@ def explain_pair(
     user_level: int | None = None,
     item_level: int | None = None,
 ) -> pd.DataFrame:
-    """One prediction split into cluster-pair contributions, eq. (11), at any level.
+    """One prediction split into cluster-pair contributions, eq. (11), at any level
+    (hmf_core.models.interface.decompose).
 
-    U0_i = sum_s P_is U^(l)_s holds at every level l (eq. 6), so the contributions
-    P_is * Q_jt * <U_s, V_t> sum to <U0_i, V0_j>; with biases a final "bias" row makes the
-    column sum equal model(user, item). `user_level` / `item_level` override `level` per side.
+    Rows: the cluster pairs, largest |contribution| first, P_is * Q_jt * <U_s, V_t>; then, for
+    a model whose groupings do not reproduce its object vectors (see `exact_groupings`; HMF's
+    do, eq. 6, so it has none), a "user own" row <u - P C, v> when the user side was split
+    into clusters and an "item own" row <P C, v - Q D> when the item side was; then with
+    biases one "bias" row. The contribution column sums to model(user, item).
+    `user_level` / `item_level` override `level` per side.
     """
-    _check_object(model.config.n_users, "user", user)
-    _check_object(model.config.n_items, "item", item)
-    user_ids, user_probability, user_clusters = _pair_side(
-        model.users, "user", user, level if user_level is None else user_level
+    _check_object(_n_objects(model, "user"), "user", user)
+    _check_object(_n_objects(model, "item"), "item", item)
+    user_ids, user_number = _pair_side(
+        model, "user", user, level if user_level is None else user_level
     )
-    item_ids, item_probability, item_clusters = _pair_side(
-        model.items, "item", item, level if item_level is None else item_level
+    item_ids, item_number = _pair_side(
+        model, "item", item, level if item_level is None else item_level
     )
-    inner_product = user_clusters.double() @ item_clusters.double().T  # (m_u, m_i): eq. (11)
-    weight = user_probability.double()[:, None] * item_probability.double()[None, :]  # (m_u, m_i)
-    contribution = weight * inner_product  # (m_u, m_i)
+    parts = decompose(model, user, item, user_number, item_number)
     pairs = pd.DataFrame(
         {
             "user_cluster": np.repeat(user_ids, len(item_ids)).astype(object),
             "item_cluster": np.tile(item_ids, len(user_ids)).astype(object),
-            "user_probability": np.repeat(_numpy(user_probability), len(item_ids)),
-            "item_probability": np.tile(_numpy(item_probability), len(user_ids)),
-            "inner_product": _numpy(inner_product).ravel(),
-            "contribution": _numpy(contribution).ravel(),
+            "user_probability": np.repeat(_numpy(parts["user_weights"]), len(item_ids)),
+            "item_probability": np.tile(_numpy(parts["item_weights"]), len(user_ids)),
+            "inner_product": _numpy(parts["inner_products"]).ravel(),
+            "contribution": _numpy(parts["pairs"]).ravel(),  # (m_u * m_i,): eq. (11)
         }
     )
     order = np.argsort(-np.abs(pairs["contribution"].to_numpy()), kind="stable")
     pairs = pairs.iloc[order].reset_index(drop=True)
-    if model.config.use_bias:
-        device = _device(model)
-        bias = model.bias(torch.tensor([user], device=device), torch.tensor([item], device=device))
-        bias_row = {
-            "user_cluster": "bias",
-            "item_cluster": "bias",
-            "user_probability": np.nan,
-            "item_probability": np.nan,
-            "inner_product": np.nan,
-            "contribution": float(_numpy(bias)[0]),
-        }
-        pairs = pd.concat([pairs, pd.DataFrame([bias_row])], ignore_index=True)
+    extra = []
+    if not exact_groupings(model):
+        if user_number:
+            extra.append(_summary_row("user own", float(parts["user_own"])))
+        if item_number:
+            extra.append(_summary_row("item own", float(parts["item_own"])))
+    if parts["biases"]:
+        extra.append(_summary_row("bias", float(sum(parts["biases"].values()))))
+    if extra:
+        pairs = pd.concat([pairs, pd.DataFrame(extra)], ignore_index=True)
     return pairs

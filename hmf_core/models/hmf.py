@@ -164,6 +164,9 @@ class HMF(nn.Module):
     (models/interface.py): each level is a nested grouping."""
 
     family = "hmf"
+    # Every level's groupings reproduce the object vectors, U0 = P^(l) U^(l) (eq. 6), so
+    # interface.decompose's own terms are 0 (interpret.queries.exact_groupings reads this).
+    exact_groupings = True
 
     def __init__(self, config: HMFConfig):
         super().__init__()

@@ -35,6 +35,16 @@ def check_side(side: str) -> str:
     return side
 
 
+def by_side(side: str, user, item):
+    """`user` for the user side, `item` for the item side (checked): the one user/item switch."""
+    return user if check_side(side) == "user" else item
+
+
+def other_side(side: str) -> str:
+    """ "item" for "user" and "user" for "item"."""
+    return by_side(side, "item", "user")
+
+
 @dataclass(frozen=True)
 class Grouping:
     """One way of grouping one side's objects into clusters."""
@@ -76,8 +86,7 @@ class ClusterModel(Protocol):
 
 
 def n_objects(model: ClusterModel, side: str) -> int:
-    check_side(side)
-    return int(model.config.n_users if side == "user" else model.config.n_items)
+    return int(by_side(side, model.config.n_users, model.config.n_items))
 
 
 def grouping(model: ClusterModel, side: str, number: int) -> Grouping:
@@ -115,7 +124,7 @@ def decompose(
         "inner_products": inner,
         "user_own": (u - user_mix) @ v,
         "item_own": user_mix @ (v - item_mix),
-        "biases": {name: value.double().reshape(-1)[0] for name, value in biases.items()},
+        "biases": {name: value.detach().double().reshape(-1)[0] for name, value in biases.items()},
     }
 
 

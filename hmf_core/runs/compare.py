@@ -7,8 +7,8 @@ import pandas as pd
 
 from hmf_core.common.files import diverged_fields
 from hmf_core.interpret.quality import find_record
-from hmf_core.runs.rundir import DIVERGED_COLUMN, RunDir, diverged_rows
 from hmf_core.runs.manager import run_note
+from hmf_core.runs.rundir import DIVERGED_COLUMN, RunDir, diverged_rows
 
 SETTINGS = (
     "preset",

@@ -20,11 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hmf_core.common.files import DamagedFile, diverged_fields
-from hmf_core.runs.limits import RunLimits, check_disk, take_ticket
-from hmf_core.common.progress import QUALITY_STEP
 from hmf_core.common.places import runs_root
+from hmf_core.common.progress import QUALITY_STEP
+from hmf_core.runs.limits import RunLimits, check_disk, take_ticket
 from hmf_core.runs.runclaim import create_run_dir
 from hmf_core.runs.rundir import RunDir, list_runs
+from hmf_core.training.metrics import METRIC_LABELS
 from hmf_core.training.settings import TrainSettings
 
 FINAL_STATES = ("finished", "stopped", "failed")
@@ -123,8 +124,8 @@ def runs(root: str | Path | None = None) -> list[RunDir]:
 
 def run_worker(run_dir: Path) -> int:
     """Body of the training process: read settings.json, train, record any failure."""
+    from hmf_core.runs.train_run import train_run
     from hmf_core.training.settings import settings_from_json
-    from hmf_core.training.trainer import train_run
 
     run = RunDir(run_dir)
     settings = settings_from_json(run.file("settings"))
@@ -215,7 +216,7 @@ def _status(run: RunDir) -> RunStatus:
         return RunStatus("training HMF", True, hmf, mf)
     if state not in ("finished", "stopped"):
         return RunStatus(state, False, hmf, mf, error)
-    if alive and hmf.get("step") == QUALITY_STEP:  # hmf_core.common.progress.RunSteps wrote it
+    if alive and hmf.get("step") == QUALITY_STEP:  # hmf_core.runs.steps.RunSteps wrote it
         return RunStatus(QUALITY_STEP, True, hmf, mf)
     settings = run.settings()
     if (
@@ -231,9 +232,6 @@ def _status(run: RunDir) -> RunStatus:
     if alive:
         return RunStatus(next_step, True, hmf, mf)
     return RunStatus(state, False, hmf, mf, error)
-
-
-METRIC_LABELS = {"rmse": "RMSE", "hr10": "HR@10", "mrr10": "MRR@10"}
 
 
 def format_metrics(metrics: dict, stage: str = "test") -> str:

@@ -581,8 +581,8 @@ class RunDir:
             return {"error": str(damage)}
 
     def quality(self) -> dict:
-        """quality.json: cluster quality (hmf_core.interpret.quality), or {"error": ...}, or {} before;
-        a damaged quality.json reads as {"error": what is wrong and how to recover}."""
+        """quality.json: cluster quality (hmf_core.interpret.quality), or {"error": ...}, or {}
+        before; a damaged quality.json reads as {"error": what is wrong and how to recover}."""
         try:
             quality = self.json("quality")
             if quality and "error" not in quality:

@@ -1,7 +1,7 @@
 """Hyperparameter search: named settings over a grid (every combination) or a random draw of it,
 each trial an ordinary run directory trained one after another, then every trial ranked on the
-validation metric training follows (hmf_core.training.metrics.monitor: RMSE lowest first, HR@10 highest
-first), its test metrics beside it.
+validation metric training follows (hmf_core.training.metrics.monitor: RMSE lowest first, HR@10
+highest first), its test metrics beside it.
 
 Where things go, under a runs root (the app's, $HMF_RUNS_DIR or ./runs, unless told):
 
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hmf_core.training.metrics import monitor
 from hmf_core.runs.runclaim import create_run_dir
 from hmf_core.runs.rundir import RunDir
+from hmf_core.training.metrics import monitor
 from hmf_core.training.settings import TrainSettings
 
 TABLE = "sweep.csv"
@@ -192,7 +192,7 @@ def run_sweep(
     """Train every point's settings (`settings_for(point)`, checked before the first trial) one
     after another; returns the sweep and its ranked table. A trial that fails is listed with
     its state and left unranked; the others go on."""
-    from hmf_core.training.trainer import train_run
+    from hmf_core.runs.train_run import train_run
 
     train = train or train_run
     trial_settings = [settings_for(point) for point in points]

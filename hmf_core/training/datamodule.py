@@ -7,6 +7,7 @@ import torch
 
 from hmf_core.data.split import Split
 from hmf_core.training.batches import SeenPairs, StepGroups, TensorBatches, sample_unseen
+from hmf_core.training.metrics import RANKING_NEGATIVES, TASKS
 
 EVAL_BATCH = 8192
 # Training batches per Lightning batch (StepGroups): Lightning / bare loop, ML-1M-size MF, CPU s
@@ -35,12 +36,12 @@ class HMFDataModule(pl.LightningDataModule):
         task: str = "rating",
         batch_size: int = 1024,
         seed: int = 0,
-        n_negatives: int = 99,
+        n_negatives: int = RANKING_NEGATIVES,
         steps_per_batch: int = STEPS_PER_BATCH,
     ):
         super().__init__()
-        if task not in ("rating", "ranking"):
-            raise ValueError(f"task must be 'rating' or 'ranking', not {task!r}")
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {task!r}")
         self.split = split
         self.task = task
         self.batch_size = batch_size

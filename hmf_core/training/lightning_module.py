@@ -15,14 +15,13 @@ from hmf_core.models import registry
 from hmf_core.models.hmf import HMFConfig
 from hmf_core.training.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
 from hmf_core.training.optim import LazyAdamW
-from hmf_core.training.settings import LAZY_UNDER_DDP
+from hmf_core.training.settings import LAZY_UNDER_DDP, OPTIMIZERS
 
 # dense: fused AdamW on dense gradients; lazy: LazyAdamW on the batch's rows (same results);
 # auto: lazy from LAZY_FROM_ELEMENTS elements in C_1 (MF: the embedding table) of a side up.
 # Measured (benchmarks/results/sparse_optim.md, CPU s per epoch): lazy is slower at ML-100K and
 # at ML-1M size (HMF C_1 1.2M elements: 1.4x), faster for MF at ML-20M size (2.8M: 0.73x) and
 # about 10x faster for HMF at ML-20M size (27.7M).
-OPTIMIZERS = ("auto", "dense", "lazy")
 LAZY_FROM_ELEMENTS = 2_000_000
 EVAL_STAGES = ("val", "test")
 
@@ -36,11 +35,13 @@ def auto_optimizer(config: HMFConfig) -> str:
 
 
 def task_metrics(task: str) -> nn.ModuleDict:
-    """The torchmetrics of one stage, by the names of metrics.TASK_METRICS."""
-    if task == "rating":
-        return nn.ModuleDict({"rmse": MeanSquaredError(squared=False).set_dtype(torch.float64)})
-    means = {name: MeanMetric().set_dtype(torch.float64) for name in TASK_METRICS[task]}
-    return nn.ModuleDict(means)
+    """The torchmetrics of one stage, by the names of metrics.TASK_METRICS: RMSE over the
+    set's squared errors, every other metric the mean of its per-row values."""
+    made = {
+        name: MeanSquaredError(squared=False) if name == "rmse" else MeanMetric()
+        for name in TASK_METRICS[task]
+    }
+    return nn.ModuleDict({name: metric.set_dtype(torch.float64) for name, metric in made.items()})
 
 
 class HMFModule(pl.LightningModule):

@@ -10,11 +10,23 @@ from __future__ import annotations
 import os
 
 from hmf_core.models.hmf import HMFConfig
-from hmf_core.training.optim import CHUNK_ROWS, plan_ring_bytes
 
 # "dense" (TrainSettings.optimizer) is fused AdamW: "adamw"
 OPTIMIZER_STATES = {"adamw": 2, "dense": 2, "lazy": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}
 INDEX_BYTES = 8  # int64: row indices, LazyAdamW's per-row step counter
+
+# LazyAdamW's sizes (hmf_core.training.optim imports them): here, so that what a run will need
+# is pure arithmetic, without importing the optimizer's numba kernels
+HORIZON = 256  # skipped steps summed exactly; the rest are below float32 (see optim's doc)
+AHEAD = 64  # per-start tables built at once: a missing start s and the next AHEAD - 1
+MAX_DEGREE = 8  # polynomial degree in y before a row falls back to step-by-step catch-up
+CHUNK_ROWS = 16_384  # rows per slice when bringing a whole table up to date
+PLAN_COLUMNS = MAX_DEGREE + 4  # optim._Plans: M_0..M_D, then the degree, step-by-step, Q
+
+
+def plan_ring_bytes() -> int:
+    """Bytes of one lazy table's catch-up ring (optim._Plans.ring, float64): 7.9 MB a table."""
+    return (HORIZON + AHEAD) * (HORIZON + 1) * PLAN_COLUMNS * 8
 
 
 def parameter_count(config: HMFConfig) -> int:
@@ -78,7 +90,7 @@ def training_memory_bytes(
     the rows in place and gather only rows caught up step by step, so this part is an upper
     bound there), the step's summed row gradient (B x w, kept) and the catch-up's temporaries
     (3 x CHUNK_ROWS x w), plus per table the catch-up's float64 ring of per-start sums
-    (optim.plan_ring_bytes, 7.9 MB).
+    (plan_ring_bytes, 7.9 MB).
     So it needs more memory than dense AdamW at its peak (the warm-up), not less.
     """
     if optimizer == "auto":  # lazy or dense, by the size of the row tables: the larger one

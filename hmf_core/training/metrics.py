@@ -8,11 +8,19 @@ import torch
 TASK_METRICS = {"rating": ("rmse",), "ranking": ("hr10", "mrr10")}
 TASKS = tuple(TASK_METRICS)
 LOWER_IS_BETTER = frozenset({"rmse"})
+METRIC_LABELS = {"rmse": "RMSE", "hr10": "HR@10", "mrr10": "MRR@10"}  # as people read them
+# Ranking evaluation ranks each held-out positive among this many sampled unseen items.
+RANKING_NEGATIVES = 99
 
 
 def metric_names(task: str, stage: str) -> list[str]:
     """The logged names of a task's metrics at `stage` ("val", "test"): val_rmse, test_hr10..."""
     return [f"{stage}_{metric}" for metric in TASK_METRICS[task]]
+
+
+def task_metric_text(task: str) -> str:
+    """A task's metrics as people read them: "RMSE", "HR@10 and MRR@10"."""
+    return " and ".join(METRIC_LABELS[metric] for metric in TASK_METRICS[task])
 
 
 def monitor(task: str) -> tuple[str, str]:

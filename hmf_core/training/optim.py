@@ -50,11 +50,7 @@ import torch
 from torch.optim.adamw import adamw as functional_adamw
 
 from hmf_core.training import row_kernels
-
-HORIZON = 256  # skipped steps summed exactly; the rest are below float32 (see module doc)
-AHEAD = 64  # per-start tables built at once: a missing start s and the next AHEAD - 1
-MAX_DEGREE = 8  # polynomial degree in y before a row falls back to step-by-step catch-up
-CHUNK_ROWS = 16_384  # rows per slice when bringing a whole table up to date
+from hmf_core.training.memory import AHEAD, CHUNK_ROWS, HORIZON, MAX_DEGREE  # sizes it counts
 
 
 class LazyAdamW(torch.optim.Optimizer):
@@ -416,12 +412,6 @@ def _adamw_update(weights, exp_avg, exp_avg_sq, grad, step: int, group: dict) ->
     step_size = lr / (1 - beta1**step)
     denominator = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
     weights.addcdiv_(exp_avg, denominator, value=-step_size)
-
-
-def plan_ring_bytes() -> int:
-    """Bytes of one lazy table's catch-up ring (_Plans.ring, float64): hmf_core.training.memory
-    counts it (7.9 MB a table)."""
-    return (HORIZON + AHEAD) * (HORIZON + 1) * (_Plans.TOP + 1) * 8
 
 
 class _Plans:

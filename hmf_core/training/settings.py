@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING
 from hmf_core.data.split import SPLITS, Split, empty_parts, split_refusal
 from hmf_core.models import registry
 from hmf_core.models.hmf import HMFConfig, halving_levels
+from hmf_core.models.interface import by_side
 from hmf_core.training.memory import memory_shortfall, training_memory_bytes
-from hmf_core.training.metrics import TASKS
+from hmf_core.training.metrics import RANKING_NEGATIVES, TASKS
 
 if TYPE_CHECKING:
     from hmf_core.data.ratings import RatingData
-
-# Ranking evaluation ranks each held-out positive among this many sampled unseen items.
-RANKING_NEGATIVES = 99
 
 # Plain MF initialised N(0, 1) like HMF reached only 1.44-1.68 test RMSE on ML-100K; N(0, 0.1)
 # reached 1.095 (tests/test_movielens.py). The comparison uses the fair one.
@@ -52,6 +50,8 @@ PRESETS = {
     },
 }
 
+# The optimizer kinds (TrainSettings.optimizer, --optimizer; training.lightning_module builds them).
+OPTIMIZERS = ("auto", "dense", "lazy")
 
 # Measured (tests/test_ddp.py): DDP all-reduces dense gradients only (sparse ones only for an
 # nn.Embedding(sparse=True) module), and the lazy optimizer gives C_1 / the MF tables sparse
@@ -141,8 +141,8 @@ class TrainSettings:
         return self.num_nodes > 1 or many
 
     def levels(self, side: str) -> tuple[int, ...]:
-        depth = self.user_depth if side == "user" else self.item_depth
-        given = list(self.user_clusters if side == "user" else self.item_clusters)
+        depth = by_side(side, self.user_depth, self.item_depth)
+        given = list(by_side(side, self.user_clusters, self.item_clusters))
         if depth == 0:
             return ()
         if len(given) == 1:
@@ -203,8 +203,9 @@ class TrainSettings:
         if not self.lr > 0:
             raise ValueError(f"the learning rate must be positive, found {self.lr}")
         self.levels("user"), self.levels("item")  # counts that fit the depths
-        if self.optimizer not in ("auto", "dense", "lazy"):
-            raise ValueError(f"optimizer must be auto, dense or lazy, not {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            known = f"{', '.join(OPTIMIZERS[:-1])} or {OPTIMIZERS[-1]}"
+            raise ValueError(f"optimizer must be {known}, not {self.optimizer!r}")
         if self.optimizer == "lazy" and self.several_processes():
             raise ValueError(LAZY_UNDER_DDP)
         refusal = logger_refusal(self.logger)

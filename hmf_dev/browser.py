@@ -1,5 +1,6 @@
-"""Helpers for the browser test: a real `streamlit run` on a free port, Debian's chromium driven
-by Playwright, screenshots, and the few Streamlit widgets that need more than a click."""
+"""Browser driving for the browser tests and the latency benchmark: a real `streamlit run` on a
+free port, Debian's chromium driven by Playwright, screenshots, and the few Streamlit widgets
+that need more than a click."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from hmf_dev import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("HMF_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -33,7 +33,10 @@ SCREENSHOTS = Path(os.environ.get("HMF_SCREENSHOTS", REPO / "test-artifacts" / "
 
 
 def require_chromium() -> Path:
-    """Debian's chromium, or a skip saying why (a failure when HMF_REQUIRE_BROWSER=1, as CI)."""
+    """Debian's chromium, or a skip saying why (a failure when HMF_REQUIRE_BROWSER=1, as CI).
+    Called from tests only: pytest is imported here."""
+    import pytest
+
     if CHROMIUM.exists():
         return CHROMIUM
     reason = (
