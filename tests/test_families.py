@@ -8,17 +8,18 @@ from dataclasses import replace
 import pytest
 import torch
 from conftest import hmf_cli
-from family_contract import FamilyContract, adjusted_rand
+from family_contract import APP, FamilyContract, adjusted_rand
 from sklearn.cluster import KMeans
+from streamlit.testing.v1 import AppTest
 
 from hmf_core.data.synthetic import planted_ratings, to_csv
 from hmf_core.models.hmf import HMFConfig, initial_model
 from hmf_core.models.registry import FAMILIES, build_model, family, new_model
 from hmf_core.models.twostage import KMEANS_INITS, KMEANS_SEED, TwoStageConfig
 from hmf_core.runs.rundir import RunDir, load_checkpoint, model_from
+from hmf_core.runs.train_run import train_run
 from hmf_core.training.lightning_module import HMFModule
 from hmf_core.training.settings import TrainSettings, with_preset, without_unused
-from hmf_core.training.trainer import train_run
 
 KNOWN_ANSWER_EPOCHS = 30
 SPLIT = {"users": 40, "items": 30, "train": 800, "val": 100, "test": 100}
@@ -156,3 +157,16 @@ def test_twostage_item_clusters_recover_the_planted_groups(tmp_path):
     ari = adjusted_rand(labels, planted.item_group[items])
     print(f"planted item groups, twostage ARI: {ari:.3f}")
     assert ari > ARI_FLOOR
+
+
+@pytest.mark.usefixtures("data_in_tmp")
+def test_the_train_page_offers_the_families_and_checks_the_chosen_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("HMF_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("views/train.py").run()
+    assert at.selectbox(key="train_family").options == [f.label for f in FAMILIES.values()]
+    at.selectbox(key="train_family").set_value("twostage").run()
+    assert not at.exception and not at.error  # the interpretable recipe's warm start is dropped
+    at.slider(key="train_item_depth").set_value(2).run()
+    errors = [e.value.replace("\\", "") for e in at.error]  # literal() escapes
+    assert any("one k-means grouping per side" in e for e in errors), errors
