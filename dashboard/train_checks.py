@@ -59,7 +59,10 @@ def show_warnings(settings: TrainSettings, sizes: dict) -> None:
 def memory_estimate(settings: TrainSettings, sizes: dict, levels: tuple[list, list]) -> None:
     """The clusters per level of each side, the parameter count, and the training memory."""
     shape = [" → ".join(map(str, side)) or "none (MF)" for side in levels]
-    config = settings.config_for(sizes["users"], sizes["items"])
+    try:  # the parameters training updates (twostage: its MF)
+        config = settings.trained_config(sizes["users"], sizes["items"])
+    except ValueError:
+        return  # the settings' refusal above says why
     memory = training_memory_bytes(
         config, settings.optimizer, batch_size=settings.batch_size, n_ratings=sizes["train"]
     )

@@ -17,6 +17,7 @@ from dashboard import loads
 from dashboard.recipe import KNOBS, recipe_controls
 from dashboard.text import literal
 from hmf_core import (
+    FAMILIES,
     MAX_NAME,
     MAX_NOTE,
     RANKING_NEGATIVES,
@@ -31,6 +32,7 @@ from hmf_core import (
     default_split,
     parse_cluster_counts,
     task_metric_text,
+    without_unused,
 )
 
 DEFAULTS = TrainSettings()
@@ -79,6 +81,7 @@ def _form_values(settings: dict) -> dict:
     threshold = settings.get("positive_threshold")
     values = {
         "train_task": settings.get("task"),
+        "train_family": settings.get("family", "hmf"),
         "train_use_threshold": threshold is not None,
         "train_threshold": float(threshold) if threshold is not None else 4.0,
         "train_user_depth": settings.get("user_depth"),
@@ -115,6 +118,7 @@ def _accepted(key: str, value) -> bool:
         return isinstance(value, (int, float)) and low <= value <= high
     choices = {
         "train_task": TASKS,
+        "train_family": tuple(FAMILIES),
         "train_batch_size": BATCH_SIZES,
         "train_split": SPLITS,
         "train_device": ("auto", "cpu", "gpu") if torch.cuda.is_available() else ("auto", "cpu"),
@@ -183,6 +187,7 @@ class TrainForm:
 
     task: str
     threshold: float | None
+    family: str
     user_depth: int
     item_depth: int
     user_text: str
@@ -243,7 +248,16 @@ def _task_fields(implicit: bool) -> dict:
 
 
 def _cluster_fields() -> dict:
-    """Depth and cluster counts of each side, in two columns."""
+    """The model family, then depth and cluster counts of each side, in two columns."""
+    family = st.selectbox(
+        "Model family",
+        list(FAMILIES),
+        key="train_family",
+        format_func=lambda name: FAMILIES[name].label,
+        help="twostage: one k-means grouping per side (depth 0 or 1); it uses the recipe's "
+        "biases and init std only",
+        **KEEP,
+    )
     left, right = st.columns(2)
     user_depth = left.slider(
         "User depth",
@@ -278,6 +292,7 @@ def _cluster_fields() -> dict:
         **KEEP,
     )
     return {
+        "family": family,
         "user_depth": user_depth,
         "item_depth": item_depth,
         "user_text": user_text,
@@ -447,7 +462,8 @@ def train_form(dataset: Dataset, implicit: bool) -> TrainForm:
 def form_settings(dataset: Dataset, form: TrainForm) -> TrainSettings:
     """The TrainSettings of the form's values on the dataset; ValueError names a field the
     settings refuse (a cluster count that is not a number, a threshold on implicit data...)."""
-    return TrainSettings(
+    settings = TrainSettings(
+        family=form.family,
         data=dataset.ratings,
         items=dataset.items,
         users=dataset.users,
@@ -473,3 +489,4 @@ def form_settings(dataset: Dataset, form: TrainForm) -> TrainSettings:
         accelerator=form.device,
         threads=int(form.threads) or None,
     )
+    return without_unused(settings)  # the recipe's HMF-only knobs, for another family

@@ -61,6 +61,7 @@ PUBLIC = {
     "check_side": "models.interface",
     "other_side": "models.interface",
     "WARM_STARTS": "models.hmf",
+    "FAMILIES": "models.registry",
     # training: settings, the task -> metric map, memory estimates, evaluation
     "TASKS": "training.metrics",
     "METRIC_LABELS": "training.metrics",
@@ -72,6 +73,7 @@ PUBLIC = {
     "OPTIMIZERS": "training.settings",
     "PRESETS": "training.settings",
     "TrainSettings": "training.settings",
+    "without_unused": "training.settings",
     "cluster_warnings": "training.settings",
     "parse_cluster_counts": "training.settings",
     "parameter_count": "training.memory",

@@ -15,6 +15,7 @@ from hmf_core.data.ratings import parse_positions, parse_separator
 from hmf_core.data.split import SPLITS
 from hmf_core.data.textfiles import missing, os_refusal, shown_path
 from hmf_core.models.hmf import WARM_STARTS
+from hmf_core.models.registry import FAMILIES
 from hmf_core.runs.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
 from hmf_core.training.metrics import TASKS, task_metric_text
 from hmf_core.training.settings import (
@@ -139,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=DEFAULTS.seed, help=f"seed of the split and the model {D}"
     )
     train.add_argument(
+        "--family",
+        choices=list(FAMILIES),
+        default=DEFAULTS.family,
+        help="the model family: "
+        + "; ".join(f"{name}: {entry.label}" for name, entry in FAMILIES.items())
+        + f" {D}",
+    )
+    train.add_argument(
         "--dim", type=int, default=DEFAULTS.dim, help=f"latent dimension d of the model {D}"
     )
     train.add_argument(
@@ -181,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(PRESETS),
         default="interpretable",
         help="interpretable: spectral warm start, faster logits, biases (crisp, data-driven "
-        "clusters); paper: the paper and the authors' code (default: interpretable)",
+        "clusters); paper: the paper and the authors' code; a family other than hmf takes only "
+        "its biases and init std (default: interpretable)",
     )
     recipe.add_argument(
         "--warm-start",

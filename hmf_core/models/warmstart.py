@@ -135,8 +135,10 @@ def warm_start(
         raise ValueError(f"warm start must be one of {', '.join(WARM_STARTS)}, not {method!r}")
     if not 0.0 < sharpness < 1.0:
         raise ValueError(f"warm-start sharpness must be between 0 and 1, not {sharpness}")
+    if method == "none":  # any family: nothing to start
+        return model
     sides = (model.users, model.items)
-    if method == "none" or all(side.depth == 0 for side in sides):
+    if all(side.depth == 0 for side in sides):
         return model
     config = model.config
     vectors = spectral_vectors if method == "spectral" else mf_vectors

@@ -5,7 +5,8 @@ inside a run:
 
 settings.json      what was asked for (data paths, task, split, hyperparameters)
 meta.json          the user's name and note for the run, when Train was pressed (created) and
-                   when its training process ended (ended), in epoch seconds
+                   when its training process ended (ended), in epoch seconds; the model
+                   `family` (hmf_core.models.registry; absent in older runs: "hmf")
 data.json          data and split summaries
 users.csv          model user k -> original id, label, metadata (items.csv alike)
 interactions.parquet  the split's rows (user, item, rating, timestamp, stage)
@@ -50,7 +51,8 @@ import torch
 
 from hmf_core.common.errors import RunError
 from hmf_core.common.files import DIVERGED, DamagedFile, read_json, write_atomically, write_json
-from hmf_core.models.hmf import HMF, HMFConfig
+from hmf_core.models.hmf import HMF
+from hmf_core.models.registry import DEFAULT_FAMILY, build_model
 
 FILES = {
     "settings": "settings.json",
@@ -103,6 +105,7 @@ SETTINGS_TYPES = {
     "task": str,
     "split": str,
     "preset": str,
+    "family": str,
     "accelerator": str,
     "dim": int,
     "user_depth": int,
@@ -141,9 +144,10 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict:
 
 
 def model_from(checkpoint: dict) -> tuple[HMF, dict]:
-    """The model (eval mode) and hyperparameters of a loaded checkpoint."""
+    """The model (eval mode) and hyperparameters of a loaded checkpoint, of the family its
+    hyperparameters name (hmf_core.models.registry; "hmf" when they name none)."""
     hparams = checkpoint["hyper_parameters"]
-    model = HMF(HMFConfig(**hparams["config"]))
+    model = build_model(hparams.get("family", DEFAULT_FAMILY), hparams["config"])
     state = {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()}
     model.load_state_dict(state)
     return model.eval(), dict(hparams)
@@ -215,7 +219,7 @@ class RunDir:
         for key, types in (("name", (str,)), ("note", (str,))):
             if meta.get(key) is not None and not isinstance(meta[key], types):
                 raise self.damaged("meta", f'"{key}" should be text, found {meta[key]!r:.40}')
-        for key in ("run_id", "parent", "data_fingerprint"):
+        for key in ("run_id", "parent", "data_fingerprint", "family"):
             if meta.get(key) is not None and not isinstance(meta[key], str):
                 raise self.damaged("meta", f'"{key}" should be text, found {meta[key]!r:.40}')
         for key in ("created", "ended"):
@@ -228,7 +232,11 @@ class RunDir:
             "name": meta.get("name") or "",
             "note": meta.get("note") or "",
             **{key: float(meta[key]) for key in ("created", "ended") if meta.get(key) is not None},
-            **{k: meta[k] for k in ("run_id", "parent", "data_fingerprint") if meta.get(k)},
+            **{
+                k: meta[k]
+                for k in ("run_id", "parent", "data_fingerprint", "family")
+                if meta.get(k)
+            },
         }
 
     def create(self, name: str = "", note: str = "", parent: RunDir | None = None) -> str:

@@ -57,7 +57,8 @@ def prepare_run(
     run.write("settings", asdict(settings))
     summary = {"data": data.summary(), "split": split.summary()}
     run.write("data", summary)
-    run.update_meta(data_fingerprint=data_fingerprint(summary))  # ties data.json to the run
+    # ties data.json to the run; the family says what kind of model the run trains
+    run.update_meta(data_fingerprint=data_fingerprint(summary), family=settings.family)
     for kind, ids, path in (
         ("user", split.user_ids, settings.users),
         ("item", split.item_ids, settings.items),
@@ -155,7 +156,9 @@ def _train_run(
     if settings.compare_mf and not RunDir(run_dir).stop_requested():
         if is_rank_zero():  # the MF comparison is a sub-run: its own id and its parent's
             RunDir(run_dir / "mf").create(parent=RunDir(run_dir))
-        mf_settings = replace(settings, user_depth=0, item_depth=0, init_std=MF_INIT_STD)
+        mf_settings = replace(  # plain MF: HMF at depth 0, whatever the run's family
+            settings, family="hmf", user_depth=0, item_depth=0, init_std=MF_INIT_STD
+        )
         results["mf"] = fit_run(mf_settings, split, run_dir / "mf", "MF", callbacks)
     if is_rank_zero() and RunDir(run_dir).has_model():
         from hmf_core.runs.quality_files import record_quality

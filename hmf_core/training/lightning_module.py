@@ -1,4 +1,5 @@
-"""The LightningModule: holds the plain-torch HMF as `self.model`, adds only the steps.
+"""The LightningModule: holds the plain-torch model of a family (hmf_core.models.registry) as
+`self.model`, adds only the steps.
 
 How fast Lightning runs them (groups of optimizer steps per training_step, manual
 optimization, LazyAdamW's catch-up) is training/fast_steps.py's FastSteps, mixed in."""
@@ -13,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric, MeanSquaredError
 
-from hmf_core.models.hmf import HMFConfig, initial_model
+from hmf_core.models import registry
+from hmf_core.models.hmf import HMFConfig
 from hmf_core.training.fast_steps import FastSteps
 from hmf_core.training.metrics import TASK_METRICS, hits_and_reciprocal_ranks, positive_rank
 from hmf_core.training.optim import LazyAdamW
@@ -71,15 +73,17 @@ class HMFModule(FastSteps, pl.LightningModule):
         logit_lr: float | None = None,
         entropy_weight: float = 0.0,
         optimizer: str = "auto",
+        family: str = registry.DEFAULT_FAMILY,
     ):
         super().__init__()
         if task not in TASK_METRICS:
             raise ValueError(f"task must be 'rating' or 'ranking', not {task!r}")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
-        self.save_hyperparameters()
+        self.save_hyperparameters()  # family included: every checkpoint names its family
         self.run_identity: dict = {}  # set by training.fit: RunDir.identity() of its run
-        self.model = initial_model(HMFConfig(**config), seed)
+        self.family = registry.family(family)
+        self.model = registry.new_model(family, config, seed)  # HMF: initial_model(config, seed)
         self.task = task
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
         self.eval_metrics = nn.ModuleDict({stage: task_metrics(task) for stage in EVAL_STAGES})
@@ -165,7 +169,7 @@ class HMFModule(FastSteps, pl.LightningModule):
             return self.hparams.optimizer
         if self._trainer is not None and self._trainer.world_size > 1:
             return "dense"  # DDP all-reduces dense gradients only (settings.LAZY_UNDER_DDP)
-        return auto_optimizer(self.model.config)
+        return auto_optimizer(self.family.trained(self.model.config))
 
     def configure_optimizers(self):
         logits = [p for name, p in self.model.named_parameters() if "connections" in name]
@@ -195,5 +199,11 @@ class HMFModule(FastSteps, pl.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint) -> None:
+        # state a family derives from the weights (twostage: k-means labels and centres),
+        # computed from the weights this checkpoint holds and written into it
+        refresh = getattr(self.model, "refresh", None)
+        if refresh is not None:
+            derived = {f"model.{name}": value for name, value in refresh().items()}
+            checkpoint["state_dict"].update(derived)
         if self.run_identity:  # rundir.RUN_KEY: the run the checkpoint belongs to
             checkpoint["hmf_run"] = dict(self.run_identity)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hmf_core.data.split import SPLITS, Split, empty_parts, split_refusal
+from hmf_core.models import registry
 from hmf_core.models.hmf import HMFConfig, halving_levels
 from hmf_core.models.interface import by_side
 from hmf_core.training.memory import memory_shortfall, training_memory_bytes
@@ -95,6 +96,7 @@ class TrainSettings:
     positive_threshold: float | None = None  # ranking on explicit ratings: rating >= this
     split: str = "temporal"
     seed: int = 0
+    family: str = registry.DEFAULT_FAMILY  # the model family (hmf_core.models.registry)
     dim: int = 20
     user_depth: int = 1
     item_depth: int = 1
@@ -152,27 +154,42 @@ class TrainSettings:
             )
         return tuple(given)
 
-    def model_config(self, split: Split, global_mean: float = 0.0) -> HMFConfig:
+    def model_config(self, split: Split, global_mean: float = 0.0):
         return self.config_for(split.n_users, split.n_items, global_mean)
 
-    def config_for(self, n_users: int, n_items: int, global_mean: float = 0.0) -> HMFConfig:
-        """The model these settings build for a split of that many users and items."""
-        return HMFConfig(
-            n_users=n_users,
-            n_items=n_items,
-            dim=self.dim,
-            user_clusters=self.levels("user"),
-            item_clusters=self.levels("item"),
-            temperature=self.temperature,
-            use_bias=self.use_bias,
-            global_mean=global_mean,
-            init_std=self.init_std,
-        )
+    def config_for(self, n_users: int, n_items: int, global_mean: float = 0.0):
+        """The model config these settings build, through their family (HMFConfig for
+        "hmf"), for a split of that many users and items."""
+        return registry.family(self.family).from_settings(self, n_users, n_items, global_mean)
+
+    def trained_config(self, n_users: int, n_items: int) -> HMFConfig:
+        """The HMF whose parameters training updates (the config itself for "hmf"; the inner
+        MF of "twostage"): what memory estimates and the optimizer choice read."""
+        return registry.family(self.family).trained(self.config_for(n_users, n_items))
+
+    def unused(self) -> list[str]:
+        """The fields set away from their defaults that the family does not read."""
+        defaults = TrainSettings()
+        return [
+            name
+            for name in registry.family(self.family).unused
+            if getattr(self, name) != getattr(defaults, name)
+        ]
 
     def validate(self, data: RatingData | None = None, split: dict | None = None) -> None:
         """Raise ValueError with a plain reason when these settings cannot train, on `data`
         (the rating data, as read) and `split` (`Split.summary()`) when given. The CLI (before
         training) and the Train page (before its button) ask the same question."""
+        found = registry.family(self.family)  # a ValueError naming the families for an unknown one
+        unused = self.unused()
+        if unused:
+            raise ValueError(
+                f"the {self.family} family does not use {', '.join(unused)} (HMF's settings): "
+                "leave them at their defaults, or train --family hmf"
+            )
+        refusal = found.refusal(self)
+        if refusal:
+            raise ValueError(refusal)
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
         if self.split not in SPLITS:
@@ -211,7 +228,7 @@ class TrainSettings:
         if refusal:
             raise ValueError(refusal)
         if split:
-            config = self.config_for(split["users"], split["items"])
+            config = self.trained_config(split["users"], split["items"])
             needed = training_memory_bytes(
                 config, self.optimizer, batch_size=self.batch_size, n_ratings=split["train"]
             )
@@ -250,10 +267,21 @@ def parse_cluster_counts(text: str, side: str = "") -> list[int]:
 
 
 def with_preset(name: str, **overrides) -> TrainSettings:
-    """Settings of a preset, with any field overridden (a field given wins over the preset)."""
+    """Settings of a preset, with any field overridden (a field given wins over the preset).
+    A family other than HMF takes only the preset's fields it reads (use_bias, init_std)."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
-    return TrainSettings(**{**PRESETS[name], "preset": name, **overrides})
+    chosen = overrides.get("family")
+    unused = registry.FAMILIES[chosen].unused if chosen in registry.FAMILIES else ()
+    recipe = {k: v for k, v in PRESETS[name].items() if k not in unused}
+    return TrainSettings(**{**recipe, "preset": name, **overrides})
+
+
+def without_unused(settings: TrainSettings) -> TrainSettings:
+    """`settings` with the fields its family does not read back at their defaults (the Train
+    page's recipe knobs are HMF's)."""
+    defaults = TrainSettings()
+    return replace(settings, **{name: getattr(defaults, name) for name in settings.unused()})
 
 
 def settings_from_json(path: str | Path) -> TrainSettings:

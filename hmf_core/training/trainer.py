@@ -124,6 +124,7 @@ def fit(
         logit_lr=settings.logit_lr,
         optimizer=settings.optimizer,
         entropy_weight=settings.entropy_weight,
+        family=settings.family,
     )
     module.run_identity = recorder.identity()  # carried by its best.ckpt
     warm_start(
