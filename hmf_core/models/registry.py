@@ -23,6 +23,16 @@ def _no_refusal(settings) -> str | None:
     return None
 
 
+# Module-level functions, not lambdas: a Family is held by the Lightning module, which DDP's
+# spawn start method pickles.
+def _itself(config: HMFConfig) -> HMFConfig:
+    return config
+
+
+def _inner_mf(config: twostage.TwoStageConfig) -> HMFConfig:
+    return config.mf_config()
+
+
 @dataclass(frozen=True)
 class Family:
     """One model family: how to build it, start it and size it."""
@@ -61,7 +71,7 @@ FAMILIES: dict[str, Family] = {
         model=HMF,
         start=initial_model,
         from_settings=hmf_from_settings,
-        trained=lambda config: config,
+        trained=_itself,
     ),
     "twostage": Family(
         name="twostage",
@@ -70,7 +80,7 @@ FAMILIES: dict[str, Family] = {
         model=twostage.TwoStage,
         start=twostage.initial_model,
         from_settings=twostage.from_settings,
-        trained=lambda config: config.mf_config(),
+        trained=_inner_mf,
         unused=("warm_start", "warm_start_sharpness", "logit_lr", "entropy_weight", "temperature"),
         refusal=twostage.settings_refusal,
     ),
