@@ -132,8 +132,9 @@ def table_view(
             "name": st.column_config.TextColumn(
                 "name",
                 width="large",
-                help="Metadata values most over-represented among its members (weighted by "
-                "membership, against everyone), then its most typical members",
+                help="Metadata values over-represented among its members beyond chance and "
+                "at least 20% of them: their share (weighted by membership) and their base "
+                "rate among everyone; then its most typical members",
             ),
             "inner_product": st.column_config.NumberColumn("inner product", format="%.3f"),
             "size": st.column_config.NumberColumn("size", format="%.1f"),

@@ -215,8 +215,8 @@ def hierarchy(explored: state.Explored) -> None:
     st.caption(
         f"The largest clusters by size (the sum of their members' probabilities), holding "
         f"{shown:.0%} of the {side}s' weight; each is named by what is over-represented among "
-        "its members and its most typical members. Click a box to zoom into it, the top bar to "
-        "zoom out."
+        "its members beyond chance (share and base rate) and its most typical members. Click a "
+        "box to zoom into it, the top bar to zoom out."
     )
     st.plotly_chart(figure, key="tree_icicle")
     if len(explored.levels(side)) < 2:
