@@ -1,0 +1,147 @@
+"""Cluster stability across seeds: the pure comparison (hmf_core.interpret.stability) on known
+answers, and `python -m hmf_core stability` end to end on planted data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import hmf_cli
+
+from hmf_core.data.synthetic import planted_ratings, to_csv
+from hmf_core.interpret.queries import cluster_table
+from hmf_core.interpret.stability import (
+    UNSTABLE,
+    cluster_verdicts,
+    jaccard_matrix,
+    match_clusters,
+    stability,
+    stability_summary,
+)
+from hmf_core.runs.rundir import RunDir
+
+M, K = 600, 6
+
+
+def _assignment(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, K, M)  # (M,)
+
+
+def _runs(*assignments: np.ndarray) -> list[dict]:
+    return [{"user": [a], "item": []} for a in assignments]
+
+
+def test_identical_assignments_are_perfectly_stable():
+    a = _assignment()
+    measured = stability(_runs(a, a.copy(), a.copy()), {"user": [K], "item": []})
+    level = measured["sides"]["user"][0]
+    assert measured["runs"] == 3 and measured["sides"]["item"] == []
+    assert [pair["runs"] for pair in level["pairs"]] == [[0, 1], [0, 2], [1, 2]]
+    assert all(pair["ari"] == pytest.approx(1.0) for pair in level["pairs"])
+    assert level["mean_ari"] == pytest.approx(1.0)
+    assert level["reappearing_share"] == 1.0
+    for cluster in level["clusters"]:
+        assert cluster["reappears"] == 2 and cluster["mean_jaccard"] == pytest.approx(1.0)
+        assert cluster["matched"] == [cluster["cluster"]] * 2
+        assert cluster["verdict"] == "reappears in 3 of 3 runs"
+
+
+def test_relabelled_copy_is_matched_by_hungarian():
+    a = _assignment(1)
+    permutation = np.array([3, 5, 0, 1, 4, 2])
+    b = permutation[a]  # the same partition, clusters renumbered
+    partner, overlap = match_clusters(a, b, K, K)
+    assert partner.tolist() == permutation.tolist()
+    assert overlap == pytest.approx(np.ones(K))
+    level = stability(_runs(a, b))["sides"]["user"][0]
+    assert level["mean_ari"] == pytest.approx(1.0)
+    assert all(c["verdict"] == "reappears in 2 of 2 runs" for c in level["clusters"])
+
+
+def test_shuffled_memberships_are_unstable():
+    a = _assignment(2)
+    shuffled = [np.random.default_rng(seed).permutation(a) for seed in (10, 11)]
+    level = stability(_runs(a, *shuffled))["sides"]["user"][0]
+    assert abs(level["mean_ari"]) < 0.02  # chance level: measured |ARI| ~ 0.002 here
+    assert all(c["verdict"] == UNSTABLE and c["reappears"] == 0 for c in level["clusters"])
+    assert all(c["mean_jaccard"] < 0.2 for c in level["clusters"])  # ~1/11 by chance
+    assert level["reappearing_share"] == 0.0
+
+
+def test_partly_kept_cluster_and_empty_cluster():
+    """One cluster kept whole, the rest scrambled: only it reappears; a cluster nobody has as
+    top cluster is "empty", and left out of the share."""
+    a = np.repeat(np.arange(4), 50)  # (200,): clusters 0..3, cluster 4 empty
+    b = a.copy()
+    rest = b >= 1
+    b[rest] = np.random.default_rng(0).permutation(b[rest])
+    level = stability(_runs(a, b), {"user": [5], "item": []})["sides"]["user"][0]
+    verdicts = [c["verdict"] for c in level["clusters"]]
+    assert verdicts[0] == "reappears in 2 of 2 runs" and verdicts[4] == "empty"
+    assert verdicts[1:4] == [UNSTABLE] * 3
+    assert level["reappearing_share"] == pytest.approx(1 / 4)
+    assert jaccard_matrix(a, b, 5, 5)[4].tolist() == [0.0] * 5
+
+
+def test_runs_must_cover_the_same_objects():
+    with pytest.raises(ValueError, match="different objects"):
+        stability(_runs(_assignment(), _assignment()[:10]))
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        stability(_runs(_assignment()))
+
+
+def test_cli_refuses_a_missing_or_unfinished_run(tmp_path):
+    missing = hmf_cli("stability", tmp_path / "nothing")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0
+    assert "not a run directory" in missing.stderr
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "settings.json").write_text(json.dumps({"data": "x"}))
+    (unfinished / "progress.json").write_text(json.dumps({"state": "failed", "error": "x"}))
+    found = hmf_cli("stability", unfinished)
+    assert found.returncode == 2 and "the run is failed, not finished" in found.stderr
+    assert not (unfinished / "stability").exists()
+
+
+def test_stability_end_to_end_on_planted_data(tmp_path):
+    """Planted 4x4 groups: three seeds find the same partition (ARI measured 1.000 on both
+    sides; asserted >= 0.9), stability.json is written with the run's id, the sub-runs carry
+    their parent's id, and the cluster table gains the verdicts."""
+    planted = planted_ratings(n_users=160, n_items=120, density=0.3, seed=3)
+    to_csv(planted, tmp_path / "ratings.csv")
+    run_dir = tmp_path / "run"
+    trained = hmf_cli(
+        "train", "--data", tmp_path / "ratings.csv", "--run-dir", run_dir, "--split", "random",
+        "--user-clusters", "4", "--item-clusters", "4", "--dim", "8", "--lr", "0.03",
+        "--max-epochs", "15", "--no-projection",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    found = hmf_cli("stability", run_dir, "--seeds", "3")
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert "training seeds" in found.stdout and "written:" in found.stdout
+    run = RunDir(run_dir)
+    measured = run.stability()
+    assert measured["seeds"] == [0, 1, 2] and measured["runs"] == 3
+    for side in ("user", "item"):
+        (level,) = measured["sides"][side]
+        assert level["mean_ari"] >= 0.9, (side, level["pairs"])
+        assert level["reappearing_share"] == 1.0
+    for part in measured["sub_runs"]:
+        sub = RunDir(run_dir / part["path"], parent=run)
+        assert sub.run_id() and sub.run_id() != run.run_id()
+        assert sub.meta()["parent"] == run.run_id()
+        assert sub.progress()["state"] == "finished"
+    assert json.loads(run.file("stability").read_text())["run_id"] == run.run_id()
+    assert run.damage() is None
+    rows = stability_summary(measured)
+    assert {(row["side"], row["level"]) for row in rows} == {("user", 1), ("item", 1)}
+    verdicts = cluster_verdicts(measured, "user", 1)
+    table = cluster_table(run.load_model(), "user", 1, stability=measured)
+    assert table["stability"].tolist() == verdicts
+    assert "stability" not in cluster_table(run.load_model(), "user", 1).columns
+    # measured again: the finished sub-runs are reused, and the CLI says the file is replaced
+    again = hmf_cli("stability", run_dir, "--seeds", "3")
+    assert again.returncode == 0 and "(replacing the earlier one)" in again.stdout
+    assert "training HMF" not in again.stdout
