@@ -106,16 +106,20 @@ def test_cli_refuses_a_missing_or_unfinished_run(tmp_path):
 
 
 def test_stability_end_to_end_on_planted_data(tmp_path):
-    """Planted 4x4 groups: three seeds find the same partition (ARI measured 1.000 on both
-    sides; asserted >= 0.9), stability.json is written with the run's id, the sub-runs carry
+    """Planted 3x3 groups: three seeds find the same partition (pairwise ARI measured 1.000 on
+    both sides; asserted >= 0.95. With 4x4 groups, 160 x 120, 40 epochs, seeds 1 and 2 merged
+    groups: ARI 0.66-0.86), stability.json is written with the run's id, the sub-runs carry
     their parent's id, and the cluster table gains the verdicts."""
-    planted = planted_ratings(n_users=160, n_items=120, density=0.3, seed=3)
+    planted = planted_ratings(
+        n_users=200, n_items=160, user_groups=3, item_groups=3, density=0.4, seed=3
+    )
     to_csv(planted, tmp_path / "ratings.csv")
     run_dir = tmp_path / "run"
     trained = hmf_cli(
         "train", "--data", tmp_path / "ratings.csv", "--run-dir", run_dir, "--split", "random",
-        "--user-clusters", "4", "--item-clusters", "4", "--dim", "8", "--lr", "0.03",
-        "--max-epochs", "15", "--no-projection",
+        "--user-clusters", "3", "--item-clusters", "3", "--dim", "4", "--lr", "0.03",
+        "--batch-size", "128", "--weight-decay", "0", "--patience", "100", "--max-epochs", "40",
+        "--no-projection",
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-2000:]
     found = hmf_cli("stability", run_dir, "--seeds", "3")
@@ -126,7 +130,7 @@ def test_stability_end_to_end_on_planted_data(tmp_path):
     assert measured["seeds"] == [0, 1, 2] and measured["runs"] == 3
     for side in ("user", "item"):
         (level,) = measured["sides"][side]
-        assert level["mean_ari"] >= 0.9, (side, level["pairs"])
+        assert level["mean_ari"] >= 0.95, (side, level["pairs"])
         assert level["reappearing_share"] == 1.0
     for part in measured["sub_runs"]:
         sub = RunDir(run_dir / part["path"], parent=run)
