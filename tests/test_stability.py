@@ -4,6 +4,7 @@ answers, and `python -m hmf_core stability` end to end on planted data."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -149,3 +150,35 @@ def test_stability_end_to_end_on_planted_data(tmp_path):
     again = hmf_cli("stability", run_dir, "--seeds", "3")
     assert again.returncode == 0 and "(replacing the earlier one)" in again.stdout
     assert "training HMF" not in again.stdout
+
+
+def test_metrics_page_and_cluster_tables_show_the_stored_stability(
+    finished_runs, tmp_path, monkeypatch
+):
+    """Before: the Metrics page says it is not measured and gives the command; after
+    measure_stability (2 runs), it shows the ARI per side and level, and the Affinity page's
+    cluster table has the stability column."""
+    from test_app import app, table, texts, visit
+
+    from hmf_core.runs.stability import measure_stability
+
+    root = tmp_path / "runs"
+    shutil.copytree(finished_runs / "tiny", root / "tiny")
+    at = app(root, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "metrics")
+    assert "Cluster stability across seeds" in texts(at) and "Not measured" in texts(at)
+    assert any("hmf_core stability" in code.value for code in at.code)
+    measured = measure_stability(root / "tiny", runs=2)
+    visit(at, "metrics")
+    shown = table(at, "mean pairwise ARI", "clusters reappearing in every run")
+    assert set(zip(shown["side"], shown["level"])) == {
+        ("user", 1), ("user", 2), ("item", 1), ("item", 2)
+    }  # fmt: skip
+    user_1 = measured["sides"]["user"][0]
+    row = shown[(shown["side"] == "user") & (shown["level"] == 1)].iloc[0]
+    assert row["mean pairwise ARI"] == pytest.approx(user_1["pairs"][0]["ari"])
+    visit(at, "affinity")
+    verdicts = table(at, "inner_product", "stability")["stability"]
+    assert set(verdicts) <= {"reappears in 2 of 2 runs", UNSTABLE, "empty"}
