@@ -41,19 +41,39 @@ def affinity(key: Key, user_level: int, item_level: int) -> tuple[pd.DataFrame, 
     return matrix, rows, columns
 
 
-@st.cache_data(max_entries=16, show_spinner="Naming the clusters…")
 def cluster_table(
     key: Key, side: str, level: int, top: int, attribute: str | None = None
 ) -> pd.DataFrame:
-    """Names, sizes, nearest and top members of a side's clusters: the same for every cluster
-    of the other side that they are ranked against, so computed once, not on each pick."""
+    """Names, sizes, nearest and top members of a side's clusters (and whether each reappears
+    with other seeds, once the run's stability.json is measured): the same for every cluster of
+    the other side that they are ranked against, so computed once, not on each pick."""
+    return _cluster_table(key, side, level, top, attribute, _stability_stamp(key))
+
+
+def _stability_stamp(key: Key) -> tuple:
+    """stability.json's (mtime, size): a cache key part, so a new measurement is shown."""
+    return RunDir(key[0]).stamp("stability")
+
+
+@st.cache_data(max_entries=16, show_spinner="Naming the clusters…")
+def _cluster_table(
+    key: Key, side: str, level: int, top: int, attribute: str | None, stamp: tuple
+) -> pd.DataFrame:
     meta = _table(key, f"{side}s")
-    return hmf_core.cluster_table(_model(key), side, level, meta, top, attribute)
+    stored = RunDir(key[0]).stability() if stamp else {}
+    stored = None if not stored or "error" in stored else stored
+    return hmf_core.cluster_table(_model(key), side, level, meta, top, attribute, stored)
+
+
+def item_clusters_for_user_cluster(
+    key: Key, cluster: int, user_level: int, item_level: int, top: int
+) -> pd.DataFrame:
+    return _item_clusters(key, cluster, user_level, item_level, top, _stability_stamp(key))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def item_clusters_for_user_cluster(
-    key: Key, cluster: int, user_level: int, item_level: int, top: int
+def _item_clusters(
+    key: Key, cluster: int, user_level: int, item_level: int, top: int, stamp: tuple
 ) -> pd.DataFrame:
     table = cluster_table(key, "item", item_level, top)
     return hmf_core.item_clusters_for_user_cluster(
@@ -61,9 +81,22 @@ def item_clusters_for_user_cluster(
     )
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
 def user_clusters_for_item_cluster(
     key: Key, cluster: int, user_level: int, item_level: int, top: int, attribute: str | None
+) -> pd.DataFrame:
+    stamp = _stability_stamp(key)
+    return _user_clusters(key, cluster, user_level, item_level, top, attribute, stamp)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _user_clusters(
+    key: Key,
+    cluster: int,
+    user_level: int,
+    item_level: int,
+    top: int,
+    attribute: str | None,
+    stamp: tuple,
 ) -> pd.DataFrame:
     table = cluster_table(key, "user", user_level, top, attribute)
     return hmf_core.user_clusters_for_item_cluster(

@@ -309,6 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("run_dir", help="the run directory")
     quality.add_argument("--items", help="item metadata to use instead of the run's own")
     quality.add_argument("--users", help="user metadata to use instead of the run's own")
+    stability = commands.add_parser(
+        "stability",
+        help="train a finished run's settings with more seeds on its split and measure how "
+        "far its clusters reappear (stability.json)",
+    )
+    stability.add_argument("run_dir", help="the run directory (a finished run)")
+    stability.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="runs compared, the run itself included: seeds seed+1 .. seed+N-1 are trained "
+        "(default: 3)",
+    )
     name = commands.add_parser("name", help="show, or change, a run's name and note")
     name.add_argument("run_dir", help="the run directory")
     name.add_argument("--name", help="the run's new name")
@@ -502,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
             return _maps(Path(args.run_dir))
         if args.command == "quality":
             return _quality(Path(args.run_dir), args.items, args.users)
+        if args.command == "stability":
+            return _stability(Path(args.run_dir), args.seeds)
         if args.command == "name":
             return _name(Path(args.run_dir), args.name, args.note)
         if args.command in cli_api.COMMANDS:
@@ -832,4 +847,31 @@ def _quality(run_dir: Path, items: str | None, users: str | None) -> int:
         if not table.empty:
             print(f"{name}:\n{table.to_string(index=False, float_format='{:.3f}'.format)}\n")
     print(f"written: {RunDir(run_dir).file('quality')}")
+    return 0
+
+
+def _stability(run_dir: Path, seeds: int) -> int:
+    """`stability RUN --seeds N`: hmf_core.runs.stability, its summary printed."""
+    from hmf_core.console import EpochProgress, StepProgress
+    from hmf_core.interpret.stability import stability_summary
+    from hmf_core.runs.rundir import RunDir
+    from hmf_core.runs.stability import check_finished, measure_stability
+
+    run = RunDir(run_dir)
+    check_finished(run)  # the one-line error before anything is trained
+    again = run.file("stability").exists()
+    steps = StepProgress()
+    try:
+        measured = measure_stability(run_dir, seeds, report=steps, callbacks=[EpochProgress()])
+    finally:
+        steps.close()
+    print(f"cluster stability over seeds {', '.join(map(str, measured['seeds']))}:")
+    for row in stability_summary(measured):
+        share = row["reappearing_share"]
+        print(
+            f"  {row['side']} level {row['level']} ({row['clusters']} clusters): mean ARI "
+            f"{row['mean_ari']:.3f} (lowest {row['lowest_ari']:.3f}), "
+            + ("no populated cluster" if share is None else f"{share:.0%} reappear in every run")
+        )
+    print(f"written: {run.file('stability')}" + (" (replacing the earlier one)" if again else ""))
     return 0

@@ -122,7 +122,10 @@ def table_view(
         "to sort."
     )
     st.dataframe(
-        rows[["rank", column, "name", "inner_product", "size", "nearest", "top_members"]],
+        rows[
+            ["rank", column, "name", "inner_product", "size", "nearest", "top_members"]
+            + (["stability"] if "stability" in rows.columns else [])  # stability.json measured
+        ],
         hide_index=True,
         key="affinity_table",
         height=420,

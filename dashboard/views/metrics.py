@@ -14,12 +14,14 @@ from dashboard.quality_panel import quality_section
 from dashboard.text import literal
 from hmf_core import (
     QUALITY_STEP,
+    REAPPEAR_JACCARD,
     diverged_fields,
     full_ranking_table,
     is_full_ranking,
     lower_is_better,
     rule_text,
     run_status,
+    stability_summary,
 )
 
 # The paper's headline test RMSE on ML-100K (section 4; temporal split, 64,000 train ratings).
@@ -91,6 +93,7 @@ def metrics_page() -> None:
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
     depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
     quality_section(run.quality(), depths, run_status(run).phase == QUALITY_STEP)
+    _stability(run, settings)
 
     left, right = st.columns(2)
     with left:
@@ -129,6 +132,59 @@ def metrics_page() -> None:
             shown = ", ".join(f"{k} {v}" for k, v in timings.items())
             st.caption(literal(f"Map timings (s): {shown}"))
         st.caption(f"Run directory: {literal(run.path)}")
+
+
+def _stability(run, settings: dict) -> None:
+    """Cluster stability across seeds (stability.json, hmf_core.interpret.stability), or how
+    to measure it."""
+    st.subheader("Cluster stability across seeds")
+    if not any(settings.get(f"{side}_depth", 0) for side in ("user", "item")):
+        st.caption("This run has no clusters (plain MF on both sides): nothing to compare.")
+        return
+    stored = run.stability()
+    command = f"python -m hmf_core stability {run.path} --seeds 3"
+    if not stored:
+        st.info(
+            "Not measured: training again with another seed can give other clusters. Measure "
+            "how far this run's clusters reappear (two more seeds on the same split) with:"
+        )
+        st.code(command, language="bash")
+        return
+    if "error" in stored:
+        st.warning(literal(stored["error"]))
+        return
+    seeds = ", ".join(str(seed) for seed in stored.get("seeds", []))
+    st.caption(
+        f"{stored.get('runs', '?')} runs on this run's split (seeds {literal(seeds)}). "
+        "ARI: adjusted Rand index of two runs' top clusters (1: the same partition, 0: chance). "
+        f"A cluster reappears in a run when its Hungarian-matched cluster there shares at least "
+        f"{stored.get('threshold', REAPPEAR_JACCARD):.0%} of their members (Jaccard); the "
+        "cluster tables on the Affinity page say it per cluster. Measured again with the "
+        "command below."
+    )
+    rows = pd.DataFrame(stability_summary(stored))
+    if rows.empty:
+        st.caption("No clustered level was compared.")
+        return
+    rows["reappearing_share"] = rows["reappearing_share"].map(
+        lambda share: "–" if share is None or pd.isna(share) else f"{share:.0%}"
+    )
+    st.dataframe(
+        rows.rename(
+            columns={
+                "mean_ari": "mean pairwise ARI",
+                "lowest_ari": "lowest pairwise ARI",
+                "reappearing_share": "clusters reappearing in every run",
+            }
+        ),
+        hide_index=True,
+        key="metrics_stability",
+        column_config={
+            "mean pairwise ARI": st.column_config.NumberColumn(format="%.3f"),
+            "lowest pairwise ARI": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+    st.code(command, language="bash")
 
 
 def _number(metrics: dict, name: str) -> bool:

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from hmf_core.interpret.naming import cluster_names, hierarchy_tree
+from hmf_core.interpret.stability import cluster_verdicts
 from hmf_core.models.interface import SIDES, ClusterModel, Grouping, check_side, decompose
 from hmf_core.models.interface import n_objects as _n_objects
 
@@ -141,11 +142,15 @@ def cluster_table(
     meta: pd.DataFrame | None = None,
     top: int = 3,
     attribute: str | None = None,
+    stability: dict | None = None,
 ) -> pd.DataFrame:
     """Table 4's columns that do not depend on the other side's cluster, for every
     level-`level` cluster of `side`: its name (hmf_core.interpret.naming: over-represented metadata
     values and typical members), size, the `top` objects nearest it and its `top` most probable
-    members (their `attribute`, e.g. gender, when the metadata has it, else their labels)."""
+    members (their `attribute`, e.g. gender, when the metadata has it, else their labels).
+    `stability`: the run's stored stability (its stability.json); when it covers this level, a
+    "stability" column says whether each cluster reappears with other seeds
+    (hmf_core.interpret.stability)."""
     found = level_grouping(model, side, level)
     n_objects = _n_objects(model, side)
     by_attribute = attribute is not None and meta is not None and attribute in meta.columns
@@ -160,7 +165,7 @@ def cluster_table(
     top_members = membership.T.topk(n_shown, dim=1).indices  # (m, n_shown)
     rows = model_rows(meta, objects.shape[0], side)
     names = cluster_names(_numpy(membership), rows["label"].astype(str), rows)["name"]
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             f"{side}_cluster": np.arange(clusters.shape[0]),
             "name": names.to_numpy(),
@@ -169,6 +174,10 @@ def cluster_table(
             "top_members": [separator.join(texts[row]) for row in top_members.cpu().numpy()],
         }
     )
+    verdicts = cluster_verdicts(stability, side, level) if stability else None
+    if verdicts is not None and len(verdicts) == len(table):  # else another model's: left out
+        table["stability"] = verdicts
+    return table
 
 
 def _against(table: pd.DataFrame, model: ClusterModel, side: str, level: int, target: torch.Tensor):

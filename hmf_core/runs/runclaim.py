@@ -66,12 +66,13 @@ class RunLock:
 
 
 # What makes a directory a run's: any of these names in it (rundir.FILES, the lock, the MF
-# comparison, Lightning's hparams.yaml).
+# comparison and the stability sub-runs, Lightning's hparams.yaml).
 RUN_ENTRIES = frozenset(
     {
         "settings.json", "meta.json", "data.json", "users.csv", "items.csv",
         "interactions.parquet", "progress.json", "metrics.csv", "best.ckpt",
         "test_metrics.json", "log.txt", "maps_log.txt", "maps.json", "quality.json",
+        "stability.json", "stability",
         "map_pca.parquet", "map_umap.parquet", "STOP", "mf", "hparams.yaml", "sweep.json", LOCK,
     }
 )  # fmt: skip

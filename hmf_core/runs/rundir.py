@@ -19,6 +19,8 @@ log.txt            the training process's output (maps_log.txt: the map process'
 map_pca.parquet, map_umap.parquet, maps.json   the 2-D maps and their timings (or error)
 quality.json       cluster quality after training (hmf_core.interpret.quality), or its error
 mf/                the same for the plain-MF comparison, when asked for
+stability.json     cluster stability across seeds (hmf_core.runs.stability), when measured;
+stability/seed-S/  the extra seeds it trained, sub-runs like mf/
 sweep.json         a sweep's trial only (hmf_core.runs.sweep): its sweep, trial number and rank
 STOP               written to ask a running training to stop
 
@@ -27,12 +29,13 @@ Runs are immutable once started: a new training never writes into a directory th
 Every run gets an identity when it is created: a random `run_id` in meta.json (the MF
 comparison's mf/meta.json: its own id and its `parent`'s), and, once its data is split, the
 `data_fingerprint` of data.json. Every file the run writes afterwards carries the id:
-progress.json, test_metrics.json, maps.json and quality.json a "run_id" key, best.ckpt a
-top-level "hmf_run" entry, the map parquet files the schema metadata key b"hmf_run_id". A file
-carrying another run's id (copied from another run, or from another dataset) is damaged
-(DamagedFile: "belongs to run X, not this run (Y)") and no page uses it. A run without an id,
-or a file without one, was written before identities existed: legacy, accepted unchecked
-(metrics.csv, log.txt and the data tables carry none; data.json is tied by its fingerprint).
+progress.json, test_metrics.json, maps.json, quality.json and stability.json a "run_id" key,
+best.ckpt a top-level "hmf_run" entry, the map parquet files the schema metadata key
+b"hmf_run_id". A file carrying another run's id (copied from another run, or from another
+dataset) is damaged (DamagedFile: "belongs to run X, not this run (Y)") and no page uses it. A
+run without an id, or a file without one, was written before identities existed: legacy,
+accepted unchecked (metrics.csv, log.txt and the data tables carry none; data.json is tied by
+its fingerprint).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ FILES = {
     "maps_log": "maps_log.txt",
     "maps": "maps.json",
     "quality": "quality.json",
+    "stability": "stability.json",
     "map_pca": "map_pca.parquet",
     "map_umap": "map_umap.parquet",
     "stop": "STOP",
@@ -90,10 +94,11 @@ RECOVERY = {  # what to do when a file is damaged, by its name in FILES
     "map_pca": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
     "map_umap": "compute the maps again: python -m hmf_core maps RUN_DIR (or the Map page)",
     "quality": "compute it again: python -m hmf_core quality RUN_DIR",
+    "stability": "measure it again: python -m hmf_core stability RUN_DIR",
     "meta": "give the run its name and note again (Train page, or python -m hmf_core name)",
     "sweep": "the trial's rank is in its sweep's sweep.csv; the run itself is not affected",
 }
-STAMPED = ("progress", "test_metrics", "maps", "quality")  # JSON files carrying "run_id"
+STAMPED = ("progress", "test_metrics", "maps", "quality", "stability")  # JSON with "run_id"
 RUN_KEY = "hmf_run"  # the checkpoint's top-level entry: {"run_id", "data_fingerprint"}
 PARQUET_KEY = b"hmf_run_id"  # the map parquet files' schema metadata key
 MAX_NAME = 80  # characters of a run's name (one line)
@@ -593,6 +598,17 @@ class RunDir:
             return {"error": str(damage)}
         return quality
 
+    def stability(self) -> dict:
+        """stability.json: cluster stability across seeds (hmf_core.interpret.stability), or {}
+        when not measured; a damaged one reads as {"error": what is wrong and how to recover}."""
+        try:
+            stability = self.json("stability")
+            if stability and not isinstance(stability.get("sides"), dict):
+                raise self.damaged("stability", '"sides" is missing or has the wrong type')
+        except DamagedFile as damage:
+            return {"error": str(damage)}
+        return stability
+
     def damage(self) -> DamagedFile | None:
         """The first damaged file of the run (the MF comparison's included), or None: every
         JSON file and metrics.csv read, the tables' headers and the parquet files' footers
@@ -608,7 +624,7 @@ class RunDir:
                 part.metrics()
                 part.check_checkpoint()
             self.data_summary()
-            for name in ("maps", "quality"):
+            for name in ("maps", "quality", "stability"):
                 self.json(name)
             tables_written = self.file("data").exists()  # with the tables, before epoch one
             for name in ("users", "items"):

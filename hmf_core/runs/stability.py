@@ -1,0 +1,122 @@
+"""Cluster stability of a finished run: the run's settings trained again with further seeds on
+the run's own split (its interactions.parquet, so the data is identical), each as a sub-run
+RUN/stability/seed-S/ (its own id and its parent's, like the MF comparison mf/; no MF comparison,
+no maps, no quality), then hmf_core.interpret.stability compares their top clusters with the
+run's own and the result is written to the run's stability.json.
+
+stability.json is derived, like quality.json: measuring again rewrites it (the CLI says so).
+Sub-runs already finished are reused (the same settings and seed train the same model), a
+sub-run left unfinished (a killed measurement) is trained again from scratch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from pytorch_lightning.callbacks import Callback
+
+from hmf_core.common.errors import RunError
+from hmf_core.common.progress import Report, silent
+from hmf_core.data.split import Split
+from hmf_core.interpret.stability import REAPPEAR_JACCARD, cluster_counts, stability, top_clusters
+from hmf_core.runs.recorder import fit_run
+from hmf_core.runs.runclaim import RunLock
+from hmf_core.runs.rundir import RunDir
+from hmf_core.training.settings import TrainSettings
+
+FOLDER = "stability"  # RUN/stability/seed-S/: the extra seeds' sub-runs
+DEFAULT_RUNS = 3  # the run and two more seeds
+
+
+def run_split(run: RunDir) -> Split:
+    """The split a run was trained on, read back from its interactions.parquet and tables."""
+    interactions = run.interactions()
+    stages = {
+        stage: interactions[interactions["stage"] == stage].drop(columns="stage")
+        for stage in ("train", "val", "test")
+    }
+    return Split(
+        **{stage: frame.reset_index(drop=True) for stage, frame in stages.items()},
+        user_ids=run.users()["id"].to_numpy(),
+        item_ids=run.items()["id"].to_numpy(),
+        method=str(run.settings().get("split", "")),
+        dropped_cold={"val": 0, "test": 0},
+    )
+
+
+def sub_run(run: RunDir, seed: int) -> RunDir:
+    return RunDir(run.path / FOLDER / f"seed-{seed}", parent=run)
+
+
+def check_finished(run: RunDir) -> None:
+    """A RunError unless `run` is a finished run with a model."""
+    if not run.exists():
+        raise RunError(f"{run.path}: not a run directory (settings.json is missing)")
+    state = run.progress().get("state", "unknown")
+    if state != "finished" or not run.has_model():
+        raise RunError(
+            f"{run.path}: the run is {state}, not finished: stability is measured on a "
+            "finished run's model"
+        )
+
+
+def measure_stability(
+    run_dir: str | Path,
+    runs: int = DEFAULT_RUNS,
+    report: Report | None = None,
+    callbacks: list[Callback] | None = None,
+) -> dict:
+    """Train `runs - 1` more seeds of a finished run (seed + 1, seed + 2, ...) as sub-runs on its
+    split, compare their clusters with the run's own (hmf_core.interpret.stability) and write
+    stability.json into the run; returns it. `report` hears each seed's training and the
+    comparison; `callbacks` go to each fit (the CLI's epoch lines)."""
+    if runs < 2:
+        raise ValueError(f"--seeds counts the run itself: it must be at least 2, got {runs}")
+    run = RunDir(run_dir)
+    check_finished(run)
+    report = report or silent
+    with RunLock(run.path):  # a RunError while another process writes the run
+        settings = TrainSettings(**run.settings())
+        model = run.load_model()
+        split = run_split(run)
+        # the extra fits: the same settings on another seed, nothing but the model itself
+        extra = replace(settings, compare_mf=False, projection=False, logger="csv")
+        assignments, parts = [top_clusters(model)], []
+        for number in range(1, runs):
+            seed = settings.seed + number
+            part = sub_run(run, seed)
+            label = f"seed {seed} ({number} of {runs - 1})"
+            report((number - 1) / (runs - 1), f"training seeds: {label}")
+            started = time.perf_counter()
+            if not _finished(part):
+                if part.path.exists():
+                    print(f"replacing the unfinished sub-run {part.path}", flush=True)
+                    shutil.rmtree(part.path)
+                part.path.mkdir(parents=True)
+                part.create(parent=run)
+                part.write("settings", asdict(replace(extra, seed=seed)))
+                fit_run(replace(extra, seed=seed), split, part.path, f"seed {seed}", callbacks)
+                if not _finished(part):
+                    raise RunError(
+                        f"{part.path}: training seed {seed} did not finish "
+                        f"({part.progress().get('error') or part.progress().get('state')})"
+                    )
+            seconds = time.perf_counter() - started
+            assignments.append(top_clusters(part.load_model()))
+            parts.append({"seed": seed, "path": str(part.path.relative_to(run.path)),
+                          "seconds": round(seconds, 2)})  # fmt: skip
+        report(1.0, "training seeds: done")
+        measured = stability(assignments, cluster_counts(model), REAPPEAR_JACCARD)
+        measured["seeds"] = [settings.seed] + [part["seed"] for part in parts]
+        measured["sub_runs"] = parts
+        measured["run_seconds"] = run.progress().get("elapsed_s")
+        measured["measured"] = time.time()
+        run.write("stability", measured)
+    return measured
+
+
+def _finished(part: RunDir) -> bool:
+    return part.has_model() and part.progress().get("state") == "finished"
