@@ -14,7 +14,7 @@ import re
 import time
 
 import pytest
-from conftest import shared_file
+from conftest import hmf_cli, shared_file
 
 from hmf_dev.browser import (
     CHROMIUM_ARGS,
@@ -1056,3 +1056,42 @@ def test_every_kind_of_click_is_timed_on_ml100k(browser_tab):
     assert sorted(times) == sorted(KINDS)
     assert all(seconds and min(seconds) > 0 for seconds in times.values()), times
     assert page.get_by_test_id("stException").count() == 0
+
+
+def test_a_two_stage_run_opens_on_every_page(tmp_path):
+    """Issue 18: a run of the second family (MF then k-means), trained by the CLI beside an HMF
+    run on the same data, opens on every page in a real browser with no exception; Compare
+    runs lists both families."""
+    chromium = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from hmf_dev.clicks import PAGES, Clicks
+
+    runs = tmp_path / "runs"
+    data, items = shared_file("ml-100k/u.data"), shared_file("ml-100k/u.item")
+    common = ["--data", data, "--items", items, "--max-epochs", 2, "--split", "random"]
+    for family, name in (("hmf", "hmf-run"), ("twostage", "two-stage-run")):
+        done = hmf_cli(
+            "train", *common, "--family", family, "--user-clusters", 8, "--item-clusters", 8,
+            "--run-dir", runs / name, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    with streamlit_server(runs, tmp_path / "streamlit.log") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(60_000)
+            try:
+                page.goto(f"{url}/map?run=two-stage-run")
+                clicks = Clicks(page, url, runs)
+                clicks.idle()
+                for title in PAGES:
+                    clicks.open(title)
+                    page.screenshot(path=str(SCREENSHOTS / f"two-stage-{title.lower()}.png"))
+                    assert page.get_by_test_id("stException").count() == 0, title
+                    if title == "Compare runs":
+                        text = page.evaluate("() => document.body.textContent")
+                        assert "two-stage-run" in text and "hmf-run" in text
+            finally:
+                page.screenshot(path=str(SCREENSHOTS / "last-state.png"))
+                browser.close()
