@@ -372,10 +372,18 @@ class Clicks:
     def _cluster_markers(self, chart) -> list[dict]:
         """User cluster markers of the map as drawn now: after a click or Clear the page draws
         a new chart, and plotly lays it out a moment after the element appears."""
-        self.idle()
-        self.page.wait_for_function(MAP_LAID_OUT, timeout=LONG)
-        chart.scroll_into_view_if_needed()
-        return chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
+        from playwright.sync_api import Error
+
+        for attempt in range(3):  # a chart replaced while scrolled to: take the new one
+            self.idle()
+            self.page.wait_for_function(MAP_LAID_OUT, timeout=LONG)
+            try:
+                chart.scroll_into_view_if_needed()
+                return chart.evaluate(ISOLATED_MARKERS, ["user cluster", 60])
+            except Error:
+                if attempt == 2:
+                    raise
+        return []
 
     def _pick_clusters(self, kind: str, key_prefix: str, shown, repeats: int) -> None:
         box = self.page.locator(f"[class*='st-key-{key_prefix}']").first
