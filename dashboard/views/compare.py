@@ -28,7 +28,7 @@ def compare_page() -> None:
         st.info("No runs yet: train some on the Train page, then compare them here.")
         return
     chosen = _chosen_runs(available)
-    picked = _readable(run for run in available if run.name in chosen)
+    picked = _undamaged(run for run in available if run.name in chosen)
     if not picked:
         st.info("Pick one or more runs.")
         return
@@ -79,7 +79,7 @@ def _sweep_picker(sweeps: dict) -> None:
     )
 
 
-def _readable(picked) -> list:
+def _undamaged(picked) -> list:
     """The runs picked less the damaged ones, each of those named in a warning."""
     picked = list(picked)
     damaged = {run.name: run.damage() for run in picked}

@@ -248,8 +248,8 @@ def _clusterings(
 def _agreement_records(
     level: int, columns: dict, assignments: dict, clustering, seed: int
 ) -> list[dict]:
-    """Agreement of each metadata column with the level's clusters by each method (METHODS),
-    random clusters of the same sizes last."""
+    """Agreement of each metadata column with the level's clusters by the model, k-means on its
+    vectors and k-means on MF's, then with random clusters of the same sizes."""
     records = []
     for name, column in columns.items():
         rows, labels = column["rows"], column["labels"]
