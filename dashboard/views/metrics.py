@@ -84,8 +84,7 @@ def _test_metrics(run, settings: dict, test: dict, mf_test: dict) -> None:
         )
     elif not settings.get("compare_mf"):
         st.caption(
-            "No MF comparison in this run: tick *Also train plain MF* on the Train "
-            "page to get one."
+            "No MF comparison in this run: tick *Also train plain MF* on the Train page to get one."
         )
     st.dataframe(
         widgets.text_where_diverged(pd.DataFrame(rows), skip=("model",)),
