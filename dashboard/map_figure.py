@@ -202,92 +202,124 @@ def figure(
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
     for kind in KINDS:
         rows = visible[visible["kind"] == kind]
-        if rows.empty:
-            continue
-        is_cluster = parse_point_kind(kind)[1]
-        if values is None:
-            colouring = {"color": KIND_COLOURS[kind]}
-        else:
-            colouring = _coded(values.loc[rows.index], colours)
-        if is_cluster:  # marker area grows with the cluster's size, relative to its kind
-            relative = np.sqrt(rows["size"].clip(lower=0) / max(rows["size"].max(), 1e-9))
-            sizes = 6 + 10 * relative
-        else:
-            sizes = 5
-        opacity = 0.95 if is_cluster else 0.6
-        # Clusters in SVG, users and items in WebGL: a cluster wins a hover or click over the
-        # objects on top of it (all SVG, an object within 3 px of the pointer took it).
-        trace = go.Scatter if is_cluster else go.Scattergl
-        figure.add_trace(
-            trace(
-                x=rows["x"],
-                y=rows["y"],
-                mode="markers",
-                name=kind,
-                marker={
-                    **colouring,
-                    "size": sizes,
-                    "symbol": SYMBOLS[kind],
-                    "opacity": 0.12 if dimmed else opacity,
-                    "line": {"width": 1 if is_cluster else 0, "color": "white"},
-                },
-                hovertext=_texts(rows),
-                hoverinfo="text",
-                customdata=_custom(rows),
-                showlegend=values is None,
-                legendgroup="kinds",
-            )
-        )
+        if not rows.empty:
+            figure.add_trace(_kind_trace(rows, kind, values, colours, dimmed=dimmed))
     if values is not None:
-        entries = [(legend[value], hex_colour) for value, hex_colour in colours.items()]
-        if folded or values.isna().any():
-            other = f"other ({folded} values)" if folded else ""
-            none = "none" if values.isna().any() else ""
-            entries.append((" or ".join(t for t in (other, none) if t), OTHER_COLOUR))
-        for text, hex_colour in entries:
-            figure.add_trace(_legend_entry(text, {"color": hex_colour, "size": 9}, "colours"))
-        for kind in KINDS:  # what the shapes mean
-            if (visible["kind"] == kind).any():
-                marker = {"color": "#6b7385", "size": 9, "symbol": SYMBOLS[kind]}
-                figure.add_trace(_legend_entry(f"shape: {kind}", marker, "shapes"))
+        for trace in _colour_legend(visible, values, colours, legend, folded):
+            figure.add_trace(trace)
     if highlight is not None and not highlight.empty:
-        strongest = max(float(highlight["probability"].max()), 1e-9)
-        relative = (highlight["probability"] / strongest).clip(0, 1)
-        figure.add_trace(
-            go.Scattergl(  # above the WebGL points
-                x=highlight["x"],
-                y=highlight["y"],
-                mode="markers",
-                name="members",
-                marker={
-                    "color": RING,
-                    "size": 5 + 9 * relative,
-                    "opacity": (0.35 + 0.65 * relative).tolist(),
-                    "line": {"width": 0},
-                },
-                hovertext=_texts(highlight),
-                hoverinfo="text",
-                customdata=_custom(highlight),
-                showlegend=False,
-            )
-        )
+        figure.add_trace(_members_trace(highlight))
     if selected is not None and not selected.empty:
-        few = len(selected) <= 20
-        ring = {"symbol": "circle-open", "size": 16 if few else 9, "color": RING}
-        figure.add_trace(
-            go.Scattergl(
-                x=selected["x"],
-                y=selected["y"],
-                mode="markers",
-                name="selected",
-                marker={**ring, "line": {"width": 2.5 if few else 1.2}},
-                hoverinfo="skip",  # a ring never takes a hover or click from the point it rings
-                customdata=_custom(selected),
-                showlegend=False,
-            )
-        )
+        figure.add_trace(_selected_trace(selected))
     legend_entries = sum(1 for trace in figure.data if trace.showlegend)
-    layout = {
+    layout = _layout(legend_entries, title if values is not None else None)
+    if focus is not None:
+        layout.update(_zoom_to(visible if not visible.empty else focus.to_frame().T, focus))
+    figure.update_layout(**layout)
+    return figure
+
+
+def _kind_trace(
+    rows: pd.DataFrame, kind: str, values: pd.Series | None, colours: dict, *, dimmed: bool
+) -> go.Scatter | go.Scattergl:
+    """One kind's points: coloured by kind (`values` None) or by their values' codes; clusters
+    sized by their size."""
+    is_cluster = parse_point_kind(kind)[1]
+    if values is None:
+        colouring = {"color": KIND_COLOURS[kind]}
+    else:
+        colouring = _coded(values.loc[rows.index], colours)
+    if is_cluster:  # marker area grows with the cluster's size, relative to its kind
+        relative = np.sqrt(rows["size"].clip(lower=0) / max(rows["size"].max(), 1e-9))
+        sizes = 6 + 10 * relative
+    else:
+        sizes = 5
+    opacity = 0.95 if is_cluster else 0.6
+    # Clusters in SVG, users and items in WebGL: a cluster wins a hover or click over the
+    # objects on top of it (all SVG, an object within 3 px of the pointer took it).
+    trace = go.Scatter if is_cluster else go.Scattergl
+    return trace(
+        x=rows["x"],
+        y=rows["y"],
+        mode="markers",
+        name=kind,
+        marker={
+            **colouring,
+            "size": sizes,
+            "symbol": SYMBOLS[kind],
+            "opacity": 0.12 if dimmed else opacity,
+            "line": {"width": 1 if is_cluster else 0, "color": "white"},
+        },
+        hovertext=_texts(rows),
+        hoverinfo="text",
+        customdata=_custom(rows),
+        showlegend=values is None,
+        legendgroup="kinds",
+    )
+
+
+def _colour_legend(
+    visible: pd.DataFrame, values: pd.Series, colours: dict, legend: dict, folded: int
+) -> list[go.Scatter]:
+    """Legend entries for the colours drawn ("other" / "none" last), then for the shapes."""
+    entries = [(legend[value], hex_colour) for value, hex_colour in colours.items()]
+    if folded or values.isna().any():
+        other = f"other ({folded} values)" if folded else ""
+        none = "none" if values.isna().any() else ""
+        entries.append((" or ".join(t for t in (other, none) if t), OTHER_COLOUR))
+    traces = [
+        _legend_entry(text, {"color": hex_colour, "size": 9}, "colours")
+        for text, hex_colour in entries
+    ]
+    for kind in KINDS:  # what the shapes mean
+        if (visible["kind"] == kind).any():
+            marker = {"color": "#6b7385", "size": 9, "symbol": SYMBOLS[kind]}
+            traces.append(_legend_entry(f"shape: {kind}", marker, "shapes"))
+    return traces
+
+
+def _members_trace(highlight: pd.DataFrame) -> go.Scattergl:
+    """A cluster's members, sized and opaque by their probability, above the WebGL points."""
+    strongest = max(float(highlight["probability"].max()), 1e-9)
+    relative = (highlight["probability"] / strongest).clip(0, 1)
+    return go.Scattergl(  # above the WebGL points
+        x=highlight["x"],
+        y=highlight["y"],
+        mode="markers",
+        name="members",
+        marker={
+            "color": RING,
+            "size": 5 + 9 * relative,
+            "opacity": (0.35 + 0.65 * relative).tolist(),
+            "line": {"width": 0},
+        },
+        hovertext=_texts(highlight),
+        hoverinfo="text",
+        customdata=_custom(highlight),
+        showlegend=False,
+    )
+
+
+def _selected_trace(selected: pd.DataFrame) -> go.Scattergl:
+    """Rings around the selected points (larger when there are few)."""
+    few = len(selected) <= 20
+    ring = {"symbol": "circle-open", "size": 16 if few else 9, "color": RING}
+    return go.Scattergl(
+        x=selected["x"],
+        y=selected["y"],
+        mode="markers",
+        name="selected",
+        marker={**ring, "line": {"width": 2.5 if few else 1.2}},
+        hoverinfo="skip",  # a ring never takes a hover or click from the point it rings
+        customdata=_custom(selected),
+        showlegend=False,
+    )
+
+
+def _layout(legend_entries: int, title: str | None) -> dict:
+    """The figure's layout: HEIGHT plus the legend below the plot (titled `title`, none when
+    coloured by kind), panning, no axes."""
+    return {
         "height": HEIGHT + legend_height(legend_entries),
         "margin": {"l": 0, "r": 0, "t": 10, "b": 0},
         "dragmode": "pan",
@@ -300,7 +332,7 @@ def figure(
             "entrywidth": LEGEND_ENTRY_PX,
             "itemsizing": "constant",
             "traceorder": "normal",  # entries flow in rows (grouped would make columns)
-            "title": {"text": f"<b>{title}</b>" if values is not None else "", "side": "top"},
+            "title": {"text": f"<b>{title}</b>" if title is not None else "", "side": "top"},
             "itemclick": False,
             "itemdoubleclick": False,
             "font": {"size": 11},
@@ -311,10 +343,6 @@ def figure(
         "hovermode": "closest",
         "uirevision": "map",
     }
-    if focus is not None:
-        layout.update(_zoom_to(visible if not visible.empty else focus.to_frame().T, focus))
-    figure.update_layout(**layout)
-    return figure
 
 
 def legend_height(entries: int) -> int:

@@ -53,7 +53,25 @@ def _start(key: str, preset: str) -> dict:
 
 def recipe_controls(lr: float) -> dict:
     """The preset and its knobs; returns TrainSettings fields (preset included)."""
-    preset = st.segmented_control(
+    preset = _preset_picker()
+    with st.expander("Recipe details"):
+        left, right = st.columns(2)
+        warm_start, sharpness = _warm_start_knobs(left, right, preset)
+        logit_lr, entropy, init_std, use_bias = _learning_knobs(left, right, preset)
+    return {
+        "preset": preset,
+        "warm_start": warm_start,
+        "warm_start_sharpness": float(sharpness),
+        "logit_lr": float(logit_lr) if logit_lr != lr else None,
+        "entropy_weight": float(entropy),
+        "init_std": float(init_std),
+        "use_bias": bool(use_bias),
+    }
+
+
+def _preset_picker() -> str:
+    """The preset: choosing one writes its values into the knobs (`_apply_preset`)."""
+    return st.segmented_control(
         "Cluster recipe",
         list(PRESETS),
         required=True,
@@ -68,81 +86,80 @@ def recipe_controls(lr: float) -> dict:
         "random N(0, 1) start and one learning rate; memberships stay near uniform.",
         **KEEP,
     )
-    with st.expander("Recipe details"):
-        left, right = st.columns(2)
-        warm_start = left.selectbox(
-            "Warm start",
-            WARM_STARTS,
-            key="train_warm_start",
-            format_func=WARM_START_LABELS.get,
-            help="Where memberships start. spectral: k-means on a spectral co-clustering of "
-            "the training interactions (users and items that share raters). mf: k-means on a "
-            "plain MF trained 10 epochs (reads rating values). none: the random N(0, init std) "
-            "draw of the paper.",
-            **_start("train_warm_start", preset),
-            **KEEP,
-        )
-        sharpness = right.slider(
-            "Warm-start sharpness",
-            0.5,
-            0.99,
-            step=0.01,
-            key="train_warm_start_sharpness",
-            disabled=warm_start == "none",
-            help="Membership probability a warm-started object gives its first cluster at the "
-            "start; training moves it from there.",
-            **_start("train_warm_start_sharpness", preset),
-            **KEEP,
-        )
-        logit_lr = left.number_input(
-            "Logit learning rate",
-            1e-6,
-            1.0,
-            step=1e-3,
-            format="%.1e",
-            key="train_logit_lr",
-            help="Learning rate of the connection logits (the memberships). Larger than the "
-            "embeddings' lets the ratings move memberships away from their start.",
-            **_start("train_logit_lr", preset),
-            **KEEP,
-        )
-        entropy = right.number_input(
-            "Entropy weight",
-            0.0,
-            10.0,
-            step=0.05,
-            key="train_entropy_weight",
-            help="Weight of the mean membership entropy (divided by log k) added to the loss: "
-            "larger = sharper memberships. 0.3 gave top membership 0.95 on ML-100K at a cost of "
-            "0.002 test RMSE.",
-            **_start("train_entropy_weight", preset),
-            **KEEP,
-        )
-        init_std = left.number_input(
-            "Initial std",
-            0.0001,
-            10.0,
-            step=0.05,
-            format="%.4f",
-            key="train_init_std",
-            help="Standard deviation of the N(0, s) initial logits and embeddings (the paper: 1).",
-            **_start("train_init_std", preset),
-            **KEEP,
-        )
-        use_bias = right.checkbox(
-            "Global, user and item biases",
-            key="train_use_bias",
-            help="An extension (the paper has none): biases take leniency and popularity, so "
-            "clusters are about taste.",
-            **_start("train_use_bias", preset),
-            **KEEP,
-        )
-    return {
-        "preset": preset,
-        "warm_start": warm_start,
-        "warm_start_sharpness": float(sharpness),
-        "logit_lr": float(logit_lr) if logit_lr != lr else None,
-        "entropy_weight": float(entropy),
-        "init_std": float(init_std),
-        "use_bias": bool(use_bias),
-    }
+
+
+def _warm_start_knobs(left, right, preset: str) -> tuple:
+    """(warm start, its sharpness): where the memberships start."""
+    warm_start = left.selectbox(
+        "Warm start",
+        WARM_STARTS,
+        key="train_warm_start",
+        format_func=WARM_START_LABELS.get,
+        help="Where memberships start. spectral: k-means on a spectral co-clustering of "
+        "the training interactions (users and items that share raters). mf: k-means on a "
+        "plain MF trained 10 epochs (reads rating values). none: the random N(0, init std) "
+        "draw of the paper.",
+        **_start("train_warm_start", preset),
+        **KEEP,
+    )
+    sharpness = right.slider(
+        "Warm-start sharpness",
+        0.5,
+        0.99,
+        step=0.01,
+        key="train_warm_start_sharpness",
+        disabled=warm_start == "none",
+        help="Membership probability a warm-started object gives its first cluster at the "
+        "start; training moves it from there.",
+        **_start("train_warm_start_sharpness", preset),
+        **KEEP,
+    )
+    return warm_start, sharpness
+
+
+def _learning_knobs(left, right, preset: str) -> tuple:
+    """(logit learning rate, entropy weight, initial std, biases): how the memberships learn."""
+    logit_lr = left.number_input(
+        "Logit learning rate",
+        1e-6,
+        1.0,
+        step=1e-3,
+        format="%.1e",
+        key="train_logit_lr",
+        help="Learning rate of the connection logits (the memberships). Larger than the "
+        "embeddings' lets the ratings move memberships away from their start.",
+        **_start("train_logit_lr", preset),
+        **KEEP,
+    )
+    entropy = right.number_input(
+        "Entropy weight",
+        0.0,
+        10.0,
+        step=0.05,
+        key="train_entropy_weight",
+        help="Weight of the mean membership entropy (divided by log k) added to the loss: "
+        "larger = sharper memberships. 0.3 gave top membership 0.95 on ML-100K at a cost of "
+        "0.002 test RMSE.",
+        **_start("train_entropy_weight", preset),
+        **KEEP,
+    )
+    init_std = left.number_input(
+        "Initial std",
+        0.0001,
+        10.0,
+        step=0.05,
+        format="%.4f",
+        key="train_init_std",
+        help="Standard deviation of the N(0, s) initial logits and embeddings (the paper: 1).",
+        **_start("train_init_std", preset),
+        **KEEP,
+    )
+    use_bias = right.checkbox(
+        "Global, user and item biases",
+        key="train_use_bias",
+        help="An extension (the paper has none): biases take leniency and popularity, so "
+        "clusters are about taste.",
+        **_start("train_use_bias", preset),
+        **KEEP,
+    )
+    return logit_lr, entropy, init_std, use_bias

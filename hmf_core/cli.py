@@ -69,8 +69,22 @@ D = "(default: %(default)s)"
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=program_name(), description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-
     train = commands.add_parser("train", help="train HMF and write a run directory")
+    _add_input_arguments(train)
+    _add_run_arguments(train)
+    _add_task_arguments(train)
+    _add_model_arguments(train)
+    _add_recipe_arguments(train)
+    _add_optimisation_arguments(train)
+    _add_lightning_arguments(train)
+    add_sweep_parser(commands, train)  # issue 22: its own block, below
+    _add_run_commands(commands)
+    cli_api.add_commands(commands)  # issue 22: recommend, export (hmf_core/cli_api.py)
+    return parser
+
+
+def _add_input_arguments(train: argparse.ArgumentParser) -> None:
+    """train: the settings file, the rating and metadata files and how to read them."""
     train.add_argument(
         "--config",
         help="a YAML file of settings: the fields of a run's settings.json (--print-config "
@@ -105,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_separator,
         help="the field separator, e.g. :: or ';' or tab (default: guessed from the first line)",
     )
+
+
+def _add_run_arguments(train: argparse.ArgumentParser) -> None:
+    """train: where the run is written, and its name and note."""
     train.add_argument(
         "--run-dir",
         help="where to write the run (default runs/<time>); a directory that holds a run is "
@@ -118,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--name", default="", help="a name for the run, shown in the app")
     train.add_argument("--note", default="", help="a note for the run, shown in the app")
+
+
+def _add_task_arguments(train: argparse.ArgumentParser) -> None:
+    """train: the task (rating or ranking), the split and the seed."""
     train.add_argument(
         "--task",
         choices=TASKS,
@@ -139,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--seed", type=int, default=DEFAULTS.seed, help=f"seed of the split and the model {D}"
     )
+
+
+def _add_model_arguments(train: argparse.ArgumentParser) -> None:
+    """train: the model family and its shape (dimension, cluster levels and counts)."""
     train.add_argument(
         "--family",
         choices=list(FAMILIES),
@@ -182,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.temperature,
         help=f"softmax temperature of the memberships {D}",
     )
+
+
+def _add_recipe_arguments(train: argparse.ArgumentParser) -> None:
+    """train: the cluster recipe group (a preset, and the flags that override it)."""
     recipe = train.add_argument_group(
         "cluster recipe (a preset sets these; a flag given overrides its preset)"
     )
@@ -229,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="global/user/item biases (our extension; the paper has none) (default: the preset's)",
     )
+
+
+def _add_optimisation_arguments(train: argparse.ArgumentParser) -> None:
+    """train: the optimizer, how long to train, what else to compute, the metrics logger."""
     train.add_argument("--lr", type=float, default=DEFAULTS.lr, help=f"AdamW learning rate {D}")
     train.add_argument(
         "--weight-decay", type=float, default=DEFAULTS.weight_decay, help=f"AdamW weight decay {D}"
@@ -274,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
         "or MLflow ($MLFLOW_TRACKING_URI, else ./mlruns); metrics.csv is always written "
         f"(tensorboard and mlflow are not installed with this project: pip install them) {D}",
     )
+
+
+def _add_lightning_arguments(train: argparse.ArgumentParser) -> None:
+    """train: the Lightning Trainer options, passed through."""
     lightning = train.add_argument_group("Lightning Trainer options (passed through)")
     lightning.add_argument(
         "--accelerator", default=DEFAULTS.accelerator, help=f"cpu, gpu, mps or auto {D}"
@@ -291,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", default=DEFAULTS.precision, help=f"e.g. 32-true, bf16-mixed {D}"
     )
 
-    add_sweep_parser(commands, train)  # issue 22: its own block, below
 
+def _add_run_commands(commands) -> None:
+    """The commands on an existing run: evaluate, maps, quality, stability, name."""
     evaluate = commands.add_parser("evaluate", help="print the test metrics of a run")
     evaluate.add_argument("run_dir", help="the run directory")
     evaluate.add_argument(
@@ -326,8 +365,6 @@ def build_parser() -> argparse.ArgumentParser:
     name.add_argument("run_dir", help="the run directory")
     name.add_argument("--name", help="the run's new name")
     name.add_argument("--note", help="the run's new note")
-    cli_api.add_commands(commands)  # issue 22: recommend, export (hmf_core/cli_api.py)
-    return parser
 
 
 # --- issue 22: `sweep`, a grid or random search over train settings (hmf_core.runs.sweep) -------

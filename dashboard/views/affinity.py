@@ -78,23 +78,7 @@ def table_view(
     other = other_side(side)
     options = st.columns([1, 1, 2])
     shown = options[0].slider("Names per cluster", 1, 15, by_side(side, 3, 9), key="affinity_names")
-    attribute = None
-    if side == "item":
-        attributes = [c for c in USER_ATTRIBUTES if c in explored.users.columns]
-        attribute = options[1].selectbox(
-            "Show users as",
-            [None, *attributes],
-            key="affinity_attribute",
-            format_func=lambda a: "their labels" if a is None else a,
-            help="Paper Table 4 (c)/(d) lists the gender of the users nearest each cluster.",
-        )
-        frame = queries.user_clusters_for_item_cluster(
-            explored.key, cluster, user_level, item_level, shown, attribute
-        )
-    else:
-        frame = queries.item_clusters_for_user_cluster(
-            explored.key, cluster, user_level, item_level, shown
-        )
+    frame = _other_clusters(explored, options[1], side, cluster, user_level, item_level, shown)
     text = options[2].text_input(
         "Filter by name",
         key="affinity_filter",
@@ -105,6 +89,52 @@ def table_view(
         if side == "user"
         else 0.0
     )
+    rows = _filtered(frame, minimum, text)
+    st.markdown(
+        f"**Every {other} cluster against {side} cluster {cluster}**, highest inner "
+        f"product first ({len(rows):,} of {len(frame):,} shown). Click a column header "
+        "to sort."
+    )
+    _affinity_table(rows, other)
+    widgets.csv_download(
+        "Download CSV",
+        rows,
+        f"{explored.run.name}-{side}-cluster-{cluster}-affinity.csv",
+        "affinity_download",
+    )
+
+
+def _other_clusters(
+    explored: state.Explored,
+    slot,
+    side: str,
+    cluster: int,
+    user_level: int,
+    item_level: int,
+    shown: int,
+):
+    """Every cluster of the other side against `cluster`, `shown` names each; for an item
+    cluster, the "Show users as" picker (in `slot`) chooses how its users are shown."""
+    if side != "item":
+        return queries.item_clusters_for_user_cluster(
+            explored.key, cluster, user_level, item_level, shown
+        )
+    attributes = [c for c in USER_ATTRIBUTES if c in explored.users.columns]
+    attribute = slot.selectbox(
+        "Show users as",
+        [None, *attributes],
+        key="affinity_attribute",
+        format_func=lambda a: "their labels" if a is None else a,
+        help="Paper Table 4 (c)/(d) lists the gender of the users nearest each cluster.",
+    )
+    return queries.user_clusters_for_item_cluster(
+        explored.key, cluster, user_level, item_level, shown, attribute
+    )
+
+
+def _filtered(frame, minimum: float, text: str):
+    """The rows of at least `minimum` size whose name, nearest or top members hold `text`
+    (any case), ranked 1, 2, ... in their order."""
     rows = frame[frame["size"] >= minimum]
     if text.strip():
         needle = text.strip()
@@ -114,13 +144,12 @@ def table_view(
             | rows["name"].str.contains(needle, case=False, regex=False)
         )
         rows = rows[found]
-    rows = rows.assign(rank=range(1, len(rows) + 1))
+    return rows.assign(rank=range(1, len(rows) + 1))
+
+
+def _affinity_table(rows, other: str) -> None:
+    """The other side's clusters, ranked, with their names, inner product, size and members."""
     column = f"{other}_cluster"
-    st.markdown(
-        f"**Every {other} cluster against {side} cluster {cluster}**, highest inner "
-        f"product first ({len(rows):,} of {len(frame):,} shown). Click a column header "
-        "to sort."
-    )
     st.dataframe(
         rows[
             ["rank", column, "name", "inner_product", "size", "nearest", "top_members"]
@@ -152,12 +181,6 @@ def table_view(
                 help="Its members with the highest membership probability",
             ),
         },
-    )
-    widgets.csv_download(
-        "Download CSV",
-        rows,
-        f"{explored.run.name}-{side}-cluster-{cluster}-affinity.csv",
-        "affinity_download",
     )
 
 

@@ -27,29 +27,25 @@ def compare_page() -> None:
     if not available:
         st.info("No runs yet: train some on the Train page, then compare them here.")
         return
+    chosen = _chosen_runs(available)
+    picked = _undamaged(run for run in available if run.name in chosen)
+    if not picked:
+        st.info("Pick one or more runs.")
+        return
+    _table(picked)
+    _curves(picked)
+
+
+def _chosen_runs(available: list) -> list[str]:
+    """The Sweep picker (when there are sweeps) and the Runs multiselect: the names picked."""
     names = [run.name for run in available]
     labels = run_labels(available)
     current = state.current_run()
     default = [current.name] if current is not None and current.name in names else names[:1]
     sweeps = sweep_trials(available)
     if sweeps:
-
-        def pick_sweep() -> None:  # before the multiselect is drawn: its value may be set
-            picked_sweep = st.session_state.get("compare_sweep")
-            if picked_sweep in sweeps:
-                st.session_state["compare_runs"] = sweeps[picked_sweep]
-
-        st.selectbox(
-            "Sweep",
-            list(sweeps),
-            index=None,
-            key="compare_sweep",
-            on_change=pick_sweep,
-            placeholder="Pick a sweep to compare its trials, best first",
-            help="python -m hmf_core sweep trains one run per setting and ranks them on "
-            "the validation metric; picking one here lists its runs by rank.",
-        )
-    chosen = st.multiselect(
+        _sweep_picker(sweeps)
+    return st.multiselect(
         "Runs",
         names,
         # no default once a sweep's pick has set the value (Streamlit warns about both)
@@ -61,17 +57,42 @@ def compare_page() -> None:
         help="Newest first, by name (name them on the Train page). Curves and the table show "
         "every run picked here.",
     )
-    picked = [run for run in available if run.name in chosen]
+
+
+def _sweep_picker(sweeps: dict) -> None:
+    """A sweep picked sets the Runs multiselect to its trials, best first."""
+
+    def pick_sweep() -> None:  # before the multiselect is drawn: its value may be set
+        picked_sweep = st.session_state.get("compare_sweep")
+        if picked_sweep in sweeps:
+            st.session_state["compare_runs"] = sweeps[picked_sweep]
+
+    st.selectbox(
+        "Sweep",
+        list(sweeps),
+        index=None,
+        key="compare_sweep",
+        on_change=pick_sweep,
+        placeholder="Pick a sweep to compare its trials, best first",
+        help="python -m hmf_core sweep trains one run per setting and ranks them on "
+        "the validation metric; picking one here lists its runs by rank.",
+    )
+
+
+def _undamaged(picked) -> list:
+    """The runs picked less the damaged ones, each of those named in a warning."""
+    picked = list(picked)
     damaged = {run.name: run.damage() for run in picked}
     for name, damage in damaged.items():
         if damage is not None:
             st.warning(
                 literal(f"Run {name} is left out: {damage}."), icon=":material/broken_image:"
             )
-    picked = [run for run in picked if damaged[run.name] is None]
-    if not picked:
-        st.info("Pick one or more runs.")
-        return
+    return [run for run in picked if damaged[run.name] is None]
+
+
+def _table(picked: list) -> None:
+    """The runs' settings, test metrics and cluster quality, one row a run."""
     table = compare_table(picked)
     table = widgets.text_where_diverged(table, skip=("name", "note", "run"))
     st.dataframe(
@@ -98,6 +119,10 @@ def compare_page() -> None:
             + literal(", ".join(missing))
             + ". Compute them with `python -m hmf_core evaluate RUN_DIR --compute`."
         )
+
+
+def _curves(picked: list) -> None:
+    """The Curve picker and the runs' validation curves of that metric, overlaid."""
     curves = compare_curves(picked)
     if curves.empty:
         st.info("None of these runs has a validated epoch yet.")
@@ -106,6 +131,11 @@ def compare_page() -> None:
     monitored = [monitor(task)[0] for task in TASKS]  # val_rmse, val_hr10
     preferred = next((m for m in monitored if m in metrics), metrics[0])
     metric = st.selectbox("Curve", metrics, index=metrics.index(preferred), key="compare_metric")
+    st.plotly_chart(_curve_figure(curves, metric), key="compare_chart")
+
+
+def _curve_figure(curves, metric: str):
+    """One line per run; a diverged epoch is a marker at the top, never a point at infinity."""
     picked = curves[curves["metric"] == metric].assign(name=lambda f: f["name"].map(hover))
     shown = picked[~picked["diverged"]]
     figure = px.line(  # run names go into the legend's HTML: escaped
@@ -131,7 +161,7 @@ def compare_page() -> None:
             name="diverged (not a finite number)",
         )
     figure.update_layout(height=420, legend={"orientation": "h", "y": -0.2})
-    st.plotly_chart(figure, key="compare_chart")
+    return figure
 
 
 compare_page()

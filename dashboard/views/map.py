@@ -62,6 +62,30 @@ def map_page() -> None:
     first_levels = {side: min(1, count) for side, count in depths.items()}
     st.caption(literal(trust_line(explored.run.quality(), first_levels)))
 
+    colour, shown, query = _view_controls(controls, frame)
+    chosen = _level_picker(frame)
+    visible = map_points(frame, shown or [], chosen or [])
+    focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
+
+    points = state.selected_points()
+    highlight, highlight_note = _highlight(explored, frame, visible, points)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        figure = map_figure.figure(
+            visible,
+            colour,
+            cluster_names=map_data.cluster_names(frame),
+            focus=focus,
+            selected=points_of(frame, points).head(500) if points else None,
+            highlight=highlight,
+        )
+        _chart(figure, len(visible), method)
+    with right:
+        map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
+
+
+def _view_controls(controls: list, frame: pd.DataFrame) -> tuple[str, list, str]:
+    """(colour, kinds shown, search text): the Colour by, Show and Find by name controls."""
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]
     colour = controls[0].selectbox(
         "Colour by",
@@ -82,47 +106,38 @@ def map_page() -> None:
     query = controls[3].text_input(
         "Find by name", key="map_search", placeholder="a title, a user, 'item cluster 12'…"
     )
-    levels = sorted(int(level) for level in frame["level"].unique() if level > 0)
-    if len(levels) > 1:
-        chosen = st.pills(
-            "Cluster levels",
-            levels,
-            default=levels,
-            selection_mode="multi",
-            key="map_levels",
-            format_func=lambda level: f"level {level}",
-        )
-    else:
-        chosen = levels
-    visible = map_points(frame, shown or [], chosen or [])
-    focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
+    return colour, shown, query
 
-    points = state.selected_points()
-    highlight, highlight_note = _highlight(explored, frame, visible, points)
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
-        figure = map_figure.figure(
-            visible,
-            colour,
-            cluster_names=map_data.cluster_names(frame),
-            focus=focus,
-            selected=points_of(frame, points).head(500) if points else None,
-            highlight=highlight,
-        )
-        st.plotly_chart(
-            figure,
-            key="map_chart",
-            on_select=_on_select,
-            selection_mode=("points", "box", "lasso"),
-            config={"scrollZoom": True, "displaylogo": False},
-        )
-        st.caption(
-            f"{len(visible):,} points ({method.upper()}). Hover for names; click a point,"
-            " or pick box / lasso select in the chart's toolbar to select several; "
-            "double-click empty space to clear. Scroll to zoom."
-        )
-    with right:
-        map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
+
+def _level_picker(frame: pd.DataFrame) -> list[int]:
+    """The cluster levels shown: a picker when there is more than one."""
+    levels = sorted(int(level) for level in frame["level"].unique() if level > 0)
+    if len(levels) <= 1:
+        return levels
+    return st.pills(
+        "Cluster levels",
+        levels,
+        default=levels,
+        selection_mode="multi",
+        key="map_levels",
+        format_func=lambda level: f"level {level}",
+    )
+
+
+def _chart(figure, points: int, method: str) -> None:
+    """The map, selectable by click, box and lasso, and how to use it."""
+    st.plotly_chart(
+        figure,
+        key="map_chart",
+        on_select=_on_select,
+        selection_mode=("points", "box", "lasso"),
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    st.caption(
+        f"{points:,} points ({method.upper()}). Hover for names; click a point,"
+        " or pick box / lasso select in the chart's toolbar to select several; "
+        "double-click empty space to clear. Scroll to zoom."
+    )
 
 
 def _highlight(

@@ -196,6 +196,14 @@ def hierarchy(explored: state.Explored) -> None:
         help="The rest of a "
         "parent's weight is one 'smaller clusters' box, so the chart stays readable.",
     )
+    _icicle(explored, side, top)
+    if len(explored.levels(side)) < 2:
+        return
+    _flows(explored, side)
+
+
+def _icicle(explored: state.Explored, side: str, top: int) -> None:
+    """The largest clusters of every level as an icicle, `top` under each parent."""
     tree, shown = drawn_tree(queries.hierarchy_tree(explored.key, side, top))
     figure = px.icicle(
         tree.assign(name=[html.escape(name) for name in tree["name"]]),  # names are data
@@ -219,8 +227,11 @@ def hierarchy(explored: state.Explored) -> None:
         "box to zoom into it, the top bar to zoom out."
     )
     st.plotly_chart(figure, key="tree_icicle")
-    if len(explored.levels(side)) < 2:
-        return
+
+
+def _flows(explored: state.Explored, side: str) -> None:
+    """The sankey of the links (above the threshold picked) under the top-level parents
+    picked."""
     levels = explored.levels(side)
     top_sizes = queries.cluster_sizes(explored.key, side, levels[-1])
     largest = [int(c) for c in np.argsort(-np.asarray(top_sizes), kind="stable")[:3]]
@@ -238,6 +249,16 @@ def hierarchy(explored: state.Explored) -> None:
         st.info("No link passes the threshold under these parents: lower it or pick others.")
         return
     sizes = {level: queries.cluster_sizes(explored.key, side, level) for level in levels}
+    st.caption(
+        f"Each level-l cluster flows into its parents at level l+1 with its connection "
+        f"probability; band width = cluster size × probability ({len(links):,} links)."
+    )
+    st.plotly_chart(_sankey(links, levels, sizes), key="tree_sankey")
+
+
+def _sankey(links, levels: list[int], sizes: dict) -> go.Figure:
+    """Nodes: the clusters a link touches, labelled by level, number and size; a band per link,
+    as wide as the child's size times its connection probability."""
     used = set(zip(links["level"], links["child"])) | set(zip(links["level"] + 1, links["parent"]))
     nodes = [
         node for node in ((lv, c) for lv in levels for c in range(len(sizes[lv]))) if node in used
@@ -267,11 +288,7 @@ def hierarchy(explored: state.Explored) -> None:
         height=max(400, min(1400, 14 * len(nodes))),
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
     )
-    st.caption(
-        f"Each level-l cluster flows into its parents at level l+1 with its connection "
-        f"probability; band width = cluster size × probability ({len(links):,} links)."
-    )
-    st.plotly_chart(figure, key="tree_sankey")
+    return figure
 
 
 membership_page()

@@ -46,49 +46,7 @@ def metrics_page() -> None:
             f"ends (now: {literal(status.phase)})."
         )
     else:
-        names = [k for k in test if k.startswith("test_") and not is_full_ranking(k)]
-        cells = st.columns(len(names) + 2)
-        for cell, name in zip(cells, names):
-            delta = None
-            if _number(test, name) and _number(mf_test, name):
-                delta = f"{test[name] - mf_test[name]:+.4f} vs MF"
-            cell.metric(
-                f"HMF {charts.METRIC_NAMES.get(name, name)}",
-                f"{test[name]:.4f}" if _number(test, name) else _missing(test, name),
-                delta=delta,
-                delta_color="inverse" if lower_is_better(name) else "normal",
-            )
-        cells[-2].metric("Best epoch", test.get("best_epoch", "–"))
-        cells[-1].metric("Epochs run", test.get("epochs_run", "–"))
-        rows = [
-            {
-                "model": "HMF",
-                **{n: _cell(test, n) for n in names},
-                "best_epoch": test.get("best_epoch"),
-                "epochs_run": test.get("epochs_run"),
-            }
-        ]
-        if mf_test:
-            rows.append(
-                {
-                    "model": "MF (same split)",
-                    **{n: _cell(mf_test, n) for n in names},
-                    "best_epoch": mf_test.get("best_epoch"),
-                    "epochs_run": mf_test.get("epochs_run"),
-                }
-            )
-        elif not settings.get("compare_mf"):
-            st.caption(
-                "No MF comparison in this run: tick *Also train plain MF* on the Train "
-                "page to get one."
-            )
-        st.dataframe(
-            widgets.text_where_diverged(pd.DataFrame(rows), skip=("model",)),
-            hide_index=True,
-            key="metrics_table",
-        )
-        _paper_reference(run, settings)
-        _full_ranking(run, test, mf_test, settings.get("task", "rating"))
+        _test_metrics(run, settings, test, mf_test)
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
     depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
@@ -97,41 +55,102 @@ def metrics_page() -> None:
 
     left, right = st.columns(2)
     with left:
-        st.subheader("Configuration")
-        st.dataframe(
-            pd.DataFrame(
-                {"setting": list(settings), "value": [json.dumps(v) for v in settings.values()]}
-            ),
-            hide_index=True,
-            key="metrics_settings",
-            height=400,
-        )
-        st.download_button(
-            "Download settings.json",
-            json.dumps(settings, indent=2).encode(),
-            file_name=f"{run.name}-settings.json",
-            mime="application/json",
-            key="metrics_settings_download",
-            icon=":material/download:",
-        )
+        _configuration(run, settings)
     with right:
-        st.subheader("Data")
-        summary = run.data_summary()
-        for part in ("data", "split"):
-            values = summary.get(part, {})
-            if values:
-                st.dataframe(
-                    pd.DataFrame(
-                        {"": list(values), part: [json.dumps(v) for v in values.values()]}
-                    ),
-                    hide_index=True,
-                    key=f"metrics_{part}",
-                )
-        timings = run.map_timings()
-        if timings:
-            shown = ", ".join(f"{k} {v}" for k, v in timings.items())
-            st.caption(literal(f"Map timings (s): {shown}"))
-        st.caption(f"Run directory: {literal(run.path)}")
+        _data(run)
+
+
+def _test_metrics(run, settings: dict, test: dict, mf_test: dict) -> None:
+    """The test metrics (beside MF's, when the run trained it), the paper's figures and the
+    full-ranking metrics."""
+    names = [k for k in test if k.startswith("test_") and not is_full_ranking(k)]
+    _metric_cells(test, mf_test, names)
+    rows = [
+        {
+            "model": "HMF",
+            **{n: _cell(test, n) for n in names},
+            "best_epoch": test.get("best_epoch"),
+            "epochs_run": test.get("epochs_run"),
+        }
+    ]
+    if mf_test:
+        rows.append(
+            {
+                "model": "MF (same split)",
+                **{n: _cell(mf_test, n) for n in names},
+                "best_epoch": mf_test.get("best_epoch"),
+                "epochs_run": mf_test.get("epochs_run"),
+            }
+        )
+    elif not settings.get("compare_mf"):
+        st.caption(
+            "No MF comparison in this run: tick *Also train plain MF* on the Train page to get one."
+        )
+    st.dataframe(
+        widgets.text_where_diverged(pd.DataFrame(rows), skip=("model",)),
+        hide_index=True,
+        key="metrics_table",
+    )
+    _paper_reference(run, settings)
+    _full_ranking(run, test, mf_test, settings.get("task", "rating"))
+
+
+def _metric_cells(test: dict, mf_test: dict, names: list[str]) -> None:
+    """A metric card per test metric (its difference to MF's as the delta), the best epoch and
+    the epochs run."""
+    cells = st.columns(len(names) + 2)
+    for cell, name in zip(cells, names):
+        delta = None
+        if _number(test, name) and _number(mf_test, name):
+            delta = f"{test[name] - mf_test[name]:+.4f} vs MF"
+        cell.metric(
+            f"HMF {charts.METRIC_NAMES.get(name, name)}",
+            f"{test[name]:.4f}" if _number(test, name) else _missing(test, name),
+            delta=delta,
+            delta_color="inverse" if lower_is_better(name) else "normal",
+        )
+    cells[-2].metric("Best epoch", test.get("best_epoch", "–"))
+    cells[-1].metric("Epochs run", test.get("epochs_run", "–"))
+
+
+def _configuration(run, settings: dict) -> None:
+    """The run's settings, as a table and as settings.json to download."""
+    st.subheader("Configuration")
+    st.dataframe(
+        pd.DataFrame(
+            {"setting": list(settings), "value": [json.dumps(v) for v in settings.values()]}
+        ),
+        hide_index=True,
+        key="metrics_settings",
+        height=400,
+    )
+    st.download_button(
+        "Download settings.json",
+        json.dumps(settings, indent=2).encode(),
+        file_name=f"{run.name}-settings.json",
+        mime="application/json",
+        key="metrics_settings_download",
+        icon=":material/download:",
+    )
+
+
+def _data(run) -> None:
+    """The run's data and split summary, its map timings and its directory."""
+    st.subheader("Data")
+    summary = run.data_summary()
+    for part in ("data", "split"):
+        values = summary.get(part, {})
+        if values:
+            st.dataframe(
+                pd.DataFrame({"": list(values), part: [json.dumps(v) for v in values.values()]}),
+                hide_index=True,
+                key=f"metrics_{part}",
+            )
+    timings = run.map_timings()
+    if timings:
+        shown = ", ".join(f"{k} {v}" for k, v in timings.items())
+        st.caption(literal(f"Map timings (s): {shown}"))
+    st.caption(f"Run directory: {literal(run.path)}")
 
 
 def _stability(run, settings: dict) -> None:

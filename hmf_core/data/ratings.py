@@ -454,28 +454,12 @@ def _clean(
     # One column at a time, each dropped once converted: peak memory stays near the result's.
     columns = {role: table.column(column) for role, column in roles.items() if column}
     del table
-    report(CLEAN_STEPS["users"], "coding the user ids")
-    user_codes, user_ids = _id_codes(columns.pop("user"), roles["user"], fail)
-    _release()
-    report(CLEAN_STEPS["items"], "coding the item ids")
-    item_codes, item_ids = _id_codes(columns.pop("item"), roles["item"], fail)
-    _release()
-    report(CLEAN_STEPS["values"], "checking the ratings and times")
-    implicit = roles["rating"] is None
-    if implicit:
-        ratings = np.ones(n_rows, dtype=np.float32)
-        notes.append("No rating column: every row is treated as a positive (implicit feedback).")
-    else:
-        ratings = _ratings(columns.pop("rating"), roles["rating"], fail, retry)
-    has_timestamp = roles["timestamp"] is not None
-    if has_timestamp:
-        timestamps, unit = _timestamps(columns.pop("timestamp"), roles["timestamp"], fail)
-        notes.append(f"Timestamps read as {unit}.")
-    else:
-        timestamps = np.arange(n_rows, dtype=np.int64)
-        notes.append("No timestamp column: file order is used as time for temporal splits.")
+    user_codes, user_ids, item_codes, item_ids, ratings, timestamps = _converted(
+        columns, roles, n_rows, fail, notes, retry, report
+    )
     del columns
     _release()
+    implicit = roles["rating"] is None
 
     # Duplicated (user, item) pairs: keep the last by timestamp (file order breaks ties).
     report(CLEAN_STEPS["duplicates"], "finding duplicated (user, item) pairs")
@@ -500,12 +484,40 @@ def _clean(
         item_ids=item_ids,
         source=name,
         implicit=implicit,
-        has_timestamp=has_timestamp,
+        has_timestamp=roles["timestamp"] is not None,
         duplicates_dropped=n_duplicates,
         notes=notes,
         encoding=encoding,
         problems=problems,
     )
+
+
+def _converted(
+    columns: dict, roles: dict, n_rows: int, fail, notes: list[str], retry: bool, report: Report
+) -> tuple:
+    """(user codes, user ids, item codes, item ids, ratings, timestamps) of the Arrow
+    `columns`, each popped from the dict once converted (so it is freed); ones for ratings
+    without a rating column, file order for times without a timestamp column (said in
+    `notes`)."""
+    report(CLEAN_STEPS["users"], "coding the user ids")
+    user_codes, user_ids = _id_codes(columns.pop("user"), roles["user"], fail)
+    _release()
+    report(CLEAN_STEPS["items"], "coding the item ids")
+    item_codes, item_ids = _id_codes(columns.pop("item"), roles["item"], fail)
+    _release()
+    report(CLEAN_STEPS["values"], "checking the ratings and times")
+    if roles["rating"] is None:
+        ratings = np.ones(n_rows, dtype=np.float32)
+        notes.append("No rating column: every row is treated as a positive (implicit feedback).")
+    else:
+        ratings = _ratings(columns.pop("rating"), roles["rating"], fail, retry)
+    if roles["timestamp"] is not None:
+        timestamps, unit = _timestamps(columns.pop("timestamp"), roles["timestamp"], fail)
+        notes.append(f"Timestamps read as {unit}.")
+    else:
+        timestamps = np.arange(n_rows, dtype=np.int64)
+        notes.append("No timestamp column: file order is used as time for temporal splits.")
+    return user_codes, user_ids, item_codes, item_ids, ratings, timestamps
 
 
 # A rating scale (1-5 stars, 1-10, 0-100 points) stays far below a million. A rating of a

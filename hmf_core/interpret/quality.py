@@ -212,6 +212,23 @@ def side_quality(
     result["columns"] = [*columns, *planted]
     if not columns and not planted:
         return result
+    clustering = _clusterings(assignments, sizes, embeddings, mf_embeddings, seed)
+    for level in assignments:
+        result["agreement"] += _agreement_records(level, columns, assignments, clustering, seed)
+        result["planted"] += _planted_records(level, planted, assignments, clustering, seed)
+    return result
+
+
+def _clusterings(
+    assignments: dict,
+    sizes: dict,
+    embeddings: np.ndarray,
+    mf_embeddings: np.ndarray | None,
+    seed: int,
+):
+    """clustering(method, level) -> the level's cluster per object by `method` (the model's
+    top cluster, k-means on its object vectors or on MF's, as many clusters as the level), or
+    None without MF; each k-means computed once."""
     cache: dict[tuple[str, int], np.ndarray] = {}
 
     def clustering(method: str, level: int) -> np.ndarray | None:
@@ -225,42 +242,59 @@ def side_quality(
             cache[method, k] = kmeans_labels(source, k, seed)
         return cache[method, k]
 
-    for level in assignments:
-        for name, column in columns.items():
-            rows, labels = column["rows"], column["labels"]
-            record = {
-                "level": level,
-                "column": name,
-                "multi_valued": column["multi_valued"],
-                "samples": len(rows),
-                "classes": len(set(labels.tolist())),
-            }
-            for method in METHODS[:3]:
+    return clustering
+
+
+def _agreement_records(
+    level: int, columns: dict, assignments: dict, clustering, seed: int
+) -> list[dict]:
+    """Agreement of each metadata column with the level's clusters by the model, k-means on its
+    vectors and k-means on MF's, then with random clusters of the same sizes."""
+    records = []
+    for name, column in columns.items():
+        rows, labels = column["rows"], column["labels"]
+        record = {
+            "level": level,
+            "column": name,
+            "multi_valued": column["multi_valued"],
+            "samples": len(rows),
+            "classes": len(set(labels.tolist())),
+        }
+        for method in METHODS[:3]:
+            clusters = clustering(method, level)
+            if clusters is not None:
+                records.append(
+                    {**record, "method": method, **agreement_scores(clusters[rows], labels)}
+                )
+        scores = random_agreement(assignments[level], rows, labels, seed)
+        records.append({**record, "method": "random", **scores})
+    return records
+
+
+def _planted_records(
+    level: int, planted: dict, assignments: dict, clustering, seed: int
+) -> list[dict]:
+    """ARI of each planted column with the level's clusters by each method (random: the mean
+    over RANDOM_REPEATS permutations of the model's)."""
+    records = []
+    for name, labels in planted.items():
+        rng = np.random.default_rng(seed)
+        for method in METHODS:
+            if method == "random":
+                ari = np.mean(
+                    [
+                        adjusted_rand_score(labels, rng.permutation(assignments[level]))
+                        for _ in range(RANDOM_REPEATS)
+                    ]
+                )
+            else:
                 clusters = clustering(method, level)
-                if clusters is not None:
-                    result["agreement"].append(
-                        {**record, "method": method, **agreement_scores(clusters[rows], labels)}
-                    )
-            scores = random_agreement(assignments[level], rows, labels, seed)
-            result["agreement"].append({**record, "method": "random", **scores})
-        for name, labels in planted.items():
-            rng = np.random.default_rng(seed)
-            for method in METHODS:
-                if method == "random":
-                    ari = np.mean(
-                        [
-                            adjusted_rand_score(labels, rng.permutation(assignments[level]))
-                            for _ in range(RANDOM_REPEATS)
-                        ]
-                    )
-                else:
-                    clusters = clustering(method, level)
-                    if clusters is None:
-                        continue
-                    ari = adjusted_rand_score(labels, clusters)
-                record = {"level": level, "column": name, "method": method, "ari": float(ari)}
-                result["planted"].append(record)
-    return result
+                if clusters is None:
+                    continue
+                ari = adjusted_rand_score(labels, clusters)
+            record = {"level": level, "column": name, "method": method, "ari": float(ari)}
+            records.append(record)
+    return records
 
 
 # ---------------------------------------------------------------- a run

@@ -104,6 +104,24 @@ def training_memory_bytes(
         choices = ", ".join([*states, "auto"])
         raise ValueError(f"optimizer must be one of {choices}, not {optimizer!r}")
     params = parameter_count(config)
+    largest, activations = _largest_and_activations(config, batch_size)
+    parts = {
+        "parameters": params * bytes_per_value,
+        "gradients": params * bytes_per_value,
+        "optimizer_state": states[optimizer] * params * bytes_per_value,
+        "optimizer_workspace": (largest if optimizer == "adam" else 0) * bytes_per_value,
+        "activations": activations * bytes_per_value,
+        "data": n_ratings * (8 + 8 + 4),
+        "permutation": n_ratings * 8,
+    }
+    if optimizer == "lazy":
+        parts.update(_lazy_parts(config, params, parts, batch_size, bytes_per_value))
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def _largest_and_activations(config: HMFConfig, batch_size: int) -> tuple[int, int]:
+    """(values of the largest parameter matrix, activation values of a step), both sides."""
     largest = 0
     activations = 0
     for n_objects, clusters in (
@@ -115,29 +133,26 @@ def training_memory_bytes(
         first = clusters[0] if clusters else 0
         activations += 3 * batch_size * (first + config.dim)
         activations += 3 * sum(sizes[i] * sizes[i + 1] for i in range(1, len(clusters)))
-    parts = {
-        "parameters": params * bytes_per_value,
-        "gradients": params * bytes_per_value,
-        "optimizer_state": states[optimizer] * params * bytes_per_value,
-        "optimizer_workspace": (largest if optimizer == "adam" else 0) * bytes_per_value,
-        "activations": activations * bytes_per_value,
-        "data": n_ratings * (8 + 8 + 4),
-        "permutation": n_ratings * 8,
-    }
-    if optimizer == "lazy":
-        tables = row_tables(config)
-        table_values = sum(rows * width for rows, width in tables)
-        batch_rows = [min(rows, batch_size) for rows, _ in tables]
-        sparse = sum(2 * b * w for b, (_, w) in zip(batch_rows, tables)) * bytes_per_value
-        parts["gradients"] = (params - table_values) * bytes_per_value + sparse
-        parts["gradients"] += 2 * INDEX_BYTES * sum(batch_rows)
-        parts["optimizer_state"] += INDEX_BYTES * sum(rows for rows, _ in tables)
-        gathered = sum(4 * b * w for b, (_, w) in zip(batch_rows, tables))
-        catch_up = max(3 * min(rows, CHUNK_ROWS) * w for rows, w in tables)
-        parts["optimizer_workspace"] = (table_values + gathered + catch_up) * bytes_per_value
-        parts["optimizer_workspace"] += len(tables) * plan_ring_bytes()
-    parts["total"] = sum(parts.values())
-    return parts
+    return largest, activations
+
+
+def _lazy_parts(
+    config: HMFConfig, params: int, parts: dict, batch_size: int, bytes_per_value: int
+) -> dict[str, int]:
+    """The gradients, optimizer state and workspace of the lazy optimizer (the docstring of
+    training_memory_bytes), from the dense estimate's `parts`."""
+    tables = row_tables(config)
+    table_values = sum(rows * width for rows, width in tables)
+    batch_rows = [min(rows, batch_size) for rows, _ in tables]
+    sparse = sum(2 * b * w for b, (_, w) in zip(batch_rows, tables)) * bytes_per_value
+    gradients = (params - table_values) * bytes_per_value + sparse
+    gradients += 2 * INDEX_BYTES * sum(batch_rows)
+    state = parts["optimizer_state"] + INDEX_BYTES * sum(rows for rows, _ in tables)
+    gathered = sum(4 * b * w for b, (_, w) in zip(batch_rows, tables))
+    catch_up = max(3 * min(rows, CHUNK_ROWS) * w for rows, w in tables)
+    workspace = (table_values + gathered + catch_up) * bytes_per_value
+    workspace += len(tables) * plan_ring_bytes()
+    return {"gradients": gradients, "optimizer_state": state, "optimizer_workspace": workspace}
 
 
 def available_memory_bytes() -> int | None:
