@@ -50,7 +50,7 @@ def metrics_page() -> None:
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
     depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
-    quality_section(run.quality(), depths, run_status(run).phase == QUALITY_STEP)
+    quality_section(run.quality(), depths, run_status(run).phase == QUALITY_STEP, run.stability())
     _stability(run, settings)
 
     left, right = st.columns(2)
