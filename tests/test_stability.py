@@ -208,12 +208,14 @@ def test_metrics_button_measures_stability_in_the_background(finished_runs, tmp_
     assert "the run is failed, not finished" in texts(at)
     assert not (root / "failed" / "stability_progress.json").exists()
 
+    at = app(root, monkeypatch)  # a new session on the finished run
     at.query_params["run"] = "tiny"
+    at.run()
     visit(at, "metrics")
     at.number_input(key="stability_seeds").set_value(2)
     at.button(key="measure_stability").click().run()
     run = RunDir(root / "tiny")
-    assert job_running(run, "stability")
+    assert job_running(run, "stability"), (texts(at), list(run.path.iterdir()))
     with pytest.raises(RunError, match="stability still running"):
         start_stability(run, 2)
     deadline = time.time() + 600
