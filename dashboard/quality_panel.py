@@ -8,16 +8,24 @@ import streamlit as st
 from dashboard.text import literal
 from hmf_core import cluster_trust, quality_tables
 
-BOXES = {"crisp": st.success, "mixed": st.info, "near uniform": st.warning, "unknown": st.info}
+
+def trust_note(quality: dict, side: str, level: int = 1, stability: dict | None = None) -> None:
+    """One box with its reasons: green only when trusted (sharp, stable across seeds and beyond
+    MF k-means on metadata: interpret.trust), yellow when near uniform or measured unstable,
+    blue otherwise. `stability`: the run's stability.json."""
+    trust = cluster_trust(quality, side, level, stability)
+    if trust.trusted:
+        box = st.success
+    elif trust.verdict == "near uniform" or trust.unstable:
+        box = st.warning
+    else:
+        box = st.info
+    box(literal(trust.text), icon=None)
 
 
-def trust_note(quality: dict, side: str, level: int = 1) -> None:
-    """One box: crisp (green), mixed (blue), near uniform (yellow), with its reasons."""
-    trust = cluster_trust(quality, side, level)
-    BOXES[trust.verdict](literal(trust.text), icon=None)
-
-
-def quality_section(quality: dict, depths: dict[str, int], computing: bool = False) -> None:
+def quality_section(
+    quality: dict, depths: dict[str, int], computing: bool = False, stability: dict | None = None
+) -> None:
     """Metrics page: the verdict per side and level, then sharpness, metadata agreement against
     k-means and chance, and planted ARI where the run has planted labels. `computing`: the
     run's process is computing it now (its phase, hmf_core.runs.manager.run_status)."""
@@ -38,7 +46,7 @@ def quality_section(quality: dict, depths: dict[str, int], computing: bool = Fal
         return
     for side in ("user", "item"):
         for level in range(1, depths.get(side, 0) + 1):
-            trust_note(quality, side, level)
+            trust_note(quality, side, level, stability)
     try:
         tables = quality_tables(quality)
     except Exception as exc:  # a damaged quality.json: say so, keep the page
@@ -62,9 +70,9 @@ def quality_section(quality: dict, depths: dict[str, int], computing: bool = Fal
             st.dataframe(table, hide_index=True, width="stretch")
 
 
-def trust_notes(quality: dict, levels: dict[str, int]) -> None:
+def trust_notes(quality: dict, levels: dict[str, int], stability: dict | None = None) -> None:
     """The notes of several sides side by side: levels = {"user": 1, "item": 2}."""
     shown = {side: level for side, level in levels.items() if level > 0}
     for cell, (side, level) in zip(st.columns(max(1, len(shown))), shown.items()):
         with cell:
-            trust_note(quality, side, level)
+            trust_note(quality, side, level, stability)

@@ -182,3 +182,52 @@ def test_metrics_page_and_cluster_tables_show_the_stored_stability(
     visit(at, "affinity")
     verdicts = table(at, "inner_product", "stability")["stability"]
     assert set(verdicts) <= {"reappears in 2 of 2 runs", UNSTABLE, "empty"}
+
+
+def test_metrics_button_measures_stability_in_the_background(finished_runs, tmp_path, monkeypatch):
+    """Measure stability on the Metrics page starts the background job (two runs: one more
+    seed, two epochs); a second start while it runs is refused, it writes stability.json and its
+    progress file says finished, and the page then shows the table. An unfinished run is
+    refused with one line."""
+    import time
+
+    from test_app import app, table, texts, visit
+
+    from hmf_core.common.errors import RunError
+    from hmf_core.runs.manager import job_running, start_stability
+
+    root = tmp_path / "runs"
+    shutil.copytree(finished_runs / "tiny", root / "tiny", ignore=shutil.ignore_patterns("map*"))
+    shutil.copytree(root / "tiny", root / "failed")
+    (root / "failed" / "progress.json").write_text(json.dumps({"state": "failed", "error": "x"}))
+    at = app(root, monkeypatch)
+    at.query_params["run"] = "failed"
+    at.run()
+    visit(at, "metrics")
+    at.button(key="measure_stability").click().run()
+    assert "the run is failed, not finished" in texts(at)
+    assert not (root / "failed" / "stability_progress.json").exists()
+
+    at = app(root, monkeypatch)  # a new session on the finished run
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "metrics")
+    at.number_input(key="stability_seeds").set_value(2)
+    at.button(key="measure_stability").click().run()
+    run = RunDir(root / "tiny")
+    assert job_running(run, "stability"), (texts(at), list(run.path.iterdir()))
+    with pytest.raises(RunError, match="stability still running"):
+        start_stability(run, 2)
+    deadline = time.time() + 600
+    while job_running(run, "stability") and time.time() < deadline:
+        time.sleep(1)
+    assert not job_running(run, "stability"), "the stability job did not end in 10 minutes"
+    progress = json.loads(run.file("stability_progress").read_text())
+    assert progress["state"] == "finished", run.file("stability_log").read_text()[-2000:]
+    assert progress["fraction"] == 1.0
+    measured = run.stability()
+    assert measured["runs"] == 2 and measured["seeds"] == [0, 1]
+    visit(at, "metrics")
+    shown = table(at, "mean pairwise ARI")
+    assert len(shown) == 4  # user and item, levels 1 and 2
+    assert "Measure stability again" in [button.label for button in at.button]

@@ -66,7 +66,9 @@ def affinity_page() -> None:
         help="Size = the sum of its members' membership probabilities. Selecting a cluster on "
         "the Map opens it here.",
     )
-    trust_notes(explored.run.quality(), {"user": user_level, "item": item_level})
+    trust_notes(
+        explored.run.quality(), {"user": user_level, "item": item_level}, explored.run.stability()
+    )
     table_view(explored, side, cluster, user_level, item_level)
     st.divider()
     heatmap_view(explored, user_level, item_level, side, cluster)

@@ -1,16 +1,20 @@
-"""Compare page: several runs side by side, their validation curves overlaid and a table of
-their settings, test metrics and cluster quality (hmf_core.runs.compare computes both)."""
+"""Compare page: several runs side by side, their validation curves overlaid, a table of their
+settings, test metrics and cluster quality, and how far their clusters agree (the ARI of their
+top clusters, per side and level); hmf_core.runs.compare computes all three."""
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import state, widgets
+from dashboard import loads, state, widgets
 from dashboard.charts import DIVERGED_COLOUR
 from dashboard.text import hover, literal
 from hmf_core import (
     TASKS,
+    RunDir,
+    cluster_agreement,
     compare_curves,
     compare_table,
     monitor,
@@ -34,6 +38,7 @@ def compare_page() -> None:
         return
     _table(picked)
     _curves(picked)
+    _agreement(picked)
 
 
 def _chosen_runs(available: list) -> list[str]:
@@ -119,6 +124,47 @@ def _table(picked: list) -> None:
             + literal(", ".join(missing))
             + ". Compute them with `python -m hmf_core evaluate RUN_DIR --compute`."
         )
+
+
+AGREEMENT_RUNS = 6  # at most 15 pairs: each run's model is loaded
+
+
+def _agreement(picked: list) -> None:
+    """Cluster agreement between every two runs picked: per side and level, the ARI of their
+    top-cluster assignments, or why there is none (other data, other objects)."""
+    st.subheader("Cluster agreement between runs")
+    if len(picked) < 2:
+        st.caption("Pick two or more runs to see how far their clusters agree.")
+        return
+    if len(picked) > AGREEMENT_RUNS:
+        st.caption(f"Comparing the clusters of the first {AGREEMENT_RUNS} runs picked.")
+    keys = tuple((str(run.path), run.checkpoint_stamp()) for run in picked[:AGREEMENT_RUNS])
+    table = _agreement_table(keys)
+    st.caption(
+        "Adjusted Rand index of two runs' top clusters (each object's most probable cluster), "
+        "objects matched by id: 1 = the same partition under any renumbering, about 0 = no more "
+        "alike than chance. Only runs on the same data file and the same objects compare."
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="compare_agreement",
+        column_config={
+            "first": st.column_config.TextColumn("run"),
+            "second": st.column_config.TextColumn("against"),
+            "level": st.column_config.NumberColumn("level", format="%d"),
+            "ari": st.column_config.NumberColumn("ARI", format="%.3f"),
+        },
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the runs' clusters…")
+def _agreement_table(keys: tuple) -> pd.DataFrame:
+    """cluster_agreement of the runs at `keys` ((path, checkpoint stamp), ...), their models
+    from the model cache."""
+    runs = [RunDir(path) for path, _ in keys]
+    models = {RunDir(path).name: loads.load_model(path, stamp) for path, stamp in keys if stamp}
+    return cluster_agreement(runs, models)
 
 
 def _curves(picked: list) -> None:

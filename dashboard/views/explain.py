@@ -92,7 +92,9 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
     levels = st.columns(2)
     user_level = widgets.level_picker(levels[0], "User level", depths["user"], "explain_user_level")
     item_level = widgets.level_picker(levels[1], "Item level", depths["item"], "explain_item_level")
-    trust_notes(explored.run.quality(), {"user": user_level, "item": item_level})
+    trust_notes(
+        explored.run.quality(), {"user": user_level, "item": item_level}, explored.run.stability()
+    )
     pairs = queries.explain_pair(key, user, item, user_level, item_level)
     predicted = queries.prediction(key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]

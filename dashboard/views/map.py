@@ -60,7 +60,7 @@ def map_page() -> None:
         _map_note(explored, method)
     depths = queries.level_counts(explored.key)
     first_levels = {side: min(1, count) for side, count in depths.items()}
-    st.caption(literal(trust_line(explored.run.quality(), first_levels)))
+    st.caption(literal(trust_line(explored.run.quality(), first_levels, explored.run.stability())))
 
     colour, shown, query = _view_controls(controls, frame)
     chosen = _level_picker(frame)

@@ -80,7 +80,7 @@ def cluster_members(explored: state.Explored) -> None:
         picked,
         f"members_cluster_{side}_{level}_{version}",
     )
-    trust_notes(explored.run.quality(), {side: level})
+    trust_notes(explored.run.quality(), {side: level}, explored.run.stability())
     members = queries.cluster_members(explored.key, side, level, cluster)
     threshold = st.slider(
         "Hide members below probability",

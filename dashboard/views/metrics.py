@@ -15,13 +15,17 @@ from dashboard.text import literal
 from hmf_core import (
     QUALITY_STEP,
     REAPPEAR_JACCARD,
+    RunError,
     diverged_fields,
     full_ranking_table,
     is_full_ranking,
+    job_running,
     lower_is_better,
     rule_text,
     run_status,
+    stability_job,
     stability_summary,
+    start_stability,
 )
 
 # The paper's headline test RMSE on ML-100K (section 4; temporal split, 64,000 train ratings).
@@ -50,7 +54,7 @@ def metrics_page() -> None:
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
     depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
-    quality_section(run.quality(), depths, run_status(run).phase == QUALITY_STEP)
+    quality_section(run.quality(), depths, run_status(run).phase == QUALITY_STEP, run.stability())
     _stability(run, settings)
 
     left, right = st.columns(2)
@@ -154,24 +158,72 @@ def _data(run) -> None:
 
 
 def _stability(run, settings: dict) -> None:
-    """Cluster stability across seeds (stability.json, hmf_core.interpret.stability), or how
-    to measure it."""
+    """Cluster stability across seeds (stability.json, hmf_core.interpret.stability): the
+    table, the Measure button (a background job) or its progress while it runs."""
     st.subheader("Cluster stability across seeds")
     if not any(settings.get(f"{side}_depth", 0) for side in ("user", "item")):
         st.caption("This run has no clusters (plain MF on both sides): nothing to compare.")
         return
+    if job_running(run, "stability"):
+        _stability_progress(run)
+        return
     stored = run.stability()
     command = f"python -m hmf_core stability {run.path} --seeds 3"
+    job = stability_job(run)
+    if job.get("state") == "failed":
+        st.warning(literal(f"The last stability measurement failed: {job.get('error')}"))
     if not stored:
         st.info(
             "Not measured: training again with another seed can give other clusters. Measure "
-            "how far this run's clusters reappear (two more seeds on the same split) with:"
+            "how far this run's clusters reappear (more seeds on the same split) with the "
+            "button, or with:"
         )
         st.code(command, language="bash")
-        return
-    if "error" in stored:
+    elif "error" in stored:
         st.warning(literal(stored["error"]))
-        return
+    else:
+        _stability_table(stored)
+        st.code(command, language="bash")
+    _measure_button(run, again=bool(stored))
+
+
+def _measure_button(run, again: bool) -> None:
+    """Seeds and the button that starts the measurement as a background process."""
+    seeds_cell, button_cell = st.columns([1, 3], vertical_alignment="bottom")
+    seeds = seeds_cell.number_input(
+        "Runs (this one included)", min_value=2, max_value=10, value=3, key="stability_seeds"
+    )
+    label = "Measure stability again" if again else "Measure stability"
+    if button_cell.button(
+        label,
+        key="measure_stability",
+        help="Trains this run's settings again with more seeds on its split, in a separate "
+        "process (each seed takes about as long as the run's training did).",
+    ):
+        try:
+            start_stability(run, int(seeds))
+        except RunError as refused:
+            st.warning(literal(str(refused)))
+            return
+        st.rerun()
+
+
+def _stability_progress(run) -> None:
+    """The running job's progress, read again every 2 s; the page reruns when it ends."""
+
+    @st.fragment(run_every=2.0)
+    def follow() -> None:
+        if not job_running(run, "stability"):
+            st.rerun()
+        job = stability_job(run)
+        fraction = min(1.0, max(0.0, float(job.get("fraction") or 0.0)))
+        st.progress(fraction, text=literal(f"Measuring stability: {job.get('text', '')}"))
+
+    follow()
+
+
+def _stability_table(stored: dict) -> None:
+    """The stored stability per side and level, with what its columns mean."""
     seeds = ", ".join(str(seed) for seed in stored.get("seeds", []))
     st.caption(
         f"{stored.get('runs', '?')} runs on this run's split (seeds {literal(seeds)}). "
@@ -179,7 +231,7 @@ def _stability(run, settings: dict) -> None:
         f"A cluster reappears in a run when its Hungarian-matched cluster there shares at least "
         f"{stored.get('threshold', REAPPEAR_JACCARD):.0%} of their members (Jaccard); the "
         "cluster tables on the Affinity page say it per cluster. Measured again with the "
-        "command below."
+        "button or the command below."
     )
     rows = pd.DataFrame(stability_summary(stored))
     if rows.empty:
@@ -203,7 +255,6 @@ def _stability(run, settings: dict) -> None:
             "lowest pairwise ARI": st.column_config.NumberColumn(format="%.3f"),
         },
     )
-    st.code(command, language="bash")
 
 
 def _number(metrics: dict, name: str) -> bool:

@@ -187,3 +187,24 @@ def stability_summary(stored: dict) -> list[dict]:
                 }
             )
     return rows
+
+
+def pair_agreement(first: dict[str, list[np.ndarray]], second: dict[str, list[np.ndarray]]):
+    """ARI of two runs' top_clusters over the same objects, per side and level both have:
+    [{"side", "level", "ari"}], and {"side", "level", "note"} where only one run has that level
+    or the two cover different numbers of objects (then there is no ARI to give)."""
+    rows = []
+    for side in SIDES:
+        ours, theirs = first.get(side, []), second.get(side, [])
+        for number in range(1, max(len(ours), len(theirs)) + 1):
+            row = {"side": side, "level": number}
+            if number > min(len(ours), len(theirs)):
+                which = "first" if number > len(ours) else "second"
+                rows.append({**row, "note": f"the {which} run has no {side} level {number}"})
+            elif len(ours[number - 1]) != len(theirs[number - 1]):
+                sizes = f"{len(ours[number - 1])} vs {len(theirs[number - 1])}"
+                rows.append({**row, "note": f"different object counts ({sizes} {side}s)"})
+            else:
+                ari = float(adjusted_rand_score(ours[number - 1], theirs[number - 1]))
+                rows.append({**row, "ari": ari})
+    return rows

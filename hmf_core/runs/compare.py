@@ -1,12 +1,19 @@
 """Several runs side by side, as experiment trackers show them: one row of settings, test metrics
-and cluster quality per run, and all their validation curves in one long table."""
+and cluster quality per run, all their validation curves in one long table, and how far their
+clusters agree (the ARI of their top clusters, hmf_core.interpret.stability)."""
 
 from __future__ import annotations
 
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
 from hmf_core.common.files import diverged_fields
 from hmf_core.interpret.quality import find_record
+from hmf_core.interpret.stability import pair_agreement, top_clusters
+from hmf_core.models.interface import SIDES
 from hmf_core.runs.manager import run_note
 from hmf_core.runs.rundir import DIVERGED_COLUMN, RunDir, diverged_rows
 
@@ -177,3 +184,59 @@ def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+AGREEMENT_COLUMNS = ["first", "second", "side", "level", "ari", "note"]
+
+
+def cluster_agreement(runs: list[RunDir], models: dict | None = None) -> pd.DataFrame:
+    """Every pair of `runs` (names as in `run_labels`), per side and level: the adjusted Rand
+    index of their top-cluster assignments (1: the same partition, ~0: chance), or a note saying
+    why there is none (other data, other objects, a level only one has, no model yet).
+    `models`: run directory -> its loaded model (a cache); others are loaded here. Objects are
+    matched by id, so runs on the same data with another split seed compare too."""
+    labels = run_labels(runs)
+    found = {}
+    for run in runs:
+        if not run.has_model():
+            found[run.name] = "no model yet"
+            continue
+        model = (models or {}).get(run.name) or run.load_model()
+        ids = {
+            side: run.table(f"{side}s")["id"].astype(str).to_numpy() for side in ("user", "item")
+        }
+        found[run.name] = (_data_of(run), ids, top_clusters(model))
+    rows = []
+    for first, second in combinations(runs, 2):
+        pair = {"first": labels[first.name], "second": labels[second.name]}
+        rows += [{**pair, **row} for row in _agreement_rows(found[first.name], found[second.name])]
+    return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
+
+
+def _data_of(run: RunDir) -> str:
+    data = run.settings().get("data", "")
+    return str(Path(data).resolve()) if data else ""
+
+
+def _agreement_rows(first, second) -> list[dict]:
+    """pair_agreement of two runs' (data, ids, top clusters), each side's objects put in one
+    order by id; one note row when they cannot be compared."""
+    for name, part in (("first", first), ("second", second)):
+        if isinstance(part, str):
+            return [{"note": f"the {name} run has {part}"}]
+    (data, ids, tops), (other_data, other_ids, other_tops) = first, second
+    if data != other_data:
+        return [{"note": "different data: " + f"{Path(data).name} vs {Path(other_data).name}"}]
+    aligned = {}
+    for side in SIDES:
+        ours, theirs = ids[side], other_ids[side]
+        if len(ours) != len(theirs) or set(ours) != set(theirs):
+            counts = f"{len(ours)} vs {len(theirs)} {side}s"
+            return [{"note": f"different objects on the same data ({counts})"}]
+        order = np.argsort(ours)  # (M,): both sides in id order
+        other_order = np.argsort(theirs)
+        aligned[side] = (order, other_order)
+    return pair_agreement(
+        {side: [g[aligned[side][0]] for g in tops[side]] for side in tops},
+        {side: [g[aligned[side][1]] for g in other_tops[side]] for side in other_tops},
+    )

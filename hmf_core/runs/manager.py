@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hmf_core.common.errors import RunError
 from hmf_core.common.files import DamagedFile, diverged_fields
 from hmf_core.common.places import runs_root
 from hmf_core.common.progress import QUALITY_STEP
@@ -108,6 +109,33 @@ def start_maps(run: RunDir) -> None:
     takes seconds to tens of seconds on a CPU, and a process keeps the app responsive."""
     if not job_running(run, "maps"):
         spawn(run, "maps", ["hmf_core", "maps", str(run.path)], "maps_log")
+
+
+BUSY_JOBS = ("maps", "stability")
+
+
+def start_stability(run: RunDir, seeds: int = 3) -> None:
+    """Measure a finished run's cluster stability in a separate process (`python -m
+    hmf_core.runs.stability RUN --seeds N`: `seeds - 1` more trainings, progress in
+    stability_progress.json, the result in stability.json). A RunError with one clear line when
+    the run is not finished, or its training, maps or another measurement still run."""
+    from hmf_core.runs.stability import check_finished  # Lightning: only when asked
+
+    busy = [job for job in BUSY_JOBS if job_running(run, job)]
+    status = run_status(run)
+    if status.active:
+        busy.insert(0, status.phase)
+    if busy:
+        raise RunError(
+            f"{run.name}: not started: {', '.join(busy)} still running for this run; "
+            "measure the stability when it is done"
+        )
+    check_finished(run)
+    if seeds < 2:
+        raise RunError(f"seeds counts the run itself: it must be at least 2, got {seeds}")
+    command = ["hmf_core.runs.stability", str(run.path), "--seeds", str(seeds)]
+    run.write("stability_progress", {"state": "running", "fraction": 0.0, "text": "starting"})
+    spawn(run, "stability", command, "stability_log")
 
 
 def stop_run(run: RunDir) -> None:

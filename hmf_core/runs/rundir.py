@@ -73,6 +73,8 @@ FILES = {
     "maps": "maps.json",
     "quality": "quality.json",
     "stability": "stability.json",
+    "stability_log": "stability_log.txt",
+    "stability_progress": "stability_progress.json",
     "map_pca": "map_pca.parquet",
     "map_umap": "map_umap.parquet",
     "stop": "STOP",

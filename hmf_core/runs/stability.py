@@ -5,13 +5,20 @@ no maps, no quality), then hmf_core.interpret.stability compares their top clust
 run's own and the result is written to the run's stability.json.
 
 stability.json is derived, like quality.json: measuring again rewrites it (the CLI says so).
+`python -m hmf_core.runs.stability RUN --seeds N` is the same measurement as the app's
+background job (hmf_core.runs.manager.start_stability): it writes its progress, epoch by epoch,
+into RUN/stability_progress.json ({"state": running|finished|failed, "fraction", "text",
+"pid", "error"}) for the Metrics page.
 Sub-runs already finished are reused (the same settings and seed train the same model), a
 sub-run left unfinished (a killed measurement) is trained again from scratch.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,6 +26,7 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.common.errors import RunError
+from hmf_core.common.files import DamagedFile, read_json
 from hmf_core.common.progress import Report, silent
 from hmf_core.data.split import Split
 from hmf_core.interpret.stability import REAPPEAR_JACCARD, cluster_counts, stability, top_clusters
@@ -120,3 +128,62 @@ def measure_stability(
 
 def _finished(part: RunDir) -> bool:
     return part.has_model() and part.progress().get("state") == "finished"
+
+
+class JobProgress(Callback):
+    """The background job's progress in RUN/stability_progress.json: measure_stability's
+    reports (one per seed), refined by the epochs of the seed being trained."""
+
+    def __init__(self, run: RunDir, runs: int):
+        self.run, self.seeds = run, runs - 1
+        self.fraction, self.text = 0.0, "starting"
+
+    def write(self, state: str = "running", **more) -> None:
+        self.run.write(
+            "stability_progress",
+            {"state": state, "fraction": round(self.fraction, 4), "text": self.text,
+             "pid": os.getpid(), **more},
+        )  # fmt: skip
+
+    def __call__(self, fraction: float, text: str) -> None:
+        self.fraction, self.text = fraction, text
+        self.write()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epochs = max(1, trainer.max_epochs or 1)
+        done = min(1.0, (trainer.current_epoch + 1) / epochs)
+        seed_start = int(self.fraction * self.seeds + 1e-9) / self.seeds
+        self.fraction = min(1.0, seed_start + done / self.seeds)
+        self.write(epoch=trainer.current_epoch + 1, epochs=epochs)
+
+
+def job_progress(run: RunDir) -> dict:
+    """The background job's stability_progress.json ({} when none ran); a damaged one reads as
+    {"state": "failed", "error": ...}."""
+    try:
+        return read_json(run.file("stability_progress"), "measure the stability again")
+    except DamagedFile as damage:
+        return {"state": "failed", "error": str(damage)}
+
+
+def main(argv: list[str]) -> int:
+    """The background job: measure_stability with its progress in stability_progress.json."""
+    parser = argparse.ArgumentParser(prog="python -m hmf_core.runs.stability")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--seeds", type=int, default=DEFAULT_RUNS)
+    args = parser.parse_args(argv)
+    run = RunDir(args.run_dir)
+    progress = JobProgress(run, max(2, args.seeds))
+    progress.write()
+    try:
+        measure_stability(run.path, args.seeds, report=progress, callbacks=[progress])
+    except Exception as exc:  # recorded for the Metrics page; the traceback goes to the log
+        progress.write("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    progress.fraction, progress.text = 1.0, "done"
+    progress.write("finished")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
