@@ -154,6 +154,19 @@ def _neighbours(explored: state.Explored, point: dict) -> None:
         explored.key, point["kind"], int(point["level"]), int(point["index"]), measure, 10
     )
     widgets.table_of(found, (measure, "kind", "level", "label"), key="map_neighbours")
+    if not parse_point_kind(point["kind"])[1]:
+        _ties(explored, point)
+
+
+def _ties(explored: state.Explored, point: dict) -> None:
+    """Within a crisp cluster the nearest points tie at cosine 1: say so, and what differs."""
+    ties, line = queries.vector_ties(explored.key, point["kind"], int(point["index"]))
+    if not line:
+        return
+    st.caption(literal(line))
+    columns = ("label", "bias", "top_cluster", "second_cluster", "second_probability")
+    with st.expander(f"The {len(ties):,} {point['kind']}s that share one vector"):
+        widgets.table_of(ties, columns, key="map_vector_ties")
 
 
 def _several(explored: state.Explored, points: list[dict], header) -> None:

@@ -191,3 +191,10 @@ def embedding_table(key: Key) -> tuple[pd.DataFrame, np.ndarray]:
 def nearest(key: Key, kind: str, level: int, index: int, measure: str, k: int) -> pd.DataFrame:
     table, vectors = embedding_table(key)
     return hmf_core.nearest_to(table, vectors, kind, level, index, measure, k)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def vector_ties(key: Key, kind: str, index: int) -> tuple[pd.DataFrame, str]:
+    """The users or items sharing one's vector, and what tells them apart (neighbours)."""
+    table, vectors = embedding_table(key)
+    return hmf_core.vector_ties(_model(key), table, vectors, kind, index)

@@ -256,3 +256,39 @@ def selected(kinds: tuple[str, ...]) -> dict | None:
 
 def clear_selection() -> None:
     select([])
+
+
+SAME_SPOT = 1e-3  # of the map's extent: a cluster marker at an object's spot (under a pixel)
+
+
+def click_choice(points: list[dict], spots: list[dict], tolerance: float) -> list[dict]:
+    """What a click on the map selects, from the points plotly picked (dicts with kind, level,
+    index, size, top_cluster, x, y) and the cluster markers drawn (`spots`, the same keys): a
+    crisp cluster collapses its members onto its vector, so objects lie under its marker and
+    the click may pick one of them. A click that picked a cluster together with objects keeps
+    the clusters; one that picked only objects of which one lies within `tolerance` (map
+    units) of a cluster marker of its side selects that cluster. Otherwise `points` as they
+    are. (Box and lasso selections never come here: they select what they enclose.)"""
+    clusters = [point for point in points if parse_point_kind(point["kind"])[1]]
+    if clusters:
+        return clusters
+    for point in points:
+        side = parse_point_kind(point["kind"])[0]
+        under = [
+            spot
+            for spot in spots
+            if parse_point_kind(spot["kind"]) == (side, True)
+            and abs(spot["x"] - point["x"]) <= tolerance
+            and abs(spot["y"] - point["y"]) <= tolerance
+        ]
+        if under:  # the nearest marker, the lowest level first
+            return [
+                min(
+                    under,
+                    key=lambda s: (
+                        s["level"],
+                        (s["x"] - point["x"]) ** 2 + (s["y"] - point["y"]) ** 2,
+                    ),
+                )
+            ]
+    return points

@@ -114,6 +114,7 @@ PUBLIC = {
     "stability_summary": "interpret.stability",
     "MEASURES": "interpret.neighbours",
     "nearest_to": "interpret.neighbours",
+    "vector_ties": "interpret.neighbours",
     "cluster_highlight": "interpret.projection",
     "embedding_table": "interpret.projection",
     "find_points": "interpret.projection",

@@ -1095,3 +1095,71 @@ def test_a_two_stage_run_opens_on_every_page(tmp_path):
             finally:
                 page.screenshot(path=str(SCREENSHOTS / "last-state.png"))
                 browser.close()
+
+
+CROWDED_CLUSTER = """(chart) => {
+  // The item cluster marker inside the plot area with an item drawn nearest its centre (a
+  // crisp cluster's member), with that item's page coordinates (a click there lands on the
+  // item and on the marker alike) and the cluster's model index.
+  const plot = chart.querySelector('.js-plotly-plot');
+  const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+  const box = plot.getBoundingClientRect();
+  const at = (trace, i) => [box.left + xaxis._offset + xaxis.l2p(trace.x[i]),
+                            box.top + yaxis._offset + yaxis.l2p(trace.y[i])];
+  const items = plot._fullData.find((t) => t.name === 'item');
+  const clusters = plot._fullData.find((t) => t.name === 'item cluster');
+  const placed = Array.from(items.x, (_, i) => at(items, i));
+  let best = null;
+  for (let i = 0; i < clusters.x.length; i++) {
+    const [x, y] = at(clusters, i);
+    if (x < box.left + xaxis._offset + 40 || x > box.left + xaxis._offset + xaxis._length - 40
+        || y < Math.max(box.top + yaxis._offset + 40, 0)
+        || y > Math.min(box.top + yaxis._offset + yaxis._length - 40, window.innerHeight - 10))
+      continue;
+    for (const [px, py] of placed) {
+      const gap = Math.hypot(px - x, py - y);
+      if (!best || gap < best.gap) best = {index: clusters.customdata[i][2], x: px, y: py, gap};
+    }
+  }
+  return best;
+}"""
+
+
+def test_a_click_on_a_crowded_cluster_marker_selects_the_cluster(tmp_path):
+    """Issue 17.6: a crisp item cluster's members lie under its marker on the map; a click on
+    the marker selects the cluster (the selection panel shows it), not an item under it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = require_chromium()
+    runs = tmp_path / "runs"
+    data, items = shared_file("ml-100k/u.data"), shared_file("ml-100k/u.item")
+    done = hmf_cli(
+        "train", "--data", data, "--items", items, "--max-epochs", 20, "--user-clusters", 40,
+        "--item-clusters", 40, "--run-dir", runs / "map", timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    with streamlit_server(runs, tmp_path / "streamlit.log") as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(60_000)
+            try:
+                page.goto(f"{url}/map?run=map")
+                expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
+                page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
+                page.wait_for_function(SETTLED)
+                chart = page.locator(CHART)
+                chart.scroll_into_view_if_needed()
+                target = chart.evaluate(CROWDED_CLUSTER)
+                assert target is not None and target["gap"] < 0.5, target  # an item under it
+                page.mouse.move(target["x"] - 3, target["y"] - 3)  # plotly hovers on moves
+                page.mouse.move(target["x"], target["y"])
+                page.mouse.click(target["x"], target["y"])
+                heading = f"Item cluster {target['index']} (level 1)"
+                expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
+                page.wait_for_function(SETTLED)
+                page.screenshot(path=str(SCREENSHOTS / "map-crowded-cluster-click.png"))
+                assert page.get_by_test_id("stException").count() == 0
+            finally:
+                page.screenshot(path=str(SCREENSHOTS / "last-state.png"))
+                browser.close()

@@ -147,3 +147,24 @@ def test_top_members_equal_a_full_stable_sort_ties_included():
     for top in (1, 2, 5, 50, 60):
         expected = np.argsort(-probabilities, axis=0, kind="stable")[:top]
         np.testing.assert_array_equal(top_members(probabilities, top), expected)
+
+
+def test_a_click_on_a_cluster_marker_selects_the_cluster_not_an_object_under_it():
+    """Issue 17.6: a crisp cluster collapses its members onto its vector, so a click on its
+    marker often picked an item drawn there."""
+    from dashboard.state import click_choice
+
+    cluster = {"kind": "item cluster", "level": 1, "index": 3, "size": 9.0, "top_cluster": 3}
+    cluster = {**cluster, "x": 1.0, "y": 2.0}
+    other = {**cluster, "kind": "user cluster", "index": 0, "x": 1.0, "y": 2.0}
+    far = {**cluster, "index": 4, "x": 5.0, "y": 5.0}
+    item = {"kind": "item", "level": 0, "index": 17, "size": 1.0, "top_cluster": 3}
+    under = {**item, "x": 1.0004, "y": 1.9997}
+    # The click's selection holds the cluster and an object at its spot: the cluster.
+    assert click_choice([under, cluster], [cluster, far], 0.001) == [cluster]
+    # It holds only the object under the marker: the marker's cluster (of the item's side).
+    assert click_choice([under], [other, far, cluster], 0.001) == [cluster]
+    # An object away from every cluster marker stays selected; so does one with no markers.
+    away = {**item, "x": 1.01, "y": 2.0}
+    assert click_choice([away], [cluster, far], 0.001) == [away]
+    assert click_choice([under], [], 0.001) == [under]

@@ -3,6 +3,7 @@ PCA at once while UMAP is computed). Click or lasso points to select them for th
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -67,6 +68,7 @@ def map_page() -> None:
     visible = map_points(frame, shown or [], chosen or [])
     focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
 
+    _remember_cluster_spots(visible)
     points = state.selected_points()
     highlight, highlight_note = _highlight(explored, frame, visible, points)
     left, right = st.columns([3, 2], gap="medium")
@@ -238,10 +240,23 @@ def _wait_for_umap(explored: state.Explored) -> None:
     check()
 
 
+def _remember_cluster_spots(visible: pd.DataFrame) -> None:
+    """The cluster markers drawn and what counts as their spot (state.SAME_SPOT of the map's
+    extent), for a click's selection (_on_select, state.click_choice)."""
+    clusters = visible[visible["kind"].str.endswith(" cluster")]
+    extent = max(float(np.ptp(visible["x"])), float(np.ptp(visible["y"]))) if len(visible) else 0
+    st.session_state["map_cluster_spots"] = (
+        clusters[["kind", "level", "index", "size", "top_cluster", "x", "y"]].to_dict("records"),
+        state.SAME_SPOT * extent,
+    )
+
+
 def _on_select() -> None:
     """Chart selection -> the session's selection (kept until the next chart event). A user's
     or item's point keeps its top level-1 cluster, from which the other pages open a cluster
-    when a lasso caught objects of a side but none of its clusters (state.selected)."""
+    when a lasso caught objects of a side but none of its clusters (state.selected). A click
+    (no box, no lasso) on a cluster's marker selects the cluster, not an object under it
+    (state.click_choice)."""
     event = st.session_state.get("map_chart")
     found = {}
     for point in event.selection.points if event else []:
@@ -249,10 +264,16 @@ def _on_select() -> None:
         if not custom or len(custom) < 5:
             continue  # a legend entry
         picked = map_figure.point_of(custom)
+        picked.update(x=point.get("x"), y=point.get("y"))
         found[picked["kind"], picked["level"], picked["index"]] = picked
+    chosen = list(found.values())
+    if event and chosen and not event.selection.get("box") and not event.selection.get("lasso"):
+        spots, tolerance = st.session_state.get("map_cluster_spots", ([], 0.0))
+        if all(point["x"] is not None for point in chosen):
+            chosen = state.click_choice(chosen, spots, tolerance)
     # Clusters first, the largest first.
     ordered = sorted(
-        found.values(), key=lambda point: (not parse_point_kind(point["kind"])[1], -point["size"])
+        chosen, key=lambda point: (not parse_point_kind(point["kind"])[1], -point["size"])
     )
     state.select(
         [
