@@ -197,6 +197,25 @@ class Screenshots:
         return path
 
 
+@contextmanager
+def chromium_tab(url: str, width: int = 1440, height: int = 900):
+    """A headless chromium tab (Debian's chromium, driven by Playwright) for the app at `url`;
+    on exit, the last state is saved as a screenshot (for a failure) and the browser closed."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "last-state.png"))
+            browser.close()
+
+
 def open_page(page, title: str) -> None:
     """Click a page in the sidebar navigation and wait for its title."""
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()

@@ -20,6 +20,7 @@ from hmf_dev.browser import (
     CHROMIUM_ARGS,
     SCREENSHOTS,
     Screenshots,
+    chromium_tab,
     column_names,
     commit_text,
     curve_epochs,
@@ -37,20 +38,11 @@ LONG = 240_000  # ms: training plus maps on a busy 2-core machine
 
 @pytest.fixture
 def browser_page(tmp_path):
-    chromium = require_chromium()
+    require_chromium()
     data, items = shared_file("ml-100k/u.data"), shared_file("ml-100k/u.item")
-    from playwright.sync_api import sync_playwright
-
     with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.set_default_timeout(60_000)
-            try:
-                yield page, url, data, items
-            finally:
-                page.screenshot(path=str(SCREENSHOTS / "last-state.png"))  # for a failure
-                browser.close()
+        with chromium_tab(url, width=1500, height=1000) as page:
+            yield page, url, data, items
 
 
 def curve_points(page, key: str = "curve_train_loss") -> int:
@@ -936,20 +928,10 @@ def hostile_uploads() -> list[dict]:
 @pytest.fixture
 def browser_tab(tmp_path):
     """A real chromium tab and the app's URL, on a fresh runs folder."""
-    chromium = require_chromium()
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()
     with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.set_default_timeout(60_000)
-            try:
-                yield page, url, tmp_path / "runs"
-            finally:
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOTS / "last-state.png"))  # for a failure
-                browser.close()
+        with chromium_tab(url) as page:
+            yield page, url, tmp_path / "runs"
 
 
 GRIDS_FILLED = """() => [...document.querySelectorAll('[data-testid=stDataFrame]')]
@@ -1062,10 +1044,9 @@ def test_a_two_stage_run_opens_on_every_page(tmp_path):
     """Issue 18: a run of the second family (MF then k-means), trained by the CLI beside an HMF
     run on the same data, opens on every page in a real browser with no exception; Compare
     runs lists both families."""
-    chromium = require_chromium()
-    from playwright.sync_api import sync_playwright
-
     from hmf_dev.clicks import PAGES, Clicks
+
+    require_chromium()  # before training: a missing browser fails (CI) or skips at once
 
     runs = tmp_path / "runs"
     data, items = shared_file("ml-100k/u.data"), shared_file("ml-100k/u.item")
@@ -1076,25 +1057,17 @@ def test_a_two_stage_run_opens_on_every_page(tmp_path):
             "--run-dir", runs / name, timeout=900,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
-    with streamlit_server(runs, tmp_path / "streamlit.log") as url:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.set_default_timeout(60_000)
-            try:
-                page.goto(f"{url}/map?run=two-stage-run")
-                clicks = Clicks(page, url, runs)
-                clicks.idle()
-                for title in PAGES:
-                    clicks.open(title)
-                    page.screenshot(path=str(SCREENSHOTS / f"two-stage-{title.lower()}.png"))
-                    assert page.get_by_test_id("stException").count() == 0, title
-                    if title == "Compare runs":
-                        text = page.evaluate("() => document.body.textContent")
-                        assert "two-stage-run" in text and "hmf-run" in text
-            finally:
-                page.screenshot(path=str(SCREENSHOTS / "last-state.png"))
-                browser.close()
+    with streamlit_server(runs, tmp_path / "streamlit.log") as url, chromium_tab(url) as page:
+        page.goto(f"{url}/map?run=two-stage-run")
+        clicks = Clicks(page, url, runs)
+        clicks.idle()
+        for title in PAGES:
+            clicks.open(title)
+            page.screenshot(path=str(SCREENSHOTS / f"two-stage-{title.lower()}.png"))
+            assert page.get_by_test_id("stException").count() == 0, title
+            if title == "Compare runs":
+                text = page.evaluate("() => document.body.textContent")
+                assert "two-stage-run" in text and "hmf-run" in text
 
 
 CROWDED_CLUSTER = """(chart) => {
@@ -1128,9 +1101,9 @@ CROWDED_CLUSTER = """(chart) => {
 def test_a_click_on_a_crowded_cluster_marker_selects_the_cluster(tmp_path):
     """Issue 17.6: a crisp item cluster's members lie under its marker on the map; a click on
     the marker selects the cluster (the selection panel shows it), not an item under it."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    chromium = require_chromium()
+    require_chromium()  # before training: a missing browser fails (CI) or skips at once
     runs = tmp_path / "runs"
     data, items = shared_file("ml-100k/u.data"), shared_file("ml-100k/u.item")
     done = hmf_cli(
@@ -1138,28 +1111,20 @@ def test_a_click_on_a_crowded_cluster_marker_selects_the_cluster(tmp_path):
         "--item-clusters", 40, "--run-dir", runs / "map", timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    with streamlit_server(runs, tmp_path / "streamlit.log") as url:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.set_default_timeout(60_000)
-            try:
-                page.goto(f"{url}/map?run=map")
-                expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
-                page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
-                page.wait_for_function(SETTLED)
-                chart = page.locator(CHART)
-                chart.scroll_into_view_if_needed()
-                target = chart.evaluate(CROWDED_CLUSTER)
-                assert target is not None and target["gap"] < 0.5, target  # an item under it
-                page.mouse.move(target["x"] - 3, target["y"] - 3)  # plotly hovers on moves
-                page.mouse.move(target["x"], target["y"])
-                page.mouse.click(target["x"], target["y"])
-                heading = f"Item cluster {target['index']} (level 1)"
-                expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
-                page.wait_for_function(SETTLED)
-                page.screenshot(path=str(SCREENSHOTS / "map-crowded-cluster-click.png"))
-                assert page.get_by_test_id("stException").count() == 0
-            finally:
-                page.screenshot(path=str(SCREENSHOTS / "last-state.png"))
-                browser.close()
+    with streamlit_server(runs, tmp_path / "streamlit.log") as url, chromium_tab(url) as page:
+        page.goto(f"{url}/map?run=map")
+        expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
+        page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
+        page.wait_for_function(SETTLED)
+        chart = page.locator(CHART)
+        chart.scroll_into_view_if_needed()
+        target = chart.evaluate(CROWDED_CLUSTER)
+        assert target is not None and target["gap"] < 0.5, target  # an item under it
+        page.mouse.move(target["x"] - 3, target["y"] - 3)  # plotly hovers on moves
+        page.mouse.move(target["x"], target["y"])
+        page.mouse.click(target["x"], target["y"])
+        heading = f"Item cluster {target['index']} (level 1)"
+        expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
+        page.wait_for_function(SETTLED)
+        page.screenshot(path=str(SCREENSHOTS / "map-crowded-cluster-click.png"))
+        assert page.get_by_test_id("stException").count() == 0
