@@ -72,7 +72,7 @@ RUN_ENTRIES = frozenset(
         "settings.json", "meta.json", "data.json", "users.csv", "items.csv",
         "interactions.parquet", "progress.json", "metrics.csv", "best.ckpt",
         "test_metrics.json", "log.txt", "maps_log.txt", "maps.json", "quality.json",
-        "stability.json", "stability",
+        "stability.json", "stability", "stability_log.txt", "stability_progress.json",
         "map_pca.parquet", "map_umap.parquet", "STOP", "mf", "hparams.yaml", "sweep.json", LOCK,
     }
 )  # fmt: skip
