@@ -9,9 +9,8 @@ import pytorch_lightning as pl
 import torch
 
 from hmf_core.common.errors import RunError
-from hmf_core.data.split import Split
 from hmf_core.runs.recorder import _best_epoch
-from hmf_core.runs.rundir import RunDir
+from hmf_core.runs.rundir import RunDir, run_split
 from hmf_core.training.datamodule import HMFDataModule
 from hmf_core.training.lightning_module import HMFModule
 from hmf_core.training.metrics import monitor as task_monitor
@@ -40,17 +39,7 @@ def evaluate_checkpoint(run_dir: str | Path, force: bool = False) -> dict:
     if not run.has_model():
         raise RunError(f"{run_dir}: no checkpoint (best.ckpt) to evaluate")
     settings = TrainSettings(**run.settings())
-    interactions = run.interactions()
-    stages = {stage: interactions[interactions["stage"] == stage] for stage in EVAL_PARTS}
-    split = Split(
-        train=stages["train"].drop(columns="stage").reset_index(drop=True),
-        val=stages["val"].drop(columns="stage").reset_index(drop=True),
-        test=stages["test"].drop(columns="stage").reset_index(drop=True),
-        user_ids=run.users()["id"].to_numpy(),
-        item_ids=run.items()["id"].to_numpy(),
-        method=settings.split,
-        dropped_cold={"val": 0, "test": 0},
-    )
+    split = run_split(run)  # the run's own split
     monitor, mode = task_monitor(settings.task)
     parameters = set(inspect.signature(HMFModule.__init__).parameters) - {"self"}
     results = {}
@@ -87,6 +76,3 @@ def evaluate_checkpoint(run_dir: str | Path, force: bool = False) -> dict:
         part.write("test_metrics", metrics)
         results[label] = metrics
     return results
-
-
-EVAL_PARTS = ("train", "val", "test")

@@ -54,6 +54,7 @@ import torch
 
 from hmf_core.common.errors import RunError
 from hmf_core.common.files import DIVERGED, DamagedFile, read_json, write_atomically, write_json
+from hmf_core.data.split import Split
 from hmf_core.models.hmf import HMF
 from hmf_core.models.registry import DEFAULT_FAMILY, build_model
 
@@ -163,6 +164,22 @@ def model_from(checkpoint: dict) -> tuple[HMF, dict]:
 def load_checkpoint(path: str | Path) -> tuple[HMF, dict]:
     """Rebuild a model from a checkpoint alone; returns (model in eval mode, hyperparameters)."""
     return model_from(read_checkpoint(path))
+
+
+def run_split(run: RunDir) -> Split:
+    """The split a run was trained on, read back from its interactions.parquet and tables."""
+    interactions = run.interactions()
+    stages = {
+        stage: interactions[interactions["stage"] == stage].drop(columns="stage")
+        for stage in ("train", "val", "test")
+    }
+    return Split(
+        **{stage: frame.reset_index(drop=True) for stage, frame in stages.items()},
+        user_ids=run.users()["id"].to_numpy(),
+        item_ids=run.items()["id"].to_numpy(),
+        method=str(run.settings().get("split", "")),
+        dropped_cold={"val": 0, "test": 0},
+    )
 
 
 class RunDir:

@@ -28,31 +28,14 @@ from pytorch_lightning.callbacks import Callback
 from hmf_core.common.errors import RunError
 from hmf_core.common.files import DamagedFile, read_json
 from hmf_core.common.progress import Report, silent
-from hmf_core.data.split import Split
 from hmf_core.interpret.stability import REAPPEAR_JACCARD, cluster_counts, stability, top_clusters
 from hmf_core.runs.recorder import fit_run
 from hmf_core.runs.runclaim import RunLock
-from hmf_core.runs.rundir import RunDir
+from hmf_core.runs.rundir import RunDir, run_split
 from hmf_core.training.settings import TrainSettings
 
 FOLDER = "stability"  # RUN/stability/seed-S/: the extra seeds' sub-runs
 DEFAULT_RUNS = 3  # the run and two more seeds
-
-
-def run_split(run: RunDir) -> Split:
-    """The split a run was trained on, read back from its interactions.parquet and tables."""
-    interactions = run.interactions()
-    stages = {
-        stage: interactions[interactions["stage"] == stage].drop(columns="stage")
-        for stage in ("train", "val", "test")
-    }
-    return Split(
-        **{stage: frame.reset_index(drop=True) for stage, frame in stages.items()},
-        user_ids=run.users()["id"].to_numpy(),
-        item_ids=run.items()["id"].to_numpy(),
-        method=str(run.settings().get("split", "")),
-        dropped_cold={"val": 0, "test": 0},
-    )
 
 
 def sub_run(run: RunDir, seed: int) -> RunDir:
