@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_arguments(train)
     _add_model_arguments(train)
     _add_recipe_arguments(train)
+    _add_mfdmc_arguments(train)
     _add_optimisation_arguments(train)
     _add_lightning_arguments(train)
     add_sweep_parser(commands, train)  # issue 22: its own block, below
@@ -258,6 +259,32 @@ def _add_recipe_arguments(train: argparse.ArgumentParser) -> None:
         dest="use_bias",
         action=argparse.BooleanOptionalAction,
         help="global/user/item biases (our extension; the paper has none) (default: the preset's)",
+    )
+
+
+def _add_mfdmc_arguments(train: argparse.ArgumentParser) -> None:
+    """train: MFDMC's own knobs (--family mfdmc; hmf_core/models/mfdmc.py)."""
+    group = train.add_argument_group("MFDMC (--family mfdmc; 0 turns a loss term off)")
+    knobs = (
+        ("--views", int, "views V, each a slice of the latent space, both sides"),
+        ("--user-centres", int, "user centres per view at the start"),
+        ("--item-centres", int, "item centres per view at the start"),
+        ("--spread-weight", float, "weight of the spread loss (keeps a view's centres apart)"),
+        ("--spread-margin", float, "distance rho under which two centres are pushed apart"),
+        ("--proximity-weight", float, "weight of the proximity loss (pulls objects to a centre)"),
+        ("--view-entropy-weight", float, "weight of the normalised membership entropy per view"),
+        ("--prune-from", int, "first epoch (from 0) that prunes weak centres; -1 = never"),
+        ("--prune-threshold", float, "prune a centre whose mean weight is below this / K"),
+        ("--min-centres", int, "a view keeps at least this many centres"),
+    )
+    for flag, kind, text in knobs:
+        default = getattr(DEFAULTS, flag[2:].replace("-", "_"))
+        group.add_argument(flag, type=kind, default=default, help=f"{text} {D}")
+    group.add_argument(
+        "--view-combine",
+        choices=("concat", "sum"),
+        default=DEFAULTS.view_combine,
+        help=f"concat: each view its own slice of dim / V; sum: views added {D}",
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hmf_core.models import twostage
+from hmf_core.models import mfdmc, twostage
 from hmf_core.models.hmf import HMF, HMFConfig, initial_model
 
 DEFAULT_FAMILY = "hmf"  # what a settings.json, meta.json or checkpoint without the key means
@@ -31,6 +31,18 @@ def _itself(config: HMFConfig) -> HMFConfig:
 
 def _inner_mf(config: twostage.TwoStageConfig) -> HMFConfig:
     return config.mf_config()
+
+
+def _as_hmf(config: mfdmc.MFDMCConfig) -> HMFConfig:
+    """The HMF of depth 1 whose row tables are as wide as MFDMC's logits (V x K per object)."""
+    return HMFConfig(
+        n_users=config.n_users,
+        n_items=config.n_items,
+        dim=config.dim,
+        user_clusters=(config.views * config.user_centres,),
+        item_clusters=(config.views * config.item_centres,),
+        use_bias=config.use_bias,
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,55 @@ def hmf_from_settings(settings, n_users: int, n_items: int, global_mean: float =
     )
 
 
+def mfdmc_from_settings(settings, n_users: int, n_items: int, global_mean: float = 0.0):
+    return mfdmc.MFDMCConfig(
+        n_users=n_users,
+        n_items=n_items,
+        dim=settings.dim,
+        views=settings.views,
+        user_centres=settings.user_centres,
+        item_centres=settings.item_centres,
+        combine=settings.view_combine,
+        temperature=settings.temperature,
+        use_bias=settings.use_bias,
+        init_std=settings.init_std,
+        global_mean=global_mean,
+        spread_weight=settings.spread_weight,
+        spread_margin=settings.spread_margin,
+        proximity_weight=settings.proximity_weight,
+        entropy_weight=settings.view_entropy_weight,
+        prune_from=settings.prune_from if settings.prune_from >= 0 else None,
+        prune_threshold=settings.prune_threshold,
+        min_centres=settings.min_centres,
+    )
+
+
+def mfdmc_refusal(settings) -> str | None:
+    """The config's own checks (views dividing the dimension, ...), asked before training."""
+    try:
+        mfdmc_from_settings(settings, 1, 1)
+    except ValueError as error:
+        return f"MFDMC: {error}"
+    return None
+
+
+# The TrainSettings fields only MFDMC reads, and those only HMF reads.
+MFDMC_FIELDS = (
+    "views",
+    "user_centres",
+    "item_centres",
+    "view_combine",
+    "spread_weight",
+    "spread_margin",
+    "proximity_weight",
+    "view_entropy_weight",
+    "prune_from",
+    "prune_threshold",
+    "min_centres",
+)
+HMF_FIELDS = ("warm_start", "warm_start_sharpness", "entropy_weight")
+SHAPE_FIELDS = ("user_depth", "item_depth", "user_clusters", "item_clusters")
+
 FAMILIES: dict[str, Family] = {
     "hmf": Family(
         name="hmf",
@@ -72,6 +133,7 @@ FAMILIES: dict[str, Family] = {
         start=initial_model,
         from_settings=hmf_from_settings,
         trained=_itself,
+        unused=MFDMC_FIELDS,
     ),
     "twostage": Family(
         name="twostage",
@@ -81,8 +143,19 @@ FAMILIES: dict[str, Family] = {
         start=twostage.initial_model,
         from_settings=twostage.from_settings,
         trained=_inner_mf,
-        unused=("warm_start", "warm_start_sharpness", "logit_lr", "entropy_weight", "temperature"),
+        unused=(*HMF_FIELDS, "logit_lr", "temperature", *MFDMC_FIELDS),
         refusal=twostage.settings_refusal,
+    ),
+    "mfdmc": Family(
+        name="mfdmc",
+        label="MFDMC (multi-view clusters, pruned as they train)",
+        config=mfdmc.MFDMCConfig,
+        model=mfdmc.MFDMC,
+        start=mfdmc.initial_model,
+        from_settings=mfdmc_from_settings,
+        trained=_as_hmf,
+        unused=(*HMF_FIELDS, *SHAPE_FIELDS),
+        refusal=mfdmc_refusal,
     ),
 }
 

@@ -86,6 +86,7 @@ class HMFModule(FastSteps, pl.LightningModule):
         self.model = registry.new_model(family, config, seed)  # HMF: initial_model(config, seed)
         self.task = task
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's sum of batch losses x sizes
+        self._term_sums: dict[str, torch.Tensor] = {}  # the same for a family's own loss terms
         self.eval_metrics = nn.ModuleDict({stage: task_metrics(task) for stage in EVAL_STAGES})
 
     def _shared_step(self, batch, stage: str) -> torch.Tensor | None:
@@ -112,6 +113,7 @@ class HMFModule(FastSteps, pl.LightningModule):
             return None
         if self.hparams.entropy_weight > 0:
             loss = loss + self.hparams.entropy_weight * self.membership_entropy(users, items)
+        loss = loss + self._penalties(users, items)
         self._loss_sum = self._loss_sum + loss.detach() * len(users)
         self._loss_count += len(users)
         return loss
@@ -130,19 +132,45 @@ class HMFModule(FastSteps, pl.LightningModule):
                 terms.append(entropy.mean() / math.log(probabilities.shape[1]))
         return torch.stack(terms).mean() if terms else torch.zeros((), device=users.device)
 
+    def _penalties(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | float:
+        """A family's own loss terms (MFDMC's spread, proximity, entropy: model.penalties),
+        summed, each term's epoch sum kept for the curves ("train_<name>")."""
+        penalties = getattr(self.model, "penalties", None)
+        if penalties is None:
+            return 0.0
+        terms = penalties(users, items)
+        for name, value in terms.items():
+            self._term_sums[name] = self._term_sums.get(name, 0.0) + value.detach() * len(users)
+        return sum(terms.values(), torch.zeros((), device=users.device))
+
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = 0.0, 0
+        self._term_sums = {}
 
     def _log_train_loss(self) -> None:
         """Logged when validation ends (it runs at the end of each training epoch, before any
         on_train_epoch_end hook), so one row of metrics holds both."""
         if self._loss_count:
             self.log("train_loss", float(self._loss_sum) / self._loss_count, sync_dist=True)
-            self._loss_sum, self._loss_count = 0.0, 0
+            for name, total in self._term_sums.items():
+                self.log(f"train_{name}", float(total) / self._loss_count, sync_dist=True)
+            self._loss_sum, self._loss_count, self._term_sums = 0.0, 0, {}
+            self._log_active_centres()
+
+    def _log_active_centres(self) -> None:
+        """MFDMC: the centres this epoch trained with, per side and view (pruning comes after)."""
+        active = getattr(self.model, "active_centres", None)
+        if active is not None:
+            for side, counts in active().items():
+                for view, count in enumerate(counts, start=1):
+                    self.log(f"active_{side}_view{view}", float(count), sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()  # FastSteps: LazyAdamW's rows up to date
         self._log_train_loss()  # epochs without validation
+        prune = getattr(self.model, "prune", None)
+        if prune is not None:  # MFDMC: from its prune_from epoch on, after the epoch's metrics
+            prune(self.current_epoch)
 
     def _log_eval(self, stage: str) -> None:
         for name, metric in self.eval_metrics[stage].items():

@@ -128,6 +128,18 @@ class TrainSettings:
     # "auto" = lazy for large tables only (hmf_core.training.lightning_module.LAZY_FROM_ELEMENTS).
     optimizer: str = "auto"
     logger: str = "csv"  # also send metrics to this Lightning logger (LOGGERS); csv = only that
+    # MFDMC's (family "mfdmc"; hmf_core/models/mfdmc.py says which of these decisions are ours)
+    views: int = 4  # V, both sides
+    user_centres: int = 10  # centres per view at the start
+    item_centres: int = 10
+    view_combine: str = "concat"  # "concat" (a slice of dim / V per view) or "sum"
+    spread_weight: float = 0.01  # the loss terms' weights; 0 = off
+    spread_margin: float = 1.0
+    proximity_weight: float = 0.01
+    view_entropy_weight: float = 0.01
+    prune_from: int = 40  # first epoch (from 0) that prunes; -1 = never
+    prune_threshold: float = 0.5  # prune a centre below this / its view's active count
+    min_centres: int = 2  # a view keeps at least this many
 
     def several_processes(self) -> bool:
         """Whether the Lightning options name several processes: a DDP-like strategy, more
