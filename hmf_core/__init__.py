@@ -72,6 +72,7 @@ PUBLIC = {
     "task_metric_text": "training.metrics",
     "OPTIMIZERS": "training.settings",
     "PRESETS": "training.settings",
+    "preset_fields": "training.settings",
     "TrainSettings": "training.settings",
     "without_unused": "training.settings",
     "cluster_warnings": "training.settings",
