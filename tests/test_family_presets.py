@@ -56,9 +56,7 @@ def test_mfdmc_interpretable_preset_has_biases_fast_logits_and_the_tuned_values(
     assert (chosen.warm_start, chosen.entropy_weight) == ("none", 0.0)
     chosen.validate()
     paper = with_preset("paper", family="mfdmc")
-    assert {n for n in MFDMC_FIELDS if getattr(paper, n) != getattr(chosen, n)} == set(
-        MFDMC_TUNED
-    )
+    assert {n for n in MFDMC_FIELDS if getattr(paper, n) != getattr(chosen, n)} == set(MFDMC_TUNED)
 
 
 def test_a_field_given_wins_over_the_mfdmc_preset():
@@ -131,5 +129,6 @@ def test_a_typed_preset_replaces_the_config_files_mfdmc_recipe():
     chosen = settings_from_args(args, given_options(parser, argv), config)
     assert (chosen.preset, chosen.prune_from, chosen.view_entropy_weight) == ("paper", 40, 0.01)
     assert chosen.dim == 8  # not a recipe field: the file's
-    kept = settings_from_args(parser.parse_args(["train"]), given_options(parser, ["train"]), config)
+    args = parser.parse_args(["train"])
+    kept = settings_from_args(args, given_options(parser, ["train"]), config)
     assert (kept.preset, kept.prune_from, kept.dim) == ("interpretable", 5, 8)

@@ -287,7 +287,10 @@ class TrainSettings:
 
 def cluster_warnings(settings: TrainSettings, split: dict) -> list[str]:
     """Plain warnings (training still runs) when a side has at least as many first-level
-    clusters as objects: clusters can then hold one object each and group nobody."""
+    clusters as objects: clusters can then hold one object each and group nobody. None for a
+    family without cluster levels (MFDMC: views of centres, pruned as it trains)."""
+    if "user_clusters" in registry.family(settings.family).unused:
+        return []
     found = []
     for side, count in (("user", split.get("users", 0)), ("item", split.get("items", 0))):
         levels = settings.levels(side)
