@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hmf_core import TrainSettings
+from hmf_core import TrainSettings, with_preset
 
 KEEP = {"persist_state": "session"}
+PRESET_KEY, DEFAULT_PRESET = "train_preset", "interpretable"  # dashboard.recipe's picker
 DEFAULTS = TrainSettings()
 COMBINES = ("concat", "sum")
 COMBINE_LABELS = {"concat": "concat: a slice each", "sum": "sum: added"}
@@ -63,10 +64,12 @@ def _number(column, label: str, key: str, help: str, **options):
 
 
 def _first(key: str) -> dict:
-    """value= for a widget the session does not hold yet: TrainSettings' default."""
+    """value= for a widget the session does not hold yet: the chosen preset's for MFDMC
+    (dashboard.recipe.apply_preset writes them in when the family or the preset changes)."""
     if key in st.session_state:
         return {}
-    return {"value": knob_values(vars(DEFAULTS))[key]}
+    preset = st.session_state.get(PRESET_KEY) or DEFAULT_PRESET
+    return {"value": knob_values(vars(with_preset(preset, family="mfdmc")))[key]}
 
 
 def mfdmc_fields() -> dict:
@@ -161,7 +164,7 @@ def _pruning_fields() -> dict:
         key="train_prune",
         help="At the end of each epoch from the start epoch on, a centre whose mean weight over "
         "all users (or items) is below threshold / K is removed for good.",
-        **({} if "train_prune" in st.session_state else {"value": DEFAULTS.prune_from >= 0}),
+        **_first("train_prune"),
         **KEEP,
     )
     left, middle, right = st.columns(3)

@@ -12,7 +12,7 @@ from dashboard import mfdmc_form
 from hmf_core import FAMILIES, PRESETS, WARM_STARTS, with_preset
 
 KEEP = {"persist_state": "session"}
-DEFAULT_PRESET = "interpretable"
+DEFAULT_PRESET = mfdmc_form.DEFAULT_PRESET
 PRESET_LABELS = {
     "interpretable": "Interpretable (crisp clusters)",
     "paper": "Paper (as published)",
