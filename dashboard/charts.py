@@ -144,3 +144,66 @@ def colour_map(values: pd.Series) -> dict:
     """A colour per distinct value, cycling through a qualitative palette."""
     distinct = sorted(values.dropna().unique(), key=str)
     return {value: QUALITATIVE[i % len(QUALITATIVE)] for i, value in enumerate(distinct)}
+
+
+def _lines_option(lines: dict[str, dict], title: str, y_axis: dict, y_name: str) -> dict:
+    """An ECharts option of one line per entry of `lines` (name -> {"data": [[x, y], ...],
+    and any other series keys}) against epoch."""
+    return {
+        "animation": False,
+        "title": {"text": title, "textStyle": {"fontSize": 14, "fontWeight": "normal"}},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"bottom": 0, "type": "scroll"},
+        "grid": {"left": 8, "right": 16, "top": 44, "bottom": 48, "containLabel": True},
+        "xAxis": {
+            "type": "value",
+            "name": "epoch",
+            "nameLocation": "middle",
+            "nameGap": 24,
+            "minInterval": 1,
+            "min": 1,
+        },
+        "yAxis": {"name": y_name, **y_axis},
+        "series": [
+            {"type": "line", "name": name, "showSymbol": True, "symbolSize": 5, **line}
+            for name, line in lines.items()
+        ],
+    }
+
+
+def pruning_option(timeline: pd.DataFrame) -> tuple[dict, str]:
+    """The pruning timeline (hmf_core's pruning_timeline: epoch, side, view, active): active
+    centres per view against epoch, a step line per side and view (users solid, items dashed,
+    a colour per view), and its accessible name ("... user view 1: 10 to 7 centres, ...")."""
+    lines, said = {}, []
+    for (side, view), rows in timeline.groupby(["side", "view"], sort=False):
+        name = f"{side} view {view}"
+        lines[name] = {
+            "data": [[int(e), int(a)] for e, a in zip(rows["epoch"], rows["active"])],
+            "step": "end",
+            "color": QUALITATIVE[(int(view) - 1) % len(QUALITATIVE)],
+            "lineStyle": {"type": "solid" if side == "user" else "dashed"},
+        }
+        said.append(f"{name}: {rows['active'].iloc[0]} to {rows['active'].iloc[-1]} centres")
+    title = "Pruning timeline: active centres per view"
+    axis = {"type": "value", "minInterval": 1, "min": 0}
+    return _lines_option(lines, title, axis, "centres"), f"{title}: {', '.join(said)}"
+
+
+def loss_terms_option(terms: pd.DataFrame) -> tuple[dict, str]:
+    """The training loss and the family's weighted loss terms (hmf_core's loss_term_curves:
+    epoch, term, value) against epoch on a log axis (a term at 0 is not drawn there), and its
+    accessible name."""
+    lines, said = {}, []
+    for term, rows in terms.groupby("term", sort=False):
+        points = [[int(e), float(v)] for e, v in zip(rows["epoch"], rows["value"]) if v > 0]
+        name = "train loss" if term == "loss" else f"{term} (weighted)"
+        lines[name] = {
+            "data": points,
+            **({"color": MODEL_COLOURS["HMF"]} if term == "loss" else {}),
+        }
+        said.append(f"{name} {len(points)} epochs")
+    bounds = _log_bounds(list(lines.values()))
+    title = "Loss terms beside the training loss (log scale)"
+    axis = {"type": "log", "logBase": 10, **bounds}
+    return _lines_option(lines, title, axis, ""), f"{title}: {', '.join(said)}"

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hmf_core import PRESETS, WARM_STARTS
+from dashboard import mfdmc_form
+from hmf_core import FAMILIES, PRESETS, WARM_STARTS, with_preset
 
 KEEP = {"persist_state": "session"}
-DEFAULT_PRESET = "interpretable"
+DEFAULT_PRESET = mfdmc_form.DEFAULT_PRESET
 PRESET_LABELS = {
     "interpretable": "Interpretable (crisp clusters)",
     "paper": "Paper (as published)",
@@ -32,58 +33,77 @@ KNOBS = {  # widget key -> TrainSettings field
 FIELD_DEFAULTS = {"warm_start_sharpness": 0.8, "logit_lr": 1e-3}  # where a preset is silent
 
 
-def _preset_value(preset: str, field: str):
-    value = PRESETS[preset].get(field, FIELD_DEFAULTS.get(field))
-    return FIELD_DEFAULTS.get(field) if value is None else value
+def preset_knobs(preset: str, family: str) -> dict:
+    """Widget key -> the value preset `preset` gives it for `family` (hmf_core's with_preset:
+    MFDMC has its own recipe, and its own knobs)."""
+    settings = with_preset(preset, family=family)
+    values = {key: getattr(settings, field) for key, field in KNOBS.items()}
+    values = {
+        key: FIELD_DEFAULTS.get(KNOBS[key]) if value is None else value
+        for key, value in values.items()
+    }
+    if family == "mfdmc":
+        values |= mfdmc_form.knob_values(vars(settings))
+    return values
 
 
-def _apply_preset() -> None:
+def _family() -> str:
+    return st.session_state.get("train_family") or "hmf"
+
+
+def apply_preset() -> None:
+    """The chosen preset's values, for the chosen family, into its knobs (on a change of
+    either): a knob changed afterwards wins."""
     preset = st.session_state.get("train_preset") or DEFAULT_PRESET
-    for key, field in KNOBS.items():
-        st.session_state[key] = _preset_value(preset, field)
+    for key, value in preset_knobs(preset, _family()).items():
+        st.session_state[key] = value
 
 
 def _start(key: str, preset: str) -> dict:
     """The widget's first value (from the preset) unless the session already holds one."""
     if key in st.session_state:
         return {}
-    value = _preset_value(preset, KNOBS[key])
+    value = preset_knobs(preset, _family())[key]
     return {"index": WARM_STARTS.index(value)} if key == "train_warm_start" else {"value": value}
 
 
-def recipe_controls(lr: float) -> dict:
-    """The preset and its knobs; returns TrainSettings fields (preset included)."""
+def recipe_controls(lr: float, family: str) -> dict:
+    """The preset and the knobs of it that `family` reads; returns those TrainSettings fields
+    (preset included). MFDMC's own knobs are dashboard.mfdmc_form's."""
+    unused = FAMILIES[family].unused
     preset = _preset_picker()
+    fields = {"preset": preset}
     with st.expander("Recipe details"):
         left, right = st.columns(2)
-        warm_start, sharpness = _warm_start_knobs(left, right, preset)
-        logit_lr, entropy, init_std, use_bias = _learning_knobs(left, right, preset)
-    return {
-        "preset": preset,
-        "warm_start": warm_start,
-        "warm_start_sharpness": float(sharpness),
-        "logit_lr": float(logit_lr) if logit_lr != lr else None,
-        "entropy_weight": float(entropy),
-        "init_std": float(init_std),
-        "use_bias": bool(use_bias),
-    }
+        if "warm_start" not in unused:
+            warm_start, sharpness = _warm_start_knobs(left, right, preset)
+            fields |= {"warm_start": warm_start, "warm_start_sharpness": float(sharpness)}
+        logit_lr, entropy, init_std, use_bias = _learning_knobs(left, right, preset, unused)
+    if logit_lr is not None:
+        fields["logit_lr"] = float(logit_lr) if logit_lr != lr else None
+    if entropy is not None:
+        fields["entropy_weight"] = float(entropy)
+    return fields | {"init_std": float(init_std), "use_bias": bool(use_bias)}
 
 
 def _preset_picker() -> str:
-    """The preset: choosing one writes its values into the knobs (`_apply_preset`)."""
+    """The preset: choosing one writes its values into the knobs (`apply_preset`)."""
     return st.segmented_control(
         "Cluster recipe",
         list(PRESETS),
         required=True,
         key="train_preset",
         **({} if "train_preset" in st.session_state else {"default": DEFAULT_PRESET}),
-        on_change=_apply_preset,
+        on_change=apply_preset,
         format_func=PRESET_LABELS.get,
         help="Interpretable: memberships start from a co-clustering of who rated what, the "
         "connection logits learn faster and biases absorb leniency and popularity, so clusters "
         "come out crisp and data-driven (on ML-100K: top membership 0.73 against 0.08, genre "
         "agreement 3.7x k-means on MF, test RMSE 1.059 against 1.065). Paper: the paper's "
-        "random N(0, 1) start and one learning rate; memberships stay near uniform.",
+        "random N(0, 1) start and one learning rate; memberships stay near uniform. MFDMC has "
+        "its own: paper = the method note's section 7 (no biases, N(0, 1) start, loss weights "
+        "0.01, pruning from epoch 40); interpretable = biases, a small start, faster logits, "
+        "a larger view entropy weight and earlier pruning.",
         **KEEP,
     )
 
@@ -117,32 +137,36 @@ def _warm_start_knobs(left, right, preset: str) -> tuple:
     return warm_start, sharpness
 
 
-def _learning_knobs(left, right, preset: str) -> tuple:
-    """(logit learning rate, entropy weight, initial std, biases): how the memberships learn."""
-    logit_lr = left.number_input(
-        "Logit learning rate",
-        1e-6,
-        1.0,
-        step=1e-3,
-        format="%.1e",
-        key="train_logit_lr",
-        help="Learning rate of the connection logits (the memberships). Larger than the "
-        "embeddings' lets the ratings move memberships away from their start.",
-        **_start("train_logit_lr", preset),
-        **KEEP,
-    )
-    entropy = right.number_input(
-        "Entropy weight",
-        0.0,
-        10.0,
-        step=0.05,
-        key="train_entropy_weight",
-        help="Weight of the mean membership entropy (divided by log k) added to the loss: "
-        "larger = sharper memberships. 0.3 gave top membership 0.95 on ML-100K at a cost of "
-        "0.002 test RMSE.",
-        **_start("train_entropy_weight", preset),
-        **KEEP,
-    )
+def _learning_knobs(left, right, preset: str, unused: tuple) -> tuple:
+    """(logit learning rate, entropy weight, initial std, biases): how the memberships learn;
+    None for a knob the family does not read (not drawn)."""
+    logit_lr = entropy = None
+    if "logit_lr" not in unused:
+        logit_lr = left.number_input(
+            "Logit learning rate",
+            1e-6,
+            1.0,
+            step=1e-3,
+            format="%.1e",
+            key="train_logit_lr",
+            help="Learning rate of the connection logits (the memberships). Larger than the "
+            "embeddings' lets the ratings move memberships away from their start.",
+            **_start("train_logit_lr", preset),
+            **KEEP,
+        )
+    if "entropy_weight" not in unused:
+        entropy = right.number_input(
+            "Entropy weight",
+            0.0,
+            10.0,
+            step=0.05,
+            key="train_entropy_weight",
+            help="Weight of the mean membership entropy (divided by log k) added to the loss: "
+            "larger = sharper memberships. 0.3 gave top membership 0.95 on ML-100K at a cost of "
+            "0.002 test RMSE.",
+            **_start("train_entropy_weight", preset),
+            **KEEP,
+        )
     init_std = left.number_input(
         "Initial std",
         0.0001,

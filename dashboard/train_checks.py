@@ -59,6 +59,12 @@ def show_warnings(settings: TrainSettings, sizes: dict) -> None:
 def memory_estimate(settings: TrainSettings, sizes: dict, levels: tuple[list, list]) -> None:
     """The clusters per level of each side, the parameter count, and the training memory."""
     shape = [" → ".join(map(str, side)) or "none (MF)" for side in levels]
+    shape_text = f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}."
+    if settings.family == "mfdmc":  # no levels: views of centres
+        shape_text = (
+            f"{settings.views} views per side, each starting with {settings.user_centres} user "
+            f"and {settings.item_centres} item centres."
+        )
     try:  # the parameters training updates (twostage: its MF)
         config = settings.trained_config(sizes["users"], sizes["items"])
     except ValueError:
@@ -67,8 +73,7 @@ def memory_estimate(settings: TrainSettings, sizes: dict, levels: tuple[list, li
         config, settings.optimizer, batch_size=settings.batch_size, n_ratings=sizes["train"]
     )
     st.caption(
-        f"User clusters per level: {shape[0]}; item clusters per level: {shape[1]}. "
-        f"{parameter_count(config):,} parameters; training needs about "
+        f"{shape_text} {parameter_count(config):,} parameters; training needs about "
         f"{memory['total'] / 2**20:,.0f} MiB (estimate: weights, gradients, AdamW state, data)."
     )
 

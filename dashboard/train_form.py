@@ -13,8 +13,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard import loads
-from dashboard.recipe import KNOBS, recipe_controls
+from dashboard import loads, mfdmc_form
+from dashboard.recipe import KNOBS, apply_preset, recipe_controls
 from dashboard.text import literal
 from hmf_core import (
     FAMILIES,
@@ -71,9 +71,11 @@ RANGES = {  # widget key -> (lowest, highest) it accepts: a run's value outside 
     "train_logit_lr": (1e-6, 1.0),
     "train_entropy_weight": (0.0, 10.0),
     "train_init_std": (0.0001, 10.0),
+    **mfdmc_form.RANGES,
 }
 FLOATS = {"train_lr", "train_weight_decay", "train_temperature", "train_logit_lr"}
 FLOATS |= {"train_entropy_weight", "train_init_std", "train_warm_start_sharpness"}
+FLOATS |= mfdmc_form.FLOATS
 
 
 def _form_values(settings: dict) -> dict:
@@ -107,7 +109,7 @@ def _form_values(settings: dict) -> dict:
         values[key] = settings.get(field)
     if values["train_logit_lr"] is None:  # None: the embeddings' learning rate
         values["train_logit_lr"] = settings.get("lr")
-    return values
+    return values | mfdmc_form.knob_values(settings)
 
 
 def _accepted(key: str, value) -> bool:
@@ -119,6 +121,8 @@ def _accepted(key: str, value) -> bool:
     choices = {
         "train_task": TASKS,
         "train_family": tuple(FAMILIES),
+        "train_view_combine": mfdmc_form.COMBINES,
+        "train_prune": (True, False),
         "train_batch_size": BATCH_SIZES,
         "train_split": SPLITS,
         "train_device": ("auto", "cpu", "gpu") if torch.cuda.is_available() else ("auto", "cpu"),
@@ -202,6 +206,7 @@ class TrainForm:
     seed: int
     device: str
     recipe: dict  # TrainSettings fields from dashboard.recipe, the preset's name included
+    mfdmc: dict  # MFDMC's TrainSettings fields (dashboard.mfdmc_form); {} for another family
     label: str
     note: str
     compare_mf: bool
@@ -248,16 +253,25 @@ def _task_fields(implicit: bool) -> dict:
 
 
 def _cluster_fields() -> dict:
-    """The model family, then depth and cluster counts of each side, in two columns."""
+    """The model family, then its shape: MFDMC's views and centres (dashboard.mfdmc_form), or
+    depth and cluster counts of each side, in two columns."""
     family = st.selectbox(
         "Model family",
         list(FAMILIES),
         key="train_family",
         format_func=lambda name: FAMILIES[name].label,
-        help="twostage: one k-means grouping per side (depth 0 or 1); it uses the recipe's "
-        "biases and init std only",
+        on_change=apply_preset,  # the recipe is the family's own (MFDMC's differs)
+        help="hmf: clusters of clusters, depth levels per side. twostage: one k-means grouping "
+        "per side (depth 0 or 1); it uses the recipe's biases and init std only. mfdmc: several "
+        "parallel views per side, each a clustering whose weak centres are pruned as it "
+        "trains; it has its own knobs and recipe.",
         **KEEP,
     )
+    if family == "mfdmc":  # HMF's depth and counts are not read (and would be refused)
+        shape = {"user_depth": DEFAULTS.user_depth, "item_depth": DEFAULTS.item_depth}
+        shape |= {"user_text": _counts_text(DEFAULTS.user_clusters)}
+        shape |= {"item_text": _counts_text(DEFAULTS.item_clusters)}
+        return {"family": family, **shape, "mfdmc": mfdmc_form.mfdmc_fields()}
     left, right = st.columns(2)
     user_depth = left.slider(
         "User depth",
@@ -293,6 +307,7 @@ def _cluster_fields() -> dict:
     )
     return {
         "family": family,
+        "mfdmc": {},
         "user_depth": user_depth,
         "item_depth": item_depth,
         "user_text": user_text,
@@ -451,7 +466,7 @@ def train_form(dataset: Dataset, implicit: bool) -> TrainForm:
     fields = _task_fields(implicit) | _cluster_fields()
     left, middle, right = st.columns(3)
     fields |= _optimiser_fields(left, middle, right) | _split_fields(dataset, left, middle, right)
-    fields["recipe"] = recipe_controls(float(fields["lr"]))
+    fields["recipe"] = recipe_controls(float(fields["lr"]), fields["family"])
     fields |= _name_fields() | _more_settings()
     return TrainForm(**fields)
 
@@ -479,6 +494,7 @@ def form_settings(dataset: Dataset, form: TrainForm) -> TrainSettings:
         item_clusters=parse_cluster_counts(form.item_text, "Item") if form.item_depth else [1],
         temperature=float(form.temperature),
         **form.recipe,
+        **form.mfdmc,
         lr=float(form.lr),
         weight_decay=float(form.weight_decay),
         batch_size=int(form.batch_size),

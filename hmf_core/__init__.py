@@ -72,6 +72,8 @@ PUBLIC = {
     "task_metric_text": "training.metrics",
     "OPTIMIZERS": "training.settings",
     "PRESETS": "training.settings",
+    "preset_fields": "training.settings",
+    "with_preset": "training.settings",
     "TrainSettings": "training.settings",
     "without_unused": "training.settings",
     "cluster_warnings": "training.settings",
@@ -136,6 +138,8 @@ PUBLIC = {
     "describe": "runs.manager",
     "format_duration": "runs.manager",
     "format_metrics": "runs.manager",
+    "pruning_timeline": "runs.curves",
+    "loss_term_curves": "runs.curves",
     "job_running": "runs.manager",
     "list_runs": "runs.manager:runs",  # hmf_core.runs is the layer's package
     "run_note": "runs.manager",

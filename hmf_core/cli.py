@@ -24,6 +24,7 @@ from hmf_core.training.settings import (
     PRESETS,
     TrainSettings,
     parse_cluster_counts,
+    preset_fields,
     with_preset,
 )
 
@@ -221,8 +222,10 @@ def _add_recipe_arguments(train: argparse.ArgumentParser) -> None:
         choices=list(PRESETS),
         default="interpretable",
         help="interpretable: spectral warm start, faster logits, biases (crisp, data-driven "
-        "clusters); paper: the paper and the authors' code; a family other than hmf takes only "
-        "its biases and init std (default: interpretable)",
+        "clusters); paper: the paper and the authors' code; twostage takes only its biases and "
+        "init std; mfdmc has its own recipes (paper: the method note's section 7; "
+        "interpretable: biases, faster logits, sharper views, earlier pruning) "
+        "(default: interpretable)",
     )
     recipe.add_argument(
         "--warm-start",
@@ -277,14 +280,16 @@ def _add_mfdmc_arguments(train: argparse.ArgumentParser) -> None:
         ("--prune-threshold", float, "prune a centre whose mean weight is below this / K"),
         ("--min-centres", int, "a view keeps at least this many centres"),
     )
+    # No argparse default: an option not typed leaves the field to --preset's MFDMC recipe
+    # (training.settings.FAMILY_PRESETS), else TrainSettings' default, shown here.
     for flag, kind, text in knobs:
         default = getattr(DEFAULTS, flag[2:].replace("-", "_"))
-        group.add_argument(flag, type=kind, default=default, help=f"{text} {D}")
+        group.add_argument(flag, type=kind, help=f"{text} (default: the preset's, else {default})")
     group.add_argument(
         "--view-combine",
         choices=("concat", "sum"),
-        default=DEFAULTS.view_combine,
-        help=f"concat: each view its own slice of dim / V; sum: views added {D}",
+        help="concat: each view its own slice of dim / V; sum: views added (default: "
+        f"{DEFAULTS.view_combine})",
     )
 
 
@@ -551,8 +556,9 @@ def settings_from_args(
         columns["positions"] = args.columns
     if args.sep:
         columns["sep"] = args.sep
-    if "preset" in chosen:  # the typed preset's recipe replaces the file's
-        base = {k: v for k, v in base.items() if k not in PRESETS[chosen["preset"]]}
+    family = chosen.get("family", base.get("family"))
+    if "preset" in chosen:  # the typed preset's recipe (for the family) replaces the file's
+        base = {k: v for k, v in base.items() if k not in preset_fields(chosen["preset"], family)}
     preset = chosen.pop("preset", base.pop("preset", args.preset))
     base.pop("preset", None)
     return with_preset(preset, **{**base, **chosen, "columns": columns})

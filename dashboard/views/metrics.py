@@ -20,7 +20,9 @@ from hmf_core import (
     full_ranking_table,
     is_full_ranking,
     job_running,
+    loss_term_curves,
     lower_is_better,
+    pruning_timeline,
     rule_text,
     run_status,
     stability_job,
@@ -53,6 +55,7 @@ def metrics_page() -> None:
         _test_metrics(run, settings, test, mf_test)
 
     widgets.curve_row(run, settings.get("task", "rating"), "metrics_curve_")
+    _family_curves(run)
     depths = {"user": settings.get("user_depth", 0), "item": settings.get("item_depth", 0)}
     quality_section(run.quality(), depths, run_status(run).phase == QUALITY_STEP, run.stability())
     _stability(run, settings)
@@ -62,6 +65,26 @@ def metrics_page() -> None:
         _configuration(run, settings)
     with right:
         _data(run)
+
+
+def _family_curves(run) -> None:
+    """A family's own curves (MFDMC's loss terms and pruning timeline, from hmf_core), side by
+    side; nothing for a run that logged neither (HMF)."""
+    metrics = run.metrics()
+    terms, timeline = loss_term_curves(metrics), pruning_timeline(metrics)
+    drawn = []
+    if not terms.empty:
+        drawn.append(("metrics_loss_terms", charts.loss_terms_option(terms)))
+    if not timeline.empty:
+        drawn.append(("metrics_pruning", charts.pruning_option(timeline)))
+    if not drawn:
+        return
+    st.caption(
+        "This family's own loss terms (each times its weight, as added to the loss) and, "
+        "as weak centres are pruned, the active centres of each view (users solid, items dashed)."
+    )
+    for cell, (key, (option, alt)) in zip(st.columns(len(drawn)), drawn):
+        cell.echarts_chart(option, key=key, height=300, alt=alt)
 
 
 def _test_metrics(run, settings: dict, test: dict, mf_test: dict) -> None:

@@ -50,6 +50,42 @@ PRESETS = {
     },
 }
 
+# A family's own recipe over PRESETS (hmf_core/models/registry.py names the families): the
+# preset's fields the family does not read are dropped, then these are laid over it. HMF and
+# twostage have none. MFDMC's "paper" is the method note's section 7 (paper/mfdmc-method.md:
+# biases off, N(0, 1) start, loss weights 0.01, margin 1, pruning from epoch 40 at threshold 0.5
+# keeping 2 centres, V = 4 views of K0 = 10 centres); its "interpretable" has biases and a
+# small start like HMF's, faster connection logits, and MFDMC_TUNED.
+MFDMC_TUNED = {  # placeholders, being tuned on validation: change them here only
+    "view_entropy_weight": 0.05,
+    "prune_from": 5,
+}
+FAMILY_PRESETS = {
+    "mfdmc": {
+        "paper": {
+            "use_bias": False,
+            "init_std": 1.0,
+            "logit_lr": None,
+            "spread_weight": 0.01,
+            "proximity_weight": 0.01,
+            "view_entropy_weight": 0.01,
+            "spread_margin": 1.0,
+            "prune_from": 40,
+            "prune_threshold": 0.5,
+            "min_centres": 2,
+            "views": 4,
+            "user_centres": 10,
+            "item_centres": 10,
+        },
+        "interpretable": {
+            "use_bias": True,
+            "init_std": 0.1,
+            "logit_lr": 1e-2,
+            **MFDMC_TUNED,
+        },
+    },
+}
+
 # The optimizer kinds (TrainSettings.optimizer, --optimizer; training.lightning_module builds them).
 OPTIMIZERS = ("auto", "dense", "lazy")
 
@@ -251,7 +287,10 @@ class TrainSettings:
 
 def cluster_warnings(settings: TrainSettings, split: dict) -> list[str]:
     """Plain warnings (training still runs) when a side has at least as many first-level
-    clusters as objects: clusters can then hold one object each and group nobody."""
+    clusters as objects: clusters can then hold one object each and group nobody. None for a
+    family without cluster levels (MFDMC: views of centres, pruned as it trains)."""
+    if "user_clusters" in registry.family(settings.family).unused:
+        return []
     found = []
     for side, count in (("user", split.get("users", 0)), ("item", split.get("items", 0))):
         levels = settings.levels(side)
@@ -278,14 +317,20 @@ def parse_cluster_counts(text: str, side: str = "") -> list[int]:
     return values
 
 
-def with_preset(name: str, **overrides) -> TrainSettings:
-    """Settings of a preset, with any field overridden (a field given wins over the preset).
-    A family other than HMF takes only the preset's fields it reads (use_bias, init_std)."""
+def preset_fields(name: str, family: str | None = None) -> dict:
+    """The fields preset `name` sets for `family` (None: HMF): PRESETS[name] less the fields
+    the family does not read, with the family's own FAMILY_PRESETS over them."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
-    chosen = overrides.get("family")
-    unused = registry.FAMILIES[chosen].unused if chosen in registry.FAMILIES else ()
+    unused = registry.FAMILIES[family].unused if family in registry.FAMILIES else ()
     recipe = {k: v for k, v in PRESETS[name].items() if k not in unused}
+    return {**recipe, **FAMILY_PRESETS.get(family, {}).get(name, {})}
+
+
+def with_preset(name: str, **overrides) -> TrainSettings:
+    """Settings of a preset for the family in `overrides` (`preset_fields`), with any field
+    overridden (a field given wins over the preset)."""
+    recipe = preset_fields(name, overrides.get("family"))
     return TrainSettings(**{**recipe, "preset": name, **overrides})
 
 
