@@ -232,10 +232,12 @@ def test_spread_counts_only_active_centres_and_skips_a_view_of_one():
 def test_proximity_is_zero_for_one_hot_weights_and_the_hand_value_for_two_centres():
     centres = [[[0.0, 0.0], [0.4, 0.3]]]  # |a_0 - a_1|^2 = 0.25
     one_hot = plant(two_side_model(proximity_weight=1.0), centres, [[60.0, -60.0]])
-    assert float(one_hot.penalties(EVERYONE, EVERYONE)["proximity"]) == pytest.approx(0, abs=1e-9)
+    assert float(one_hot.penalties(EVERYONE, EVERYONE)["proximity"].detach()) == pytest.approx(
+        0, abs=1e-9
+    )
     # weights (w, 1 - w), w = 3/4: sum_k w_k |p - a_k|^2 = w (1 - w) |a_0 - a_1|^2
     mixed = plant(two_side_model(proximity_weight=1.0), centres, [[math.log(3.0), 0.0]])
-    found = float(mixed.penalties(EVERYONE, EVERYONE)["proximity"])
+    found = float(mixed.penalties(EVERYONE, EVERYONE)["proximity"].detach())
     assert found == pytest.approx(0.75 * 0.25 * 0.25, rel=1e-5)
 
 
@@ -244,9 +246,11 @@ def test_entropy_is_one_for_uniform_weights_over_the_active_centres_and_near_zer
     uniform = plant(two_side_model(centres=3, entropy_weight=1.0), centres, [[0.0, 0.0, 5.0]])
     for side in (uniform.users, uniform.items):
         side.active[0, 2] = False  # uniform over the two still active, whatever its logit
-    assert float(uniform.penalties(EVERYONE, EVERYONE)["entropy"]) == pytest.approx(1.0, abs=1e-6)
+    assert float(uniform.penalties(EVERYONE, EVERYONE)["entropy"].detach()) == pytest.approx(
+        1.0, abs=1e-6
+    )
     sharp = plant(two_side_model(centres=3, entropy_weight=1.0), centres, [[30.0, 0.0, 0.0]])
-    assert float(sharp.penalties(EVERYONE, EVERYONE)["entropy"]) < 1e-9
+    assert float(sharp.penalties(EVERYONE, EVERYONE)["entropy"].detach()) < 1e-9
 
 
 def test_entropy_skips_a_view_with_one_active_centre():
@@ -254,11 +258,11 @@ def test_entropy_skips_a_view_with_one_active_centre():
     plant(model, [[[0.0, 0.0], [1.0, 0.0]]] * 2, [[0.0, 0.0, 4.0, -4.0]])
     for side in (model.users, model.items):
         side.active[1, 1] = False  # view 2: one centre
-    found = model.penalties(EVERYONE, EVERYONE)["entropy"]
+    found = model.penalties(EVERYONE, EVERYONE)["entropy"].detach()
     assert float(found) == pytest.approx(1.0, abs=1e-6)  # view 1 alone: uniform
     for side in (model.users, model.items):
         side.active[0, 1] = False
-    found = model.penalties(EVERYONE, EVERYONE)["entropy"]
+    found = model.penalties(EVERYONE, EVERYONE)["entropy"].detach()
     assert float(found) == 0.0 and not torch.isnan(found)
 
 
