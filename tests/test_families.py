@@ -87,6 +87,73 @@ class TestTwoStage(FamilyContract):
             assert torch.allclose(saved.cluster_vectors, centres, atol=1e-6)
 
 
+class TestMFDMC(FamilyContract):
+    family = "mfdmc"
+    train_flags = ("--views", "2", "--user-centres", "4", "--item-centres", "4")
+
+
+def test_mfdmc_refuses_hmf_settings_and_hmf_refuses_mfdmc_settings_in_one_line():
+    mfdmc = {"data": "r.csv", "family": "mfdmc"}
+    for field, value in (("warm_start", "spectral"), ("user_depth", 2), ("entropy_weight", 0.1)):
+        with pytest.raises(ValueError) as raised:
+            TrainSettings(**mfdmc, **{field: value}).validate()
+        assert str(raised.value) == (
+            f"the mfdmc family does not use {field} (HMF's settings): leave them at their "
+            "defaults, or train --family hmf"
+        )
+    for field, value in (("views", 2), ("prune_from", 3), ("view_entropy_weight", 0.5)):
+        with pytest.raises(ValueError) as raised:
+            TrainSettings(data="r.csv", **{field: value}).validate()  # family hmf
+        assert str(raised.value) == (
+            f"the hmf family does not use {field} (MFDMC's settings): leave them at their "
+            "defaults, or train --family mfdmc"
+        )
+    with pytest.raises(ValueError, match=r"^the twostage family does not use warm_start, views "):
+        TrainSettings(data="r.csv", family="twostage", warm_start="mf", views=2).validate()
+    with pytest.raises(ValueError) as raised:
+        TrainSettings(**mfdmc, dim=10, views=4).validate()
+    assert str(raised.value).endswith("dim 10 is not divisible by 4 views")
+    assert "\n" not in str(raised.value)
+    TrainSettings(**mfdmc, dim=12, views=4).validate()
+    TrainSettings(**mfdmc, dim=10, views=4, view_combine="sum").validate()  # no slices to cut
+    # a preset gives mfdmc only what it reads (biases, init std, the logits' learning rate)
+    chosen = with_preset("interpretable", **mfdmc)
+    assert (chosen.warm_start, chosen.use_bias) == ("none", True)
+    chosen.validate()
+
+
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (
+            ("--family", "mfdmc", "--dim", "10", "--views", "4"),
+            "error: MFDMC: with concatenated views the dimension must be a multiple of the "
+            "number of views: dim 10 is not divisible by 4 views",
+        ),
+        (
+            ("--family", "mfdmc", "--warm-start", "spectral"),
+            "error: the mfdmc family does not use warm_start (HMF's settings): leave them at "
+            "their defaults, or train --family hmf",
+        ),
+        (
+            (
+                "--views",
+                "2",
+            ),
+            "error: the hmf family does not use views (MFDMC's settings): leave them at "
+            "their defaults, or train --family mfdmc",
+        ),
+    ],
+)
+def test_the_cli_refuses_settings_mfdmc_cannot_train_before_making_a_run(tmp_path, flags, line):
+    to_csv(planted_ratings(n_users=40, n_items=30, seed=0), tmp_path / "r.csv")
+    run_dir = tmp_path / "run"
+    done = hmf_cli("train", "--data", tmp_path / "r.csv", "--run-dir", run_dir, *flags)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [line]
+    assert not run_dir.exists()
+
+
 def test_twostage_starts_from_the_same_draws_as_plain_mf_of_hmf():
     config = TwoStageConfig(n_users=30, n_items=20, dim=4, user_clusters=(3,), item_clusters=(2,))
     ours = new_model("twostage", config.to_dict(), seed=5)

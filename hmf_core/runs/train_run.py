@@ -101,7 +101,8 @@ def train_run(
     lock: RunLock | None = None,
     report: Report | None = None,
 ) -> dict:
-    """The whole run: prepare, fit HMF, optionally fit MF on the same split, then the maps.
+    """The whole run: prepare, fit the family's model, optionally fit MF on the same split,
+    then the maps; returns the test metrics, {settings.family: ..., "mf": ...}.
     `lock`: the run directory's lock, already held by the caller (hmf_core.runs.runclaim's claim);
     else it is taken here. A directory that already holds a trained run is refused: runs are
     never trained into again (the CLI's --overwrite replaces one first). `report` hears the
@@ -152,7 +153,8 @@ def _train_run(
             },
         )
         raise
-    results = {"hmf": fit_run(settings, split, run_dir, "HMF", callbacks)}
+    # keyed by the run's family ("hmf", "twostage", "mfdmc"); "mf" for the comparison below
+    results = {settings.family: fit_run(settings, split, run_dir, "HMF", callbacks)}
     if settings.compare_mf and not RunDir(run_dir).stop_requested():
         if is_rank_zero():  # the MF comparison is a sub-run: its own id and its parent's
             RunDir(run_dir / "mf").create(parent=RunDir(run_dir))

@@ -231,10 +231,7 @@ class TrainSettings:
         found = registry.family(self.family)  # a ValueError naming the families for an unknown one
         unused = self.unused()
         if unused:
-            raise ValueError(
-                f"the {self.family} family does not use {', '.join(unused)} (HMF's settings): "
-                "leave them at their defaults, or train --family hmf"
-            )
+            raise ValueError(unused_refusal(self.family, unused))
         refusal = found.refusal(self)
         if refusal:
             raise ValueError(refusal)
@@ -283,6 +280,19 @@ class TrainSettings:
             shortfall = memory_shortfall(needed["total"])
             if shortfall:
                 raise ValueError(shortfall[0].upper() + shortfall[1:])
+
+
+def unused_refusal(family: str, unused: list[str]) -> str:
+    """The one line refusing fields `family` does not read, naming the family they are for
+    (HMF's or MFDMC's)."""
+    owners = {"mfdmc" if name in registry.MFDMC_FIELDS else "hmf" for name in unused}
+    owner = owners.pop() if len(owners) == 1 else None
+    whose = {"hmf": "HMF's settings", "mfdmc": "MFDMC's settings", None: "other families' settings"}
+    advice = f", or train --family {owner}" if owner else ""
+    return (
+        f"the {family} family does not use {', '.join(unused)} ({whose[owner]}): "
+        f"leave them at their defaults{advice}"
+    )
 
 
 def cluster_warnings(settings: TrainSettings, split: dict) -> list[str]:
