@@ -85,6 +85,12 @@ class ClusterModel(Protocol):
         """The score's bias parts, each (B,): {"global", "user", "item"}; {} without biases."""
 
 
+def grouping_word(model: ClusterModel) -> str:
+    """What the pages call one of the model's groupings: its `grouping_word` class attribute
+    ("view" for MFDMC's parallel views), else "level" (HMF's levels, the two-stage k-means)."""
+    return str(getattr(model, "grouping_word", "level"))
+
+
 def n_objects(model: ClusterModel, side: str) -> int:
     return int(by_side(side, model.config.n_users, model.config.n_items))
 
