@@ -131,6 +131,7 @@ PUBLIC = {
     "points_of": "interpret.projection",
     "shared_map": "interpret.projection",
     "side_offsets": "interpret.projection",
+    "top_clusters_at": "interpret.projection",
     # runs: run folders, the background run manager, limits, comparing runs
     "MAP_METHODS": "runs.rundir",
     "MAX_NAME": "runs.rundir",
