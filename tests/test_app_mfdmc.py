@@ -119,3 +119,32 @@ def test_explain_sums_the_views_to_the_prediction(mfdmc_runs, monkeypatch):
     assert f"{parts['contribution'].sum():.3f}" == metrics["Prediction"]
     assert "sum over the 2 views" in texts(at)
     no_level(at)
+
+
+def test_a_selected_view_2_cluster_opens_view_2_on_both_sides_of_affinity(mfdmc_runs, monkeypatch):
+    """A user cluster of view 2 selected on the map: the Map's panel names its view, Cluster
+    affinity opens on user view 2 against item view 2 (view 1 could not be compared), and a
+    lasso over users coloured by view 2's top centre opens their view-2 cluster."""
+    at = opened(mfdmc_runs, monkeypatch, "map")
+    select = {"selected_in_run": "views", "selection_version": 5}
+    for key, value in select.items():
+        at.session_state[key] = value
+    at.session_state["selected_points"] = [{"kind": "user cluster", "level": 2, "index": 1}]
+    visit(at, "map")
+    assert "User cluster 1 (view 2)" in texts(at)
+    visit(at, "affinity")
+    assert at.selectbox(key="affinity_user_level_5").value == 2
+    assert at.selectbox(key="affinity_item_level_5").value == 2
+    assert "against user cluster 1" in texts(at) and not any(
+        "different slices" in w.value for w in at.warning
+    )
+    lasso = [
+        {"kind": "user", "level": 0, "index": i, "top_cluster": top, "top_level": 2}
+        for i, top in enumerate([3, 3, 0])
+    ]
+    at.session_state["selected_points"] = lasso
+    at.session_state["selection_version"] = 6
+    visit(at, "affinity")
+    assert at.selectbox(key="affinity_user_level_6").value == 2
+    assert at.selectbox(key="affinity_item_level_6").value == 2
+    assert "against user cluster 3" in texts(at)
