@@ -42,22 +42,36 @@ def _drawn(key: Key, layout: str, method: str, file_stamp: tuple) -> pd.DataFram
         frame = loads.run_map(RunDir(key[0]), key)[0]
     keys = ["kind", "level", "index"]
     frame = frame.merge(names(key), on=keys, how="left", validate="one_to_one")
-    return frame.assign(hover=map_figure.hover_texts(frame))
+    return frame.assign(hover=map_figure.hover_texts(frame, queries.grouping_word(key)))
 
 
-def drawn(run: RunDir, key: Key, layout: str) -> tuple[pd.DataFrame, str]:
+def drawn(run: RunDir, key: Key, layout: str, top_level: int = 1) -> tuple[pd.DataFrame, str]:
     """(frame, method) of a layout: the run's best map (UMAP, else PCA) for the model space,
-    the comparable view's PCA for "shared"; names and hover texts added."""
+    the comparable view's PCA for "shared"; names and hover texts added; top_cluster of
+    grouping `top_level` (1: as stored)."""
     method = loads.run_map(run, key)[1]
     if layout == "shared":
-        return _drawn(key, layout, "pca", ()), "pca"
-    return _drawn(key, layout, method, run.stamp(f"map_{method}")), method
+        method, stamp = "pca", ()
+    else:
+        stamp = run.stamp(f"map_{method}")
+    if top_level != 1:
+        return coloured_by(key, layout, method, stamp, top_level), method
+    return _drawn(key, layout, method, stamp), method
 
 
-def cluster_names(frame: pd.DataFrame) -> dict[str, str]:
-    """ "user cluster 3" -> its name, for the level-1 clusters (the top-cluster colouring)."""
-    first = frame[(frame["level"] == 1) & frame["name"].notna()]
+def cluster_names(frame: pd.DataFrame, level: int = 1) -> dict[str, str]:
+    """ "user cluster 3" -> its name, for the clusters of one level (or view): the top-cluster
+    colouring."""
+    first = frame[(frame["level"] == level) & frame["name"].notna()]
     return dict(zip(first["kind"] + " " + first["index"].astype(str), first["name"]))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def coloured_by(key: Key, layout: str, method: str, stamp: tuple, level: int) -> pd.DataFrame:
+    """A layout's drawn frame with its top_cluster column for grouping `level` (a view) in
+    place of grouping 1's (projection.top_clusters_at)."""
+    frame = _drawn(key, layout, method, stamp)
+    return frame.assign(top_cluster=hmf_core.top_clusters_at(loads.load_model(*key), frame, level))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

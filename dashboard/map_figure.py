@@ -41,9 +41,11 @@ def _short(text: str, limit: int = LEGEND_CHARACTERS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def hover_texts(rows: pd.DataFrame) -> list[str]:
+def hover_texts(rows: pd.DataFrame, word: str = "level") -> list[str]:
     """Hover HTML per row, every text from user files escaped: a cluster's name, or a user's /
-    item's label with its top cluster's name and probability, and its metadata."""
+    item's label with its top cluster's name and probability, and its metadata. `word`: what
+    a grouping is called ("level", "view": the top cluster is then the first view's)."""
+    top_of = "top cluster" if word == "level" else f"top cluster of {word} 1"
     extra = [c for c in ("genre", "gender", "occupation") if c in rows.columns]
     has_names = "name" in rows.columns
     texts = []
@@ -52,13 +54,13 @@ def hover_texts(rows: pd.DataFrame) -> list[str]:
         name = name if isinstance(name, str) and name else None
         if row.level > 0:
             title = name or row.label
-            text = f"<b>{hover(title)}</b><br>{row.kind} {row.index}, level {row.level}"
+            text = f"<b>{hover(title)}</b><br>{row.kind} {row.index}, {word} {row.level}"
             text += f", size {row.size:.1f}"
         else:
             text = f"<b>{hover(row.label)}</b><br>{row.kind}"
             if row.top_cluster >= 0:
                 probability = getattr(row, "top_probability", float("nan"))
-                text += f"<br>top cluster: {row.kind} cluster {row.top_cluster}"
+                text += f"<br>{top_of}: {row.kind} cluster {row.top_cluster}"
                 if probability == probability:  # not NaN
                     text += f" (probability {probability:.2f})"
                 if name:
@@ -189,16 +191,18 @@ def figure(
     focus: pd.Series | None = None,
     selected: pd.DataFrame | None = None,
     highlight: pd.DataFrame | None = None,
+    colour_title: str | None = None,
 ) -> go.Figure:
     """The map: a trace per kind (clusters as SVG, easy to click; objects as WebGL), coloured
     by `colour` (see `palette`); `focus`, a search hit, zoomed to and ringed; `selected` points
     ringed; `highlight`, a cluster's members (rows with a probability), drawn on top, sized
     and opaque by probability, every other point dimmed. Every marker carries (kind, level,
-    index, size, top cluster) as customdata, which the page's selection reads."""
+    index, size, top cluster) as customdata, which the page's selection reads. `colour_title`:
+    the legend's title in place of the colour's own."""
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
-    title = hover({"top_cluster": "top cluster (level 1)"}.get(colour, colour))
+    title = hover(colour_title or {"top_cluster": "top cluster (level 1)"}.get(colour, colour))
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
     for kind in KINDS:
         rows = visible[visible["kind"] == kind]

@@ -67,7 +67,8 @@ def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: 
     side = parse_point_kind(point["kind"])[0]
     level, cluster = point["level"], point["index"]
     sizes = queries.cluster_sizes(explored.key, side, level)
-    header.subheader(f"{point['kind'].capitalize()} {cluster} (level {level})")
+    word = queries.grouping_word(explored.key)
+    header.subheader(f"{point['kind'].capitalize()} {cluster} ({word} {level})")
     name = map_data.names(explored.key)
     name = name.loc[
         (name["kind"] == point["kind"]) & (name["level"] == level) & (name["index"] == cluster),
@@ -94,7 +95,9 @@ def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: 
         },
     )
     st.page_link(
-        "views/membership.py", label="All members and the hierarchy", icon=":material/account_tree:"
+        "views/membership.py",
+        label="All members and the hierarchy" if word == "level" else "All members",
+        icon=":material/account_tree:",
     )
     st.page_link(
         "views/affinity.py", label="What this cluster likes (affinity)", icon=":material/grid_on:"
@@ -108,6 +111,7 @@ def _one_object(explored: state.Explored, point: dict, header) -> None:
     label = meta.loc[meta["index"] == point["index"], "label"]
     header.subheader(literal(label.iloc[0]) if len(label) else f"{side} {point['index']}")
     membership = queries.object_membership(explored.key, side, point["index"])
+    word = queries.grouping_word(explored.key)
     if membership.empty:
         st.caption(f"The {side} side has depth 0 (plain MF): no clusters.")
     else:
@@ -117,15 +121,16 @@ def _one_object(explored: state.Explored, point: dict, header) -> None:
             .head(5)
             .sort_values(["level", "probability"], ascending=[True, False])
         )
-        st.caption("Its most probable clusters per level:")
+        st.caption(f"Its most probable clusters per {word}:")
         st.dataframe(
             top,
             hide_index=True,
             key="map_membership",
             column_config={
+                "level": st.column_config.NumberColumn(word),
                 "probability": st.column_config.ProgressColumn(
                     "probability", format="%.3f", min_value=0.0, max_value=1.0
-                )
+                ),
             },
         )
     if side == "user":
@@ -133,7 +138,9 @@ def _one_object(explored: state.Explored, point: dict, header) -> None:
             "views/explain.py", label="Recommendations for this user", icon=":material/lightbulb:"
         )
     st.page_link(
-        "views/membership.py", label="Membership at every level", icon=":material/account_tree:"
+        "views/membership.py",
+        label="Membership at every level" if word == "level" else f"Membership in every {word}",
+        icon=":material/account_tree:",
     )
     _neighbours(explored, point)
 

@@ -198,3 +198,28 @@ def vector_ties(key: Key, kind: str, index: int) -> tuple[pd.DataFrame, str]:
     """The users or items sharing one's vector, and what tells them apart (neighbours)."""
     table, vectors = embedding_table(key)
     return hmf_core.vector_ties(_model(key), table, vectors, kind, index)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def grouping_word(key: Key) -> str:
+    """What the pages call one of the run's groupings: "level", or "view" (interface)."""
+    return hmf_core.grouping_word(_model(key))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def unpairable(key: Key, user_level: int, item_level: int) -> str | None:
+    """Why those user and item groupings cannot be compared (queries.unpairable), or None."""
+    return hmf_core.unpairable(_model(key), user_level, item_level)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def explains_by_view(key: Key) -> bool:
+    return hmf_core.explains_by_view(_model(key))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def explain_by_view(key: Key, user: int, item: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every per-view cluster pair and the other parts, the totals per view and bias):
+    interpret.explanation.explain_by_view and view_totals."""
+    parts = hmf_core.explain_by_view(_model(key), user, item)
+    return parts, hmf_core.view_totals(parts)

@@ -249,8 +249,9 @@ def selected(kinds: tuple[str, ...]) -> dict | None:
         objects = [p for p in points if parse_point_kind(p["kind"]) == (side, False)]
         tops = [p.get("top_cluster", -1) for p in objects]
         tops = [top for top in tops if top is not None and top >= 0]
-        if tops:
-            return {"kind": cluster_kind, "level": 1, "index": max(tops, key=tops.count)}
+        if tops:  # top_cluster is of grouping top_level (the map's colouring view), else 1
+            level = objects[0].get("top_level", 1)
+            return {"kind": cluster_kind, "level": level, "index": max(tops, key=tops.count)}
     return None
 
 

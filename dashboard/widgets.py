@@ -10,9 +10,15 @@ from dashboard import charts
 from hmf_core import RunDir, metric_names, parse_point_kind
 
 
-def level_picker(cell, label: str, depth: int, key: str, default: int = 1) -> int:
-    """A side's cluster level (1..depth); with a single choice (depth 0 or 1) a caption."""
+def level_picker(
+    cell, label: str, depth: int, key: str, default: int = 1, word: str = "level"
+) -> int:
+    """A side's cluster level, or view (`word`: queries.grouping_word), 1..depth; with a single
+    choice (depth 0 or 1) a caption."""
     if depth <= 1:
+        if word != "level":  # parallel groupings have no depth
+            cell.caption(f"{label}: {depth} (the only {word})")
+            return depth
         cell.caption(f"{label}: {depth} (depth {depth}{', plain MF' if depth == 0 else ''})")
         return depth
     levels = list(range(1, depth + 1))

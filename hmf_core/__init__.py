@@ -60,6 +60,7 @@ PUBLIC = {
     "by_side": "models.interface",
     "check_side": "models.interface",
     "other_side": "models.interface",
+    "grouping_word": "models.interface",
     "WARM_STARTS": "models.hmf",
     "FAMILIES": "models.registry",
     # training: settings, the task -> metric map, memory estimates, evaluation
@@ -90,6 +91,7 @@ PUBLIC = {
     "cluster_members": "interpret.queries",
     "cluster_sizes": "interpret.queries",
     "level_counts": "interpret.queries",
+    "unpairable": "interpret.queries",
     "named_clusters": "interpret.queries",
     "cluster_tree": "interpret.queries",
     "cluster_table": "interpret.queries",
@@ -105,6 +107,9 @@ PUBLIC = {
     "user_history": "interpret.queries",
     "bias_terms": "interpret.explanation",
     "explanation_views": "interpret.explanation",
+    "explain_by_view": "interpret.explanation",
+    "explains_by_view": "interpret.explanation",
+    "view_totals": "interpret.explanation",
     "cluster_names": "interpret.naming",
     "drawn_tree": "interpret.naming",
     "hierarchy_tree": "interpret.naming",
@@ -128,6 +133,7 @@ PUBLIC = {
     "points_of": "interpret.projection",
     "shared_map": "interpret.projection",
     "side_offsets": "interpret.projection",
+    "top_clusters_at": "interpret.projection",
     # runs: run folders, the background run manager, limits, comparing runs
     "MAP_METHODS": "runs.rundir",
     "MAX_NAME": "runs.rundir",

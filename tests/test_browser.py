@@ -1128,3 +1128,78 @@ def test_a_click_on_a_crowded_cluster_marker_selects_the_cluster(tmp_path):
         page.wait_for_function(SETTLED)
         page.screenshot(path=str(SCREENSHOTS / "map-crowded-cluster-click.png"))
         assert page.get_by_test_id("stException").count() == 0
+
+
+def test_an_mfdmc_run_in_views_on_the_map_affinity_and_explain(tmp_path):
+    """Issue 20: an MFDMC run (2 views), trained by the CLI, in a real browser: the Map picks
+    clusters by view and colours by a view's top centre; Cluster affinity refuses a user view
+    against a different item view in words and shows the same view's table; Explain adds the
+    views up to the prediction. Screenshots under mfdmc/."""
+    from conftest import DEMO_MOVIES, small_demo
+    from playwright.sync_api import expect
+
+    from hmf_dev.clicks import Clicks
+
+    require_chromium()  # before training: a missing browser fails (CI) or skips at once
+    runs = tmp_path / "runs"
+    ratings, people = small_demo(tmp_path / "data", users=80)
+    done = hmf_cli(
+        "train", "--data", ratings, "--items", DEMO_MOVIES, "--users", people,
+        "--family", "mfdmc", "--views", 2, "--user-centres", 5, "--item-centres", 6,
+        "--dim", 8, "--split", "random", "--max-epochs", 3, "--run-dir", runs / "mfdmc-run",
+        timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    with streamlit_server(runs, tmp_path / "streamlit.log") as url, chromium_tab(url) as page:
+        shot = Screenshots(page, SCREENSHOTS / "mfdmc")
+        clicks = Clicks(page, url, runs)
+        page.goto(f"{url}/map?run=mfdmc-run")
+        clicks.idle()
+        page.locator(FRESH_MAP).wait_for(timeout=LONG)
+        text = page.evaluate("() => document.body.textContent")
+        assert "Cluster views" in text and "view 2" in text and "Cluster levels" not in text
+        clicks.open_selectbox(page.locator(".st-key-map_colour"))
+        clicks.option("Top cluster (view 1)").click()
+        clicks.idle()
+        clicks.open_selectbox(page.locator(".st-key-map_colour_view"))
+        clicks.option("view 2").click()
+        clicks.idle()
+        page.locator(FRESH_MAP).wait_for(timeout=LONG)
+        legend = page.locator(FRESH_MAP)  # the legend's title names the view
+        expect(legend).to_contain_text("top cluster (view 2)", timeout=LONG)
+        chart_shot(page, shot, "map-coloured-by-view-2")
+
+        clicks.open("Cluster affinity")
+        assert page.get_by_text("User view", exact=True).count() == 1
+        shot("affinity-view-1")
+        clicks.open_selectbox(page.locator(".st-key-affinity_item_level_0"))
+        clicks.option("2").click()
+        refusal = page.get_by_text("Views 1 and 2 use different slices of the latent space")
+        refusal.wait_for(timeout=LONG)
+        clicks.idle()
+        assert "Pick the same view on both sides." in refusal.text_content()
+        assert page.locator(".st-key-affinity_heatmap").count() == 0
+        shot("affinity-views-1-and-2-refused")
+        clicks.open_selectbox(page.locator(".st-key-affinity_user_level_0"))
+        clicks.option("2").click()
+        page.get_by_text("item clusters (view 2)").wait_for(timeout=LONG)
+        clicks.idle()
+        shot("affinity-view-2")
+
+        clicks.open("Explain")
+        page.locator(".st-key-explain_view_chart").wait_for(timeout=LONG)
+        clicks.idle()
+        values = {
+            m.get_by_test_id("stMetricLabel").text_content().strip(): m.get_by_test_id(
+                "stMetricValue"
+            )
+            .text_content()
+            .strip()
+            for m in page.get_by_test_id("stMetric").all()
+        }
+        assert values["Sum of the parts"] == values["Prediction"], values
+        assert "sum over the 2 views" in page.evaluate("() => document.body.textContent")
+        page.wait_for_function(SETTLED)
+        page.locator(".st-key-explain_view_chart").scroll_into_view_if_needed()
+        shot("explain-by-view")
+        assert page.get_by_test_id("stException").count() == 0

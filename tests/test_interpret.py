@@ -163,6 +163,31 @@ def test_affinity_matrix_equals_a_double_loop_of_dot_products():
                 assert affinity.loc[s, t] == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
+def test_groupings_are_unpairable_only_when_their_clusters_use_disjoint_coordinates():
+    """MFDMC's concatenated views: view v's centres live in slice v, so view v of users against
+    view w != v of items has inner products all 0 and is refused in words; the same view, the
+    summed views and every HMF level pair are comparable (None)."""
+    from hmf_core.models.interface import grouping_word
+    from hmf_core.models.mfdmc import MFDMC, MFDMCConfig
+
+    torch.manual_seed(0)
+    concat = MFDMC(MFDMCConfig(12, 9, dim=6, views=3, user_centres=4, item_centres=3))
+    assert grouping_word(concat) == "view"
+    for v in (1, 2, 3):
+        assert interpret.unpairable(concat, v, v) is None
+        for w in {1, 2, 3} - {v}:
+            assert not interpret.affinity_matrix(concat, v, w).to_numpy().any()
+            assert interpret.unpairable(concat, v, w) == (
+                f"Views {v} and {w} use different slices of the latent space: their clusters' "
+                "inner products are all 0. Pick the same view on both sides."
+            )
+    summed = MFDMC(MFDMCConfig(12, 9, dim=6, views=3, user_centres=4, combine="sum"))
+    assert interpret.unpairable(summed, 1, 2) is None
+    hmf = make_model(user_clusters=(4, 2), item_clusters=(3, 2))
+    assert grouping_word(hmf) == "level"
+    assert all(interpret.unpairable(hmf, g, h) is None for g in (1, 2) for h in (1, 2))
+
+
 def test_affinity_matrix_needs_clusters():
     with pytest.raises(ValueError, match="depth 0"):
         interpret.affinity_matrix(make_model(user_clusters=()))

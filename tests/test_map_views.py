@@ -168,3 +168,30 @@ def test_a_click_on_a_cluster_marker_selects_the_cluster_not_an_object_under_it(
     away = {**item, "x": 1.01, "y": 2.0}
     assert click_choice([away], [cluster, far], 0.001) == [away]
     assert click_choice([under], [], 0.001) == [under]
+
+
+def test_an_mfdmc_map_has_every_views_centres_in_their_slice_and_colours_by_any_view():
+    """Parallel groupings (links None): the map holds every user, item and the centres of every
+    view, each centre zero outside its view's slice of the latent space (concat); PCA places
+    them all; top_clusters_at colours by view v's top centre and keeps only view v's centres."""
+    from hmf_core.models.mfdmc import MFDMC, MFDMCConfig
+
+    torch.manual_seed(3)
+    model = MFDMC(MFDMCConfig(25, 15, dim=6, views=3, user_centres=4, item_centres=2))
+    assert all(g.links is None for g in model.groupings("user"))
+    table, vectors = projection.embedding_table(model, None, None)
+    assert len(table) == 25 + 15 + 3 * 4 + 3 * 2 and vectors.shape == (len(table), 6)
+    for view in (1, 2, 3):
+        centres = vectors[((table["kind"] == "user cluster") & (table["level"] == view)).values]
+        outside = np.delete(centres, [2 * view - 2, 2 * view - 1], axis=1)
+        assert centres.shape == (4, 6) and not outside.any() and centres.any()
+    frame = projection.pca_map(model, None, None)
+    assert np.isfinite(frame[["x", "y"]].to_numpy()).all()
+    tops = projection.top_clusters_at(model, frame, 2)
+    users = (frame["kind"] == "user").to_numpy()
+    expected = model.groupings("user")[1].membership.argmax(1).numpy()
+    assert (tops[users] == expected).all()
+    clusters = frame["kind"].str.endswith("cluster").to_numpy()
+    assert (tops[clusters & (frame["level"] == 2).to_numpy()] >= 0).all()
+    assert (tops[clusters & (frame["level"] != 2).to_numpy()] == -1).all()
+    assert (projection.top_clusters_at(model, frame, 1) == frame["top_cluster"].to_numpy()).all()

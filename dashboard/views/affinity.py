@@ -44,20 +44,27 @@ def affinity_page() -> None:
         required=True,
         key=f"affinity_side_{version}",
     )
+    word = queries.grouping_word(explored.key)
+    defaults = _default_levels(explored, picked)
     user_level, item_level = (
         widgets.level_picker(
             cell,
-            f"{name.capitalize()} level",
+            f"{name.capitalize()} {word}",
             len(levels),
             f"affinity_{name}_level_{version}",
-            picked["level"] if picked and parse_point_kind(picked["kind"]) == (name, True) else 1,
+            defaults[name],
+            word,
         )
         for cell, name, levels in zip(controls[1:], ("user", "item"), (user_levels, item_levels))
     )
+    refusal = queries.unpairable(explored.key, user_level, item_level)
+    if refusal:  # e.g. two views of MFDMC: every inner product 0, nothing to show
+        st.warning(refusal, icon=":material/block:")
+        return
     level = by_side(side, user_level, item_level)
     cluster = widgets.cluster_picker(
         st,
-        f"{side.capitalize()} cluster (level {level})",
+        f"{side.capitalize()} cluster ({word} {level})",
         side,
         level,
         queries.cluster_sizes(explored.key, side, level),
@@ -72,6 +79,22 @@ def affinity_page() -> None:
     table_view(explored, side, cluster, user_level, item_level)
     st.divider()
     heatmap_view(explored, user_level, item_level, side, cluster)
+
+
+def _default_levels(explored: state.Explored, picked: dict | None) -> dict[str, int]:
+    """The levels the pickers open on: the selected cluster's on its side, 1 on the other,
+    or the selected cluster's level there too when 1 cannot be compared with it (a view)."""
+    levels = {"user": 1, "item": 1}
+    if picked and parse_point_kind(picked["kind"])[1]:
+        side = parse_point_kind(picked["kind"])[0]
+        levels[side] = int(picked["level"])
+        other = other_side(side)
+        pair = by_side(side, (levels[side], 1), (1, levels[side]))
+        if picked["level"] <= len(explored.levels(other)) and queries.unpairable(
+            explored.key, *pair
+        ):
+            levels[other] = int(picked["level"])
+    return levels
 
 
 def table_view(
@@ -204,10 +227,15 @@ def heatmap_view(
 ) -> None:
     matrix, rows, columns = queries.affinity(explored.key, user_level, item_level)
     ordered = matrix.loc[rows, columns]
+    word = queries.grouping_word(explored.key)
+    levels = (
+        f"{word}s {user_level} and {item_level}"
+        if user_level != item_level or word == "level"
+        else f"{word} {user_level}"
+    )
     st.markdown(
-        f"**All {len(rows)} user clusters × {len(columns)} item clusters** (levels "
-        f"{user_level} and {item_level}); rows and columns ordered so similar ones sit "
-        "together and blocks show."
+        f"**All {len(rows)} user clusters × {len(columns)} item clusters** ({levels}); rows "
+        "and columns ordered so similar ones sit together and blocks show."
     )
     limit = float(abs(ordered.to_numpy()).max()) or 1.0
     figure = go.Figure(  # plain graph objects: plotly express took ~0.2 s on each rerun

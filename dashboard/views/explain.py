@@ -88,6 +88,9 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
             help="Defaults to the top recommendation.",
         )
     )
+    if queries.explains_by_view(key):  # the run's groupings are views: a sum over views
+        by_view(explored, user, item, history)
+        return
     depths = queries.level_counts(key)
     levels = st.columns(2)
     user_level = widgets.level_picker(levels[0], "User level", depths["user"], "explain_user_level")
@@ -132,6 +135,67 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
     widgets.csv_download(
         "Download the pairs (CSV)",
         pairs,
+        f"{explored.run.name}-explain-u{user}-i{item}.csv",
+        "explain_download",
+    )
+
+
+def by_view(explored, user: int, item: int, history) -> None:
+    """One prediction as a sum over views (interpret.explanation.explain_by_view): each view's
+    total, its cluster pairs, and the biases, adding up to the prediction."""
+    parts, totals = queries.explain_by_view(explored.key, user, item)
+    predicted = queries.prediction(explored.key, user, item)
+    rated = history.loc[history["item"] == item, ["rating", "stage"]]
+    cells = st.columns(3)
+    cells[0].metric("Prediction", f"{predicted:.3f}")
+    cells[1].metric(
+        "Sum of the parts",
+        f"{totals['contribution'].sum():.3f}",
+        help="Equals the prediction: the views' terms and the biases add up to it exactly.",
+    )
+    cells[2].metric(
+        "Actual rating",
+        f"{rated['rating'].iloc[0]:g} ({rated['stage'].iloc[0]})" if len(rated) else "not rated",
+    )
+    views = int((totals["kind"] == "view").sum())
+    st.caption(
+        f"The prediction is a sum over the {views} views: view v scores the pair with its own "
+        "centres, Σ P(user in s) × P(item in t) × ⟨U_s, V_t⟩ over view v's user centres s and "
+        "item centres t (a view's centres meet only the same view's), plus the biases."
+    )
+    values = totals["contribution"].to_numpy()
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=totals["part"].tolist(),
+            orientation="h",
+            marker={"color": ["#3457d5" if v >= 0 else "#e8743b" for v in values]},
+            hovertemplate="%{y}<br>contribution %{x:.4f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=80 + 28 * len(totals),
+        yaxis={"autorange": "reversed"},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title="contribution to the prediction",
+    )
+    st.plotly_chart(figure, key="explain_view_chart")
+    st.caption(f"Every cluster pair of every view, largest first ({len(parts):,} rows):")
+    st.dataframe(
+        parts.astype({"view": str}),  # view numbers, "across views" and the biases: one type
+        hide_index=True,
+        key="explain_view_pairs",
+        height=360,
+        column_config={
+            "user_probability": st.column_config.NumberColumn("P(user in s)", format="%.4f"),
+            "item_probability": st.column_config.NumberColumn("P(item in t)", format="%.4f"),
+            "inner_product": st.column_config.NumberColumn("⟨U_s, V_t⟩", format="%.3f"),
+            "contribution": st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
+    widgets.csv_download(
+        "Download the parts (CSV)",
+        parts,
         f"{explored.run.name}-explain-u{user}-i{item}.csv",
         "explain_download",
     )

@@ -54,7 +54,10 @@ def map_page() -> None:
         help="Model space: the model's own latent space. Users and items comparable: each "
         "side's mean and each point's length removed, so both sides share one cloud.",
     )
-    frame, method = map_data.drawn(explored.run, explored.key, layout)
+    word = queries.grouping_word(explored.key)
+    colour_slot = controls[0].container()  # Colour by first, the view it reads under it
+    top_level = _top_view(controls[0], word, queries.level_counts(explored.key))
+    frame, method = map_data.drawn(explored.run, explored.key, layout, top_level)
     if layout == "shared":
         _shared_note(explored)
     else:
@@ -63,8 +66,8 @@ def map_page() -> None:
     first_levels = {side: min(1, count) for side, count in depths.items()}
     st.caption(literal(trust_line(explored.run.quality(), first_levels, explored.run.stability())))
 
-    colour, shown, query = _view_controls(controls, frame)
-    chosen = _level_picker(frame)
+    colour, shown, query = _view_controls(controls, colour_slot, frame, word, top_level)
+    chosen = _level_picker(frame, word)
     visible = map_points(frame, shown or [], chosen or [])
     focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
 
@@ -76,23 +79,54 @@ def map_page() -> None:
         figure = map_figure.figure(
             visible,
             colour,
-            cluster_names=map_data.cluster_names(frame),
+            cluster_names=map_data.cluster_names(frame, top_level),
             focus=focus,
             selected=points_of(frame, points).head(500) if points else None,
             highlight=highlight,
+            colour_title=None if word == "level" else f"top cluster ({word} {top_level})",
         )
         _chart(figure, len(visible), method)
     with right:
         map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
 
 
-def _view_controls(controls: list, frame: pd.DataFrame) -> tuple[str, list, str]:
+def _top_view(cell, word: str, depths: dict[str, int]) -> int:
+    """The grouping whose top cluster colours the map: 1 for levels (HMF's level 1); for
+    views, a picker of the view (more than one)."""
+    views = min(depths.values())
+    if word == "level" or views <= 1:
+        st.session_state["map_top_level"] = 1
+        return 1
+    picked = cell.selectbox(
+        f"Top cluster of {word}",
+        list(range(1, views + 1)),
+        format_func=lambda view: f"{word} {view}",
+        key="map_colour_view",
+        help=f"Colour by 'Top cluster' colours each user and item by its most probable "
+        f"centre in this {word}, and shows this {word}'s centres in colour.",
+    )
+    st.session_state["map_top_level"] = picked
+    return int(picked)
+
+
+def _colour_label(choice: str, word: str, top_level: int) -> str:
+    """A Colour by choice in the run's words: "Level" or "View", the top cluster's grouping."""
+    if word == "level":
+        return COLOUR_CHOICES[choice]
+    return {"level": word.capitalize(), "top_cluster": f"Top cluster ({word} {top_level})"}.get(
+        choice, COLOUR_CHOICES[choice]
+    )
+
+
+def _view_controls(
+    controls: list, colour_slot, frame: pd.DataFrame, word: str, top_level: int
+) -> tuple[str, list, str]:
     """(colour, kinds shown, search text): the Colour by, Show and Find by name controls."""
     colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]
-    colour = controls[0].selectbox(
+    colour = colour_slot.selectbox(
         "Colour by",
         colour_options,
-        format_func=COLOUR_CHOICES.get,
+        format_func=lambda choice: _colour_label(choice, word, top_level),
         key="map_colour",
         persist_state="session",
     )
@@ -111,18 +145,18 @@ def _view_controls(controls: list, frame: pd.DataFrame) -> tuple[str, list, str]
     return colour, shown, query
 
 
-def _level_picker(frame: pd.DataFrame) -> list[int]:
-    """The cluster levels shown: a picker when there is more than one."""
+def _level_picker(frame: pd.DataFrame, word: str) -> list[int]:
+    """The cluster levels (or views: `word`) shown: a picker when there is more than one."""
     levels = sorted(int(level) for level in frame["level"].unique() if level > 0)
     if len(levels) <= 1:
         return levels
     return st.pills(
-        "Cluster levels",
+        f"Cluster {word}s",
         levels,
         default=levels,
         selection_mode="multi",
         key="map_levels",
-        format_func=lambda level: f"level {level}",
+        format_func=lambda level: f"{word} {level}",
     )
 
 
@@ -153,7 +187,8 @@ def _highlight(
     side = parse_point_kind(point["kind"])[0]
     members = map_data.highlight(explored.key, side, int(point["level"]), int(point["index"]))
     drawn = members.merge(visible, on=["kind", "level", "index"])
-    name = f"{point['kind']} {point['index']} (level {point['level']})"
+    word = queries.grouping_word(explored.key)
+    name = f"{point['kind']} {point['index']} ({word} {point['level']})"
     if members.empty:
         return drawn, f"No {side} has {name} as its most probable cluster: nothing highlighted."
     if drawn.empty:
@@ -275,9 +310,11 @@ def _on_select() -> None:
     ordered = sorted(
         chosen, key=lambda point: (not parse_point_kind(point["kind"])[1], -point["size"])
     )
+    top_level = st.session_state.get("map_top_level", 1)  # the grouping of top_cluster
     state.select(
         [
             {key: point[key] for key in ("kind", "level", "index", "top_cluster")}
+            | ({"top_level": top_level} if top_level != 1 else {})
             for point in ordered
         ]
     )

@@ -42,9 +42,15 @@ def _sides(explored: state.Explored) -> list[str]:
 
 @page_fragment  # its widgets rerun this tab only, not the other two
 def cluster_members(explored: state.Explored) -> None:
+    word = queries.grouping_word(explored.key)
+    how = (
+        "the product of the softmax memberships down the levels"
+        if word == "level"
+        else f"the softmax over its {word}'s centres"
+    )
     st.caption(
         "Paper Table 5: every member of a cluster with the probability that it belongs "
-        "there (the product of the softmax memberships down the levels)."
+        f"there ({how})."
     )
     sides = _sides(explored)
     if not sides:
@@ -65,10 +71,11 @@ def cluster_members(explored: state.Explored) -> None:
     )
     level = widgets.level_picker(
         controls[1],
-        "Level",
+        word.capitalize(),
         len(explored.levels(side)),
         f"members_level_{side}_{version}",
         picked["level"] if picked and parse_point_kind(picked["kind"]) == (side, True) else 1,
+        word,
     )
     sizes = queries.cluster_sizes(explored.key, side, level)
     cluster = widgets.cluster_picker(
@@ -94,7 +101,7 @@ def cluster_members(explored: state.Explored) -> None:
     shown = members[members["probability"] >= threshold]
     columns = ["probability", "index"] + [c for c in META_COLUMNS if c in shown.columns]
     st.markdown(
-        f"**{side.capitalize()} cluster {cluster}** (level {level}, size "
+        f"**{side.capitalize()} cluster {cluster}** ({word} {level}, size "
         f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "
         f"probability ≥ {threshold:.3f}, most probable first."
     )
@@ -144,7 +151,8 @@ def object_clusters(explored: state.Explored) -> None:
         return
     details = meta[meta["index"] == index].drop(columns=["index"]).iloc[0].dropna()
     st.caption(literal(" · ".join(f"{k}: {v}" for k, v in details.items())))
-    top = st.slider("Clusters shown per level", 3, 30, 10, key="object_top")
+    word = queries.grouping_word(explored.key)
+    top = st.slider(f"Clusters shown per {word}", 3, 30, 10, key="object_top")
     for level, rows in membership.groupby("level"):
         best = rows.nlargest(top, "probability")
         figure = go.Figure(  # plain graph objects: plotly express is slow on every rerun
@@ -156,7 +164,7 @@ def object_clusters(explored: state.Explored) -> None:
             )
         )
         figure.update_layout(
-            title=f"Level {level}: {len(rows)} clusters; the top {len(best)} hold "
+            title=f"{word.capitalize()} {level}: {len(rows)} clusters; the top {len(best)} hold "
             f"{best['probability'].sum():.0%} of the membership",
             height=90 + 24 * len(best),
             xaxis={"range": [0, 1], "title": "probability"},
@@ -177,6 +185,15 @@ def hierarchy(explored: state.Explored) -> None:
     sides = [side for side in ("user", "item") if len(explored.levels(side)) > 0]
     if not sides:
         st.info("Both sides are plain MF (depth 0): there are no clusters to draw.")
+        return
+    word = queries.grouping_word(explored.key)
+    if word != "level":
+        st.info(
+            f"This run's {word}s are parallel groupings of the same users and items, none "
+            f"nested in another: there is no hierarchy to draw. Each {word}'s clusters and "
+            "members are on the other two tabs.",
+            icon=":material/account_tree:",
+        )
         return
     controls = st.columns([1, 2])
     side = controls[0].segmented_control(

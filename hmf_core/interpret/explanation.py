@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
 from hmf_core.interpret.queries import OWN_PARTS, model_device
-from hmf_core.models.interface import ClusterModel
+from hmf_core.models.interface import ClusterModel, grouping_word
 
 VIEWS = {
     "by user cluster": ["user_cluster"],
@@ -109,3 +110,97 @@ def _part(row: dict, keys: list[str], names: dict[str, dict]) -> str:
         name = names.get(key, {}).get(row[key])
         labels.append(f"{side} c{row[key]}" + (f" ({name})" if name else ""))
     return " × ".join(labels)
+
+
+# --- a prediction as a sum over views (models whose groupings are parallel views) -------------
+
+BY_VIEW_COLUMNS = [
+    "view",
+    "user_cluster",
+    "item_cluster",
+    "user_probability",
+    "item_probability",
+    "inner_product",
+    "contribution",
+]
+
+
+def explains_by_view(model: ClusterModel) -> bool:
+    """Whether a prediction of `model` is explained view by view (`explain_by_view`): its
+    groupings are views (interface.grouping_word), as many on the user side as on the item
+    side, view v of users meeting view v of items."""
+    counts = [len(model.groupings(side)) for side in ("user", "item")]
+    return grouping_word(model) == "view" and counts[0] == counts[1] > 0
+
+
+@torch.no_grad()
+def explain_by_view(model: ClusterModel, user: int, item: int) -> pd.DataFrame:
+    """One prediction as a sum over views of per-view cluster-pair terms, in float64:
+    score = sum_v sum_st P_vs Q_vt <C_vs, D_vt> (+ the views' cross terms) + biases.
+
+    Rows (BY_VIEW_COLUMNS): every (view, user cluster, item cluster) pair of the same view,
+    largest |contribution| first; then an "across views" row, <u, v> minus the per-view terms,
+    when it is not 0 (views that share coordinates, MFDMC's combine="sum"; with concatenated
+    views each view owns a slice and it is 0); then a row per bias ("global bias", ...). The
+    contribution column sums to model(user, item)."""
+    if not explains_by_view(model):
+        raise ValueError(
+            f"a prediction is split by view only for a model whose groupings are views, as many "
+            f"on both sides; this one has {grouping_word(model)}s"
+        )
+    for side, index in (("user", user), ("item", item)):
+        rows = int(model.object_vectors(side).shape[0])
+        if not 0 <= index < rows:
+            raise ValueError(f"{side} index must be between 0 and {rows - 1}, got {index}")
+    frames = []
+    within = 0.0
+    pairs = zip(model.groupings("user"), model.groupings("item"))
+    for view, (users, items) in enumerate(pairs, start=1):
+        p = users.membership[user].double()  # (m_u,)
+        q = items.membership[item].double()  # (m_i,)
+        inner = users.cluster_vectors.double() @ items.cluster_vectors.double().T  # (m_u, m_i)
+        terms = (p[:, None] * q[None, :] * inner).cpu().numpy()  # (m_u, m_i)
+        within += float(terms.sum())
+        m_u, m_i = terms.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    "view": view,
+                    "user_cluster": np.repeat(np.arange(m_u), m_i),
+                    "item_cluster": np.tile(np.arange(m_i), m_u),
+                    "user_probability": np.repeat(p.cpu().numpy(), m_i),
+                    "item_probability": np.tile(q.cpu().numpy(), m_u),
+                    "inner_product": inner.cpu().numpy().ravel(),
+                    "contribution": terms.ravel(),
+                }
+            )
+        )
+    parts = pd.concat(frames, ignore_index=True)
+    order = np.argsort(-np.abs(parts["contribution"].to_numpy()), kind="stable")
+    parts = parts.iloc[order].reset_index(drop=True).astype({"view": object})
+    u = model.object_vectors("user")[user].double()  # (d,)
+    v = model.object_vectors("item")[item].double()  # (d,)
+    extra = {}
+    across = float(u @ v) - within
+    if abs(across) > 1e-6:
+        extra["across views"] = across
+    extra.update(bias_terms(model, user, item))
+    rows = [{"view": name, "contribution": value} for name, value in extra.items()]
+    parts = pd.concat([parts, pd.DataFrame(rows, columns=BY_VIEW_COLUMNS)], ignore_index=True)
+    return parts.astype({"user_cluster": "Int64", "item_cluster": "Int64"})
+
+
+def view_totals(parts: pd.DataFrame) -> pd.DataFrame:
+    """explain_by_view's table summed per view: part ("view 1", ..., "across views",
+    "global bias", ...), contribution, kind ("view" | "across" | "bias"); they add up to the
+    prediction."""
+    is_view = parts["view"].map(lambda value: isinstance(value, (int, np.integer)))
+    views = parts[is_view].groupby("view", sort=True)["contribution"].sum()
+    rows = [
+        {"part": f"view {view}", "contribution": float(c), "kind": "view"}
+        for view, c in views.items()
+    ]
+    for name, value in zip(parts.loc[~is_view, "view"], parts.loc[~is_view, "contribution"]):
+        kind = "across" if name == "across views" else "bias"
+        rows.append({"part": name, "contribution": float(value), "kind": kind})
+    return pd.DataFrame(rows, columns=["part", "contribution", "kind"])

@@ -4,6 +4,10 @@ Paper section 5.3: "all users, items, and their clusters are projected onto the 
 space". Every object embedding is a weighted average of its clusters' embeddings (eq. 6), so
 objects sit inside the hull of their clusters; the maps keep that picture.
 
+Parallel groupings (MFDMC's views: links None, each view's centres zero outside its slice of
+the latent space with concatenated views) are drawn like levels: grouping g's clusters have
+level g; `top_clusters_at` colours the objects by any grouping's top cluster.
+
 Written to a run directory after training (hmf_core.runs.maps.save_projections), read through
 `RunDir.map`: map_pca.parquet first (instant), then map_umap.parquet, then maps.json.
 
@@ -298,6 +302,27 @@ def map_points(frame: pd.DataFrame, kinds: list[str], levels: list[int]) -> pd.D
     """The rows of a map to draw: objects and clusters of the chosen `kinds`, clusters only of
     the chosen `levels`."""
     return frame[frame["kind"].isin(kinds) & ((frame["level"] == 0) | frame["level"].isin(levels))]
+
+
+@torch.no_grad()
+def top_clusters_at(model: ClusterModel, frame: pd.DataFrame, level: int) -> np.ndarray:
+    """The top_cluster column of a map's frame (embedding_table's rows) for grouping `level`
+    in place of grouping 1: a user's or item's most probable cluster of that grouping, a
+    cluster of that grouping itself, -1 for every other cluster (and a side without it)."""
+    found = frame["top_cluster"].to_numpy().copy()  # (rows,)
+    for side, (object_kind, cluster_kind) in KINDS.items():
+        groupings = model.groupings(side)
+        clusters = (frame["kind"] == cluster_kind).to_numpy()
+        objects = (frame["kind"] == object_kind).to_numpy()
+        if not 1 <= level <= len(groupings):
+            found[objects | clusters] = -1
+            continue
+        top = groupings[level - 1].membership.argmax(1).cpu().numpy()  # (M,)
+        found[objects] = top[frame.loc[objects, "index"].to_numpy()]
+        same = clusters & (frame["level"] == level).to_numpy()
+        found[clusters] = -1
+        found[same] = frame.loc[same, "index"].to_numpy()
+    return found
 
 
 def find_points(frame: pd.DataFrame, query: str) -> pd.DataFrame:

@@ -22,7 +22,14 @@ import torch
 
 from hmf_core.interpret.naming import cluster_names, hierarchy_tree
 from hmf_core.interpret.stability import cluster_verdicts
-from hmf_core.models.interface import SIDES, ClusterModel, Grouping, check_side, decompose
+from hmf_core.models.interface import (
+    SIDES,
+    ClusterModel,
+    Grouping,
+    check_side,
+    decompose,
+    grouping_word,
+)
 from hmf_core.models.interface import n_objects as _n_objects
 
 LINK_COLUMNS = ["level", "child", "parent", "probability", "child_size"]
@@ -79,6 +86,24 @@ def affinity_matrix(model: ClusterModel, user_level: int = 1, item_level: int = 
         affinity,
         index=pd.RangeIndex(affinity.shape[0], name="user_cluster"),
         columns=pd.RangeIndex(affinity.shape[1], name="item_cluster"),
+    )
+
+
+@torch.no_grad()
+def unpairable(model: ClusterModel, user_level: int, item_level: int) -> str | None:
+    """Why user grouping `user_level` and item grouping `item_level` cannot be compared, or None
+    when they can. Their cluster vectors are compared by inner products; when the coordinates
+    the user clusters use (any nonzero) and those the item clusters use are disjoint, every
+    inner product is 0 by construction (MFDMC's concatenated views: view v owns slice v), so
+    a table of them says nothing."""
+    user_used = level_grouping(model, "user", user_level).cluster_vectors.ne(0).any(0)  # (d,)
+    item_used = level_grouping(model, "item", item_level).cluster_vectors.ne(0).any(0)  # (d,)
+    if bool((user_used & item_used).any()):
+        return None
+    word = grouping_word(model)
+    return (
+        f"{word.capitalize()}s {user_level} and {item_level} use different slices of the latent "
+        f"space: their clusters' inner products are all 0. Pick the same {word} on both sides."
     )
 
 

@@ -5,8 +5,9 @@ through it, so a new family is a model that implements it plus a registry entry.
 
 Per side ("user" / "item") a cluster model has
 - object vectors in the scoring space: U0 (M, d);
-- groupings, numbered from 1 (the pages call the number a "level"): each a membership matrix
-  P (M, m) whose rows sum to 1, its cluster vectors C (m, d) in the same scoring space, and
+- groupings, numbered from 1 (the pages call the number a "level", or a "view": see
+  grouping_word): each a membership matrix P (M, m) whose rows sum to 1, its cluster
+  vectors C (m, d) in the same scoring space, and
   `links` (m_prev, m), P(cluster of grouping g-1 -> cluster of grouping g), when groupings are
   nested (HMF's levels) or None when they are parallel (MFDMC's views, a k-means partition).
 
@@ -83,6 +84,12 @@ class ClusterModel(Protocol):
 
     def bias_terms(self, users: torch.Tensor, items: torch.Tensor) -> dict[str, torch.Tensor]:
         """The score's bias parts, each (B,): {"global", "user", "item"}; {} without biases."""
+
+
+def grouping_word(model: ClusterModel) -> str:
+    """What the pages call one of the model's groupings: its `grouping_word` class attribute
+    ("view" for MFDMC's parallel views), else "level" (HMF's levels, the two-stage k-means)."""
+    return str(getattr(model, "grouping_word", "level"))
 
 
 def n_objects(model: ClusterModel, side: str) -> int:
