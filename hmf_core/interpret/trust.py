@@ -1,14 +1,15 @@
 """How much to trust a level of clusters, in words: a verdict and the figures behind it.
 
-Reads the dict interpret.quality writes (quality.json) and says, for one side and level, whether
-memberships are crisp, mixed or near uniform, how far they moved from their start, and how well
-the argmax clusters agree with each metadata column against k-means on plain MF and chance.
-With the run's stability.json (interpret.stability) it adds the one overall judgement:
-*trusted* only when the clusters are all three of
+Reads the dict interpret.quality writes (quality.json) and says, for one side and level (MFDMC:
+view, the word in quality.json's "grouping"), whether memberships are crisp, mixed or near
+uniform, how far they moved from their start, and how well the argmax clusters agree with each
+metadata column against k-means on plain MF and chance. With the run's stability.json
+(interpret.stability) it adds the one overall judgement: *trusted* only when the clusters are
+all three of
 - sharp: crisp memberships (mean top membership >= CRISP);
 - stable: other seeds find them again (mean pairwise ARI of top clusters >= STABLE_ARI);
 - meaningful: on at least one metadata column their AMI beats k-means on plain MF's embeddings
-  (the MF comparison's "mf_kmeans" records), i.e. HMF found structure MF + k-means did not;
+  (the MF comparison's "mf_kmeans" records), i.e. the model found structure MF + k-means did not;
 and otherwise names the checks that fail or were not measured ("sharp, but unstable across
 seeds (mean ARI 0.29)"). The dashboard shows these sentences beside every cluster view; they
 are plain text (column names come from user files, so the caller must show them literally).
@@ -149,6 +150,13 @@ def _agreement_check(quality: dict, side: str, level: int) -> tuple[bool, str, s
     return False, text, "no better than MF k-means"
 
 
+def _word(quality: dict) -> str:
+    """What the run's grouping numbers count: "view" for MFDMC, else "level" (quality.json's
+    "grouping")."""
+    word = quality.get("grouping")
+    return word if word in ("level", "view") else "level"
+
+
 def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
     if not isinstance(quality, dict) or not quality or "error" in quality:
         quality = quality if isinstance(quality, dict) else {}
@@ -158,7 +166,8 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
         )
     sharp = find_record(quality.get("sharpness", []), side=side, level=level)
     if not sharp:
-        return Trust("unknown", [f"No {side} clusters at level {level}."], failing=["no clusters"])
+        where = f"{_word(quality)} {level}"
+        return Trust("unknown", [f"No {side} clusters at {where}."], failing=["no clusters"])
     k, top = sharp["clusters"], sharp["mean_max"]
     if top >= CRISP:
         verdict = "crisp"
@@ -167,7 +176,7 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
     else:
         verdict = "mixed"
     sentences = [
-        f"{side.capitalize()} clusters, level {level}: memberships are {verdict} "
+        f"{side.capitalize()} clusters, {_word(quality)} {level}: memberships are {verdict} "
         f"(mean top membership {top:.2f}; uniform would be {1 / k:.3f}; "
         f"{sharp['share_max_above_half']:.0%} of {side}s have a cluster above 0.5; "
         f"{sharp['clusters_used']} of {k} clusters are someone's top cluster)."

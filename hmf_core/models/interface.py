@@ -85,6 +85,12 @@ class ClusterModel(Protocol):
         """The score's bias parts, each (B,): {"global", "user", "item"}; {} without biases."""
 
 
+def grouping_word(model) -> str:
+    """What the pages call one grouping of `model`: "view" for MFDMC's parallel views, "level"
+    for HMF's nested levels and every family that does not say (its `grouping_word`)."""
+    return str(getattr(model, "grouping_word", "level"))
+
+
 def n_objects(model: ClusterModel, side: str) -> int:
     return int(by_side(side, model.config.n_users, model.config.n_items))
 
