@@ -29,7 +29,8 @@ the metadata column its clusters agree with most (do the views find different ro
 
 quality.json (lists of flat records, one per side / level / column / method):
   version, seed, grouping ("level" or "view": what the "level" numbers count),
-  start ("none" = random draw, "spectral" = warm start: what movement compares to), mf_comparison (bool), metadata {user, item: "run" or the file used},
+  start ("none" = random draw, "spectral" = warm start: what movement compares to),
+  mf_comparison (bool), metadata {user, item: "run" or the file used},
   columns {user, item: [metadata columns compared]},
   sharpness [{side, level, clusters, objects, mean_max, mean_effective_clusters,
               clusters_used, share_max_above_half, sizes [k], soft_sizes [k]}],
