@@ -268,3 +268,55 @@ def pair_agreement(first: dict[str, list[np.ndarray]], second: dict[str, list[np
                 ari = float(adjusted_rand_score(ours[number - 1], theirs[number - 1]))
                 rows.append({**row, "ari": ari})
     return rows
+
+
+def cross_agreement(
+    first: dict[str, list[np.ndarray]],
+    second: dict[str, list[np.ndarray]],
+    words: tuple[str, str] = ("level", "level"),
+) -> list[dict]:
+    """pair_agreement for two runs whose groupings are of different kinds: `words` says what
+    each run's groupings are ("level": HMF's nested levels, "view": MFDMC's parallel views).
+    Same kind: grouping g against grouping g (pair_agreement), each row with its "pairing"
+    ("level 1 vs level 1"). Levels against views: level 1 (the finest, each object's own
+    clusters) against every view, a row each; every deeper level gets a note saying it has no
+    counterpart among the views (they are parallel groupings of the objects, not groupings of
+    level-1 clusters). Rows: {"side", "level" (the first run's number), "pairing", "ari" or
+    "note"}."""
+    if words[0] == words[1]:
+        word = words[0]
+        return [
+            {**row, "pairing": f"{word} {row['level']} vs {word} {row['level']}"}
+            for row in pair_agreement(first, second)
+        ]
+    rows = []
+    runs = (first, second)
+    levels_run = 0 if words[0] != "view" else 1  # which of the two has nested levels
+    for side in SIDES:
+        levels, views = runs[levels_run].get(side, []), runs[1 - levels_run].get(side, [])
+        if not levels or not views:
+            which = ("first", "second")[levels_run if not levels else 1 - levels_run]
+            rows.append({"side": side, "note": f"the {which} run has no {side} clusters"})
+            continue
+        for view, grouping in enumerate(views, start=1):
+            pairing = ("level 1", f"view {view}")[:: 1 if levels_run == 0 else -1]
+            row = {"side": side, "level": 1 if levels_run == 0 else view}
+            row["pairing"] = " vs ".join(pairing)
+            if len(levels[0]) != len(grouping):
+                sizes = f"{len(levels[0])} vs {len(grouping)}"
+                rows.append({**row, "note": f"different object counts ({sizes} {side}s)"})
+            else:
+                rows.append({**row, "ari": float(adjusted_rand_score(levels[0], grouping))})
+        for level in range(2, len(levels) + 1):
+            which = ("first", "second")[levels_run]
+            rows.append(
+                {
+                    "side": side,
+                    "level": level if levels_run == 0 else None,
+                    "pairing": f"level {level}",
+                    "note": f"no counterpart: level {level} of the {which} run groups level "
+                    f"{level - 1}'s clusters, and the other run's views are parallel groupings "
+                    f"of the {side}s (only level 1 is compared with each view)",
+                }
+            )
+    return rows
