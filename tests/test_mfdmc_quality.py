@@ -76,6 +76,8 @@ def test_quality_is_measured_per_view_against_every_metadata_column(two_families
                 }
                 assert methods == set(METHODS)  # the model, k-means on it and on MF, random
     assert "gender" in quality["columns"]["user"] and "genres" in quality["columns"]["item"]
+    kept = [g.n_clusters for side in ("user", "item") for g in model.groupings(side)]
+    assert min(kept) < max(model.config.user_centres, model.config.item_centres)  # pruned
     trust = cluster_trust(quality, "user", 2)
     assert "User clusters, view 2:" in trust.text and "level" not in trust.text
 

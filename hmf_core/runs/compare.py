@@ -132,6 +132,11 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
         table = table.drop(columns=["sweep", "rank"])
     unread = [name for name in MFDMC_FIELDS if table[name].isna().all()]
     table = table.drop(columns=unread)  # no MFDMC run among them: no MFDMC knobs
+    for name in [c for c in SETTINGS if c in table.columns]:  # 4, not 4.0, beside a blank
+        values = table[name].dropna()
+        whole = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
+        if len(values) and all(whole) and all(float(v).is_integer() for v in values):
+            table[name] = table[name].astype("Int64")
     return table[first + [c for c in table.columns if c not in first]]
 
 
