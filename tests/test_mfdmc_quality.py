@@ -217,3 +217,21 @@ def test_metrics_page_shows_the_views(two_families, tmp_path, monkeypatch):
     best = table(at, "best_column", "view")
     assert len(best) == 2 * VIEWS
     assert "view" in table(at, "mean_max").columns
+
+
+def test_trust_judges_a_views_stability_by_its_best_agreeing_view():
+    rng = np.random.default_rng(3)
+    one, two = rng.integers(0, 4, 300), rng.integers(0, 4, 300)  # (300,) each
+    measured = stability([{"user": [one, two]}, {"user": [two, one]}], parallel=True)
+    sharp = {"clusters": 4, "mean_max": 0.9, "share_max_above_half": 1.0, "clusters_used": 4}
+    quality = {
+        "grouping": "view",
+        "sharpness": [{"side": "user", "level": 1, **sharp}],
+        "columns": {"user": []},
+    }
+    assert measured["sides"]["user"][0]["mean_ari"] < 0.05  # the seeds numbered them apart
+    trust = cluster_trust(quality, "user", 1, measured)
+    assert "stable across seeds (mean ARI with the best-agreeing view of each other seed 1.00" in (
+        trust.text
+    )
+    assert not trust.unstable and trust.failing == ["no metadata to check"]

@@ -107,16 +107,29 @@ def _stability_check(stability, side: str, level: int) -> tuple[tuple[bool, str,
         for record in (levels if isinstance(levels, list) else [])
         if isinstance(record, dict) and record.get("level") == level
     ]
-    ari = found[0].get("mean_ari") if found else None
+    ari, what = _stable_ari(found[0]) if found else (None, "")
     if not isinstance(ari, (int, float)):
         return (False, f"stability not measured: {MEASURE_STABILITY}", "stability not measured"), (
             False
         )
     runs = stability.get("runs", "?")
     if ari >= STABLE_ARI:
-        return (True, f"stable across seeds (mean ARI {ari:.2f} over {runs} runs)", ""), False
-    text = f"unstable across seeds (mean ARI {ari:.2f} over {runs} runs; stable from {STABLE_ARI})"
+        return (True, f"stable across seeds ({what} {ari:.2f} over {runs} runs)", ""), False
+    text = f"unstable across seeds ({what} {ari:.2f} over {runs} runs; stable from {STABLE_ARI})"
     return (False, text, f"unstable (mean ARI {ari:.2f})"), True
+
+
+def _stable_ari(record: dict) -> tuple[float | None, str]:
+    """The ARI stability is judged by, and its words: the mean pairwise ARI of the level; for a
+    view (parallel groupings, which each seed numbers its own way), the mean ARI with the
+    best-agreeing view of each other seed (interpret.stability.best_partners) when stored."""
+    partners = record.get("best_partners")
+    partners = partners if isinstance(partners, list) else []
+    aris = [p.get("ari") for p in partners if isinstance(p, dict)]
+    aris = [a for a in aris if isinstance(a, (int, float))]
+    if aris:
+        return sum(aris) / len(aris), "mean ARI with the best-agreeing view of each other seed"
+    return record.get("mean_ari"), "mean ARI"
 
 
 def _agreement_check(quality: dict, side: str, level: int) -> tuple[bool, str, str]:
@@ -182,9 +195,14 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
         f"{sharp['clusters_used']} of {k} clusters are someone's top cluster)."
     ]
     if verdict == "near uniform":
+        remedy = (
+            "train longer or with a larger --view-entropy-weight (it sharpens each view's weights)"
+            if _word(quality) == "view"
+            else "train with the interpretable preset"
+        )
         sentences.append(
             "Each member belongs to many clusters almost equally, so a cluster's members and "
-            "names say little; train with the interpretable preset for crisper clusters."
+            f"names say little; {remedy} for crisper clusters."
         )
     moved = find_record(quality.get("movement", []), side=side, level=level)
     if moved.get("logit_correlation") is not None:
