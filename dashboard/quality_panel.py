@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.text import literal
-from hmf_core import cluster_trust, quality_tables
+from hmf_core import best_captured, cluster_trust, quality_tables
 
 
 def trust_note(quality: dict, side: str, level: int = 1, stability: dict | None = None) -> None:
@@ -26,9 +26,11 @@ def trust_note(quality: dict, side: str, level: int = 1, stability: dict | None 
 def quality_section(
     quality: dict, depths: dict[str, int], computing: bool = False, stability: dict | None = None
 ) -> None:
-    """Metrics page: the verdict per side and level, then sharpness, metadata agreement against
-    k-means and chance, and planted ARI where the run has planted labels. `computing`: the
-    run's process is computing it now (its phase, hmf_core.runs.manager.run_status)."""
+    """Metrics page: the verdict per side and level (MFDMC: view), then sharpness, which
+    metadata each view captures best (MFDMC), metadata agreement against k-means and chance, and
+    planted ARI where the run has planted labels. `depths`: the levels per side when quality.json
+    lists none (it lists every grouping it measured). `computing`: the run's process is
+    computing it now (its phase, hmf_core.runs.manager.run_status)."""
     st.subheader("Cluster quality")
     if not quality and computing:
         st.info(
@@ -44,11 +46,15 @@ def quality_section(
         reason = quality.get("error") if isinstance(quality, dict) else "not a JSON object"
         st.warning(literal(f"Cluster quality could not be computed or read: {reason}"))
         return
+    word = "view" if quality.get("grouping") == "view" else "level"
     for side in ("user", "item"):
-        for level in range(1, depths.get(side, 0) + 1):
+        for level in _measured(quality, side) or range(1, depths.get(side, 0) + 1):
             trust_note(quality, side, level, stability)
     try:
         tables = quality_tables(quality)
+        if word == "view":  # do the parallel views find different roles?
+            best = {"best": best_captured(quality)}
+            tables = {"sharpness": tables.pop("sharpness"), **best, **tables}
     except Exception as exc:  # a damaged quality.json: say so, keep the page
         st.warning(
             literal(
@@ -58,7 +64,10 @@ def quality_section(
         )
         return
     captions = {
-        "sharpness": "Sharpness and movement from the start, per side and level.",
+        "sharpness": f"Sharpness and movement from the start, per side and {word}.",
+        "best": f"Which metadata each {word} captures best: the column its clusters agree with "
+        "most (AMI), beside k-means on plain MF on that column (ratio: model / MF) and the "
+        f"runner-up column. Different best columns: the {word}s found different roles.",
         "agreement": "Argmax clusters against each metadata column: AMI / NMI / purity of the "
         "model, of k-means (same k) on its embeddings and on plain MF's, and of a size-matched "
         "random assignment. Several genres: one sample per genre.",
@@ -67,7 +76,15 @@ def quality_section(
     for name, table in tables.items():
         if not table.empty:
             st.caption(captions[name])
-            st.dataframe(table, hide_index=True, width="stretch")
+            shown = table.rename(columns={"level": word})
+            st.dataframe(shown, hide_index=True, width="stretch")
+
+
+def _measured(quality: dict, side: str) -> list[int]:
+    """The grouping numbers quality.json measured on `side`, in order."""
+    records = [r for r in quality.get("sharpness") or [] if isinstance(r, dict)]
+    found = {r.get("level") for r in records if r.get("side") == side}
+    return sorted(level for level in found if isinstance(level, int))
 
 
 def trust_notes(quality: dict, levels: dict[str, int], stability: dict | None = None) -> None:

@@ -116,6 +116,7 @@ PUBLIC = {
     "cluster_trust": "interpret.trust",
     "trust_line": "interpret.trust",
     "quality_tables": "interpret.quality",
+    "best_captured": "interpret.quality",
     "REAPPEAR_JACCARD": "interpret.stability",
     "cluster_verdicts": "interpret.stability",
     "stability_summary": "interpret.stability",

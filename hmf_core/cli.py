@@ -938,10 +938,14 @@ def _stability(run_dir: Path, seeds: int) -> int:
     print(f"cluster stability over seeds {', '.join(map(str, measured['seeds']))}:")
     for row in stability_summary(measured):
         share = row["reappearing_share"]
+        word = measured.get("grouping", "level")
+        counts = row.get("clusters_per_run", row["clusters"])
+        best = row.get("best_partner_ari")
         print(
-            f"  {row['side']} level {row['level']} ({row['clusters']} clusters): mean ARI "
+            f"  {row['side']} {word} {row['level']} ({counts} clusters): mean ARI "
             f"{row['mean_ari']:.3f} (lowest {row['lowest_ari']:.3f}), "
             + ("no populated cluster" if share is None else f"{share:.0%} reappear in every run")
+            + ("" if best is None else f"; best-agreeing {word} of each other seed: ARI {best:.3f}")
         )
     print(f"written: {run.file('stability')}" + (" (replacing the earlier one)" if again else ""))
     return 0

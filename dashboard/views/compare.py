@@ -143,7 +143,8 @@ def _agreement(picked: list) -> None:
     st.caption(
         "Adjusted Rand index of two runs' top clusters (each object's most probable cluster), "
         "objects matched by id: 1 = the same partition under any renumbering, about 0 = no more "
-        "alike than chance. Only runs on the same data file and the same objects compare."
+        "alike than chance. Only runs on the same data file and the same objects compare. "
+        "An HMF run against an MFDMC run: HMF's level 1 against each MFDMC view."
     )
     st.dataframe(
         table,
@@ -153,6 +154,7 @@ def _agreement(picked: list) -> None:
             "first": st.column_config.TextColumn("run"),
             "second": st.column_config.TextColumn("against"),
             "level": st.column_config.NumberColumn("level", format="%d"),
+            "pairing": st.column_config.TextColumn("groupings compared"),
             "ari": st.column_config.NumberColumn("ARI", format="%.3f"),
         },
     )

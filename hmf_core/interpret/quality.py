@@ -22,9 +22,15 @@ Multi-valued columns (genres "Comedy|Drama"): each object is expanded into one s
 it has, all with the object's cluster; objects without a value are left out. So an item that is
 a comedy and a drama counts twice, once as each.
 
+MFDMC's views are parallel groupings (no links between them): each is measured on its own, exactly
+as a level is, and its records carry its number as "level" (view v = "level" v); the file's
+"grouping" says which word the numbers stand for. `best_captured` reads, per side and grouping,
+the metadata column its clusters agree with most (do the views find different roles?).
+
 quality.json (lists of flat records, one per side / level / column / method):
-  version, seed, start ("none" = random draw, "spectral" = warm start: what movement compares
-  to), mf_comparison (bool), metadata {user, item: "run" or the file used},
+  version, seed, grouping ("level" or "view": what the "level" numbers count),
+  start ("none" = random draw, "spectral" = warm start: what movement compares to),
+  mf_comparison (bool), metadata {user, item: "run" or the file used},
   columns {user, item: [metadata columns compared]},
   sharpness [{side, level, clusters, objects, mean_max, mean_effective_clusters,
               clusters_used, share_max_above_half, sizes [k], soft_sizes [k]}],
@@ -57,7 +63,7 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from hmf_core.common.errors import RunError
 from hmf_core.data.columns import categorical_columns, planted_columns
-from hmf_core.models.interface import ClusterModel, n_objects
+from hmf_core.models.interface import ClusterModel, grouping_word, n_objects
 
 VERSION = 1
 SIDES = ("user", "item")
@@ -324,6 +330,7 @@ def model_quality(
     quality = {
         "version": VERSION,
         "seed": int(seed),
+        "grouping": grouping_word(model),  # what the records' "level" numbers count
         "mf_comparison": mf is not None,
         "sharpness": [],
         "movement": [],
@@ -399,3 +406,61 @@ def quality_tables(quality: dict) -> dict[str, pd.DataFrame]:
         planted.columns = [f"ari_{method}" for method in planted.columns]
         planted = planted.reset_index()
     return {"sharpness": sharp, "agreement": agreement, "planted": planted}
+
+
+BEST_COLUMNS = [
+    "side",
+    "level",
+    "best_column",
+    "ami_model",
+    "ami_mf_kmeans",
+    "ami_model_over_mf",
+    "ami_random",
+    "runner_up",
+    "runner_up_ami",
+]
+
+
+def best_captured(quality: dict) -> pd.DataFrame:
+    """Which metadata each grouping captures best: one row per side and grouping ("level", the
+    view number for MFDMC) with the metadata column whose AMI with the grouping's top clusters
+    is highest (best_column, ami_model), k-means on plain MF's AMI on that column (None without
+    an MF comparison), their ratio (None where MF's AMI is below RATIO_FLOOR, as in
+    quality_tables), a random assignment's AMI, and the second-best column and its AMI (None with
+    a single column). Views that found different roles have different best columns. Empty (with
+    these columns) when the run has no metadata agreement."""
+    if not isinstance(quality, dict) or "error" in quality:
+        reason = quality.get("error") if isinstance(quality, dict) else "not a JSON object"
+        raise RunError(f"cluster quality could not be computed: {reason}")
+    records = [r for r in quality.get("agreement") or [] if isinstance(r, dict)]
+    scores = pd.DataFrame(records, columns=["side", "level", "column", "method", "ami"])
+    scores = scores.pivot_table(
+        index=["side", "level", "column"], columns="method", values="ami", sort=False
+    )
+    if "model" not in scores.columns:
+        return pd.DataFrame(columns=BEST_COLUMNS)
+    rows = []
+    for (side, level), part in scores.groupby(level=["side", "level"], sort=False):
+        ranked = part.sort_values("model", ascending=False)
+        best, second = ranked.iloc[0], ranked.iloc[1] if len(ranked) > 1 else None
+        mf = _optional(best, "mf_kmeans")
+        usable = mf is not None and mf >= RATIO_FLOOR
+        rows.append(
+            {
+                "side": side,
+                "level": int(level),
+                "best_column": ranked.index[0][2],
+                "ami_model": float(best["model"]),
+                "ami_mf_kmeans": mf,
+                "ami_model_over_mf": float(best["model"]) / mf if usable else None,
+                "ami_random": _optional(best, "random"),
+                "runner_up": ranked.index[1][2] if second is not None else None,
+                "runner_up_ami": float(second["model"]) if second is not None else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=BEST_COLUMNS)
+
+
+def _optional(row: pd.Series, method: str) -> float | None:
+    value = row.get(method)
+    return None if value is None or pd.isna(value) else float(value)

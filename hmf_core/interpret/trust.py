@@ -1,14 +1,15 @@
 """How much to trust a level of clusters, in words: a verdict and the figures behind it.
 
-Reads the dict interpret.quality writes (quality.json) and says, for one side and level, whether
-memberships are crisp, mixed or near uniform, how far they moved from their start, and how well
-the argmax clusters agree with each metadata column against k-means on plain MF and chance.
-With the run's stability.json (interpret.stability) it adds the one overall judgement:
-*trusted* only when the clusters are all three of
+Reads the dict interpret.quality writes (quality.json) and says, for one side and level (MFDMC:
+view, the word in quality.json's "grouping"), whether memberships are crisp, mixed or near
+uniform, how far they moved from their start, and how well the argmax clusters agree with each
+metadata column against k-means on plain MF and chance. With the run's stability.json
+(interpret.stability) it adds the one overall judgement: *trusted* only when the clusters are
+all three of
 - sharp: crisp memberships (mean top membership >= CRISP);
 - stable: other seeds find them again (mean pairwise ARI of top clusters >= STABLE_ARI);
 - meaningful: on at least one metadata column their AMI beats k-means on plain MF's embeddings
-  (the MF comparison's "mf_kmeans" records), i.e. HMF found structure MF + k-means did not;
+  (the MF comparison's "mf_kmeans" records), i.e. the model found structure MF + k-means did not;
 and otherwise names the checks that fail or were not measured ("sharp, but unstable across
 seeds (mean ARI 0.29)"). The dashboard shows these sentences beside every cluster view; they
 are plain text (column names come from user files, so the caller must show them literally).
@@ -106,16 +107,29 @@ def _stability_check(stability, side: str, level: int) -> tuple[tuple[bool, str,
         for record in (levels if isinstance(levels, list) else [])
         if isinstance(record, dict) and record.get("level") == level
     ]
-    ari = found[0].get("mean_ari") if found else None
+    ari, what = _stable_ari(found[0]) if found else (None, "")
     if not isinstance(ari, (int, float)):
         return (False, f"stability not measured: {MEASURE_STABILITY}", "stability not measured"), (
             False
         )
     runs = stability.get("runs", "?")
     if ari >= STABLE_ARI:
-        return (True, f"stable across seeds (mean ARI {ari:.2f} over {runs} runs)", ""), False
-    text = f"unstable across seeds (mean ARI {ari:.2f} over {runs} runs; stable from {STABLE_ARI})"
+        return (True, f"stable across seeds ({what} {ari:.2f} over {runs} runs)", ""), False
+    text = f"unstable across seeds ({what} {ari:.2f} over {runs} runs; stable from {STABLE_ARI})"
     return (False, text, f"unstable (mean ARI {ari:.2f})"), True
+
+
+def _stable_ari(record: dict) -> tuple[float | None, str]:
+    """The ARI stability is judged by, and its words: the mean pairwise ARI of the level; for a
+    view (parallel groupings, which each seed numbers its own way), the mean ARI with the
+    best-agreeing view of each other seed (interpret.stability.best_partners) when stored."""
+    partners = record.get("best_partners")
+    partners = partners if isinstance(partners, list) else []
+    aris = [p.get("ari") for p in partners if isinstance(p, dict)]
+    aris = [a for a in aris if isinstance(a, (int, float))]
+    if aris:
+        return sum(aris) / len(aris), "mean ARI with the best-agreeing view of each other seed"
+    return record.get("mean_ari"), "mean ARI"
 
 
 def _agreement_check(quality: dict, side: str, level: int) -> tuple[bool, str, str]:
@@ -149,6 +163,13 @@ def _agreement_check(quality: dict, side: str, level: int) -> tuple[bool, str, s
     return False, text, "no better than MF k-means"
 
 
+def _word(quality: dict) -> str:
+    """What the run's grouping numbers count: "view" for MFDMC, else "level" (quality.json's
+    "grouping")."""
+    word = quality.get("grouping")
+    return word if word in ("level", "view") else "level"
+
+
 def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
     if not isinstance(quality, dict) or not quality or "error" in quality:
         quality = quality if isinstance(quality, dict) else {}
@@ -158,7 +179,8 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
         )
     sharp = find_record(quality.get("sharpness", []), side=side, level=level)
     if not sharp:
-        return Trust("unknown", [f"No {side} clusters at level {level}."], failing=["no clusters"])
+        where = f"{_word(quality)} {level}"
+        return Trust("unknown", [f"No {side} clusters at {where}."], failing=["no clusters"])
     k, top = sharp["clusters"], sharp["mean_max"]
     if top >= CRISP:
         verdict = "crisp"
@@ -167,15 +189,20 @@ def _cluster_trust(quality: dict, side: str, level: int) -> Trust:
     else:
         verdict = "mixed"
     sentences = [
-        f"{side.capitalize()} clusters, level {level}: memberships are {verdict} "
+        f"{side.capitalize()} clusters, {_word(quality)} {level}: memberships are {verdict} "
         f"(mean top membership {top:.2f}; uniform would be {1 / k:.3f}; "
         f"{sharp['share_max_above_half']:.0%} of {side}s have a cluster above 0.5; "
         f"{sharp['clusters_used']} of {k} clusters are someone's top cluster)."
     ]
     if verdict == "near uniform":
+        remedy = (
+            "train longer or with a larger --view-entropy-weight (it sharpens each view's weights)"
+            if _word(quality) == "view"
+            else "train with the interpretable preset"
+        )
         sentences.append(
             "Each member belongs to many clusters almost equally, so a cluster's members and "
-            "names say little; train with the interpretable preset for crisper clusters."
+            f"names say little; {remedy} for crisper clusters."
         )
     moved = find_record(quality.get("movement", []), side=side, level=level)
     if moved.get("logit_correlation") is not None:

@@ -12,12 +12,14 @@ import pandas as pd
 
 from hmf_core.common.files import diverged_fields
 from hmf_core.interpret.quality import find_record
-from hmf_core.interpret.stability import pair_agreement, top_clusters
-from hmf_core.models.interface import SIDES
+from hmf_core.interpret.stability import cross_agreement, top_clusters
+from hmf_core.models.interface import SIDES, grouping_word
+from hmf_core.models.registry import DEFAULT_FAMILY, MFDMC_FIELDS, family
 from hmf_core.runs.manager import run_note
 from hmf_core.runs.rundir import DIVERGED_COLUMN, RunDir, diverged_rows
 
 SETTINGS = (
+    "family",
     "preset",
     "task",
     "split",
@@ -32,6 +34,7 @@ SETTINGS = (
     "warm_start",
     "use_bias",
     "entropy_weight",
+    *MFDMC_FIELDS,  # MFDMC's knobs: views, centres, loss weights, pruning
 )
 
 
@@ -90,8 +93,10 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
     for run in runs:
         settings = run.settings() if isinstance(run.settings(), dict) else {}
         row = {"name": labels[run.name], "note": run_note(run)}
+        unused = _unused_fields(settings)
         for name in SETTINGS:
-            value = settings.get(name)
+            value = None if name in unused else settings.get(name)
+            value = value or DEFAULT_FAMILY if name == "family" else value
             row[name] = ",".join(map(str, value)) if isinstance(value, list) else value
         test = run.test_metrics() if isinstance(run.test_metrics(), dict) else {}
         row.update({k: _shown(test, k) for k in test if k.startswith("test_")})
@@ -125,7 +130,23 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
         table["rank"] = table["rank"].astype("Int64")
     else:
         table = table.drop(columns=["sweep", "rank"])
+    unread = [name for name in MFDMC_FIELDS if table[name].isna().all()]
+    table = table.drop(columns=unread)  # no MFDMC run among them: no MFDMC knobs
+    for name in [c for c in SETTINGS if c in table.columns]:  # 4, not 4.0, beside a blank
+        values = table[name].dropna()
+        whole = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
+        if len(values) and all(whole) and all(float(v).is_integer() for v in values):
+            table[name] = table[name].astype("Int64")
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def _unused_fields(settings: dict) -> tuple[str, ...]:
+    """The settings fields the run's family does not read (hmf_core.models.registry: HMF's
+    depths for MFDMC, MFDMC's knobs for HMF), left blank in its row; () for an unknown family."""
+    try:
+        return family(settings.get("family") or DEFAULT_FAMILY).unused
+    except ValueError:
+        return ()
 
 
 def _shown(metrics: dict, key: str):
@@ -186,13 +207,17 @@ def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-AGREEMENT_COLUMNS = ["first", "second", "side", "level", "ari", "note"]
+AGREEMENT_COLUMNS = ["first", "second", "side", "level", "pairing", "ari", "note"]
 
 
 def cluster_agreement(runs: list[RunDir], models: dict | None = None) -> pd.DataFrame:
     """Every pair of `runs` (names as in `run_labels`), per side and level: the adjusted Rand
     index of their top-cluster assignments (1: the same partition, ~0: chance), or a note saying
     why there is none (other data, other objects, a level only one has, no model yet).
+    Runs of different kinds (HMF's nested levels, MFDMC's parallel views) pair the level run's
+    level 1 with every view, and say that deeper levels have no counterpart
+    (interpret.stability.cross_agreement); "pairing" names the two groupings ("level 1 vs
+    view 3") and "level" is the first run's number.
     `models`: run directory -> its loaded model (a cache); others are loaded here. Objects are
     matched by id, so runs on the same data with another split seed compare too."""
     labels = run_labels(runs)
@@ -205,7 +230,7 @@ def cluster_agreement(runs: list[RunDir], models: dict | None = None) -> pd.Data
         ids = {
             side: run.table(f"{side}s")["id"].astype(str).to_numpy() for side in ("user", "item")
         }
-        found[run.name] = (_data_of(run), ids, top_clusters(model))
+        found[run.name] = (_data_of(run), ids, top_clusters(model), grouping_word(model))
     rows = []
     for first, second in combinations(runs, 2):
         pair = {"first": labels[first.name], "second": labels[second.name]}
@@ -219,12 +244,12 @@ def _data_of(run: RunDir) -> str:
 
 
 def _agreement_rows(first, second) -> list[dict]:
-    """pair_agreement of two runs' (data, ids, top clusters), each side's objects put in one
-    order by id; one note row when they cannot be compared."""
+    """cross_agreement of two runs' (data, ids, top clusters, grouping word), each side's objects
+    put in one order by id; one note row when they cannot be compared."""
     for name, part in (("first", first), ("second", second)):
         if isinstance(part, str):
             return [{"note": f"the {name} run has {part}"}]
-    (data, ids, tops), (other_data, other_ids, other_tops) = first, second
+    (data, ids, tops, word), (other_data, other_ids, other_tops, other_word) = first, second
     if data != other_data:
         return [{"note": "different data: " + f"{Path(data).name} vs {Path(other_data).name}"}]
     aligned = {}
@@ -236,7 +261,8 @@ def _agreement_rows(first, second) -> list[dict]:
         order = np.argsort(ours)  # (M,): both sides in id order
         other_order = np.argsort(theirs)
         aligned[side] = (order, other_order)
-    return pair_agreement(
+    return cross_agreement(
         {side: [g[aligned[side][0]] for g in tops[side]] for side in tops},
         {side: [g[aligned[side][1]] for g in other_tops[side]] for side in other_tops},
+        (word, other_word),
     )

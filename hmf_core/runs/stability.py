@@ -28,7 +28,14 @@ from pytorch_lightning.callbacks import Callback
 from hmf_core.common.errors import RunError
 from hmf_core.common.files import DamagedFile, read_json
 from hmf_core.common.progress import Report, silent
-from hmf_core.interpret.stability import REAPPEAR_JACCARD, cluster_counts, stability, top_clusters
+from hmf_core.interpret.stability import (
+    REAPPEAR_JACCARD,
+    cluster_counts,
+    parallel_groupings,
+    stability,
+    top_clusters,
+)
+from hmf_core.models.interface import grouping_word
 from hmf_core.runs.recorder import fit_run
 from hmf_core.runs.runclaim import RunLock
 from hmf_core.runs.rundir import RunDir, run_split
@@ -75,7 +82,7 @@ def measure_stability(
         split = run_split(run)
         # the extra fits: the same settings on another seed, nothing but the model itself
         extra = replace(settings, compare_mf=False, projection=False, logger="csv")
-        assignments, parts = [top_clusters(model)], []
+        assignments, counts, parts = [top_clusters(model)], [cluster_counts(model)], []
         for number in range(1, runs):
             seed = settings.seed + number
             part = sub_run(run, seed)
@@ -96,11 +103,14 @@ def measure_stability(
                         f"({part.progress().get('error') or part.progress().get('state')})"
                     )
             seconds = time.perf_counter() - started
-            assignments.append(top_clusters(part.load_model()))
+            seeded = part.load_model()
+            assignments.append(top_clusters(seeded))
+            counts.append(cluster_counts(seeded))  # MFDMC: pruning differs from seed to seed
             parts.append({"seed": seed, "path": str(part.path.relative_to(run.path)),
                           "seconds": round(seconds, 2)})  # fmt: skip
         report(1.0, "training seeds: done")
-        measured = stability(assignments, cluster_counts(model), REAPPEAR_JACCARD)
+        measured = stability(assignments, counts, REAPPEAR_JACCARD, parallel_groupings(model))
+        measured["grouping"] = grouping_word(model)  # "view" for MFDMC: what "level" counts
         measured["seeds"] = [settings.seed] + [part["seed"] for part in parts]
         measured["sub_runs"] = parts
         measured["run_seconds"] = run.progress().get("elapsed_s")
