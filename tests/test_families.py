@@ -94,7 +94,7 @@ class TestMFDMC(FamilyContract):
 
 def test_mfdmc_refuses_hmf_settings_and_hmf_refuses_mfdmc_settings_in_one_line():
     mfdmc = {"data": "r.csv", "family": "mfdmc"}
-    for field, value in (("warm_start", "spectral"), ("user_depth", 2), ("entropy_weight", 0.1)):
+    for field, value in (("user_depth", 2), ("user_clusters", [50]), ("entropy_weight", 0.1)):
         with pytest.raises(ValueError) as raised:
             TrainSettings(**mfdmc, **{field: value}).validate()
         assert str(raised.value) == (
@@ -116,9 +116,10 @@ def test_mfdmc_refuses_hmf_settings_and_hmf_refuses_mfdmc_settings_in_one_line()
     assert "\n" not in str(raised.value)
     TrainSettings(**mfdmc, dim=12, views=4).validate()
     TrainSettings(**mfdmc, dim=10, views=4, view_combine="sum").validate()  # no slices to cut
-    # a preset gives mfdmc only what it reads (biases, init std, the logits' learning rate)
+    # a preset gives mfdmc what it reads: biases, init std, the logits' learning rate and the
+    # warm start (one block of the spectral vectors per view: models/warmstart.py)
     chosen = with_preset("interpretable", **mfdmc)
-    assert (chosen.warm_start, chosen.use_bias) == ("none", True)
+    assert (chosen.warm_start, chosen.use_bias, chosen.entropy_weight) == ("spectral", True, 0.0)
     chosen.validate()
 
 
@@ -131,8 +132,8 @@ def test_mfdmc_refuses_hmf_settings_and_hmf_refuses_mfdmc_settings_in_one_line()
             "number of views: dim 10 is not divisible by 4 views",
         ),
         (
-            ("--family", "mfdmc", "--warm-start", "spectral"),
-            "error: the mfdmc family does not use warm_start (HMF's settings): leave them at "
+            ("--family", "mfdmc", "--user-depth", "2"),
+            "error: the mfdmc family does not use user_depth (HMF's settings): leave them at "
             "their defaults, or train --family hmf",
         ),
         (

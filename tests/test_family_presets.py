@@ -52,8 +52,9 @@ def test_mfdmc_interpretable_preset_has_biases_fast_logits_and_the_tuned_values(
     assert MFDMC_TUNED == {"view_entropy_weight": 0.05, "prune_from": 5}
     for name, value in MFDMC_TUNED.items():
         assert getattr(chosen, name) == value, name
-    # HMF's warm start and entropy weight are not MFDMC's: left at their defaults, not refused
-    assert (chosen.warm_start, chosen.entropy_weight) == ("none", 0.0)
+    # the spectral warm start is read (a block of the vectors per view); HMF's entropy weight
+    # is not MFDMC's: left at its default, not refused
+    assert (chosen.warm_start, chosen.entropy_weight) == ("spectral", 0.0)
     chosen.validate()
     paper = with_preset("paper", family="mfdmc")
     assert {n for n in MFDMC_FIELDS if getattr(paper, n) != getattr(chosen, n)} == set(MFDMC_TUNED)

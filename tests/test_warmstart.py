@@ -194,3 +194,29 @@ def test_cluster_counts_at_least_the_objects_are_warned_about():
     assert "use fewer clusters (e.g. 6)" in warning
     assert cluster_warnings(settings, {**split, "users": 625}) == []
     assert cluster_warnings(TrainSettings(user_depth=0, item_depth=0), split) == []
+
+
+def test_mfdmc_views_start_each_from_its_own_block_of_the_spectral_vectors(planted_split):
+    """MFDMC's warm start: every view sharp at the asked membership, each view the k-means of
+    its own block of the spectral vectors (so the views start different), seeded."""
+    import numpy as np
+
+    from hmf_core.models.mfdmc import MFDMCConfig
+    from hmf_core.models.mfdmc import initial_model as mfdmc_model
+    from hmf_core.models.warmstart import _kmeans, _unit_rows, spectral_vectors, start_model
+
+    _, split = planted_split
+    config = MFDMCConfig(split.n_users, split.n_items, dim=8, views=2, user_centres=4)
+    model = warm_start(mfdmc_model(config, 0), split.train, "spectral", 0.8, seed=0)
+    weights = model.users.weights()  # (M, 2, 4)
+    assert weights.max(-1).values.min().item() == pytest.approx(0.8, abs=0.01)
+    vectors, _ = spectral_vectors(split.train, split.n_users, split.n_items, 8, 0)
+    for view, columns in enumerate((slice(0, 4), slice(4, 8))):
+        expected, _ = _kmeans(_unit_rows(vectors[:, columns]), 4, 0 + view)
+        found = weights[:, view].argmax(-1).numpy()
+        assert adjusted_rand_score(expected, found) == 1.0
+    first, second = weights[:, 0].argmax(-1).numpy(), weights[:, 1].argmax(-1).numpy()
+    assert adjusted_rand_score(first, second) < 0.9  # two blocks, two different starts
+    rebuilt = start_model(config, 0, split.train, "spectral", 0.8)  # what quality rebuilds
+    assert torch.equal(rebuilt.users.connections, model.users.connections)
+    assert np.isfinite(model.items.connections.detach().numpy()).all()

@@ -154,7 +154,7 @@ FAMILIES: dict[str, Family] = {
         start=mfdmc.initial_model,
         from_settings=mfdmc_from_settings,
         trained=_as_hmf,
-        unused=(*HMF_FIELDS, *SHAPE_FIELDS),
+        unused=("entropy_weight", *SHAPE_FIELDS),
         refusal=mfdmc_refusal,
     ),
 }

@@ -11,6 +11,11 @@ object's logits then start one-hot-ish: its cluster gets the logit that makes it
 `sharpness` (e.g. 0.8), the rest share 1 - sharpness. Training on the ratings moves them from
 there (the logits have their own, larger learning rate in the interpretable preset).
 
+MFDMC (models/mfdmc.py) starts its views from the same vectors, one block of them per view:
+view v clusters the v-th of V equal blocks of the singular vectors (the first view the
+strongest directions), so each view starts from a different pattern of who rated what rather
+than V copies of one clustering. Ours: the paper's initialisation is not known.
+
 The "mf" start clusters the embeddings of a plain MF (with biases) trained for a few epochs
 instead: it reads the rating values rather than who rated what, which is what carries the
 clusters when every pair is equally likely to be observed (the planted data). On MovieLens,
@@ -28,7 +33,8 @@ import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
 
-from hmf_core.models.hmf import HMF, WARM_STARTS, HierarchicalEmbedding, HMFConfig, initial_model
+from hmf_core.models import hmf, mfdmc
+from hmf_core.models.hmf import HMF, WARM_STARTS, HierarchicalEmbedding, HMFConfig
 
 LARGE = 50_000  # objects above which k-means runs in mini-batches
 
@@ -119,12 +125,28 @@ def _start_side(
         vectors = _unit_rows(centres)  # the next level clusters these clusters
 
 
-def start_model(
-    config: HMFConfig, seed: int, train: pd.DataFrame | None, method: str, sharpness: float = 0.8
-) -> HMF:
+@torch.no_grad()
+def _start_views(
+    side: mfdmc.MultiViewEmbedding, vectors: np.ndarray, sharpness: float, seed: int
+) -> None:
+    """View v's logits from k-means on the v-th block of the vectors' columns."""
+    generator = torch.Generator().manual_seed(seed)
+    k = side.n_centres
+    for view, columns in enumerate(np.array_split(np.arange(vectors.shape[1]), side.views)):
+        labels, _ = _kmeans(_unit_rows(vectors[:, columns]), k, seed + view)
+        logits = torch.zeros(len(labels), k)  # (M, K)
+        logits[torch.arange(len(labels)), torch.as_tensor(labels, dtype=torch.long)] = (
+            sharp_logit(sharpness, k) * side.temperature
+        )
+        noise = 0.01 * torch.randn(logits.shape, generator=generator)  # breaks ties
+        side.connections[:, view * k : (view + 1) * k] = logits + noise
+
+
+def start_model(config, seed: int, train: pd.DataFrame | None, method: str, sharpness: float = 0.8):
     """The model as training starts it (hmf_core.training.trainer.fit): the seed's random draw, then
     the warm start from the training rows (`train` is not read when `method` is "none")."""
-    return warm_start(initial_model(config, seed), train, method, sharpness, seed)
+    first = mfdmc.initial_model if isinstance(config, mfdmc.MFDMCConfig) else hmf.initial_model
+    return warm_start(first(config, seed), train, method, sharpness, seed)
 
 
 def warm_start(
@@ -138,11 +160,14 @@ def warm_start(
     if method == "none":  # any family: nothing to start
         return model
     sides = (model.users, model.items)
-    if all(side.depth == 0 for side in sides):
+    if all(getattr(side, "depth", 1) == 0 for side in sides):
         return model
     config = model.config
     vectors = spectral_vectors if method == "spectral" else mf_vectors
     users, items = vectors(train, config.n_users, config.n_items, config.dim, seed)
     for side, vectors in zip(sides, (users, items)):
-        _start_side(side, vectors, sharpness, seed)
+        if isinstance(side, mfdmc.MultiViewEmbedding):
+            _start_views(side, vectors, sharpness, seed)
+        else:
+            _start_side(side, vectors, sharpness, seed)
     return model

@@ -146,6 +146,12 @@ class HMFModule(FastSteps, pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = 0.0, 0
         self._term_sums = {}
+        prune = getattr(self.model, "prune", None)
+        if prune is not None and self.current_epoch > 0:
+            # MFDMC prunes "at the end of" epoch e (from its prune_from on) here, as epoch e+1
+            # starts: the checkpoint of epoch e (saved by ModelCheckpoint after this module's
+            # on_train_epoch_end) then holds the mask its validation metrics were measured with
+            prune(self.current_epoch - 1)
 
     def _log_train_loss(self) -> None:
         """Logged when validation ends (it runs at the end of each training epoch, before any
@@ -168,9 +174,6 @@ class HMFModule(FastSteps, pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()  # FastSteps: LazyAdamW's rows up to date
         self._log_train_loss()  # epochs without validation
-        prune = getattr(self.model, "prune", None)
-        if prune is not None:  # MFDMC: from its prune_from epoch on, after the epoch's metrics
-            prune(self.current_epoch)
 
     def _log_eval(self, stage: str) -> None:
         for name, metric in self.eval_metrics[stage].items():
