@@ -276,6 +276,7 @@ def _add_mfdmc_arguments(train: argparse.ArgumentParser) -> None:
         ("--prune-from", int, "first epoch (from 0) that prunes weak centres; -1 = never"),
         ("--prune-threshold", float, "prune a centre whose mean weight is below this / K"),
         ("--min-centres", int, "a view keeps at least this many centres"),
+        ("--merge-distance", float, "when pruning, merge centres closer than this; 0 = never"),
     )
     for flag, kind, text in knobs:
         default = getattr(DEFAULTS, flag[2:].replace("-", "_"))
