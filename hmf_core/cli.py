@@ -279,6 +279,7 @@ def _add_mfdmc_arguments(train: argparse.ArgumentParser) -> None:
         ("--prune-from", int, "first epoch (from 0) that prunes weak centres; -1 = never"),
         ("--prune-threshold", float, "prune a centre whose mean weight is below this / K"),
         ("--min-centres", int, "a view keeps at least this many centres"),
+        ("--merge-distance", float, "when pruning, merge centres closer than this; 0 = never"),
     )
     # No argparse default: an option not typed leaves the field to --preset's MFDMC recipe
     # (training.settings.FAMILY_PRESETS), else TrainSettings' default, shown here.

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from hmf_core.data.synthetic import (
     planted_hierarchy,
     planted_labels,
     planted_ratings,
+    planted_roles,
     write_planted_labels,
 )
 
@@ -93,3 +95,57 @@ def test_planted_labels_are_written_as_metadata(tmp_path):
 def test_one_level_planted_ratings_still_work():
     planted = planted_ratings(n_users=40, n_items=20, seed=0)
     assert planted.user_group.shape == (40,) and len(planted.data.table) > 0
+
+
+def test_planted_roles_shapes_and_balanced_labels():
+    planted = planted_roles(n_users=60, n_items=45, groups=(3, 5), seed=0)
+    assert planted.user_roles.shape == (2, 60) and planted.item_roles.shape == (2, 45)
+    for side, count in (("user", 60), ("item", 45)):
+        assert np.bincount(planted.labels(side, 0)).tolist() == [count // 3] * 3
+        assert np.bincount(planted.labels(side, 1)).tolist() == [count // 5] * 5
+    assert np.array_equal(planted.labels("user", 1), planted.user_roles[1])
+    assert np.array_equal(planted.labels("item", 0), planted.item_roles[0])
+    table = planted.data.table
+    assert table["user"].max() < 60 and table["item"].max() < 45
+    assert len(table) == pytest.approx(0.3 * 60 * 45, rel=0.15)  # density 0.3
+
+
+def test_planted_roles_are_independent_of_each_other():
+    """Each role's groups are their own draw: the adjusted Rand index between the two roles'
+    labels is near 0 on both sides (a shared grouping would give 1)."""
+    for seed in range(3):
+        planted = planted_roles(seed=seed)
+        for side in ("user", "item"):
+            agreement = adjusted_rand_score(planted.labels(side, 0), planted.labels(side, 1))
+            assert abs(agreement) < 0.05, (seed, side, agreement)
+
+
+def test_planted_roles_ratings_sum_the_roles_of_equal_strength():
+    planted = planted_roles(n_users=30, n_items=24, strength=2.0, noise=0.0, offset=3.0, seed=1)
+    table = planted.data.table
+    expected = planted.expected_ratings()
+    assert np.allclose(table["rating"], expected[table["user"], table["item"]], atol=1e-5)
+    # Role r alone: +strength * (1 - 1/3) for a user and item of one group, -strength / 3 else.
+    users, items = planted.user_roles, planted.item_roles
+    same = users[:, :, None] == items[:, None, :]  # (R, M, N)
+    by_role = 2.0 * (same - 1 / 3)  # (R, M, N)
+    assert np.allclose(expected, 3.0 + by_role.sum(0))
+    # Both roles move a rating equally: the same spread of their parts.
+    assert by_role[0].std() == pytest.approx(by_role[1].std(), rel=0.1)
+
+
+def test_planted_roles_are_seeded():
+    first, again, other = (planted_roles(seed=s) for s in (4, 4, 5))
+    pd.testing.assert_frame_equal(first.data.table, again.data.table)
+    assert np.array_equal(first.user_roles, again.user_roles)
+    assert np.array_equal(first.item_roles, again.item_roles)
+    assert not np.array_equal(first.user_roles, other.user_roles)
+
+
+def test_impossible_roles_are_refused():
+    with pytest.raises(ValueError, match="groups"):
+        planted_roles(groups=(3, 1))
+    with pytest.raises(ValueError, match="groups"):
+        planted_roles(n_users=4, groups=(5,))
+    with pytest.raises(ValueError, match="density"):
+        planted_roles(density=1.5)

@@ -9,6 +9,12 @@ that learned the structure puts users of one group in one cluster.
 U0 = S1 S2 U2 with one-hot S1 (object -> fine cluster) and fine clusters that are mixtures of
 coarse ones (each row of S2 has one dominant parent), the same on the item side, and ratings
 <U0_i, V0_j> + offset + Gaussian noise. Depth 2 then has a known answer at both levels.
+
+`planted_roles`: several independent roles (MFDMC's views have a known answer). Role r splits
+the users into g_r groups and the items into g_r groups, each drawn independently of the other
+roles; a user likes the items of its own group in that role. A rating is
+offset + sum_r strength * (1[user group == item group] - 1/g_r) + Gaussian noise, so every role
+moves a rating by the same amount and none can be read from another.
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ def _rating_data(rng, users, items, ratings, shape: tuple[int, int], source: str
     )
 
 
-def to_csv(planted: PlantedData | PlantedHierarchy, path) -> None:
+def to_csv(planted: PlantedData | PlantedHierarchy | PlantedRoles, path) -> None:
     """Write as a plain ratings CSV (userId,movieId,rating,timestamp) for end-to-end tests."""
     table = planted.data.table
     pd.DataFrame(
@@ -196,6 +202,69 @@ def planted_hierarchy(
     source = f"planted_hierarchy(seed={seed})"
     data = _rating_data(rng, user_codes, item_codes, ratings, (n_users, n_items), source)
     return PlantedHierarchy(data=data, users=users, items=items, offset=offset)
+
+
+@dataclass
+class PlantedRoles:
+    """Ratings from independent planted roles; labels are per object code, one row per role."""
+
+    data: RatingData
+    user_roles: np.ndarray  # (R, M): user k's group in role r
+    item_roles: np.ndarray  # (R, N)
+    strength: float
+    offset: float
+
+    def labels(self, side: str, role: int) -> np.ndarray:
+        """The planted groups of `side` ("user" or "item") in `role` (from 0): (M,) or (N,)."""
+        return {"user": self.user_roles, "item": self.item_roles}[side][role]
+
+    def expected_ratings(self) -> np.ndarray:
+        """The noise-free rating matrix: (M, N)."""
+        return _role_means(self.user_roles, self.item_roles, self.strength, self.offset)
+
+
+def _role_means(user_roles, item_roles, strength: float, offset: float) -> np.ndarray:
+    """offset + sum over roles of strength * (1[same group] - 1/g_r): (M, N)."""
+    means = np.full((user_roles.shape[1], item_roles.shape[1]), float(offset))  # (M, N)
+    for users, items in zip(user_roles, item_roles):
+        groups = int(max(users.max(), items.max())) + 1
+        same = users[:, None] == items[None, :]  # (M, N)
+        means += strength * (same - 1.0 / groups)
+    return means
+
+
+def planted_roles(
+    n_users: int = 240,
+    n_items: int = 180,
+    groups: tuple[int, ...] = (3, 3),
+    strength: float = 2.0,
+    density: float = 0.3,
+    noise: float = 0.3,
+    offset: float = 0.0,
+    seed: int = 0,
+) -> PlantedRoles:
+    """Ratings from len(`groups`) independent roles, role r with groups[r] groups a side (module
+    docstring). Groups are balanced and drawn by an independent permutation per role and side;
+    each (user, item) pair is observed with probability `density`."""
+    if not 0 < density <= 1:
+        raise ValueError(f"density must be in (0, 1], not {density}")
+    if not groups or min(groups) < 2 or max(groups) > min(n_users, n_items):
+        raise ValueError(
+            f"each role needs 2 to min(users, items) = {min(n_users, n_items)} groups, "
+            f"not {tuple(groups)}"
+        )
+    rng = np.random.default_rng(seed)
+    user_roles = np.stack([rng.permutation(np.arange(n_users) % g) for g in groups])  # (R, M)
+    item_roles = np.stack([rng.permutation(np.arange(n_items) % g) for g in groups])  # (R, N)
+    observed = rng.random((n_users, n_items)) < density  # (M, N)
+    user_codes, item_codes = np.nonzero(observed)
+    means = _role_means(user_roles, item_roles, strength, offset)[user_codes, item_codes]
+    ratings = (means + rng.normal(0.0, noise, len(means))).astype(np.float32)
+    source = f"planted_roles(seed={seed})"
+    data = _rating_data(rng, user_codes, item_codes, ratings, (n_users, n_items), source)
+    return PlantedRoles(
+        data=data, user_roles=user_roles, item_roles=item_roles, strength=strength, offset=offset
+    )
 
 
 def planted_labels(planted: PlantedHierarchy, kind: str, ids: np.ndarray) -> pd.DataFrame:

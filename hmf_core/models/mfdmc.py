@@ -17,7 +17,11 @@ Loss terms besides the prediction loss (decision 6, forms ours; `penalties`), ea
 Pruning (decision 7, `prune`): from epoch `prune_from` at the end of every epoch, a centre whose
 mean weight over all of the side's objects is below prune_threshold / K_v(active) is masked for
 good (its logits set to -inf), keeping at least min_centres per view. The mask is a buffer, so
-checkpoints keep pruned centres pruned.
+checkpoints keep pruned centres pruned. Before that (ours, off at merge_distance 0), a centre
+within merge_distance of a heavier one of its view is merged into it: its weight moves to the
+heavier one, so no object's vector moves by more than that distance. The mean-weight rule alone
+keeps such duplicates (two centres at one place, each holding part of one group, both above
+the threshold; tests/test_mfdmc_planted.py).
 
 With one view, no pruning and no loss terms, MFDMC is HMF at depth 1 (U0 = S(C1) U1) with the
 same parameters (tests/test_mfdmc.py). A ClusterModel (models/interface.py): each view is a
@@ -60,6 +64,7 @@ class MFDMCConfig:
     prune_from: int | None = 40  # first epoch (from 0) that may prune (S3); None: never
     prune_threshold: float = 0.5  # theta (ours): prune below theta / K_v(active)
     min_centres: int = 2  # ours: a view keeps at least this many centres
+    merge_distance: float = 0.0  # ours: merge centres closer than this when pruning; 0 = never
 
     def __post_init__(self):
         if self.n_users < 1 or self.n_items < 1:
@@ -79,6 +84,8 @@ class MFDMCConfig:
             raise ValueError("min_centres must be at least 1")
         if min(self.spread_weight, self.proximity_weight, self.entropy_weight) < 0:
             raise ValueError("the loss weights cannot be negative")
+        if self.merge_distance < 0:
+            raise ValueError("merge_distance cannot be negative")
 
     def centres(self, side: str) -> int:
         return int(by_side(side, self.user_centres, self.item_centres))
@@ -176,6 +183,29 @@ class MultiViewEmbedding(nn.Module):
         if not usable.any():
             return weights.sum() * 0
         return (entropy[:, usable] / counts[usable].log()).mean()
+
+    @torch.no_grad()
+    def merge(self, distance: float, min_centres: int) -> None:
+        """Merge each active centre within `distance` of a heavier active centre of its view
+        into the nearest such one, lightest first, while the view has more than min_centres:
+        the heavier one's logit becomes T logsumexp(s_keep / T, s_gone / T), so every object's
+        weight on the pair moves to it, and the lighter one is masked."""
+        mean = self.weights().mean(0)  # (V, K)
+        logits = self.connections.data.view(-1, self.views, self.n_centres)  # (M, V, K)
+        for view in range(self.views):
+            heaviest = mean[view].masked_fill(~self.active[view], -1.0).argsort(descending=True)
+            for rank in range(len(heaviest) - 1, 0, -1):
+                gone, heavier = int(heaviest[rank]), heaviest[:rank]
+                heavier = heavier[self.active[view, heavier]]
+                if not self.active[view, gone] or int(self.active[view].sum()) <= min_centres:
+                    continue
+                gaps = (self.centres[view, heavier] - self.centres[view, gone]).norm(dim=-1)
+                if len(gaps) == 0 or gaps.min() >= distance:
+                    continue
+                keep = int(heavier[gaps.argmin()])
+                pair = logits[:, view, [keep, gone]] / self.temperature  # (M, 2)
+                logits[:, view, keep] = self.temperature * torch.logsumexp(pair, dim=-1)
+                self.active[view, gone] = False
 
     @torch.no_grad()
     def prune(self, threshold: float, min_centres: int) -> None:
@@ -280,6 +310,8 @@ class MFDMC(nn.Module):
         if start is None or epoch < start:
             return False
         for side in (self.users, self.items):
+            if self.config.merge_distance > 0:
+                side.merge(self.config.merge_distance, self.config.min_centres)
             side.prune(self.config.prune_threshold, self.config.min_centres)
         return True
 

@@ -95,6 +95,7 @@ def mfdmc_from_settings(settings, n_users: int, n_items: int, global_mean: float
         prune_from=settings.prune_from if settings.prune_from >= 0 else None,
         prune_threshold=settings.prune_threshold,
         min_centres=settings.min_centres,
+        merge_distance=settings.merge_distance,
     )
 
 
@@ -120,6 +121,7 @@ MFDMC_FIELDS = (
     "prune_from",
     "prune_threshold",
     "min_centres",
+    "merge_distance",
 )
 HMF_FIELDS = ("warm_start", "warm_start_sharpness", "entropy_weight")
 SHAPE_FIELDS = ("user_depth", "item_depth", "user_clusters", "item_clusters")

@@ -176,6 +176,7 @@ class TrainSettings:
     prune_from: int = 40  # first epoch (from 0) that prunes; -1 = never
     prune_threshold: float = 0.5  # prune a centre below this / its view's active count
     min_centres: int = 2  # a view keeps at least this many
+    merge_distance: float = 0.0  # when pruning, merge a view's centres closer than this; 0 = never
 
     def several_processes(self) -> bool:
         """Whether the Lightning options name several processes: a DDP-like strategy, more
