@@ -59,7 +59,7 @@ ABLATIONS = {
 PARTS = ("ml100k-random", "ml100k-temporal", "ablations", "ml1m")
 TUNED_NAME, PAPER_NAME = "MFDMC interpretable (tuned)", "MFDMC paper-like"
 HMF_I, HMF_P = "HMF interpretable", "HMF paper"
-ML1M_EPOCHS = 15  # ML-1M: at most this many epochs per model (the budget)
+ML1M_LIMITS = {"max_epochs": 10, "patience": 3}  # ML-1M, every model (the budget)
 ML1M_SVD = {"n_factors": 100, "n_epochs": 20, "lr_all": 0.005, "reg_all": 0.05}
 
 
@@ -166,22 +166,28 @@ def run_part(part: str, seeds: list[int], quick: bool) -> list[dict]:
             models = [f"MFDMC ablation: {name}" for name in chosen]
             rows += split_runs("ml-100k", "random", seed, models, limits, None)
         elif part == "ml1m":
-            capped = {"max_epochs": 1 if quick else ML1M_EPOCHS}
+            capped = {"max_epochs": 1} if quick else ML1M_LIMITS
             rows += split_runs("ml-1m", "random", seed, ML1M_MODELS, capped, "ml1m")
     for row in rows:
         row["part"] = part
     return rows
 
 
-def save(rows: list[dict], parts: list[str], path: Path) -> pd.DataFrame:
-    """Replace `parts`' rows of the csv at `path` by `rows`, under a lock; the whole csv."""
+def save(rows: list[dict], done: list[tuple[str, int]], path: Path) -> pd.DataFrame:
+    """Replace the rows of each (part, seed) in `done` in the csv at `path` by `rows`, under a
+    lock (parts may run in separate processes); returns the whole csv."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not rows and not path.exists():
+        return pd.DataFrame()
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         runs = pd.DataFrame(rows)
         if path.exists():
             kept = pd.read_csv(path)
-            runs = pd.concat([kept[~kept["part"].isin(parts)], runs], ignore_index=True)
+            redone = pd.Series(False, index=kept.index)
+            for part, seed in done:
+                redone |= (kept["part"] == part) & (kept["seed"] == seed)
+            runs = pd.concat([kept[~redone], runs], ignore_index=True)
         runs.to_csv(path, index=False)
     return runs
 
@@ -207,7 +213,9 @@ def description(args) -> list[str]:
         "Surprise peers: the setting of benchmarks/peers.py's grid with the best validation RMSE.",
         f"Reduced for the budget: ML-1M ran seeds {args.ml1m_seeds} only, with MFDMC "
         f"interpretable, HMF interpretable, plain MF, biased MF and Surprise SVD at one setting "
-        f"({ML1M_SVD}, no grid), each model at most {ML1M_EPOCHS} epochs.",
+        f"({ML1M_SVD}, no grid), each model at most {ML1M_LIMITS['max_epochs']} epochs, "
+        f"patience "
+        f"{ML1M_LIMITS['patience']}.",
         "Time: 'fit s' is the whole fit (data to test); 's to best epoch' is metrics.csv's "
         "elapsed_s at the best validation epoch. The machine was shared with other jobs, so "
         "times are upper bounds.",
@@ -231,12 +239,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     parts = args.parts or (["ml100k-random", "ablations"] if args.quick else list(PARTS))
     seeds = args.seeds[:1] if args.quick else args.seeds
-    rows = []
+    csv = args.out / "mfdmc_runs.csv"
+    runs = save([], [], csv)
     if not args.report_only:
         for part in parts:
-            rows += run_part(part, args.ml1m_seeds if part == "ml1m" else seeds, args.quick)
-    csv = args.out / "mfdmc_runs.csv"
-    runs = save(rows, [] if args.report_only else parts, csv)
+            for seed in args.ml1m_seeds if part == "ml1m" else seeds:
+                runs = save(run_part(part, [seed], args.quick), [(part, seed)], csv)  # as it goes
     from benchmarks.mfdmc_report import write_report
 
     write_report(runs, args.out / "mfdmc.md", seeds, args.quick, description(args))

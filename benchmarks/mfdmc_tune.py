@@ -12,16 +12,56 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
 
-from benchmarks.harness import RESULTS, quiet
+from benchmarks.harness import RESULTS, machine_header, markdown_table, quiet
 from benchmarks.mfdmc_core import fit, load, measure, plain_mf_settings
 from hmf_core.training.settings import with_preset
 
 START = {"family": "mfdmc", "use_bias": True, "init_std": 0.1, "logit_lr": 1e-2}
 OUT = RESULTS / "mfdmc_tuning.csv"
+NOTES = [
+    "Start: MFDMC with biases, init_std 0.1, logit_lr 1e-2, V 4, 10 centres per view, loss "
+    "weights 0.01, margin 1, pruning from epoch 40 at threshold 0.5, d 20, lr 1e-3, wd 1e-4, "
+    "batch 1024, patience 5, up to 512 epochs; each trial overrides the fields it names.",
+    "Chosen on validation RMSE and on cluster quality (genre AMI, mean max membership), never "
+    "on test RMSE. k-means MF: KMeans with k 10 on plain MF's item vectors (same split, seed).",
+    "Trials ran two or three at a time on a 2-core machine shared with other jobs: times are "
+    "upper bounds.",
+]
+
+
+def write_table(csv: Path, out: Path, extra: list[str]) -> None:
+    """mfdmc_tuning.md: every trial of `csv` in the order run, its per-view figures joined."""
+    trials = pd.read_csv(csv)
+    rows = []
+    for _, trial in trials.iterrows():
+        views = [v for v in range(1, 5) if pd.notna(trial.get(f"genre_ami_{v}"))]
+
+        def joined(prefix: str, trial=trial, views=views) -> str:
+            return " / ".join(f"{trial[f'{prefix}_{v}']:.3f}" for v in views)
+
+        rows.append(
+            {
+                "trial (overrides of the start)": trial["trial"],
+                "split": trial["split"],
+                "val RMSE": trial["val_rmse"],
+                "test RMSE": trial["test_rmse"],
+                "best epoch": trial["best_epoch"],
+                "s to best": trial["to_best_s"],
+                "genre AMI per view": joined("genre_ami"),
+                "k-means MF": f"{trial['genre_ami_mf_1']:.3f}",
+                "item mean max p": joined("item_mean_max"),
+                "user mean max p": joined("user_mean_max"),
+                "active item centres": trial["active_item"],
+            }
+        )
+    title = "MFDMC interpretable: tuning on ML-100K validation (seed 0)"
+    lines = [machine_header(title, None, extra), markdown_table(pd.DataFrame(rows))]
+    out.write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trial", action="append", default=[], help="JSON overrides")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--table", type=Path, help="write this markdown table of --out's trials")
     args = parser.parse_args(argv)
     quiet()
     torch.set_num_threads(1)
+    if args.table:
+        write_table(Path(args.out), args.table, NOTES)
+        return 0
     mfs = {}
     for text in args.trial:
         overrides = json.loads(text)
