@@ -33,6 +33,8 @@ MAX_VIEWS = 4  # per-view columns kept in the rows
 
 @lru_cache(maxsize=4)
 def _ratings(dataset: str):
+    if dataset == "ml-1m":  # no header, '::' between fields, no timestamps
+        return read_ratings(DATA / DATASETS[dataset][0], positions="user,item,rating", sep="::")
     return read_ratings(DATA / DATASETS[dataset][0])
 
 

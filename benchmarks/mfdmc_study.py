@@ -33,15 +33,15 @@ from hmf_core.training.settings import with_preset
 TUNED = {
     "use_bias": True,
     "init_std": 0.1,
-    "logit_lr": 1e-2,
+    "logit_lr": 3e-2,
     "views": 4,
     "user_centres": 10,
     "item_centres": 10,
-    "view_entropy_weight": 0.3,
+    "view_entropy_weight": 0.01,
     "spread_weight": 0.01,
     "spread_margin": 1.0,
-    "proximity_weight": 0.01,
-    "prune_from": 5,
+    "proximity_weight": 1.0,
+    "prune_from": 3,
     "prune_threshold": 0.5,
     "lr": 1e-3,
     "weight_decay": 1e-4,
@@ -60,7 +60,7 @@ ABLATIONS = {
 PARTS = ("ml100k-random", "ml100k-temporal", "ablations", "ml1m")
 TUNED_NAME, PAPER_NAME = "MFDMC interpretable (tuned)", "MFDMC paper-like"
 HMF_I, HMF_P = "HMF interpretable", "HMF paper"
-ML1M_LIMITS = {"max_epochs": 6, "patience": 2}  # ML-1M, every model (the budget)
+ML1M_LIMITS = {"max_epochs": 5, "patience": 2}  # ML-1M, every model (the budget)
 
 
 def model_settings(name: str, split_name: str, seed: int, limits: dict):
