@@ -58,7 +58,10 @@ def _mode(group: pd.DataFrame, column: str) -> str:
 
 def _mean(runs: pd.DataFrame, dataset: str, split: str, model: str, column="test_rmse"):
     chosen = runs[(runs["dataset"] == dataset) & (runs["split"] == split)]
-    chosen = chosen[(chosen["model"] == model) & (chosen["part"] != "ablations")]
+    chosen = chosen[
+        (chosen["model"] == model)
+        & chosen["part"].isin(["ml100k-random", "ml100k-temporal", "ml1m"])
+    ]
     values = chosen[column].dropna() if column in chosen else pd.Series(dtype=float)
     return float(values.mean()) if len(values) else None
 
@@ -144,7 +147,8 @@ def write_report(runs: pd.DataFrame, out: Path, seeds, quick: bool, extra: list[
         *(targets(runs) or ["- (no ML-100K runs of the tuned MFDMC in this file)"]),
         "",
     ]
-    main = runs[runs["part"] != "ablations"]
+    rerun_mf = (runs["part"] == "soft") & (runs["model"] == "plain MF")  # a reference only
+    main = runs[(runs["part"] != "ablations") & ~rerun_mf]
     for (dataset, split), group in main.groupby(["dataset", "split"], sort=False):
         parts += [f"## {dataset}, {split} split\n", markdown_table(summary_table(group)), ""]
     ablations = runs[runs["part"] == "ablations"]
