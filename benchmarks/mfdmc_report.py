@@ -14,6 +14,19 @@ from benchmarks.harness import machine_header, markdown_table, mean_std
 MAX_VIEWS = 4
 SVD = "Surprise SVD (biased MF, SGD)"
 TUNED_NAME = "MFDMC interpretable (tuned)"
+ORDER = (  # models in the tables in this order; any other after them
+    "plain MF",
+    "biased MF",
+    "Surprise BaselineOnly",
+    SVD,
+    TUNED_NAME,
+    "MFDMC soft (logit_lr 1e-2, pruning from 5)",
+    "MFDMC paper-like",
+    "HMF interpretable",
+    "HMF paper",
+    "two-stage (MF + k-means, k 10)",
+)
+SPLITS = (("ml-100k", "random"), ("ml-100k", "temporal"), ("ml-1m", "random"))
 SOFT_LIMIT = 0.5  # "not uniformly soft": every view's mean max membership at least this
 
 
@@ -27,9 +40,15 @@ def _per_view(group: pd.DataFrame, prefix: str) -> str:
     return " / ".join(values)
 
 
+def _ordered(runs: pd.DataFrame) -> pd.DataFrame:
+    rank = {name: place for place, name in enumerate(ORDER)}
+    key = runs["model"].map(lambda m: rank.get(m, len(ORDER)))
+    return runs.assign(_rank=key).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for model, group in runs.groupby("model", sort=False):
+    for model, group in _ordered(runs).groupby("model", sort=False):
         rows.append(
             {
                 "model": model,
@@ -56,12 +75,17 @@ def _mode(group: pd.DataFrame, column: str) -> str:
     return " or ".join(str(v) for v in group[column].dropna().unique())
 
 
+def _reported(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the main tables: not the ablations, not the plain MF that part 'soft' reruns
+    as its k-means reference."""
+    rerun_mf = (runs["part"] == "soft") & (runs["model"] == "plain MF")
+    return runs[(runs["part"] != "ablations") & ~rerun_mf]
+
+
 def _mean(runs: pd.DataFrame, dataset: str, split: str, model: str, column="test_rmse"):
-    chosen = runs[(runs["dataset"] == dataset) & (runs["split"] == split)]
-    chosen = chosen[
-        (chosen["model"] == model)
-        & chosen["part"].isin(["ml100k-random", "ml100k-temporal", "ml1m"])
-    ]
+    chosen = _reported(runs)
+    chosen = chosen[(chosen["dataset"] == dataset) & (chosen["split"] == split)]
+    chosen = chosen[chosen["model"] == model]
     values = chosen[column].dropna() if column in chosen else pd.Series(dtype=float)
     return float(values.mean()) if len(values) else None
 
@@ -129,6 +153,35 @@ def targets(runs: pd.DataFrame) -> list[str]:
     return [f"- {line}" for line in lines]
 
 
+def _best_ratio(runs: pd.DataFrame, dataset: str, split: str, model: str) -> str:
+    """The best view's / level's mean genre AMI over seeds and its ratio to k-means on MF."""
+    chosen = runs[(runs["dataset"] == dataset) & (runs["split"] == split)]
+    chosen = chosen[chosen["model"] == model]
+    pairs = []
+    for level in range(1, MAX_VIEWS + 1):
+        ami, mf = f"genre_ami_{level}", f"genre_ami_mf_{level}"
+        if ami in chosen and chosen[ami].notna().any():
+            pairs.append((float(chosen[ami].mean()), float(chosen[mf].mean())))
+    if not pairs:
+        return "–"
+    ami, mf = max(pairs)
+    return f"{ami:.3f} ({ami / mf:.2f}x k-means on MF)" if mf > 0 else f"{ami:.3f}"
+
+
+def comparison(runs: pd.DataFrame) -> pd.DataFrame:
+    """The targets' figures for every cluster model (mean over seeds), side by side."""
+    rows = []
+    main = _reported(runs)
+    for model in [m for m in ORDER[4:] if m in set(main["model"])]:
+        row = {"model": model}
+        for dataset, split in SPLITS:
+            value = _mean(main, dataset, split, model)
+            row[f"{dataset} {split} test RMSE"] = value if value is not None else "–"
+            row[f"{dataset} {split} best genre AMI"] = _best_ratio(main, dataset, split, model)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def peers_settings(runs: pd.DataFrame) -> list[str]:
     if "setting" not in runs:
         return []
@@ -141,16 +194,29 @@ def peers_settings(runs: pd.DataFrame) -> list[str]:
 
 
 def write_report(runs: pd.DataFrame, out: Path, seeds, quick: bool, extra: list[str]) -> None:
+    if runs.empty:
+        raise SystemExit(f"no runs to report: {out.parent / 'mfdmc_runs.csv'} is absent or empty")
     parts = [
         machine_header("MFDMC head to head" + (" (quick mode)" if quick else ""), seeds, extra),
         "## Summary: the issue's targets (ML-100K, MFDMC interpretable (tuned), mean over seeds)\n",
         *(targets(runs) or ["- (no ML-100K runs of the tuned MFDMC in this file)"]),
         "",
+        "The cluster models side by side (mean over seeds; references on ML-100K random: "
+        + ", ".join(
+            f"{m} {_mean(runs, 'ml-100k', 'random', m):.4f}"
+            for m in ("plain MF", SVD)
+            if _mean(runs, "ml-100k", "random", m) is not None
+        )
+        + "; the paper's HMF on its split: 1.066):\n",
+        markdown_table(comparison(runs)),
+        "Two-stage predicts with its biased MF (its clusters are k-means on it afterwards), "
+        "so its RMSE is biased MF's.\n",
     ]
-    rerun_mf = (runs["part"] == "soft") & (runs["model"] == "plain MF")  # a reference only
-    main = runs[(runs["part"] != "ablations") & ~rerun_mf]
-    for (dataset, split), group in main.groupby(["dataset", "split"], sort=False):
-        parts += [f"## {dataset}, {split} split\n", markdown_table(summary_table(group)), ""]
+    main = _reported(runs)
+    for dataset, split in SPLITS:
+        group = main[(main["dataset"] == dataset) & (main["split"] == split)]
+        if len(group):
+            parts += [f"## {dataset}, {split} split\n", markdown_table(summary_table(group)), ""]
     ablations = runs[runs["part"] == "ablations"]
     if len(ablations):
         tuned = main[(main["dataset"] == "ml-100k") & (main["split"] == "random")]

@@ -64,7 +64,7 @@ SOFT_NAME = "MFDMC soft (logit_lr 1e-2, pruning from 5)"
 PARTS = ("ml100k-random", "ml100k-temporal", "ablations", "ml1m", "soft")
 TUNED_NAME, PAPER_NAME = "MFDMC interpretable (tuned)", "MFDMC paper-like"
 HMF_I, HMF_P = "HMF interpretable", "HMF paper"
-ML1M_LIMITS = {"max_epochs": 5, "patience": 2}  # ML-1M, every model (the budget)
+ML1M_LIMITS = {"max_epochs": 15, "patience": 3}  # ML-1M, every model (the budget)
 
 
 def model_settings(name: str, split_name: str, seed: int, limits: dict):
