@@ -232,6 +232,10 @@ def description(args) -> list[str]:
         f"interpretable, HMF interpretable, plain MF, biased MF and the Surprise peers at one "
         f"setting each ({PEER_GRIDS['ml1m']}), each model at most "
         f"{ML1M_LIMITS['max_epochs']} epochs, patience {ML1M_LIMITS['patience']}.",
+        "How it ran: one process per part (`--parts ml100k-random`, `ml100k-temporal`, "
+        "`ablations`, `soft`; ML-1M one process per seed: `--parts ml1m --ml1m-seeds N`), all "
+        "at once, each run on one thread; this file was then rewritten from mfdmc_runs.csv "
+        "with `--report-only`.",
         "Time: 'fit s' is the whole fit (data to test); 's to best epoch' is metrics.csv's "
         "elapsed_s at the best validation epoch. The machine was shared with other jobs, so "
         "times are upper bounds.",
@@ -242,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--ml1m-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--note", action="append", default=[], help="a line for the header")
     parser.add_argument("--paper-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--quick", action="store_true", help="one seed, 1 epoch, few models")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=None)
@@ -265,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs = save(rows, [(part, seed)], csv)  # as it goes
     from benchmarks.mfdmc_report import write_report
 
-    write_report(runs, args.out / "mfdmc.md", seeds, args.quick, description(args))
+    write_report(runs, args.out / "mfdmc.md", seeds, args.quick, description(args) + args.note)
     print(f"written: {args.out / 'mfdmc.md'}")
     return 0
 
