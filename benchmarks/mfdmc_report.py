@@ -103,11 +103,15 @@ def targets(runs: pd.DataFrame) -> list[str]:
     mine = _mean(runs, "ml-100k", "random", TUNED_NAME)
     mf, svd = (_mean(runs, "ml-100k", "random", m) for m in ("plain MF", SVD))
     if None not in (mine, mf, svd):
-        ok = mine <= mf - 0.01 and mine <= svd + 0.005
+        ok = mine <= mf - 0.01
         lines.append(
-            f"**{'MET' if ok else 'MISSED'}**: random split test RMSE {mine:.4f}: at least 0.01 "
-            f"below plain MF ({mf:.4f}: {mf - mine:+.4f}) and within 0.005 of Surprise SVD "
-            f"({svd:.4f}: {mine - svd:+.4f})."
+            f"**{'MET' if ok else 'MISSED'}**: random split test RMSE {mine:.4f} at least 0.01 "
+            f"below plain MF's ({mf:.4f}: {mine - mf:+.4f})."
+        )
+        ok = mine <= svd + 0.005
+        lines.append(
+            f"**{'MET' if ok else 'MISSED'}**: random split test RMSE {mine:.4f} within 0.005 of "
+            f"Surprise SVD's ({svd:.4f}: {mine - svd:+.4f})."
         )
     paper = _mean(runs, "ml-100k", "temporal", TUNED_NAME)
     if paper is not None:
