@@ -108,7 +108,7 @@ def test_mfdmc_on_the_train_page_then_its_curves_on_the_metrics_page(tmp_path, m
 
     # the presets are MFDMC's own (hmf_core.training.settings.FAMILY_PRESETS)
     assert at.segmented_control(key="train_preset").value == "interpretable"
-    assert at.number_input(key="train_view_entropy_weight").value == pytest.approx(0.05)
+    assert at.number_input(key="train_view_entropy_weight").value == pytest.approx(0.01)
     assert (
         at.checkbox(key="train_prune").value and at.number_input(key="train_prune_from").value == 5
     )

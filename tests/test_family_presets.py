@@ -49,7 +49,7 @@ def test_mfdmc_paper_preset_is_the_method_notes_section_7():
 def test_mfdmc_interpretable_preset_has_biases_fast_logits_and_the_tuned_values():
     chosen = with_preset("interpretable", family="mfdmc", data="r.csv")
     assert (chosen.use_bias, chosen.init_std, chosen.logit_lr) == (True, 0.1, 1e-2)
-    assert MFDMC_TUNED == {"view_entropy_weight": 0.05, "prune_from": 5}
+    assert MFDMC_TUNED == {"prune_from": 5}
     for name, value in MFDMC_TUNED.items():
         assert getattr(chosen, name) == value, name
     # the spectral warm start is read (a block of the vectors per view); HMF's entropy weight
@@ -100,11 +100,11 @@ def test_the_cli_preset_with_family_mfdmc_gives_its_recipe():
     assert {n: getattr(paper, n) for n in SECTION_7} == SECTION_7
     default = typed("--family", "mfdmc")  # --preset's default: interpretable
     assert default.preset == "interpretable"
-    assert (default.prune_from, default.view_entropy_weight) == (5, 0.05)
+    assert (default.prune_from, default.view_entropy_weight) == (5, 0.01)
     assert (default.use_bias, default.logit_lr) == (True, 1e-2)
     # a flag typed wins over the recipe, even at TrainSettings' default value
     mixed = typed("--family", "mfdmc", "--prune-from", "40", "--views", "2")
-    assert (mixed.prune_from, mixed.views, mixed.view_entropy_weight) == (40, 2, 0.05)
+    assert (mixed.prune_from, mixed.views, mixed.warm_start) == (40, 2, "spectral")
 
 
 def test_an_mfdmc_flag_not_typed_never_overwrites_the_recipe_even_without_given():
@@ -113,7 +113,7 @@ def test_an_mfdmc_flag_not_typed_never_overwrites_the_recipe_even_without_given(
     args = build_parser().parse_args(["train", "--data", "r.csv", "--family", "mfdmc"])
     assert args.prune_from is None and args.views is None and args.view_combine is None
     chosen = settings_from_args(args)
-    assert (chosen.prune_from, chosen.view_entropy_weight) == (5, 0.05)
+    assert (chosen.prune_from, chosen.warm_start) == (5, "spectral")
     trial = settings_from_args(argparse.Namespace(**{**vars(args), "views": 2}))  # a sweep point
     assert (trial.views, trial.prune_from) == (2, 5)
     hmf = settings_from_args(build_parser().parse_args(["train", "--data", "r.csv"]))
