@@ -17,6 +17,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from hmf_core.models.registry import FAMILIES
+
 PAGES = (
     "Data",
     "Train",
@@ -42,6 +44,7 @@ KINDS = (
 )
 LONG = 300_000  # ms: training and maps on a busy 2-core machine
 CLICK = 30_000  # ms: a click that has not settled by then is broken, not slow
+PROBE = 3_000  # ms: a searched picker shows a listed option by then (drawn in the browser)
 
 IDLE = """() => {
   const app = document.querySelector('[data-testid=stApp]');
@@ -117,6 +120,7 @@ class Clicks:
         # Seconds from the click to the server's "script finished" (the rest is the browser).
         self.server: dict[str, list[float]] = defaultdict(list)
         self.misses = 0  # map clicks that selected nothing (not timed)
+        self.trainings: dict[str, dict[str, float]] = {}  # run -> epoch seconds (`train`)
         self.finished = {"script": 0, "any": 0}  # script runs the server reported finished
         page.on("websocket", lambda socket: socket.on("framereceived", self._frame))
 
@@ -215,44 +219,64 @@ class Clicks:
         self.idle()
 
     def train(
-        self, user_clusters: int, item_clusters: int, epochs: int, wait=True, split=None
+        self,
+        user_clusters: int | None,
+        item_clusters: int | None,
+        epochs: int,
+        wait=True,
+        split=None,
+        family: str | None = None,
     ) -> str:
-        """Train a run from the Train page (with `split`, if given, picked in its form); wait
-        until it (and its maps) are done."""
+        """Train a run from the Train page (with `family` and `split`, if given, picked in its
+        form; cluster counts None: the form's own, e.g. MFDMC's views and centres, which have no
+        "User clusters" field); wait until it (and its maps) are done. `trainings[name]` keeps
+        the Train click's time (epoch seconds) and, when waited for, when the app showed the run
+        finished and its map."""
         from playwright.sync_api import expect
 
         page = self.page
         self.open("Train")
-        for label, value in (
-            ("User clusters", user_clusters),
-            ("Item clusters", item_clusters),
-            ("Max epochs", epochs),
-        ):
+        if family is not None:
+            self.choose(".st-key-train_family", FAMILIES[family].label)
+        fields = [("Max epochs", epochs)]
+        if item_clusters is not None:
+            fields.insert(0, ("Item clusters", item_clusters))
+        if user_clusters is not None:
+            fields.insert(0, ("User clusters", user_clusters))
+        for label, value in fields:
             field = page.get_by_label(label, exact=True)
             field.fill(str(value))
             field.press("Enter")
             self.idle()
         if split is not None:
-            box = page.locator(".st-key-train_split")
-            self.open_selectbox(box)
-            page.get_by_role("option", name=split, exact=True).click()
-            expect_value(box, split)
-            self.idle()
+            self.choose(".st-key-train_split", split)
         run_heading = page.get_by_role("heading", name=re.compile(r"^Run ")).first
         before = run_heading.inner_text() if run_heading.count() else ""
+        clicked = time.time()
         page.locator(".st-key-train_button button").click()
         expect(run_heading).to_be_visible(timeout=LONG)
         expect(run_heading).not_to_have_text(before, timeout=LONG)
         name = run_heading.inner_text()[4:]
+        self.trainings[name] = {"clicked": clicked}
         if wait:
             expect(page.locator(".stMarkdownBadge").filter(has_text="finished")).to_be_visible(
                 timeout=LONG
             )
+            self.trainings[name]["finished_shown"] = time.time()
             expect(page.locator(".st-key-stop_button")).to_have_count(0, timeout=LONG)
             self.open("Map")
             expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
+            self.trainings[name]["map_shown"] = time.time()
             self.idle()
         return name
+
+    def choose(self, selector: str, value: str) -> None:
+        """Pick `value` (an option's whole text) in the selectbox at `selector`."""
+        box = self.page.locator(selector)
+        self.open_selectbox(box)
+        self.page.get_by_role("option", name=value, exact=True).click()
+        expect_value(box, value)
+        self.idle()
 
     def open_run(self, name: str) -> None:
         """Open run `name` (kept in the URL as ?run=, beside the dataset's ?data=)."""
@@ -388,15 +412,43 @@ class Clicks:
     def _pick_clusters(self, kind: str, key_prefix: str, shown, repeats: int) -> None:
         box = self.page.locator(f"[class*='st-key-{key_prefix}']").first
         box.wait_for()
-        for cluster in range(repeats):
-            if f"cluster {cluster} ·" in box.locator("input").input_value():
-                cluster = repeats + cluster
-            self.open_selectbox(box, f"cluster {cluster} ·")
+        picked, missing = set(), set()
+        for turn in range(repeats):
+            cluster = self._next_cluster(box, turn, repeats, picked, missing)
+            picked.add(cluster)
             self.timed(
                 kind,
                 self.option(f"cluster {cluster} ·").click,
                 lambda expect, cluster=cluster: expect(shown(cluster)).to_be_visible(),
             )
+
+    def _next_cluster(self, box, turn: int, repeats: int, picked: set, missing: set) -> int:
+        """The cluster the `turn`-th pick chooses, left shown in the open, searched picker:
+        cluster `turn`, or `repeats + turn` when that one is shown already. Where the picker
+        lists neither (an MFDMC view keeps only its centres that pruning left), the first
+        listed cluster not shown now, one not picked yet first; `missing` collects those the
+        picker does not list."""
+        current = box.locator("input").input_value()
+        wanted = repeats + turn if f"cluster {turn} ·" in current else turn
+        others = [c for c in range(wanted) if f"cluster {c} ·" not in current]
+        for cluster in [wanted, *sorted(others, key=lambda c: (c in picked, c))]:
+            if cluster not in missing:
+                if self._listed(box, cluster):
+                    return cluster
+                missing.add(cluster)
+        raise AssertionError(f"no cluster to pick but the one shown ({current})")
+
+    def _listed(self, box, cluster: int) -> bool:
+        """Whether the picker lists `cluster`: searched for, its option is left shown."""
+        from playwright.sync_api import TimeoutError as Timeout
+
+        self.open_selectbox(box, f"cluster {cluster} ·")
+        try:
+            self.option(f"cluster {cluster} ·").wait_for(timeout=PROBE)
+        except Timeout:
+            self.page.keyboard.press("Escape")
+            return False
+        return True
 
     def affinity_pick(self, repeats: int) -> None:
         self.open("Cluster affinity")
@@ -412,7 +464,8 @@ class Clicks:
         self._pick_clusters(
             "membership: pick a cluster",
             "members_cluster_user_",
-            lambda c: self.page.get_by_text(re.compile(rf"User cluster {c} \(level")).first,
+            # HMF: "(level 1, size ...)"; a family with views (MFDMC): "(view 1, size ...)"
+            lambda c: self.page.get_by_text(re.compile(rf"User cluster {c} \((level|view) ")).first,
             repeats,
         )
 
@@ -451,7 +504,7 @@ class Clicks:
                 "metrics: open",
                 self.nav("Metrics").click,
                 lambda expect: (
-                    expect(self.page.get_by_text(re.compile(r"HMF Test RMSE"))).to_be_visible(),
+                    expect(self.page.get_by_text(re.compile(r"\w Test RMSE"))).to_be_visible(),
                     expect(self.page.locator(".st-key-metrics_curve_train_loss")).to_be_visible(),
                 ),
             )
@@ -474,16 +527,18 @@ class Clicks:
 # --- the whole sequence ---------------------------------------------------------------------
 
 
-def run_clicks(clicks: Clicks, repeats: int, epochs: int, data: Path) -> None:
-    """The whole measurement: upload, train, every kind of click, then reloads while a second
-    run trains (which it stops)."""
+def run_clicks(clicks: Clicks, repeats: int, epochs: int, data: Path, family: str = "hmf") -> str:
+    """The whole measurement: upload, train (HMF: 40 user and 40 item clusters; another family
+    at the Train page's own settings for it, its preset's), every kind of click, then reloads
+    while a second run trains (which it stops). Returns the name of the run the clicks used."""
     folder = data.parent
     clicks.upload(data, folder / "u.item", folder / "u.user")
-    finished = finished_run(clicks.runs_dir)
+    clusters, picked = ((40, 40), None) if family == "hmf" else ((None, None), family)
+    finished = finished_run(clicks.runs_dir, family)
     if finished:  # --runs: the run of an earlier measurement, so before / after share a model
         clicks.open_run(finished)
     else:
-        finished = clicks.train(40, 40, epochs)
+        finished = clicks.train(*clusters, epochs, family=picked)
     clicks.page_switches(repeats)
     clicks.map_colour(repeats)
     clicks.map_cluster_click(repeats)
@@ -493,18 +548,21 @@ def run_clicks(clicks: Clicks, repeats: int, epochs: int, data: Path) -> None:
     clicks.explain_item(repeats)
     clicks.metrics(repeats)
     clicks.reload("reload: finished run", finished, repeats)
-    training = clicks.train(40, 40, 500, wait=False)
+    training = clicks.train(*clusters, 500, wait=False, family=picked)
     clicks.reload("reload: while training", training, repeats)
     clicks.stop_training()
+    return finished
 
 
-def finished_run(runs_dir: Path | None) -> str | None:
-    """The newest finished run with a UMAP map in `runs_dir`, if any."""
+def finished_run(runs_dir: Path | None, family: str = "hmf") -> str | None:
+    """The newest finished run of `family` with a UMAP map in `runs_dir`, if any."""
     from hmf_core.runs.manager import run_status, runs
 
     if runs_dir is None or not runs_dir.exists():
         return None
     for run in runs(runs_dir):
-        if run_status(run).phase == "finished" and "umap" in run.maps_ready():
+        if run_status(run).phase != "finished" or "umap" not in run.maps_ready():
+            continue
+        if run.meta().get("family", "hmf") == family:
             return run.name
     return None

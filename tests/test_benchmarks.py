@@ -10,8 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import shared_file
 
 from benchmarks.time_to_best import selected_settings
+from hmf_dev.browser import require_chromium
+from hmf_dev.clicks import KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
@@ -156,6 +159,34 @@ def test_maps_quick(tmp_path):
     assert row["data"] == "ML-100K size"
     assert row["UMAP fitted on"] == row["rows (users + items + clusters)"] == "2,925"  # no sample
     assert 0 < number(row["UMAP + placement s"]) < number(row["maps ready s (fresh process)"])
+
+
+@pytest.mark.browser
+def test_latency_quick_on_an_mfdmc_run(tmp_path):
+    """Issue 20: `benchmarks.latency --family mfdmc --quick` picks MFDMC on the Train page,
+    times every kind of click on the run (the pages' "view" where HMF's say "level") and writes
+    latency_mfdmc.md, never HMF's latency.md, naming the family and the seconds from the Train
+    click to the run's best epoch (~80 s on 2 cores)."""
+    require_chromium()
+    data = shared_file("ml-100k/u.data")
+    run_study(
+        "latency", "--family", "mfdmc", "--quick", "--data", str(data), "--out", str(tmp_path)
+    )
+    report = tmp_path / "latency_mfdmc.md"
+    assert not (tmp_path / "latency.md").exists()
+    assert "Family: mfdmc." in report.read_text() and "preset interpretable" in report.read_text()
+    kinds = table_with(report, "under_1s_p95")
+    assert [row["kind"] for row in kinds] == list(KINDS)
+    assert all(number(row["p50_s"]) > 0 for row in kinds)
+    (run,) = table_with(report, "click_to_best_s")
+    assert (run["family"], run["preset"], run["epochs_run"]) == ("mfdmc", "interpretable", "2")
+    assert run["best_epoch"] in ("1", "2") and run["stopped_early"] == "no"
+    started, best = number(run["click_to_started_s"]), number(run["click_to_best_s"])
+    assert 0 < started < best < number(run["click_to_finished_shown_s"])
+    assert number(run["click_to_finished_shown_s"]) <= number(run["click_to_map_shown_s"])
+    assert best == pytest.approx(started + number(run["train_s_to_best"]), abs=2e-3)
+    clicks = pd.read_csv(tmp_path / "latency_mfdmc_clicks.csv")
+    assert set(clicks["kind"]) == set(KINDS) and (clicks["seconds"] > 0).all()
 
 
 def test_time_to_best_reads_the_clusters_accuracy_selected(tmp_path):
