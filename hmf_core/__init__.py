@@ -63,6 +63,7 @@ PUBLIC = {
     "grouping_word": "models.interface",
     "WARM_STARTS": "models.hmf",
     "FAMILIES": "models.registry",
+    "model_name": "models.registry",
     # training: settings, the task -> metric map, memory estimates, evaluation
     "TASKS": "training.metrics",
     "METRIC_LABELS": "training.metrics",

@@ -159,6 +159,8 @@ def test_mfdmc_on_the_train_page_then_its_curves_on_the_metrics_page(tmp_path, m
     assert at.number_input(key="train_prune_from").value == 0
 
     visit(at, "metrics")
+    labels = [metric.label for metric in at.metric]
+    assert "MFDMC Test RMSE" in labels and "HMF Test RMSE" not in labels  # the family's name
     drawn = family_charts(at)
     assert set(drawn) == CHART_KEYS, chart_titles(at)
     timeline = pruning_timeline(run.metrics())

@@ -22,6 +22,7 @@ from hmf_core import (
     job_running,
     loss_term_curves,
     lower_is_better,
+    model_name,
     pruning_timeline,
     rule_text,
     run_status,
@@ -91,7 +92,7 @@ def _test_metrics(run, settings: dict, test: dict, mf_test: dict) -> None:
     """The test metrics (beside MF's, when the run trained it), the paper's figures and the
     full-ranking metrics."""
     names = [k for k in test if k.startswith("test_") and not is_full_ranking(k)]
-    _metric_cells(test, mf_test, names)
+    _metric_cells(test, mf_test, names, model_name(settings.get("family")))
     rows = [
         {
             "model": "HMF",
@@ -122,7 +123,7 @@ def _test_metrics(run, settings: dict, test: dict, mf_test: dict) -> None:
     _full_ranking(run, test, mf_test, settings.get("task", "rating"))
 
 
-def _metric_cells(test: dict, mf_test: dict, names: list[str]) -> None:
+def _metric_cells(test: dict, mf_test: dict, names: list[str], model: str) -> None:
     """A metric card per test metric (its difference to MF's as the delta), the best epoch and
     the epochs run."""
     cells = st.columns(len(names) + 2)
@@ -131,7 +132,7 @@ def _metric_cells(test: dict, mf_test: dict, names: list[str]) -> None:
         if _number(test, name) and _number(mf_test, name):
             delta = f"{test[name] - mf_test[name]:+.4f} vs MF"
         cell.metric(
-            f"HMF {charts.METRIC_NAMES.get(name, name)}",
+            f"{model} {charts.METRIC_NAMES.get(name, name)}",
             f"{test[name]:.4f}" if _number(test, name) else _missing(test, name),
             delta=delta,
             delta_color="inverse" if lower_is_better(name) else "normal",

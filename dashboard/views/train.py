@@ -26,6 +26,7 @@ from hmf_core import (
     format_duration,
     format_metrics,
     metric_names,
+    model_name,
     read_error_message,
     run_note,
     run_status,
@@ -219,7 +220,7 @@ def _progress(status: RunStatus, settings: dict) -> None:
         queued = 0.0 if status.phase.startswith("queued") else None  # waiting: not begun
         fraction, text = step_of(hmf) or (queued, status.phase)
         st.progress(1.0 if fraction is None else fraction, text=f"{literal(text)}…")
-    metrics = {"HMF epochs": str(int(hmf.get("epoch") or 0))}
+    metrics = {f"{model_name(settings.get('family'))} epochs": str(int(hmf.get("epoch") or 0))}
     if settings.get("compare_mf"):
         metrics["MF epochs"] = str(int((status.mf or {}).get("epoch") or 0))
     metrics["Elapsed"] = format_duration(status.elapsed_s)
@@ -269,7 +270,8 @@ def _outcome(run, status: RunStatus) -> None:
         mf_run = run.comparison()
         mf_shown = format_metrics(mf_run.test_metrics()) if mf_run is not None else ""
         st.success(
-            f"HMF Test {format_metrics(test)} (best epoch {test.get('best_epoch')})"
+            f"{model_name(run.settings().get('family'))} Test {format_metrics(test)} "
+            f"(best epoch {test.get('best_epoch')})"
             + (f" · MF Test {mf_shown}" if mf_shown else ""),
             icon=":material/check_circle:",
         )

@@ -51,6 +51,7 @@ class Family:
 
     name: str  # the key: settings.json's, meta.json's and the checkpoints' "family"
     label: str  # what the CLI's help and the Train page call it
+    short: str  # what metric labels call its model: "HMF Test RMSE", "MFDMC epochs"
     config: type  # a frozen dataclass with n_users, n_items, dim and to_dict()
     model: type  # a ClusterModel: model(config)
     start: Callable[[Any, int], Any]  # (config, seed) -> the model as training starts it
@@ -130,6 +131,7 @@ FAMILIES: dict[str, Family] = {
     "hmf": Family(
         name="hmf",
         label="HMF (hierarchical matrix factorization)",
+        short="HMF",
         config=HMFConfig,
         model=HMF,
         start=initial_model,
@@ -140,6 +142,7 @@ FAMILIES: dict[str, Family] = {
     "twostage": Family(
         name="twostage",
         label="MF then k-means (the two-stage baseline)",
+        short="Two-stage",
         config=twostage.TwoStageConfig,
         model=twostage.TwoStage,
         start=twostage.initial_model,
@@ -151,6 +154,7 @@ FAMILIES: dict[str, Family] = {
     "mfdmc": Family(
         name="mfdmc",
         label="MFDMC (multi-view clusters, pruned as they train)",
+        short="MFDMC",
         config=mfdmc.MFDMCConfig,
         model=mfdmc.MFDMC,
         start=mfdmc.initial_model,
@@ -168,6 +172,11 @@ def family(name: str | None) -> Family:
     if name not in FAMILIES:
         raise ValueError(f"model family must be one of {', '.join(FAMILIES)}, not {name!r}")
     return FAMILIES[name]
+
+
+def model_name(name: str | None) -> str:
+    """The short name of a family's model ("HMF" for None or a family this version lacks)."""
+    return FAMILIES[name].short if name in FAMILIES else FAMILIES[DEFAULT_FAMILY].short
 
 
 def build_model(name: str | None, config: dict):
