@@ -215,7 +215,7 @@ def write_report(runs: pd.DataFrame, out: Path, seeds, quick: bool, extra: list[
         raise SystemExit(f"no runs to report: {out.parent / 'mfdmc_runs.csv'} is absent or empty")
     parts = [
         machine_header("MFDMC head to head" + (" (quick mode)" if quick else ""), seeds, extra),
-        "## Summary: the issue's targets (ML-100K, MFDMC interpretable (tuned), mean over seeds)\n",
+        "## Summary: the issue's targets (ML-100K, each MFDMC setting, mean over seeds)\n",
         *(targets(runs) or ["- (no ML-100K runs of the tuned MFDMC in this file)"]),
         "",
         "The cluster models side by side (mean over seeds; references on ML-100K random: "
