@@ -688,7 +688,8 @@ def _pick(
         error = DataFormatError(
             name,
             1,
-            f"a {role} column (named like {', '.join(candidates[:3])}) in the header",
+            f"{'an' if role == 'item' else 'a'} {role} column (named like "
+            f"{', '.join(candidates[:3])}) in the header",
             f"{listing}; name {'them' if len(unnamed) > 1 else 'it'} with {flags} "
             "(Data page: Column names)",
         )
