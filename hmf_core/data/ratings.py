@@ -2,7 +2,9 @@
 
 Knows MovieLens 100K (`u.data`), 1M (`ratings.dat`), latest (`ratings.csv`), a MovieLens
 `.zip` as downloaded, and any CSV/TSV/parquet with a header whose columns can be recognised
-(or are named explicitly). Knows nothing about models.
+(or are named explicitly); MovieLens files without a header by their name or their content,
+whatever they are called; any of these compressed (gzip, bzip2, xz, zstandard). Knows
+nothing about models.
 """
 
 from __future__ import annotations
