@@ -114,8 +114,8 @@ def _unpack(name: str, kind: str, path: Path, data: bytes | None, packed: int) -
     allowed = expansion_allowed(packed)
     errors = _damage_errors()
     parts, total = [], 0
-    source = io.BytesIO(data) if data is not None else open(path, "rb")
     try:
+        source = io.BytesIO(data) if data is not None else open(path, "rb")
         with source, _reader(name, kind, source) as reader:
             while chunk := reader.read(min(READ, allowed + 1 - total)):
                 total += len(chunk)
