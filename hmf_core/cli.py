@@ -101,7 +101,8 @@ def _add_input_arguments(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--data",
-        help="rating file (u.data, ratings.dat, ratings.csv, a MovieLens .zip, CSV/TSV/parquet); "
+        help="rating file (u.data, ratings.dat, ratings.csv, a MovieLens .zip, CSV/TSV/parquet; "
+        "MovieLens files known by content; .gz .bz2 .xz .zst read as such); "
         "required unless --config names it",
     )
     train.add_argument("--items", help="item metadata (u.item, movies.csv, any CSV keyed by id)")

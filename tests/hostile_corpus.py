@@ -9,8 +9,11 @@ ratings equal), and none for a clean file. `python tests/hostile_corpus.py` prin
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import gzip
 import io
+import lzma
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -141,6 +144,56 @@ def corpus() -> list[Case]:
             "ml.zip",
             _zip({"ml-100k/u.data": b"7\t8\t5\t881250949\n"}, zipfile.ZIP_STORED),
             Accepted(["7"], ["8"], [5.0], [881250949]),
+        ),
+        # --- compressed files, read by their first bytes whatever their name (issue 21) ---
+        Case(
+            "compressed-gzip-good",
+            "ratings.csv.gz",
+            gzip.compress(b"userId,movieId,rating\n7,8,4.5\n9,8,3\n"),
+            Accepted(["7", "9"], ["8", "8"], [4.5, 3.0]),
+        ),
+        Case(
+            "compressed-xz-u.data",
+            "u.data.xz",
+            lzma.compress(b"196\t242\t3\t881250949\n"),
+            Accepted(["196"], ["242"], [3.0], [881250949]),
+        ),
+        Case(
+            "compressed-gzip-bomb",
+            "r.csv.gz",
+            gzip.compress(b"userId,movieId,rating\n" + b"1,1,5\n" * 3_000_000, 9),
+            Clean(None, "a gzip file that expands at most 100x beyond 16 MiB"),
+        ),
+        Case(
+            "compressed-gzip-over-file-limit",
+            "r.csv.gz",
+            gzip.compress(b"user,item,rating\n" + b"1,2,4\n" * 100),
+            Clean(None, "HMF_MAX_FILE_BYTES"),
+            env={"HMF_MAX_FILE_BYTES": "500"},
+        ),
+        Case(
+            "compressed-gzip-truncated",
+            "r.csv.gz",
+            gzip.compress(GOOD.encode() * 50)[:30],
+            Clean(None, "an intact gzip file"),
+        ),
+        Case(
+            "compressed-bz2-damaged",
+            "r.csv.bz2",
+            bz2.compress(GOOD.encode())[:10] + b"\x00" * 40,
+            Clean(None, "an intact bzip2 file"),
+        ),
+        Case(
+            "compressed-twice",
+            "r.csv.gz.gz",
+            gzip.compress(gzip.compress(GOOD.encode())),
+            Clean(None, "one layer of compression"),
+        ),
+        Case(
+            "compressed-gzip-binary-inside",
+            "r.csv.gz",
+            gzip.compress(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01"),
+            Clean(None, "binary"),
         ),
         # --- timestamps (crashed or were silently wrong) ---
         Case(
@@ -484,6 +537,18 @@ def corpus() -> list[Case]:
             "u.data",
             b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n",
             Accepted(["196", "186"], ["242", "302"], [3.0, 3.0], [881250949, 891717742]),
+        ),
+        Case(  # a MovieLens layout without a header, known by its content (issue 21)
+            "u.data-renamed",
+            "small.data",
+            b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n",
+            Accepted(["196", "186"], ["242", "302"], [3.0, 3.0], [881250949, 891717742]),
+        ),
+        Case(
+            "ratings.dat-renamed-no-timestamps",
+            "ml1m.txt",
+            b"1::1193::5\n1::661::3\n",
+            Accepted(["1", "1"], ["1193", "661"], [5.0, 3.0]),
         ),
         Case(
             "ratings.dat-good",

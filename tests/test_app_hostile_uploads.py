@@ -12,6 +12,8 @@ SUBSET = (
     "zip-encrypted",  # zips
     "zip-bomb",
     "zip-good",
+    "compressed-gzip-good",  # compressed (issue 21)
+    "compressed-gzip-bomb",
     "time-iso-9999",  # timestamps
     "time-milliseconds",
     "ids-markup",  # ids

@@ -219,30 +219,36 @@ def test_a_missing_logger_package_is_one_line_with_the_pip_command(tmp_path, cap
 # --- headerless files by position ---------------------------------------------------------------
 
 
-def ml1m_head(folder: Path, lines: int = 3000) -> Path:
+def ml1m_head(folder: Path, lines: int = 3000, separator: str = "::") -> Path:
+    """The first `lines` of ML-1M's ratings without timestamps; with another `separator` than
+    its '::' it is no MovieLens layout (read only by position)."""
     source = shared_file("ml-1m/ratings_no_timestamps.dat")
     with open(source, encoding="utf-8") as handle:
-        head = [next(handle) for _ in range(lines)]
-    path = folder / "ratings_no_timestamps.dat"
+        head = [next(handle).replace("::", separator) for _ in range(lines)]
+    path = folder / ("ratings_no_timestamps.dat" if separator == "::" else "ratings.txt")
     path.write_text("".join(head))
     return path
 
 
 def test_a_headerless_file_reads_by_position_and_its_error_says_how(tmp_path):
-    path = ml1m_head(tmp_path)
+    path = ml1m_head(tmp_path, separator=";")
     with pytest.raises(DataFormatError) as raised:
         read_ratings(path)
     assert str(raised.value) == (
-        "ratings_no_timestamps.dat, line 1: expected a header with distinct column names, "
+        "ratings.txt, line 1: expected a header with distinct column names, "
         "'1' appears twice; if the file has no header, name its 3 columns by position: "
-        "--columns user,item,rating --sep ::"
+        "--columns user,item,rating --sep ';' (Data page: Columns by position, Separator)"
     )
-    data = read_ratings(path, positions="user,item,rating", sep="::")
-    first = pd.read_csv(path, sep="::", engine="python", header=None, names=["u", "i", "r"])
+    data = read_ratings(path, positions="user,item,rating", sep=";")
+    first = pd.read_csv(path, sep=";", header=None, names=["u", "i", "r"])
     assert len(data.table) == len(first) == 3000
     assert data.n_users == first["u"].nunique() and data.n_items == first["i"].nunique()
     assert data.table["rating"].mean() == pytest.approx(first["r"].mean())
     assert not data.has_timestamp and not data.implicit
+    # ML-1M's own '::' layout needs no options: it is recognised by its content (issue 21)
+    by_content = read_ratings(ml1m_head(tmp_path))
+    assert by_content.table["rating"].tolist() == data.table["rating"].tolist()
+    assert "Read as MovieLens 1M ratings.dat without timestamps" in by_content.notes[0]
     # a 2-column file gets user,item; a file whose first line is words gets no such hint
     (tmp_path / "pairs.txt").write_text("7;8\n7;9\n")
     with pytest.raises(DataFormatError, match="--columns user,item --sep ';'"):
@@ -252,13 +258,13 @@ def test_a_headerless_file_reads_by_position_and_its_error_says_how(tmp_path):
         read_ratings(tmp_path / "words.csv")
     assert "--columns" not in str(words.value) and "--user-col" in str(words.value)
     with pytest.raises(ValueError, match="'usr'"):
-        read_ratings(path, positions="usr,item,rating", sep="::")
+        read_ratings(path, positions="usr,item,rating", sep=";")
 
 
 def test_the_cli_reads_a_headerless_file_by_position(tmp_path):
+    plain = cli("train", "--data", ml1m_head(tmp_path, separator=";"), "--run-dir", tmp_path / "x")
+    assert plain.returncode == 2 and "--columns user,item,rating --sep ';'" in plain.stderr
     path = ml1m_head(tmp_path)
-    plain = cli("train", "--data", path, "--run-dir", tmp_path / "refused")
-    assert plain.returncode == 2 and "--columns user,item,rating --sep ::" in plain.stderr
     flags = ["--columns", "user,item,rating", "--sep", "::", "--no-projection", *TINY]
     result = cli("train", "--data", path, "--run-dir", tmp_path / "run", *flags)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -49,7 +49,9 @@ def data_page() -> None:
         "Ratings to train on: any file `hmf_core` reads (MovieLens `u.data`, `ratings.dat`, "
         "`ratings.csv`, a MovieLens `.zip`, or a CSV / TSV / parquet with user, item and "
         "optionally rating and timestamp columns), plus optional item and user metadata "
-        "(`u.item`, `movies.csv`, `u.user`, `users.dat`, or a CSV keyed by id)."
+        "(`u.item`, `movies.csv`, `u.user`, `users.dat`, or a CSV keyed by id). MovieLens "
+        "files are recognised by their content whatever they are called, and any of these "
+        "may be compressed (`.gz`, `.bz2`, `.xz`, `.zst`)."
     )
     source = st.segmented_control(
         "Source", SOURCES, default=SOURCES[0], required=True, key="data_source"
@@ -214,7 +216,7 @@ def _upload_source(columns: tuple) -> None:
     ratings = left.file_uploader(
         "Rating file",
         key="upload_ratings",
-        help="u.data, ratings.dat, ratings.csv, a .zip, CSV/TSV/parquet",
+        help="u.data, ratings.dat, ratings.csv, a .zip, CSV/TSV/parquet; .gz .bz2 .xz .zst too",
         **sized,
     )
     items = middle.file_uploader(

@@ -123,7 +123,8 @@ def store_uploads(
     """Save uploaded (name, bytes) files as `<runs>/uploads/<sha256 of the ratings>/<role>/<name>`
     and return the dataset made of them (not yet checked: see `open_dataset`).
 
-    The original name is kept because it decides the format (`u.data`, `ratings.dat`...).
+    The original name is kept because it can decide the format (`u.data`, `ratings.dat`...;
+    files are also recognised by their content).
     Same bytes -> same path, so an upload is stored once and can be reopened later
     (`earlier_uploads`)."""
     folder = uploads_root() / hashlib.sha256(ratings[1]).hexdigest()[:16]

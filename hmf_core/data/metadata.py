@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from hmf_core.common.errors import DataFormatError
+from hmf_core.data.compressed import unpacked
+from hmf_core.data.layouts import METADATA_LAYOUTS, recognised
 from hmf_core.data.ratings import ITEM_NAMES, USER_NAMES, find_column
 from hmf_core.data.textfiles import TextSource, guess_delimiter, open_text, read_delimited
 
@@ -66,18 +68,19 @@ ML1M_OCCUPATIONS = [
 def read_metadata(
     path: str | Path, *, data: bytes | None = None, kind: str = "item"
 ) -> pd.DataFrame:
-    """Read item (`kind="item"`) or user (`kind="user"`) metadata; index = original id."""
-    text = open_text(path, data)
+    """Read item (`kind="item"`) or user (`kind="user"`) metadata; index = original id.
+    A compressed file is unpacked first; a MovieLens file is known by its name (without the
+    compression suffix) or, whatever it is called, by its content (hmf_core.data.layouts)."""
+    path = Path(path)
+    packed = unpacked(path, data)
+    text = open_text(path, packed.data)
     name = text.name
-    base = name.lower()
-    if base == "u.item":
-        return _ml100k_items(name, text)
-    if base == "u.user":
-        return _ml100k_users(name, text)
-    if base == "movies.dat":
-        return _ml1m_movies(name, text)
-    if base == "users.dat":
-        return _ml1m_users(name, text)
+    base = packed.format_name.lower()
+    if base not in MOVIELENS_READERS:
+        layout = recognised(text, METADATA_LAYOUTS)
+        base = layout.name if layout is not None else base
+    if base in MOVIELENS_READERS:
+        return MOVIELENS_READERS[base](name, text)
     return _generic(name, text, kind)
 
 
@@ -130,6 +133,14 @@ def _ml1m_users(name: str, text: TextSource) -> pd.DataFrame:
     ]
     users["age"] = pd.to_numeric(users["age"], errors="coerce")
     return _finish_users(_with_ids(users, name, "id"))
+
+
+MOVIELENS_READERS = {  # file name -> its reader; by content: the layout's name
+    "u.item": _ml100k_items,
+    "u.user": _ml100k_users,
+    "movies.dat": _ml1m_movies,
+    "users.dat": _ml1m_users,
+}
 
 
 def _generic(name: str, text: TextSource, kind: str) -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 Knows MovieLens 100K (`u.data`), 1M (`ratings.dat`), latest (`ratings.csv`), a MovieLens
 `.zip` as downloaded, and any CSV/TSV/parquet with a header whose columns can be recognised
-(or are named explicitly). Knows nothing about models.
+(or are named explicitly); MovieLens files without a header by their name or their content,
+whatever they are called; any of these compressed (gzip, bzip2, xz, zstandard). Knows
+nothing about models.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ import pyarrow.parquet as pq
 
 from hmf_core.common.errors import DataFormatError
 from hmf_core.common.progress import Report, monotone, span
+from hmf_core.data.compressed import (
+    HEAD,
+    PARQUET_MAGIC,
+    ZIP_MAGIC,
+    bomb_refusal,
+    expansion_allowed,
+    unpacked,
+)
+from hmf_core.data.layouts import RATING_LAYOUTS, recognised, sample_lines
 from hmf_core.data.textfiles import (
+    TextSource,
     guess_delimiter,
     header_names,
     max_file_bytes,
@@ -182,7 +194,6 @@ TIME_RANGE = "1677-09-22 and 2262-04-11"
 # Unix time units by magnitude: seconds below 1e11 (year 5138), milliseconds below 1e14, ...
 TIME_UNITS = (("seconds", 1, 1e11), ("milliseconds", 1_000, 1e14), ("microseconds", 10**6, 1e17))
 DEFAULT_MAX_ROWS = 50_000_000  # $HMF_MAX_ROWS
-DEFAULT_MAX_ZIP_RATIO = 100  # $HMF_MAX_ZIP_RATIO: a larger expansion (above 16 MiB) is a bomb
 ID_TYPE = pa.dictionary(pa.int32(), pa.string())  # ids as text, stored once per block
 # Where each part of a reading starts, as a fraction of it (progress reports): parsing the text
 # takes PARSED, then the columns are checked. From the phases' times on a generated 20M-row
@@ -215,6 +226,9 @@ def read_ratings(
 ) -> RatingData:
     """Read a rating file. `data` lets a caller pass the bytes of an upload named `path`.
     Every failure of the file is a DataFormatError naming the file, the line, the expectation.
+    A gzip, bzip2, xz or zstandard file is unpacked first (hmf_core.data.compressed); a zip or
+    parquet file is known by its name or its first bytes, a MovieLens file without a header by
+    its name or its content (hmf_core.data.layouts).
     `positions` names the columns of a file without a header by position ('user,item,rating',
     parse_positions); `sep` is its field separator (any text; guessed when not given), or that
     of a file with a header the guess gets wrong.
@@ -230,29 +244,32 @@ def read_ratings(
         "rating": rating_col,
         "timestamp": timestamp_col,
     }
-    if path.name.lower().endswith(".zip"):
+    packed = unpacked(path, data)
+    data, base, head = packed.data, packed.format_name.lower(), packed.head
+    if base.endswith(".zip") or head.startswith(ZIP_MAGIC):
         name, data = _member_of_zip(path, data)
-        path = Path(name)
-    base = path.name.lower()
-    if base.endswith(".parquet"):
+        path, base, head = Path(name), Path(name).name.lower(), data[:HEAD]
+    if base.endswith(".parquet") or head.startswith(PARQUET_MAGIC):
         return _from_parquet(path, data, explicit, report)
     source = open_text(path, data)
-    if positions:
-        separator = sep or MOVIELENS_RAW.get(base, (None,))[0] or guess_delimiter(source)
-        columns, header = positions, False
-        explicit = {role: role if role in positions else None for role in ROLES}
-    elif base in MOVIELENS_RAW:
-        separator, columns = MOVIELENS_RAW[base]
-        separator = sep or separator
-        header = False
-    else:
-        separator = sep or guess_delimiter(source)
-        header = True
-        try:
-            columns = header_names(source, separator)
-            _roles(source.name, columns, explicit)  # a header not understood: the hint below
-        except DataFormatError as error:
-            raise _with_position_hint(error, source, separator) from None
+    return _from_text(source, base, explicit, positions, sep, report, packed.notes)
+
+
+def _from_text(
+    source: TextSource,
+    base: str,
+    explicit: dict,
+    positions: list[str] | None,
+    sep: str | None,
+    report: Report,
+    notes: list[str],
+    hints: bool = True,
+) -> RatingData:
+    """The ratings of an opened text file whose format name is `base` (see read_ratings);
+    `hints`: a header not understood says which options would read the file."""
+    separator, columns, header, explicit, how = _layout(
+        source, base, explicit, positions, sep, hints
+    )
     roles = _roles(source.name, columns, explicit)
     types = {roles["user"]: ID_TYPE, roles["item"]: ID_TYPE}
     if roles["rating"]:
@@ -275,26 +292,83 @@ def read_ratings(
                 report=span(report, 0.0, PARSED),
             )
         ]
-        notes = [] if source.encoding == "UTF-8" else [f"Encoding: {source.encoding}."]
+        stated = [*notes, *how]
+        if source.encoding != "UTF-8":
+            stated.append(f"Encoding: {source.encoding}.")
         try:  # a list, so that _clean holds the only reference and frees columns as it goes
-            return _clean(held, source.name, roles, line_of, notes, source.encoding, report=report)
+            return _clean(held, source.name, roles, line_of, stated, source.encoding, report=report)
         except _AsText as again:
             types[again.column] = pa.string()
 
 
-def _with_position_hint(error: DataFormatError, source, separator: str) -> DataFormatError:
-    """`error` (a header not understood), with the remedy for a file that has no header when
-    the first line looks like data (a field is a number) and has 2-4 fields: name them by
-    position with --columns and --sep (the Data page's column options)."""
-    fields = [field.strip() for field in source.first_line().split(separator)]
-    if not 2 <= len(fields) <= 4 or not any(_is_number(field) for field in fields):
-        return error
-    roles = ",".join(ROLES[: len(fields)])
-    hint = (
-        f"; if the file has no header, name its {len(fields)} columns by position: "
-        f"--columns {roles} --sep {shown_separator(separator)}"
-    )
-    return DataFormatError(error.file, error.line, error.expected, error.found + hint)
+def _layout(source, base, explicit, positions, sep, hints) -> tuple:
+    """(separator, column names, whether the file has a header, the roles named explicitly,
+    notes on how it was recognised) of a text file: by position when asked, by name
+    (MOVIELENS_RAW), by content (a MovieLens layout without a header), else by its header."""
+    if positions:
+        separator = sep or MOVIELENS_RAW.get(base, (None,))[0] or guess_delimiter(source)
+        named = {role: role if role in positions else None for role in ROLES}
+        return separator, positions, False, named, []
+    if base in MOVIELENS_RAW:
+        separator, columns = MOVIELENS_RAW[base]
+        return sep or separator, columns, False, explicit, []
+    layout = None if any(explicit.values()) else recognised(source, RATING_LAYOUTS, sep)
+    if layout is not None:
+        note = (
+            f"Read as {layout.title} (recognised by its content): no header, columns "
+            f"{', '.join(layout.columns)} separated by {shown_separator(layout.separator)}."
+        )
+        return layout.separator, list(layout.columns), False, explicit, [note]
+    try:
+        separator = sep or guess_delimiter(source)
+        columns = header_names(source, separator)
+        _roles(source.name, columns, explicit)  # a header not understood: the hint below
+    except DataFormatError as error:
+        raise (_with_hint(error, source, sep, explicit) if hints else error) from None
+    return separator, columns, True, explicit, []
+
+
+HINT_SEPARATORS = (",", "\t", ";", "|", "::", " ", ":")
+
+
+def _with_hint(error: DataFormatError, source, sep: str | None, explicit: dict):
+    """`error` (a header not understood) with the options that read the file, when some do:
+    its columns by position (a file without a header, whose first line looks like data) or
+    another separator. Each remedy is tried on the file's first lines and named only if they
+    read with it; it then replaces the --user-col advice (a header would be a data row)."""
+    first = source.first_line()
+    for separator in (sep,) if sep else HINT_SEPARATORS:
+        fields = [field.strip() for field in first.split(separator)]
+        shown = shown_separator(separator)
+        if 2 <= len(fields) <= 4 and any(_is_number(field) for field in fields):
+            roles = ",".join(ROLES[: len(fields)])
+            remedy = (
+                f"if the file has no header, name its {len(fields)} columns by position: "
+                f"--columns {roles} --sep {shown} (Data page: Columns by position, Separator)"
+            )
+            if _reads(source, {}, roles, separator):
+                return _hinted(error, remedy)
+        elif len(fields) >= 2 and not sep and _reads(source, explicit, None, separator):
+            remedy = f"it reads with --sep {shown} (Data page: Separator)"
+            return _hinted(error, remedy)
+    return error
+
+
+def _hinted(error: DataFormatError, remedy: str) -> DataFormatError:
+    found = getattr(error, "listing", error.found)
+    return DataFormatError(error.file, error.line, error.expected, f"{found}; {remedy}")
+
+
+def _reads(source, explicit: dict, positions: str | None, separator: str) -> bool:
+    """Whether the first lines of `source` read with these options (a remedy to name)."""
+    sample = "\n".join(sample_lines(source)).encode("utf-8")
+    lines = TextSource(source.name, "UTF-8", buffer=sample)
+    options = parse_positions(positions) if positions else None
+    try:
+        _from_text(lines, "", explicit, options, separator, monotone(None), [], hints=False)
+    except (DataFormatError, ValueError):
+        return False
+    return True
 
 
 def _is_number(text: str) -> bool:
@@ -306,9 +380,14 @@ def _is_number(text: str) -> bool:
 
 
 def _roles(name: str, columns: list[str], explicit: dict) -> dict:
+    unnamed = [
+        role
+        for role, candidates in (("user", USER_NAMES), ("item", ITEM_NAMES))
+        if explicit[role] is None and find_column(columns, candidates) is None
+    ]
     return {
-        "user": _pick(name, columns, explicit["user"], USER_NAMES, "user"),
-        "item": _pick(name, columns, explicit["item"], ITEM_NAMES, "item"),
+        "user": _pick(name, columns, explicit["user"], USER_NAMES, "user", unnamed=unnamed),
+        "item": _pick(name, columns, explicit["item"], ITEM_NAMES, "item", unnamed=unnamed),
         "rating": _pick(name, columns, explicit["rating"], RATING_NAMES, "rating", required=False),
         "timestamp": _pick(
             name, columns, explicit["timestamp"], TIME_NAMES, "timestamp", required=False
@@ -346,12 +425,11 @@ def _member_of_zip(path: Path, data: bytes | None) -> tuple[str, bytes]:
         if info.flag_bits & 0x1:
             raise DataFormatError(name, None, "an unencrypted zip member", "it is encrypted")
         limit = max_file_bytes()
-        ratio = _env_int("HMF_MAX_ZIP_RATIO", DEFAULT_MAX_ZIP_RATIO)
-        allowed = min(limit, max(16 << 20, ratio * max(1, info.compress_size)))
+        allowed = expansion_allowed(info.compress_size)
         if info.file_size > limit:
             raise size_refusal(name, info.file_size)
         if info.file_size > allowed:
-            raise _bomb(name, info.compress_size, info.file_size, ratio)
+            raise _bomb(name, info.compress_size, info.file_size)
         parts, total = [], 0
         try:
             with archive.open(info) as member:
@@ -360,7 +438,7 @@ def _member_of_zip(path: Path, data: bytes | None) -> tuple[str, bytes]:
                     if total > allowed:  # the declared size lied
                         if total > limit:
                             raise size_refusal(name, total)
-                        raise _bomb(name, info.compress_size, total, ratio)
+                        raise _bomb(name, info.compress_size, total)
                     parts.append(chunk)
         except NotImplementedError as exc:
             raise DataFormatError(
@@ -375,13 +453,8 @@ def _member_of_zip(path: Path, data: bytes | None) -> tuple[str, bytes]:
     return name, b"".join(parts)
 
 
-def _bomb(name: str, packed: int, size: int, ratio: int) -> DataFormatError:
-    return DataFormatError(
-        name,
-        None,
-        f"a zip member that expands at most {ratio}x beyond 16 MiB (set HMF_MAX_ZIP_RATIO)",
-        f"it expands {packed:,} bytes to {size:,}",
-    )
+def _bomb(name: str, packed: int, size: int) -> DataFormatError:
+    return bomb_refusal(name, "a zip member", f"it expands {packed:,} bytes to {size:,}")
 
 
 def _from_parquet(path: Path, data: bytes | None, explicit: dict, report: Report) -> RatingData:
@@ -595,6 +668,7 @@ def _pick(
     candidates: tuple[str, ...],
     role: str,
     required: bool = True,
+    unnamed: list[str] | None = None,
 ) -> str | None:
     if explicit is not None:
         if explicit not in columns:
@@ -610,13 +684,19 @@ def _pick(
         hint = ""
         if len(columns) == 1 and any(sep in columns[0] for sep in ";|:,\t"):
             hint = " (the header has one column only: is the delimiter one we know: , tab ; | ?)"
-        raise DataFormatError(
+        unnamed = unnamed or [role]
+        listing = f"the columns are {', '.join(repr(c[:40]) for c in columns[:12])}{hint}"
+        flags = " and ".join(f"--{each}-col" for each in unnamed)
+        error = DataFormatError(
             name,
             1,
-            f"a {role} column (named like {', '.join(candidates[:3])}) in the header",
-            f"the columns are {', '.join(map(repr, columns[:20]))}{hint}; "
-            f"name it explicitly with --{role}-col",
+            f"{'an' if role == 'item' else 'a'} {role} column (named like "
+            f"{', '.join(candidates[:3])}) in the header",
+            f"{listing}; name {'them' if len(unnamed) > 1 else 'it'} with {flags} "
+            "(Data page: Column names)",
         )
+        error.listing = listing  # what _with_hint keeps when another remedy reads the file
+        raise error
     return found
 
 
