@@ -168,13 +168,13 @@ def test_compare_names_runs_and_tells_twins_apart(tmp_path):
         write_run(tmp_path, "r4"),
     ]
     assert run_labels(runs) == {
-        "r1": "baseline (r1)",
-        "r2": "baseline (r2)",
+        "r1": "baseline · r1",
+        "r2": "baseline · r2",
         "r3": "deep",
         "r4": "r4",
     }
     table = compare_table(runs)
-    assert list(table.columns[:4]) == ["name", "note", "test_rmse", "best_epoch"]
+    assert list(table.columns[:5]) == ["name", "data", "note", "test_rmse", "best_epoch"]
     assert table.columns[-1] == "run"
     assert table.set_index("run").loc["r3", ["name", "note"]].tolist() == ["deep", "depth 3"]
     curves = compare_curves(runs)

@@ -140,8 +140,8 @@ def changed_settings(old: dict, new: dict) -> list[str]:
 def compare_table(runs: list[RunDir]) -> pd.DataFrame:
     """One row per run: its name (see `run_labels`), its data (`data_labels`) and note, its
     test metrics (and its MF comparison's, where there is one) and best epoch, the settings
-    that tell runs apart, the cluster quality headline (level 1), and the run directory. Runs that cannot be read still
-    get a row with their name."""
+    that tell runs apart, the cluster quality headline (level 1), and the run directory. Runs
+    that cannot be read still get a row with their name."""
     rows = []
     labels, datasets = run_labels(runs), data_labels(runs)
     for run in runs:
