@@ -181,8 +181,14 @@ def _fill(values: dict) -> None:
 
 def reset_form(dataset: Dataset, implicit: bool) -> None:
     """The "Reset to defaults" button (and a new dataset): the app's defaults in every field."""
-    _fill(default_values(dataset, implicit))
+    values = {
+        key: float(value) if key in FLOATS else value
+        for key, value in default_values(dataset, implicit).items()
+        if _accepted(key, value)
+    }
+    _fill(values)
     st.session_state["train_form_origin"] = None  # the defaults, not a run
+    st.session_state["train_form_defaults"] = values
 
 
 def sync_form(dataset: Dataset, run: RunDir | None, implicit: bool) -> None:
@@ -231,10 +237,16 @@ def form_origin(
             "trained on this dataset."
         )
     else:
-        split = settings.split if settings else st.session_state.get("train_split")
+        defaults = st.session_state.get("train_form_defaults") or {}
+        differs = [
+            key.removeprefix("train_")
+            for key, value in defaults.items()
+            if key in st.session_state and st.session_state[key] != value
+        ]
         text = (
             f"The form holds the app's defaults for **{literal(dataset.label)}** (split "
-            f"{literal(split)}, this dataset's default)."
+            f"{literal(defaults.get('train_split'))}, this dataset's default); "
+            + (f"changed since: {', '.join(differs)}." if differs else "nothing is changed yet.")
         )
     if run is not None and shown is not None and not _same_data(shown, dataset):
         text += (
