@@ -74,7 +74,7 @@ def fake_run(root, folder: str, data: str, fingerprint: str, rmse: float, create
     (path / "meta.json").write_text(json.dumps(meta))
     (path / "progress.json").write_text(json.dumps({"state": "finished", "pid": 999_999_999}))
     (path / "test_metrics.json").write_text(json.dumps({"test_rmse": rmse, "best_epoch": 2}))
-    curve = "epoch,train_loss,val_rmse\n1,1.2,%s\n2,1.0,%s\n" % (rmse + 0.1, rmse)
+    curve = f"epoch,train_loss,val_rmse\n1,1.2,{rmse + 0.1}\n2,1.0,{rmse}\n"
     (path / "metrics.csv").write_text(curve)
 
 
@@ -98,9 +98,9 @@ def test_compare_names_each_runs_data_warns_when_it_differs_and_keeps_their_curv
     assert compared["data"].to_dict() == {"movies": "u.data", "products": "products.csv"}
     assert compared.loc["products", "test_rmse"] == pytest.approx(0.96)
     (warning,) = at.warning
-    assert warning.value == (
-        "These runs were trained on 2 different datasets or splits (u.data: movies; "
-        "products.csv: products): their metrics are not comparable."
+    assert shown(warning.value) == (  # the runs newest first
+        "These runs were trained on 2 different datasets or splits (products.csv: products; "
+        "u.data: movies): their metrics are not comparable."
     )
     (chart,) = at.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
@@ -136,8 +136,8 @@ def test_the_train_form_on_new_data_starts_from_the_defaults_and_resets_to_them(
     assert at.selectbox(key="train_split").value == "random"  # this dataset's default
     (origin,) = [box.value for box in at.info if "The form holds" in box.value]
     assert shown(origin) == (
-        f"The form holds the app's defaults for {shown_label(at)} (split random, this "
-        "dataset's default); nothing is changed yet. The run beside, tiny, trained on "
+        f"The form holds the app's defaults for **{shown_label(at)}** (split random, this "
+        "dataset's default); nothing is changed yet. The run beside, **tiny**, trained on "
         "ratings.csv: its settings were not copied."
     )
 
@@ -147,7 +147,7 @@ def test_the_train_form_on_new_data_starts_from_the_defaults_and_resets_to_them(
     assert at.number_input(key="train_dim").value == 7  # the form is not overwritten
     assert at.segmented_control(key="train_task").value == "rating"  # tiny-ranking's is not
     assert "changed since: dim." in texts(at)
-    assert "The run beside, tiny-ranking, trained on ratings.csv" in texts(at)
+    assert "The run beside, **tiny-ranking**, trained on ratings.csv" in texts(at)
     at.button(key="train_reset").click().run()  # Reset to defaults
     assert at.number_input(key="train_dim").value == DEFAULTS.dim != 7
     assert "The form holds the app's defaults" in texts(at) and "nothing is changed" in texts(at)
