@@ -227,8 +227,9 @@ def form_origin(
             if field not in ("data", "items", "users", "columns")
         ]
         text = (
-            f"The form opened with the settings of run **{literal(run.label)}** "
-            f"(directory {literal(run.name)}, beside it). Train starts a new run; "
+            f"The form opened with the settings of run **{literal(run.label)}** (beside it"
+            + (f", directory {literal(run.name)}" if run.label != run.name else "")
+            + "). Train starts a new run; "
             + (f"changed since: {', '.join(differs)}." if differs else "nothing is changed yet.")
         )
     elif origin:
