@@ -218,25 +218,41 @@ def _curve_figure(curves, metric: str, separate: bool = False):
     )
     if separate:
         figure.update_yaxes(matches=None)  # each dataset on its own scale
-    diverged = picked[picked["diverged"]]
-    if not diverged.empty:  # NaN or infinite: a marker at the top, never a point at infinity
-        top = shown["value"].max() if not shown.empty else 1.0
-        figure.add_scatter(
-            x=diverged["epoch"],
-            y=[top] * len(diverged),
-            mode="markers+text",
-            marker={"symbol": "triangle-down", "size": 12, "color": DIVERGED_COLOUR},
-            text=["diverged"] * len(diverged),
-            textposition="bottom center",
-            customdata=diverged["name"],
-            hovertemplate="%{customdata}: diverged at epoch %{x}<extra></extra>",
-            name="diverged (not a finite number)",
-        )
+    groups = picked.groupby("data", sort=False) if separate else [(None, picked)]
+    for index, (_, group) in enumerate(groups):
+        _diverged_markers(figure, group, shown, legend=index == 0)
     rows = picked["data"].nunique() if separate else 1
     figure.update_layout(
         height=420 * rows if rows > 1 else 420, legend={"orientation": "h", "y": -0.2}
     )
     return figure
+
+
+def _diverged_markers(figure, group, shown, legend: bool) -> None:
+    """The diverged epochs of `group`'s runs (NaN or infinite): markers at the top of the
+    panel their runs are drawn in, never points at infinity."""
+    diverged = group[group["diverged"]]
+    if diverged.empty:
+        return
+    names = set(group["name"])
+    finite = shown[shown["name"].isin(names)]
+    axes = next(((t.xaxis, t.yaxis) for t in figure.data if t.name in names), ("x", "y"))
+    top = finite["value"].max() if not finite.empty else 1.0
+    figure.add_scatter(
+        x=diverged["epoch"],
+        y=[top] * len(diverged),
+        xaxis=axes[0],
+        yaxis=axes[1],
+        mode="markers+text",
+        marker={"symbol": "triangle-down", "size": 12, "color": DIVERGED_COLOUR},
+        text=["diverged"] * len(diverged),
+        textposition="bottom center",
+        customdata=diverged["name"],
+        hovertemplate="%{customdata}: diverged at epoch %{x}<extra></extra>",
+        name="diverged (not a finite number)",
+        legendgroup="diverged",
+        showlegend=legend,
+    )
 
 
 compare_page()
