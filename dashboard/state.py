@@ -30,6 +30,7 @@ from hmf_core import (
     confine,
     data_folders,
     parse_point_kind,
+    run_labels,
     run_status,
     runs_root,
 )
@@ -88,24 +89,31 @@ def open_run(name: str) -> None:
 
 
 def run_selector() -> RunDir | None:
-    """The sidebar's run picker, shared by every page; the choice is kept in the URL."""
+    """The sidebar's run picker, shared by every page. Runs are their directories: the picker's
+    value and the URL's ?run= are the directory's name (a name people gave may repeat: the
+    picker shows "name · directory" then), so a reload or a shared link opens the same run."""
     found = runs()  # runs() also reaps the processes this app started
     names = [run.name for run in found]
     pending = st.session_state.pop("open_run", None)
     if pending in names:
         st.session_state["run"] = pending
+    elif st.session_state.get("run") not in names:  # a new session (a reload): the URL's run
+        st.session_state.pop("run", None)
+        if st.query_params.get("run") in names:
+            st.session_state["run"] = st.query_params["run"]
     if not names:
         st.sidebar.caption("No runs yet: train one on the Train page.")
         return None
-    labels = {run.name: run.label for run in found}  # the user's name, else the directory's
-    name = st.sidebar.selectbox(  # the URL holds the directory's name: ?run=<name>
+    labels = run_labels(found)  # the user's name, else the directory's; twins get both
+    name = st.sidebar.selectbox(
         "Run",
         names,
         key="run",
         format_func=lambda name: labels.get(name, name),
-        bind="query-params",
         help=f"Runs live in run directories under {runs_root()}; newest first.",
     )
+    if name:
+        st.query_params["run"] = name  # the directory, never the name shown
     folder = child_folder(runs_root(), name) if name else None
     if folder is None:
         return None

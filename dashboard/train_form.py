@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 from dashboard import loads, mfdmc_form
-from dashboard.recipe import KNOBS, apply_preset, recipe_controls
+from dashboard.recipe import DEFAULT_PRESET, KNOBS, apply_preset, preset_knobs, recipe_controls
 from dashboard.text import literal
 from hmf_core import (
     FAMILIES,
@@ -32,6 +32,7 @@ from hmf_core import (
     default_split,
     parse_cluster_counts,
     task_metric_text,
+    with_preset,
     without_unused,
 )
 
@@ -130,56 +131,130 @@ def _accepted(key: str, value) -> bool:
     return key not in choices or value in choices[key]
 
 
-def sync_form(dataset: Dataset, run: RunDir | None) -> None:
-    """Before the form is drawn: when the run beside it changed (a reload with ?run=, a run
-    picked in the list or the sidebar, a run just started), fill the form with that run's
-    settings; else, when the dataset changed, choose that dataset's default split. A value the
-    user changes afterwards is kept until then."""
-    if run is not None and st.session_state.get("train_form_run") != run.name:
-        st.session_state["train_form_run"] = run.name
-        st.session_state["train_form_data"] = dataset.ratings
-        try:
-            settings = run.settings()
-        except DamagedFile:
-            return
-        for key, value in _form_values(settings).items():
-            if _accepted(key, value):
-                st.session_state[key] = float(value) if key in FLOATS else value
-        st.session_state["train_name"] = ""  # the form makes a new run: its own name
-        st.session_state["train_note"] = ""
-    elif st.session_state.get("train_form_data") != dataset.ratings:
-        st.session_state["train_form_data"] = dataset.ratings
-        try:
-            st.session_state["train_split"] = split_choice(dataset).method
-        except Exception:  # unreadable: the Train page says so
-            pass
-
-
-def form_origin(dataset: Dataset, run: RunDir | None, settings: TrainSettings) -> None:
-    """Under the Train button: where the form's values come from, what differs from the run
-    shown beside it."""
-    if run is None or st.session_state.get("train_form_run") != run.name:
-        return
+def _run_settings(run: RunDir | None) -> dict | None:
+    """The run's settings.json, None for no run or a damaged one."""
+    if run is None:
+        return None
     try:
-        shown = run.settings()
+        return run.settings()
     except DamagedFile:
+        return None
+
+
+def _same_data(settings: dict, dataset: Dataset) -> bool:
+    """Whether settings.json's data file is the dataset's rating file."""
+    data = settings.get("data")
+    return bool(data) and Path(data).resolve() == Path(dataset.ratings).resolve()
+
+
+def default_values(dataset: Dataset, implicit: bool) -> dict:
+    """The form's values before any run: the app's defaults (the first family with the default
+    preset's recipe, MFDMC's knobs at its own), the task the data suits, the dataset's split."""
+    family = next(iter(FAMILIES))
+    values = _form_values(asdict(with_preset(DEFAULT_PRESET, family=family)))
+    values |= preset_knobs(DEFAULT_PRESET, family)
+    values |= mfdmc_form.knob_values(vars(with_preset(DEFAULT_PRESET, family="mfdmc")))
+    values |= {
+        "train_family": family,
+        "train_task": "ranking" if implicit else "rating",
+        "train_use_threshold": True,
+        "train_threshold": 4.0,
+        "train_device": "auto",
+        "train_threads": 0,
+        "train_compare_mf": False,
+    }
+    try:
+        values["train_split"] = split_choice(dataset).method
+    except Exception:  # unreadable: the Train page says so
+        values["train_split"] = DEFAULTS.split
+    return values
+
+
+def _fill(values: dict) -> None:
+    """Put `values` (widget key -> value) in the form; the new run gets its own name."""
+    for key, value in values.items():
+        if _accepted(key, value):
+            st.session_state[key] = float(value) if key in FLOATS else value
+    st.session_state["train_name"] = ""
+    st.session_state["train_note"] = ""
+
+
+def reset_form(dataset: Dataset, implicit: bool) -> None:
+    """The "Reset to defaults" button (and a new dataset): the app's defaults in every field."""
+    values = {
+        key: float(value) if key in FLOATS else value
+        for key, value in default_values(dataset, implicit).items()
+        if _accepted(key, value)
+    }
+    _fill(values)
+    st.session_state["train_form_origin"] = None  # the defaults, not a run
+    st.session_state["train_form_defaults"] = values
+
+
+def sync_form(dataset: Dataset, run: RunDir | None, implicit: bool) -> None:
+    """Before the form is drawn. When the run beside it changed (a reload with ?run=, a run
+    picked in the list or the sidebar, a run just started) and it trained on the current
+    dataset: that run's settings. Else, when the dataset changed: the app's defaults and the
+    dataset's split (`default_values`), never the settings of a run on other data. A value the
+    user changes afterwards is kept until then."""
+    run_changed = run is not None and st.session_state.get("train_form_run") != run.name
+    data_changed = st.session_state.get("train_form_data") != dataset.ratings
+    if not (run_changed or data_changed):
         return
-    differs = [
-        field
-        for field in changed_settings(shown, asdict(settings))
-        if field not in ("data", "items", "users", "columns")
-    ]
-    text = (
-        f"The form opened with the settings of run **{literal(run.label)}** (beside it). "
-        "Train starts a new run; "
-        + (f"changed since: {', '.join(differs)}." if differs else "nothing is changed yet.")
-    )
-    if shown.get("data") and Path(shown["data"]).resolve() != Path(dataset.ratings).resolve():
-        text += (
-            f" That run trained on {literal(shown['data'])}; this one trains on the current "
-            f"dataset, {literal(dataset.label)}."
+    st.session_state["train_form_data"] = dataset.ratings
+    if run is not None:
+        st.session_state["train_form_run"] = run.name
+    settings = _run_settings(run)
+    if settings is not None and _same_data(settings, dataset):
+        _fill(_form_values(settings))
+        st.session_state["train_form_origin"] = run.name
+    elif data_changed:
+        reset_form(dataset, implicit)
+
+
+def form_origin(
+    place, dataset: Dataset, run: RunDir | None, settings: TrainSettings | None
+) -> None:
+    """In `place` (above the form), a visible line: which run the form's values came from and
+    what differs since, or that they are the app's defaults for this dataset (and why the run
+    beside, on other data, was not copied)."""
+    origin = st.session_state.get("train_form_origin")
+    shown = _run_settings(run)
+    if run is not None and origin == run.name and shown is not None:
+        differs = [
+            field
+            for field in changed_settings(shown, asdict(settings) if settings else shown)
+            if field not in ("data", "items", "users", "columns")
+        ]
+        text = (
+            f"The form opened with the settings of run **{literal(run.label)}** (beside it"
+            + (f", directory {literal(run.name)}" if run.label != run.name else "")
+            + "). Train starts a new run; "
+            + (f"changed since: {', '.join(differs)}." if differs else "nothing is changed yet.")
         )
-    st.caption(text)
+    elif origin:
+        text = (
+            f"The form opened with the settings of run directory **{literal(origin)}**, "
+            "trained on this dataset."
+        )
+    else:
+        defaults = st.session_state.get("train_form_defaults") or {}
+        differs = [
+            key.removeprefix("train_")
+            for key, value in defaults.items()
+            if key in st.session_state and st.session_state[key] != value
+        ]
+        text = (
+            f"The form holds the app's defaults for **{literal(dataset.label)}** (split "
+            f"{literal(defaults.get('train_split'))}, this dataset's default); "
+            + (f"changed since: {', '.join(differs)}." if differs else "nothing is changed yet.")
+        )
+    if run is not None and shown is not None and not _same_data(shown, dataset):
+        text += (
+            f" The run beside, **{literal(run.label)}**, trained on "
+            f"{literal(Path(shown.get('data') or '?').name)}: its settings were not copied."
+        )
+    place.info(text, icon=":material/tune:")
 
 
 # --- the widgets ------------------------------------------------------------------------------

@@ -166,6 +166,8 @@ PUBLIC = {
     "compare_curves": "runs.compare",
     "compare_table": "runs.compare",
     "run_labels": "runs.compare",
+    "data_labels": "runs.compare",
+    "incomparable": "runs.compare",
     "sweep_trials": "runs.compare",
     "without_full_ranking": "runs.compare",
     # api: a trained run in your own ids, and the train() function

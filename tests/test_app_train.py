@@ -3,6 +3,7 @@ panel and the run list, formatted metrics, per-dataset split defaults, names and
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -11,6 +12,7 @@ from conftest import shared_file, small_demo, wait_for
 from test_app import app, table, texts, upload, use_paths, visit
 
 from dashboard.text import literal
+from hmf_core.common.allowed import DATA_DIR_VARIABLE
 from hmf_core.runs.manager import run_status, stop_run
 from hmf_core.runs.rundir import RunDir
 
@@ -21,10 +23,22 @@ def metric(at, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def run_data_url(finished_runs, tmp_path, monkeypatch) -> str:
+    """?data= of the finished runs' data (the files they trained on), as a tab that used it
+    holds it: the form copies a run's settings only onto the data that run trained on."""
+    allowed = os.pathsep.join([str(tmp_path), str(finished_runs)])
+    monkeypatch.setenv(DATA_DIR_VARIABLE, allowed)
+    at = visit(app(finished_runs, monkeypatch).run(), "data")
+    use_paths(at, finished_runs / "data" / "ratings.csv", finished_runs / "data" / "people.csv")
+    token = at.query_params["data"]
+    return token[0] if isinstance(token, list) else token
+
+
 def test_the_form_shows_the_settings_of_the_run_beside_it_after_a_reload(
-    finished_runs, monkeypatch
+    finished_runs, tmp_path, monkeypatch
 ):
     at = app(finished_runs, monkeypatch)
+    at.query_params["data"] = run_data_url(finished_runs, tmp_path, monkeypatch)
     at.query_params["run"] = "tiny"  # a reloaded tab: a new session, the run from the URL
     at.run()
     visit(at, "train")
@@ -184,7 +198,7 @@ def test_names_shown_in_compare_for_twins_carry_their_directory(
     at.run()
     visit(at, "compare")
     at.multiselect(key="compare_runs").set_value(["tiny", "tiny-ranking"]).run()
-    assert sorted(table(at, "name", "note")["name"]) == ["same (tiny)", "same (tiny-ranking)"]
+    assert sorted(table(at, "name", "note")["name"]) == ["same · tiny", "same · tiny-ranking"]
 
 
 def test_a_curve_option_names_its_points_and_spans_its_data_on_a_log_axis():

@@ -52,7 +52,7 @@ def test_one_row_per_run_with_settings_metrics_and_quality(tmp_path):
 def test_curves_are_one_long_table(tmp_path):
     runs = [write_run(tmp_path, "a", 1.0), write_run(tmp_path, "b", 1.0)]
     curves = compare_curves(runs)
-    assert list(curves.columns) == ["run", "name", "epoch", "metric", "value", "diverged"]
+    assert list(curves.columns) == ["run", "name", "data", "epoch", "metric", "value", "diverged"]
     assert not curves["diverged"].any()
     assert len(curves) == 2 * 2 * 2  # runs x epochs x (train_loss, val_rmse)
     assert curves.query("run == 'b' and metric == 'val_rmse' and epoch == 2")[

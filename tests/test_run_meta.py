@@ -18,7 +18,14 @@ from conftest import DEMO_RATINGS, REPO, shared_file
 from hmf_core.data.datasets import TEMPORAL_MIN_TEST, default_split
 from hmf_core.data.ratings import RatingData, read_ratings
 from hmf_core.data.synthetic import planted_ratings, to_csv
-from hmf_core.runs.compare import changed_settings, compare_curves, compare_table, run_labels
+from hmf_core.runs.compare import (
+    changed_settings,
+    compare_curves,
+    compare_table,
+    data_labels,
+    incomparable,
+    run_labels,
+)
 from hmf_core.runs.manager import describe, format_duration, format_metrics, run_status
 from hmf_core.runs.rundir import MAX_NAME, RunDir, list_runs
 
@@ -168,17 +175,43 @@ def test_compare_names_runs_and_tells_twins_apart(tmp_path):
         write_run(tmp_path, "r4"),
     ]
     assert run_labels(runs) == {
-        "r1": "baseline (r1)",
-        "r2": "baseline (r2)",
+        "r1": "baseline · r1",
+        "r2": "baseline · r2",
         "r3": "deep",
         "r4": "r4",
     }
     table = compare_table(runs)
-    assert list(table.columns[:4]) == ["name", "note", "test_rmse", "best_epoch"]
+    assert list(table.columns[:5]) == ["name", "data", "note", "test_rmse", "best_epoch"]
     assert table.columns[-1] == "run"
     assert table.set_index("run").loc["r3", ["name", "note"]].tolist() == ["deep", "depth 3"]
     curves = compare_curves(runs)
-    assert set(curves["name"]) == {"baseline (r1)", "baseline (r2)", "deep", "r4"}
+    assert set(curves["name"]) == {"baseline · r1", "baseline · r2", "deep", "r4"}
+    assert set(table["data"]) == {"u.data"} and incomparable(runs) is None  # one file, no split
+
+
+def test_compare_names_each_runs_data_and_says_when_metrics_are_not_comparable(tmp_path):
+    """Runs are compared on their data fingerprint (data and split): equal fingerprints, one
+    label; another fingerprint on the same file name gets its first digits; other data, a
+    one-line warning naming the groups."""
+    runs = [
+        write_run(tmp_path, "a", meta={"name": "x", "data_fingerprint": "aaaa1111aaaa1111"}),
+        write_run(tmp_path, "b", meta={"name": "x", "data_fingerprint": "aaaa1111aaaa1111"}),
+        write_run(tmp_path, "c", meta={"name": "y", "data_fingerprint": "bbbb2222bbbb2222"}),
+    ]
+    assert data_labels(runs[:2]) == {"a": "u.data", "b": "u.data"}
+    assert incomparable(runs[:2]) is None
+    assert data_labels(runs) == {
+        "a": "u.data · aaaa11",
+        "b": "u.data · aaaa11",
+        "c": "u.data · bbbb22",
+    }
+    warning = incomparable(runs)
+    assert warning == (
+        "These runs were trained on 2 different datasets or splits (u.data · aaaa11: x · a, "
+        "x · b; u.data · bbbb22: y): their metrics are not comparable."
+    )
+    assert compare_table(runs).set_index("run")["data"].to_dict() == data_labels(runs)
+    assert set(compare_curves(runs)["data"]) == {"u.data · aaaa11", "u.data · bbbb22"}
 
 
 def test_changed_settings_names_the_fields_that_differ():

@@ -17,6 +17,7 @@ from hmf_core import (
     cluster_agreement,
     compare_curves,
     compare_table,
+    incomparable,
     monitor,
     run_labels,
     sweep_trials,
@@ -36,8 +37,11 @@ def compare_page() -> None:
     if not picked:
         st.info("Pick one or more runs.")
         return
+    warning = incomparable(picked)  # metrics of other data or splits: not comparable
+    if warning:
+        st.warning(literal(warning), icon=":material/warning:")
     _table(picked)
-    _curves(picked)
+    _curves(picked, separate=warning is not None)
     _agreement(picked)
 
 
@@ -99,13 +103,16 @@ def _undamaged(picked) -> list:
 def _table(picked: list) -> None:
     """The runs' settings, test metrics and cluster quality, one row a run."""
     table = compare_table(picked)
-    table = widgets.text_where_diverged(table, skip=("name", "note", "run"))
+    table = widgets.text_where_diverged(table, skip=("name", "data", "note", "run"))
     st.dataframe(
         table,
         hide_index=True,
         key="compare_table",
         column_config={
             "name": st.column_config.TextColumn("name", pinned=True),
+            "data": st.column_config.TextColumn(
+                "data", help="The data file; runs with the same label share data and split."
+            ),
             "note": st.column_config.TextColumn("note", width="medium"),
             "run": st.column_config.TextColumn("run directory"),
             "rank": st.column_config.NumberColumn("rank", help="rank in its sweep (validation)"),
@@ -169,8 +176,10 @@ def _agreement_table(keys: tuple) -> pd.DataFrame:
     return cluster_agreement(runs, models)
 
 
-def _curves(picked: list) -> None:
-    """The Curve picker and the runs' validation curves of that metric, overlaid."""
+def _curves(picked: list, separate: bool) -> None:
+    """The Curve picker and the runs' validation curves of that metric, overlaid; `separate`
+    (runs of different data or splits): one panel per dataset unless the user asks to overlay
+    them anyway."""
     curves = compare_curves(picked)
     if curves.empty:
         st.info("None of these runs has a validated epoch yet.")
@@ -179,13 +188,25 @@ def _curves(picked: list) -> None:
     monitored = [monitor(task)[0] for task in TASKS]  # val_rmse, val_hr10
     preferred = next((m for m in monitored if m in metrics), metrics[0])
     metric = st.selectbox("Curve", metrics, index=metrics.index(preferred), key="compare_metric")
-    st.plotly_chart(_curve_figure(curves, metric), key="compare_chart")
+    if separate:
+        separate = not st.checkbox(
+            "Overlay the curves of different data",
+            value=False,
+            key="compare_overlay",
+            help="Curves measured on different data or splits are drawn in one panel per "
+            "dataset; their values are not comparable.",
+        )
+    st.plotly_chart(_curve_figure(curves, metric, separate), key="compare_chart")
 
 
-def _curve_figure(curves, metric: str):
-    """One line per run; a diverged epoch is a marker at the top, never a point at infinity."""
-    picked = curves[curves["metric"] == metric].assign(name=lambda f: f["name"].map(hover))
+def _curve_figure(curves, metric: str, separate: bool = False):
+    """One line per run (one panel per dataset when `separate`); a diverged epoch is a marker
+    at the top, never a point at infinity."""
+    picked = curves[curves["metric"] == metric].assign(
+        name=lambda f: f["name"].map(hover), data=lambda f: f["data"].map(hover)
+    )
     shown = picked[~picked["diverged"]]
+    panels = {"facet_row": "data"} if separate else {}
     figure = px.line(  # run names go into the legend's HTML: escaped
         shown,
         x="epoch",
@@ -193,23 +214,45 @@ def _curve_figure(curves, metric: str):
         color="name",
         markers=True,
         labels={"value": metric, "name": "run"},
+        **panels,
     )
-    diverged = picked[picked["diverged"]]
-    if not diverged.empty:  # NaN or infinite: a marker at the top, never a point at infinity
-        top = shown["value"].max() if not shown.empty else 1.0
-        figure.add_scatter(
-            x=diverged["epoch"],
-            y=[top] * len(diverged),
-            mode="markers+text",
-            marker={"symbol": "triangle-down", "size": 12, "color": DIVERGED_COLOUR},
-            text=["diverged"] * len(diverged),
-            textposition="bottom center",
-            customdata=diverged["name"],
-            hovertemplate="%{customdata}: diverged at epoch %{x}<extra></extra>",
-            name="diverged (not a finite number)",
-        )
-    figure.update_layout(height=420, legend={"orientation": "h", "y": -0.2})
+    if separate:
+        figure.update_yaxes(matches=None)  # each dataset on its own scale
+    groups = picked.groupby("data", sort=False) if separate else [(None, picked)]
+    for index, (_, group) in enumerate(groups):
+        _diverged_markers(figure, group, shown, legend=index == 0)
+    rows = picked["data"].nunique() if separate else 1
+    figure.update_layout(
+        height=420 * rows if rows > 1 else 420, legend={"orientation": "h", "y": -0.2}
+    )
     return figure
+
+
+def _diverged_markers(figure, group, shown, legend: bool) -> None:
+    """The diverged epochs of `group`'s runs (NaN or infinite): markers at the top of the
+    panel their runs are drawn in, never points at infinity."""
+    diverged = group[group["diverged"]]
+    if diverged.empty:
+        return
+    names = set(group["name"])
+    finite = shown[shown["name"].isin(names)]
+    axes = next(((t.xaxis, t.yaxis) for t in figure.data if t.name in names), ("x", "y"))
+    top = finite["value"].max() if not finite.empty else 1.0
+    figure.add_scatter(
+        x=diverged["epoch"],
+        y=[top] * len(diverged),
+        xaxis=axes[0],
+        yaxis=axes[1],
+        mode="markers+text",
+        marker={"symbol": "triangle-down", "size": 12, "color": DIVERGED_COLOUR},
+        text=["diverged"] * len(diverged),
+        textposition="bottom center",
+        customdata=diverged["name"],
+        hovertemplate="%{customdata}: diverged at epoch %{x}<extra></extra>",
+        name="diverged (not a finite number)",
+        legendgroup="diverged",
+        showlegend=legend,
+    )
 
 
 compare_page()

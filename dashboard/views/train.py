@@ -11,7 +11,7 @@ from dashboard import gate, loads, state, train_checks, widgets
 from dashboard.pages import PAGES
 from dashboard.sharing import Access
 from dashboard.text import literal
-from dashboard.train_form import form_origin, form_settings, sync_form, train_form
+from dashboard.train_form import form_origin, form_settings, reset_form, sync_form, train_form
 from hmf_core import (
     MAX_NAME,
     MAX_NOTE,
@@ -28,6 +28,7 @@ from hmf_core import (
     metric_names,
     model_name,
     read_error_message,
+    run_labels,
     run_note,
     run_status,
     runs_root,
@@ -65,14 +66,25 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     except Exception as error:
         st.error(literal(read_error_message(dataset.ratings, error)))
         return
-    sync_form(dataset, run)
+    sync_form(dataset, run, data.implicit)
+    origin = st.empty()  # filled once the form's values are known: where they came from
+    st.button(
+        "Reset to defaults",
+        key="train_reset",
+        icon=":material/restart_alt:",
+        on_click=reset_form,
+        args=(dataset, data.implicit),
+        help="The app's defaults and this dataset's split in every field.",
+    )
     form = train_form(dataset, data.implicit)
     try:
         settings = form_settings(dataset, form)
         levels = settings.levels("user"), settings.levels("item")
     except ValueError as error:
+        form_origin(origin, dataset, run, None)
         st.error(literal(error))
         return
+    form_origin(origin, dataset, run, settings)
     sizes = train_checks.split_sizes(dataset, settings)
     if sizes is None:
         return
@@ -86,7 +98,6 @@ def _new_run(dataset: Dataset, run: RunDir | None) -> None:
     _train_button(settings, form.label, form.note, access, disabled=problem is not None)
     if problem:
         st.error(literal(problem))  # may quote a file name or a column
-    form_origin(dataset, run, settings)
 
 
 def _train_button(
@@ -315,8 +326,11 @@ def _run_list(available: list[RunDir], statuses: dict[str, RunStatus]) -> None:
     if not available:
         st.caption(f"Runs are saved under {literal(runs_root())}.")
         return
+    names = run_labels(available)  # twins: "name · directory"
     rows = [
-        loads.run_row(other, statuses.get(other.name) or run_status(other)) for other in available
+        loads.run_row(other, statuses.get(other.name) or run_status(other))
+        | {"name": names[other.name]}
+        for other in available
     ]
     st.session_state["runs_table_names"] = [row["run"] for row in rows]
     st.dataframe(
@@ -327,6 +341,7 @@ def _run_list(available: list[RunDir], statuses: dict[str, RunStatus]) -> None:
         selection_mode="single-row",
         column_config={  # the first four fit beside the form at 1440 px
             "name": st.column_config.TextColumn("name", width=170),
+            "data": st.column_config.TextColumn("data", width=110, help="The data file"),
             "state": st.column_config.TextColumn("state", width=110),
             "elapsed": st.column_config.TextColumn("elapsed", width=60),
             "test": st.column_config.TextColumn("test", width=150),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hmf_core.common.files import diverged_fields
+from hmf_core.common.files import DamagedFile, diverged_fields
 from hmf_core.interpret.quality import find_record
 from hmf_core.interpret.stability import cross_agreement, top_clusters
 from hmf_core.models.interface import SIDES, grouping_word
@@ -60,13 +60,67 @@ def _quality_headline(quality: dict) -> dict:
 
 def run_labels(runs: list[RunDir]) -> dict[str, str]:
     """Run directory -> the name people read: the run's name, with its directory added where
-    two of `runs` share a name (so a legend tells them apart)."""
+    two of `runs` share a name ("baseline · r2"), so a picker, a table or a legend tells them
+    apart (runs are their directories; names may repeat)."""
     labels = {run.name: run.label for run in runs}
-    counts = pd.Series(list(labels.values())).value_counts()
+    counts = pd.Series(list(labels.values()), dtype=object).value_counts()
     return {
-        folder: f"{label} ({folder})" if counts[label] > 1 and label != folder else label
+        folder: f"{label} · {folder}" if counts[label] > 1 and label != folder else label
         for folder, label in labels.items()
     }
+
+
+def data_key(run: RunDir) -> str:
+    """What a run's metrics are measured on: its data fingerprint (data.json's data and split,
+    meta.json's `data_fingerprint`); for a run without one (legacy, or not split yet) its data
+    file, split and seed."""
+    fingerprint = run.identity().get("data_fingerprint")
+    if fingerprint:
+        return fingerprint
+    settings = _settings(run)
+    data = settings.get("data") or ""
+    path = str(Path(data).resolve()) if data else "?"
+    return f"{path}|{settings.get('split')}|{settings.get('seed')}"
+
+
+def data_labels(runs: list[RunDir]) -> dict[str, str]:
+    """Run directory -> its dataset as people read it: the data file's name, with the first
+    digits of its data fingerprint added where runs on one file name differ in data or split
+    ("u.data · 3fa2c1"), so runs with equal labels were measured on the same data and split."""
+    keys = {run.name: data_key(run) for run in runs}
+    files = {run.name: Path(_settings(run).get("data") or "?").name for run in runs}
+    keys_of: dict[str, set] = {}
+    for folder, file in files.items():
+        keys_of.setdefault(file, set()).add(keys[folder])
+    return {
+        folder: f"{file} · {keys[folder][:6]}" if len(keys_of[file]) > 1 else file
+        for folder, file in files.items()
+    }
+
+
+def incomparable(runs: list[RunDir]) -> str | None:
+    """One line when `runs` were measured on different data or splits (their data
+    fingerprints differ, `data_key`): their metrics are not comparable. None when they agree."""
+    labels = data_labels(runs)
+    groups: dict[str, list[str]] = {}
+    names = run_labels(runs)
+    for run in runs:
+        groups.setdefault(labels[run.name], []).append(names[run.name])
+    if len(groups) < 2:
+        return None
+    shown = "; ".join(f"{data}: {', '.join(members)}" for data, members in groups.items())
+    return (
+        f"These runs were trained on {len(groups)} different datasets or splits ({shown}): "
+        "their metrics are not comparable."
+    )
+
+
+def _settings(run: RunDir) -> dict:
+    try:
+        settings = run.settings()
+    except DamagedFile:
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def changed_settings(old: dict, new: dict) -> list[str]:
@@ -84,15 +138,15 @@ def changed_settings(old: dict, new: dict) -> list[str]:
 
 
 def compare_table(runs: list[RunDir]) -> pd.DataFrame:
-    """One row per run: its name (see `run_labels`) and note, its test metrics (and its MF
-    comparison's, where there is one) and best epoch, the settings that tell runs apart, the
-    cluster quality headline (level 1), and the run directory. Runs that cannot be read still
-    get a row with their name."""
+    """One row per run: its name (see `run_labels`), its data (`data_labels`) and note, its
+    test metrics (and its MF comparison's, where there is one) and best epoch, the settings
+    that tell runs apart, the cluster quality headline (level 1), and the run directory. Runs
+    that cannot be read still get a row with their name."""
     rows = []
-    labels = run_labels(runs)
+    labels, datasets = run_labels(runs), data_labels(runs)
     for run in runs:
         settings = run.settings() if isinstance(run.settings(), dict) else {}
-        row = {"name": labels[run.name], "note": run_note(run)}
+        row = {"name": labels[run.name], "data": datasets[run.name], "note": run_note(run)}
         unused = _unused_fields(settings)
         for name in SETTINGS:
             value = None if name in unused else settings.get(name)
@@ -113,9 +167,9 @@ def compare_table(runs: list[RunDir]) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     outcome = [c for c in table.columns if c.startswith(("test_", "mf_test_")) or c == "best_epoch"]
-    first = ["name", "note", *outcome]  # what a reader compares first: names, then results
+    first = ["name", "data", "note", *outcome]  # what a reader compares first: names, results
     if table["sweep"].notna().any():  # a sweep's trials together, best first (hmf_core.runs.sweep)
-        first = ["name", "sweep", "rank", "note", *outcome]
+        first = ["name", "data", "sweep", "rank", "note", *outcome]
         order = sorted(
             range(len(table)),
             key=lambda i: (
@@ -180,10 +234,11 @@ def without_full_ranking(runs: list[RunDir]) -> list[str]:
 
 
 def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
-    """Long table for one chart: run (directory), name (see `run_labels`), epoch, metric, value
+    """Long table for one chart: run (directory), name (see `run_labels`), data (`data_labels`:
+    curves of different data are not comparable), epoch, metric, value
     (every column of metrics.csv but epoch and elapsed time) and diverged (True where the value
     was NaN or infinite: value is NaN there, and the chart marks the epoch "diverged")."""
-    labels = run_labels(runs)
+    labels, datasets = run_labels(runs), data_labels(runs)
     frames = []
     for run in runs:
         metrics = run.metrics()
@@ -200,8 +255,8 @@ def compare_curves(runs: list[RunDir]) -> pd.DataFrame:
                 }
             )
             part = part[part["value"].notna() | part["diverged"]]
-            frames.append(part.assign(run=run.name, name=labels[run.name]))
-    columns = ["run", "name", "epoch", "metric", "value", "diverged"]
+            frames.append(part.assign(run=run.name, name=labels[run.name], data=datasets[run.name]))
+    columns = ["run", "name", "data", "epoch", "metric", "value", "diverged"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]

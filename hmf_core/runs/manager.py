@@ -296,23 +296,29 @@ def format_duration(seconds: float) -> str:
 
 
 def describe(run: RunDir, status: RunStatus | None = None) -> dict:
-    """One line of a run list: name, state and elapsed time (both from `run_status`, the one
-    the Train panel shows), test metrics, task, data, depths, note, and the run directory;
+    """One line of a run list: name, data file, state and elapsed time (both from `run_status`,
+    the one the Train panel shows), test metrics, task, depths, note, and the run directory
+    (what identifies the run: names may repeat);
     a run with a damaged file is listed with the state "damaged (<file>: <reason>)"."""
     damage = run.damage()
     if damage is not None:
-        return {"name": run.label, "state": f"damaged ({damage.short})", "run": run.name}
+        return {
+            "name": run.label,
+            "data": "",
+            "state": f"damaged ({damage.short})",
+            "run": run.name,
+        }
     status = status or run_status(run)
     settings = run.settings()
     return {
         "name": run.label,
+        "data": Path(settings.get("data", "")).name,
         "state": status.phase,
         "elapsed": format_duration(status.elapsed_s),
         "test": format_metrics(run.test_metrics()),
         "note": run_note(run),
         "epoch": status.hmf.get("epoch"),
         "task": settings.get("task"),
-        "data": Path(settings.get("data", "")).name,
         "depth": f"{settings.get('user_depth')}/{settings.get('item_depth')}",
         "run": run.name,
     }
