@@ -4,13 +4,12 @@ carry (computed by hmf_core.interpret.explanation)."""
 
 from __future__ import annotations
 
-import html
-
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries
 from dashboard.quality_panel import literal
+from dashboard.text import hover
 
 COLOURS = {"cluster": "#3457d5", "rest": "#9aa3b5", "own": "#e8743b", "bias": "#19a979"}
 
@@ -27,7 +26,7 @@ def explanation_tabs(key, user: int, item: int, user_level: int, item_level: int
 def _bars_figure(bars) -> go.Figure:
     """One view's bars, largest first, one trace per kind (cluster, rest, own, bias) for the legend.
     Plain graph objects: plotly express took ~0.1 s a chart on each rerun."""
-    parts = [html.escape(part) for part in bars["part"]]  # text from files: escaped
+    parts = [hover(part) for part in bars["part"]]  # text from files: escaped
     figure = go.Figure(
         [
             go.Bar(

@@ -3,8 +3,6 @@ probability over the clusters of every level; the hierarchy across levels as a s
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
@@ -13,7 +11,7 @@ import streamlit as st
 from dashboard import queries, state, widgets
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
-from dashboard.text import literal
+from dashboard.text import hover, literal
 from hmf_core import drawn_tree, links_under, parse_point_kind
 
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
@@ -223,7 +221,7 @@ def _icicle(explored: state.Explored, side: str, top: int) -> None:
     """The largest clusters of every level as an icicle, `top` under each parent."""
     tree, shown = drawn_tree(queries.hierarchy_tree(explored.key, side, top))
     figure = px.icicle(
-        tree.assign(name=[html.escape(name) for name in tree["name"]]),  # names are data
+        tree.assign(name=[hover(name) for name in tree["name"]]),  # names are data
         ids="id",
         names="name",
         parents="parent",
