@@ -10,6 +10,8 @@ from dashboard import queries, state, widgets
 from dashboard.explain_views import explanation_tabs
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
+from hmf_core import on_scale, shown_prediction
+from hmf_core import rating_scale as data_scale
 
 
 def explain_page() -> None:
@@ -32,19 +34,30 @@ def explain_page() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         top = st.slider("Recommendations", 5, 50, 10, key="explain_k")
+        scale = rating_scale(explored)
         picks = queries.recommend(key, user, top)
+        picks = picks.assign(rating=on_scale(picks["score"].to_numpy(), scale))
         st.markdown(
             f"**Top {len(picks)} items this user did not rate in training**, by "
             "predicted score. *held out* = the user did rate it in validation or test."
+            + (
+                f" *predicted* = the model's score clipped to the data's {scale[0]:g}-"
+                f"{scale[1]:g} scale."
+                if scale
+                else ""
+            )
         )
-        columns = [c for c in ("rank", "label", "genres", "score", "held_out") if c in picks]
+        shown = ("rank", "label", "genres", "rating" if scale else "", "score", "held_out")
         st.dataframe(
             picks,
-            column_order=columns,
+            column_order=[c for c in shown if c in picks],
             hide_index=True,
             key="explain_recommendations",
             column_config={
-                "score": st.column_config.NumberColumn(format="%.3f"),
+                "rating": st.column_config.NumberColumn("predicted", format="%.2f"),
+                "score": st.column_config.NumberColumn(
+                    "model score" if scale else "score", format="%.3f"
+                ),
                 "held_out": st.column_config.TextColumn("held out"),
             },
         )
@@ -62,6 +75,24 @@ def explain_page() -> None:
     st.subheader("Why this score? One prediction, cluster pair by cluster pair")
     top_pick = int(picks["index"].iloc[0]) if len(picks) else None
     why_this_score(explored, user, top_pick, history, version)
+
+
+def rating_scale(explored) -> tuple[float, float] | None:
+    """The data's rating range on a rating run (predictions are shown clipped to it)."""
+    if explored.run.settings().get("task", "rating") != "rating":
+        return None
+    return data_scale(explored.run.data_summary())
+
+
+def prediction_metric(cell, predicted: float, scale) -> None:
+    """The prediction as shown to a user (clipped to the rating scale, as Surprise does), and
+    the clipping stated: the explanation's parts add up to the model's unclipped score."""
+    cell.metric("Prediction", f"{on_scale(predicted, scale):.3f}")
+    if on_scale(predicted, scale) != predicted:
+        cell.caption(
+            f"{shown_prediction(predicted, scale)}; the parts below add up to the "
+            f"model's score {predicted:.3f}."
+        )
 
 
 @page_fragment
@@ -102,11 +133,12 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
     predicted = queries.prediction(key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]
     cells = st.columns(3)
-    cells[0].metric("Prediction", f"{predicted:.3f}")
+    prediction_metric(cells[0], predicted, rating_scale(explored))
     cells[1].metric(
         "Sum of the contributions",
         f"{pairs['contribution'].sum():.3f}",
-        help="Equals the prediction: eq. (11) is exact, not an approximation.",
+        help="Equals the model's score (before any clipping to the rating scale): eq. (11) is "
+        "exact, not an approximation.",
     )
     cells[2].metric(
         "Actual rating",
@@ -147,11 +179,12 @@ def by_view(explored, user: int, item: int, history) -> None:
     predicted = queries.prediction(explored.key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]
     cells = st.columns(3)
-    cells[0].metric("Prediction", f"{predicted:.3f}")
+    prediction_metric(cells[0], predicted, rating_scale(explored))
     cells[1].metric(
         "Sum of the parts",
         f"{totals['contribution'].sum():.3f}",
-        help="Equals the prediction: the views' terms and the biases add up to it exactly.",
+        help="Equals the model's score (before any clipping to the rating scale): the views' "
+        "terms and the biases add up to it exactly.",
     )
     cells[2].metric(
         "Actual rating",
