@@ -400,7 +400,14 @@ def _time_figure(bins: pd.DataFrame) -> go.Figure:
 
 
 def _problems(dataset: Dataset, summary: dict) -> None:
-    """What is wrong or suspect in the files (a warning), then how they were read (notes)."""
+    """How the files were read (information: units, encoding), then what is wrong or suspect in
+    them (a warning). The notes come first, in their own box: under the warning a caption such
+    as "Timestamps read as unix seconds." read as one more problem."""
+    if summary["notes"]:
+        st.info(
+            "**How the file was read:** " + " ".join(literal(note) for note in summary["notes"]),
+            icon=":material/info:",
+        )
     problems = list(dataset.problems) + list(summary.get("problems", []))
     if summary["users"] < 2 or summary["items"] < 2:
         problems.append("Fewer than two users or items: there is nothing to factorise.")
@@ -411,10 +418,6 @@ def _problems(dataset: Dataset, summary: dict) -> None:
         )
     else:
         st.success("No problems found in the rating file.", icon=":material/check_circle:")
-    if summary["notes"]:
-        st.caption(
-            "**How the file was read:** " + " ".join(literal(note) for note in summary["notes"])
-        )
 
 
 def _splits(dataset: Dataset) -> None:
