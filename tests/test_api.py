@@ -270,7 +270,5 @@ def test_recommend_rating_is_the_score_clipped_to_the_data_scale(run):
     assert best["rating"] == high and bold.predict(1003, best["item"]) == pytest.approx(
         best["score"], rel=1e-5
     )
-    assert shown_prediction(5.4512, (0.5, 5.0)) == (
-        "5.00 (model 5.45, clipped to the 0.5-5 scale)"
-    )
+    assert shown_prediction(5.4512, (0.5, 5.0)) == ("5.00 (model 5.45, clipped to the 0.5-5 scale)")
     assert shown_prediction(3.4123, (0.5, 5.0)) == "3.412"
