@@ -229,10 +229,13 @@ def _upload_source(columns: tuple) -> None:
         help="u.user, users.dat, or a CSV keyed by user id",
         **sized,
     )
-    if ratings is None:
+    if ratings is None:  # none, or removed: its error goes with it
+        report = st.session_state.get("data_errors")
+        if report and report["origin"] == "upload":
+            del st.session_state["data_errors"]
+        st.session_state.pop("upload_signature", None)  # the same file again is read again
         if items is not None or users is not None:
             st.info("Add the rating file: metadata alone cannot be trained on.")
-        _show_errors("upload")
         return
     too_large = [f for f in (ratings, items, users) if f is not None and f.size > limit * 2**20]
     for upload in too_large:  # a client that ignored the uploader's own limit
