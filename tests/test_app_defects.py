@@ -30,3 +30,32 @@ def test_removing_a_bad_uploaded_file_clears_its_error(tmp_path, monkeypatch):
     assert not [i for i in at.info if "Nothing changed" in i.value]
     at.file_uploader(key="upload_ratings").upload("bad.csv", content).run()  # again: read again
     assert [shown(e.value) for e in at.error] == [message]
+
+
+def test_explain_bars_keep_their_width_with_200_character_names():
+    """Long cluster names squeezed the 'By item cluster' bars to ~30% of the width and pushed
+    the legend over the axis: the axis labels are cut (the hover keeps the whole name) and the
+    legend sits above the bars."""
+    import html
+
+    import pandas as pd
+
+    from dashboard.explain_views import LABEL_CHARACTERS, bars_figure
+
+    names = [f"{genre} " + "very long <i>name</i> " * 10 for genre in ("Drama", "Comedy", "War")]
+    bars = pd.DataFrame(
+        {
+            "part": [n[:200] for n in names] + ["rest", "bias"],
+            "contribution": [0.9, -0.4, 0.2, 0.1, 3.5],
+            "kind": ["cluster", "cluster", "cluster", "rest", "bias"],
+        }
+    )
+    assert min(len(part) for part in bars["part"][:3]) == 200
+    figure = bars_figure(bars)
+    axis = figure.layout.yaxis
+    assert all(len(html.unescape(text)) <= LABEL_CHARACTERS for text in axis.ticktext)
+    assert axis.ticktext[0].startswith("Drama very long &lt;i&gt;") and "…" in axis.ticktext[0]
+    assert list(axis.tickvals) == list(axis.categoryarray)  # each bar keeps its own label
+    hovered = [y for trace in figure.data for y in trace.y]
+    assert any(len(y) > 200 and y.startswith("Drama") for y in hovered)  # full name, escaped
+    assert figure.layout.legend.y >= 1 and figure.layout.legend.yanchor == "bottom"
