@@ -59,3 +59,24 @@ def test_explain_bars_keep_their_width_with_200_character_names():
     hovered = [y for trace in figure.data for y in trace.y]
     assert any(len(y) > 200 and y.startswith("Drama") for y in hovered)  # full name, escaped
     assert figure.layout.legend.y >= 1 and figure.layout.legend.yanchor == "bottom"
+
+
+def test_select_it_on_a_search_hit_opens_the_items_cluster_elsewhere(finished_runs, monkeypatch):
+    """A search hit picked with "Select it" steers Affinity and Membership to the hit's top
+    cluster, as a click on it on the map does (the search kept no top cluster: they opened
+    on their defaults)."""
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "map")
+    at.text_input(key="map_search").set_value("Toy Story (1995)").run()
+    at.button(key="map_search_select").click().run()
+    (point,) = at.session_state["selected_points"]
+    assert point["kind"] == "item" and point["top_cluster"] >= 0
+    cluster = point["top_cluster"]
+    visit(at, "affinity")
+    assert f"against item cluster {cluster}**" in texts(at)
+    visit(at, "membership")
+    version = at.session_state["selection_version"]
+    assert at.segmented_control(key=f"members_side_{version}").value == "item"
+    assert f"Item cluster {cluster}" in texts(at)
