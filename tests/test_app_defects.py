@@ -80,3 +80,29 @@ def test_select_it_on_a_search_hit_opens_the_items_cluster_elsewhere(finished_ru
     version = at.session_state["selection_version"]
     assert at.segmented_control(key=f"members_side_{version}").value == "item"
     assert f"Item cluster {cluster}" in texts(at)
+
+
+def icicle(at) -> dict:
+    """The Membership page's icicle trace, as sent to the browser."""
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    (trace,) = [t for chart in charts for t in chart["data"] if t["type"] == "icicle"]
+    return trace
+
+
+def test_the_icicles_root_label_is_dark_and_every_box_says_its_size(finished_runs, monkeypatch):
+    """Streamlit's theme wrote the root's label white on its light grey (unreadable), and a leaf
+    zoomed into was an empty box: the root's label is dark, the others white on the colours, and
+    every box says its size and share."""
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "membership")
+    trace = icicle(at)
+    colours = dict(zip(trace["ids"], trace["textfont"]["color"]))
+    (root,) = [node for node, parent in zip(trace["ids"], trace["parents"]) if not parent]
+    assert colours.pop(root) == "#262730" and trace["root"]["color"] == "#f3f5fa"
+    assert len(colours) > 2 and set(colours.values()) == {"white"}
+    assert "size %{customdata[0]:.1f}" in trace["texttemplate"]
+    assert "%{percentRoot" in trace["texttemplate"]

@@ -14,6 +14,7 @@ from dashboard.quality_panel import trust_notes
 from dashboard.text import hover, literal
 from hmf_core import drawn_tree, links_under, parse_point_kind
 
+ROOT_COLOUR, ROOT_TEXT = "#f3f5fa", "#262730"  # the icicle's root box: light grey, dark label
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
     "probability", format="%.4f", min_value=0.0, max_value=1.0
@@ -229,10 +230,17 @@ def _icicle(explored: state.Explored, side: str, top: int) -> None:
         branchvalues="remainder",
         custom_data=["size"],
     )
+    # Streamlit's theme writes every icicle label white: the root's too, unreadable on its
+    # light grey. The labels are coloured here (in the order of the figure's ids). A box also
+    # says its size and share, so a leaf zoomed into is not an empty box.
+    ids = list(figure.data[0].ids)
+    root = tree.loc[tree["level"] == 0, "id"].iloc[0]
     figure.update_traces(
         hovertemplate="%{label}<br>size %{customdata[0]:.1f}<extra></extra>",
+        texttemplate="%{label}<br>size %{customdata[0]:.1f} · %{percentRoot:.0%} of all",
+        textfont={"color": [ROOT_TEXT if node == root else "white" for node in ids]},
         maxdepth=3,
-        root_color="#f3f5fa",
+        root_color=ROOT_COLOUR,
     )
     figure.update_layout(height=560, margin={"l": 4, "r": 4, "t": 4, "b": 4})
     st.caption(
