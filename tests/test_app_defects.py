@@ -3,6 +3,7 @@ the run by its name; ..."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 from test_app import BAD_FILES, app, shown, texts, upload, visit
@@ -93,8 +94,9 @@ def icicle(at) -> dict:
 
 def test_the_icicles_root_label_is_dark_and_every_box_says_its_size(finished_runs, monkeypatch):
     """Streamlit's theme wrote the root's label white on its light grey (unreadable), and a leaf
-    zoomed into was an empty box: the root's label is dark, the others white on the colours, and
-    every box says its size and share."""
+    zoomed into was an empty box: the root's label is dark, the others white on the colours, every
+    box says its size, and a level-1 cluster holds its most probable members (shown when it is
+    zoomed into)."""
     at = app(finished_runs, monkeypatch)
     at.query_params["run"] = "tiny"
     at.run()
@@ -104,5 +106,10 @@ def test_the_icicles_root_label_is_dark_and_every_box_says_its_size(finished_run
     (root,) = [node for node, parent in zip(trace["ids"], trace["parents"]) if not parent]
     assert colours.pop(root) == "#262730" and trace["root"]["color"] == "#f3f5fa"
     assert len(colours) > 2 and set(colours.values()) == {"white"}
-    assert "size %{customdata[0]:.1f}" in trace["texttemplate"]
-    assert "%{percentRoot" in trace["texttemplate"]
+    assert trace["texttemplate"] == "%{label}<br>%{customdata[0]}"
+    details = dict(zip(trace["ids"], (row[0] for row in trace["customdata"])))
+    members = [node for node in trace["ids"] if ":member:" in node]
+    assert members and all(details[node].startswith("probability ") for node in members)
+    leaves = {node.split(":member:")[0] for node in members}  # each level-1 cluster drawn
+    assert leaves == {node for node in trace["ids"] if re.fullmatch(r"L1:\d+", node)}
+    assert all(details[node].startswith("size ") for node in leaves)
