@@ -10,6 +10,8 @@ import streamlit as st
 from dashboard import queries
 from dashboard.quality_panel import literal
 from dashboard.text import hover
+from hmf_core import on_scale, shown_prediction
+from hmf_core import rating_scale as data_scale
 
 COLOURS = {"cluster": "#3457d5", "rest": "#9aa3b5", "own": "#e8743b", "bias": "#19a979"}
 
@@ -67,3 +69,21 @@ def bars_figure(bars) -> go.Figure:
         legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "title": None},
     )
     return figure
+
+
+def rating_scale(explored) -> tuple[float, float] | None:
+    """The data's rating range on a rating run (predictions are shown clipped to it)."""
+    if explored.run.settings().get("task", "rating") != "rating":
+        return None
+    return data_scale(explored.run.data_summary())
+
+
+def prediction_metric(cell, predicted: float, scale) -> None:
+    """The prediction as shown to a user (clipped to the rating scale, as Surprise does), and
+    the clipping stated: the explanation's parts add up to the model's unclipped score."""
+    cell.metric("Prediction", f"{on_scale(predicted, scale):.3f}")
+    if on_scale(predicted, scale) != predicted:
+        cell.caption(
+            f"{shown_prediction(predicted, scale)}; the parts below add up to the "
+            f"model's score {predicted:.3f}."
+        )

@@ -113,3 +113,23 @@ def test_the_icicles_root_label_is_dark_and_every_box_says_its_size(finished_run
     leaves = {node.split(":member:")[0] for node in members}  # each level-1 cluster drawn
     assert leaves == {node for node in trace["ids"] if re.fullmatch(r"L1:\d+", node)}
     assert all(details[node].startswith("size ") for node in leaves)
+
+
+def test_explains_prediction_is_shown_on_the_rating_scale_with_the_clipping_stated():
+    """A model score of 5.45 on a 0.5-5 scale read "5.450": the metric shows 5.000 and says
+    the model's score, which the explanation's parts add up to."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from dashboard.explain_views import prediction_metric
+
+        prediction_metric(st.columns(3)[0], 5.4512, (0.5, 5.0))
+        prediction_metric(st.columns(3)[0], 3.4123, (0.5, 5.0))
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert [m.value for m in at.metric] == ["5.000", "3.412"]
+    (caption,) = [c.value for c in at.caption]
+    assert caption.startswith("5.00 (model 5.45, clipped to the 0.5-5 scale)")
+    assert "add up to the model's score 5.451" in caption

@@ -7,11 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries, state, widgets
-from dashboard.explain_views import explanation_tabs
+from dashboard.explain_views import explanation_tabs, prediction_metric, rating_scale
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
-from hmf_core import on_scale, shown_prediction
-from hmf_core import rating_scale as data_scale
+from hmf_core import on_scale
 
 
 def explain_page() -> None:
@@ -75,24 +74,6 @@ def explain_page() -> None:
     st.subheader("Why this score? One prediction, cluster pair by cluster pair")
     top_pick = int(picks["index"].iloc[0]) if len(picks) else None
     why_this_score(explored, user, top_pick, history, version)
-
-
-def rating_scale(explored) -> tuple[float, float] | None:
-    """The data's rating range on a rating run (predictions are shown clipped to it)."""
-    if explored.run.settings().get("task", "rating") != "rating":
-        return None
-    return data_scale(explored.run.data_summary())
-
-
-def prediction_metric(cell, predicted: float, scale) -> None:
-    """The prediction as shown to a user (clipped to the rating scale, as Surprise does), and
-    the clipping stated: the explanation's parts add up to the model's unclipped score."""
-    cell.metric("Prediction", f"{on_scale(predicted, scale):.3f}")
-    if on_scale(predicted, scale) != predicted:
-        cell.caption(
-            f"{shown_prediction(predicted, scale)}; the parts below add up to the "
-            f"model's score {predicted:.3f}."
-        )
 
 
 @page_fragment
