@@ -8,16 +8,23 @@ asks for a password first (dashboard.gate, dashboard.sharing).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard import gate, state  # the installed package (`pip install -e .`)
 from dashboard.pages import PAGES
 from dashboard.text import literal
-from hmf_core import DamagedFile
+from hmf_core import DEMO, DamagedFile
+
+# The tab's icon, served by the app itself: a ":material/...:" icon made the browser fetch it from
+# fonts.gstatic.com (a failed request a page offline). Beside the demo's folder: assets/ in a
+# checkout, hmf_core/demo/ installed (pyproject's package-data).
+ICON = Path(DEMO.ratings).parent.parent / "favicon.png"
 
 
 def run() -> None:
-    st.set_page_config(page_title="HMF Explorer", page_icon=":material/hub:", layout="wide")
+    st.set_page_config(page_title="HMF Explorer", page_icon=str(ICON), layout="wide")
     if gate.admit() is None:  # shared and not signed in: the prompt (or why not) and no more
         return
     navigation = st.navigation(

@@ -32,9 +32,18 @@ def search_results(matches: pd.DataFrame, query: str) -> pd.Series | None:
     )
     choice = rows.iloc[position]
     if button.button("Select it", key="map_search_select"):
-        state.select(
-            [{"kind": choice["kind"], "level": int(choice["level"]), "index": int(choice["index"])}]
-        )
+        point = {
+            "kind": choice["kind"],
+            "level": int(choice["level"]),
+            "index": int(choice["index"]),
+        }
+        if (
+            "top_cluster" in choice
+        ):  # as a click records it: Affinity / Membership open that cluster
+            point["top_cluster"] = int(choice["top_cluster"])
+            top_level = st.session_state.get("map_top_level", 1)  # the grouping of top_cluster
+            point |= {"top_level": top_level} if top_level != 1 else {}
+        state.select([point])
         st.rerun()
     return choice
 

@@ -176,9 +176,10 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def hierarchy_tree(key: Key, side: str, top: int) -> pd.DataFrame:
-    """interpret.naming's tree of a side's named clusters, every level, for an icicle chart."""
-    return hmf_core.cluster_tree(_model(key), side, _table(key, f"{side}s"), top)
+def hierarchy_tree(key: Key, side: str, top: int, members: int = 0) -> pd.DataFrame:
+    """interpret.naming's tree of a side's named clusters, every level, for an icicle chart;
+    `members`: each level-1 cluster's most probable members under it."""
+    return hmf_core.cluster_tree(_model(key), side, _table(key, f"{side}s"), top, members)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

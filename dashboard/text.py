@@ -20,5 +20,7 @@ def literal(text: object) -> str:
 
 
 def hover(text: object) -> str:
-    """`text` for plotly's hover and label HTML: tags shown as typed, never rendered."""
-    return html.escape(str(text), quote=True)
+    """`text` for plotly's hover and label HTML: tags shown as typed, never rendered. Only
+    `&`, `<` and `>` are escaped: plotly decodes numeric entities but not `&quot;`, which it
+    showed as typed (`11'09&quot;01`); a quote outside a tag is plain text to it."""
+    return html.escape(str(text), quote=False)

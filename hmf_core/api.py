@@ -12,8 +12,9 @@ answers with ints, else with strings. An unknown id raises `UnknownId` (a KeyErr
 ValueError) naming it and where the known ids are listed.
 
 Scores: on a rating run, predicted ratings on the data's scale, NOT clipped to the data's rating
-range (the model's raw output; `Run.score_meaning` says so, with the range); on a ranking run,
-BPR scores: only their order means something.
+range (the model's raw output; `Run.score_meaning` says so, with the range), and recommend's
+`rating` column: the score clipped to that range, as shown to a user (Surprise clips the same
+way); on a ranking run, BPR scores: only their order means something.
 
 Everything here reuses hmf_core.interpret.queries / projection / quality (the same functions the app
 renders); training goes through hmf_core.runs.train_run.train_run, as the CLI does.
@@ -130,6 +131,13 @@ class Run:
         return self.dir.path
 
     @property
+    def rating_scale(self) -> tuple[float, float] | None:
+        """(lowest, highest) rating of the run's data on a rating run, else None."""
+        from hmf_core.interpret.scale import rating_scale
+
+        return rating_scale(self.dir.data_summary()) if self.task == "rating" else None
+
+    @property
     def score_meaning(self) -> str:
         """What `score` means in recommend and predict."""
         if self.task != "rating":
@@ -175,8 +183,9 @@ class Run:
     @torch.no_grad()
     def recommend_many(self, users, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """The top `k` items of each user, one matrix product per SCORE_BATCH users: columns
-        user, rank (1..k), item (original id), label, score (see score_meaning), and genres
-        when the items have them. `exclude_seen`: leave out the items the user rated in the
+        user, rank (1..k), item (original id), label, score (see score_meaning), on a rating
+        run rating (the score clipped to the data's rating range), and genres when the items
+        have them. `exclude_seen`: leave out the items the user rated in the
         run's data (training, validation and test rows alike)."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -212,6 +221,9 @@ class Run:
                 "score": np.concatenate(picked_scores) if picked_scores else np.empty(0),
             }
         )
+        scale = self.rating_scale
+        if scale is not None:  # what a user is shown: on the data's rating scale
+            frame["rating"] = np.clip(frame["score"].to_numpy(), *scale)
         if "genres" in self._items.rows:
             frame["genres"] = self._items.rows["genres"].to_numpy()[item_rows]
         frame.attrs["score"] = self.score_meaning

@@ -77,6 +77,9 @@ def run_command(args: argparse.Namespace) -> int:
         print(frame.to_json(orient="records", force_ascii=False))
     else:
         print(f"# score: {run.score_meaning}")
+        if run.rating_scale is not None:
+            low, high = run.rating_scale
+            print(f"# rating: the score clipped to the data's {low:g}-{high:g} scale")
         print(frame.to_string(index=False) if len(frame) else "(no items left to recommend)")
     return 0
 

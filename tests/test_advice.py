@@ -88,8 +88,11 @@ def test_far_ratings_are_a_problem_on_the_data_page_and_notes_are_apart(
     assert len(warnings) == 1
     assert "40 ratings are above 1e6 in size (from 1e+30 to 1e+30)" in shown(warnings[0])
     assert "read as" not in warnings[0]  # a note, not a problem
-    notes = [c.value for c in at.caption if "How the file was read" in c.value]
+    # Its own information box, before the warning: a caption right under the warning still
+    # read as one more problem.
+    notes = [i.value for i in at.info if "How the file was read" in i.value]
     assert notes and "Timestamps read as unix seconds" in notes[0]
+    assert not [c for c in at.caption if "read as" in c.value]
 
 
 def test_a_clean_file_shows_its_notes_and_no_problems(data_in_tmp, tmp_path, monkeypatch):
@@ -103,7 +106,7 @@ def test_a_clean_file_shows_its_notes_and_no_problems(data_in_tmp, tmp_path, mon
     use_paths(at, data)
     assert not [w for w in at.warning if "Problems found" in w.value]
     assert any("No problems found" in s.value for s in at.success)
-    assert any("Timestamps read as unix seconds" in c.value for c in at.caption)
+    assert any("Timestamps read as unix seconds" in i.value for i in at.info)
 
 
 # --- identical ratings ---------------------------------------------------------------------------

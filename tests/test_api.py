@@ -250,3 +250,25 @@ def test_quickstart_example_runs(tmp_path):
     assert len(top) == 10 and [line.split()[0] for line in top] == [str(r) for r in range(1, 11)]
     assert "(19" in top[0] or "(20" in top[0]  # a title with its year
     assert "terms add up to" in text and "vectors.tsv: " in text and "metadata.tsv: " in text
+
+
+def test_recommend_rating_is_the_score_clipped_to_the_data_scale(run):
+    """A rating shown to a user stays on the data's scale (5.45 on a 0.5-5 scale read 5.45);
+    `score` stays the model's raw output, which predict and explain's terms add up to."""
+    from hmf_core.interpret.scale import shown_prediction
+
+    bold = hmf_core.open_run(run.path)  # its own model: the module's run is left as trained
+    with torch.no_grad():
+        for parameter in bold.model.parameters():
+            parameter.mul_(4.0)  # scores far above the scale
+    low, high = bold.rating_scale
+    assert (low, high) == (0.5, 5.0)
+    top = bold.recommend(1003, k=len(bold.items()), exclude_seen=False)
+    assert top["score"].max() > high
+    np.testing.assert_allclose(top["rating"], np.clip(top["score"], low, high))
+    best = top.iloc[0]
+    assert best["rating"] == high and bold.predict(1003, best["item"]) == pytest.approx(
+        best["score"], rel=1e-5
+    )
+    assert shown_prediction(5.4512, (0.5, 5.0)) == ("5.00 (model 5.45, clipped to the 0.5-5 scale)")
+    assert shown_prediction(3.4123, (0.5, 5.0)) == "3.412"

@@ -1203,3 +1203,31 @@ def test_an_mfdmc_run_in_views_on_the_map_affinity_and_explain(tmp_path):
         page.locator(".st-key-explain_view_chart").scroll_into_view_if_needed()
         shot("explain-by-view")
         assert page.get_by_test_id("stException").count() == 0
+
+
+def test_the_app_fetches_nothing_from_other_hosts(tmp_path):
+    """Offline, the tab's icon (":material/hub:") was fetched from fonts.gstatic.com: 35 failed
+    requests. Every request the pages make goes to the app's own server."""
+    from urllib.parse import urlparse
+
+    require_chromium()
+    with streamlit_server(tmp_path / "runs", tmp_path / "streamlit.log") as url:
+        with chromium_tab(url) as page:
+            outside = []
+            page.on(
+                "request",
+                lambda request: (
+                    outside.append(request.url)
+                    if urlparse(request.url).hostname not in ("127.0.0.1", "localhost")
+                    and not request.url.startswith(("data:", "blob:", "about:"))
+                    else None
+                ),
+            )
+            page.goto(url)
+            page.get_by_role("heading", name="Data", exact=True).first.wait_for(timeout=LONG)
+            for title in ("Train", "Metrics", "Data"):
+                open_page(page, title)
+            page.wait_for_timeout(3_000)  # the favicon and fonts load after the page
+            icon = page.evaluate("document.querySelector('link[rel~=\"icon\"]')?.href || ''")
+    assert not outside, f"requests to other hosts: {sorted(set(outside))[:10]}"
+    assert icon.startswith(url.rstrip("/")), icon

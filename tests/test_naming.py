@@ -198,3 +198,24 @@ def test_the_drawn_tree_leaves_out_folded_nodes_and_says_how_much_it_shows():
     leaf = drawn[drawn["level"] == 1].iloc[0]
     assert leaf["value"] == pytest.approx(leaf["size"])
     assert shown == pytest.approx(leaf["size"] / len(membership))
+
+
+def test_level_one_clusters_hold_their_most_probable_members_which_fill_them():
+    """An icicle's leaf zoomed into was an empty box: each level-1 cluster now has its most
+    probable members under it, sharing its size by their probabilities."""
+    membership, metadata = planted_items()
+    tree = hierarchy_tree([membership], [membership], metadata["label"], metadata, members=3)
+    drawn, _ = drawn_tree(tree)
+    members = drawn[drawn["level"] == -1]
+    clusters = drawn[drawn["level"] == 1]
+    assert set(members["parent"]) == set(clusters["id"])
+    assert (members.groupby("parent").size() == 3).all()
+    for node, group in members.groupby("parent"):
+        cluster = int(node.split(":")[1])
+        best = np.argsort(-membership[:, cluster], kind="stable")[:3]
+        assert list(group["name"]) == list(metadata["label"].to_numpy()[best])
+        assert group["value"].sum() == pytest.approx(clusters.set_index("id").loc[node, "size"])
+    assert (clusters["value"] == 0).all()  # a parent now: the sum of its members
+    assert (
+        hierarchy_tree([membership], [membership], metadata["label"], metadata)["level"].min() == 0
+    )  # none by default

@@ -38,3 +38,25 @@ def test_bare_urls_and_addresses_are_broken_for_the_linkifier():
     resolved = re.sub(r"\\(.)", r"\1", literal("http://x.com www.x.com me@x.com"))
     assert "://" not in resolved and "www." not in resolved.lower()
     assert "@" not in resolved.replace(WORD_JOINER + "@", "")
+
+
+def test_hover_keeps_quotes_literal_and_tags_as_text():
+    # plotly decodes numeric entities but showed "&quot;" as typed: the demo's 11'09"01 title
+    # read 11'09&quot;01 on the map and a TV 42" product would have too.
+    from dashboard.text import hover
+
+    assert hover("11'09\"01 - September 11 (2002)") == "11'09\"01 - September 11 (2002)"
+    assert hover('TV 42" <b>x</b> & y') == 'TV 42" &lt;b&gt;x&lt;/b&gt; &amp; y'
+
+
+def test_map_hovers_show_a_double_quote_as_typed():
+    import pandas as pd
+
+    from dashboard.map_figure import hover_texts
+
+    rows = pd.DataFrame(
+        {"label": ["11'09\"01 - September 11 (2002)"], "kind": ["item"], "level": [0]}
+        | {"index": [3], "top_cluster": [-1], "size": [1.0]}
+    )
+    (text,) = hover_texts(rows)
+    assert "11'09\"01 - September 11 (2002)" in text and "&quot;" not in text

@@ -231,10 +231,13 @@ def _upload_source(columns: tuple) -> None:
         help="u.user, users.dat, or a CSV keyed by user id",
         **sized,
     )
-    if ratings is None:
+    if ratings is None:  # none, or removed: its error goes with it
+        report = st.session_state.get("data_errors")
+        if report and report["origin"] == "upload":
+            del st.session_state["data_errors"]
+        st.session_state.pop("upload_signature", None)  # the same file again is read again
         if items is not None or users is not None:
             st.info("Add the rating file: metadata alone cannot be trained on.")
-        _show_errors("upload")
         return
     too_large = [f for f in (ratings, items, users) if f is not None and f.size > limit * 2**20]
     for upload in too_large:  # a client that ignored the uploader's own limit
@@ -402,7 +405,14 @@ def _time_figure(bins: pd.DataFrame) -> go.Figure:
 
 
 def _problems(dataset: Dataset, summary: dict) -> None:
-    """What is wrong or suspect in the files (a warning), then how they were read (notes)."""
+    """How the files were read (information: units, encoding), then what is wrong or suspect in
+    them (a warning). The notes come first, in their own box: under the warning a caption such
+    as "Timestamps read as unix seconds." read as one more problem."""
+    if summary["notes"]:
+        st.info(
+            "**How the file was read:** " + " ".join(literal(note) for note in summary["notes"]),
+            icon=":material/info:",
+        )
     problems = list(dataset.problems) + list(summary.get("problems", []))
     if summary["users"] < 2 or summary["items"] < 2:
         problems.append("Fewer than two users or items: there is nothing to factorise.")
@@ -413,10 +423,6 @@ def _problems(dataset: Dataset, summary: dict) -> None:
         )
     else:
         st.success("No problems found in the rating file.", icon=":material/check_circle:")
-    if summary["notes"]:
-        st.caption(
-            "**How the file was read:** " + " ".join(literal(note) for note in summary["notes"])
-        )
 
 
 def _splits(dataset: Dataset) -> None:

@@ -7,9 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import queries, state, widgets
-from dashboard.explain_views import explanation_tabs
+from dashboard.explain_views import explanation_tabs, prediction_metric, rating_scale
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
+from hmf_core import on_scale
 
 
 def explain_page() -> None:
@@ -32,19 +33,30 @@ def explain_page() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         top = st.slider("Recommendations", 5, 50, 10, key="explain_k")
+        scale = rating_scale(explored)
         picks = queries.recommend(key, user, top)
+        picks = picks.assign(rating=on_scale(picks["score"].to_numpy(), scale))
         st.markdown(
             f"**Top {len(picks)} items this user did not rate in training**, by "
             "predicted score. *held out* = the user did rate it in validation or test."
+            + (
+                f" *predicted* = the model's score clipped to the data's {scale[0]:g}-"
+                f"{scale[1]:g} scale."
+                if scale
+                else ""
+            )
         )
-        columns = [c for c in ("rank", "label", "genres", "score", "held_out") if c in picks]
+        shown = ("rank", "label", "genres", "rating" if scale else "", "score", "held_out")
         st.dataframe(
             picks,
-            column_order=columns,
+            column_order=[c for c in shown if c in picks],
             hide_index=True,
             key="explain_recommendations",
             column_config={
-                "score": st.column_config.NumberColumn(format="%.3f"),
+                "rating": st.column_config.NumberColumn("predicted", format="%.2f"),
+                "score": st.column_config.NumberColumn(
+                    "model score" if scale else "score", format="%.3f"
+                ),
                 "held_out": st.column_config.TextColumn("held out"),
             },
         )
@@ -102,11 +114,12 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
     predicted = queries.prediction(key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]
     cells = st.columns(3)
-    cells[0].metric("Prediction", f"{predicted:.3f}")
+    prediction_metric(cells[0], predicted, rating_scale(explored))
     cells[1].metric(
         "Sum of the contributions",
         f"{pairs['contribution'].sum():.3f}",
-        help="Equals the prediction: eq. (11) is exact, not an approximation.",
+        help="Equals the model's score (before any clipping to the rating scale): eq. (11) is "
+        "exact, not an approximation.",
     )
     cells[2].metric(
         "Actual rating",
@@ -147,11 +160,12 @@ def by_view(explored, user: int, item: int, history) -> None:
     predicted = queries.prediction(explored.key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]
     cells = st.columns(3)
-    cells[0].metric("Prediction", f"{predicted:.3f}")
+    prediction_metric(cells[0], predicted, rating_scale(explored))
     cells[1].metric(
         "Sum of the parts",
         f"{totals['contribution'].sum():.3f}",
-        help="Equals the prediction: the views' terms and the biases add up to it exactly.",
+        help="Equals the model's score (before any clipping to the rating scale): the views' "
+        "terms and the biases add up to it exactly.",
     )
     cells[2].metric(
         "Actual rating",

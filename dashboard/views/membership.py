@@ -3,8 +3,6 @@ probability over the clusters of every level; the hierarchy across levels as a s
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
@@ -13,9 +11,11 @@ import streamlit as st
 from dashboard import queries, state, widgets
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
-from dashboard.text import literal
+from dashboard.text import hover, literal
 from hmf_core import drawn_tree, links_under, parse_point_kind
 
+ICICLE_MEMBERS = 5  # the members drawn under each level-1 cluster of the icicle
+ROOT_COLOUR, ROOT_TEXT = "#f3f5fa", "#262730"  # the icicle's root box: light grey, dark label
 META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
     "probability", format="%.4f", min_value=0.0, max_value=1.0
@@ -220,28 +220,43 @@ def hierarchy(explored: state.Explored) -> None:
 
 
 def _icicle(explored: state.Explored, side: str, top: int) -> None:
-    """The largest clusters of every level as an icicle, `top` under each parent."""
-    tree, shown = drawn_tree(queries.hierarchy_tree(explored.key, side, top))
+    """The largest clusters of every level as an icicle, `top` under each parent, and under
+    each level-1 cluster its ICICLE_MEMBERS most probable members."""
+    tree, shown = drawn_tree(queries.hierarchy_tree(explored.key, side, top, ICICLE_MEMBERS))
+    member = tree["level"] == -1
+    detail = np.where(
+        member,
+        [f"probability {size:.2f}" for size in tree["size"]],
+        [f"size {size:.1f}" for size in tree["size"]],
+    )
     figure = px.icicle(
-        tree.assign(name=[html.escape(name) for name in tree["name"]]),  # names are data
+        tree.assign(name=[hover(name) for name in tree["name"]], detail=detail),  # names: data
         ids="id",
         names="name",
         parents="parent",
         values="value",
         branchvalues="remainder",
-        custom_data=["size"],
+        custom_data=["detail"],
     )
+    # Streamlit's theme writes every icicle label white: the root's too, unreadable on its
+    # light grey. The labels are coloured here (in the order of the figure's ids). A box says
+    # its size (a member its probability) and a cluster zoomed into shows its typical members.
+    ids = list(figure.data[0].ids)
+    root = tree.loc[tree["level"] == 0, "id"].iloc[0]
     figure.update_traces(
-        hovertemplate="%{label}<br>size %{customdata[0]:.1f}<extra></extra>",
+        hovertemplate="%{label}<br>%{customdata[0]}<extra></extra>",
+        texttemplate="%{label}<br>%{customdata[0]}",
+        textfont={"color": [ROOT_TEXT if node == root else "white" for node in ids]},
         maxdepth=3,
-        root_color="#f3f5fa",
+        root_color=ROOT_COLOUR,
     )
     figure.update_layout(height=560, margin={"l": 4, "r": 4, "t": 4, "b": 4})
     st.caption(
         f"The largest clusters by size (the sum of their members' probabilities), holding "
         f"{shown:.0%} of the {side}s' weight; each is named by what is over-represented among "
         "its members beyond chance (share and base rate) and its most typical members. Click a "
-        "box to zoom into it, the top bar to zoom out."
+        f"box to zoom into it (a {queries.grouping_word(explored.key)} 1 cluster: its "
+        f"{ICICLE_MEMBERS} most probable members), the top bar to zoom out."
     )
     st.plotly_chart(figure, key="tree_icicle")
 

@@ -43,7 +43,8 @@ def metrics_page() -> None:
         return
     status = run_status(run)
     settings = run.settings()
-    st.caption(f"Run **{literal(run.name)}** · {literal(status.phase)}")
+    directory = f" (directory {literal(run.name)})" if run.label != run.name else ""
+    st.caption(f"Run **{literal(run.label)}**{directory} · {literal(status.phase)}")
     test = run.test_metrics()
     mf_run = run.comparison()
     mf_test = mf_run.test_metrics() if mf_run is not None else {}

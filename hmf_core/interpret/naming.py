@@ -218,12 +218,14 @@ def hierarchy_tree(
     metadata: pd.DataFrame | None = None,
     top: int = 12,
     root: str = "all",
+    members: int = 0,
 ) -> pd.DataFrame:
     """A side's clusters as a tree for an icicle / sunburst chart: id, parent, name, size,
     level. `levels[l-1]`: P(object -> level-l cluster) (M, m_l); `connections[l-1]`: S(C_l)
     (m_{l-1}, m_l). A cluster's parent is its most probable cluster one level up; at each level
     only the `top` largest clusters (soft size) under each parent are kept, the rest of that
-    parent's weight goes into one "other" node, so the chart stays readable."""
+    parent's weight goes into one "other" node, so the chart stays readable. `members` > 0: under
+    each level-1 cluster kept, its `members` most probable objects (level -1 rows)."""
     depth = len(levels)
     names = [cluster_names(p, labels, metadata) for p in levels]  # per level
     rows = [{"id": root, "parent": "", "name": root, "size": float(len(labels)), "level": 0}]
@@ -261,17 +263,53 @@ def hierarchy_tree(
                         "level": level,
                     }
                 )
+    rows += _member_rows(levels[0], labels, kept, members) if depth and members else []
     return pd.DataFrame(rows)
+
+
+def _member_rows(
+    membership: np.ndarray, labels, kept: dict[tuple[int, int], str], members: int
+) -> list[dict]:
+    """The `members` most probable objects of every level-1 cluster drawn (level -1 rows,
+    size = the object's probability): a cluster zoomed into in the icicle shows its typical
+    members, not an empty box. `membership`: P(object -> level-1 cluster) (M, m_1)."""
+    labels = np.asarray(labels, dtype=object)
+    rows = []
+    for (level, cluster), node in kept.items():
+        if level != 1:
+            continue
+        column = np.asarray(membership[:, cluster], dtype=np.float64)  # (M,)
+        for obj in np.argsort(-column, kind="stable")[:members]:
+            rows.append(
+                {
+                    "id": f"{node}:member:{obj}",
+                    "parent": node,
+                    "name": str(labels[obj]),
+                    "size": float(column[obj]),
+                    "level": -1,
+                }
+            )
+    return rows
 
 
 def drawn_tree(tree: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     """hierarchy_tree without its folded "smaller clusters" nodes, ready for an icicle with
     branchvalues "remainder": leaves carry their size and every parent is the sum of its
-    children drawn. Returns the frame and the share of the objects' weight it shows."""
+    children drawn. A cluster's member rows (level -1) share its size in proportion to their
+    probabilities, so that they fill it when it is zoomed into. Returns the frame and the
+    share of the objects' weight it shows."""
     kept = tree[~tree["id"].str.contains(":other:", regex=False)].copy()
     has_children = kept["id"].isin(kept["parent"])
     top = kept[kept["parent"] == kept.loc[kept["level"] == 0, "id"].iloc[0]]
     root_size = float(tree.loc[tree["level"] == 0, "size"].iloc[0])
     shown = float(top["size"].sum()) / root_size if root_size > 0 else 0.0
     kept["value"] = kept["size"].where(~has_children, 0.0)
+    member = kept["level"] == -1
+    if member.any():
+        cluster_size = kept.set_index("id")["size"]
+        parents = kept.loc[member, "parent"]
+        share = kept.loc[member, "size"] / kept.loc[member].groupby("parent")["size"].transform(
+            "sum"
+        ).clip(lower=1e-12)
+        kept.loc[member, "value"] = share * cluster_size.reindex(parents).to_numpy()
     return kept, shown

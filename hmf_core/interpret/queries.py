@@ -357,10 +357,11 @@ def named_clusters(
 
 @torch.no_grad()
 def cluster_tree(
-    model: ClusterModel, side: str, meta: pd.DataFrame | None, top: int
+    model: ClusterModel, side: str, meta: pd.DataFrame | None, top: int, members: int = 0
 ) -> pd.DataFrame:
     """naming.hierarchy_tree of a side's named clusters for an icicle chart: its nested
-    groupings (grouping 1 and every next one that links to the one before; HMF: all levels)."""
+    groupings (grouping 1 and every next one that links to the one before; HMF: all levels);
+    `members`: each level-1 cluster's most probable members under it."""
     found = model.groupings(check_side(side))
     nested = found[:1]
     for following in found[1:]:
@@ -370,7 +371,8 @@ def cluster_tree(
     rows = model_rows(meta, _n_objects(model, side), side)
     levels = [_numpy(g.membership) for g in nested]  # (M, m_l) each
     links = [None if g.links is None else _numpy(g.links) for g in nested]  # (m_{l-1}, m_l)
-    return hierarchy_tree(levels, links, rows["label"].astype(str), rows, top, f"all {side}s")
+    labels = rows["label"].astype(str)
+    return hierarchy_tree(levels, links, labels, rows, top, f"all {side}s", members)
 
 
 def links_under(links: pd.DataFrame, parents: list[int], top_level: int) -> pd.DataFrame:
