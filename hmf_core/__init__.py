@@ -131,6 +131,8 @@ PUBLIC = {
     "embedding_table": "interpret.projection",
     "find_points": "interpret.projection",
     "map_names": "interpret.projection",
+    "map_metadata": "interpret.projection",
+    "column_title": "interpret.projection",
     "map_points": "interpret.projection",
     "POINT_KINDS": "interpret.projection",
     "parse_point_kind": "interpret.projection",
