@@ -132,6 +132,7 @@ PUBLIC = {
     "find_points": "interpret.projection",
     "map_names": "interpret.projection",
     "map_metadata": "interpret.projection",
+    "metadata_shown": "interpret.queries",
     "column_title": "interpret.projection",
     "map_points": "interpret.projection",
     "POINT_KINDS": "interpret.projection",

@@ -16,7 +16,6 @@ from hmf_core import drawn_tree, links_under, parse_point_kind
 
 ICICLE_MEMBERS = 5  # the members drawn under each level-1 cluster of the icicle
 ROOT_COLOUR, ROOT_TEXT = "#f3f5fa", "#262730"  # the icicle's root box: light grey, dark label
-META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
     "probability", format="%.4f", min_value=0.0, max_value=1.0
 )
@@ -99,7 +98,8 @@ def cluster_members(explored: state.Explored) -> None:
         format="%.3f",
     )
     shown = members[members["probability"] >= threshold]
-    columns = ["probability", "index"] + [c for c in META_COLUMNS if c in shown.columns]
+    metadata = ["id", "label", *queries.metadata_shown(explored.key, side)]
+    columns = ["probability", "index"] + [c for c in metadata if c in shown.columns]
     st.markdown(
         f"**{side.capitalize()} cluster {cluster}** ({word} {level}, size "
         f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "
