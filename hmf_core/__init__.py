@@ -132,6 +132,7 @@ PUBLIC = {
     "find_points": "interpret.projection",
     "map_names": "interpret.projection",
     "map_metadata": "interpret.projection",
+    "multi_valued_note": "interpret.quality",
     "metadata_shown": "interpret.queries",
     "column_title": "interpret.projection",
     "map_points": "interpret.projection",

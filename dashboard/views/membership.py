@@ -85,6 +85,7 @@ def cluster_members(explored: state.Explored) -> None:
         sizes,
         picked,
         f"members_cluster_{side}_{level}_{version}",
+        names=queries.cluster_names(explored.key, side, level),
     )
     trust_notes(explored.run.quality(), {side: level}, explored.run.stability())
     members = queries.cluster_members(explored.key, side, level, cluster)
@@ -131,7 +132,7 @@ def object_clusters(explored: state.Explored) -> None:
         default=picked["kind"] if picked else "user",
         required=True,
         key=f"object_side_{version}",
-        format_func=lambda s: f"a {s}",
+        format_func={"user": "a user", "item": "an item"}.get,
     )
     meta = explored.table(side)
     labels = meta.set_index("index")["label"]
