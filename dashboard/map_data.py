@@ -27,6 +27,19 @@ def names(key: Key) -> pd.DataFrame:
     return hmf_core.map_names(model, loads.table(run, "users"), loads.table(run, "items"))
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def metadata(key: Key) -> pd.DataFrame:
+    """projection.map_metadata: every user's and item's categorical metadata values."""
+    run = RunDir(key[0])
+    model = loads.load_model(*key)
+    return hmf_core.map_metadata(model, loads.table(run, "users"), loads.table(run, "items"))
+
+
+def metadata_columns(key: Key) -> list[str]:
+    """The run's metadata columns on the map (Colour by, hovers), whatever they are called."""
+    return [c for c in metadata(key).columns if c not in ("kind", "level", "index")]
+
+
 @st.cache_data(max_entries=8, show_spinner="Placing users and items in one space…")
 def shared(key: Key) -> tuple[pd.DataFrame, dict]:
     """The comparable view (projection.shared_map) and the side offsets it removes."""
@@ -41,8 +54,12 @@ def _drawn(key: Key, layout: str, method: str, file_stamp: tuple) -> pd.DataFram
     else:
         frame = loads.run_map(RunDir(key[0]), key)[0]
     keys = ["kind", "level", "index"]
+    columns = metadata_columns(key)
+    frame = frame.drop(columns=[c for c in columns if c in frame.columns])  # an older map's
     frame = frame.merge(names(key), on=keys, how="left", validate="one_to_one")
-    return frame.assign(hover=map_figure.hover_texts(frame, queries.grouping_word(key)))
+    frame = frame.merge(metadata(key), on=keys, how="left", validate="one_to_one")
+    word = queries.grouping_word(key)
+    return frame.assign(hover=map_figure.hover_texts(frame, word, columns))
 
 
 def drawn(run: RunDir, key: Key, layout: str, top_level: int = 1) -> tuple[pd.DataFrame, str]:

@@ -41,15 +41,17 @@ def _short(text: str, limit: int = LEGEND_CHARACTERS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def hover_texts(rows: pd.DataFrame, word: str = "level") -> list[str]:
+def hover_texts(rows: pd.DataFrame, word: str = "level", columns: list | None = None) -> list[str]:
     """Hover HTML per row, every text from user files escaped: a cluster's name, or a user's /
-    item's label with its top cluster's name and probability, and its metadata. `word`: what
-    a grouping is called ("level", "view": the top cluster is then the first view's)."""
+    item's label with its top cluster's name and probability, and its metadata `columns`
+    (map_data.metadata_columns: the run's own). `word`: what a grouping is called ("level",
+    "view": the top cluster is then the first view's)."""
     top_of = "top cluster" if word == "level" else f"top cluster of {word} 1"
-    extra = [c for c in ("genre", "gender", "occupation") if c in rows.columns]
+    extra = [c for c in columns or () if c in rows.columns]
     has_names = "name" in rows.columns
+    metadata = {column: rows[column].to_numpy(object) for column in extra}  # any column name
     texts = []
-    for row in rows.itertuples(index=False):
+    for position, row in enumerate(rows.itertuples(index=False)):
         name = getattr(row, "name", None) if has_names else None
         name = name if isinstance(name, str) and name else None
         if row.level > 0:
@@ -65,8 +67,8 @@ def hover_texts(rows: pd.DataFrame, word: str = "level") -> list[str]:
                     text += f" (probability {probability:.2f})"
                 if name:
                     text += f"<br>{hover(_short(name, 60))}"
-        for column in extra:  # what the label does not say already
-            value = getattr(row, column)
+        for column, values in metadata.items():  # what the label does not say already
+            value = values[position]
             if isinstance(value, str) and value and value not in str(row.label):
                 text += f"<br>{column}: {hover(value)}"
         texts.append(text)

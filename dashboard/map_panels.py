@@ -94,7 +94,7 @@ def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: 
     members = queries.cluster_members(explored.key, side, level, cluster, top=25)
     widgets.table_of(
         members,
-        ("label", "genres", "gender", "age", "occupation", "probability"),
+        ("label", *queries.metadata_shown(explored.key, side), "probability"),
         key="map_members",
         height=420,
         column_config={
@@ -202,7 +202,8 @@ def _several(explored: state.Explored, points: list[dict], header) -> None:
     )
     widgets.table_of(
         rows,
-        ("kind", "label", "name", "level", "size", "top_cluster", "genre", "gender", "occupation"),
+        ("kind", "label", "name", "level", "size", "top_cluster")
+        + tuple(map_data.metadata_columns(explored.key)),
         key="map_selected",
         height=420,
         column_config={"size": st.column_config.NumberColumn(format="%.1f")},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.text import literal
-from hmf_core import best_captured, cluster_trust, quality_tables
+from hmf_core import best_captured, cluster_trust, multi_valued_note, quality_tables
 
 
 def trust_note(quality: dict, side: str, level: int = 1, stability: dict | None = None) -> None:
@@ -68,9 +68,11 @@ def quality_section(
         "best": f"Which metadata each {word} captures best: the column its clusters agree with "
         "most (AMI), beside k-means on plain MF on that column (ratio: model / MF) and the "
         f"runner-up column. Different best columns: the {word}s found different roles.",
-        "agreement": "Argmax clusters against each metadata column: AMI / NMI / purity of the "
-        "model, of k-means (same k) on its embeddings and on plain MF's, and of a size-matched "
-        "random assignment. Several genres: one sample per genre.",
+        "agreement": literal(  # column names are data
+            "Argmax clusters against each metadata column: AMI / NMI / purity of the model, of "
+            "k-means (same k) on its embeddings and on plain MF's, and of a size-matched random "
+            "assignment. " + multi_valued_note(quality)
+        ),
         "planted": "Adjusted Rand index against planted labels.",
     }
     for name, table in tables.items():

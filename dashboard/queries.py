@@ -112,6 +112,12 @@ def cluster_members(
     return hmf_core.cluster_members(_model(key), side, level, cluster, meta, top)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def metadata_shown(key: Key, side: str) -> list[str]:
+    """The run's own metadata columns a table of its users or items shows after id and label."""
+    return hmf_core.metadata_shown(_table(key, f"{side}s"))
+
+
 @st.cache_data(max_entries=128, show_spinner=False)
 def object_membership(key: Key, side: str, index: int) -> pd.DataFrame:
     return hmf_core.object_membership(_model(key), side, index)

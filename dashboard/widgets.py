@@ -34,9 +34,11 @@ def cluster_picker(
     picked: dict | None,
     key: str,
     help: str | None = None,
+    names: dict[int, str] | None = None,
 ) -> int:
-    """One cluster of `side` at `level`, listed with its size; opens on the cluster selected
-    on the map (`picked`) when it is of this side and level, else on the largest."""
+    """One cluster of `side` at `level`, listed with its name (`names`: queries.cluster_names,
+    where it has one) and size; opens on the cluster selected on the map (`picked`) when it is
+    of this side and level, else on the largest."""
     default = int(sizes.argmax())
     if picked and parse_point_kind(picked["kind"]) == (side, True) and picked["level"] == level:
         default = int(picked["index"])
@@ -44,10 +46,19 @@ def cluster_picker(
         label,
         range(len(sizes)),
         index=default,
-        format_func=lambda c: f"{side} cluster {c} · size {sizes[c]:.1f}",
+        format_func=lambda c: _cluster_option(side, c, sizes[c], (names or {}).get(c)),
         key=key,
         help=help,
     )
+
+
+def _cluster_option(side: str, cluster: int, size: float, name: str | None) -> str:
+    """A cluster picker's option (plain text): "item cluster 2 · Drama, Comedy · size 447.9"."""
+    name = name if isinstance(name, str) and name else None
+    if name and len(name) > 60:
+        name = name[:59].rstrip() + "…"
+    middle = f" · {name}" if name else ""
+    return f"{side} cluster {cluster}{middle} · size {size:.1f}"
 
 
 def curve_row(run: RunDir, task: str, key_prefix: str, mf: bool = False) -> bool:

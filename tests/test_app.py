@@ -150,7 +150,8 @@ def test_every_page_runs_on_a_finished_run(finished_runs, monkeypatch, run_name)
     members = table(at, "probability", "label")
     assert members["probability"].is_monotonic_decreasing and "gender" in members
     at.segmented_control[0].set_value("item").run()
-    assert "title" in table(at, "probability", "label")  # item clusters list titles
+    items = table(at, "probability", "label")  # item clusters list titles and the items' columns
+    assert "genres" in items and "title" not in items  # the label is the title: not twice
     assert "flows into its parents" in texts(at)  # the depth-2 hierarchy as a sankey
     icicle = [c for c in at.get("plotly_chart") if "icicle" in c.proto.spec]
     assert icicle, "the named clusters as an icicle"

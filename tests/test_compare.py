@@ -42,11 +42,28 @@ def test_one_row_per_run_with_settings_metrics_and_quality(tmp_path):
     assert table.loc["a", "test_rmse"] == 1.05 and table.loc["b", "test_rmse"] == 1.07
     assert table.loc["a", "user_clusters"] == "200" and table.loc["a", "preset"] == "paper"
     assert table.loc["a", "item_mean_max"] == 0.7
-    assert (table.loc["a", "genre_ami_model"], table.loc["a", "genre_ami_mf_kmeans"]) == (
+    assert (table.loc["a", "genres_ami_model"], table.loc["a", "genres_ami_mf_kmeans"]) == (
         0.1,
         0.03,
     )
+    assert "genres_ami_random" not in table.columns
     assert pd.isna(table.loc["b", "item_mean_max"])
+
+
+def test_agreement_columns_are_the_runs_own_metadata_columns(tmp_path):
+    records = [
+        {"side": "item", "level": 1, "column": "category", "method": "model", "ami": 0.13},
+        {"side": "item", "level": 2, "column": "category", "method": "model", "ami": 0.5},
+        {"side": "user", "level": 1, "column": "region", "method": "mf_kmeans", "ami": 0.02},
+        {"side": "user", "level": 1, "column": "kind", "method": "model", "ami": 0.3},
+        {"side": "item", "level": 1, "column": "kind", "method": "model", "ami": 0.4},
+    ]
+    run = write_run(tmp_path, "a", 1.0, {"sharpness": [], "agreement": records})
+    row = compare_table([run]).set_index("run").loc["a"]
+    assert row["category_ami_model"] == 0.13  # level 1's, not level 2's
+    assert row["region_ami_mf_kmeans"] == 0.02
+    assert (row["user_kind_ami_model"], row["item_kind_ami_model"]) == (0.3, 0.4)
+    assert not any("genre" in column for column in row.index)
 
 
 def test_curves_are_one_long_table(tmp_path):

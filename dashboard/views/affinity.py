@@ -12,7 +12,6 @@ from dashboard.text import hover
 from hmf_core import by_side, other_side, parse_point_kind
 
 DIRECTIONS = {"user": "User cluster → item clusters", "item": "Item cluster → user clusters"}
-USER_ATTRIBUTES = ("gender", "occupation", "age")
 
 
 def affinity_page() -> None:
@@ -72,6 +71,7 @@ def affinity_page() -> None:
         key=f"affinity_cluster_{side}_{level}_{version}",
         help="Size = the sum of its members' membership probabilities. Selecting a cluster on "
         "the Map opens it here.",
+        names=queries.cluster_names(explored.key, side, level),
     )
     trust_notes(
         explored.run.quality(), {"user": user_level, "item": item_level}, explored.run.stability()
@@ -144,13 +144,14 @@ def _other_clusters(
         return queries.item_clusters_for_user_cluster(
             explored.key, cluster, user_level, item_level, shown
         )
-    attributes = [c for c in USER_ATTRIBUTES if c in explored.users.columns]
+    attributes = queries.metadata_shown(explored.key, "user")  # the users' own columns
     attribute = slot.selectbox(
         "Show users as",
         [None, *attributes],
         key="affinity_attribute",
         format_func=lambda a: "their labels" if a is None else a,
-        help="Paper Table 4 (c)/(d) lists the gender of the users nearest each cluster.",
+        help="The users nearest each cluster by one of the users' metadata columns instead of "
+        "their labels, as the paper's Table 4 (c)/(d) does.",
     )
     return queries.user_clusters_for_item_cluster(
         explored.key, cluster, user_level, item_level, shown, attribute

@@ -119,7 +119,8 @@ def _table(picked: list) -> None:
             **{  # a test metric column holding "diverged" is text: the numbers as given
                 column: st.column_config.NumberColumn(column, format="%.4f")
                 for column in table.columns
-                if column.startswith(("test_", "mf_test_", "genre_ami", "user_mean", "item_mean"))
+                if column.startswith(("test_", "mf_test_", "user_mean", "item_mean"))
+                or column.endswith(("_ami_model", "_ami_mf_kmeans"))
                 and not table[column].map(lambda value: isinstance(value, str)).any()
             },
         },

@@ -46,7 +46,8 @@ def explain_page() -> None:
                 else ""
             )
         )
-        shown = ("rank", "label", "genres", "rating" if scale else "", "score", "held_out")
+        metadata = queries.metadata_shown(key, "item")  # the items' own columns
+        shown = ("rank", "label", "rating" if scale else "", "score", "held_out", *metadata)
         st.dataframe(
             picks,
             column_order=[c for c in shown if c in picks],
@@ -64,7 +65,7 @@ def explain_page() -> None:
         history = queries.history(key, user)
         st.markdown(f"**What the user rated** ({len(history):,} ratings; best first)")
         st.dataframe(
-            history[["label", "rating", "stage"]],
+            history[["label", "rating", "stage", *queries.metadata_shown(key, "item")]],
             hide_index=True,
             height=360,
             key="explain_history",

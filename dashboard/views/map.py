@@ -11,6 +11,7 @@ from dashboard import map_data, map_figure, map_panels, queries, state
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
 from hmf_core import (
+    column_title,
     find_points,
     job_running,
     map_points,
@@ -31,13 +32,10 @@ SHARED_REASON = (
     "for their lengths (cosine). Clusters are moved by their side's mean likewise."
 )
 
-COLOUR_CHOICES = {
+COLOUR_CHOICES = {  # then the run's own metadata columns (map_data.metadata_columns)
     "kind": "Kind",
     "level": "Level",
     "top_cluster": "Top cluster (level 1)",
-    "genre": "Genre",
-    "gender": "Gender",
-    "occupation": "Occupation",
 }
 
 
@@ -66,7 +64,8 @@ def map_page() -> None:
     first_levels = {side: min(1, count) for side, count in depths.items()}
     st.caption(literal(trust_line(explored.run.quality(), first_levels, explored.run.stability())))
 
-    colour, shown, query = _view_controls(controls, colour_slot, frame, word, top_level)
+    columns = map_data.metadata_columns(explored.key)
+    colour, shown, query = _view_controls(controls, colour_slot, frame, word, top_level, columns)
     chosen = _level_picker(frame, word)
     visible = map_points(frame, shown or [], chosen or [])
     focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
@@ -111,6 +110,8 @@ def _top_view(cell, word: str, depths: dict[str, int]) -> int:
 
 def _colour_label(choice: str, word: str, top_level: int) -> str:
     """A Colour by choice in the run's words: "Level" or "View", the top cluster's grouping."""
+    if choice not in COLOUR_CHOICES:
+        return column_title(choice)  # a metadata column, by its own name
     if word == "level":
         return COLOUR_CHOICES[choice]
     return {"level": word.capitalize(), "top_cluster": f"Top cluster ({word} {top_level})"}.get(
@@ -119,10 +120,11 @@ def _colour_label(choice: str, word: str, top_level: int) -> str:
 
 
 def _view_controls(
-    controls: list, colour_slot, frame: pd.DataFrame, word: str, top_level: int
+    controls: list, colour_slot, frame: pd.DataFrame, word: str, top_level: int, columns: list
 ) -> tuple[str, list, str]:
-    """(colour, kinds shown, search text): the Colour by, Show and Find by name controls."""
-    colour_options = [c for c in COLOUR_CHOICES if c in frame.columns]
+    """(colour, kinds shown, search text): the Colour by, Show and Find by name controls;
+    `columns`: the run's metadata columns, offered after the model's own choices."""
+    colour_options = [c for c in [*COLOUR_CHOICES, *columns] if c in frame.columns]
     colour = colour_slot.selectbox(
         "Colour by",
         colour_options,
@@ -140,7 +142,7 @@ def _view_controls(
         persist_state="session",
     )
     query = controls[3].text_input(
-        "Find by name", key="map_search", placeholder="a title, a user, 'item cluster 12'…"
+        "Find by name", key="map_search", placeholder="a name, a user, 'item cluster 12'…"
     )
     return colour, shown, query
 

@@ -16,7 +16,6 @@ from hmf_core import drawn_tree, links_under, parse_point_kind
 
 ICICLE_MEMBERS = 5  # the members drawn under each level-1 cluster of the icicle
 ROOT_COLOUR, ROOT_TEXT = "#f3f5fa", "#262730"  # the icicle's root box: light grey, dark label
-META_COLUMNS = ("id", "label", "title", "genres", "release_date", "gender", "age", "occupation")
 PROBABILITY = st.column_config.ProgressColumn(
     "probability", format="%.4f", min_value=0.0, max_value=1.0
 )
@@ -86,6 +85,7 @@ def cluster_members(explored: state.Explored) -> None:
         sizes,
         picked,
         f"members_cluster_{side}_{level}_{version}",
+        names=queries.cluster_names(explored.key, side, level),
     )
     trust_notes(explored.run.quality(), {side: level}, explored.run.stability())
     members = queries.cluster_members(explored.key, side, level, cluster)
@@ -99,7 +99,8 @@ def cluster_members(explored: state.Explored) -> None:
         format="%.3f",
     )
     shown = members[members["probability"] >= threshold]
-    columns = ["probability", "index"] + [c for c in META_COLUMNS if c in shown.columns]
+    metadata = ["id", "label", *queries.metadata_shown(explored.key, side)]
+    columns = ["probability", "index"] + [c for c in metadata if c in shown.columns]
     st.markdown(
         f"**{side.capitalize()} cluster {cluster}** ({word} {level}, size "
         f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "
@@ -131,7 +132,7 @@ def object_clusters(explored: state.Explored) -> None:
         default=picked["kind"] if picked else "user",
         required=True,
         key=f"object_side_{version}",
-        format_func=lambda s: f"a {s}",
+        format_func={"user": "a user", "item": "an item"}.get,
     )
     meta = explored.table(side)
     labels = meta.set_index("index")["label"]

@@ -26,11 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hmf_core.data.columns import categorical_columns
 from hmf_core.interpret.naming import cluster_names
 from hmf_core.interpret.queries import model_rows
 from hmf_core.models.interface import ClusterModel
 
-METADATA_COLUMNS = {"user": ("gender", "occupation"), "item": ("genre",)}
+# a map frame's own columns: a metadata column of one of these names is not shown on the map
+MAP_COLUMNS = {"kind", "level", "index", "label", "size", "top_cluster", "name", "x", "y"}
+MAP_COLUMNS |= {"top_probability", "hover"}
 KINDS = {"user": ("user", "user cluster"), "item": ("item", "item cluster")}  # (object, cluster)
 POINT_KINDS = (*(kinds[0] for kinds in KINDS.values()), *(kinds[1] for kinds in KINDS.values()))
 
@@ -47,8 +50,46 @@ def parse_point_kind(kind: str) -> tuple[str, bool]:
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
     """`label` and the side's metadata columns, one row per model row 0..n_objects-1."""
     rows = model_rows(meta, n_objects, side)
-    present = [c for c in METADATA_COLUMNS[side] if c in rows.columns]
-    return rows[["label", *present]].reset_index(drop=True)
+    return rows[["label"]].reset_index(drop=True).join(metadata_values(meta, n_objects, side))
+
+
+def column_title(column: str) -> str:
+    """A metadata column's name as a control shows it: "genre" -> "Genre", "home_region" ->
+    "Home region" (the column's own name, whatever the data)."""
+    text = str(column).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def metadata_values(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
+    """One value per model row 0..n_objects-1 of each categorical metadata column
+    (data.columns.categorical_columns: ids, labels and free text left out, ages bucketed): what
+    the map colours by and its hovers show. A multi-valued column ("Comedy|Drama") gives its
+    first value, under its singular name where it has a plural one ("genres" -> "genre")."""
+    if meta is None:
+        return pd.DataFrame(index=pd.RangeIndex(n_objects))
+    rows = model_rows(meta, n_objects, side).reset_index(drop=True)
+    values = {}
+    for name, column in categorical_columns(rows).items():
+        shown = name[:-1] if column["multi_valued"] and name.endswith("s") else name
+        if shown in MAP_COLUMNS or name in MAP_COLUMNS:
+            continue
+        first = pd.Series(column["labels"]).groupby(column["rows"]).first()
+        values[shown] = first.reindex(range(n_objects)).to_numpy(object)
+    return pd.DataFrame(values, index=pd.RangeIndex(n_objects))
+
+
+def map_metadata(
+    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The metadata_values of every user and item, keyed like embedding_table (kind, level 0,
+    index): joined to a saved map when it is drawn, so a map shows the run's columns
+    whatever they are (clusters have none)."""
+    frames = []
+    for side, meta in (("user", users), ("item", items)):
+        n_objects = model.object_vectors(side).shape[0]
+        keys = pd.DataFrame({"kind": KINDS[side][0], "level": 0, "index": np.arange(n_objects)})
+        frames.append(keys.join(metadata_values(meta, n_objects, side)))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _side_rows(model: ClusterModel, side: str, meta: pd.DataFrame | None):
@@ -101,7 +142,7 @@ def embedding_table(
 
     Columns: kind, level, index, label, size (1 for objects, cluster size for clusters),
     top_cluster (argmax level-1 cluster for objects, itself for level-1 clusters, else -1), and
-    gender, occupation (users) / genre (items) where the metadata has them.
+    the metadata's categorical columns (metadata_values), whatever they are called.
     """
     user_frames, user_vectors = _side_rows(model, "user", users)
     item_frames, item_vectors = _side_rows(model, "item", items)

@@ -306,6 +306,19 @@ def _planted_records(
 # ---------------------------------------------------------------- a run
 
 
+def multi_valued_note(quality: dict) -> str:
+    """How quality.json's multi-valued columns were compared, in their own names: "genres
+    (several values per item): one sample per value." ("" when it compared none)."""
+    found = {}
+    for record in quality.get("agreement") or []:
+        if isinstance(record, dict) and record.get("multi_valued"):
+            found.setdefault(str(record.get("column")), str(record.get("side", "object")))
+    if not found:
+        return ""
+    named = ", ".join(f"{column} (several values per {side})" for column, side in found.items())
+    return f"{named}: one sample per value."
+
+
 def find_record(records, **match) -> dict:
     """The first record of a quality.json list whose fields equal `match` ({} if none);
     entries that are not records (a damaged file) are skipped."""

@@ -145,6 +145,26 @@ def model_rows(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataF
     return rows
 
 
+HIDDEN_COLUMNS = ("index", "id", "label")  # a table shows id and label first, by itself
+
+
+def metadata_shown(meta: pd.DataFrame | None) -> list[str]:
+    """The columns a table of users or items shows after its id and label: every column of the
+    run's metadata (users.csv / items.csv), whatever it is called, except the model row, the
+    column the label repeats (a title) and `genre` beside `genres` (its first value)."""
+    if meta is None:
+        return []
+    label = meta["label"].astype(str) if "label" in meta.columns else None
+    shown = []
+    for column in meta.columns:
+        if column in HIDDEN_COLUMNS or (column == "genre" and "genres" in meta.columns):
+            continue
+        if label is not None and meta[column].astype(str).equals(label):
+            continue  # the label is this column (a title, a name)
+        shown.append(str(column))
+    return shown
+
+
 def _fallback(n_objects: int, side: str) -> list[str]:
     return [f"{side} {index}" for index in range(n_objects)]
 
@@ -417,8 +437,8 @@ def recommend(
     picked["id"] = catalogue["id"].to_numpy()[rows] if "id" in catalogue else rows
     picked["label"] = catalogue["label"].astype(str).to_numpy()[rows]
     picked["score"] = best.values.numpy()
-    if "genres" in catalogue:
-        picked["genres"] = catalogue["genres"].to_numpy()[rows]
+    for column in metadata_shown(items):  # the items' own metadata, whatever it is
+        picked[column] = catalogue[column].to_numpy()[rows]
     return picked
 
 
@@ -436,12 +456,17 @@ def recommend_in_split(
 
 
 def user_history(interactions: pd.DataFrame, items: pd.DataFrame, user: int) -> pd.DataFrame:
-    """The user's rows of the split (train, val, test) with item labels, best rated first."""
+    """The user's rows of the split (train, val, test) with item labels and the items' metadata
+    columns (metadata_shown), best rated first."""
     mine = interactions[interactions["user"] == user]
-    labels = model_rows(items, len(items), "item")["label"]
-    return mine.assign(label=labels.reindex(mine["item"]).to_numpy()).sort_values(
-        ["rating", "timestamp"], ascending=[False, False]
-    )[["item", "label", "rating", "stage", "timestamp"]]
+    catalogue = model_rows(items, len(items), "item")
+    columns = ["label", *metadata_shown(items)]
+    described = mine.assign(
+        **{column: catalogue[column].reindex(mine["item"]).to_numpy() for column in columns}
+    )
+    return described.sort_values(["rating", "timestamp"], ascending=[False, False])[
+        ["item", "label", "rating", "stage", "timestamp", *columns[1:]]
+    ]
 
 
 @torch.no_grad()

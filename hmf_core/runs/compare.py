@@ -38,8 +38,14 @@ SETTINGS = (
 )
 
 
+AMI_METHODS = ("model", "mf_kmeans")  # the agreement Compare shows: the model's, MF k-means'
+
+
 def _quality_headline(quality: dict) -> dict:
-    """Level-1 mean top membership per side, and the item side's genre AMI against MF k-means."""
+    """Level-1 mean top membership per side, and each metadata column's agreement (AMI) with
+    the level-1 clusters, by the model and by k-means on MF: `<column>_ami_<method>` for
+    whatever columns quality.json compared (`<side>_<column>_ami_<method>` where both sides
+    have a column of that name)."""
     row = {}
     if not isinstance(quality, dict):
         return row
@@ -50,11 +56,18 @@ def _quality_headline(quality: dict) -> dict:
         sharp = find_record(quality.get("sharpness") or [], side=side, level=1)
         if sharp:
             row[f"{side}_mean_max"] = sharp.get("mean_max")
-    for method in ("model", "mf_kmeans"):
-        genres = dict(side="item", level=1, column="genres", method=method)
-        agreement = find_record(quality.get("agreement") or [], **genres)
-        if agreement:
-            row[f"genre_ami_{method}"] = agreement.get("ami")
+    agreement = [
+        r
+        for r in quality.get("agreement") or []
+        if r.get("level") == 1 and r.get("method") in AMI_METHODS and "column" in r
+    ]
+    sides = {}
+    for record in agreement:
+        sides.setdefault(str(record["column"]), set()).add(record["side"])
+    for record in agreement:
+        column = str(record["column"])
+        named = f"{record['side']}_{column}" if len(sides[column]) > 1 else column
+        row[f"{named}_ami_{record['method']}"] = record.get("ami")
     return row
 
 
