@@ -75,9 +75,10 @@ def test_embedding_table_has_every_object_and_every_cluster():
         "size",
         "top_cluster",
         "gender",
-        "occupation",
         "genre",
     } <= set(table.columns)
+    # one value for every user: not a colouring (data.columns.categorical_columns), not drawn
+    assert "occupation" not in table.columns
     objects = table[table["level"] == 0]
     assert (objects["size"] == 1).all()
     user_rows = table[table["kind"] == "user"]
