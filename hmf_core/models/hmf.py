@@ -164,24 +164,13 @@ def initial_model(config: HMFConfig, seed: int) -> HMF:
     return HMF(config)
 
 
-class HMF(nn.Module):
-    """HMF for rating or ranking: `model(users, items)` -> scores (B,). A ClusterModel
-    (models/interface.py): each level is a nested grouping."""
+class DotProductScores(nn.Module):
+    """What HMF and MFDMC (models/mfdmc.py) score alike: <user vector, item vector> plus the
+    optional global, user and item biases (our extension). A subclass sets `config` (with
+    n_users, n_items, use_bias, global_mean), then the `users` and `items` modules (index (B,)
+    -> vectors (B, d), with sparse_gradients / before_lookup), then calls add_biases."""
 
-    family = "hmf"
-    # Every level's groupings reproduce the object vectors, U0 = P^(l) U^(l) (eq. 6), so
-    # interface.decompose's own terms are 0 (interpret.queries.exact_groupings reads this).
-    exact_groupings = True
-
-    def __init__(self, config: HMFConfig):
-        super().__init__()
-        self.config = config
-        self.users = HierarchicalEmbedding(
-            config.n_users, config.user_clusters, config.dim, config.temperature, config.init_std
-        )
-        self.items = HierarchicalEmbedding(
-            config.n_items, config.item_clusters, config.dim, config.temperature, config.init_std
-        )
+    def add_biases(self, config) -> None:
         if config.use_bias:
             self.global_bias = nn.Parameter(torch.tensor(float(config.global_mean)))
             self.user_bias = nn.Parameter(torch.zeros(config.n_users))
@@ -224,6 +213,36 @@ class HMF(nn.Module):
             scores = scores + self.global_bias + self.user_bias[users, None] + self.item_bias
         return scores
 
+    def bias_terms(self, users: torch.Tensor, items: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not self.config.use_bias:
+            return {}
+        return {
+            "global": self.global_bias.expand(len(users)),  # (B,)
+            "user": self.user_bias[users],  # (B,)
+            "item": self.item_bias[items],  # (B,)
+        }
+
+
+class HMF(DotProductScores):
+    """HMF for rating or ranking: `model(users, items)` -> scores (B,). A ClusterModel
+    (models/interface.py): each level is a nested grouping."""
+
+    family = "hmf"
+    # Every level's groupings reproduce the object vectors, U0 = P^(l) U^(l) (eq. 6), so
+    # interface.decompose's own terms are 0 (interpret.queries.exact_groupings reads this).
+    exact_groupings = True
+
+    def __init__(self, config: HMFConfig):
+        super().__init__()
+        self.config = config
+        self.users = HierarchicalEmbedding(
+            config.n_users, config.user_clusters, config.dim, config.temperature, config.init_std
+        )
+        self.items = HierarchicalEmbedding(
+            config.n_items, config.item_clusters, config.dim, config.temperature, config.init_std
+        )
+        self.add_biases(config)
+
     # ------------------------------------------------------------ the ClusterModel interface
 
     def side(self, side: str) -> HierarchicalEmbedding:
@@ -246,12 +265,3 @@ class HMF(nn.Module):
             )
             for level in range(1, hierarchy.depth + 1)
         ]
-
-    def bias_terms(self, users: torch.Tensor, items: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.config.use_bias:
-            return {}
-        return {
-            "global": self.global_bias.expand(len(users)),  # (B,)
-            "user": self.user_bias[users],  # (B,)
-            "item": self.item_bias[items],  # (B,)
-        }

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hmf_core.models.hmf import DotProductScores
 from hmf_core.models.interface import Grouping, by_side
 
 COMBINES = ("concat", "sum")
@@ -242,9 +243,9 @@ def initial_model(config: MFDMCConfig, seed: int) -> MFDMC:
     return MFDMC(config)
 
 
-class MFDMC(nn.Module):
+class MFDMC(DotProductScores):
     """MFDMC for rating or ranking: `model(users, items)` -> scores (B,). A ClusterModel
-    (models/interface.py) whose groupings are its views."""
+    (models/interface.py) whose groupings are its views; scored like HMF (DotProductScores)."""
 
     family = "mfdmc"
     exact_groupings = False  # one view's clusters reproduce only its slice of a vector
@@ -255,41 +256,7 @@ class MFDMC(nn.Module):
         self.config = config
         self.users = MultiViewEmbedding(config.n_users, config, config.user_centres)
         self.items = MultiViewEmbedding(config.n_items, config, config.item_centres)
-        if config.use_bias:
-            self.global_bias = nn.Parameter(torch.tensor(float(config.global_mean)))
-            self.user_bias = nn.Parameter(torch.zeros(config.n_users))
-            self.item_bias = nn.Parameter(torch.zeros(config.n_items))
-
-    def use_sparse_gradients(self, enabled: bool = True, before_lookup=None) -> None:
-        for side in (self.users, self.items):
-            side.sparse_gradients = enabled
-            side.before_lookup = before_lookup if enabled else None
-
-    def bias(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | float:
-        if not self.config.use_bias:
-            return 0.0
-        return self.global_bias + self.user_bias[users] + self.item_bias[items]  # (B,)
-
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        scores = (self.users(users) * self.items(items)).sum(-1)  # (B,)
-        return scores + self.bias(users, items)
-
-    def score_candidates(self, users: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        user_vectors = self.users(users)  # (B, d)
-        item_vectors = self.items(candidates.reshape(-1)).view(*candidates.shape, -1)  # (B, K, d)
-        scores = torch.einsum("bd,bkd->bk", user_vectors, item_vectors)  # (B, K)
-        if self.config.use_bias:
-            scores = scores + self.global_bias + self.user_bias[users, None]
-            scores = scores + self.item_bias[candidates]
-        return scores
-
-    @torch.no_grad()
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        items = torch.arange(self.config.n_items, device=users.device)
-        scores = self.users(users) @ self.items(items).T  # (B, N)
-        if self.config.use_bias:
-            scores = scores + self.global_bias + self.user_bias[users, None] + self.item_bias
-        return scores
+        self.add_biases(config)
 
     # ------------------------------------------------------------ training: losses and pruning
 
@@ -336,12 +303,3 @@ class MFDMC(nn.Module):
     def groupings(self, side: str) -> list[Grouping]:
         embedding = self.side(side)
         return [embedding.grouping(view, self.config.dim) for view in range(self.config.views)]
-
-    def bias_terms(self, users: torch.Tensor, items: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.config.use_bias:
-            return {}
-        return {
-            "global": self.global_bias.expand(len(users)),  # (B,)
-            "user": self.user_bias[users],  # (B,)
-            "item": self.item_bias[items],  # (B,)
-        }
