@@ -139,12 +139,7 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
         hide_index=True,
         key="explain_pairs",
         height=360,
-        column_config={
-            "user_probability": st.column_config.NumberColumn("P(user in s)", format="%.4f"),
-            "item_probability": st.column_config.NumberColumn("P(item in t)", format="%.4f"),
-            "inner_product": st.column_config.NumberColumn("⟨U_s, V_t⟩", format="%.3f"),
-            "contribution": st.column_config.NumberColumn(format="%.4f"),
-        },
+        column_config=_pair_columns(),
     )
     widgets.csv_download(
         "Download the pairs (CSV)",
@@ -152,6 +147,16 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
         f"{explored.run.name}-explain-u{user}-i{item}.csv",
         "explain_download",
     )
+
+
+def _pair_columns() -> dict:
+    """The column headings of a table of cluster-pair contributions (levels or views)."""
+    return {
+        "user_probability": st.column_config.NumberColumn("P(user in s)", format="%.4f"),
+        "item_probability": st.column_config.NumberColumn("P(item in t)", format="%.4f"),
+        "inner_product": st.column_config.NumberColumn("⟨U_s, V_t⟩", format="%.3f"),
+        "contribution": st.column_config.NumberColumn(format="%.4f"),
+    }
 
 
 def by_view(explored, user: int, item: int, history) -> None:
@@ -201,12 +206,7 @@ def by_view(explored, user: int, item: int, history) -> None:
         hide_index=True,
         key="explain_view_pairs",
         height=360,
-        column_config={
-            "user_probability": st.column_config.NumberColumn("P(user in s)", format="%.4f"),
-            "item_probability": st.column_config.NumberColumn("P(item in t)", format="%.4f"),
-            "inner_product": st.column_config.NumberColumn("⟨U_s, V_t⟩", format="%.3f"),
-            "contribution": st.column_config.NumberColumn(format="%.4f"),
-        },
+        column_config=_pair_columns(),
     )
     widgets.csv_download(
         "Download the parts (CSV)",
