@@ -77,6 +77,8 @@ def cluster_members(explored: state.Explored) -> None:
         word,
     )
     sizes = queries.cluster_sizes(explored.key, side, level)
+    stability = queries.cluster_stability(explored.key, side, level)
+    only_stable = widgets.stable_filter(st, stability, f"members_stable_{side}_{level}")
     cluster = widgets.cluster_picker(
         controls[2],
         "Cluster",
@@ -84,10 +86,17 @@ def cluster_members(explored: state.Explored) -> None:
         level,
         sizes,
         picked,
-        f"members_cluster_{side}_{level}_{version}",
+        f"members_cluster_{side}_{level}_{version}_{only_stable}",
         names=queries.cluster_names(explored.key, side, level),
+        stability=stability,
+        only_stable=only_stable,
     )
     trust_notes(explored.run.quality(), {side: level}, explored.run.stability())
+    if cluster is None:
+        st.info(f"No {side} cluster of this {word} reappears in every run: turn the filter off.")
+        return
+    if stability is None:
+        st.caption(literal(queries.stability_note(explored.key)))
     members = queries.cluster_members(explored.key, side, level, cluster)
     threshold = st.slider(
         "Hide members below probability",
@@ -101,9 +110,10 @@ def cluster_members(explored: state.Explored) -> None:
     shown = members[members["probability"] >= threshold]
     metadata = ["id", "label", *queries.metadata_shown(explored.key, side)]
     columns = ["probability", "index"] + [c for c in metadata if c in shown.columns]
+    verdict = "" if stability is None else f", {stability['verdict'].iloc[cluster]}"
     st.markdown(
         f"**{side.capitalize()} cluster {cluster}** ({word} {level}, size "
-        f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "
+        f"{sizes[cluster]:.1f}{verdict}): {len(shown):,} of {len(members):,} {side}s with "
         f"probability ≥ {threshold:.3f}, most probable first."
     )
     st.dataframe(
