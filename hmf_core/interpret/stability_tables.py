@@ -72,7 +72,7 @@ def pair_stability(
             groupings = pd.Series(-1 if level is None else level, index=pairs.index)
         clusters = pairs[f"{side}_cluster"].map(lambda c: int(c) if _is_number(c) else -1)
         runs = pd.Series(pd.NA, index=pairs.index, dtype="Int64")
-        verdicts = pd.Series(None, index=pairs.index, dtype=object)
+        verdicts = pd.Series([None] * len(pairs), index=pairs.index, dtype=object)
         for grouping in sorted(set(groupings) - {-1}):
             table = cluster_stability(stored, side, int(grouping))
             if table is None:
