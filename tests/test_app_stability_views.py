@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MOVIES, hmf_cli, small_demo
 from test_app import app, table, texts, visit
+from test_app_mfdmc_pages import no_level
 
 from dashboard import loads, map_data
 from hmf_core.interpret.stability_tables import cluster_stability, pair_stability
@@ -218,7 +219,8 @@ def test_map_panel_and_hovers_state_the_clusters_stability(measured_runs, monkey
 
 
 def test_pages_without_stability_say_how_to_measure_it(measured_runs, monkeypatch):
-    how = f"Stability across seeds not measured: run `python -m hmf_core stability {measured_runs / 'plain'}`"
+    command = f"python -m hmf_core stability {measured_runs / 'plain'}"
+    how = f"Stability across seeds not measured: run `{command}`"
     for page in ("membership", "explain", "affinity"):
         at = opened(measured_runs, monkeypatch, page, run="plain")
         assert how in texts(at), page
@@ -229,3 +231,55 @@ def test_pages_without_stability_say_how_to_measure_it(measured_runs, monkeypatc
     assert (
         "Cluster stability" not in next(b for b in at.selectbox if b.label == "Colour by").options
     )
+
+
+# --- MFDMC: stability per view ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def measured_views(tmp_path_factory):
+    """A tiny finished MFDMC run (2 views, as tests/test_app_mfdmc_pages.py's) whose
+    stability.json `python -m hmf_core stability views --seeds 2` wrote."""
+    root = tmp_path_factory.mktemp("stability-views-mfdmc")
+    ratings, people = small_demo(root / "data")
+    flags = ["--data", ratings, "--items", DEMO_MOVIES, "--users", people, "--family", "mfdmc"]
+    flags += ["--views", 2, "--user-centres", 4, "--item-centres", 5, "--dim", 8]
+    flags += ["--split", "random", "--max-epochs", 2, "--run-dir", root / "views"]
+    done = hmf_cli("train", *flags)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = hmf_cli("stability", root / "views", "--seeds", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def test_mfdmc_pages_show_each_views_stability(measured_views, monkeypatch):
+    """Membership's picker and heading, Explain's per-view pair table and the Map's panel read
+    the stability of the cluster's own view, in the word "view"."""
+    stored = RunDir(measured_views / "views").stability()
+    assert stored["grouping"] == "view"
+    at = opened(measured_views, monkeypatch, "membership", run="views")
+    at.selectbox(key="members_level_user_0").set_value(2).run()
+    users = verdicts(measured_views, "user", 2, run="views")
+    picker = next(box for box in at.selectbox if box.label == "Cluster")
+    assert [option.rsplit(" · ", 1)[1] for option in picker.options] == users["verdict"].tolist()
+    cluster = int(picker.value)
+    assert f"User cluster {cluster}** (view 2, size " in texts(at)
+    assert f", {users['verdict'].iloc[cluster]}): " in texts(at)
+    no_level(at)
+
+    at = opened(measured_views, monkeypatch, "explain", run="views")
+    parts = table(at, "view", "contribution", "user_stability", "item_runs")
+    clusters = parts[parts["view"].isin(["1", "2"])]
+    assert len(clusters) > 0
+    for side in ("user", "item"):
+        for view, rows in clusters.groupby("view"):
+            stored_view = verdicts(measured_views, side, int(view), run="views")
+            numbers = rows[f"{side}_cluster"].astype(int)
+            assert rows[f"{side}_stability"].tolist() == stored_view["verdict"][numbers].tolist()
+    assert parts.loc[~parts["view"].isin(["1", "2"]), "user_stability"].isna().all()  # biases
+
+    at = opened(measured_views, monkeypatch, "map", run="views")
+    items = verdicts(measured_views, "item", 1, run="views")
+    select_cluster(at, "item", 1, 0)
+    shown = texts(at)
+    assert f"Stability: {items['verdict'].iloc[0]}** (mean member overlap" in shown
