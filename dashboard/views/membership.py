@@ -78,19 +78,7 @@ def cluster_members(explored: state.Explored) -> None:
     )
     sizes = queries.cluster_sizes(explored.key, side, level)
     stability = queries.cluster_stability(explored.key, side, level)
-    only_stable = widgets.stable_filter(st, stability, f"members_stable_{side}_{level}")
-    cluster = widgets.cluster_picker(
-        controls[2],
-        "Cluster",
-        side,
-        level,
-        sizes,
-        picked,
-        f"members_cluster_{side}_{level}_{version}_{only_stable}",
-        names=queries.cluster_names(explored.key, side, level),
-        stability=stability,
-        only_stable=only_stable,
-    )
+    cluster = _pick_cluster(explored, controls[2], side, level, picked, stability)
     trust_notes(explored.run.quality(), {side: level}, explored.run.stability())
     if cluster is None:
         st.info(f"No {side} cluster of this {word} reappears in every run: turn the filter off.")
@@ -128,6 +116,25 @@ def cluster_members(explored: state.Explored) -> None:
         members,
         f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
         "members_download",
+    )
+
+
+def _pick_cluster(explored, cell, side: str, level: int, picked, stability) -> int | None:
+    """The cluster picker, each option with its stability (`stability`:
+    queries.cluster_stability) and, once measured, the "Only stable clusters" filter beneath
+    the controls; None when the filter leaves no cluster."""
+    only_stable = widgets.stable_filter(st, stability, f"members_stable_{side}_{level}")
+    return widgets.cluster_picker(
+        cell,
+        "Cluster",
+        side,
+        level,
+        queries.cluster_sizes(explored.key, side, level),
+        picked,
+        f"members_cluster_{side}_{level}_{state.selection_version()}_{only_stable}",
+        names=queries.cluster_names(explored.key, side, level),
+        stability=stability,
+        only_stable=only_stable,
     )
 
 
