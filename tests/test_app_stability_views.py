@@ -111,10 +111,13 @@ def test_pair_stability_gives_each_pair_its_clusters_runs_and_verdicts():
 @pytest.fixture(scope="module")
 def measured_runs(finished_runs, tmp_path_factory):
     """Copies of the tiny depth-2 run: "tiny" with a stability.json written by
-    `python -m hmf_core stability tiny --seeds 3`, "plain" without one."""
+    `python -m hmf_core stability tiny --seeds 3`, "plain" without one, "damaged" with a
+    stability.json cut short."""
     root = tmp_path_factory.mktemp("stability-views")
     shutil.copytree(finished_runs / "tiny", root / "tiny")
     shutil.copytree(finished_runs / "tiny", root / "plain")
+    shutil.copytree(finished_runs / "tiny", root / "damaged")
+    (root / "damaged" / "stability.json").write_text('{"sides": ')  # cut short
     done = hmf_cli("stability", root / "tiny", "--seeds", "3")
     assert done.returncode == 0, done.stderr[-3000:]
     return root
@@ -231,6 +234,12 @@ def test_pages_without_stability_say_how_to_measure_it(measured_runs, monkeypatc
     assert (
         "Cluster stability" not in next(b for b in at.selectbox if b.label == "Colour by").options
     )
+
+
+def test_a_damaged_stability_file_is_named_not_a_traceback(measured_runs, monkeypatch):
+    for page in ("membership", "explain"):
+        at = opened(measured_runs, monkeypatch, page, run="damaged")
+        assert "Stability unreadable (" in texts(at) and "stability.json" in texts(at), page
 
 
 # --- MFDMC: stability per view ------------------------------------------------------------------
