@@ -58,8 +58,33 @@ def _drawn(key: Key, layout: str, method: str, file_stamp: tuple) -> pd.DataFram
     frame = frame.drop(columns=[c for c in columns if c in frame.columns])  # an older map's
     frame = frame.merge(names(key), on=keys, how="left", validate="one_to_one")
     frame = frame.merge(metadata(key), on=keys, how="left", validate="one_to_one")
+    verdicts = stability(key)
+    if not verdicts.empty:  # measured: each cluster's verdict, for its hover and Colour by
+        frame = frame.merge(verdicts, on=keys, how="left", validate="one_to_one")
     word = queries.grouping_word(key)
     return frame.assign(hover=map_figure.hover_texts(frame, word, columns))
+
+
+def stability(key: Key) -> pd.DataFrame:
+    """kind, level, index and cluster_stability (the verdict: "reappears in 3 of 3 runs",
+    "unstable") of every cluster that queries.cluster_stability covers; empty when none is."""
+    frames = []
+    for side, depth in queries.level_counts(key).items():
+        for level in range(1, depth + 1):
+            table = queries.cluster_stability(key, side, level)
+            if table is not None:
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "kind": f"{side} cluster",
+                            "level": level,
+                            "index": table["cluster"].to_numpy(),
+                            "cluster_stability": table["verdict"].to_numpy(object),
+                        }
+                    )
+                )
+    columns = ["kind", "level", "index", "cluster_stability"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def drawn(run: RunDir, key: Key, layout: str, top_level: int = 1) -> tuple[pd.DataFrame, str]:
@@ -71,6 +96,7 @@ def drawn(run: RunDir, key: Key, layout: str, top_level: int = 1) -> tuple[pd.Da
         method, stamp = "pca", ()
     else:
         stamp = run.stamp(f"map_{method}")
+    stamp = (stamp, run.stamp("stability"))  # a new stability measurement: new hovers
     if top_level != 1:
         return coloured_by(key, layout, method, stamp, top_level), method
     return _drawn(key, layout, method, stamp), method

@@ -19,6 +19,7 @@ from dashboard import charts
 from dashboard.text import hover
 from hmf_core import POINT_KINDS, parse_point_kind
 
+COLOUR_TITLES = {"top_cluster": "top cluster (level 1)", "cluster_stability": "cluster stability"}
 KINDS = POINT_KINDS  # user, item, user cluster, item cluster: custom data holds the position
 SYMBOLS = {"user": "circle", "item": "circle", "user cluster": "diamond", "item cluster": "square"}
 KIND_COLOURS = {
@@ -49,6 +50,7 @@ def hover_texts(rows: pd.DataFrame, word: str = "level", columns: list | None = 
     top_of = "top cluster" if word == "level" else f"top cluster of {word} 1"
     extra = [c for c in columns or () if c in rows.columns]
     has_names = "name" in rows.columns
+    measured = "cluster_stability" in rows.columns
     metadata = {column: rows[column].to_numpy(object) for column in extra}  # any column name
     texts = []
     for position, row in enumerate(rows.itertuples(index=False)):
@@ -58,6 +60,9 @@ def hover_texts(rows: pd.DataFrame, word: str = "level", columns: list | None = 
             title = name or row.label
             text = f"<b>{hover(title)}</b><br>{row.kind} {row.index}, {word} {row.level}"
             text += f", size {row.size:.1f}"
+            verdict = getattr(row, "cluster_stability", None) if measured else None
+            if isinstance(verdict, str):
+                text += f"<br>stability: {hover(verdict)}"
         else:
             text = f"<b>{hover(row.label)}</b><br>{row.kind}"
             if row.top_cluster >= 0:
@@ -204,7 +209,7 @@ def figure(
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
-    title = hover(colour_title or {"top_cluster": "top cluster (level 1)"}.get(colour, colour))
+    title = hover(colour_title or COLOUR_TITLES.get(colour, colour))
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
     for kind in KINDS:
         rows = visible[visible["kind"] == kind]

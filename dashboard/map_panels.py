@@ -87,6 +87,7 @@ def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: 
         st.markdown(f"**{literal(name.iloc[0])}**")
     if highlight_note:
         st.caption(highlight_note)
+    _stability_line(explored, side, level, cluster)
     st.caption(
         f"Size {sizes[cluster]:.1f} (sum of its members' probabilities). Members, most "
         "probable first:"
@@ -112,6 +113,21 @@ def _one_cluster(explored: state.Explored, point: dict, header, highlight_note: 
         "views/affinity.py", label="What this cluster likes (affinity)", icon=":material/grid_on:"
     )
     _neighbours(explored, point)
+
+
+def _stability_line(explored: state.Explored, side: str, level: int, cluster: int) -> None:
+    """The selected cluster's stability across seeds (queries.cluster_stability), or how to
+    measure it."""
+    table = queries.cluster_stability(explored.key, side, level)
+    if table is None or not 0 <= cluster < len(table):
+        st.caption(literal(queries.stability_note(explored.key)))
+        return
+    row = table.iloc[cluster]
+    icon = ":material/verified:" if row["stable"] else ":material/help:"
+    st.markdown(
+        f"{icon} **Stability: {row['verdict']}** (mean member overlap with its match in the "
+        f"other runs: Jaccard {row['match_jaccard']:.2f})"
+    )
 
 
 def _one_object(explored: state.Explored, point: dict, header) -> None:

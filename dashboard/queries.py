@@ -65,6 +65,27 @@ def _cluster_table(
     return hmf_core.cluster_table(_model(key), side, level, meta, top, attribute, stored)
 
 
+def cluster_stability(key: Key, side: str, level: int) -> pd.DataFrame | None:
+    """hmf_core.cluster_stability of the run's stability.json for one side and grouping (level
+    or view), or None when not measured, damaged, or another model's (other cluster count)."""
+    return _cluster_stability(key, side, level, _stability_stamp(key))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _cluster_stability(key: Key, side: str, level: int, stamp: tuple) -> pd.DataFrame | None:
+    if not stamp or level < 1 or level > level_counts(key).get(side, 0):
+        return None
+    table = hmf_core.cluster_stability(RunDir(key[0]).stability(), side, level)
+    if table is None or len(table) != len(cluster_sizes(key, side, level)):
+        return None
+    return table
+
+
+def stability_note(key: Key) -> str:
+    """The line a cluster view shows when no stability is: how to measure it for this run."""
+    return hmf_core.stability_note(RunDir(key[0]).stability(), key[0])
+
+
 def item_clusters_for_user_cluster(
     key: Key, cluster: int, user_level: int, item_level: int, top: int
 ) -> pd.DataFrame:
@@ -140,6 +161,24 @@ def explain_pair(key: Key, user: int, item: int, user_level: int, item_level: in
     return hmf_core.explain_pair(
         _model(key), user, item, user_level=user_level, item_level=item_level
     )
+
+
+def explain_pair_stability(
+    key: Key, user: int, item: int, user_level: int, item_level: int
+) -> pd.DataFrame:
+    """explain_pair with each pair's user and item cluster stability (hmf_core.pair_stability:
+    {side}_runs and {side}_stability) once stability.json is measured."""
+    stamp = _stability_stamp(key)
+    return _explain_pair_stability(key, user, item, user_level, item_level, stamp)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _explain_pair_stability(
+    key: Key, user: int, item: int, user_level: int, item_level: int, stamp: tuple
+) -> pd.DataFrame:
+    pairs = explain_pair(key, user, item, user_level, item_level)
+    stored = RunDir(key[0]).stability() if stamp else None
+    return hmf_core.pair_stability(pairs, stored, user_level, item_level)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -224,9 +263,15 @@ def explains_by_view(key: Key) -> bool:
     return hmf_core.explains_by_view(_model(key))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
 def explain_by_view(key: Key, user: int, item: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(every per-view cluster pair and the other parts, the totals per view and bias):
-    interpret.explanation.explain_by_view and view_totals."""
+    interpret.explanation.explain_by_view and view_totals; each pair with its clusters'
+    stability (hmf_core.pair_stability) once stability.json is measured."""
+    return _explain_by_view(key, user, item, _stability_stamp(key))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _explain_by_view(key: Key, user: int, item: int, stamp: tuple):
     parts = hmf_core.explain_by_view(_model(key), user, item)
-    return parts, hmf_core.view_totals(parts)
+    stored = RunDir(key[0]).stability() if stamp else None
+    return hmf_core.pair_stability(parts, stored), hmf_core.view_totals(parts)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from hmf_core import RunDir, metric_names, parse_point_kind
+from hmf_core import REAPPEAR_JACCARD, RunDir, metric_names, parse_point_kind
 
 
 def level_picker(
@@ -35,30 +35,61 @@ def cluster_picker(
     key: str,
     help: str | None = None,
     names: dict[int, str] | None = None,
-) -> int:
+    stability=None,
+    only_stable: bool = False,
+) -> int | None:
     """One cluster of `side` at `level`, listed with its name (`names`: queries.cluster_names,
-    where it has one) and size; opens on the cluster selected on the map (`picked`) when it is
-    of this side and level, else on the largest."""
-    default = int(sizes.argmax())
+    where it has one), size and stability (`stability`: queries.cluster_stability, when
+    measured); opens on the cluster selected on the map (`picked`) when it is of this side and
+    level, else on the largest. `only_stable`: only the clusters found in every run are
+    offered (None when there is none)."""
+    options = list(range(len(sizes)))
+    verdicts = {} if stability is None else dict(zip(stability["cluster"], stability["verdict"]))
+    if stability is not None and only_stable:
+        options = [int(c) for c in stability.loc[stability["stable"], "cluster"]]
+        if not options:
+            return None
+    default = max(options, key=lambda c: sizes[c])
     if picked and parse_point_kind(picked["kind"]) == (side, True) and picked["level"] == level:
-        default = int(picked["index"])
+        default = int(picked["index"]) if int(picked["index"]) in options else default
     return cell.selectbox(
         label,
-        range(len(sizes)),
-        index=default,
-        format_func=lambda c: _cluster_option(side, c, sizes[c], (names or {}).get(c)),
+        options,
+        index=options.index(default),
+        format_func=lambda c: _cluster_option(
+            side, c, sizes[c], (names or {}).get(c), verdicts.get(c)
+        ),
         key=key,
         help=help,
     )
 
 
-def _cluster_option(side: str, cluster: int, size: float, name: str | None) -> str:
-    """A cluster picker's option (plain text): "item cluster 2 · Drama, Comedy · size 447.9"."""
+def _cluster_option(
+    side: str, cluster: int, size: float, name: str | None, verdict: str | None = None
+) -> str:
+    """A cluster picker's option (plain text): "item cluster 2 · Drama, Comedy · size 447.9",
+    then its stability when measured (" · reappears in 3 of 3 runs")."""
     name = name if isinstance(name, str) and name else None
     if name and len(name) > 60:
         name = name[:59].rstrip() + "…"
     middle = f" · {name}" if name else ""
-    return f"{side} cluster {cluster}{middle} · size {size:.1f}"
+    end = f" · {verdict}" if verdict else ""
+    return f"{side} cluster {cluster}{middle} · size {size:.1f}{end}"
+
+
+def stable_filter(cell, stability, key: str) -> bool:
+    """The "Only stable clusters" toggle (clusters found in every run), shown only where the
+    stability is measured (`stability`: queries.cluster_stability); False elsewhere."""
+    if stability is None:
+        return False
+    runs = int(stability["of_runs"].iloc[0]) if len(stability) else 0
+    return cell.toggle(
+        "Only stable clusters",
+        key=key,
+        help=f"Keep only the clusters that reappear in all {runs} runs of the stability "
+        f"measurement (the same members, Jaccard ≥ {REAPPEAR_JACCARD:g}, with every other "
+        "seed).",
+    )
 
 
 def curve_row(run: RunDir, task: str, key_prefix: str, mf: bool = False) -> bool:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
-from dashboard.text import hover
+from dashboard.text import hover, literal
 from hmf_core import by_side, other_side, parse_point_kind
 
 DIRECTIONS = {"user": "User cluster → item clusters", "item": "Item cluster → user clusters"}
@@ -72,6 +72,7 @@ def affinity_page() -> None:
         help="Size = the sum of its members' membership probabilities. Selecting a cluster on "
         "the Map opens it here.",
         names=queries.cluster_names(explored.key, side, level),
+        stability=queries.cluster_stability(explored.key, side, level),
     )
     trust_notes(
         explored.run.quality(), {"user": user_level, "item": item_level}, explored.run.stability()
@@ -114,6 +115,16 @@ def table_view(
         if side == "user"
         else 0.0
     )
+    other_level = by_side(other, user_level, item_level)
+    stability = queries.cluster_stability(explored.key, other, other_level)
+    if widgets.stable_filter(st, stability, "affinity_stable"):
+        stable = stability.loc[stability["stable"], "cluster"]
+        frame = frame[frame[f"{other}_cluster"].isin(stable)]
+    if stability is not None:
+        runs = stability.set_index("cluster")["runs"]
+        frame = frame.assign(runs=frame[f"{other}_cluster"].map(runs).astype("Int64"))
+    else:
+        st.caption(literal(queries.stability_note(explored.key)))
     rows = _filtered(frame, minimum, text)
     st.markdown(
         f"**Every {other} cluster against {side} cluster {cluster}**, highest inner "
@@ -179,7 +190,7 @@ def _affinity_table(rows, other: str) -> None:
     st.dataframe(
         rows[
             ["rank", column, "name", "inner_product", "size", "nearest", "top_members"]
-            + (["stability"] if "stability" in rows.columns else [])  # stability.json measured
+            + [c for c in ("runs", "stability") if c in rows.columns]  # stability.json measured
         ],
         hide_index=True,
         key="affinity_table",
@@ -205,6 +216,11 @@ def _affinity_table(rows, other: str) -> None:
                 "top members",
                 width="large",
                 help="Its members with the highest membership probability",
+            ),
+            "runs": st.column_config.NumberColumn(
+                "found in runs",
+                help="In how many runs of the stability measurement this cluster is found "
+                "(itself included); click to sort",
             ),
         },
     )

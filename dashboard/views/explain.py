@@ -10,6 +10,7 @@ from dashboard import queries, state, widgets
 from dashboard.explain_views import explanation_tabs, prediction_metric, rating_scale
 from dashboard.fragments import page_fragment
 from dashboard.quality_panel import trust_notes
+from dashboard.text import literal
 from hmf_core import on_scale
 
 
@@ -111,7 +112,7 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
     trust_notes(
         explored.run.quality(), {"user": user_level, "item": item_level}, explored.run.stability()
     )
-    pairs = queries.explain_pair(key, user, item, user_level, item_level)
+    pairs = queries.explain_pair_stability(key, user, item, user_level, item_level)
     predicted = queries.prediction(key, user, item)
     rated = history.loc[history["item"] == item, ["rating", "stage"]]
     cells = st.columns(3)
@@ -134,6 +135,7 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
         f"Contribution = P(user in s) × P(item in t) × ⟨U_s, V_t⟩, largest |value| "
         f"first; {len(pairs):,} pairs in all."
     )
+    _stability_caption(explored, pairs)
     st.dataframe(
         pairs.astype({"user_cluster": str, "item_cluster": str}),  # ids and "bias": one type
         hide_index=True,
@@ -150,13 +152,34 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
 
 
 def _pair_columns() -> dict:
-    """The column headings of a table of cluster-pair contributions (levels or views)."""
+    """The column headings of a table of cluster-pair contributions (levels or views), with
+    each cluster's stability once measured (hmf_core.pair_stability)."""
+    found_in = "In how many runs of the stability measurement the {} cluster is found (itself "
     return {
         "user_probability": st.column_config.NumberColumn("P(user in s)", format="%.4f"),
         "item_probability": st.column_config.NumberColumn("P(item in t)", format="%.4f"),
         "inner_product": st.column_config.NumberColumn("⟨U_s, V_t⟩", format="%.3f"),
         "contribution": st.column_config.NumberColumn(format="%.4f"),
+        **{
+            f"{side}_runs": st.column_config.NumberColumn(
+                f"{side} cluster runs", help=found_in.format(side) + "included); click to sort"
+            )
+            for side in ("user", "item")
+        },
+        "user_stability": st.column_config.TextColumn("user cluster stability"),
+        "item_stability": st.column_config.TextColumn("item cluster stability"),
     }
+
+
+def _stability_caption(explored, pairs) -> None:
+    """Under a cluster-pair table: what its stability columns say, or how to measure them."""
+    if "user_runs" in pairs.columns:
+        st.caption(
+            "Stability: in how many runs with other seeds each cluster reappears (the same "
+            "members, matched across runs); sort by the runs columns."
+        )
+    else:
+        st.caption(literal(queries.stability_note(explored.key)))
 
 
 def by_view(explored, user: int, item: int, history) -> None:
@@ -201,6 +224,7 @@ def by_view(explored, user: int, item: int, history) -> None:
     )
     st.plotly_chart(figure, key="explain_view_chart")
     st.caption(f"Every cluster pair of every view, largest first ({len(parts):,} rows):")
+    _stability_caption(explored, parts)
     st.dataframe(
         parts.astype({"view": str}),  # view numbers, "across views" and the biases: one type
         hide_index=True,

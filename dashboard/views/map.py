@@ -36,6 +36,7 @@ COLOUR_CHOICES = {  # then the run's own metadata columns (map_data.metadata_col
     "kind": "Kind",
     "level": "Level",
     "top_cluster": "Top cluster (level 1)",
+    "cluster_stability": "Cluster stability",  # once measured (map_data.stability)
 }
 
 
@@ -82,7 +83,9 @@ def map_page() -> None:
             focus=focus,
             selected=points_of(frame, points).head(500) if points else None,
             highlight=highlight,
-            colour_title=None if word == "level" else f"top cluster ({word} {top_level})",
+            colour_title=None
+            if word == "level" or colour != "top_cluster"
+            else f"top cluster ({word} {top_level})",
         )
         _chart(figure, len(visible), method)
     with right:

@@ -77,17 +77,14 @@ def cluster_members(explored: state.Explored) -> None:
         word,
     )
     sizes = queries.cluster_sizes(explored.key, side, level)
-    cluster = widgets.cluster_picker(
-        controls[2],
-        "Cluster",
-        side,
-        level,
-        sizes,
-        picked,
-        f"members_cluster_{side}_{level}_{version}",
-        names=queries.cluster_names(explored.key, side, level),
-    )
+    stability = queries.cluster_stability(explored.key, side, level)
+    cluster = _pick_cluster(explored, controls[2], side, level, picked, stability)
     trust_notes(explored.run.quality(), {side: level}, explored.run.stability())
+    if cluster is None:
+        st.info(f"No {side} cluster of this {word} reappears in every run: turn the filter off.")
+        return
+    if stability is None:
+        st.caption(literal(queries.stability_note(explored.key)))
     members = queries.cluster_members(explored.key, side, level, cluster)
     threshold = st.slider(
         "Hide members below probability",
@@ -101,9 +98,10 @@ def cluster_members(explored: state.Explored) -> None:
     shown = members[members["probability"] >= threshold]
     metadata = ["id", "label", *queries.metadata_shown(explored.key, side)]
     columns = ["probability", "index"] + [c for c in metadata if c in shown.columns]
+    verdict = "" if stability is None else f", {stability['verdict'].iloc[cluster]}"
     st.markdown(
         f"**{side.capitalize()} cluster {cluster}** ({word} {level}, size "
-        f"{sizes[cluster]:.1f}): {len(shown):,} of {len(members):,} {side}s with "
+        f"{sizes[cluster]:.1f}{verdict}): {len(shown):,} of {len(members):,} {side}s with "
         f"probability ≥ {threshold:.3f}, most probable first."
     )
     st.dataframe(
@@ -118,6 +116,25 @@ def cluster_members(explored: state.Explored) -> None:
         members,
         f"{explored.run.name}-{side}-cluster-{cluster}-L{level}.csv",
         "members_download",
+    )
+
+
+def _pick_cluster(explored, cell, side: str, level: int, picked, stability) -> int | None:
+    """The cluster picker, each option with its stability (`stability`:
+    queries.cluster_stability) and, once measured, the "Only stable clusters" filter beneath
+    the controls; None when the filter leaves no cluster."""
+    only_stable = widgets.stable_filter(st, stability, f"members_stable_{side}_{level}")
+    return widgets.cluster_picker(
+        cell,
+        "Cluster",
+        side,
+        level,
+        queries.cluster_sizes(explored.key, side, level),
+        picked,
+        f"members_cluster_{side}_{level}_{state.selection_version()}_{only_stable}",
+        names=queries.cluster_names(explored.key, side, level),
+        stability=stability,
+        only_stable=only_stable,
     )
 
 
