@@ -45,13 +45,18 @@ def planted_ratings(
     low: float = 1.0,
     noise: float = 0.3,
     seed: int = 0,
+    liked_density: float | None = None,
 ) -> PlantedData:
+    """`liked_density`: the share of liked pairs observed (the others: `density`); None: every
+    pair alike, so only the rating values carry the groups, not who rated what."""
     rng = np.random.default_rng(seed)
     user_group = np.arange(n_users) % user_groups
     item_group = np.arange(n_items) % item_groups
-    observed = rng.random((n_users, n_items)) < density  # (M, N)
+    likes = (user_group[:, None] % item_groups) == item_group[None, :]  # (M, N)
+    chance = np.where(likes, density if liked_density is None else liked_density, density)
+    observed = rng.random((n_users, n_items)) < chance  # (M, N)
     users, items = np.nonzero(observed)
-    liked = (user_group[users] % item_groups) == item_group[items]
+    liked = likes[users, items]
     ratings = np.where(liked, high, low) + rng.normal(0.0, noise, len(users))
     ratings = np.clip(ratings, min(low, high), max(low, high)).astype(np.float32)
     data = _rating_data(rng, users, items, ratings, (n_users, n_items), f"planted(seed={seed})")
