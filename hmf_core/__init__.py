@@ -124,6 +124,11 @@ PUBLIC = {
     "REAPPEAR_JACCARD": "interpret.stability",
     "cluster_verdicts": "interpret.stability",
     "stability_summary": "interpret.stability",
+    "suggest_sizes": "interpret.sizes",  # issue 17: "Suggest sizes"
+    "size_flags": "interpret.sizes",
+    "size_table": "interpret.sizes",
+    "suggested_shape": "interpret.sizes",
+    "suggestion_lines": "interpret.sizes",
     "MEASURES": "interpret.neighbours",
     "nearest_to": "interpret.neighbours",
     "vector_ties": "interpret.neighbours",

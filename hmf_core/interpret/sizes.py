@@ -60,7 +60,8 @@ def candidate_counts(n_objects: int, candidates=CANDIDATES) -> list[int]:
 def kmeans_labels(vectors: np.ndarray, k: int, seed: int, n_init: int = N_INIT) -> np.ndarray:
     """k-means top cluster of each row of `vectors` (M, r): (M,) int64."""
     kind = MiniBatchKMeans if len(vectors) > LARGE else KMeans
-    return kind(n_clusters=k, n_init=n_init, random_state=seed).fit(vectors).labels_.astype(np.int64)
+    fitted = kind(n_clusters=k, n_init=n_init, random_state=seed).fit(vectors)
+    return fitted.labels_.astype(np.int64)
 
 
 def count_row(vectors: np.ndarray, k: int, seeds: list[int], n_init: int = N_INIT) -> dict:
@@ -150,7 +151,7 @@ def suggested_shape(suggested: dict) -> dict:
     return shape
 
 
-def train_flags(suggested: dict) -> str:
+def size_flags(suggested: dict) -> str:
     """The `train` options of the suggested shape, e.g. "--user-depth 1 --user-clusters 20
     --item-depth 2 --item-clusters 50,20"."""
     shape = suggested_shape(suggested)
@@ -194,4 +195,3 @@ def suggestion_lines(suggested: dict) -> list[str]:
             line += f"; {stable} is the largest count that reaches {target:g} (a finer level)"
         lines.append(line)
     return lines
-
