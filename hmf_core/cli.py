@@ -549,9 +549,15 @@ def _suggest_sizes(args: argparse.Namespace) -> int:
         data = read_ratings(args.data, positions=args.columns, sep=args.sep, report=steps)
         split = make_split(data, args.split, args.seed, report=steps)
         found = sizes.suggest_sizes(
-            split.train, split.n_users, split.n_items, args.dim, args.seeds, args.seed,
-            args.candidates, report=steps,
-        )  # fmt: skip
+            split.train,
+            split.n_users,
+            split.n_items,
+            dim=args.dim,
+            seeds=args.seeds,
+            seed=args.seed,
+            candidates=args.candidates,
+            report=steps,
+        )
     finally:
         steps.close()
     seeds = found["seeds"]

@@ -33,12 +33,12 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from hmf_core.common.progress import Report, monotone
-from hmf_core.interpret.stability import grouping_stability
 from hmf_core.models.interface import SIDES
-from hmf_core.models.warmstart import LARGE, spectral_vectors
+
+# sklearn, scipy and the warm start are imported where they are used: the CLI's parser reads
+# this module's defaults, and `hmf --help` imports neither.
 
 CANDIDATES = (5, 10, 15, 20, 30, 50, 100, 200)
 # Issue 17's targets for the pairwise ARI of top clusters across seeds ("items >= 0.8, users
@@ -59,6 +59,10 @@ def candidate_counts(n_objects: int, candidates=CANDIDATES) -> list[int]:
 
 def kmeans_labels(vectors: np.ndarray, k: int, seed: int, n_init: int = N_INIT) -> np.ndarray:
     """k-means top cluster of each row of `vectors` (M, r): (M,) int64."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    from hmf_core.models.warmstart import LARGE
+
     kind = MiniBatchKMeans if len(vectors) > LARGE else KMeans
     fitted = kind(n_clusters=k, n_init=n_init, random_state=seed).fit(vectors)
     return fitted.labels_.astype(np.int64)
@@ -67,6 +71,8 @@ def kmeans_labels(vectors: np.ndarray, k: int, seed: int, n_init: int = N_INIT) 
 def count_row(vectors: np.ndarray, k: int, seeds: list[int], n_init: int = N_INIT) -> dict:
     """One candidate count k on one side's vectors (M, r): {"k", "mean_ari", "lowest_ari",
     "reappearing_share", "smallest", "seconds"}."""
+    from hmf_core.interpret.stability import grouping_stability
+
     started = time.perf_counter()
     labels = [kmeans_labels(vectors, k, seed, n_init) for seed in seeds]  # [(M,)] per seed
     found = grouping_stability(labels, k)
@@ -113,6 +119,8 @@ def suggest_sizes(
     per side, and the suggested counts: {"sides": {side: {"rows": [count_row...], **suggestion}},
     "seeds": [...], "dim", "seconds"}. `train`: the split's training rows (user and item codes);
     seeds seed .. seed+seeds-1 are compared; `report` hears each count as it is done."""
+    from hmf_core.models.warmstart import spectral_vectors
+
     if seeds < 2:
         raise ValueError(f"suggesting sizes compares at least 2 seeds, not {seeds}")
     targets = {**TARGETS, **(targets or {})}
