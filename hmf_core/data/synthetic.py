@@ -4,6 +4,9 @@
 to one of `item_groups`; a user rates an item `high` when the item's group is the one its group
 likes (group g likes item group g % item_groups), `low` otherwise, plus Gaussian noise. A model
 that learned the structure puts users of one group in one cluster.
+Every pair is equally likely to be rated unless `liked_density` is given: then a user rates
+the items its group likes with that probability (the rest with `density`), so who rated what
+carries the groups too (the spectral warm start reads only that).
 
 `planted_hierarchy`: two levels, sampled from HMF's own generative model (eq. 3-4, 6):
 U0 = S1 S2 U2 with one-hot S1 (object -> fine cluster) and fine clusters that are mixtures of

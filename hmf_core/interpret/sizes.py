@@ -11,8 +11,8 @@ them the smallest cluster any seed made and the seconds the count took.
 
 Per side the suggestion is
 - "stable": the largest k whose mean ARI reaches the side's TARGETS (issue 17's targets for
-  trained clusters across seeds: 0.8 items, 0.6 users; a start less stable than that cannot
-  give a trained model that is), None when no k does;
+  trained clusters across seeds: 0.8 items, 0.6 users; training moves the start's clusters
+  little, so a start below them is unlikely to give a model above), None when no k does;
 - "readable": of the counts k <= READABLE (30, the issue's readable top level), the one with
   the highest mean ARI (the larger of two within TIE of each other), said to meet the target
   or not. Not the largest readable count that reaches the target: the ARI forgives a few
