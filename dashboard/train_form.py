@@ -15,6 +15,7 @@ import torch
 
 from dashboard import loads, mfdmc_form
 from dashboard.recipe import DEFAULT_PRESET, KNOBS, apply_preset, preset_knobs, recipe_controls
+from dashboard.sizes_panel import sizes_panel
 from dashboard.text import literal
 from hmf_core import (
     FAMILIES,
@@ -327,7 +328,7 @@ def _task_fields(implicit: bool) -> dict:
     return {"task": task, "threshold": threshold}
 
 
-def _cluster_fields() -> dict:
+def _cluster_fields(dataset: Dataset) -> dict:
     """The model family, then its shape: MFDMC's views and centres (dashboard.mfdmc_form), or
     depth and cluster counts of each side, in two columns."""
     family = st.selectbox(
@@ -380,6 +381,8 @@ def _cluster_fields() -> dict:
         disabled=item_depth == 0,
         **KEEP,
     )
+    if family == "hmf":  # the spectral warm start's sizes (hmf_core.interpret.sizes)
+        sizes_panel(dataset)
     return {
         "family": family,
         "mfdmc": {},
@@ -538,7 +541,7 @@ def _more_settings() -> dict:
 
 def train_form(dataset: Dataset, implicit: bool) -> TrainForm:
     """Every widget of the form, in the page's order; `implicit`: the data has no ratings."""
-    fields = _task_fields(implicit) | _cluster_fields()
+    fields = _task_fields(implicit) | _cluster_fields(dataset)
     left, middle, right = st.columns(3)
     fields |= _optimiser_fields(left, middle, right) | _split_fields(dataset, left, middle, right)
     fields["recipe"] = recipe_controls(float(fields["lr"]), fields["family"])

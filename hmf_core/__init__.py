@@ -127,6 +127,11 @@ PUBLIC = {
     "cluster_stability": "interpret.stability_tables",
     "pair_stability": "interpret.stability_tables",
     "stability_note": "interpret.stability_tables",
+    "suggest_sizes": "interpret.sizes",  # issue 17: "Suggest sizes"
+    "size_flags": "interpret.sizes",
+    "size_table": "interpret.sizes",
+    "suggested_shape": "interpret.sizes",
+    "suggestion_lines": "interpret.sizes",
     "MEASURES": "interpret.neighbours",
     "nearest_to": "interpret.neighbours",
     "vector_ties": "interpret.neighbours",

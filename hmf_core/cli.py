@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lightning_arguments(train)
     add_sweep_parser(commands, train)  # issue 22: its own block, below
     _add_run_commands(commands)
+    _add_sizes_command(commands)  # issue 17: suggest-sizes, its own block below
     cli_api.add_commands(commands)  # issue 22: recommend, export (hmf_core/cli_api.py)
     return parser
 
@@ -501,6 +502,81 @@ def _sweep(args: argparse.Namespace) -> int:
 # --- end of issue 22's sweep block ----------------------------------------------------------
 
 
+# --- issue 17: `suggest-sizes`, cluster counts chosen by stability (hmf_core.interpret.sizes) ---
+
+
+def _add_sizes_command(commands) -> None:
+    from hmf_core.interpret import sizes
+
+    suggest = commands.add_parser(
+        "suggest-sizes",
+        help="how many user and item clusters the data supports: k-means on the spectral warm "
+        "start under several seeds, per candidate count, and the train flags to use",
+    )
+    suggest.add_argument("--data", required=True, help="rating file (as train's --data)")
+    suggest.add_argument("--columns", type=_positions, help="as train's --columns")
+    suggest.add_argument("--sep", type=_separator, help="as train's --sep")
+    suggest.add_argument(
+        "--split", choices=SPLITS, default=DEFAULTS.split, help=f"the split to train on {D}"
+    )
+    suggest.add_argument(
+        "--seed", type=int, default=DEFAULTS.seed, help=f"seed of the split and first k-means {D}"
+    )
+    suggest.add_argument(
+        "--seeds", type=int, default=sizes.SEEDS, help=f"k-means seeds compared per count {D}"
+    )
+    suggest.add_argument(
+        "--dim", type=int, default=DEFAULTS.dim, help=f"the model's dimension d (the rank) {D}"
+    )
+    suggest.add_argument(
+        "--candidates",
+        type=_int_list,
+        default=list(sizes.CANDIDATES),
+        help="cluster counts to try, capped at half the objects "
+        f"(default: {','.join(map(str, sizes.CANDIDATES))})",
+    )
+
+
+def _suggest_sizes(args: argparse.Namespace) -> int:
+    from hmf_core.console import StepProgress
+    from hmf_core.data.ratings import read_ratings
+    from hmf_core.data.split import make_split
+    from hmf_core.interpret import sizes
+
+    started = time.perf_counter()
+    steps = StepProgress()
+    try:
+        data = read_ratings(args.data, positions=args.columns, sep=args.sep, report=steps)
+        split = make_split(data, args.split, args.seed, report=steps)
+        found = sizes.suggest_sizes(
+            split.train,
+            split.n_users,
+            split.n_items,
+            dim=args.dim,
+            seeds=args.seeds,
+            seed=args.seed,
+            candidates=args.candidates,
+            report=steps,
+        )
+    finally:
+        steps.close()
+    seeds = found["seeds"]
+    print(
+        f"{Path(args.data).name}, {args.split} split (seed {args.seed}): {len(split.train):,} "
+        f"training ratings, {split.n_users:,} users x {split.n_items:,} items; k-means on the "
+        f"spectral vectors (d={args.dim}), seeds {seeds[0]}-{seeds[-1]}"
+    )
+    print(sizes.size_table(found).to_string(index=False, float_format="{:.3f}".format))
+    print("\n".join(sizes.suggestion_lines(found)))
+    split_flags = f"--split {args.split} --seed {args.seed} --dim {args.dim}"
+    print(f"train with: {split_flags} {sizes.size_flags(found)}")
+    print(f"took {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+# --- end of issue 17's suggest-sizes block --------------------------------------------------
+
+
 NOT_SETTINGS = {"config", "print_config", "run_dir", "name", "note", "command", "columns", "sep"}
 
 
@@ -587,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
             return _maps(Path(args.run_dir))
         if args.command == "quality":
             return _quality(Path(args.run_dir), args.items, args.users)
+        if args.command == "suggest-sizes":
+            return _suggest_sizes(args)
         if args.command == "stability":
             return _stability(Path(args.run_dir), args.seeds)
         if args.command == "name":

@@ -4,6 +4,9 @@
 to one of `item_groups`; a user rates an item `high` when the item's group is the one its group
 likes (group g likes item group g % item_groups), `low` otherwise, plus Gaussian noise. A model
 that learned the structure puts users of one group in one cluster.
+Every pair is equally likely to be rated unless `liked_density` is given: then a user rates
+the items its group likes with that probability (the rest with `density`), so who rated what
+carries the groups too (the spectral warm start reads only that).
 
 `planted_hierarchy`: two levels, sampled from HMF's own generative model (eq. 3-4, 6):
 U0 = S1 S2 U2 with one-hot S1 (object -> fine cluster) and fine clusters that are mixtures of
@@ -45,13 +48,18 @@ def planted_ratings(
     low: float = 1.0,
     noise: float = 0.3,
     seed: int = 0,
+    liked_density: float | None = None,
 ) -> PlantedData:
+    """`liked_density`: the share of liked pairs observed (the others: `density`); None: every
+    pair alike, so only the rating values carry the groups, not who rated what."""
     rng = np.random.default_rng(seed)
     user_group = np.arange(n_users) % user_groups
     item_group = np.arange(n_items) % item_groups
-    observed = rng.random((n_users, n_items)) < density  # (M, N)
+    likes = (user_group[:, None] % item_groups) == item_group[None, :]  # (M, N)
+    chance = np.where(likes, density if liked_density is None else liked_density, density)
+    observed = rng.random((n_users, n_items)) < chance  # (M, N)
     users, items = np.nonzero(observed)
-    liked = (user_group[users] % item_groups) == item_group[items]
+    liked = likes[users, items]
     ratings = np.where(liked, high, low) + rng.normal(0.0, noise, len(users))
     ratings = np.clip(ratings, min(low, high), max(low, high)).astype(np.float32)
     data = _rating_data(rng, users, items, ratings, (n_users, n_items), f"planted(seed={seed})")
