@@ -67,7 +67,8 @@ class ColumnType:
                 note=str(found.get("note", "")),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise ValueError(f"{where}: expected a column type like {{'type': 'categorical'}}")
+            expected = "expected a column type like {'type': 'categorical'}"
+            raise ValueError(f"{where}: {expected}") from None
         return made.checked(where)
 
     def checked(self, where: str) -> ColumnType:
@@ -141,14 +142,19 @@ def type_as(values: pd.Series, kind: str, name: str) -> ColumnType:
     return ColumnType(kind, note="chosen on the Data page")
 
 
-def resolve_types(frame: pd.DataFrame, overrides: dict | None) -> dict[str, ColumnType]:
+def resolve_types(
+    frame: pd.DataFrame, overrides: dict | None, source: str = "the metadata"
+) -> dict[str, ColumnType]:
     """detect_types with the user's `overrides` ({column: type name}) applied; ValueError
-    for an override the column's values refuse or a column the frame does not have."""
+    naming `source` for an override the column's values refuse or a column it does not have."""
     types = detect_types(frame)
     for name, kind in (overrides or {}).items():
         if name not in types:
-            raise ValueError(f"column {name!r} is not in the metadata (it has {list(types)})")
-        types[name] = type_as(frame[name], str(kind), name)
+            raise ValueError(f"{source}: no column {name!r} (it has {', '.join(types)})")
+        try:
+            types[name] = type_as(frame[name], str(kind), name)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
     return types
 
 
@@ -202,7 +208,8 @@ def _numeric_type(numbers: np.ndarray, few: bool = True) -> ColumnType:
     else:
         edges = round_edges(numbers)
         note = "numbers: ranges between quantiles"
-    return ColumnType("numeric", edges=tuple(edges), labels=numeric_buckets(edges, integer), note=note)
+    labels = numeric_buckets(edges, integer)
+    return ColumnType("numeric", edges=tuple(edges), labels=labels, note=note)
 
 
 def round_edges(numbers: np.ndarray, buckets: int = QUANTILE_BUCKETS) -> list[float]:
