@@ -158,6 +158,53 @@ def resolve_types(
     return types
 
 
+def apply_overrides(
+    frame: pd.DataFrame, overrides: dict | None
+) -> tuple[dict[str, ColumnType], dict[str, str]]:
+    """(types, errors): detect_types with each override ({column: type name}) the column's
+    values allow; {column: one line} for each refused one (it keeps its detected type)."""
+    types, errors = detect_types(frame), {}
+    for name, kind in (overrides or {}).items():
+        if name not in types:
+            errors[name] = f"no column {name!r} (it has {', '.join(types)})"
+            continue
+        try:
+            types[name] = type_as(frame[name], str(kind), name)
+        except ValueError as error:
+            errors[name] = str(error)
+    return types, errors
+
+
+EXAMPLES = 3  # values shown per column on the Data page
+EXAMPLE_CHARACTERS = 40
+
+
+def column_type_table(frame: pd.DataFrame, types: dict[str, ColumnType]) -> pd.DataFrame:
+    """One row per column of a metadata frame, as the Data page shows it: column, type,
+    separator (a multi-valued column's), buckets (a numeric one's), examples (its first
+    distinct values), distinct (how many), why (the detection's note)."""
+    rows = []
+    for name in frame.columns:
+        found = types[str(name)]
+        values = frame[name].dropna().astype(str)
+        examples = [v[:EXAMPLE_CHARACTERS] for v in values.drop_duplicates().head(EXAMPLES)]
+        rows.append(
+            {
+                "column": str(name),
+                "type": found.kind,
+                "separator": found.separator,
+                "buckets": ", ".join(found.labels),
+                "examples": " · ".join(examples),
+                "distinct": int(values.nunique()),
+                "why": found.note,
+            }
+        )
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+TABLE_COLUMNS = ["column", "type", "separator", "buckets", "examples", "distinct", "why"]
+
+
 def types_json(types: dict[str, ColumnType]) -> dict:
     return {name: found.to_json() for name, found in types.items()}
 
