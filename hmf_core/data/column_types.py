@@ -265,7 +265,8 @@ def round_edges(numbers: np.ndarray, buckets: int = QUANTILE_BUCKETS) -> list[fl
     low, high = np.quantile(numbers, [0.05, 0.95])
     step = _round_step((high - low) / 10 if high > low else abs(high) or 1.0)
     quantiles = np.quantile(numbers, np.arange(1, buckets) / buckets)
-    edges = sorted({float(round(q / step) * step) for q in quantiles})
+    digits = max(0, -math.floor(math.log10(step)))  # 0.6, not 0.6000000000000001
+    edges = sorted({round(float(round(q / step) * step), digits) for q in quantiles})
     return [e for e in edges if numbers.min() < e <= numbers.max()]
 
 
