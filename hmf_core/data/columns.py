@@ -2,7 +2,7 @@
 (cluster quality, names, the map): their values as (object row, class) samples, by each
 column's type (hmf_core.data.column_types: categorical, multi-valued, numeric in buckets).
 
-A frame's types are its `attrs[TYPES_ATTR]` ({column: ColumnType}: a run's column_types.json,
+A frame's types are its `attrs[TYPES_ATTR]` ({column: type as JSON}: a run's column_types.json,
 attached by RunDir when it reads users.csv / items.csv) where given, detected otherwise.
 Multi-valued columns (genres "Comedy|Drama"): each object is expanded into one sample per value
 it has; objects without a value are left out. Columns named `planted*` hold planted labels of
@@ -20,6 +20,8 @@ from hmf_core.data.column_types import (
     bucket_values,
     detect_types,
     numeric_buckets,
+    types_from_json,
+    types_json,
 )
 
 TYPES_ATTR = "column_types"  # DataFrame.attrs key of a frame's {column: ColumnType}
@@ -56,15 +58,16 @@ def age_buckets(ages: pd.Series) -> pd.Series:
 
 
 def with_types(frame: pd.DataFrame, types: dict[str, ColumnType] | None) -> pd.DataFrame:
-    """`frame` carrying `types` (a run's column_types.json) for types_of; None: detection."""
+    """`frame` carrying `types` (a run's column_types.json) for types_of; None: detection.
+    Kept as JSON (what Streamlit can serialise when it shows the frame)."""
     if types is not None:
-        frame.attrs[TYPES_ATTR] = dict(types)
+        frame.attrs[TYPES_ATTR] = types_json(types)
     return frame
 
 
 def types_of(frame: pd.DataFrame) -> dict[str, ColumnType]:
     """The frame's column types: those it carries (with_types), detected for any other column."""
-    given = frame.attrs.get(TYPES_ATTR) or {}
+    given = types_from_json(frame.attrs.get(TYPES_ATTR) or {}, "the frame's column types")
     missing = [c for c in frame.columns if str(c) not in given]
     detected = detect_types(frame[missing]) if missing else {}
     return {str(c): given.get(str(c)) or detected[str(c)] for c in frame.columns}
