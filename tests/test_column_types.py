@@ -24,6 +24,7 @@ from hmf_core.data.column_types import (
     type_as,
 )
 from hmf_core.data.columns import categorical_columns, typed_columns
+from hmf_core.data.datasets import Dataset
 from hmf_core.data.metadata import read_metadata
 from hmf_core.interpret.projection import map_metadata
 from hmf_core.interpret.queries import metadata_shown
@@ -217,4 +218,11 @@ def test_the_data_page_shows_the_types_and_takes_an_override(tmp_path, monkeypat
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "column 'title' cannot be numeric" in errors[0]
-    assert at.session_state["dataset"].types == (("item", "genre", "categorical"),)
+    dataset = at.session_state["dataset"]
+    assert dataset.types == (("item", "genre", "categorical"),)
+    assert dataset.type_overrides() == {"item": {"genre": "categorical"}}  # -> TrainSettings
+    assert Dataset.from_dict(dataset.to_dict()).types == dataset.types  # a link carries them
+    at.run()  # the next run's table starts from the dataset's types
+    assert at.session_state["dataset"].types == dataset.types  # kept, not toggled
+    table = at.data_editor(key="column_types_item").value.set_index("column")
+    assert table.loc["genre", "type"] == "categorical" and table.loc["title", "type"] == "text"
