@@ -526,6 +526,10 @@ def _column_types(dataset: Dataset) -> None:
             continue
         name = literal(Path(dataset.metadata_path(kind)).name)
         st.markdown(f"**Columns of {name}** ({kind} metadata): how each view uses them")
+        st.caption(
+            "Detected from the values; change a column's type in the table, and the runs "
+            "trained on this data use it. " + TYPE_HELP + "."
+        )
         frame = meta.reset_index()
         detected, _ = apply_overrides(frame, None)
         types, _ = apply_overrides(frame, chosen.get(kind))

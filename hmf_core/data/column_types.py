@@ -88,7 +88,7 @@ def detect_types(frame: pd.DataFrame) -> dict[str, ColumnType]:
     types = {str(name): detect_column(frame[name]) for name in frame.columns}
     for name in types:
         if name.lower() in STRUCTURAL:
-            types[name] = ColumnType("id", note="the run table's own column")
+            types[name] = ColumnType("id", note="the objects' own id, label or row")
     for name, found in list(types.items()):
         source = _first_value_of(frame, name, types)
         if found.kind == "categorical" and source is not None:
