@@ -26,8 +26,9 @@ from hmf_core.data.column_types import (
 from hmf_core.data.columns import categorical_columns, typed_columns
 from hmf_core.data.datasets import Dataset
 from hmf_core.data.metadata import read_metadata
+from hmf_core.interpret.naming import value_lift
 from hmf_core.interpret.projection import map_metadata
-from hmf_core.interpret.queries import metadata_shown
+from hmf_core.interpret.queries import metadata_shown, model_rows
 from hmf_core.runs.rundir import RunDir
 from hmf_core.runs.train_run import train_run
 from hmf_core.training.settings import TrainSettings
@@ -194,6 +195,11 @@ def test_an_override_changes_what_quality_and_the_map_offer(tmp_path):
     weights = shown.loc[shown["kind"] == "item", "weight"]
     assert set(weights.dropna()) == {str(100 * k) for k in range(1, 13)}  # values, not ranges
     assert "colour" in metadata_shown(run.items())  # text: still in the tables
+    model = run.load_model()
+    membership = model.groupings("item")[0].membership.detach().numpy()  # (items, 3)
+    rows = model_rows(run.items(), membership.shape[0], "item")
+    lift = value_lift(membership, rows)  # what the names are made of
+    assert set(lift["column"]) == {"weight"} and "100" in set(lift["value"])
     # the same file without the override: weight in ranges, colour compared
     assert set(categorical_columns(pd.read_csv(run.file("items")))) == {"weight", "colour"}
 
