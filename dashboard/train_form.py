@@ -225,7 +225,7 @@ def form_origin(
         differs = [
             field
             for field in changed_settings(shown, asdict(settings) if settings else shown)
-            if field not in ("data", "items", "users", "columns")
+            if field not in ("data", "items", "users", "columns", "column_types")
         ]
         text = (
             f"The form opened with the settings of run **{literal(run.label)}** (beside it"
@@ -561,6 +561,7 @@ def form_settings(dataset: Dataset, form: TrainForm) -> TrainSettings:
         items=dataset.items,
         users=dataset.users,
         columns=dataset.column_names(),
+        column_types=dataset.type_overrides(),
         task=form.task,
         positive_threshold=form.threshold,
         split=form.split,

@@ -772,6 +772,10 @@ def _config_value(name: str, key: str, value):
         ):
             raise wrong("cluster counts like 200 or [200, 100]")
         return value
+    if key == "column_types":
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise wrong('a mapping like {"item": {"year": "categorical"}}')
+        return {str(side): dict(types) for side, types in value.items()}
     if key == "columns":
         allowed = {f"{role}_col" for role in ("user", "item", "rating", "timestamp")}
         allowed |= {"positions", "sep"}

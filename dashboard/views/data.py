@@ -19,12 +19,15 @@ import streamlit as st
 from dashboard import gate, loads, state
 from dashboard.text import literal
 from hmf_core import (
+    COLUMN_TYPES,
     DATA_DIR_VARIABLE,
     DEMO,
     SPLITS,
     Dataset,
     Report,
     app_folders,
+    apply_overrides,
+    column_type_table,
     confine,
     coverage_message,
     data_folders,
@@ -378,6 +381,7 @@ def _summary(dataset: Dataset) -> None:
 
     _splits(dataset)
     _metadata_coverage(dataset)
+    _column_types(dataset)
     with st.expander("First rows as read"):
         preview = table.head(20).assign(
             user_id=data.user_ids[table["user"].head(20)],
@@ -500,6 +504,57 @@ def _metadata_coverage(dataset: Dataset) -> None:
             st.caption(message)
         else:
             st.warning(message)
+
+
+TYPE_HELP = (
+    "categorical: a few values (colours, agreement, names) · multi: several values joined by "
+    "a separator · numeric: numbers in ranges · text: shown in tables only · id: skipped"
+)
+
+
+def _column_types(dataset: Dataset) -> None:
+    """Per metadata file, the type of each column (detected, or the user's choice: a type
+    changed in the table travels with the dataset into the runs trained on it)."""
+    chosen = dataset.type_overrides()
+    kept = []
+    for kind in ("item", "user"):
+        try:
+            meta = loads.dataset_metadata(dataset, kind)
+        except Exception:  # its error is shown by _metadata_coverage
+            continue
+        if meta is None:
+            continue
+        name = literal(Path(dataset.metadata_path(kind)).name)
+        st.markdown(f"**Columns of {name}** ({kind} metadata): how each view uses them")
+        st.caption(
+            "Detected from the values; change a column's type in the table, and the runs "
+            "trained on this data use it. " + TYPE_HELP + "."
+        )
+        frame = meta.reset_index()
+        detected, _ = apply_overrides(frame, None)
+        types, _ = apply_overrides(frame, chosen.get(kind))
+        edited = st.data_editor(
+            column_type_table(frame, types),
+            key=f"column_types_{kind}",
+            hide_index=True,
+            disabled=["column", "separator", "buckets", "examples", "distinct", "why"],
+            column_config={
+                "type": st.column_config.SelectboxColumn(
+                    "type", options=list(COLUMN_TYPES), required=True, help=TYPE_HELP
+                )
+            },
+        )
+        wanted = {
+            row["column"]: row["type"]
+            for row in edited.to_dict("records")
+            if row["type"] != detected[row["column"]].kind
+        }
+        _, errors = apply_overrides(frame, wanted)
+        for error in errors.values():
+            st.error(literal(f"{name}: {error}"), icon=":material/error:")
+        kept += [(kind, c, t) for c, t in sorted(wanted.items()) if c not in errors]
+    if tuple(kept) != dataset.types:
+        state.use_dataset(replace(dataset, types=tuple(kept)))
 
 
 data_page()

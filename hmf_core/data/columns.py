@@ -1,9 +1,12 @@
-"""The categorical metadata columns of users / items that clusters are compared with (cluster
-quality, cluster names): which columns count, and their values as (object row, class) samples.
+"""The metadata columns of users / items that clusters are compared with and coloured by
+(cluster quality, names, the map): their values as (object row, class) samples, by each
+column's type (hmf_core.data.column_types: categorical, multi-valued, numeric in buckets).
 
+A frame's types are its `attrs[TYPES_ATTR]` ({column: type as JSON}: a run's column_types.json,
+attached by RunDir when it reads users.csv / items.csv) where given, detected otherwise.
 Multi-valued columns (genres "Comedy|Drama"): each object is expanded into one sample per value
-it has; objects without a value are left out. Numeric ages are bucketed into ML-1M's groups.
-Columns named `planted*` hold planted labels of synthetic data (planted_columns).
+it has; objects without a value are left out. Columns named `planted*` hold planted labels of
+synthetic data (planted_columns), compared apart.
 """
 
 from __future__ import annotations
@@ -11,23 +14,33 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-MAX_CLASSES = 50  # a column with more distinct values is an id, a title or free text
-SKIPPED_COLUMNS = {"index", "id", "label", "title", "name", "url", "zip", "zipcode", "zip_code"}
+from hmf_core.data.column_types import (
+    NO_VALUE,
+    ColumnType,
+    bucket_values,
+    detect_types,
+    numeric_buckets,
+    types_from_json,
+    types_json,
+)
+
+TYPES_ATTR = "column_types"  # DataFrame.attrs key of a frame's {column: ColumnType}
 PLANTED_PREFIX = "planted"
 MULTI_SEPARATOR = "|"
-NO_VALUE = {"", "(no genres listed)"}  # movies.csv's marker for an item without genres
+TYPED = ("categorical", "multi", "numeric")  # the types compared, coloured and named by
 AGE_EDGES = [18, 25, 35, 45, 50, 56]  # ML-1M's age groups: <18, 18-24, ..., 50-55, 56+
-AGE_BUCKETS = ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]
 
 
-def expand_values(values: pd.Series, multi_valued: bool) -> tuple[np.ndarray, np.ndarray]:
+def expand_values(
+    values: pd.Series, multi_valued: bool, separator: str = MULTI_SEPARATOR
+) -> tuple[np.ndarray, np.ndarray]:
     """(object rows, class labels) of one metadata column, as strings. Missing values are left
     out; a multi-valued value "A|B" gives two samples of the same row (the module's rule)."""
     rows, labels = [], []
     for row, value in enumerate(values.tolist()):
         if pd.isna(value):
             continue
-        parts = str(value).split(MULTI_SEPARATOR) if multi_valued else [str(value)]
+        parts = str(value).split(separator) if multi_valued else [str(value)]
         for part in parts:
             part = part.strip()
             if part not in NO_VALUE:
@@ -37,46 +50,60 @@ def expand_values(values: pd.Series, multi_valued: bool) -> tuple[np.ndarray, np
 
 
 def age_buckets(ages: pd.Series) -> pd.Series:
-    """Numeric ages into ML-1M's groups (<18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+); ML-1M's
-    own codes (1, 18, 25, ...) land in their own group."""
-    numbers = pd.to_numeric(ages, errors="coerce")
-    bins = [-np.inf, *AGE_EDGES, np.inf]
-    return pd.cut(numbers, bins=bins, labels=AGE_BUCKETS, right=False).astype(object)
+    """Numbers in ML-1M's age groups (<18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+): the ranges
+    column_types gives ML-1M's own age codes (1, 18, 25, ...)."""
+    edges = [float(edge) for edge in AGE_EDGES]
+    found = ColumnType("numeric", edges=tuple(edges), labels=numeric_buckets(edges, True))
+    return bucket_values(ages, found)
 
 
-def categorical_columns(frame: pd.DataFrame) -> dict[str, dict]:
-    """The categorical metadata columns of an aligned users.csv / items.csv frame (row k =
-    object k): {name: {"rows", "labels", "multi_valued"}}.
+def with_types(frame: pd.DataFrame, types: dict[str, ColumnType] | None) -> pd.DataFrame:
+    """`frame` carrying `types` (a run's column_types.json) for types_of; None: detection.
+    Kept as JSON (what Streamlit can serialise when it shows the frame)."""
+    if types is not None:
+        frame.attrs[TYPES_ATTR] = types_json(types)
+    return frame
 
-    Categorical = 2..MAX_CLASSES distinct values, and at most half as many as there are rows
-    with a value; ids, labels, titles, urls and zip codes are skipped by name, `genre` (first
-    genre, for colouring) when `genres` is there, and `planted*` columns (see planted_columns).
-    A column whose values contain "|" is multi-valued; an `age` column of numbers is bucketed."""
+
+def types_of(frame: pd.DataFrame) -> dict[str, ColumnType]:
+    """The frame's column types: those it carries (with_types), detected for any other column."""
+    given = types_from_json(frame.attrs.get(TYPES_ATTR) or {}, "the frame's column types")
+    missing = [c for c in frame.columns if str(c) not in given]
+    detected = detect_types(frame[missing]) if missing else {}
+    return {str(c): given.get(str(c)) or detected[str(c)] for c in frame.columns}
+
+
+def typed_columns(frame: pd.DataFrame, types: dict[str, ColumnType]) -> dict[str, dict]:
+    """{name: {"rows", "labels", "multi_valued"}} of every categorical, multi-valued and numeric
+    column of an aligned frame (row k = object k; numeric values as their bucket labels) that
+    has at least two classes (one value tells no cluster apart)."""
     columns = {}
     for name in frame.columns:
-        lowered = str(name).lower()
-        if lowered in SKIPPED_COLUMNS or lowered.startswith(PLANTED_PREFIX):
-            continue
-        if lowered == "genre" and "genres" in frame.columns:
+        found = types.get(str(name))
+        if found is None or found.kind not in TYPED:
             continue
         values = frame[name]
-        if lowered == "age" and _mostly_numeric(values):
-            values = age_buckets(values)
-        multi = not pd.api.types.is_numeric_dtype(values) and bool(
-            values.dropna().astype(str).str.contains(MULTI_SEPARATOR, regex=False).any()
-        )
-        rows, labels = expand_values(values, multi)
-        distinct = len(set(labels.tolist()))
-        objects = len(np.unique(rows))
-        if 2 <= distinct <= MAX_CLASSES and distinct <= objects / 2:
-            columns[str(name)] = {"rows": rows, "labels": labels, "multi_valued": bool(multi)}
+        if found.kind == "numeric":
+            values = bucket_values(values, found)
+        multi = found.kind == "multi"
+        rows, labels = expand_values(values, multi, found.separator or MULTI_SEPARATOR)
+        if len(set(labels.tolist())) >= 2:
+            columns[str(name)] = {"rows": rows, "labels": labels, "multi_valued": multi}
     return columns
 
 
-def _mostly_numeric(values: pd.Series) -> bool:
-    """Numbers, or text that reads as numbers (generic metadata files are read as text)."""
-    present = values.notna().sum()
-    return present > 0 and pd.to_numeric(values, errors="coerce").notna().sum() == present
+def categorical_columns(frame: pd.DataFrame) -> dict[str, dict]:
+    """typed_columns of the frame by its types (types_of), `planted*` columns left out (see
+    planted_columns)."""
+    types = types_of(frame)
+    kept = {k: v for k, v in types.items() if not k.lower().startswith(PLANTED_PREFIX)}
+    return typed_columns(frame, kept)
+
+
+def shown_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a table of the frame's objects shows: every one but those typed `id`."""
+    types = types_of(frame)
+    return [str(c) for c in frame.columns if types[str(c)].kind != "id"]
 
 
 def planted_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -47,6 +47,7 @@ class Dataset:
     items: str | None = None
     users: str | None = None
     columns: tuple[tuple[str, str], ...] = ()  # explicit (user_col, name), (item_col, name)...
+    types: tuple[tuple[str, str, str], ...] = ()  # (kind, column, type) chosen on the Data page
     demo: bool = False
     problems: tuple[str, ...] = field(default=(), compare=False)  # metadata files refused
 
@@ -56,6 +57,13 @@ class Dataset:
     def files(self) -> list[tuple[str, str]]:
         """(role, path) of each file the dataset has: ratings, then items and users if any."""
         return [(role, getattr(self, role)) for role in ROLES if getattr(self, role)]
+
+    def type_overrides(self) -> dict:
+        """The column types chosen on the Data page: {"user" / "item": {column: type}}."""
+        found: dict = {}
+        for kind, column, name in self.types:
+            found.setdefault(kind, {})[column] = name
+        return found
 
     def metadata_path(self, kind: str) -> str | None:
         """The item ("item") or user ("user") metadata file, if any."""
@@ -68,6 +76,7 @@ class Dataset:
             "items": self.items,
             "users": self.users,
             "columns": self.columns,
+            "types": self.types,
             "label": self.label,
         }
         return {key: value for key, value in fields.items() if value}
@@ -81,6 +90,7 @@ class Dataset:
             items=fields.get("items"),
             users=fields.get("users"),
             columns=tuple((str(a), str(b)) for a, b in fields.get("columns", ())),
+            types=tuple((str(a), str(b), str(c)) for a, b, c in fields.get("types", ())),
         )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hmf_core.data.columns import shown_columns
 from hmf_core.interpret.naming import cluster_names, hierarchy_tree
 from hmf_core.interpret.stability import cluster_verdicts
 from hmf_core.models.interface import (
@@ -142,6 +143,8 @@ def model_rows(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataF
         rows = rows.join(table[~table.index.duplicated()].rename_axis("index"))
     label = rows["label"] if "label" in rows else pd.Series(None, index=rows.index, dtype=object)
     rows["label"] = label.astype(object).where(label.notna(), _fallback(n_objects, side))
+    if meta is not None:
+        rows.attrs.update(meta.attrs)  # the run's column types (data.columns.types_of)
     return rows
 
 
@@ -150,14 +153,15 @@ HIDDEN_COLUMNS = ("index", "id", "label")  # a table shows id and label first, b
 
 def metadata_shown(meta: pd.DataFrame | None) -> list[str]:
     """The columns a table of users or items shows after its id and label: every column of the
-    run's metadata (users.csv / items.csv), whatever it is called, except the model row, the
-    column the label repeats (a title) and `genre` beside `genres` (its first value)."""
+    run's metadata (users.csv / items.csv), whatever it is called, except those typed `id`
+    (data.column_types: the model row, ids and codes, `genre` beside `genres`) and the column
+    the label repeats (a title)."""
     if meta is None:
         return []
     label = meta["label"].astype(str) if "label" in meta.columns else None
     shown = []
-    for column in meta.columns:
-        if column in HIDDEN_COLUMNS or (column == "genre" and "genres" in meta.columns):
+    for column in shown_columns(meta):
+        if column in HIDDEN_COLUMNS:
             continue
         if label is not None and meta[column].astype(str).equals(label):
             continue  # the label is this column (a title, a name)

@@ -74,6 +74,7 @@ RUN_ENTRIES = frozenset(
         "test_metrics.json", "log.txt", "maps_log.txt", "maps.json", "quality.json",
         "stability.json", "stability", "stability_log.txt", "stability_progress.json",
         "map_pca.parquet", "map_umap.parquet", "STOP", "mf", "hparams.yaml", "sweep.json", LOCK,
+        "column_types.json",
     }
 )  # fmt: skip
 

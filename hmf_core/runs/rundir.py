@@ -9,6 +9,9 @@ meta.json          the user's name and note for the run, when Train was pressed 
                    `family` (hmf_core.models.registry; absent in older runs: "hmf")
 data.json          data and split summaries
 users.csv          model user k -> original id, label, metadata (items.csv alike)
+column_types.json  the type of every metadata column, {"user": {column: type}, "item": ...}
+                   (hmf_core.data.column_types: detected, or chosen on the Data page); absent
+                   in older runs: detected when read
 interactions.parquet  the split's rows (user, item, rating, timestamp, stage)
 progress.json      live state: state, epoch, batch, elapsed, device, error
 metrics.csv        one row per epoch (Lightning's CSVLogger): epoch, train_loss, val metrics,
@@ -54,6 +57,8 @@ import torch
 
 from hmf_core.common.errors import RunError
 from hmf_core.common.files import DIVERGED, DamagedFile, read_json, write_atomically, write_json
+from hmf_core.data.column_types import ColumnType, types_from_json, types_json
+from hmf_core.data.columns import with_types
 from hmf_core.data.split import Split
 from hmf_core.models.hmf import HMF
 from hmf_core.models.registry import DEFAULT_FAMILY, build_model
@@ -64,6 +69,7 @@ FILES = {
     "data": "data.json",
     "users": "users.csv",
     "items": "items.csv",
+    "column_types": "column_types.json",
     "interactions": "interactions.parquet",
     "progress": "progress.json",
     "metrics": "metrics.csv",
@@ -88,6 +94,7 @@ RECOVERY = {  # what to do when a file is damaged, by its name in FILES
     "data": AGAIN,
     "users": AGAIN,
     "items": AGAIN,
+    "column_types": "delete it to have the metadata columns' types detected again",
     "interactions": AGAIN,
     "checkpoint": AGAIN,
     "progress": "the run's state is unknown: " + AGAIN,
@@ -574,7 +581,24 @@ class RunDir:
         absent = [c for c in TABLE_COLUMNS.get(name, ()) if c not in frame.columns]
         if absent:
             raise self.damaged(name, f"no column {absent[0]!r}")
+        if name in ("users", "items"):
+            with_types(frame, self.column_types(name[:-1]))
         return frame
+
+    def column_types(self, kind: str) -> dict[str, ColumnType] | None:
+        """The types of the user ("user") or item ("item") metadata columns the run was trained
+        with (column_types.json), or None (an older run: detected by whoever reads them)."""
+        found = self.json("column_types").get(kind)
+        if found is None:
+            return None
+        try:
+            return types_from_json(found, kind)
+        except ValueError as error:
+            raise self.damaged("column_types", str(error)) from None
+
+    def write_column_types(self, types: dict[str, dict[str, ColumnType]]) -> None:
+        """column_types.json: {"user" / "item": {column: ColumnType}}, atomically."""
+        self.write("column_types", {kind: types_json(found) for kind, found in types.items()})
 
     def map(self, method: str) -> pd.DataFrame | None:
         """The map written after training ("pca" or "umap"), or None if not written yet."""
@@ -643,7 +667,7 @@ class RunDir:
                 part.metrics()
                 part.check_checkpoint()
             self.data_summary()
-            for name in ("maps", "quality", "stability"):
+            for name in ("maps", "quality", "stability", "column_types"):
                 self.json(name)
             tables_written = self.file("data").exists()  # with the tables, before epoch one
             for name in ("users", "items"):

@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import Callback
 
 from hmf_core.common.errors import RunError
 from hmf_core.common.progress import QUALITY_STEP, Report, silent, span
+from hmf_core.data.column_types import resolve_types
 from hmf_core.data.datasets import coverage_message, metadata_coverage
 from hmf_core.data.metadata import align, read_metadata
 from hmf_core.data.ratings import RatingData
@@ -59,17 +60,22 @@ def prepare_run(
     run.write("data", summary)
     # ties data.json to the run; the family says what kind of model the run trains
     run.update_meta(data_fingerprint=data_fingerprint(summary), family=settings.family)
+    types = {}
     for kind, ids, path in (
         ("user", split.user_ids, settings.users),
         ("item", split.item_ids, settings.items),
     ):
         metadata = read_metadata(path, kind=kind) if path else None
+        if metadata is not None:  # typed as the Data page showed the file, with its overrides
+            chosen = settings.column_types.get(kind)
+            types[kind] = resolve_types(metadata.reset_index(), chosen, Path(path).name)
         if metadata is not None:  # the Data page's warning, in the CLI and the worker log
             rated = by_side(kind, data.user_ids, data.item_ids)
             coverage = metadata_coverage(metadata, rated)
             if not coverage.complete:
                 print(f"warning: {coverage_message(coverage, path, kind)}", flush=True)
         align(metadata, ids, kind).to_csv(run.file(f"{kind}s"), index_label="index")
+    run.write_column_types(types)
     frames = [
         frame.assign(stage=stage)
         for stage, frame in (("train", split.train), ("val", split.val), ("test", split.test))

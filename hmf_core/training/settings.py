@@ -131,6 +131,8 @@ class TrainSettings:
     items: str | None = None  # item metadata file
     users: str | None = None  # user metadata file
     columns: dict = field(default_factory=dict)  # explicit user_col / item_col / ... names
+    # metadata column types chosen on the Data page: {"user" / "item": {column: type}}
+    column_types: dict = field(default_factory=dict)
     task: str = "rating"  # "rating" (MSE) or "ranking" (BPR)
     positive_threshold: float | None = None  # ranking on explicit ratings: rating >= this
     split: str = "temporal"
