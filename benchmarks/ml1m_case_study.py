@@ -36,15 +36,16 @@ import pandas as pd
 
 from benchmarks.harness import RESULTS, ROOT, machine_header, markdown_table
 
-DATA = ROOT.parent / "shared" / "data" / "ml-1m"
+DATA = (ROOT.parent / "shared" / "data" / "ml-1m").resolve()
 RANDOM_RATINGS = "ratings_no_timestamps.dat"
 TEMPORAL_RATINGS = "ratings_users1-2999.dat.gz"
-SHOTS = RESULTS / "ml1m"
 READ_TARGET_S = 10.0  # issue 21: ML-1M read by path from the Data page in < 10 s
 CURVE_TARGET_S = 15.0  # issue 21: Train click to the first curve point in < 15 s
 READ_WAIT_MS = 180_000  # a read that has not finished by then has failed
 LONG_MS = 1_200_000  # training ML-1M on a shared 2-core machine
-USER_COLUMNS = ("gender", "age", "occupation")
+TALL = 1900  # px: a case-study page's screenshot shows its controls, notes and table
+PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+COMPARE_MF = "Also train plain MF on the same split, for comparison"
 
 
 # --- the non-browser parts (tests/test_ml1m_case_study.py runs these) ------------------------
@@ -206,17 +207,35 @@ class Study:
         self.timings = Timings()
         self.shown: dict[str, list[list[str]]] = {}  # grid rows the browser showed, by shot
 
-    def shot(self, name: str, full: bool = True) -> None:
+    def shot(self, name: str, height: int = 900) -> None:
+        """A screenshot of the window, made `height` pixels tall for it (the app scrolls inside
+        its own container, so a full-page screenshot would show no more than the window)."""
+        if height != 900:
+            self.page.set_viewport_size({"width": 1440, "height": height})
         self.clicks.idle()
-        self.page.evaluate("() => new Promise(r => requestAnimationFrame(r))")
-        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=full)
+        self.page.evaluate(PAINTED)
+        self.page.wait_for_timeout(300)  # grids and charts laid out at the new size
+        self.page.screenshot(path=str(self.shots / f"{name}.png"))
+        if height != 900:
+            self.page.set_viewport_size({"width": 1440, "height": 900})
+            self.clicks.idle()
 
-    def grid_rows(self, name: str, nth: int = 0) -> list[list[str]]:
+    def grid_rows(self, name: str, tables: dict) -> list[list[str]]:
+        """The rows the page's first grid shows (its accessibility table), once its first row
+        is the one computed here (the grid redraws a moment after the script run ends), or
+        what it shows after 30 s."""
         from hmf_dev.browser import table_rows
 
-        grid = self.page.get_by_test_id("stDataFrame").nth(nth)
+        grid = self.page.get_by_test_id("stDataFrame").first
         grid.locator("td").first.wait_for(state="attached", timeout=60_000)
-        rows = table_rows(grid)
+        expected = expected_first(name, tables)
+        deadline = time.time() + 30
+        while True:
+            rows = table_rows(grid)
+            first = rows[0][1].replace(",", "") if rows and len(rows[0]) > 1 else None
+            if expected is None or first == expected or time.time() > deadline:
+                break
+            self.page.wait_for_timeout(250)
         self.shown[name] = rows
         return rows
 
@@ -261,7 +280,7 @@ class Study:
         seconds = time.perf_counter() - started
         read = status.first.inner_text()
         self.timings.add(split, "Data: click to summary shown", seconds, READ_TARGET_S, read)
-        self.shot(f"{split}-1-data")
+        self.shot(f"{split}-1-data", TALL)
 
     def train(self, split: str, epochs: int, pick_split: str | None) -> str:
         """The Train page at the app's defaults for this data (max epochs capped; the split
@@ -277,7 +296,13 @@ class Study:
         clicks.idle()
         if pick_split is not None:
             clicks.choose(".st-key-train_split", pick_split)
-        self.shot(f"{split}-2-train-form")
+        # k-means on plain MF's embeddings is the baseline of Metrics' cluster quality
+        compare = page.get_by_role("checkbox", name=COMPARE_MF)
+        if not compare.is_checked():
+            page.get_by_text(COMPARE_MF, exact=True).click()
+            clicks.idle()
+        assert compare.is_checked(), COMPARE_MF
+        self.shot(f"{split}-2-train-form", TALL)
         heading = page.get_by_role("heading", name=re.compile(r"^Run ")).first
         before = heading.inner_text() if heading.count() else ""
         started = time.perf_counter()
@@ -288,7 +313,7 @@ class Study:
         wait_for_curve_points(page, 0, timeout=LONG_MS)
         first = time.perf_counter() - started
         self.timings.add(split, "Train: click to first curve point", first, CURVE_TARGET_S)
-        self.shot(f"{split}-3-train-first-point", full=False)
+        self.shot(f"{split}-3-train-first-point")
         badge = page.locator(".stMarkdownBadge").filter(has_text="finished")
         expect(badge).to_be_visible(timeout=LONG_MS)
         expect(page.locator(".st-key-stop_button")).to_have_count(0, timeout=LONG_MS)
@@ -297,11 +322,11 @@ class Study:
             split, "Train: click to run finished shown", time.perf_counter() - started,
             note=f"curve epochs {epochs_drawn}",
         )  # fmt: skip
-        self.shot(f"{split}-4-train-finished")
+        self.shot(f"{split}-4-train-finished", TALL)
         clicks.open("Map")
         expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG_MS)
         self.timings.add(split, "Train: click to UMAP map shown", time.perf_counter() - started)
-        self.shot(f"{split}-5-map", full=False)
+        self.shot(f"{split}-5-map")
         return name
 
     def pick_cluster(self, key_prefix: str, cluster: int) -> None:
@@ -312,45 +337,60 @@ class Study:
         self.clicks.option(f"cluster {cluster} ·").click()
         self.clicks.idle()
 
-    def affinity(self, split: str, choice: Choice, reverse: bool = True) -> None:
+    def affinity(self, split: str, tables: dict, reverse: bool = True) -> None:
         """Cluster affinity: each chosen user cluster's item clusters (Table 4 a/b); then each
         chosen item cluster's user clusters, users shown by gender (Table 4 c/d)."""
-        page, clicks = self.page, self.clicks
+        page, clicks, choice = self.page, self.clicks, tables["choice"]
         clicks.open("Cluster affinity")
         for cluster in choice.user_clusters:
             self.pick_cluster("affinity_cluster_user_", cluster)
             page.get_by_text(f"against user cluster {cluster}").first.wait_for()
-            self.grid_rows(f"{split} affinity user {cluster}")
-            self.shot(f"{split}-6-affinity-user-cluster-{cluster}")
+            self.grid_rows(f"{split} affinity user {cluster}", tables)
+            self.shot(f"{split}-6-affinity-user-cluster-{cluster}", TALL)
         if not reverse:
             return
         side = page.locator("[class*='st-key-affinity_side_']").first
         side.get_by_text("Item cluster → user clusters").click()
         clicks.idle()
         clicks.choose(".st-key-affinity_attribute", "gender")
+        self.names_per_cluster(9)  # the paper shows nine users' genders per user cluster
         for cluster in choice.item_clusters:
             self.pick_cluster("affinity_cluster_item_", cluster)
             page.get_by_text(f"against item cluster {cluster}").first.wait_for()
-            self.grid_rows(f"{split} affinity item {cluster}")
-            self.shot(f"{split}-7-affinity-item-cluster-{cluster}")
+            self.grid_rows(f"{split} affinity item {cluster}", tables)
+            self.shot(f"{split}-7-affinity-item-cluster-{cluster}", TALL)
 
-    def membership(self, split: str, choice: Choice) -> None:
+    def names_per_cluster(self, wanted: int) -> None:
+        """Move Cluster affinity's "Names per cluster" slider to `wanted` with the keyboard."""
+        slider = self.page.locator(".st-key-affinity_names [role=slider]")
+        now = int(slider.get_attribute("aria-valuenow"))
+        slider.focus()
+        for _ in range(abs(wanted - now)):
+            slider.press("ArrowRight" if wanted > now else "ArrowLeft")
+        self.clicks.idle()
+        self.page.wait_for_function(
+            "([el, v]) => el.getAttribute('aria-valuenow') === String(v)",
+            arg=[slider.element_handle(), wanted],
+        )
+        self.clicks.idle()
+
+    def membership(self, split: str, tables: dict) -> None:
         """Membership (Table 5): user cluster 1's members, then the item cluster's."""
-        page, clicks = self.page, self.clicks
+        page, clicks, choice = self.page, self.clicks, tables["choice"]
         clicks.open("Membership")
         user = choice.user_clusters[1]
         self.pick_cluster("members_cluster_user_", user)
         page.get_by_text(re.compile(rf"User cluster {user} \(level 1, size")).wait_for()
-        self.grid_rows(f"{split} members user {user}")
-        self.shot(f"{split}-8-membership-user-cluster-{user}")
+        self.grid_rows(f"{split} members user {user}", tables)
+        self.shot(f"{split}-8-membership-user-cluster-{user}", TALL)
         side = page.locator("[class*='st-key-members_side_']").first
         side.get_by_text("item clusters").click()
         clicks.idle()
         item = choice.members_item
         self.pick_cluster("members_cluster_item_", item)
         page.get_by_text(re.compile(rf"Item cluster {item} \(level 1, size")).wait_for()
-        self.grid_rows(f"{split} members item {item}")
-        self.shot(f"{split}-9-membership-item-cluster-{item}")
+        self.grid_rows(f"{split} members item {item}", tables)
+        self.shot(f"{split}-9-membership-item-cluster-{item}", TALL)
 
     def metrics(self, split: str) -> None:
         """Metrics: the cluster quality section (agreement with the metadata, k-means on MF)."""
@@ -358,7 +398,7 @@ class Study:
         heading = self.page.get_by_role("heading", name="Cluster quality").first
         heading.wait_for(timeout=LONG_MS)
         heading.scroll_into_view_if_needed()
-        self.shot(f"{split}-10-metrics")
+        self.shot(f"{split}-10-metrics", TALL)
 
 
 def wait_for_quality(run_dir: Path, timeout_s: float = 900) -> None:
@@ -380,10 +420,9 @@ def run_split(study: Study, split: str, ratings: str, epochs: int, pick: str | N
     run_dir = study.runs_dir / name
     wait_for_quality(run_dir)
     tables = case_tables(run_dir)
-    choice = tables["choice"]
-    study.affinity(split, choice, reverse=full)
+    study.affinity(split, tables, reverse=full)
     if full:
-        study.membership(split, choice)
+        study.membership(split, tables)
     study.metrics(split)
     return name, tables
 
@@ -459,8 +498,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workdir", type=Path, help="where the runs and the server log stay (default: a temp dir)"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the report again from --workdir's raw.json and runs (no browser)",
+    )
     args = parser.parse_args(argv)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: where it waits
+    if args.report_only:
+        raw = json.loads((args.workdir / "raw.json").read_text())
+        runs = args.workdir / "runs"
+        tables = {split: case_tables(runs / name) for split, (name, _) in raw["runs"].items()}
+        report(args, raw, tables)
+        return
     load_before = os.getloadavg()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hmf-ml1m-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -474,10 +524,6 @@ def main(argv: list[str] | None = None) -> None:
     }
     (workdir / "raw.json").write_text(json.dumps(raw, indent=1, default=str))
     report(args, raw, {split: tables for split, (_, tables, _) in found.items()})
-
-
-if __name__ == "__main__":
-    main()
 
 
 PAPER_TABLE4 = (
@@ -529,7 +575,8 @@ def report(args, raw: dict, tables: dict) -> Path:
         "",
     ]
     for split, (name, facts) in raw["runs"].items():
-        parts += split_section(split, name, facts, tables[split], raw["shown"])
+        shots = sorted((args.out / "ml1m").glob(f"{split}-*.png"), key=shot_order)
+        parts += split_section(split, name, facts, tables[split], raw["shown"], shots)
     out = args.out / "ml1m_case_study.md"
     out.write_text("\n".join(parts).rstrip("\n") + "\n")
     timings.to_csv(args.out / "ml1m_case_study_timings.csv", index=False)
@@ -537,9 +584,43 @@ def report(args, raw: dict, tables: dict) -> Path:
     return out
 
 
-def split_section(split: str, name: str, facts: dict, tables: dict, shown: dict) -> list[str]:
+def shot_order(path: Path) -> tuple[int, str]:
+    """random-10-metrics.png after random-9-...: by the step's number."""
+    number = re.search(r"-(\d+)-", path.name)
+    return (int(number.group(1)) if number else 0, path.name)
+
+
+def expected_first(key: str, tables: dict) -> str | None:
+    """What the second column of the first row of the grid `key` ("random affinity user 0",
+    "random members item 52") should read, from the tables computed here: the cluster (Table 4)
+    or the member's model index (Table 5); None when not computed."""
+    found = re.match(r"\w+ (affinity|members) (user|item) (\d+)$", key)
+    if not found:
+        return None
+    page, side, number = found.groups()
+    if page == "affinity":
+        other = "item" if side == "user" else "user"
+        frame = tables["table4"].get(f"{side} cluster {number} -> {other} clusters")
+        return None if frame is None else str(int(frame[f"{other}_cluster"].iloc[0]))
+    frame = tables["table5"].get(f"{side} cluster {number}")
+    return None if frame is None else str(int(frame["index"].iloc[0]))
+
+
+def shown_agrees(key: str, rows: list[list[str]], tables: dict) -> str:
+    """Whether the first row the browser showed is the first row computed here."""
+    expected = expected_first(key, tables)
+    if expected is None:
+        return "not computed here"
+    if not rows or len(rows[0]) < 2:
+        return "not read"
+    return "yes" if rows[0][1].replace(",", "") == expected else f"NO (computed {expected})"
+
+
+def split_section(
+    split: str, name: str, facts: dict, tables: dict, shown: dict, shots: list[Path]
+) -> list[str]:
     """The report's part for one run: its settings, Tables 4 and 5, cluster quality, shots."""
-    shots = sorted(p.name for p in SHOTS.glob(f"{split}-*.png"))
+    shots = [p.name for p in shots]
     test = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                      for k, v in facts["test"].items())  # fmt: skip
     parts = [
@@ -572,6 +653,11 @@ def split_section(split: str, name: str, facts: dict, tables: dict, shown: dict)
     parts += ["### First rows the browser showed (read from the grids)", ""]
     for key, rows in shown.items():
         if key.startswith(split):
-            parts += [f"- {key}: " + " | ".join("; ".join(r) for r in rows[:2])]
+            agrees = shown_agrees(key, rows, tables)
+            parts += [f"- {key} (first row as computed above: {agrees}): " + "; ".join(rows[0])]
     parts.append("")
     return parts
+
+
+if __name__ == "__main__":
+    main()
