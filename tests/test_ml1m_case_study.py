@@ -50,7 +50,7 @@ def test_users_dat_reaches_the_runs_metadata(tmp_path):
     for column in ("gender", "age", "occupation"):
         assert users[column].notna().all(), column
     assert set(users["gender"]) == {"F", "M"}
-    first = users.set_index("id").loc[1]  # users.dat line 1: 1::F::1::10::48067
+    first = users.set_index(users["id"].astype(str)).loc["1"]  # users.dat: 1::F::1::10::48067
     assert (first["gender"], str(first["age"]), first["occupation"]) == ("F", "1", "K-12 student")
     assert prepared["items"]["title"].notna().all()
 
