@@ -542,6 +542,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workdir", type=Path, help="where the runs and the server log stay (default: a temp dir)"
     )
+    parser.add_argument("--note", default="", help="a line for the report's header")
     parser.add_argument(
         "--report-only",
         action="store_true",
@@ -621,6 +622,7 @@ def report(args, raw: dict, tables: dict) -> Path:
             "at the cap, not by early stopping); one training at a time",
             f"Machine shared with other work: load average (1 min) {before:.1f} before, "
             f"{after:.1f} after",
+            *([args.note] if args.note else []),
         ],
     )
     parts = [header, "## Timings", "", markdown_table(timings, 2)]
