@@ -481,7 +481,7 @@ def run_facts(run_dir: Path) -> dict:
         },
         "split": run.data_summary().get("split", {}),
         "test": {k: v for k, v in test.items() if not isinstance(v, dict | list)},
-        "epoch_s": float(epochs["elapsed_s"].diff().median()),
+        "epoch_s": round(float(epochs["elapsed_s"].diff().median()), 2),
         "epoch1_elapsed_s": float(epochs["elapsed_s"].iloc[0]),
         "threads": run.progress().get("threads"),
     }
@@ -649,8 +649,8 @@ def report(args, raw: dict, tables: dict) -> Path:
         "the page's poll. Measured apart in a fresh process (load average "
         f"{os.getloadavg()[0]:.1f}): "
         + ", ".join(f"{k} {v} s" for k, v in breakdown.items())
-        + ". Importing torch and Lightning alone takes several seconds on this machine; an "
-        "epoch of ML-1M on one core takes longer than the whole target.",
+        + ". Before training, importing torch and Lightning in the new process is the largest "
+        "part; on a loaded machine every part stretches (see the earlier runs in the header).",
         "",
     ]
     parts += ["## The paper beside the app", "", DIFFERENCES, ""]
