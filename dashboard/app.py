@@ -35,7 +35,8 @@ def run() -> None:
     )
     state.restore_dataset()
     with st.sidebar:
-        st.caption(f"Dataset: **{literal(state.current_dataset().label)}**")
+        # the Data and Train pages' dataset; the run picked below says what it was trained on
+        st.caption(f"Data to train on: **{literal(state.current_dataset().label)}**")
         state.run_selector()
     try:
         navigation.run()

@@ -71,7 +71,8 @@ def quality_section(
         "agreement": literal(  # column names are data
             "Argmax clusters against each metadata column: AMI / NMI / purity of the model, of "
             "k-means (same k) on its embeddings and on plain MF's, and of a size-matched random "
-            "assignment. " + multi_valued_note(quality)
+            "assignment. ami_model_over_mf is left empty (None) where MF's AMI is under 0.01, "
+            "chance level, so that a ratio to noise is not shown. " + multi_valued_note(quality)
         ),
         "planted": "Adjusted Rand index against planted labels.",
     }
