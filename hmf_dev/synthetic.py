@@ -57,7 +57,7 @@ def shop_files(folder: Path, customers: int = 120, products: int = 160, seed: in
     """Writes a product-review dataset into `folder` and returns its paths ("ratings",
     "products", "customers"):
 
-    - ratings.csv: customer_id, sku ("SKU-0001", not a recognised item column name), stars
+    - reviews.csv: customer_id, sku ("SKU-0001", not a recognised item column name), stars
       (1-5), ts (unix seconds); 30 ratings per customer.
     - products.csv: sku, name, category (categorical), tags (multi-valued, "eco|sale"), price
       (numeric), description (free text, with commas).
@@ -76,7 +76,7 @@ def shop_files(folder: Path, customers: int = 120, products: int = 160, seed: in
             stars = int(np.clip(round(mean + rng.normal(0, 0.6)), 1, 5))
             ts = 1_600_000_000 + int(rng.integers(0, 30_000_000))
             rows.append(f"{customer + 1},{skus[item]},{stars},{ts}")
-    paths = {"ratings": folder / "ratings.csv"}
+    paths = {"ratings": folder / "reviews.csv"}
     paths["ratings"].write_text("customer_id,sku,stars,ts\n" + "\n".join(rows) + "\n")
     lines = ["sku,name,category,tags,price,description"]
     for i, sku in enumerate(skus):
