@@ -36,3 +36,28 @@ def test_other_data_gets_no_published_figures(tmp_path):
     part.write_text("\n".join(lines) + "\n")
     assert not published_references(summary_of(part), {"split": "temporal", "task": "rating"})
     assert not published_references({}, {"split": "temporal"})
+
+
+def test_the_metrics_page_shows_them_for_a_renamed_ml100k_run_only(tmp_path, monkeypatch):
+    """The page renders what hmf_core decided: the caption on ML-100K's temporal split under
+    another file name, none on a random split of the same file."""
+    from conftest import hmf_cli
+    from test_app import app, texts, visit
+
+    data = tmp_path / "my_ratings.tsv"
+    shutil.copy(shared_file("ml-100k/u.data"), data)
+    for split in ("temporal", "random"):
+        done = hmf_cli(
+            "train", "--data", data, "--split", split, "--max-epochs", 1,
+            "--user-clusters", 4, "--item-clusters", 4, "--no-projection",
+            "--run-dir", tmp_path / "runs" / split,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    for split, shown in (("temporal", True), ("random", False)):
+        at = app(tmp_path / "runs", monkeypatch)  # a new session opens the URL's run
+        at.query_params["run"] = split
+        at.run()
+        said = texts(visit(at, "metrics"))
+        assert f"Run **{split}**" in said
+        assert ("the paper's test RMSE on ML-100K" in said) is shown, split
+        assert ("HMF (depth 1) 1.066" in said) is shown, split
