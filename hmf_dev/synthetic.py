@@ -44,8 +44,8 @@ def generate_csv(path: Path, rows: int, seed: int = 0) -> None:
 
 
 # A shop, shaped unlike MovieLens (issue 21): string item ids, renamed rating columns and metadata
-# of every type. Each customer's region sets the category it prefers, so clusters can agree with
-# category (items) and region (users); tier is noise.
+# of every type. Each customer's region sets the category it buys from most and rates highest, so
+# clusters can agree with category (items) and region (users); tier is noise.
 CATEGORIES = ("kitchen", "garden", "toys", "tools")
 TAGS = ("eco", "sale", "new", "gift", "bulk", "imported")
 REGIONS = ("north", "south", "east", "west")
@@ -58,7 +58,7 @@ def shop_files(folder: Path, customers: int = 120, products: int = 160, seed: in
     "products", "customers"):
 
     - reviews.csv: customer_id, sku ("SKU-0001", not a recognised item column name), stars
-      (1-5), ts (unix seconds); 30 ratings per customer.
+      (1-5), ts (unix seconds); about 30 ratings per customer, 20 in its region's category.
     - products.csv: sku, name, category (categorical), tags (multi-valued, "eco|sale"), price
       (numeric), description (free text, with commas).
     - customers.csv: customer_id, region (categorical), tier (categorical).
@@ -71,7 +71,10 @@ def shop_files(folder: Path, customers: int = 120, products: int = 160, seed: in
     rows = []
     for customer in range(customers):
         liked = CATEGORIES[REGIONS.index(region[customer])]
-        for item in rng.choice(products, 30, replace=False):
+        own = np.flatnonzero(np.array(category) == liked)
+        other = np.flatnonzero(np.array(category) != liked)
+        chosen = np.concatenate([rng.choice(own, 20, replace=False), rng.choice(other, 10)])
+        for item in np.unique(chosen):
             mean = 4.3 if category[item] == liked else 2.3
             stars = int(np.clip(round(mean + rng.normal(0, 0.6)), 1, 5))
             ts = 1_600_000_000 + int(rng.integers(0, 30_000_000))

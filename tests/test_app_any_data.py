@@ -78,7 +78,8 @@ def test_the_data_page_reads_the_shop_with_its_own_column_names(tmp_path, monkey
     at.button(key="use_paths").click().run()
     assert not at.exception, [e.value for e in at.exception]
     said = texts(at)
-    assert "Users 120" in said and "Items 160" in said and "Ratings 3,600" in said
+    ratings = len(files["ratings"].read_text().splitlines()) - 1
+    assert "Users 120" in said and "Items 160" in said and f"Ratings {ratings:,}" in said
     assert "160 of 160 rated items have an entry" in said
     assert "120 of 120 rated users have an entry" in said
     neutral(at, "data")
@@ -128,18 +129,23 @@ def test_every_page_shows_every_column_of_the_shop(shop_runs, monkeypatch):
     visit(at, "affinity")  # Table 4 both ways, the other side shown by any of its columns
     assert at.selectbox(key="affinity_item_attribute").options[1:] == list(ITEM_COLUMNS)
     at.selectbox(key="affinity_item_attribute").set_value("category").run()
-    nearest = table(at, "inner_product", "nearest")["nearest"]
-    assert set(", ".join(nearest).split(", ")) <= set(CATEGORIES)
+    ranked = table(at, "inner_product", "nearest")
+    assert set(", ".join(ranked["nearest"]).split(", ")) <= set(CATEGORIES)
+    # each customer buys mostly from its region's category: the names say which
+    assert all(name.split(" ")[0] in CATEGORIES for name in ranked["name"]), list(ranked["name"])
     at.segmented_control[0].set_value("item").run()
     assert at.selectbox(key="affinity_attribute").options[1:] == list(USER_COLUMNS)
     at.selectbox(key="affinity_attribute").set_value("tier").run()
-    nearest = table(at, "inner_product", "nearest")["nearest"]
-    assert set(", ".join(nearest).split(", ")) <= set(TIERS)
+    ranked = table(at, "inner_product", "nearest")
+    assert set(", ".join(ranked["nearest"]).split(", ")) <= set(TIERS)
+    assert all(name.split(" ")[0] in REGIONS for name in ranked["name"]), list(ranked["name"])
     neutral(at, "affinity")
 
     visit(at, "metrics")  # agreement per column, for every categorical column
     agreement = table(at, "column", "ami_model")
     assert set(CATEGORICAL) <= set(agreement["column"])
+    found = agreement.set_index("column")["ami_model"]
+    assert found["category"] > 0.5 and found["region"] > 0.5  # the planted preference
     assert "MF (same split)" in table(at, "model")["model"].tolist()
     neutral(at, "metrics")
 
