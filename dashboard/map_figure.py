@@ -205,7 +205,7 @@ def figure(
     ringed; `highlight`, a cluster's members (rows with a probability), drawn on top, sized
     and opaque by probability, every other point dimmed. Every marker carries (kind, level,
     index, size, top cluster) as customdata, which the page's selection reads. `colour_title`:
-    the legend's title in place of the colour's own."""
+    the legend's heading in place of the colour's own."""
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
@@ -327,8 +327,8 @@ def _selected_trace(selected: pd.DataFrame) -> go.Scattergl:
     )
 
 
-def _layout(legend_entries: int, title: str | None) -> dict:
-    """The figure's layout: HEIGHT plus the legend below the plot (titled `title`, none when
+def _layout(legend_entries: int, heading: str | None) -> dict:
+    """The figure's layout: HEIGHT plus the legend below the plot (headed `heading`, none when
     coloured by kind), panning, no axes."""
     return {
         "height": HEIGHT + legend_height(legend_entries),
@@ -343,7 +343,7 @@ def _layout(legend_entries: int, title: str | None) -> dict:
             "entrywidth": LEGEND_ENTRY_PX,
             "itemsizing": "constant",
             "traceorder": "normal",  # entries flow in rows (grouped would make columns)
-            "title": {"text": f"<b>{title}</b>" if title is not None else "", "side": "top"},
+            "title": {"text": f"<b>{heading}</b>" if heading is not None else "", "side": "top"},
             "itemclick": False,
             "itemdoubleclick": False,
             "font": {"size": 11},
@@ -357,11 +357,11 @@ def _layout(legend_entries: int, title: str | None) -> dict:
 
 
 def legend_height(entries: int) -> int:
-    """Pixels the legend below the plot needs (LEGEND_COLUMNS entries a row, group titles on
+    """Pixels the legend below the plot needs (LEGEND_COLUMNS entries a row, group headings on
     rows of their own): the figure grows by this much, so the plot keeps HEIGHT."""
     if not entries:
         return 0
-    rows = -(-entries // LEGEND_COLUMNS) + 1  # and the title's
+    rows = -(-entries // LEGEND_COLUMNS) + 1  # and the heading's
     return 16 + LEGEND_ROW_PX * rows
 
 

@@ -34,8 +34,8 @@ def quality_section(
     st.subheader("Cluster quality")
     if not quality and computing:
         st.info(
-            "Computing the cluster quality now (4 s at ML-100K size, about a minute at "
-            "ML-20M size): this page shows it when it is done.",
+            "Computing the cluster quality now (4 s at 100,000 ratings, about a minute at "
+            "20 million): this page shows it when it is done.",
             icon=":material/pending:",
         )
         return

@@ -87,16 +87,23 @@ def stability_note(key: Key) -> str:
 
 
 def item_clusters_for_user_cluster(
-    key: Key, cluster: int, user_level: int, item_level: int, top: int
+    key: Key, cluster: int, user_level: int, item_level: int, top: int, attribute: str | None = None
 ) -> pd.DataFrame:
-    return _item_clusters(key, cluster, user_level, item_level, top, _stability_stamp(key))
+    stamp = _stability_stamp(key)
+    return _item_clusters(key, cluster, user_level, item_level, top, attribute, stamp)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _item_clusters(
-    key: Key, cluster: int, user_level: int, item_level: int, top: int, stamp: tuple
+    key: Key,
+    cluster: int,
+    user_level: int,
+    item_level: int,
+    top: int,
+    attribute: str | None,
+    stamp: tuple,
 ) -> pd.DataFrame:
-    table = cluster_table(key, "item", item_level, top)
+    table = cluster_table(key, "item", item_level, top, attribute)
     return hmf_core.item_clusters_for_user_cluster(
         _model(key), cluster, _table(key, "items"), user_level, item_level, top, table
     )

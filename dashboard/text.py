@@ -1,4 +1,4 @@
-"""Text from user files (titles, ids, file names, cell values, error messages that quote them)
+"""Text from user files (names, ids, file names, cell values, error messages that quote them)
 shown literally: never markdown, LaTeX or HTML."""
 
 from __future__ import annotations

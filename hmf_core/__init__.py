@@ -188,6 +188,7 @@ PUBLIC = {
     "incomparable": "runs.compare",
     "sweep_trials": "runs.compare",
     "without_full_ranking": "runs.compare",
+    "published_references": "runs.references",
     # api: a trained run in your own ids, and the train() function
     "Run": "api",
     "UnknownId": "api",

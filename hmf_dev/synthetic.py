@@ -41,3 +41,56 @@ def generate_csv(path: Path, rows: int, seed: int = 0) -> None:
                     }
                 )
             )
+
+
+# A shop, shaped unlike MovieLens (issue 21): string item ids, renamed rating columns and metadata
+# of every type. Each customer's region sets the category it buys from most and rates highest, so
+# clusters can agree with category (items) and region (users); tier is noise.
+CATEGORIES = ("kitchen", "garden", "toys", "tools")
+TAGS = ("eco", "sale", "new", "gift", "bulk", "imported")
+REGIONS = ("north", "south", "east", "west")
+TIERS = ("bronze", "silver", "gold")
+WORDS = ("sturdy", "compact", "quiet", "bright", "washable", "foldable", "light", "classic")
+
+
+def shop_files(folder: Path, customers: int = 120, products: int = 160, seed: int = 0) -> dict:
+    """Writes a product-review dataset into `folder` and returns its paths ("ratings",
+    "products", "customers"):
+
+    - reviews.csv: customer_id, sku ("SKU-0001", not a recognised item column name), stars
+      (1-5), ts (unix seconds); about 30 ratings per customer, 20 in its region's category.
+    - products.csv: sku, name, category (categorical), tags (multi-valued, "eco|sale"), price
+      (numeric), description (free text, with commas).
+    - customers.csv: customer_id, region (categorical), tier (categorical).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    skus = [f"SKU-{i:04d}" for i in range(1, products + 1)]
+    category = [CATEGORIES[i % len(CATEGORIES)] for i in range(products)]
+    region = [REGIONS[c % len(REGIONS)] for c in range(customers)]
+    rows = []
+    for customer in range(customers):
+        liked = CATEGORIES[REGIONS.index(region[customer])]
+        own = np.flatnonzero(np.array(category) == liked)
+        other = np.flatnonzero(np.array(category) != liked)
+        chosen = np.concatenate([rng.choice(own, 20, replace=False), rng.choice(other, 10)])
+        for item in np.unique(chosen):
+            mean = 4.3 if category[item] == liked else 2.3
+            stars = int(np.clip(round(mean + rng.normal(0, 0.6)), 1, 5))
+            ts = 1_600_000_000 + int(rng.integers(0, 30_000_000))
+            rows.append(f"{customer + 1},{skus[item]},{stars},{ts}")
+    paths = {"ratings": folder / "reviews.csv"}
+    paths["ratings"].write_text("customer_id,sku,stars,ts\n" + "\n".join(rows) + "\n")
+    lines = ["sku,name,category,tags,price,description"]
+    for i, sku in enumerate(skus):
+        tags = "|".join(rng.choice(TAGS, int(rng.integers(1, 4)), replace=False))
+        words = rng.choice(WORDS, 3, replace=False)
+        text = f'"{words[0]}, {words[1]} and {words[2]} {category[i]} item no. {i + 1}"'
+        price = round(float(rng.uniform(2, 400)), 2)
+        lines.append(f"{sku},Product {i + 1},{category[i]},{tags},{price},{text}")
+    paths["products"] = folder / "products.csv"
+    paths["products"].write_text("\n".join(lines) + "\n")
+    people = [f"{c + 1},{region[c]},{TIERS[int(rng.integers(0, 3))]}" for c in range(customers)]
+    paths["customers"] = folder / "customers.csv"
+    paths["customers"].write_text("customer_id,region,tier\n" + "\n".join(people) + "\n")
+    return paths

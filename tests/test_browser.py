@@ -958,17 +958,41 @@ def body_text(page) -> str:
     return page.evaluate("() => document.body.textContent")
 
 
-def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
-    from playwright.sync_api import Error, expect
+def item_hover_label(page, clicks, wanted: str = "", markers: int = 10) -> str:
+    """The hover label of an item on the freshly drawn map: the mouse on the `markers` most
+    isolated item markers until a label shows (one holding `wanted`: a cluster's marker drawn
+    over an item shows the cluster's); "" when none did."""
+    from playwright.sync_api import Error
 
-    from hmf_dev.clicks import (
-        HOVER_LABEL,
-        ISOLATED_MARKERS,
-        MAP_LAID_OUT,
-        PAGES,
-        PAINTED,
-        Clicks,
-    )
+    from hmf_dev.clicks import HOVER_LABEL, ISOLATED_MARKERS, MAP_LAID_OUT
+
+    chart = page.locator(CHART)  # the redrawn chart, not the one it replaces
+    for attempt in range(3):  # a chart replaced while scrolled to: take the new one
+        page.wait_for_function(MAP_LAID_OUT)  # plotly lays it out after it appears
+        try:
+            chart.scroll_into_view_if_needed()
+            break
+        except Error:
+            if attempt == 2:
+                raise
+            clicks.idle()
+    for item in chart.evaluate(ISOLATED_MARKERS, ["item", markers]):  # an item's hover
+        page.mouse.move(item["x"] - 3, item["y"] - 3)  # plotly hovers on mousemove
+        page.mouse.move(item["x"], item["y"])
+        try:  # on a busy machine the label can take a second to show
+            page.wait_for_function(f"() => ({HOVER_LABEL})({MAP_CHART})", timeout=3_000)
+        except Error:
+            continue
+        label = chart.evaluate(HOVER_LABEL)
+        if wanted in label:
+            return label
+    return ""
+
+
+def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
+    from playwright.sync_api import expect
+
+    from hmf_dev.clicks import PAGES, PAINTED, Clicks
 
     page, url, runs_dir = browser_tab
     clicks = Clicks(page, url, runs_dir)
@@ -993,26 +1017,7 @@ def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
             page.get_by_role("option", name="Genres", exact=True).click()
             expect(box.locator("input")).to_have_value("Genres")
             clicks.idle()
-            chart = page.locator(CHART)  # the redrawn chart, not the one it replaces
-            for attempt in range(3):  # a chart replaced while scrolled to: take the new one
-                page.wait_for_function(MAP_LAID_OUT)  # plotly lays it out after it appears
-                try:
-                    chart.scroll_into_view_if_needed()
-                    break
-                except Error:
-                    if attempt == 2:
-                        raise
-                    clicks.idle()
-            label = ""
-            for item in chart.evaluate(ISOLATED_MARKERS, ["item", 10]):  # an item's hover
-                page.mouse.move(item["x"] - 3, item["y"] - 3)  # plotly hovers on mousemove
-                page.mouse.move(item["x"], item["y"])
-                try:  # on a busy machine the label can take a second to show
-                    page.wait_for_function(f"() => ({HOVER_LABEL})({MAP_CHART})", timeout=3_000)
-                except Error:
-                    continue
-                label = chart.evaluate(HOVER_LABEL)
-                break
+            label = item_hover_label(page, clicks)
             assert any(text[:40] in label for text in HOSTILE), label  # shown as typed
         page.evaluate(PAINTED)
         page.screenshot(path=str(SCREENSHOTS / f"hostile-{title.lower().replace(' ', '-')}.png"))
@@ -1242,3 +1247,179 @@ def test_the_app_fetches_nothing_from_other_hosts(tmp_path):
             icon = page.evaluate("document.querySelector('link[rel~=\"icon\"]')?.href || ''")
     assert not outside, f"requests to other hosts: {sorted(set(outside))[:10]}"
     assert icon.startswith(url.rstrip("/")), icon
+
+
+# Text a page shows, less two blocks of the Data page that are about MovieLens on any data
+# (test_dashboard_neutral's allow-list): the list of the formats hmf_core reads (u.item,
+# movies.csv) and the bundled demo's description, shown under the "Bundled demo" source.
+TEXT_BUT_FORMATS = """() => {
+  const copy = document.body.cloneNode(true);
+  const about = ['Ratings to train on', 'MovieLens latest-small'];
+  copy.querySelectorAll('[data-testid=stCaptionContainer], [data-testid=stMarkdownContainer]')
+    .forEach((block) => {
+      if (about.some((start) => block.textContent.startsWith(start))) block.remove();
+    });
+  copy.querySelectorAll('style, script').forEach((node) => node.remove());
+  return copy.textContent;
+}"""
+MOVIE_WORDS = re.compile(r"\b(movies?|films?|genres?|titles?)\b", re.IGNORECASE)
+PAINTED_TWICE = "() => new Promise(r => setTimeout(() => requestAnimationFrame(r), 200))"
+SHOP_ITEM_COLUMNS = ["category", "tags", "price", "description"]
+
+
+# A grid's accessibility table holds the columns in view only: scrolled across, half a view at
+# a time, the rest come into it. Returns the views a scroll to the right end takes.
+SCROLL_GRID = """(grid, step) => {
+  const scroller = grid.querySelector('.dvn-scroller');
+  if (!scroller) return 0;
+  scroller.scrollLeft = step * scroller.clientWidth / 2;
+  return Math.ceil(2 * (scroller.scrollWidth - scroller.clientWidth) / scroller.clientWidth);
+}"""
+
+
+HEADERS = "(grid) => [...grid.querySelectorAll('th[role=columnheader]')].map((h) => h.innerText)"
+
+
+def grid_with(page, *columns: str, seconds: float = 30):
+    """The first dataframe on screen whose headers include `columns`, and its headers in view,
+    waiting up to `seconds` for a rerun to draw it. A column out of view counts: the grid is
+    scrolled across and back."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            return _grid_with(page, columns)
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            page.wait_for_timeout(500)
+
+
+def _grid_with(page, columns: tuple[str, ...]):
+    page.wait_for_function(GRIDS_FILLED, timeout=60_000)
+    seen = []
+    for grid in page.get_by_test_id("stDataFrame").all():
+        names = grid.evaluate(HEADERS)  # read at once: a scroll redraws the headers
+        steps = grid.evaluate(SCROLL_GRID, 0)
+        for step in range(1, steps + 1):
+            grid.evaluate(SCROLL_GRID, step)
+            page.evaluate(PAINTED_TWICE)
+            names += [name for name in grid.evaluate(HEADERS) if name not in names]
+        if steps:
+            grid.evaluate(SCROLL_GRID, 0)
+            page.evaluate(PAINTED_TWICE)
+        if set(columns) <= set(names):
+            return grid, grid.evaluate(HEADERS)
+        seen.append(names)
+    raise AssertionError(f"no table with {columns}; the tables: {seen}")
+
+
+def cells(grid, names: list[str], column: str) -> set[str]:
+    position = names.index(column)
+    return {row[position] for row in table_rows(grid) if len(row) > position}
+
+
+def shown_as(page, allowed: set[str], seconds: float = 30) -> set[str]:
+    """The Affinity table's "nearest" members, split, once each is one of `allowed` (a grid
+    refills its accessibility table a moment after a rerun redraws it)."""
+    deadline = time.time() + seconds
+    while True:
+        grid, names = grid_with(page, "inner product", "nearest in latent space")
+        nearest = cells(grid, names, "nearest in latent space")
+        values = set(", ".join(nearest).split(", "))
+        if (values and values <= allowed) or time.time() > deadline:
+            return values
+        page.wait_for_timeout(250)
+
+
+def test_a_product_dataset_end_to_end(tmp_path):
+    """Issue 21's browser journey on data unlike MovieLens (hmf_dev.synthetic.shop_files,
+    generated here, seeded): reviews with customer_id / sku / stars / ts, products with
+    category, tags, price and description, customers with region and tier. Uploaded through
+    the Data page (the item column named there), trained from the Train page, then every page:
+    each column where issue 21 item 1 lists it, no exception, no movie word."""
+    from playwright.sync_api import expect
+
+    from hmf_dev.clicks import PAGES, PAINTED, Clicks
+    from hmf_dev.synthetic import CATEGORIES, REGIONS, TAGS, shop_files
+
+    require_chromium()
+    files = shop_files(tmp_path / "shop")
+    runs = tmp_path / "runs"
+    with streamlit_server(runs, tmp_path / "streamlit.log") as url, chromium_tab(url) as page:
+        clicks = Clicks(page, url, runs)
+        page.goto(url)
+        clicks.heading("Data").wait_for(timeout=LONG)
+        page.get_by_text("Column names (only when a header is not recognised)").click()
+        commit_text(page, "item column", "sku")  # no reader knows "sku" as the item column
+        clicks.idle()
+        page.get_by_role("radio", name="Upload files").click()
+        uploads = page.locator("[data-testid=stFileUploader] input[type=file]")
+        uploads.nth(0).set_input_files(str(files["ratings"]))
+        expect(page.get_by_text("Current dataset: reviews.csv (uploaded)")).to_be_visible(
+            timeout=LONG
+        )
+        expect(page.get_by_test_id("stMetric").filter(has_text="Items")).to_contain_text("160")
+        uploads.nth(1).set_input_files(str(files["products"]))
+        expect(page.get_by_text("160 of 160 rated items have an entry")).to_be_visible()
+        uploads.nth(2).set_input_files(str(files["customers"]))
+        expect(page.get_by_text("120 of 120 rated users have an entry")).to_be_visible()
+        clicks.idle()
+        text = page.evaluate(TEXT_BUT_FORMATS)  # the products' own words, not MovieLens's
+        assert "category" in text and not MOVIE_WORDS.findall(text), MOVIE_WORDS.findall(text)
+        page.screenshot(path=str(SCREENSHOTS / "shop-uploaded.png"), full_page=True)
+        clicks.train(4, 4, 3, split="random")
+
+        said = {}
+        for title in PAGES:
+            clicks.open(title)
+            if title == "Map":  # every categorical column colours the map; hovers show them
+                box = page.locator(".st-key-map_colour")
+                clicks.open_selectbox(box)
+                offered = {o.inner_text() for o in page.get_by_role("option").all()}
+                page.keyboard.press("Escape")
+                assert {"Category", "Tag", "Region", "Tier"} <= offered, offered
+                clicks.choose(".st-key-map_colour", "Category")
+                label = item_hover_label(page, clicks, "category: ", markers=40)
+                assert re.search(rf"category: ({'|'.join(CATEGORIES)})", label), label
+                assert re.search(rf"tag: ({'|'.join(TAGS)})", label), label
+            if title == "Membership":
+                _, names = grid_with(page, "probability", "label")
+                assert {"region", "tier"} <= set(names), names  # user clusters first
+                side = page.locator("[class*='st-key-members_side_']")
+                side.get_by_text("item clusters", exact=True).click()
+                clicks.idle()
+                grid, names = grid_with(page, "probability", *SHOP_ITEM_COLUMNS)
+                assert cells(grid, names, "category") <= set(CATEGORIES)
+            if title == "Explain":
+                grid_with(page, "rank", *SHOP_ITEM_COLUMNS)  # the recommendations
+                grid, names = grid_with(page, "stage", *SHOP_ITEM_COLUMNS)  # the history
+                assert cells(grid, names, "category") <= set(CATEGORIES)
+            if title == "Cluster affinity":  # a user cluster's item clusters, by category
+                clicks.choose(".st-key-affinity_item_attribute", "category")
+                values = shown_as(page, set(CATEGORIES))
+                assert values <= set(CATEGORIES), values
+                side = page.locator("[class*='st-key-affinity_side_']")
+                side.get_by_text("Item cluster → user clusters", exact=True).click()
+                clicks.idle()
+                clicks.choose(".st-key-affinity_attribute", "region")
+                values = shown_as(page, set(REGIONS))
+                assert values <= set(REGIONS), values
+            if title == "Metrics":  # agreement per column, every categorical column
+                grid, names = grid_with(page, "column", "ami_model")
+                assert {"category", "tags", "region", "tier"} <= cells(grid, names, "column")
+            page.evaluate(PAINTED)
+            shot = title.lower().replace(" ", "-")
+            page.screenshot(path=str(SCREENSHOTS / f"shop-{shot}.png"), full_page=True)
+            assert page.get_by_test_id("stException").count() == 0, title
+            page.wait_for_function(GRIDS_FILLED, timeout=60_000)
+            text = page.evaluate(TEXT_BUT_FORMATS)
+            found = [
+                text[max(0, m.start() - 60) : m.end() + 20] for m in MOVIE_WORDS.finditer(text)
+            ]
+            assert not found, (title, found)
+            said[title] = text
+        assert "reviews.csv" in said["Train"] and "Product " in said["Explain"]  # its names
+        clicks.open("Compare runs")  # the agreement per column, one column each
+        grid_with(
+            page, *(f"{column}_ami_model" for column in ("category", "tags", "region", "tier"))
+        )

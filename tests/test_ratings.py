@@ -155,7 +155,8 @@ def test_user_metadata_formats():
 def test_generic_metadata_csv_and_alignment(tmp_path):
     path = write(tmp_path, "items.csv", 'item_id,name,colour\n10,"Lamp, small",red\n11,Desk,oak\n')
     items = read_metadata(path)
-    assert items.loc["10", "title"] == "Lamp, small"
+    assert items.loc["10", "name"] == "Lamp, small"  # the file's own name for it
+    assert items.loc["10", "label"] == "Lamp, small" and "title" not in items
     aligned = align(items, np.array(["11", "12", "10"], dtype=object), "item")
     assert aligned["label"].tolist() == ["Desk", "item 12", "Lamp, small"]
 

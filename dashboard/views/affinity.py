@@ -149,21 +149,23 @@ def _other_clusters(
     item_level: int,
     shown: int,
 ):
-    """Every cluster of the other side against `cluster`, `shown` names each; for an item
-    cluster, the "Show users as" picker (in `slot`) chooses how its users are shown."""
-    if side != "item":
-        return queries.item_clusters_for_user_cluster(
-            explored.key, cluster, user_level, item_level, shown
-        )
-    attributes = queries.metadata_shown(explored.key, "user")  # the users' own columns
+    """Every cluster of the other side against `cluster`, `shown` names each; the "Show users
+    as" / "Show items as" picker (in `slot`) chooses how the other side's members are shown:
+    their labels or one of their metadata columns, whatever the data calls it."""
+    other = other_side(side)
+    attributes = queries.metadata_shown(explored.key, other)  # the other side's own columns
     attribute = slot.selectbox(
-        "Show users as",
+        f"Show {other}s as",
         [None, *attributes],
-        key="affinity_attribute",
+        key="affinity_attribute" if other == "user" else "affinity_item_attribute",
         format_func=lambda a: "their labels" if a is None else a,
-        help="The users nearest each cluster by one of the users' metadata columns instead of "
-        "their labels, as the paper's Table 4 (c)/(d) does.",
+        help=f"The {other}s nearest each cluster and its top members by one of the {other}s' "
+        "metadata columns instead of their labels, as the paper's Table 4 (c)/(d) does.",
     )
+    if side == "user":
+        return queries.item_clusters_for_user_cluster(
+            explored.key, cluster, user_level, item_level, shown, attribute
+        )
     return queries.user_clusters_for_item_cluster(
         explored.key, cluster, user_level, item_level, shown, attribute
     )

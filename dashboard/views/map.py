@@ -217,7 +217,7 @@ def _shared_note(explored: state.Explored) -> None:
         f"{offsets['user_norm']:.2f}), the mean item {offsets['item_mean_norm']:.2f} (items "
         f"average {offsets['item_norm']:.2f}), and the two means have cosine "
         f"{offsets['means_cosine']:+.2f}. Projected with PCA (computed when asked for: under "
-        "a second at ML-100K size).",
+        "a second at 100,000 ratings).",
         icon=":material/join:",
     )
 

@@ -4,7 +4,6 @@ curves, and the run's configuration and data."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -24,15 +23,13 @@ from hmf_core import (
     lower_is_better,
     model_name,
     pruning_timeline,
+    published_references,
     rule_text,
     run_status,
     stability_job,
     stability_summary,
     start_stability,
 )
-
-# The paper's headline test RMSE on ML-100K (section 4; temporal split, 64,000 train ratings).
-PAPER_ML100K = {"MF": 1.113, "IHSR": 1.080, "eTREE": 1.082, "HMF (depth 1)": 1.066}
 
 
 def metrics_page() -> None:
@@ -324,14 +321,12 @@ def _full_ranking(run, test: dict, mf_test: dict, task: str) -> None:
 
 
 def _paper_reference(run, settings: dict) -> None:
-    summary = run.data_summary().get("split", {})
-    if Path(settings.get("data", "")).name == "u.data" and settings.get("split") == "temporal":
-        st.caption(
-            "For reference, the paper's test RMSE on ML-100K with this temporal split "
-            f"({summary.get('train', 0):,} train ratings here; 64,000 in the paper): "
-            + ", ".join(f"{name} {value}" for name, value in PAPER_ML100K.items())
-            + "."
-        )
+    """The published figures that apply to this run's data and split (hmf_core decides, from
+    the data's content), as captions."""
+    summary = run.data_summary()
+    train = summary.get("split", {}).get("train", 0)
+    for reference in published_references(summary, settings):
+        st.caption(reference.text(train))
 
 
 metrics_page()

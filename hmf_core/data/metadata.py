@@ -148,15 +148,16 @@ def _generic(name: str, text: TextSource, kind: str) -> pd.DataFrame:
     candidates = ("id", *(ITEM_NAMES if kind == "item" else USER_NAMES))
     id_column = find_column(list(frame.columns), candidates) or frame.columns[0]
     frame = _with_ids(frame, name, id_column)
-    title = find_column(list(frame.columns), ("title", "name", "label"))
-    if title is not None and title != "title":
-        frame = frame.rename(columns={title: "title"})
-    return _finish_items(frame) if kind == "item" else _finish_users(frame)
+    # the items' names label them, under the file's own column name (a product's "name" stays
+    # "name": the app shows the data's words, not MovieLens's "title")
+    name = find_column(list(frame.columns), ("title", "name", "label"))
+    return _finish_items(frame, name) if kind == "item" else _finish_users(frame)
 
 
-def _finish_items(items: pd.DataFrame) -> pd.DataFrame:
-    if "title" in items.columns:
-        items["label"] = items["title"].astype(str)
+def _finish_items(items: pd.DataFrame, name: str | None = "title") -> pd.DataFrame:
+    """`name`: the column that labels the items (MovieLens: its title)."""
+    if name is not None and name in items.columns:
+        items["label"] = items[name].astype(str)
     else:
         items["label"] = [f"item {i}" for i in items.index]
     if "genres" in items.columns:
