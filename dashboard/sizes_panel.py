@@ -3,7 +3,7 @@ supports, measured by hmf_core (hmf_core.interpret.sizes: k-means on the spectra
 under several seeds, per candidate count) on the split the form names, shown as a chart and a
 table, and a "Use these sizes" button that puts the suggested depths and counts in the form.
 
-The measurement runs on the click only (a few seconds on ML-100K), with a progress bar; its
+The measurement runs on the click only (a few seconds at 100,000 ratings), with a progress bar; its
 result is kept in the session with the form values it was measured for.
 """
 
