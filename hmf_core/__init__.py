@@ -94,6 +94,7 @@ PUBLIC = {
     "level_counts": "interpret.queries",
     "READABLE_CLUSTERS": "interpret.queries",
     "readable_level": "interpret.queries",
+    "level_sizes": "interpret.queries",
     "readable_levels": "interpret.queries",
     "unpairable": "interpret.queries",
     "named_clusters": "interpret.queries",

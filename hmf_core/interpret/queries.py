@@ -56,9 +56,14 @@ def readable_level(sizes) -> int:
     return len(sizes)
 
 
+def level_sizes(model: ClusterModel) -> dict[str, list[int]]:
+    """Each side's number of clusters per level (grouping), finest first: {"user": [...], ...}."""
+    return {side: [g.n_clusters for g in model.groupings(side)] for side in SIDES}
+
+
 def readable_levels(model: ClusterModel) -> dict[str, int]:
     """readable_level of each side of `model`: {"user": level, "item": level}."""
-    return {side: readable_level(g.n_clusters for g in model.groupings(side)) for side in SIDES}
+    return {side: readable_level(sizes) for side, sizes in level_sizes(model).items()}
 
 
 def level_grouping(model: ClusterModel, side: str, level: int) -> Grouping:
