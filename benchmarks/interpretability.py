@@ -70,6 +70,16 @@ NEW = {
         {**TWO_LEVELS, "warm_start": "spectral-consensus", "user_clusters": [100, 25],
          "item_clusters": [100, 25], "entropy_weight": 0.1},
     ),
+    "interpretable, 2 levels 100,25/100,25, consensus start + entropy 0.3": (
+        "interpretable",
+        {**TWO_LEVELS, "warm_start": "spectral-consensus", "user_clusters": [100, 25],
+         "item_clusters": [100, 25], "entropy_weight": 0.3},
+    ),
+    "interpretable, 2 levels 50,25/100,25, consensus start + entropy 0.1": (
+        "interpretable",
+        {**TWO_LEVELS, "warm_start": "spectral-consensus", "user_clusters": [50, 25],
+         "item_clusters": [100, 25], "entropy_weight": 0.1},
+    ),
     "interpretable, 2 levels 100,25/100,25, consensus start, logit lr 3e-2 + entropy 0.1": (
         "interpretable",
         {**TWO_LEVELS, "warm_start": "spectral-consensus", "user_clusters": [100, 25],

@@ -232,8 +232,9 @@ def _add_recipe_arguments(train: argparse.ArgumentParser) -> None:
         "--warm-start",
         choices=WARM_STARTS,
         help="where memberships start: spectral co-clustering of who rated what, k-means on a "
-        "briefly trained MF (mf), or none (the random N(0, init-std) draw) (default: the "
-        "preset's)",
+        "briefly trained MF (mf), or none (the random N(0, init-std) draw); -consensus: the "
+        "same start for every seed (fixed random state, consensus of 5 x 10 k-means inits) "
+        "(default: the preset's)",
     )
     recipe.add_argument(
         "--warm-start-sharpness",
