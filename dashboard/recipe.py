@@ -50,7 +50,7 @@ def preset_knobs(preset: str, family: str) -> dict:
     }
     if family == "mfdmc":
         values |= mfdmc_form.knob_values(vars(settings))
-    if "user_depth" not in FAMILIES[family].unused:  # the shape: "stable" sets its own
+    if family == "hmf":  # the shape: "stable" sets its own (settings.preset_fields)
         values |= {f"train_{field}": getattr(settings, field) for field in DEPTHS}
         values |= {
             f"train_{field}": ",".join(map(str, getattr(settings, field))) for field in COUNTS

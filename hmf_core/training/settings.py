@@ -353,10 +353,13 @@ def parse_cluster_counts(text: str, side: str = "") -> list[int]:
 
 def preset_fields(name: str, family: str | None = None) -> dict:
     """The fields preset `name` sets for `family` (None: HMF): PRESETS[name] less the fields
-    the family does not read, with the family's own FAMILY_PRESETS over them."""
+    the family does not read (and, for a family other than HMF, less the shape), with the
+    family's own FAMILY_PRESETS over them."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
     unused = registry.FAMILIES[family].unused if family in registry.FAMILIES else ()
+    if family not in (None, "hmf"):  # a preset's shape ("stable": two levels) is HMF's
+        unused = (*unused, *registry.SHAPE_FIELDS)
     recipe = {k: list(v) if isinstance(v, list) else v for k, v in PRESETS[name].items()}
     recipe = {k: v for k, v in recipe.items() if k not in unused}
     return {**recipe, **FAMILY_PRESETS.get(family, {}).get(name, {})}
