@@ -94,9 +94,11 @@ def test_the_consensus_start_recovers_planted_co_clusters_at_both_levels():
 
 # The planted two-level hierarchy (HMF's own model, every pair observed with the same
 # probability, so only the rating values carry the clusters): the MF consensus start, trained
-# as benchmarks/interpretability.py's planted part trains. Achieved (3 seeds), per user fine,
-# user coarse, item fine, item coarse: see PLANTED_FLOOR; issue 17's target is 0.9 everywhere.
-PLANTED_FLOOR = {"user1": 0.0, "user2": 0.0, "item1": 0.0, "item2": 0.0}
+# as benchmarks/interpretability.py's planted part trains. Achieved, seeds 0 / 1 / 2: user fine
+# 0.65 / 0.78 / 0.47, user coarse 0.99 / 0.99 / 0.43, item fine 0.84 / 0.86 / 0.57, item coarse
+# 1.0 / 1.0 / 0.91. Issue 17's target, 0.9 at both levels on both sides, is missed at the fine
+# levels (and on seed 2's user coarse level): the floors pin what is achieved.
+PLANTED_FLOOR = {"user1": 0.45, "user2": 0.4, "item1": 0.55, "item2": 0.9}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
