@@ -29,6 +29,13 @@ def level_counts(key: Key) -> dict[str, int]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
+def level_sizes(key: Key) -> dict[str, list[int]]:
+    """Each side's number of clusters per level, finest first (level_picker reads the levels
+    from it and opens on hmf_core.readable_level of it)."""
+    return hmf_core.level_sizes(_model(key))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
 def cluster_sizes(key: Key, side: str, level: int) -> np.ndarray:
     return hmf_core.cluster_sizes(_model(key), side, level)
 

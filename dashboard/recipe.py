@@ -16,11 +16,14 @@ DEFAULT_PRESET = mfdmc_form.DEFAULT_PRESET
 PRESET_LABELS = {
     "interpretable": "Interpretable (crisp clusters)",
     "paper": "Paper (as published)",
+    "stable": "Stable (same clusters every seed, 25 to read)",
 }
 WARM_START_LABELS = {
     "spectral": "spectral: who rated what",
     "mf": "mf: k-means on a brief MF",
     "none": "none: random start",
+    "spectral-consensus": "spectral-consensus: the same every seed",
+    "mf-consensus": "mf-consensus: the same every seed",
 }
 KNOBS = {  # widget key -> TrainSettings field
     "train_warm_start": "warm_start",
@@ -31,6 +34,9 @@ KNOBS = {  # widget key -> TrainSettings field
     "train_use_bias": "use_bias",
 }
 FIELD_DEFAULTS = {"warm_start_sharpness": 0.8, "logit_lr": 1e-3}  # where a preset is silent
+# The shape knobs (train_form's) a preset also writes: "stable" has its own, the others the
+# library's defaults.
+DEPTHS, COUNTS = ("user_depth", "item_depth"), ("user_clusters", "item_clusters")
 
 
 def preset_knobs(preset: str, family: str) -> dict:
@@ -44,6 +50,11 @@ def preset_knobs(preset: str, family: str) -> dict:
     }
     if family == "mfdmc":
         values |= mfdmc_form.knob_values(vars(settings))
+    if family == "hmf":  # the shape: "stable" sets its own (settings.preset_fields)
+        values |= {f"train_{field}": getattr(settings, field) for field in DEPTHS}
+        values |= {
+            f"train_{field}": ",".join(map(str, getattr(settings, field))) for field in COUNTS
+        }
     return values
 
 
@@ -97,13 +108,15 @@ def _preset_picker() -> str:
         on_change=apply_preset,
         format_func=PRESET_LABELS.get,
         help="Interpretable: memberships start from a co-clustering of who rated what, the "
-        "connection logits learn faster and biases absorb leniency and popularity, so "
-        "clusters come out crisp and data-driven (on ML-100K: top membership 0.73 against "
-        "0.08, metadata agreement 3.7x k-means on MF, test RMSE 1.059 against 1.065). "
-        "Paper: the paper's random N(0, 1) start and one learning rate; memberships stay "
-        "near uniform. MFDMC has its own: paper = the method note's section 7 (no biases, "
-        "N(0, 1) start, loss weights 0.01, pruning from epoch 40); interpretable = biases, "
-        "a small start, faster logits, a larger view entropy weight and earlier pruning.",
+        "connection logits learn faster and biases absorb leniency and popularity, so clusters "
+        "come out crisp and data-driven (on ML-100K: top membership 0.73 against 0.08, "
+        "metadata agreement 3.7x k-means on MF, test RMSE 1.059 against 1.065). Stable: the "
+        "same, with two levels (100 clusters, then 25 to read), a start that is the same for "
+        "every seed and an entropy weight of 0.1, so retraining finds the same clusters. Paper: "
+        "the paper's random N(0, 1) start and one learning rate; memberships stay near uniform. "
+        "MFDMC has its own: paper = the method note's section 7 (no biases, N(0, 1) start, loss "
+        "weights 0.01, pruning from epoch 40); interpretable = biases, a small start, faster "
+        "logits, a larger view entropy weight and earlier pruning.",
         **KEEP,
     )
 
@@ -117,8 +130,9 @@ def _warm_start_knobs(left, right, preset: str) -> tuple:
         format_func=WARM_START_LABELS.get,
         help="Where memberships start. spectral: k-means on a spectral co-clustering of "
         "the training interactions (users and items that share raters). mf: k-means on a "
-        "plain MF trained 10 epochs (reads rating values). none: the random N(0, init std) "
-        "draw of the paper.",
+        "plain MF trained 10 epochs (reads rating values). -consensus: the same start for "
+        "every seed (a fixed random state, the consensus of 5 x 10 k-means inits). none: the "
+        "random N(0, init std) draw of the paper.",
         **_start("train_warm_start", preset),
         **KEEP,
     )

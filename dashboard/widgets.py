@@ -7,14 +7,17 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from hmf_core import REAPPEAR_JACCARD, RunDir, metric_names, parse_point_kind
+from hmf_core import REAPPEAR_JACCARD, RunDir, metric_names, parse_point_kind, readable_level
 
 
 def level_picker(
-    cell, label: str, depth: int, key: str, default: int = 1, word: str = "level"
+    cell, label: str, sizes: list[int], key: str, default: int | None = None, word: str = "level"
 ) -> int:
-    """A side's cluster level, or view (`word`: queries.grouping_word), 1..depth; with a single
-    choice (depth 0 or 1) a caption."""
+    """A side's cluster level, or view (`word`: queries.grouping_word), 1..depth, given each
+    level's number of clusters (`sizes`: queries.level_sizes, finest first); it opens on
+    `default`, else on the readable level (hmf_core.readable_level: the finest with at most 30
+    clusters). With a single choice (depth 0 or 1) a caption."""
+    depth = len(sizes)
     if depth <= 1:
         if word != "level":  # parallel groupings have no depth
             cell.caption(f"{label}: {depth} (the only {word})")
@@ -22,6 +25,7 @@ def level_picker(
         cell.caption(f"{label}: {depth} (depth {depth}{', plain MF' if depth == 0 else ''})")
         return depth
     levels = list(range(1, depth + 1))
+    default = readable_level(sizes) if default is None else default
     return cell.selectbox(label, levels, index=levels.index(default), key=key)
 
 

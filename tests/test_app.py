@@ -466,6 +466,16 @@ def test_the_cluster_recipe_preset_sets_its_knobs_and_a_knob_can_override_it(tmp
     at.segmented_control(key="train_preset").set_value("interpretable").run()
     assert at.selectbox(key="train_warm_start").value == "spectral"
     assert at.number_input(key="train_entropy_weight").value == 0.0
+    at.segmented_control(key="train_preset").set_value("stable").run()  # issue 17's recipe
+    assert not at.exception
+    assert at.selectbox(key="train_warm_start").value == "spectral-consensus"
+    assert at.number_input(key="train_entropy_weight").value == pytest.approx(0.1)
+    shape = ("train_user_depth", "train_item_depth")
+    assert [at.slider(key=key).value for key in shape] == [2, 2]  # the preset's shape too
+    assert at.text_input(key="train_user_clusters").value == "100,25"
+    at.segmented_control(key="train_preset").set_value("interpretable").run()
+    assert [at.slider(key=key).value for key in shape] == [1, 1]
+    assert at.text_input(key="train_user_clusters").value == "200"
 
 
 def test_the_compare_page_lays_runs_side_by_side(finished_runs, monkeypatch):

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import queries, state, widgets
 from dashboard.quality_panel import trust_notes
 from dashboard.text import hover, literal
-from hmf_core import by_side, other_side, parse_point_kind
+from hmf_core import by_side, other_side, parse_point_kind, readable_level
 
 DIRECTIONS = {"user": "User cluster → item clusters", "item": "Item cluster → user clusters"}
 
@@ -45,16 +45,17 @@ def affinity_page() -> None:
     )
     word = queries.grouping_word(explored.key)
     defaults = _default_levels(explored, picked)
+    sizes = queries.level_sizes(explored.key)
     user_level, item_level = (
         widgets.level_picker(
             cell,
             f"{name.capitalize()} {word}",
-            len(levels),
+            sizes[name],
             f"affinity_{name}_level_{version}",
             defaults[name],
             word,
         )
-        for cell, name, levels in zip(controls[1:], ("user", "item"), (user_levels, item_levels))
+        for cell, name in zip(controls[1:], ("user", "item"))
     )
     refusal = queries.unpairable(explored.key, user_level, item_level)
     if refusal:  # e.g. two views of MFDMC: every inner product 0, nothing to show
@@ -83,14 +84,16 @@ def affinity_page() -> None:
 
 
 def _default_levels(explored: state.Explored, picked: dict | None) -> dict[str, int]:
-    """The levels the pickers open on: the selected cluster's on its side, 1 on the other,
-    or the selected cluster's level there too when 1 cannot be compared with it (a view)."""
-    levels = {"user": 1, "item": 1}
+    """The levels the pickers open on: the selected cluster's on its side, the readable one
+    (hmf_core.readable_level) on the other, or the selected cluster's level there too when the
+    readable one cannot be compared with it (a view); the readable ones without a selection."""
+    sizes = queries.level_sizes(explored.key)
+    levels = {name: readable_level(sizes[name]) for name in ("user", "item")}
     if picked and parse_point_kind(picked["kind"])[1]:
         side = parse_point_kind(picked["kind"])[0]
         levels[side] = int(picked["level"])
         other = other_side(side)
-        pair = by_side(side, (levels[side], 1), (1, levels[side]))
+        pair = by_side(side, (levels[side], levels[other]), (levels[other], levels[side]))
         if picked["level"] <= len(explored.levels(other)) and queries.unpairable(
             explored.key, *pair
         ):

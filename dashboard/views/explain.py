@@ -105,10 +105,10 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
     if queries.explains_by_view(key):  # the run's groupings are views: a sum over views
         by_view(explored, user, item, history)
         return
-    depths = queries.level_counts(key)
+    sizes = queries.level_sizes(key)
     levels = st.columns(2)
-    user_level = widgets.level_picker(levels[0], "User level", depths["user"], "explain_user_level")
-    item_level = widgets.level_picker(levels[1], "Item level", depths["item"], "explain_item_level")
+    user_level = widgets.level_picker(levels[0], "User level", sizes["user"], "explain_user_level")
+    item_level = widgets.level_picker(levels[1], "Item level", sizes["item"], "explain_item_level")
     trust_notes(
         explored.run.quality(), {"user": user_level, "item": item_level}, explored.run.stability()
     )

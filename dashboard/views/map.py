@@ -17,6 +17,7 @@ from hmf_core import (
     map_points,
     parse_point_kind,
     points_of,
+    readable_level,
     start_maps,
     trust_line,
 )
@@ -67,7 +68,7 @@ def map_page() -> None:
 
     columns = map_data.metadata_columns(explored.key)
     colour, shown, query = _view_controls(controls, colour_slot, frame, word, top_level, columns)
-    chosen = _level_picker(frame, word)
+    chosen = _level_picker(frame, word, queries.level_sizes(explored.key))
     visible = map_points(frame, shown or [], chosen or [])
     focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
 
@@ -150,15 +151,18 @@ def _view_controls(
     return colour, shown, query
 
 
-def _level_picker(frame: pd.DataFrame, word: str) -> list[int]:
-    """The cluster levels (or views: `word`) shown: a picker when there is more than one."""
+def _level_picker(frame: pd.DataFrame, word: str, sizes: dict[str, list[int]]) -> list[int]:
+    """The cluster levels (or views: `word`) shown: a picker when there is more than one,
+    opening on each side's readable level (hmf_core.readable_level; every view for views)."""
     levels = sorted(int(level) for level in frame["level"].unique() if level > 0)
     if len(levels) <= 1:
         return levels
+    readable = {readable_level(found) for found in sizes.values() if found}
+    default = [level for level in levels if level in readable] if word == "level" else levels
     return st.pills(
         f"Cluster {word}s",
         levels,
-        default=levels,
+        default=default or levels,
         selection_mode="multi",
         key="map_levels",
         format_func=lambda level: f"{word} {level}",

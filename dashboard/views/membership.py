@@ -71,9 +71,9 @@ def cluster_members(explored: state.Explored) -> None:
     level = widgets.level_picker(
         controls[1],
         word.capitalize(),
-        len(explored.levels(side)),
+        queries.level_sizes(explored.key)[side],
         f"members_level_{side}_{version}",
-        picked["level"] if picked and parse_point_kind(picked["kind"]) == (side, True) else 1,
+        picked["level"] if picked and parse_point_kind(picked["kind"]) == (side, True) else None,
         word,
     )
     sizes = queries.cluster_sizes(explored.key, side, level)

@@ -42,6 +42,31 @@ def level_counts(model: ClusterModel) -> dict[str, int]:
     return {side: len(model.groupings(side)) for side in SIDES}
 
 
+# The most clusters a person reads as a list (issue 17: "a default shape a person can read").
+READABLE_CLUSTERS = 30
+
+
+def readable_level(sizes) -> int:
+    """The level (from 1) every cluster view opens on, given each level's number of clusters
+    (finest first): the finest with at most READABLE_CLUSTERS clusters, else the top (the
+    coarsest there is); 0 for no levels (plain MF)."""
+    sizes = list(sizes)
+    for level, count in enumerate(sizes, start=1):
+        if count <= READABLE_CLUSTERS:
+            return level
+    return len(sizes)
+
+
+def level_sizes(model: ClusterModel) -> dict[str, list[int]]:
+    """Each side's number of clusters per level (grouping), finest first: {"user": [...], ...}."""
+    return {side: [g.n_clusters for g in model.groupings(side)] for side in SIDES}
+
+
+def readable_levels(model: ClusterModel) -> dict[str, int]:
+    """readable_level of each side of `model`: {"user": level, "item": level}."""
+    return {side: readable_level(sizes) for side, sizes in level_sizes(model).items()}
+
+
 def level_grouping(model: ClusterModel, side: str, level: int) -> Grouping:
     """Grouping `level` (from 1) of a side, or an error naming the valid levels."""
     found = model.groupings(check_side(side))

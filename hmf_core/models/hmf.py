@@ -18,8 +18,8 @@ from torch import nn
 from hmf_core.models.interface import Grouping, check_side
 
 # The ways an HMF can start: random (the paper), or from a clustering of the ratings
-# (hmf_core/models/warmstart.py).
-WARM_STARTS = ("none", "spectral", "mf")
+# (hmf_core/models/warmstart.py); "-consensus": the same start for every run seed.
+WARM_STARTS = ("none", "spectral", "mf", "spectral-consensus", "mf-consensus")
 
 
 def halving_levels(first: int, depth: int) -> tuple[int, ...]:

@@ -32,11 +32,15 @@ import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
+from sklearn.metrics import adjusted_rand_score
 
 from hmf_core.models import hmf, mfdmc
 from hmf_core.models.hmf import HMF, WARM_STARTS, HierarchicalEmbedding, HMFConfig
 
 LARGE = 50_000  # objects above which k-means runs in mini-batches
+CONSENSUS_BASE = 0  # the "-consensus" starts' random state: fixed, not the run's seed
+CONSENSUS_STATES = 5  # k-means random states whose partitions vote
+CONSENSUS_INITS = 10  # k-means inits per random state (the best inertia of each kept)
 
 
 def spectral_vectors(
@@ -95,11 +99,38 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
 
 
-def _kmeans(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _kmeans(
+    vectors: np.ndarray, k: int, seed: int, n_init: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, len(vectors))
     kind = MiniBatchKMeans if len(vectors) > LARGE else KMeans
-    fitted = kind(n_clusters=k, n_init=1, random_state=seed).fit(vectors)
+    fitted = kind(n_clusters=k, n_init=n_init, random_state=seed).fit(vectors)
     return fitted.labels_, fitted.cluster_centers_
+
+
+def consensus_partition(
+    vectors: np.ndarray,
+    k: int,
+    base: int = CONSENSUS_BASE,
+    states: int = CONSENSUS_STATES,
+    n_init: int = CONSENSUS_INITS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means labels (M,) and centres (k, d) of `vectors` (M, d): of the partitions found from
+    random states base, base + 1, ... (`n_init` inits each), the one with the highest mean ARI
+    to the others (ties: the first)."""
+    fits = [_kmeans(vectors, k, base + state, n_init) for state in range(states)]
+    agreement = np.zeros((states, states))  # (S, S) pairwise ARI, 0 on the diagonal
+    for a in range(states):
+        for b in range(a + 1, states):
+            agreement[a, b] = agreement[b, a] = adjusted_rand_score(fits[a][0], fits[b][0])
+    return fits[int(np.argmax(agreement.sum(1)))]
+
+
+def _cluster(consensus: bool):
+    """How a level is clustered: (vectors, k, seed) -> (labels, centres)."""
+    if consensus:
+        return lambda vectors, k, seed: consensus_partition(vectors, k)
+    return _kmeans
 
 
 def sharp_logit(sharpness: float, n_clusters: int) -> float:
@@ -111,11 +142,11 @@ def sharp_logit(sharpness: float, n_clusters: int) -> float:
 
 @torch.no_grad()
 def _start_side(
-    side: HierarchicalEmbedding, vectors: np.ndarray, sharpness: float, seed: int
+    side: HierarchicalEmbedding, vectors: np.ndarray, sharpness: float, seed: int, cluster=_kmeans
 ) -> None:
     generator = torch.Generator().manual_seed(seed)
     for connection in side.connections:  # C_l: (m_{l-1}, m_l)
-        labels, centres = _kmeans(vectors, connection.shape[1], seed)
+        labels, centres = cluster(vectors, connection.shape[1], seed)
         logits = torch.zeros(connection.shape)  # (m_{l-1}, m_l)
         logits[torch.arange(len(labels)), torch.as_tensor(labels, dtype=torch.long)] = (
             sharp_logit(sharpness, connection.shape[1]) * side.temperature
@@ -127,13 +158,17 @@ def _start_side(
 
 @torch.no_grad()
 def _start_views(
-    side: mfdmc.MultiViewEmbedding, vectors: np.ndarray, sharpness: float, seed: int
+    side: mfdmc.MultiViewEmbedding,
+    vectors: np.ndarray,
+    sharpness: float,
+    seed: int,
+    cluster=_kmeans,
 ) -> None:
     """View v's logits from k-means on the v-th block of the vectors' columns."""
     generator = torch.Generator().manual_seed(seed)
     k = side.n_centres
     for view, columns in enumerate(np.array_split(np.arange(vectors.shape[1]), side.views)):
-        labels, _ = _kmeans(_unit_rows(vectors[:, columns]), k, seed + view)
+        labels, _ = cluster(_unit_rows(vectors[:, columns]), k, seed + view)
         logits = torch.zeros(len(labels), k)  # (M, K)
         logits[torch.arange(len(labels)), torch.as_tensor(labels, dtype=torch.long)] = (
             sharp_logit(sharpness, k) * side.temperature
@@ -163,11 +198,19 @@ def warm_start(
     if all(getattr(side, "depth", 1) == 0 for side in sides):
         return model
     config = model.config
-    vectors = spectral_vectors if method == "spectral" else mf_vectors
-    users, items = vectors(train, config.n_users, config.n_items, config.dim, seed)
+    consensus = method.endswith("-consensus")
+    users, items = start_vectors(train, config.n_users, config.n_items, config.dim, method, seed)
     for side, vectors in zip(sides, (users, items)):
-        if isinstance(side, mfdmc.MultiViewEmbedding):
-            _start_views(side, vectors, sharpness, seed)
-        else:
-            _start_side(side, vectors, sharpness, seed)
+        start = _start_views if isinstance(side, mfdmc.MultiViewEmbedding) else _start_side
+        start(side, vectors, sharpness, seed, _cluster(consensus))
     return model
+
+
+def start_vectors(
+    train: pd.DataFrame, n_users: int, n_items: int, dim: int, method: str, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors warm start `method` clusters: users (M, k), items (N, k); a "-consensus"
+    method's from CONSENSUS_BASE, whatever `seed`."""
+    vectors = spectral_vectors if method.startswith("spectral") else mf_vectors
+    consensus = method.endswith("-consensus")
+    return vectors(train, n_users, n_items, dim, CONSENSUS_BASE if consensus else seed)
