@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 if [[ " $* " != *" --dry-run "* ]]; then
+    if ! nvidia-smi -L >/dev/null 2>&1; then  # before touching the venv's torch
+        echo "gpu.sh: no NVIDIA GPU here (nvidia-smi -L failed); add --dry-run to test the script on the CPU" >&2
+        exit 2
+    fi
     if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)'; then
         # a CPU build satisfies torch==2.13.0 too: remove it so pip fetches PyPI's CUDA build
         "$PYTHON" -m pip uninstall -y torch

@@ -5,6 +5,7 @@ CUDA device (the GPU tests gpu.sh runs first) training and the timings run there
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,17 @@ def test_a_real_run_without_a_gpu_is_refused_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("no CUDA device here") and result.stderr.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="nvidia-smi is here")
+def test_the_script_without_an_nvidia_gpu_stops_before_touching_torch(tmp_path):
+    """No `--dry-run` and no NVIDIA GPU: one line, and no uninstall of the CPU build."""
+    before = torch.__version__
+    result = script("--out", str(tmp_path / "gpu.md"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("gpu.sh: no NVIDIA GPU here") and result.stderr.count("\n") == 1
+    check = [sys.executable, "-c", "import torch; print(torch.__version__)"]
+    assert subprocess.run(check, capture_output=True, text=True).stdout.strip() == before
 
 
 @NEEDS_CUDA
