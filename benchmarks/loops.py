@@ -185,13 +185,20 @@ def lightning_epochs(
     optimizer: str = "auto",
     steady_from: int = 0,
     steps_per_batch: int = STEPS_PER_BATCH,
+    family: str = "hmf",
 ) -> dict:
     """Our path: HMFModule + HMFDataModule under pl.Trainer, no validation, no checkpoints.
-    `max_steps` counts optimizer steps (rounded up to whole groups of `steps_per_batch`)."""
+    `max_steps` counts optimizer steps (rounded up to whole groups of `steps_per_batch`);
+    `family`: the model family of `config` (hmf_core.models.registry: "hmf", "mfdmc")."""
     torch.set_num_threads(cpu_threads(threads))
     pl.seed_everything(seed, verbose=False)
     module = module_class(
-        config.to_dict(), task="rating", lr=LR, weight_decay=WEIGHT_DECAY, optimizer=optimizer
+        config.to_dict(),
+        task="rating",
+        lr=LR,
+        weight_decay=WEIGHT_DECAY,
+        optimizer=optimizer,
+        family=family,
     )
     datamodule = HMFDataModule(split, "rating", batch_size, seed, steps_per_batch=steps_per_batch)
     timer = EpochTimer(torch.device(device))

@@ -95,7 +95,7 @@ def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
     assert "MovieLens latest-small (bundled demo)" in shown
     assert "Users 610" in shown and "Items 9,724" in shown and "Ratings 100,836" in shown
     splits = table(at, "split", "dropped_cold_test")
-    assert list(splits["split"]) == ["temporal", "random", "leave_last_out"]
+    assert list(splits["split"]) == ["random"]  # only the split in use: the demo's default
     for page in PAGES[1:]:
         visit(at, page)
     visit(at, "train")
@@ -107,6 +107,26 @@ def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
     assert at.text_input(key="train_user_clusters").value == str(defaults.user_clusters[0])
     visit(at, "map")
     assert "No run selected yet" in texts(at)
+
+
+def test_the_data_page_splits_only_the_split_in_use_and_the_others_on_demand(tmp_path, monkeypatch):
+    """Issue 23: a split of 20M ratings takes about 20 s, so the summary computes the Train
+    page's split (its choice this session, else the data's default) and the other two only
+    when asked."""
+    at = app(tmp_path / "runs", monkeypatch).run()
+    assert list(table(at, "split", "dropped_cold_test")["split"]) == ["random"]
+    assert "Shown: the random split, the Train page's" in texts(at)
+    at.toggle(key="data_all_splits").set_value(True).run()
+    every = table(at, "split", "dropped_cold_test").set_index("split")
+    assert list(every.index) == ["temporal", "random", "leave_last_out"]
+    assert "Shown: the random split" not in texts(at)
+    at.toggle(key="data_all_splits").set_value(False).run()
+    visit(at, "train")
+    at.selectbox(key="train_split").set_value("temporal").run()
+    visit(at, "data")
+    (temporal,) = table(at, "split", "dropped_cold_test").to_dict("records")
+    assert temporal == {"split": "temporal", **every.loc["temporal"].to_dict()}
+    assert at.toggle(key="data_all_splits").value is False
 
 
 @pytest.mark.parametrize("run_name", ["tiny", "tiny-no-maps"])

@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard import gate, loads, state
 from dashboard.text import literal
+from dashboard.train_form import split_choice
 from hmf_core import (
     COLUMN_TYPES,
     DATA_DIR_VARIABLE,
@@ -429,42 +430,42 @@ def _problems(dataset: Dataset, summary: dict) -> None:
         st.success("No problems found in the rating file.", icon=":material/check_circle:")
 
 
+def _split_in_use(dataset: Dataset) -> str:
+    """The Train page's split: the one chosen there this session, else the data's default."""
+    chosen = st.session_state.get("train_split")
+    if chosen in SPLITS:
+        return chosen
+    try:
+        return split_choice(dataset).method
+    except Exception:  # no temporal split to judge: its row in the table says why
+        return "random"
+
+
 def _splits(dataset: Dataset) -> None:
+    """The sizes of the split in use; the other two only on demand (a split of 20M ratings
+    takes about 20 s of CPU)."""
+    in_use = _split_in_use(dataset)
     st.markdown(
         "**Split sizes** (validation and test rows whose user or item never occurs "
         "in training are dropped, as in the paper)"
     )
+    every = st.toggle(
+        "All three splits",
+        key="data_all_splits",
+        help=f"Off: only the {in_use} split, the one the Train page will use. On: the other "
+        "two as well (each takes about 20 s at 20M ratings).",
+    )
+    methods = SPLITS if every else (in_use,)
     rows = []
     place = st.empty()  # a progress bar while a split is computed (not when cached)
-    for number, method in enumerate(SPLITS):
+    for number, method in enumerate(methods):
 
         def work(report, method=method, number=number):
-            shown = span(report, number / len(SPLITS), (number + 1) / len(SPLITS))
+            shown = span(report, number / len(methods), (number + 1) / len(methods))
             in_words = lambda fraction, text: shown(fraction, f"{method} split: {text}")  # noqa: E731
             return loads.dataset_split(dataset, method, 0, report=in_words)
 
-        try:
-            summary = _with_progress(place, work)
-        except Exception as error:
-            rows.append({"split": method, "problem": str(error)})
-            continue
-        rows.append(
-            {
-                "split": method,
-                **{
-                    k: summary[k]
-                    for k in (
-                        "users",
-                        "items",
-                        "train",
-                        "val",
-                        "test",
-                        "dropped_cold_val",
-                        "dropped_cold_test",
-                    )
-                },
-            }
-        )
+        rows.append(_split_row(method, place, work))
     place.empty()
     st.dataframe(
         pd.DataFrame(rows),
@@ -486,7 +487,23 @@ def _splits(dataset: Dataset) -> None:
         "20% test); random: the same proportions shuffled (seed 0 here; the Train page "
         "sets the seed); leave_last_out: each user's last rating is test, the one "
         "before validation."
+        + (
+            ""
+            if every
+            else f" Shown: the {in_use} split, the Train page's; the others with "
+            "'All three splits'."
+        )
     )
+
+
+def _split_row(method: str, place, work) -> dict:
+    """One row of the split table: the split's sizes, or the problem that stopped it."""
+    try:
+        summary = _with_progress(place, work)
+    except Exception as error:
+        return {"split": method, "problem": str(error)}
+    columns = ("users", "items", "train", "val", "test", "dropped_cold_val", "dropped_cold_test")
+    return {"split": method, **{k: summary[k] for k in columns}}
 
 
 def _metadata_coverage(dataset: Dataset) -> None:
