@@ -16,6 +16,9 @@ test (tests/test_browser.py) uses the same `Clicks` once per kind.
     python -m benchmarks.latency                 # HMF, 5 repeats per kind, ~6 min on 2 cores
     python -m benchmarks.latency --family mfdmc  # MFDMC to early stopping (60 epochs at most)
     python -m benchmarks.latency --quick         # 1 repeat, 2 epochs: a smoke run, ~2 min
+    python -m benchmarks.latency --data ../shared/data/ml-1m/ratings_no_timestamps.dat \
+        --items ../shared/data/ml-1m/movies.dat --users ../shared/data/ml-1m/users.dat \
+        --stem latency_ml1m                      # ML-1M (issue 21), ~15 min
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def measure(
     workdir: Path,
     runs_dir: Path | None = None,
     family: str = "hmf",
+    metadata: tuple[Path, Path] | None = None,
 ) -> tuple[Clicks, RunDir]:
     """The clicks, and the run they were made on."""
     from playwright.sync_api import sync_playwright
@@ -139,7 +143,7 @@ def measure(
             page.set_default_timeout(60_000)
             clicks = Clicks(page, url, runs_dir)
             try:
-                name = run_clicks(clicks, repeats, epochs, data, family)
+                name = run_clicks(clicks, repeats, epochs, data, family, metadata)
             finally:
                 page.screenshot(path=str(LAST_STATE))  # for a failure
                 browser.close()
@@ -149,6 +153,11 @@ def measure(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="ML-100K's u.data")
+    parser.add_argument("--items", type=Path, help="item metadata (default: u.item beside --data)")
+    parser.add_argument("--users", type=Path, help="user metadata (default: u.user beside --data)")
+    parser.add_argument(
+        "--stem", help="the report's file names (default: latency, latency_<family>)"
+    )
     parser.add_argument(
         "--family",
         choices=tuple(EPOCHS),
@@ -175,7 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     repeats, epochs = (1, 2) if args.quick else (args.repeats, epochs)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="hmf-latency-") as folder:
-        clicks, run = measure(repeats, epochs, args.data, Path(folder), args.runs, args.family)
+        metadata = (
+            args.items or args.data.parent / "u.item",
+            args.users or args.data.parent / "u.user",
+        )
+        clicks, run = measure(
+            repeats, epochs, args.data, Path(folder), args.runs, args.family, metadata
+        )
         settings = run.settings()
         training = time_to_best(run, clicks.trainings.get(run.name))
     report(args, clicks, settings, training, repeats, load_before)
@@ -191,11 +206,12 @@ def report(args, clicks: Clicks, settings: dict, training, repeats: int, load_be
         for kind, values in times.items()
         for seconds, server in zip(values, clicks.server[kind])
     ]
-    stem = "latency" if args.family == "hmf" else f"latency_{args.family}"
+    stem = args.stem or ("latency" if args.family == "hmf" else f"latency_{args.family}")
     header = machine_header(
         f"Click latency in the browser: {FAMILIES[args.family].label} (issues 9, 20)",
         extra=[
-            f"Family: {args.family}. Data: {args.data} with u.item and u.user, uploaded through "
+            f"Family: {args.family}. Data: {args.data} with {args.items or 'u.item'} and "
+            f"{args.users or 'u.user'}, uploaded through "
             f"the Data page; {run_words(settings)}, trained through the Train page (its "
             "UMAP map computed)",
             f"Browser: headless Debian chromium (Playwright), 1440x900; {repeats} click(s) of "

@@ -537,12 +537,21 @@ class Clicks:
 # --- the whole sequence ---------------------------------------------------------------------
 
 
-def run_clicks(clicks: Clicks, repeats: int, epochs: int, data: Path, family: str = "hmf") -> str:
-    """The whole measurement: upload, train (HMF: 40 user and 40 item clusters; another family
-    at the Train page's own settings for it, its preset's), every kind of click, then reloads
-    while a second run trains (which it stops). Returns the name of the run the clicks used."""
-    folder = data.parent
-    clicks.upload(data, folder / "u.item", folder / "u.user")
+def run_clicks(
+    clicks: Clicks,
+    repeats: int,
+    epochs: int,
+    data: Path,
+    family: str = "hmf",
+    metadata: tuple[Path, Path] | None = None,
+) -> str:
+    """The whole measurement: upload (the rating file and `metadata`, its (items, users)
+    files, by default ML-100K's u.item and u.user beside it), train (HMF: 40 user and 40 item
+    clusters; another family at the Train page's own settings for it, its preset's), every
+    kind of click, then reloads while a second run trains (which it stops). Returns the name
+    of the run the clicks used."""
+    items, users = metadata or (data.parent / "u.item", data.parent / "u.user")
+    clicks.upload(data, items, users)
     clusters, picked = ((40, 40), None) if family == "hmf" else ((None, None), family)
     finished = finished_run(clicks.runs_dir, family)
     if finished:  # --runs: the run of an earlier measurement, so before / after share a model
