@@ -203,7 +203,7 @@ def test_mfdmc_views_start_each_from_its_own_block_of_the_spectral_vectors(plant
 
     from hmf_core.models.mfdmc import MFDMCConfig
     from hmf_core.models.mfdmc import initial_model as mfdmc_model
-    from hmf_core.models.warmstart import _kmeans, _unit_rows, spectral_vectors, start_model
+    from hmf_core.models.warmstart import _unit_rows, kmeans, spectral_vectors, start_model
 
     _, split = planted_split
     config = MFDMCConfig(split.n_users, split.n_items, dim=8, views=2, user_centres=4)
@@ -212,7 +212,7 @@ def test_mfdmc_views_start_each_from_its_own_block_of_the_spectral_vectors(plant
     assert weights.max(-1).values.min().item() == pytest.approx(0.8, abs=0.01)
     vectors, _ = spectral_vectors(split.train, split.n_users, split.n_items, 8, 0)
     for view, columns in enumerate((slice(0, 4), slice(4, 8))):
-        expected, _ = _kmeans(_unit_rows(vectors[:, columns]), 4, 0 + view)
+        expected, _ = kmeans(_unit_rows(vectors[:, columns]), 4, 0 + view)
         found = weights[:, view].argmax(-1).numpy()
         assert adjusted_rand_score(expected, found) == 1.0
     first, second = weights[:, 0].argmax(-1).numpy(), weights[:, 1].argmax(-1).numpy()

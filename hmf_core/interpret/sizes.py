@@ -23,8 +23,8 @@ The train flags follow: one level of `readable` clusters, or two levels (`stable
 for accuracy under a `readable` top level) when the stable count is larger.
 
 Ours: the vectors are computed once (the first seed's SVD, as the run with that seed would);
-only k-means varies with the seed. N_INIT must follow warmstart._kmeans (one start, the
-warm start's own); MiniBatchKMeans above warmstart.LARGE objects, as it does.
+only k-means varies with the seed, through warmstart.kmeans itself (MiniBatchKMeans above
+warmstart.LARGE objects); N_INIT is the seeded spectral start's one init.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ CANDIDATES = (5, 10, 15, 20, 30, 50, 100, 200)
 TARGETS = {"user": 0.6, "item": 0.8}
 READABLE = 30  # the most clusters a person reads at the top level (issue 17, item 3)
 SEEDS = 5  # k-means random states compared per count
-N_INIT = 1  # k-means starts per seed: as warmstart._kmeans (the warm start this predicts)
+N_INIT = 1  # k-means starts per seed: the seeded spectral start's (the start this predicts)
 TIE = 0.01  # mean ARIs this close are equally stable: the larger count is suggested
 DIM = 20  # the spectral vectors' rank: TrainSettings.dim's default (the model's dim)
 
@@ -58,14 +58,11 @@ def candidate_counts(n_objects: int, candidates=CANDIDATES) -> list[int]:
 
 
 def kmeans_labels(vectors: np.ndarray, k: int, seed: int, n_init: int = N_INIT) -> np.ndarray:
-    """k-means top cluster of each row of `vectors` (M, r): (M,) int64."""
-    from sklearn.cluster import KMeans, MiniBatchKMeans
+    """k-means top cluster of each row of `vectors` (M, r), as the warm start clusters
+    (warmstart.kmeans): (M,) int64."""
+    from hmf_core.models.warmstart import kmeans
 
-    from hmf_core.models.warmstart import LARGE
-
-    kind = MiniBatchKMeans if len(vectors) > LARGE else KMeans
-    fitted = kind(n_clusters=k, n_init=n_init, random_state=seed).fit(vectors)
-    return fitted.labels_.astype(np.int64)
+    return kmeans(vectors, k, seed, n_init)[0].astype(np.int64)
 
 
 def count_row(vectors: np.ndarray, k: int, seeds: list[int], n_init: int = N_INIT) -> dict:

@@ -99,9 +99,11 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
 
 
-def _kmeans(
+def kmeans(
     vectors: np.ndarray, k: int, seed: int, n_init: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
+    """k-means labels (M,) and centres (k, d) of `vectors` (M, d), k capped at M; mini-batches
+    above LARGE objects."""
     k = min(k, len(vectors))
     kind = MiniBatchKMeans if len(vectors) > LARGE else KMeans
     fitted = kind(n_clusters=k, n_init=n_init, random_state=seed).fit(vectors)
@@ -118,7 +120,7 @@ def consensus_partition(
     """k-means labels (M,) and centres (k, d) of `vectors` (M, d): of the partitions found from
     random states base, base + 1, ... (`n_init` inits each), the one with the highest mean ARI
     to the others (ties: the first)."""
-    fits = [_kmeans(vectors, k, base + state, n_init) for state in range(states)]
+    fits = [kmeans(vectors, k, base + state, n_init) for state in range(states)]
     agreement = np.zeros((states, states))  # (S, S) pairwise ARI, 0 on the diagonal
     for a in range(states):
         for b in range(a + 1, states):
@@ -130,7 +132,7 @@ def _cluster(consensus: bool):
     """How a level is clustered: (vectors, k, seed) -> (labels, centres)."""
     if consensus:
         return lambda vectors, k, seed: consensus_partition(vectors, k)
-    return _kmeans
+    return kmeans
 
 
 def sharp_logit(sharpness: float, n_clusters: int) -> float:
@@ -142,7 +144,7 @@ def sharp_logit(sharpness: float, n_clusters: int) -> float:
 
 @torch.no_grad()
 def _start_side(
-    side: HierarchicalEmbedding, vectors: np.ndarray, sharpness: float, seed: int, cluster=_kmeans
+    side: HierarchicalEmbedding, vectors: np.ndarray, sharpness: float, seed: int, cluster=kmeans
 ) -> None:
     generator = torch.Generator().manual_seed(seed)
     for connection in side.connections:  # C_l: (m_{l-1}, m_l)
@@ -162,7 +164,7 @@ def _start_views(
     vectors: np.ndarray,
     sharpness: float,
     seed: int,
-    cluster=_kmeans,
+    cluster=kmeans,
 ) -> None:
     """View v's logits from k-means on the v-th block of the vectors' columns."""
     generator = torch.Generator().manual_seed(seed)
