@@ -212,13 +212,20 @@ def _run_counts(assignments: list[np.ndarray], counts, side: str, number: int) -
     return given
 
 
+def stored_grouping(stored: dict | None, side: str, level: int) -> dict | None:
+    """The record of `side`'s grouping `level` in a stored stability (a run's stability.json:
+    its "clusters", "pairs", "mean_ari", ...), or None when it holds no such grouping."""
+    for found in (stored or {}).get("sides", {}).get(side, []):
+        if found.get("level") == level:
+            return found
+    return None
+
+
 def cluster_verdicts(stored: dict, side: str, level: int) -> list[str] | None:
     """The verdict of each level-`level` cluster of `side` in a stored stability (a run's
     stability.json), in cluster order; None when it holds no such level."""
-    for found in (stored or {}).get("sides", {}).get(side, []):
-        if found.get("level") == level:
-            return [cluster["verdict"] for cluster in found["clusters"]]
-    return None
+    found = stored_grouping(stored, side, level)
+    return None if found is None else [cluster["verdict"] for cluster in found["clusters"]]
 
 
 def stability_summary(stored: dict) -> list[dict]:

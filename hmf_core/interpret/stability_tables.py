@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hmf_core.interpret.stability import stored_grouping
 from hmf_core.interpret.trust import MEASURE_STABILITY
 
 TABLE_COLUMNS = ["cluster", "runs", "of_runs", "match_jaccard", "verdict", "stable"]
@@ -28,26 +29,23 @@ def cluster_stability(stored: dict | None, side: str, level: int) -> pd.DataFram
     other runs of its matched cluster's Jaccard overlap), verdict ("reappears in 3 of 3 runs",
     "unstable", "empty") and stable (found in every run). None when nothing is stored (not
     measured, or a damaged file) or it holds no such grouping."""
-    if not _readable(stored):
+    found = stored_grouping(stored, side, level) if _readable(stored) else None
+    if found is None:
         return None
-    for found in stored["sides"].get(side, []):
-        if found.get("level") != level:
-            continue
-        clusters = found["clusters"]
-        runs = int(stored.get("runs") or len(found.get("cluster_counts") or []))
-        found_in = [0 if c["members"] == 0 else int(c["reappears"]) + 1 for c in clusters]
-        return pd.DataFrame(
-            {
-                "cluster": np.array([c["cluster"] for c in clusters], dtype=np.int64),
-                "runs": np.array(found_in, dtype=np.int64),
-                "of_runs": np.full(len(clusters), runs, dtype=np.int64),
-                "match_jaccard": np.array([c["mean_jaccard"] for c in clusters], np.float64),
-                "verdict": [str(c["verdict"]) for c in clusters],
-                "stable": np.array([n == runs for n in found_in], dtype=bool),
-            },
-            columns=TABLE_COLUMNS,
-        )
-    return None
+    clusters = found["clusters"]
+    runs = int(stored.get("runs") or len(found.get("cluster_counts") or []))
+    found_in = [0 if c["members"] == 0 else int(c["reappears"]) + 1 for c in clusters]
+    return pd.DataFrame(
+        {
+            "cluster": np.array([c["cluster"] for c in clusters], dtype=np.int64),
+            "runs": np.array(found_in, dtype=np.int64),
+            "of_runs": np.full(len(clusters), runs, dtype=np.int64),
+            "match_jaccard": np.array([c["mean_jaccard"] for c in clusters], np.float64),
+            "verdict": [str(c["verdict"]) for c in clusters],
+            "stable": np.array([n == runs for n in found_in], dtype=bool),
+        },
+        columns=TABLE_COLUMNS,
+    )
 
 
 def pair_stability(
