@@ -40,6 +40,7 @@ PUBLIC = {
     "read_metadata": "data.metadata",
     "COLUMN_TYPES": "data.column_types:TYPES",
     "apply_overrides": "data.column_types",
+    "detect_types": "data.column_types",
     "column_type_table": "data.column_types",
     "SPLITS": "data.split",
     "make_split": "data.split",

@@ -32,6 +32,7 @@ from hmf_core import (
     confine,
     coverage_message,
     data_folders,
+    detect_types,
     earlier_uploads,
     max_file_bytes,
     max_rows,
@@ -548,8 +549,8 @@ def _column_types(dataset: Dataset) -> None:
             "trained on this data use it. " + TYPE_HELP + "."
         )
         frame = meta.reset_index()
-        detected, _ = apply_overrides(frame, None)
-        types, _ = apply_overrides(frame, chosen.get(kind))
+        detected = detect_types(frame)  # once: both override sets below start from it
+        types, _ = apply_overrides(frame, chosen.get(kind), detected)
         edited = st.data_editor(
             column_type_table(frame, types),
             key=f"column_types_{kind}",
@@ -566,7 +567,7 @@ def _column_types(dataset: Dataset) -> None:
             for row in edited.to_dict("records")
             if row["type"] != detected[row["column"]].kind
         }
-        _, errors = apply_overrides(frame, wanted)
+        _, errors = apply_overrides(frame, wanted, detected)
         for error in errors.values():
             st.error(literal(f"{name}: {error}"), icon=":material/error:")
         kept += [(kind, c, t) for c, t in sorted(wanted.items()) if c not in errors]

@@ -146,24 +146,22 @@ def resolve_types(
     frame: pd.DataFrame, overrides: dict | None, source: str = "the metadata"
 ) -> dict[str, ColumnType]:
     """detect_types with the user's `overrides` ({column: type name}) applied; ValueError
-    naming `source` for an override the column's values refuse or a column it does not have."""
-    types = detect_types(frame)
-    for name, kind in (overrides or {}).items():
-        if name not in types:
-            raise ValueError(f"{source}: no column {name!r} (it has {', '.join(types)})")
-        try:
-            types[name] = type_as(frame[name], str(kind), name)
-        except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
+    naming `source` for the first override the column's values refuse or a column it does not
+    have (apply_overrides's error)."""
+    types, errors = apply_overrides(frame, overrides)
+    if errors:
+        raise ValueError(f"{source}: {next(iter(errors.values()))}")
     return types
 
 
 def apply_overrides(
-    frame: pd.DataFrame, overrides: dict | None
+    frame: pd.DataFrame, overrides: dict | None, detected: dict[str, ColumnType] | None = None
 ) -> tuple[dict[str, ColumnType], dict[str, str]]:
-    """(types, errors): detect_types with each override ({column: type name}) the column's
-    values allow; {column: one line} for each refused one (it keeps its detected type)."""
-    types, errors = detect_types(frame), {}
+    """(types, errors): the frame's types (`detected`, its detect_types when given: a caller
+    that applies several sets of overrides detects once) with each override ({column: type
+    name}) the column's values allow; {column: one line} for each refused one (it keeps its
+    detected type)."""
+    types, errors = dict(detected or detect_types(frame)), {}
     for name, kind in (overrides or {}).items():
         if name not in types:
             errors[name] = f"no column {name!r} (it has {', '.join(types)})"
