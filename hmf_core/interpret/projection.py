@@ -49,8 +49,9 @@ def parse_point_kind(kind: str) -> tuple[str, bool]:
 
 def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
     """`label` and the side's metadata columns, one row per model row 0..n_objects-1."""
-    rows = model_rows(meta, n_objects, side)
-    return rows[["label"]].reset_index(drop=True).join(metadata_values(meta, n_objects, side))
+    rows = model_rows(meta, n_objects, side).reset_index(drop=True)
+    values = _values(rows, n_objects) if meta is not None else None
+    return rows[["label"]] if values is None else rows[["label"]].join(values)
 
 
 def column_title(column: str) -> str:
@@ -67,7 +68,11 @@ def metadata_values(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.
     first value, under its singular name where it has a plural one ("genres" -> "genre")."""
     if meta is None:
         return pd.DataFrame(index=pd.RangeIndex(n_objects))
-    rows = model_rows(meta, n_objects, side).reset_index(drop=True)
+    return _values(model_rows(meta, n_objects, side).reset_index(drop=True), n_objects)
+
+
+def _values(rows: pd.DataFrame, n_objects: int) -> pd.DataFrame:
+    """metadata_values of the model rows (queries.model_rows, row k = model row k)."""
     values = {}
     for name, column in categorical_columns(rows).items():
         shown = name[:-1] if column["multi_valued"] and name.endswith("s") else name
