@@ -66,10 +66,11 @@ def prepare_run(
         ("item", split.item_ids, settings.items),
     ):
         metadata = read_metadata(path, kind=kind) if path else None
-        if metadata is not None:  # typed as the Data page showed the file, with its overrides
+        if metadata is not None:
+            # typed as the Data page showed the file, with its overrides
             chosen = settings.column_types.get(kind)
             types[kind] = resolve_types(metadata.reset_index(), chosen, Path(path).name)
-        if metadata is not None:  # the Data page's warning, in the CLI and the worker log
+            # the Data page's warning, in the CLI and the worker log
             rated = by_side(kind, data.user_ids, data.item_ids)
             coverage = metadata_coverage(metadata, rated)
             if not coverage.complete:
