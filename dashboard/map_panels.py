@@ -125,8 +125,8 @@ def _stability_line(explored: state.Explored, side: str, level: int, cluster: in
     row = table.iloc[cluster]
     icon = ":material/verified:" if row["stable"] else ":material/help:"
     st.markdown(
-        f"{icon} **Stability: {row['verdict']}** (mean member overlap with its match in the "
-        f"other runs: Jaccard {row['match_jaccard']:.2f})"
+        f"{icon} **Stability: {literal(row['verdict'])}** (mean member overlap with its match "
+        f"in the other runs: Jaccard {row['match_jaccard']:.2f})"
     )
 
 

@@ -98,7 +98,7 @@ def cluster_members(explored: state.Explored) -> None:
     shown = members[members["probability"] >= threshold]
     metadata = ["id", "label", *queries.metadata_shown(explored.key, side)]
     columns = ["probability", "index"] + [c for c in metadata if c in shown.columns]
-    verdict = "" if stability is None else f", {stability['verdict'].iloc[cluster]}"
+    verdict = "" if stability is None else f", {literal(stability['verdict'].iloc[cluster])}"
     st.markdown(
         f"**{side.capitalize()} cluster {cluster}** ({word} {level}, size "
         f"{sizes[cluster]:.1f}{verdict}): {len(shown):,} of {len(members):,} {side}s with "
