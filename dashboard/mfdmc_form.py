@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hmf_core import TrainSettings, with_preset
+from hmf_core import DEFAULT_PRESET, TrainSettings, with_preset
 
 KEEP = {"persist_state": "session"}
-PRESET_KEY, DEFAULT_PRESET = "train_preset", "interpretable"  # dashboard.recipe's picker
+PRESET_KEY = "train_preset"  # dashboard.recipe's picker; it opens on hmf_core.DEFAULT_PRESET
 DEFAULTS = TrainSettings()
 COMBINES = ("concat", "sum")
 COMBINE_LABELS = {"concat": "concat: a slice each", "sum": "sum: added"}

@@ -9,10 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import mfdmc_form
-from hmf_core import FAMILIES, PRESETS, WARM_STARTS, with_preset
+from hmf_core import DEFAULT_PRESET, FAMILIES, PRESETS, WARM_STARTS, with_preset
 
 KEEP = {"persist_state": "session"}
-DEFAULT_PRESET = mfdmc_form.DEFAULT_PRESET
 PRESET_LABELS = {
     "interpretable": "Interpretable (crisp clusters)",
     "paper": "Paper (as published)",
@@ -50,7 +49,9 @@ def preset_knobs(preset: str, family: str) -> dict:
     }
     if family == "mfdmc":
         values |= mfdmc_form.knob_values(vars(settings))
-    if family == "hmf":  # the shape: "stable" sets its own (settings.preset_fields)
+    if "user_depth" not in FAMILIES[family].unused:  # the shape: "stable" sets HMF's own
+        # (settings.preset_fields); another family that reads one (two-stage: one grouping per
+        # side) gets TrainSettings' default shape back, not HMF's two levels
         values |= {f"train_{field}": getattr(settings, field) for field in DEPTHS}
         values |= {
             f"train_{field}": ",".join(map(str, getattr(settings, field))) for field in COUNTS
@@ -110,13 +111,15 @@ def _preset_picker() -> str:
         help="Interpretable: memberships start from a co-clustering of who rated what, the "
         "connection logits learn faster and biases absorb leniency and popularity, so clusters "
         "come out crisp and data-driven (on ML-100K: top membership 0.73 against 0.08, "
-        "metadata agreement 3.7x k-means on MF, test RMSE 1.059 against 1.065). Stable: the "
-        "same, with two levels (100 clusters, then 25 to read), a start that is the same for "
-        "every seed and an entropy weight of 0.1, so retraining finds the same clusters. Paper: "
+        "metadata agreement 3.7x k-means on MF, test RMSE 1.059 against 1.065). Stable (the "
+        "default): the same, with two levels (100 clusters, then 25 to read), a start that is "
+        "the same for every seed and an entropy weight of 0.1, so retraining finds the same "
+        "clusters (on ML-100K: agreement across seeds 0.82 users / 0.95 items; test RMSE "
+        "1.046 on the paper split, 0.930 against 0.924 on a random split). Paper: "
         "the paper's random N(0, 1) start and one learning rate; memberships stay near uniform. "
         "MFDMC has its own: paper = the method note's section 7 (no biases, N(0, 1) start, loss "
         "weights 0.01, pruning from epoch 40); interpretable = biases, a small start, faster "
-        "logits, a larger view entropy weight and earlier pruning.",
+        "logits, a larger view entropy weight and earlier pruning; stable = interpretable.",
         **KEEP,
     )
 

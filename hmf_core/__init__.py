@@ -78,6 +78,7 @@ PUBLIC = {
     "task_metric_text": "training.metrics",
     "OPTIMIZERS": "training.settings",
     "PRESETS": "training.settings",
+    "DEFAULT_PRESET": "training.settings",
     "preset_fields": "training.settings",
     "with_preset": "training.settings",
     "TrainSettings": "training.settings",

@@ -35,6 +35,7 @@ from hmf_core.common.errors import RunError
 from hmf_core.interpret import queries as interpret
 from hmf_core.models.interface import by_side, n_objects
 from hmf_core.runs.rundir import RunDir
+from hmf_core.training.settings import DEFAULT_PRESET
 
 SCORE_BATCH = 4096  # users scored per matrix product in recommend_many (bounds its memory)
 LISTING = "list them with run.{side}s() in Python, or read the id column of {file}"
@@ -328,7 +329,7 @@ def train(
     users: pd.DataFrame | None = None,
     run_dir: str | Path | None = None,
     *,
-    preset: str = "interpretable",
+    preset: str = DEFAULT_PRESET,
     name: str = "",
     note: str = "",
     **settings,

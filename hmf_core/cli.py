@@ -19,6 +19,7 @@ from hmf_core.models.registry import FAMILIES
 from hmf_core.runs.runclaim import Claim, claim_new_run_dir, claim_run_dir, create_run_dir
 from hmf_core.training.metrics import TASKS, task_metric_text
 from hmf_core.training.settings import (
+    DEFAULT_PRESET,
     LOGGERS,
     OPTIMIZERS,
     PRESETS,
@@ -180,31 +181,31 @@ def _add_model_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--dim", type=int, default=DEFAULTS.dim, help=f"latent dimension d of the model {D}"
     )
+    # The shape has no argparse default: an option not typed leaves it to --preset (the
+    # default "stable" has two levels on both sides), else TrainSettings' default.
     train.add_argument(
         "--user-depth",
         type=int,
-        default=DEFAULTS.user_depth,
-        help=f"levels of user clusters, 0-4; 0 = plain MF on the user side {D}",
+        help="levels of user clusters, 0-4; 0 = plain MF on the user side (default: the "
+        f"preset's, else {DEFAULTS.user_depth})",
     )
     train.add_argument(
         "--item-depth",
         type=int,
-        default=DEFAULTS.item_depth,
-        help=f"levels of item clusters, 0-4; 0 = plain MF on the item side {D}",
+        help="levels of item clusters, 0-4; 0 = plain MF on the item side (default: the "
+        f"preset's, else {DEFAULTS.item_depth})",
     )
     train.add_argument(
         "--user-clusters",
         type=_int_list,
-        default=DEFAULTS.user_clusters,
         help="first-level count (halved per level) or one count per level: 200,100 "
-        f"(default: {DEFAULTS.user_clusters[0]})",
+        f"(default: the preset's, else {DEFAULTS.user_clusters[0]})",
     )
     train.add_argument(
         "--item-clusters",
         type=_int_list,
-        default=DEFAULTS.item_clusters,
         help="first-level count (halved per level) or one count per level: 100,50 "
-        f"(default: {DEFAULTS.item_clusters[0]})",
+        f"(default: the preset's, else {DEFAULTS.item_clusters[0]})",
     )
     train.add_argument(
         "--temperature",
@@ -222,14 +223,15 @@ def _add_recipe_arguments(train: argparse.ArgumentParser) -> None:
     recipe.add_argument(
         "--preset",
         choices=list(PRESETS),
-        default="interpretable",
-        help="interpretable: spectral warm start, faster logits, biases (crisp, data-driven "
-        "clusters); stable: interpretable with two levels (100, then 25 to read), the same "
-        "start for every seed and entropy 0.1 (the same clusters on retraining); paper: the "
+        default=DEFAULT_PRESET,
+        help="stable: two levels on both sides (100 clusters, then 25 to read), a spectral "
+        "warm start that is the same for every seed, faster logits, biases and entropy 0.1 "
+        "(the same clusters on retraining); interpretable: one level, a spectral warm start "
+        "from the run's seed, faster logits, biases (crisp, data-driven clusters); paper: the "
         "paper and the authors' code; twostage takes only its biases and "
         "init std; mfdmc has its own recipes (paper: the method note's section 7; "
-        "interpretable: biases, faster logits, sharper views, earlier pruning) "
-        "(default: interpretable)",
+        "interpretable and stable: biases, faster logits, sharper views, earlier pruning) "
+        f"(default: {DEFAULT_PRESET})",
     )
     recipe.add_argument(
         "--warm-start",
@@ -615,7 +617,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 def settings_from_args(
     args: argparse.Namespace, given: set[str] | None = None, config: dict | None = None
 ) -> TrainSettings:
-    """The settings of `train`: a preset (default interpretable), the fields of a --config
+    """The settings of `train`: a preset (default DEFAULT_PRESET), the fields of a --config
     file (`config`) over it, then the options typed (`given`; all options when None) over
     both. A --preset typed replaces the file's recipe fields with that preset's."""
     names = {f.name for f in fields(TrainSettings)}  # preset included

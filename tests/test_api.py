@@ -38,6 +38,7 @@ def run(tmp_path_factory) -> hmf_core.Run:
         ratings,
         items=movies,
         run_dir=folder,
+        preset="interpretable",  # one level: the tests below read level 1 as the only one
         max_epochs=2,
         user_clusters=[4],
         item_clusters=[8],

@@ -19,7 +19,7 @@ from hmf_core.models.hmf import HMFConfig
 from hmf_core.runs.manager import run_status
 from hmf_core.runs.rundir import RunDir
 from hmf_core.training.memory import parameter_count
-from hmf_core.training.trainer import TrainSettings
+from hmf_core.training.settings import DEFAULT_PRESET, parse_cluster_counts, with_preset
 
 APP = REPO / "dashboard" / "app.py"
 # "Files on this machine" reads the test's tmp_path and ../shared/data (issue 19)
@@ -101,10 +101,11 @@ def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
     visit(at, "train")
     assert at.button(key="train_button").disabled is False
     assert at.selectbox(key="train_split").value == "random"  # the demo's sensible default
-    defaults = TrainSettings()  # the form opens on the library's defaults
+    defaults = with_preset(DEFAULT_PRESET)  # the form opens on the library's default recipe
     assert at.number_input(key="train_max_epochs").value == defaults.max_epochs
     assert at.number_input(key="train_patience").value == defaults.patience
-    assert at.text_input(key="train_user_clusters").value == str(defaults.user_clusters[0])
+    assert at.text_input(key="train_user_clusters").value == "100,25"  # "stable": 25 to read
+    assert defaults.user_clusters == [100, 25] and defaults.user_depth == 2
     visit(at, "map")
     assert "No run selected yet" in texts(at)
 
@@ -327,10 +328,11 @@ def test_an_uploaded_ml100k_file_is_summarised_and_every_page_runs(tmp_path, mon
         625,
         1561,
         dim=at.number_input(key="train_dim").value,
-        user_clusters=(int(at.text_input(key="train_user_clusters").value),),
-        item_clusters=(int(at.text_input(key="train_item_clusters").value),),
-        use_bias=at.checkbox(key="train_use_bias").value,  # the interpretable preset's: on
+        user_clusters=tuple(parse_cluster_counts(at.text_input(key="train_user_clusters").value)),
+        item_clusters=tuple(parse_cluster_counts(at.text_input(key="train_item_clusters").value)),
+        use_bias=at.checkbox(key="train_use_bias").value,  # the default preset's: on
     )
+    assert config.user_clusters == (100, 25)  # the default's two levels, both counted
     assert at.checkbox(key="train_use_bias").value
     assert f"{parameter_count(config):,} parameters; training needs about" in texts(at)
 
@@ -446,10 +448,11 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
     assert run.settings()["user_clusters"] == [6] and run.settings()["max_epochs"] == 5000
     recorded = run.settings()  # the app's default recipe, recorded with every field
     assert (recorded["preset"], recorded["warm_start"], recorded["use_bias"]) == (
-        "interpretable",
-        "spectral",
+        "stable",
+        "spectral-consensus",
         True,
     )
+    assert recorded["user_depth"] == 2  # 6 clusters, then 3 (halved)
     wait_for(lambda: len(run.metrics()) >= 2)  # it trains while the page is idle
     at.run()
     assert len(at.get("echarts_chart")) == 2, "the live curves are drawn"
@@ -470,10 +473,14 @@ def test_the_train_button_starts_a_background_run_that_the_stop_button_ends(tmp_
 def test_the_cluster_recipe_preset_sets_its_knobs_and_a_knob_can_override_it(tmp_path, monkeypatch):
     at = app(tmp_path / "runs", monkeypatch).run()
     visit(at, "train")
-    assert at.segmented_control(key="train_preset").value == "interpretable"
-    assert at.selectbox(key="train_warm_start").value == "spectral"
+    shape = ("train_user_depth", "train_item_depth")
+    assert at.segmented_control(key="train_preset").value == "stable"  # the default: issue 17's
+    assert at.selectbox(key="train_warm_start").value == "spectral-consensus"
+    assert at.number_input(key="train_entropy_weight").value == pytest.approx(0.1)
     assert at.number_input(key="train_logit_lr").value == pytest.approx(1e-2)
     assert at.checkbox(key="train_use_bias").value
+    assert [at.slider(key=key).value for key in shape] == [2, 2]  # the preset's shape too
+    assert at.text_input(key="train_user_clusters").value == "100,25"
     at.segmented_control(key="train_preset").set_value("paper").run()
     assert not at.exception
     assert at.selectbox(key="train_warm_start").value == "none"
@@ -486,16 +493,13 @@ def test_the_cluster_recipe_preset_sets_its_knobs_and_a_knob_can_override_it(tmp
     at.segmented_control(key="train_preset").set_value("interpretable").run()
     assert at.selectbox(key="train_warm_start").value == "spectral"
     assert at.number_input(key="train_entropy_weight").value == 0.0
-    at.segmented_control(key="train_preset").set_value("stable").run()  # issue 17's recipe
-    assert not at.exception
-    assert at.selectbox(key="train_warm_start").value == "spectral-consensus"
-    assert at.number_input(key="train_entropy_weight").value == pytest.approx(0.1)
-    shape = ("train_user_depth", "train_item_depth")
-    assert [at.slider(key=key).value for key in shape] == [2, 2]  # the preset's shape too
-    assert at.text_input(key="train_user_clusters").value == "100,25"
-    at.segmented_control(key="train_preset").set_value("interpretable").run()
     assert [at.slider(key=key).value for key in shape] == [1, 1]
     assert at.text_input(key="train_user_clusters").value == "200"
+    at.segmented_control(key="train_preset").set_value("stable").run()
+    assert not at.exception
+    assert at.selectbox(key="train_warm_start").value == "spectral-consensus"
+    assert [at.slider(key=key).value for key in shape] == [2, 2]
+    assert at.text_input(key="train_user_clusters").value == "100,25"
 
 
 def test_the_compare_page_lays_runs_side_by_side(finished_runs, monkeypatch):
@@ -523,8 +527,8 @@ def test_the_train_page_warns_when_there_are_as_many_clusters_as_users(tmp_path,
     use_paths(at, ratings)
     visit(at, "train")
     at.selectbox(key="train_split").set_value("random").run()
-    assert not at.exception  # the default 200 user clusters, for 40 users:
-    assert "200 user clusters for 40 users in the split" in texts(at)
+    assert not at.exception  # the default 100 fine user clusters, for 40 users:
+    assert "100 user clusters for 40 users in the split" in texts(at)
     assert at.button(key="train_button").disabled is False  # a warning, not a refusal
     at.text_input(key="train_user_clusters").input("8").run()
     assert "user clusters for" not in texts(at)

@@ -87,7 +87,7 @@ def test_mfdmc_on_the_train_page_then_its_curves_on_the_metrics_page(tmp_path, m
     use_paths(at, ratings)
     visit(at, "train")
     at.selectbox(key="train_split").set_value("random").run()
-    assert at.slider(key="train_user_depth").value == 1  # HMF's knobs...
+    assert at.slider(key="train_user_depth").value == 2  # HMF's knobs (the default preset's)...
     at.selectbox(key="train_family").set_value("mfdmc").run()
     assert not at.exception and not at.error
     for hidden in ("train_user_depth", "train_item_depth"):  # ...are gone for MFDMC
@@ -107,7 +107,8 @@ def test_mfdmc_on_the_train_page_then_its_curves_on_the_metrics_page(tmp_path, m
     assert "user clusters for" not in texts(at)  # HMF's cluster warning is not MFDMC's
 
     # the presets are MFDMC's own (hmf_core.training.settings.FAMILY_PRESETS)
-    assert at.segmented_control(key="train_preset").value == "interpretable"
+    assert at.segmented_control(key="train_preset").value == "stable"  # MFDMC's interpretable
+    assert at.selectbox(key="train_warm_start").value == "spectral"
     assert at.number_input(key="train_view_entropy_weight").value == pytest.approx(0.01)
     assert (
         at.checkbox(key="train_prune").value and at.number_input(key="train_prune_from").value == 5

@@ -15,11 +15,11 @@ from test_app import app, shown, table, texts, upload, visit
 from test_app_train import run_data_url
 
 from hmf_core.runs.rundir import RunDir
-from hmf_core.training.trainer import TrainSettings
+from hmf_core.training.settings import DEFAULT_PRESET, with_preset
 
 pytestmark = pytest.mark.usefixtures("data_in_tmp")  # "Files on this machine" reads tmp_path
 
-DEFAULTS = TrainSettings()
+DEFAULTS = with_preset(DEFAULT_PRESET)  # what the Train form opens on
 
 
 def twins(finished_runs, root):

@@ -30,7 +30,7 @@ from hmf_dev.browser import (
     table_rows,
     wait_for_curve_points,
 )
-from hmf_dev.clicks import FRESH_MAP
+from hmf_dev.clicks import FRESH_MAP, INTERPRETABLE
 
 pytestmark = pytest.mark.browser
 LONG = 240_000  # ms: training plus maps on a busy 2-core machine
@@ -77,6 +77,13 @@ def test_the_journey_in_a_real_browser(browser_page):
     # 3. Train a small configuration with the MF comparison, in the background.
     open_page(page, "Train")
     expect(page.get_by_text("Data: u.data (uploaded)")).to_be_visible()
+    default_shape = "User clusters per level: 100 → 25; item clusters per level: 100 → 25."
+    expect(page.get_by_text(default_shape)).to_be_visible()  # the default preset, "stable"
+    # One level of 40 (the interpretable preset): the steps below read level 1's clusters.
+    page.locator(".st-key-train_preset").get_by_text(INTERPRETABLE, exact=True).click()
+    expect(
+        page.get_by_text("User clusters per level: 200; item clusters per level: 100.")
+    ).to_be_visible()
     commit_text(page, "User clusters", "40")
     commit_text(page, "Item clusters", "40")
     commit_text(page, "Max epochs", "30")
@@ -595,6 +602,7 @@ def map_run(tmp_path):
     command = [sys.executable, "-m", "hmf_core", "train", "--data", str(data)]
     command += ["--items", str(items), "--users", str(users), "--run-dir", str(runs / "map")]
     command += ["--user-clusters", "40", "--item-clusters", "40", "--max-epochs", "20"]
+    command += ["--preset", "interpretable"]  # one level of 40: the map's level-1 choices
     finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert (runs / "map" / "map_umap.parquet").exists()
@@ -997,7 +1005,8 @@ def test_hostile_text_is_shown_literally_in_the_dom_of_every_page(browser_tab):
     page, url, runs_dir = browser_tab
     clicks = Clicks(page, url, runs_dir)
     clicks.upload(*hostile_uploads())  # waits until the app has read each file
-    clicks.train(4, 4, 3, split="random")
+    # one level of 4 clusters: the views show the items the assertions below look for
+    clicks.train(4, 4, 3, split="random", preset=INTERPRETABLE)
 
     shown = {}  # page -> the hostile strings found literally in its text
     for title in PAGES:
@@ -1124,7 +1133,8 @@ def test_a_click_on_a_crowded_cluster_marker_selects_the_cluster(tmp_path):
     data, items = shared_file("ml-100k/u.data"), shared_file("ml-100k/u.item")
     done = hmf_cli(
         "train", "--data", data, "--items", items, "--max-epochs", 20, "--user-clusters", 40,
-        "--item-clusters", 40, "--run-dir", runs / "map", timeout=900,
+        "--item-clusters", 40, "--preset", "interpretable", "--run-dir", runs / "map",
+        timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     with streamlit_server(runs, tmp_path / "streamlit.log") as url, chromium_tab(url) as page:
@@ -1204,7 +1214,9 @@ def test_an_mfdmc_run_in_views_on_the_map_affinity_and_explain(tmp_path):
 
         clicks.open("Explain")
         page.locator(".st-key-explain_view_chart").wait_for(timeout=LONG)
-        clicks.idle()
+        clicks.idle()  # the metrics are drawn before the chart, yet once came after it in CI
+        total = page.get_by_test_id("stMetric").filter(has_text="Sum of the parts")
+        expect(total).to_be_visible(timeout=LONG)
         values = {
             m.get_by_test_id("stMetricLabel").text_content().strip(): m.get_by_test_id(
                 "stMetricValue"
@@ -1313,9 +1325,34 @@ def _grid_with(page, columns: tuple[str, ...]):
     raise AssertionError(f"no table with {columns}; the tables: {seen}")
 
 
-def cells(grid, names: list[str], column: str) -> set[str]:
-    position = names.index(column)
-    return {row[position] for row in table_rows(grid) if len(row) > position}
+# One snapshot of a column's cells: the headers and rows in view read together (a scroll or a
+# rerun redraws both), or null while the column is out of view.
+COLUMN_CELLS = """(grid, column) => {
+  const names = [...grid.querySelectorAll('th[role=columnheader]')].map((h) => h.innerText);
+  const at = names.indexOf(column);
+  if (at < 0) return null;
+  return [...grid.querySelectorAll('tr')]
+    .map((row) => [...row.querySelectorAll('td')].map((cell) => cell.innerText))
+    .filter((row) => row.length > at)
+    .map((row) => row[at]);
+}"""
+
+
+def cells(grid, column: str, seconds: float = 30) -> set[str]:
+    """The cells of `column` in a dataframe, wherever it is scrolled to: the grid is scrolled
+    across until the column is in view, and read there."""
+    deadline = time.time() + seconds
+    while True:
+        steps = grid.evaluate(SCROLL_GRID, 0)
+        for step in range(steps + 1):
+            grid.evaluate(SCROLL_GRID, step)
+            grid.page.evaluate(PAINTED_TWICE)
+            found = grid.evaluate(COLUMN_CELLS, column)
+            if found is not None:
+                grid.evaluate(SCROLL_GRID, 0)
+                return set(found)
+        assert time.time() < deadline, f"no column {column!r} in view at any scroll"
+        grid.page.wait_for_timeout(500)
 
 
 def shown_as(page, allowed: set[str], seconds: float = 30) -> set[str]:
@@ -1323,8 +1360,8 @@ def shown_as(page, allowed: set[str], seconds: float = 30) -> set[str]:
     refills its accessibility table a moment after a rerun redraws it)."""
     deadline = time.time() + seconds
     while True:
-        grid, names = grid_with(page, "inner product", "nearest in latent space")
-        nearest = cells(grid, names, "nearest in latent space")
+        grid, _ = grid_with(page, "inner product", "nearest in latent space")
+        nearest = cells(grid, "nearest in latent space")
         values = set(", ".join(nearest).split(", "))
         if (values and values <= allowed) or time.time() > deadline:
             return values
@@ -1388,12 +1425,12 @@ def test_a_product_dataset_end_to_end(tmp_path):
                 side = page.locator("[class*='st-key-members_side_']")
                 side.get_by_text("item clusters", exact=True).click()
                 clicks.idle()
-                grid, names = grid_with(page, "probability", *SHOP_ITEM_COLUMNS)
-                assert cells(grid, names, "category") <= set(CATEGORIES)
+                grid, _ = grid_with(page, "probability", *SHOP_ITEM_COLUMNS)
+                assert cells(grid, "category") <= set(CATEGORIES)
             if title == "Explain":
                 grid_with(page, "rank", *SHOP_ITEM_COLUMNS)  # the recommendations
-                grid, names = grid_with(page, "stage", *SHOP_ITEM_COLUMNS)  # the history
-                assert cells(grid, names, "category") <= set(CATEGORIES)
+                grid, _ = grid_with(page, "stage", *SHOP_ITEM_COLUMNS)  # the history
+                assert cells(grid, "category") <= set(CATEGORIES)
             if title == "Cluster affinity":  # a user cluster's item clusters, by category
                 clicks.choose(".st-key-affinity_item_attribute", "category")
                 values = shown_as(page, set(CATEGORIES))
@@ -1405,8 +1442,8 @@ def test_a_product_dataset_end_to_end(tmp_path):
                 values = shown_as(page, set(REGIONS))
                 assert values <= set(REGIONS), values
             if title == "Metrics":  # agreement per column, every categorical column
-                grid, names = grid_with(page, "column", "ami_model")
-                assert {"category", "tags", "region", "tier"} <= cells(grid, names, "column")
+                grid, _ = grid_with(page, "column", "ami_model")
+                assert {"category", "tags", "region", "tier"} <= cells(grid, "column")
             page.evaluate(PAINTED)
             shot = title.lower().replace(" ", "-")
             page.screenshot(path=str(SCREENSHOTS / f"shop-{shot}.png"), full_page=True)

@@ -234,7 +234,9 @@ def test_the_train_page_offers_the_families_and_checks_the_chosen_one(tmp_path, 
     at.switch_page("views/train.py").run()
     assert at.selectbox(key="train_family").options == [f.label for f in FAMILIES.values()]
     at.selectbox(key="train_family").set_value("twostage").run()
-    assert not at.exception and not at.error  # the interpretable recipe's warm start is dropped
+    assert (
+        not at.exception and not at.error
+    )  # the default recipe's warm start and two levels: dropped
     at.slider(key="train_item_depth").set_value(2).run()
     errors = [e.value.replace("\\", "") for e in at.error]  # literal() escapes
     assert any("one k-means grouping per side" in e for e in errors), errors

@@ -98,8 +98,8 @@ def typed(*argv: str) -> TrainSettings:
 def test_the_cli_preset_with_family_mfdmc_gives_its_recipe():
     paper = typed("--family", "mfdmc", "--preset", "paper")
     assert {n: getattr(paper, n) for n in SECTION_7} == SECTION_7
-    default = typed("--family", "mfdmc")  # --preset's default: interpretable
-    assert default.preset == "interpretable"
+    default = typed("--family", "mfdmc")  # --preset's default, stable: MFDMC's interpretable
+    assert default.preset == "stable" and default.warm_start == "spectral"
     assert (default.prune_from, default.view_entropy_weight) == (5, 0.01)
     assert (default.use_bias, default.logit_lr) == (True, 1e-2)
     # a flag typed wins over the recipe, even at TrainSettings' default value

@@ -120,7 +120,7 @@ def test_stability_end_to_end_on_planted_data(tmp_path):
         "train", "--data", tmp_path / "ratings.csv", "--run-dir", run_dir, "--split", "random",
         "--user-clusters", "3", "--item-clusters", "3", "--dim", "4", "--lr", "0.03",
         "--batch-size", "128", "--weight-decay", "0", "--patience", "100", "--max-epochs", "40",
-        "--no-projection",
+        "--no-projection", "--preset", "interpretable",  # one level of 3: the planted groups
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-2000:]
     found = hmf_cli("stability", run_dir, "--seeds", "3")

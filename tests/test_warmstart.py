@@ -115,8 +115,9 @@ def test_presets_and_flags_override_them():
     for name, value in PRESETS["interpretable"].items():
         assert getattr(interpretable, name) == value
     args = build_parser().parse_args(["train", "--data", "x.csv"])
-    assert settings_from_args(args).preset == "interpretable"
-    assert settings_from_args(args).warm_start == "spectral"
+    assert settings_from_args(args).preset == "stable"  # the default: issue 17's recipe
+    assert settings_from_args(args).warm_start == "spectral-consensus"
+    assert settings_from_args(args).user_clusters == [100, 25]  # its shape, not argparse's
     args = build_parser().parse_args(
         ["train", "--data", "x.csv", "--preset", "paper", "--bias", "--logit-lr", "0.02"]
     )
