@@ -27,11 +27,12 @@ if TYPE_CHECKING:
 # reached 1.095 (tests/test_movielens.py). The comparison uses the fair one.
 MF_INIT_STD = 0.1
 
-# Two recipes (benchmarks/results/interpretability.md measures both). "paper": the paper and
-# the authors' code (N(0, 1) start, one learning rate, no biases). "interpretable": memberships
-# start from a spectral co-clustering of who rated what (hmf_core/models/warmstart.py), connection
-# logits learn 10x faster so the ratings can move them, and biases absorb user leniency and item
-# popularity so that clusters are about taste. Fields not named here keep their defaults.
+# The recipes (benchmarks/results/interpretability.md measures each; "stable", the default, is
+# below). "paper": the paper and the authors' code (N(0, 1) start, one learning rate, no
+# biases). "interpretable": memberships start from a spectral co-clustering of who rated what
+# (hmf_core/models/warmstart.py), connection logits learn 10x faster so the ratings can move
+# them, and biases absorb user leniency and item popularity so that clusters are about taste.
+# Fields not named here keep their defaults.
 PRESETS = {
     "paper": {
         "use_bias": False,
@@ -50,19 +51,18 @@ PRESETS = {
     },
 }
 # Issue 17's recipe and the default (DEFAULT_PRESET): the same clusters on every seed and a top
-# level a person can read. Depth 2 on both sides, 100
-# fine clusters for accuracy and 25 to read (every cluster view opens on them:
-# interpret.queries.readable_level); a warm start that is the same for every run seed
-# (warmstart.py's spectral-consensus), and an entropy weight of 0.1 so training keeps it crisp.
-# Chosen on validation RMSE and stability among 7 candidates (ML-100K, paper split, 3 seeds;
-# benchmarks/results/interpretability.md), then run with 5 seeds: val RMSE 0.9945 +- 0.0035
-# against 0.9925 +- 0.0097 for "interpretable" (3 seeds: a difference well inside the seed
-# spread, so readability and stability decide it); ARI of the
-# readable level's top clusters across seeds 0.82 (users) / 0.95 (items), against 0.47 / 0.85
-# without the entropy weight and 0.16 / 0.44 with the run-seeded spectral start; test RMSE
-# 1.0457 +- 0.0066 (worst seed 1.0569), "interpretable" 1.0590 +- 0.0183. Random split (each
-# seed its own split): val 0.9308 against 0.9234, test 0.9304 against 0.9235: the accuracy this
-# default gives up, stated in README and benchmarks/results/interpretability.md.
+# level a person can read. Depth 2 on both sides, 100 fine clusters for accuracy and 25 to read
+# (every cluster view opens on them: interpret.queries.readable_level); a warm start that is the
+# same for every run seed (warmstart.py's spectral-consensus), and an entropy weight of 0.1 so
+# training keeps it crisp. Chosen on validation RMSE and stability among 7 candidates (ML-100K,
+# paper split, 3 seeds; benchmarks/results/interpretability.md), then run with 5 seeds: val RMSE
+# 0.9945 +- 0.0035 against 0.9925 +- 0.0097 for "interpretable" (3 seeds: a difference well
+# inside the seed spread, so readability and stability decide it); ARI of the readable level's
+# top clusters across seeds 0.82 (users) / 0.95 (items), against 0.47 / 0.85 without the entropy
+# weight and 0.16 / 0.44 with the run-seeded spectral start; test RMSE 1.0457 +- 0.0066 (worst
+# seed 1.0569), "interpretable" 1.0590 +- 0.0183. Random split (each seed its own split): val
+# 0.9308 against 0.9234, test 0.9304 against 0.9235: the accuracy this default gives up, stated
+# in README and benchmarks/results/interpretability.md.
 PRESETS["stable"] = {
     **PRESETS["interpretable"],
     "warm_start": "spectral-consensus",
