@@ -1180,8 +1180,10 @@ def test_an_mfdmc_run_in_views_on_the_map_affinity_and_explain(tmp_path):
         shot = Screenshots(page, SCREENSHOTS / "mfdmc")
         clicks = Clicks(page, url, runs)
         page.goto(f"{url}/map?run=mfdmc-run")
-        clicks.idle()
         page.locator(FRESH_MAP).wait_for(timeout=LONG)
+        # the app reads "not running" before its first script run starts: wait for the panel
+        expect(page.locator("body")).to_contain_text("Cluster views", timeout=LONG)
+        clicks.idle()
         text = page.evaluate("() => document.body.textContent")
         assert "Cluster views" in text and "view 2" in text and "Cluster levels" not in text
         clicks.open_selectbox(page.locator(".st-key-map_colour"))
