@@ -19,6 +19,9 @@ test (tests/test_browser.py) uses the same `Clicks` once per kind.
     python -m benchmarks.latency --data ../shared/data/ml-1m/ratings_no_timestamps.dat \
         --items ../shared/data/ml-1m/movies.dat --users ../shared/data/ml-1m/users.dat \
         --stem latency_ml1m                      # ML-1M (issue 21), ~15 min
+    python -m benchmarks.latency --size 20m --epochs 2  # ML-20M's 138,493 users and 26,744
+                                                 # items (hmf_dev.synthetic.ml20m_shaped, five
+                                                 # ratings a user, titles and genres; issue 23)
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from hmf_core.models.registry import FAMILIES
 from hmf_core.runs.rundir import RunDir
 from hmf_dev.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 from hmf_dev.clicks import KINDS, Clicks, run_clicks
+from hmf_dev.synthetic import ml20m_shaped
 
 LAST_STATE = Path(tempfile.gettempdir()) / "hmf-latency-last.png"
 TARGET_S = 1.0  # issue 9: every click answers in under 1 s (p95)
@@ -179,6 +183,12 @@ def main(argv: list[str] | None = None) -> None:
         "reused if it has one (then no time to the best epoch is measured)",
     )
     parser.add_argument("--label", default="", help="a note for the report (e.g. 'before')")
+    parser.add_argument(
+        "--size",
+        choices=("20m",),
+        help="instead of --data: a generated file with ML-20M's users and items "
+        "(hmf_dev.synthetic.ml20m_shaped; report latency_ml20m)",
+    )
     args = parser.parse_args(argv)
     epochs = args.epochs or EPOCHS[args.family]
     repeats, epochs = (1, 2) if args.quick else (args.repeats, epochs)
@@ -188,6 +198,11 @@ def main(argv: list[str] | None = None) -> None:
             args.items or args.data.parent / "u.item",
             args.users or args.data.parent / "u.user",
         )
+        if args.size:  # ML-20M's shape: ratings and titles with genres, no user metadata
+            paths = ml20m_shaped(Path(folder) / "ml20m-shaped")
+            args.data, args.items, args.users = paths["ratings"], paths["items"], "no user file"
+            args.stem = args.stem or "latency_ml20m"
+            metadata = (paths["items"], None)
         clicks, run = measure(
             repeats, epochs, args.data, Path(folder), args.runs, args.family, metadata
         )

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from dashboard import charts
 from dashboard.text import hover
-from hmf_core import POINT_KINDS, parse_point_kind
+from hmf_core import HOVER_POINTS, POINT_KINDS, density, hover_rows, parse_point_kind
 
 COLOUR_TITLES = {"top_cluster": "top cluster (level 1)", "cluster_stability": "cluster stability"}
 KINDS = POINT_KINDS  # user, item, user cluster, item cluster: custom data holds the position
@@ -36,6 +36,8 @@ LEGEND_COLUMNS = 2  # columns the figure's height allows for (3 fit in a 600 px 
 LEGEND_ROW_PX = 26
 HEIGHT = 600  # the figure without its legend; the plot area is this less the top margin
 RING = "#e0115f"
+HOVER_BYTES = 2_500_000  # characters of hover text a figure carries at most (see `hover_limit`)
+DENSITY_SCALE = [[0.0, "#e6eaf2"], [1.0, "#5b6478"]]  # log count of users and items in a cell
 
 
 def _short(text: str, limit: int = LEGEND_CHARACTERS) -> str:
@@ -163,7 +165,7 @@ def _coded(values: pd.Series, colours: dict) -> dict:
     for code, colour in enumerate(palette_list):
         scale += [[code / steps, colour], [(code + 1) / steps, colour]]
     return {
-        "color": codes.fillna(steps - 1).to_numpy(float),
+        "color": codes.fillna(steps - 1).to_numpy(np.float32),
         "colorscale": scale,
         "cmin": -0.5,
         "cmax": steps - 0.5,
@@ -198,6 +200,7 @@ def figure(
     focus: pd.Series | None = None,
     selected: pd.DataFrame | None = None,
     highlight: pd.DataFrame | None = None,
+    drawn: np.ndarray | None = None,
     colour_title: str | None = None,
 ) -> go.Figure:
     """The map: a trace per kind (clusters as SVG, easy to click; objects as WebGL), coloured
@@ -205,21 +208,30 @@ def figure(
     ringed; `highlight`, a cluster's members (rows with a probability), drawn on top, sized
     and opaque by probability, every other point dimmed. Every marker carries (kind, level,
     index, size, top cluster) as customdata, which the page's selection reads. `colour_title`:
-    the legend's heading in place of the colour's own."""
+    the legend's heading in place of the colour's own.
+
+    More than `hover_limit(visible)` points: every cluster and a stated sample of users and
+    items (hmf_core.hover_rows) are drawn with hovers, and every user and item, sampled or
+    not, as a grey density layer beneath them. `drawn`: `drawn_rows(visible, focus)`, when
+    the caller has it already."""
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
     title = hover(colour_title or COLOUR_TITLES.get(colour, colour))
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
+    drawn = visible[drawn_rows(visible, focus) if drawn is None else drawn]
+    if len(drawn) < len(visible):
+        objects = visible.loc[visible["level"] == 0, ["x", "y"]]
+        figure.add_trace(_density_trace(objects, dimmed=dimmed))
     for kind in KINDS:
-        rows = visible[visible["kind"] == kind]
+        rows = drawn[drawn["kind"] == kind]
         if not rows.empty:
             figure.add_trace(_kind_trace(rows, kind, values, colours, dimmed=dimmed))
     if values is not None:
         for trace in _colour_legend(visible, values, colours, legend, folded):
             figure.add_trace(trace)
     if highlight is not None and not highlight.empty:
-        figure.add_trace(_members_trace(highlight))
+        figure.add_trace(_members_trace(strongest(highlight)))
     if selected is not None and not selected.empty:
         figure.add_trace(_selected_trace(selected))
     legend_entries = sum(1 for trace in figure.data if trace.showlegend)
@@ -228,6 +240,56 @@ def figure(
         layout.update(_zoom_to(visible if not visible.empty else focus.to_frame().T, focus))
     figure.update_layout(**layout)
     return figure
+
+
+def hover_limit(rows: pd.DataFrame) -> int:
+    """Points a figure draws with a hover: HOVER_POINTS, fewer where the hover texts are long
+    (at most HOVER_BYTES characters of them, so the figure stays a few MB)."""
+    if "hover" not in rows.columns or rows.empty:
+        return HOVER_POINTS
+    mean = max(float(rows["hover"].str.len().mean()), 1.0)
+    return max(min(HOVER_POINTS, int(HOVER_BYTES / mean)), 1)
+
+
+def drawn_rows(visible: pd.DataFrame, focus: pd.Series | None = None) -> np.ndarray:
+    """(rows,) bool: the rows of `visible` drawn one by one, with a hover (every row up to
+    `hover_limit`; else hmf_core.hover_rows' sample, the search hit `focus` included)."""
+    limit = hover_limit(visible)
+    if len(visible) <= limit:
+        return np.ones(len(visible), dtype=bool)
+    keep = None
+    if focus is not None:
+        keep = (
+            (visible["kind"] == focus["kind"])
+            & (visible["level"] == focus["level"])
+            & (visible["index"] == focus["index"])
+        ).to_numpy()
+    return hover_rows(visible, limit, keep)
+
+
+def strongest(highlight: pd.DataFrame) -> pd.DataFrame:
+    """A cluster's members to draw: the `hover_limit` most probable."""
+    limit = hover_limit(highlight)
+    return highlight if len(highlight) <= limit else highlight.nlargest(limit, "probability")
+
+
+def _density_trace(objects: pd.DataFrame, *, dimmed: bool) -> go.Heatmap:
+    """Every user and item as a grey shade per cell (log of the count; empty cells clear):
+    not hoverable, not selectable, beneath every point."""
+    cells = density(objects)
+    count = cells["count"]
+    shade = np.where(count > 0, np.log1p(count), np.nan).astype(np.float32)
+    return go.Heatmap(
+        x=cells["x"].astype(np.float32),
+        y=cells["y"].astype(np.float32),
+        z=shade,
+        colorscale=DENSITY_SCALE,
+        opacity=0.3 if dimmed else 0.85,
+        showscale=False,
+        hoverinfo="skip",
+        name="density",
+        showlegend=False,
+    )
 
 
 def _kind_trace(
@@ -250,8 +312,8 @@ def _kind_trace(
     # objects on top of it (all SVG, an object within 3 px of the pointer took it).
     trace = go.Scatter if is_cluster else go.Scattergl
     return trace(
-        x=rows["x"],
-        y=rows["y"],
+        x=rows["x"].to_numpy(np.float32),  # typed arrays: 4 bytes a number in the figure
+        y=rows["y"].to_numpy(np.float32),
         mode="markers",
         name=kind,
         marker={

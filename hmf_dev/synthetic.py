@@ -94,3 +94,40 @@ def shop_files(folder: Path, customers: int = 120, products: int = 160, seed: in
     paths["customers"] = folder / "customers.csv"
     paths["customers"].write_text("customer_id,region,tier\n" + "\n".join(people) + "\n")
     return paths
+
+
+ML20M_USERS, ML20M_ITEMS = 138_493, 26_744  # MovieLens 20M's counts
+GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller", "Animation")
+
+
+def ml20m_shaped(folder: Path, per_user: int = 5, seed: int = 0) -> dict:
+    """A run's input with ML-20M's shape where the map is concerned: every one of its 138,493
+    users and 26,744 items rated (each user `per_user` times, popular items more often, every
+    item at least once), with a movies.csv of titles and genres; few ratings, so that training
+    is quick (the map's size depends on the users and items, not on the ratings). Returns the
+    paths ("ratings", "items")."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    item_ids = np.sort(rng.choice(np.arange(1, 131_263), size=ML20M_ITEMS, replace=False))
+    users = np.repeat(np.arange(1, ML20M_USERS + 1), per_user)
+    items = item_ids[(ML20M_ITEMS * rng.random(len(users)) ** 2).astype(int)]
+    every_item = rng.integers(1, ML20M_USERS + 1, ML20M_ITEMS)  # a rater for each item
+    ratings = pa.table(
+        {
+            "userId": np.concatenate([users, every_item]),
+            "movieId": np.concatenate([items, item_ids]),
+            "rating": rng.integers(1, 11, len(users) + ML20M_ITEMS) / 2.0,
+        }
+    )
+    genres = np.array(GENRES)[rng.integers(0, len(GENRES), (ML20M_ITEMS, 2))]
+    movies = pa.table(
+        {
+            "movieId": item_ids,
+            "title": [f"Movie {i} ({1950 + i % 65})" for i in item_ids],
+            "genres": ["|".join(sorted(set(pair))) for pair in genres],
+        }
+    )
+    paths = {"ratings": folder / "ratings.csv", "items": folder / "movies.csv"}
+    pacsv.write_csv(ratings, str(paths["ratings"]))
+    pacsv.write_csv(movies, str(paths["items"]))
+    return paths

@@ -16,6 +16,7 @@ from hmf_core import (
     job_running,
     map_points,
     parse_point_kind,
+    points_in_region,
     points_of,
     readable_level,
     start_maps,
@@ -72,6 +73,9 @@ def map_page() -> None:
     visible = map_points(frame, shown or [], chosen or [])
     focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
 
+    drawn = map_figure.drawn_rows(visible, focus)
+    st.session_state["map_sampled"] = not drawn.all()
+    _select_region(visible)
     _remember_cluster_spots(visible)
     points = state.selected_points()
     highlight, highlight_note = _highlight(explored, frame, visible, points)
@@ -84,11 +88,12 @@ def map_page() -> None:
             focus=focus,
             selected=points_of(frame, points).head(500) if points else None,
             highlight=highlight,
+            drawn=drawn,
             colour_title=None
             if word == "level" or colour != "top_cluster"
             else f"top cluster ({word} {top_level})",
         )
-        _chart(figure, len(visible), method)
+        _chart(figure, visible, drawn, method)
     with right:
         map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
 
@@ -169,8 +174,9 @@ def _level_picker(frame: pd.DataFrame, word: str, sizes: dict[str, list[int]]) -
     )
 
 
-def _chart(figure, points: int, method: str) -> None:
-    """The map, selectable by click, box and lasso, and how to use it."""
+def _chart(figure, visible: pd.DataFrame, drawn: np.ndarray, method: str) -> None:
+    """The map, selectable by click, box and lasso, and how to use it; on a sampled map
+    (`drawn`: the rows drawn with hovers), what is drawn and what a box or lasso takes."""
     st.plotly_chart(
         figure,
         key="map_chart",
@@ -178,11 +184,40 @@ def _chart(figure, points: int, method: str) -> None:
         selection_mode=("points", "box", "lasso"),
         config={"scrollZoom": True, "displaylogo": False},
     )
+    objects = (visible["level"] == 0).to_numpy()
+    if drawn.all():
+        st.caption(
+            f"{len(visible):,} points ({method.upper()}). Hover for names; click a point,"
+            " or pick box / lasso select in the chart's toolbar to select several; "
+            "double-click empty space to clear. Scroll to zoom."
+        )
+        return
     st.caption(
-        f"{points:,} points ({method.upper()}). Hover for names; click a point,"
-        " or pick box / lasso select in the chart's toolbar to select several; "
-        "double-click empty space to clear. Scroll to zoom."
+        f"{len(visible):,} points ({method.upper()}): every cluster, and "
+        f"{int((drawn & objects).sum()):,} of the {int(objects.sum()):,} users and items (a "
+        "sample in proportion to their top clusters, the same at every redraw) drawn one by "
+        "one with their names on hover; the grey shading shows where all of them lie. Click a "
+        "drawn point, or box / lasso select in the chart's toolbar: a box or lasso selects "
+        "every user and item inside it, drawn or not. Find by name finds any of them. "
+        "Double-click empty space to clear. Scroll to zoom."
     )
+
+
+def _select_region(visible: pd.DataFrame) -> None:
+    """After a box or lasso on a sampled map (_on_select keeps its region): the selection
+    becomes the clusters it caught and every user and item of `visible` inside it."""
+    region = st.session_state.pop("map_region", None)
+    if not region:
+        return
+    objects = points_in_region(visible[visible["level"] == 0], region["box"], region["lasso"])
+    caught = [
+        {key: int(row[key]) if key != "kind" else row[key] for key in ("kind", "level", "index")}
+        | {"top_cluster": int(row["top_cluster"])}
+        | ({"top_level": region["top_level"]} if region["top_level"] != 1 else {})
+        for row in objects[["kind", "level", "index", "top_cluster"]].to_dict("records")
+    ]
+    clusters = [p for p in state.selected_points() if parse_point_kind(p["kind"])[1]]
+    state.select(clusters + caught)
 
 
 def _highlight(
@@ -208,9 +243,17 @@ def _highlight(
         f"Highlighted on the map: {len(drawn):,} {side}s of {name}, larger and more opaque "
         f"the more probable: {tops:,} have it as their most probable cluster, "
         f"{len(drawn) - tops:,} more have a probability of at least {share:.2f} (twice "
-        f"uniform) for it; the highest is {drawn['probability'].max():.2f}. Every other point "
-        "is dimmed."
+        f"uniform) for it; the highest is {drawn['probability'].max():.2f}.{_capped(drawn)} "
+        "Every other point is dimmed."
     )
+
+
+def _capped(members: pd.DataFrame) -> str:
+    """What a highlight leaves out when a cluster has more members than a figure draws."""
+    drawn = len(map_figure.strongest(members))
+    if drawn == len(members):
+        return ""
+    return f" The {drawn:,} most probable are drawn."
 
 
 def _shared_note(explored: state.Explored) -> None:
@@ -320,6 +363,13 @@ def _on_select() -> None:
         chosen, key=lambda point: (not parse_point_kind(point["kind"])[1], -point["size"])
     )
     top_level = st.session_state.get("map_top_level", 1)  # the grouping of top_cluster
+    region = event.selection if event else {}
+    if st.session_state.get("map_sampled") and (region.get("box") or region.get("lasso")):
+        st.session_state["map_region"] = {  # every point inside, drawn or not: _select_region
+            "box": region.get("box"),
+            "lasso": region.get("lasso"),
+            "top_level": top_level,
+        }
     state.select(
         [
             {key: point[key] for key in ("kind", "level", "index", "top_cluster")}

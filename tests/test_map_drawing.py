@@ -1,0 +1,161 @@
+"""A map too large to draw one by one (issue 23 point 2): which rows get a hover
+(hmf_core.hover_rows), where all of them lie (hmf_core.density), what a box or lasso takes
+(hmf_core.points_in_region), and the figure at ML-20M size under 5 MB."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+
+from dashboard import map_figure
+from hmf_core import density, hover_rows, points_in_region
+from hmf_core.interpret.naming import top_members
+
+ML20M = {"user": (138_493, 200), "item": (26_744, 100)}  # objects, level-1 clusters
+
+
+def planted_map(sizes: dict = ML20M, seed: int = 0) -> pd.DataFrame:
+    """A map's frame with the shape of a run's: per side, objects (level 0) around their top
+    cluster's spot, and the clusters (level 1); skewed cluster sizes; hover texts as long as
+    a titled item's with its genres."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for side, (objects, clusters) in sizes.items():
+        spots = rng.normal(0, 10, (clusters, 2))
+        top = np.minimum((clusters * rng.random(objects) ** 2).astype(int), clusters - 1)
+        xy = spots[top] + rng.normal(0, 1, (objects, 2))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "kind": side,
+                    "level": 0,
+                    "index": np.arange(objects),
+                    "label": [f"{side} {i}" for i in range(objects)],
+                    "size": 1.0,
+                    "top_cluster": top,
+                    "x": xy[:, 0],
+                    "y": xy[:, 1],
+                }
+            )
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "kind": f"{side} cluster",
+                    "level": 1,
+                    "index": np.arange(clusters),
+                    "label": [f"{side} cluster {c}" for c in range(clusters)],
+                    "size": np.bincount(top, minlength=clusters).astype(float),
+                    "top_cluster": np.arange(clusters),
+                    "x": spots[:, 0],
+                    "y": spots[:, 1],
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    name = "Drama 41% (base 18%) · Romance 22% (base 9%) — Movie 1 (1951), Movie 2 (1952)"
+    return frame.assign(name=name, hover=map_figure.hover_texts(frame.assign(name=name)))
+
+
+def test_a_large_map_hovers_every_cluster_and_each_top_cluster_in_proportion():
+    frame = planted_map({"user": (30_000, 40), "item": (6_000, 20)})
+    chosen = hover_rows(frame, 3_000)
+    assert chosen[frame["level"] > 0].all()  # every cluster
+    objects = frame[(frame["level"] == 0).to_numpy()]
+    picked = objects[chosen[objects.index]]
+    assert 2_900 <= len(picked) + 60 <= 3_000 + 2 * 60 * 10  # the budget, strata minimums
+    # Each (kind, top cluster) in proportion to its size (at least 10 rows where it has them).
+    share = picked.groupby(["kind", "top_cluster"]).size() / objects.groupby(
+        ["kind", "top_cluster"]
+    ).size().reindex(picked.groupby(["kind", "top_cluster"]).size().index)
+    big = objects.groupby(["kind", "top_cluster"]).size() >= 500
+    assert share[big[big].index].between(0.06, 0.12).all()  # about 2,940 / 36,000
+    assert set(picked.groupby(["kind", "top_cluster"]).size().index) == set(
+        objects.groupby(["kind", "top_cluster"]).size().index
+    )
+    # The same rows at every draw; a kept row (a search hit) always among them.
+    assert (hover_rows(frame, 3_000) == chosen).all()
+    missing = np.flatnonzero(~chosen)[0]
+    keep = np.zeros(len(frame), dtype=bool)
+    keep[missing] = True
+    assert hover_rows(frame, 3_000, keep)[missing]
+    # A small map: every row.
+    assert hover_rows(frame.head(500), 3_000).all()
+
+
+def test_a_box_or_a_lasso_takes_every_point_inside_it():
+    frame = pd.DataFrame(
+        {"x": [0.0, 1.0, 2.0, 3.0, 1.0, 5.0, 0.6], "y": [0.0, 1.0, 2.0, 0.5, 2.9, 5.0, 0.1]}
+    )
+    box = [{"xref": "x", "yref": "y", "x": [2.5, 0.5], "y": [0.0, 2.5]}]  # any corner order
+    assert list(points_in_region(frame, box, []).index) == [1, 2, 6]
+    triangle = [{"x": [0.5, 4.0, 0.5], "y": [0.2, 0.2, 3.7]}]  # x > 0.5, y > 0.2, x + y < 4.2
+    assert list(points_in_region(frame, [], triangle).index) == [1, 2, 3, 4]
+    assert list(points_in_region(frame, box, triangle).index) == [1, 2, 3, 4, 6]
+    # What the chart may send that is no region: nothing, not an error.
+    junk = [{"x": [], "y": []}, {"x": ["a", "b"], "y": [1, 2]}, "box", {"x": [1, 2]}]
+    assert points_in_region(frame, junk, junk).empty
+
+
+def test_the_density_layer_counts_every_point_in_square_cells():
+    rng = np.random.default_rng(1)
+    blobs = np.concatenate([rng.normal(0, 0.3, (4_000, 2)), rng.normal(8, 0.3, (1_000, 2))])
+    frame = pd.DataFrame({"x": blobs[:, 0], "y": blobs[:, 1] / 2})  # wider than tall
+    cells = density(frame, cells=40)
+    assert cells["count"].sum() == 5_000
+    assert len(cells["x"]) == 40 and cells["count"].shape == (len(cells["y"]), 40)
+    assert np.allclose(np.diff(cells["x"]), np.diff(cells["y"]).mean())  # square cells
+    near = lambda axis, value: np.abs(cells[axis] - value) < 1.0  # noqa: E731
+    assert cells["count"][np.ix_(near("y", 0), near("x", 0))].sum() > 3_900
+    assert cells["count"][np.ix_(near("y", 4), near("x", 8))].sum() > 950
+    assert density(frame.iloc[:0])["count"].size == 0
+
+
+def test_the_map_at_ml20m_size_is_a_few_mb_with_every_cluster_and_a_stated_sample():
+    frame = planted_map()
+    assert len(frame) == 138_493 + 26_744 + 300
+    figure = map_figure.figure(frame, "top_cluster", cluster_names={})
+    size = len(pio.to_json(figure, validate=False))  # what st.plotly_chart sends
+    assert size < 5_000_000, size  # every point with its hover: 37.6 MB (maps.md)
+    traces = {trace.name: trace for trace in figure.data}
+    assert len(traces["user cluster"].x) == 200 and len(traces["item cluster"].x) == 100
+    drawn = len(traces["user"].x) + len(traces["item"].x)
+    limit = map_figure.hover_limit(frame)
+    assert 1_000 <= drawn <= limit + 600  # the sample (strata minimums may add a few)
+    assert len(traces["user"].hovertext) == len(traces["user"].x)
+    assert traces["density"].type == "heatmap" and traces["density"].hoverinfo == "skip"
+    z = np.asarray(traces["density"].z)
+    assert np.nansum(np.expm1(z)) == np.float32(138_493 + 26_744)  # every user and item
+    # A search hit outside the sample is drawn (with its hover) all the same.
+    hit = frame[(frame["kind"] == "user") & ~map_figure.drawn_rows(frame)].iloc[0]
+    zoomed = map_figure.figure(frame, "kind", focus=hit)
+    users = next(trace for trace in zoomed.data if trace.name == "user")
+    assert hit["label"] in " ".join(users.hovertext)
+    # A small map: every point, no density layer.
+    small = planted_map({"user": (900, 20), "item": (1_600, 20)})
+    names = [trace.name for trace in map_figure.figure(small, "kind").data]
+    assert "density" not in names
+    user = next(t for t in map_figure.figure(small, "kind").data if t.name == "user")
+    assert len(user.x) == 900
+
+
+def test_a_huge_clusters_members_are_drawn_most_probable_first():
+    members = pd.DataFrame(
+        {
+            "x": np.zeros(40_000),
+            "y": np.zeros(40_000),
+            "probability": np.linspace(1, 0.01, 40_000)[::-1],
+            "hover": "x" * 100,
+        }
+    )
+    drawn = map_figure.strongest(members)
+    assert len(drawn) == map_figure.hover_limit(members) < 40_000
+    assert drawn["probability"].min() >= members["probability"].nlargest(len(drawn)).min()
+
+
+def test_top_members_block_by_block_is_a_stable_sort_of_each_column():
+    rng = np.random.default_rng(2)
+    probabilities = np.round(rng.dirichlet(np.ones(37), size=3_000), 2)  # ties, 3 blocks
+    expected = np.argsort(-probabilities, axis=0, kind="stable")[:5]
+    assert (top_members(probabilities, 5) == expected).all()
