@@ -1,4 +1,5 @@
-"""Widgets several pages share: the level picker, the cluster picker, the row of curves."""
+"""Widgets several pages share: the level picker, the cluster picker, the user / item picker,
+the row of curves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
+from dashboard.text import literal
 from hmf_core import REAPPEAR_JACCARD, RunDir, metric_names, parse_point_kind, readable_level
 
 
@@ -66,6 +68,65 @@ def cluster_picker(
         key=key,
         help=help,
     )
+
+
+PICKER_OPTIONS = 2_000  # users or items a picker lists at once; above, a search narrows them
+
+
+def object_picker(
+    label: str, labels: dict[int, str], default: int, key: str, noun: str, help: str
+) -> int:
+    """One user or item (`noun`) of `labels` ({model index: label}, queries.labels), opening on
+    `default`. Up to PICKER_OPTIONS a selectbox of all of them (type to search); above, a
+    search field first (part of a label, or #index) and a selectbox of the first
+    PICKER_OPTIONS matches: a selectbox sends every option to the browser on every rerun, and
+    ML-20M has 138,493 users."""
+    options = list(labels)
+    if len(options) > PICKER_OPTIONS:
+        query = st.text_input(
+            f"Find a {noun} ({len(options):,})",
+            key=f"{key}_find",
+            placeholder="part of a name, or #index",
+            help=f"The list below shows at most {PICKER_OPTIONS:,} {noun}s: those whose "
+            "name contains this text (any case), or the one with this #index.",
+        )
+        found = matching(labels, query)
+        if query.strip() and not found:
+            st.caption(f"No {noun} matches '{literal(query.strip())}': the list is unchanged.")
+        if query.strip() and found:
+            st.caption(
+                f"{len(found):,} {noun}s match"
+                + (
+                    f"; the first {PICKER_OPTIONS:,} are listed."
+                    if len(found) > PICKER_OPTIONS
+                    else "."
+                )
+            )
+            options = found[:PICKER_OPTIONS]
+        else:
+            options = [default, *(o for o in options[:PICKER_OPTIONS] if o != default)]
+    return int(
+        st.selectbox(
+            label,
+            options,
+            index=options.index(default) if default in options else 0,
+            format_func=lambda i: f"{labels[i]} (#{i})",
+            key=key,
+            help=help,
+        )
+    )
+
+
+def matching(labels: dict[int, str], query: str) -> list[int]:
+    """The indices whose label contains `query` (any case, plain text), or the one `#index`
+    names; [] for an empty query."""
+    query = query.strip()
+    if not query:
+        return []
+    if query.startswith("#") and query[1:].isdigit():
+        return [int(query[1:])] if int(query[1:]) in labels else []
+    series = pd.Series(labels)
+    return series.index[series.str.contains(query, case=False, regex=False)].tolist()
 
 
 def _cluster_option(

@@ -486,7 +486,7 @@ class Clicks:
 
     def explain_user(self, repeats: int) -> None:
         self.open("Explain")
-        box = self.page.locator("[class*='st-key-explain_user_']").first
+        box = self.page.locator("[class*='st-key-explain_user_']:not([class*='_find'])").first
         for user in range(2, 2 + repeats):
             self.open_selectbox(box, f"(#{user})")
             self.timed(
@@ -500,7 +500,7 @@ class Clicks:
 
     def explain_item(self, repeats: int) -> None:
         self.open("Explain")
-        box = self.page.locator("[class*='st-key-explain_item_']").first
+        box = self.page.locator("[class*='st-key-explain_item_']:not([class*='_find'])").first
         for item in range(3, 3 + repeats):
             self.open_selectbox(box, f"(#{item})")
             self.timed(

@@ -22,15 +22,14 @@ def explain_page() -> None:
     picked_user = state.selected(("user",))
     version = state.selection_version()
 
-    user = st.selectbox(
+    user = widgets.object_picker(
         "User",
-        list(users),
-        index=list(users).index(picked_user["index"]) if picked_user else 0,
-        format_func=lambda i: f"{users[i]} (#{i})",
+        users,
+        picked_user["index"] if picked_user else next(iter(users)),
         key=f"explain_user_{version}",
+        noun="user",
         help="Type to search. Selecting a user on the Map opens it here.",
     )
-    user = int(user)
     left, right = st.columns([3, 2], gap="large")
     with left:
         top = st.slider("Recommendations", 5, 50, 10, key="explain_k")
@@ -92,15 +91,13 @@ def why_this_score(explored, user: int, top_pick: int | None, history, version: 
         if top_pick is not None
         else next(iter(items))
     )
-    item = int(
-        st.selectbox(
-            "Item",
-            list(items),
-            index=list(items).index(default_item),
-            format_func=lambda i: f"{items[i]} (#{i})",
-            key=f"explain_item_{version}_{user}",
-            help="Defaults to the top recommendation.",
-        )
+    item = widgets.object_picker(
+        "Item",
+        items,
+        default_item,
+        key=f"explain_item_{version}_{user}",
+        noun="item",
+        help="Defaults to the top recommendation.",
     )
     if queries.explains_by_view(key):  # the run's groupings are views: a sum over views
         by_view(explored, user, item, history)

@@ -152,15 +152,15 @@ def object_clusters(explored: state.Explored) -> None:
         format_func={"user": "a user", "item": "an item"}.get,
     )
     meta = explored.table(side)
-    labels = meta.set_index("index")["label"]
+    labels = queries.labels(explored.key, side)
     on_side = bool(picked) and parse_point_kind(picked["kind"]) == (side, False)
-    default = picked["index"] if on_side else int(labels.index[0])
-    index = st.selectbox(
+    default = picked["index"] if on_side else next(iter(labels))
+    index = widgets.object_picker(
         f"Which {side}",
-        labels.index,
-        index=labels.index.get_loc(default),
-        format_func=lambda i: f"{labels[i]} (#{i})",
+        labels,
+        int(default),
         key=f"object_pick_{side}_{version}",
+        noun=side,
         help="Type to search by name.",
     )
     membership = queries.object_membership(explored.key, side, int(index))
