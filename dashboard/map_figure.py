@@ -36,7 +36,7 @@ LEGEND_COLUMNS = 2  # columns the figure's height allows for (3 fit in a 600 px 
 LEGEND_ROW_PX = 26
 HEIGHT = 600  # the figure without its legend; the plot area is this less the top margin
 RING = "#e0115f"
-HOVER_BYTES = 2_500_000  # characters of hover text a figure carries at most (see `hover_limit`)
+HOVER_BYTES = 1_500_000  # characters of hover text a figure carries at most (see `hover_limit`)
 DENSITY_SCALE = [[0.0, "#e6eaf2"], [1.0, "#5b6478"]]  # log count of users and items in a cell
 
 

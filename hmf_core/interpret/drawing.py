@@ -11,7 +11,7 @@ import pandas as pd
 
 from hmf_core.interpret.projection import umap_sample
 
-HOVER_POINTS = 15_000  # rows of a map with a hover text; up to this many, every row
+HOVER_POINTS = 10_000  # rows of a map with a hover text; up to this many, every row
 
 
 def hover_rows(frame: pd.DataFrame, limit: int = HOVER_POINTS, keep=None) -> np.ndarray:
