@@ -212,7 +212,7 @@ def _several(explored: state.Explored, points: list[dict], header) -> None:
     )
     counts = rows["kind"].value_counts()
     st.caption(
-        ", ".join(f"{count:,} {kind}s" for kind, count in counts.items())
+        ", ".join(f"{count:,} {kind}{'s' if count != 1 else ''}" for kind, count in counts.items())
         + ". Clusters first, largest first. Cluster affinity, Membership and Explain open "
         "on the side most of these points are on."
     )

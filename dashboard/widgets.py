@@ -80,7 +80,7 @@ def object_picker(
     `default`. Up to PICKER_OPTIONS a selectbox of all of them (type to search); above, a
     search field first (part of a label, or #index) and a selectbox of the first
     PICKER_OPTIONS matches: a selectbox sends every option to the browser on every rerun, and
-    ML-20M has 138,493 users."""
+    large rating files have over 100,000 users."""
     options = list(labels)
     if len(options) > PICKER_OPTIONS:
         query = st.text_input(

@@ -73,7 +73,11 @@ def map_page() -> None:
     visible = map_points(frame, shown or [], chosen or [])
     focus = map_panels.search_results(find_points(frame, query), query) if query.strip() else None
 
-    drawn = map_figure.drawn_rows(visible, focus)
+    drawn = map_data.drawn_rows(
+        explored.run, explored.key, layout, top_level, shown or [], chosen or [], focus
+    )
+    if len(drawn) != len(visible):  # a map written between the two reads: this one's own
+        drawn = map_figure.drawn_rows(visible, focus)
     st.session_state["map_sampled"] = not drawn.all()
     _select_region(visible)
     _remember_cluster_spots(visible)
