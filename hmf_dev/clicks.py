@@ -249,10 +249,7 @@ class Clicks:
         if user_clusters is not None:
             fields.insert(0, ("User clusters", user_clusters))
         for label, value in fields:
-            field = page.get_by_label(label, exact=True)
-            field.fill(str(value))
-            field.press("Enter")
-            self.idle()
+            self.fill(label, str(value))
         if split is not None:
             self.choose(".st-key-train_split", split)
         run_heading = page.get_by_role("heading", name=re.compile(r"^Run ")).first
@@ -274,6 +271,21 @@ class Clicks:
             self.trainings[name]["map_shown"] = time.time()
             self.idle()
         return name
+
+    def fill(self, label: str, value: str) -> None:
+        """Type `value` into the text field `label` and submit it. A rerun that redraws the
+        field while it is typed into can leave the old value in front of the new one (seen:
+        "20040" for 40 after the preset set 200), so the value is checked and typed again,
+        at most three times."""
+        field = self.page.get_by_label(label, exact=True)
+        for _ in range(3):
+            self.idle()
+            field.fill(value)
+            field.press("Enter")
+            self.idle()
+            if field.input_value() == value:
+                return
+        raise AssertionError(f"{label!r} reads {field.input_value()!r}, not {value!r}")
 
     def choose(self, selector: str, value: str) -> None:
         """Pick `value` (an option's whole text) in the selectbox at `selector`. A rerun that
