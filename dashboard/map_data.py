@@ -88,16 +88,23 @@ def stability(key: Key) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def drawn(run: RunDir, key: Key, layout: str, top_level: int = 1) -> tuple[pd.DataFrame, str]:
-    """(frame, method) of a layout: the run's best map (UMAP, else PCA) for the model space,
-    the comparable view's PCA for "shared"; names and hover texts added; top_cluster of
-    grouping `top_level` (1: as stored)."""
+def _version(run: RunDir, key: Key, layout: str) -> tuple[str, tuple]:
+    """(method, stamp) of a layout's drawn frame: the run's best map (UMAP, else PCA) and its
+    file's stamp for the model space, the comparable view's PCA for "shared"; the stability
+    file's stamp too (a new stability measurement: new hovers)."""
     method = loads.run_map(run, key)[1]
     if layout == "shared":
         method, stamp = "pca", ()
     else:
         stamp = run.stamp(f"map_{method}")
-    stamp = (stamp, run.stamp("stability"))  # a new stability measurement: new hovers
+    return method, (stamp, run.stamp("stability"))
+
+
+def drawn(run: RunDir, key: Key, layout: str, top_level: int = 1) -> tuple[pd.DataFrame, str]:
+    """(frame, method) of a layout: the run's best map (UMAP, else PCA) for the model space,
+    the comparable view's PCA for "shared"; names and hover texts added; top_cluster of
+    grouping `top_level` (1: as stored)."""
+    method, stamp = _version(run, key, layout)
     if top_level != 1:
         return coloured_by(key, layout, method, stamp, top_level), method
     return _drawn(key, layout, method, stamp), method
@@ -109,8 +116,7 @@ def drawn_rows(
     """map_figure.drawn_rows of the points `drawn` shows for these `kinds` and `levels`, the
     search hit `focus` (a row, or None) drawn too: made once per view, not on every rerun
     (0.1-0.3 s at 165,000 points)."""
-    method = loads.run_map(run, key)[1]
-    stamp = (() if layout == "shared" else run.stamp(f"map_{method}"), run.stamp("stability"))
+    stamp = _version(run, key, layout)[1]
     hit = None if focus is None else (focus["kind"], int(focus["level"]), int(focus["index"]))
     return _drawn_rows(key, layout, top_level, stamp, tuple(kinds), tuple(levels), hit)
 

@@ -219,12 +219,12 @@ def figure(
     values = colour_values(visible, colour) if colour != "kind" else None
     title = hover(colour_title or COLOUR_TITLES.get(colour, colour))
     colours, legend, folded = palette(values, cluster_names) if values is not None else ({}, {}, 0)
-    drawn = visible[drawn_rows(visible, focus) if drawn is None else drawn]
-    if len(drawn) < len(visible):
+    points = visible[drawn_rows(visible, focus) if drawn is None else drawn]
+    if len(points) < len(visible):
         objects = visible.loc[visible["level"] == 0, ["x", "y"]]
         figure.add_trace(_density_trace(objects, dimmed=dimmed))
     for kind in KINDS:
-        rows = drawn[drawn["kind"] == kind]
+        rows = points[points["kind"] == kind]
         if not rows.empty:
             figure.add_trace(_kind_trace(rows, kind, values, colours, dimmed=dimmed))
     if values is not None:

@@ -9,7 +9,14 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.text import literal
-from hmf_core import REAPPEAR_JACCARD, RunDir, metric_names, parse_point_kind, readable_level
+from hmf_core import (
+    REAPPEAR_JACCARD,
+    RunDir,
+    find_points,
+    metric_names,
+    parse_point_kind,
+    readable_level,
+)
 
 
 def level_picker(
@@ -121,12 +128,10 @@ def matching(labels: dict[int, str], query: str) -> list[int]:
     """The indices whose label contains `query` (any case, plain text), or the one `#index`
     names; [] for an empty query."""
     query = query.strip()
-    if not query:
-        return []
     if query.startswith("#") and query[1:].isdigit():
         return [int(query[1:])] if int(query[1:]) in labels else []
-    series = pd.Series(labels)
-    return series.index[series.str.contains(query, case=False, regex=False)].tolist()
+    table = pd.DataFrame({"label": list(labels.values())}, index=list(labels))
+    return find_points(table, query).index.tolist()  # the map's search: the same rule
 
 
 def _cluster_option(

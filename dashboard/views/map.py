@@ -214,14 +214,17 @@ def _select_region(visible: pd.DataFrame) -> None:
     if not region:
         return
     objects = points_in_region(visible[visible["level"] == 0], region["box"], region["lasso"])
-    caught = [
-        {key: int(row[key]) if key != "kind" else row[key] for key in ("kind", "level", "index")}
-        | {"top_cluster": int(row["top_cluster"])}
-        | ({"top_level": region["top_level"]} if region["top_level"] != 1 else {})
-        for row in objects[["kind", "level", "index", "top_cluster"]].to_dict("records")
-    ]
+    caught = [_picked(row, region["top_level"]) for row in objects.to_dict("records")]
     clusters = [p for p in state.selected_points() if parse_point_kind(p["kind"])[1]]
     state.select(clusters + caught)
+
+
+def _picked(point: dict, top_level: int) -> dict:
+    """A point as the selection keeps it: kind, level, index and top cluster (plain ints),
+    and the grouping of that top cluster when it is not grouping 1."""
+    kept = {"kind": point["kind"]}
+    kept |= {key: int(point[key]) for key in ("level", "index", "top_cluster")}
+    return kept | ({"top_level": top_level} if top_level != 1 else {})
 
 
 def _highlight(
@@ -374,13 +377,7 @@ def _on_select() -> None:
             "lasso": region.get("lasso"),
             "top_level": top_level,
         }
-    state.select(
-        [
-            {key: point[key] for key in ("kind", "level", "index", "top_cluster")}
-            | ({"top_level": top_level} if top_level != 1 else {})
-            for point in ordered
-        ]
-    )
+    state.select([_picked(point, top_level) for point in ordered])
 
 
 map_page()

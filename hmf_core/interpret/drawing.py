@@ -1,8 +1,8 @@
-"""What a large map draws one by one: above HOVER_POINTS users and items, every point is still
-drawn, but only a stated sample (every cluster, users and items in proportion to their top
-cluster) carries a hover text and can be clicked; a box or lasso selects every point inside it,
-sampled or not (`points_in_region`). At ML-20M size (165,537 points) the hover texts alone were
-30 MB of the figure's 37.6 MB (benchmarks/results/maps.md)."""
+"""What a large map draws one by one: above HOVER_POINTS rows, a stated sample (every cluster,
+users and items in proportion to their top cluster: `hover_rows`) is drawn as points with a
+hover text, and every user and item as a density layer (`density`); a box or lasso selects
+every point inside it, sampled or not (`points_in_region`). At ML-20M size (165,537 points) the
+hover texts alone were 30 MB of the figure's 37.6 MB (benchmarks/results/maps.md)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def hover_rows(frame: pd.DataFrame, limit: int = HOVER_POINTS, keep=None) -> np.
     hover text and can be clicked: all of them up to `limit` rows; else every cluster and
     users and items stratified by (kind, top cluster), as UMAP's fitted sample is
     (`projection.umap_sample`: seeded, so a redraw keeps the same rows), plus the rows of
-    `keep` (a bool mask: a search hit, the selection)."""
+    `keep` (a bool mask, e.g. a search hit)."""
     chosen = np.zeros(len(frame), dtype=bool)
     chosen[umap_sample(frame.reset_index(drop=True), limit)] = True
     if keep is not None:
