@@ -20,20 +20,26 @@ LAYOUTS = {
 }
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
 def names(key: Key) -> pd.DataFrame:
-    """projection.map_names: every cluster's name, every object's top cluster name."""
-    run = RunDir(key[0])
-    model = loads.load_model(*key)
-    return hmf_core.map_names(model, loads.table(run, "users"), loads.table(run, "items"))
+    """projection.map_names: every cluster's name, every object's top cluster name (as the
+    maps job saved them, else computed)."""
+    return _labels(key, "map_names", RunDir(key[0]).stamp("map_names"))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
 def metadata(key: Key) -> pd.DataFrame:
-    """projection.map_metadata: every user's and item's categorical metadata values."""
+    """projection.map_metadata: every user's and item's categorical metadata values (as the
+    maps job saved them, else computed)."""
+    return _labels(key, "map_metadata", RunDir(key[0]).stamp("map_metadata"))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _labels(key: Key, name: str, file_stamp: tuple) -> pd.DataFrame:
     run = RunDir(key[0])
-    model = loads.load_model(*key)
-    return hmf_core.map_metadata(model, loads.table(run, "users"), loads.table(run, "items"))
+    saved = run.map_labels(name, hmf_core.LABELS_VERSION)
+    if saved is not None:
+        return saved
+    compute = hmf_core.map_names if name == "map_names" else hmf_core.map_metadata
+    return compute(loads.load_model(*key), loads.table(run, "users"), loads.table(run, "items"))
 
 
 def metadata_columns(key: Key) -> list[str]:

@@ -148,6 +148,7 @@ PUBLIC = {
     "embedding_table": "interpret.projection",
     "find_points": "interpret.projection",
     "map_names": "interpret.projection",
+    "LABELS_VERSION": "interpret.projection",
     "map_metadata": "interpret.projection",
     "multi_valued_note": "interpret.quality",
     "metadata_shown": "interpret.queries",

@@ -123,3 +123,32 @@ def numbers(array) -> np.ndarray:
     if isinstance(array, dict):
         return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
     return np.asarray(array)
+
+
+def test_a_first_visit_reads_the_names_the_maps_job_saved(finished_runs, tmp_path, monkeypatch):
+    """The maps job saves map_names and map_metadata (hmf_core.runs.maps); the Map reads them
+    instead of computing them, unless they were saved by another version of the code."""
+    import shutil
+
+    import hmf_core
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(finished_runs / "tiny", copy)
+    run = RunDir(copy)
+    assert run.map_timings()["labels_version"] == hmf_core.LABELS_VERSION
+    saved = run.map_labels("map_names", hmf_core.LABELS_VERSION)
+    marked = saved.assign(name=saved["name"].where(saved["level"] == 0, "<i>saved name</i>"))
+    run.write_table("map_names", marked)
+    key = loads.model_key(run)
+    names = map_data.names(key)
+    assert set(names.loc[names["level"] > 0, "name"]) == {"<i>saved name</i>"}
+    frame, _ = map_data.drawn(run, key, "model")
+    cluster = frame[frame["kind"] == "user cluster"].iloc[0]
+    assert cluster["hover"].startswith("<b>&lt;i&gt;saved name&lt;/i&gt;</b>")  # still escaped
+
+    monkeypatch.setattr(hmf_core, "LABELS_VERSION", hmf_core.LABELS_VERSION + 1)
+    map_data._labels.clear()
+    computed = map_data.names(key)  # saved by an older version: computed again
+    assert "<i>saved name</i>" not in set(computed["name"])
+    first = computed[(computed["kind"] == "user cluster") & (computed["level"] == 1)]
+    assert dict(zip(first["index"], first["name"])) == queries.cluster_names(key, "user", 1)

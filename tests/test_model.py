@@ -126,3 +126,29 @@ def test_halving_levels_and_config_checks():
         HMFConfig(n_users=3, n_items=3, temperature=0)
     config = HMFConfig(n_users=3, n_items=4, user_clusters=[2, 1])
     assert HMFConfig(**config.to_dict()) == config  # round trip through a plain dict
+
+
+@pytest.mark.parametrize(("user_depth", "item_depth"), [(1, 1), (2, 1), (3, 2)])
+def test_a_batch_of_repeated_rows_gives_the_same_scores_and_gradients_either_way(
+    user_depth, item_depth, monkeypatch
+):
+    """forward works on a batch's distinct rows when the batch is long against the side
+    (hmf.REPEATS_FROM); it must give what the row-by-row path gives, gradients included."""
+    from hmf_core.models import hmf
+
+    users = torch.tensor([3, 0, 3, 12, 3, 7, 0, 3])  # repeats, unsorted
+    items = torch.tensor([5, 5, 10, 0, 5, 1, 1, 2])
+    results = []
+    for repeats_from in (0, 100):  # 0: never distinct rows; 100: always
+        monkeypatch.setattr(hmf, "REPEATS_FROM", repeats_from)
+        model = make_model(user_depth, item_depth, bias=True)
+        scores = model(users, items)
+        (scores * torch.arange(1.0, 9.0)).sum().backward()  # a different weight per row
+        grads = [p.grad.clone() for p in model.parameters()]
+        results.append((scores.detach(), grads, model.users.connections[0].grad.clone()))
+    (row_scores, row_grads, _), (distinct_scores, distinct_grads, bottom) = results
+    assert torch.allclose(row_scores, distinct_scores, atol=1e-6)
+    for by_row, by_distinct in zip(row_grads, distinct_grads, strict=True):
+        assert torch.allclose(by_row, by_distinct, atol=1e-5)
+    touched = bottom.abs().sum(1) > 0  # C_1 of the users: only the batch's rows
+    assert touched.nonzero().flatten().tolist() == [0, 3, 7, 12]

@@ -108,6 +108,23 @@ def test_lazy_adamw_equals_dense_adamw(depth, steps, warmup, read_every, row_upd
     assert_same(dense_model, dense_opt, lazy_model, lazy_opt)
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+def test_lazy_adamw_equals_dense_adamw_on_a_batch_s_distinct_rows(depth, monkeypatch):
+    """The model's forward on a batch's distinct rows (hmf.REPEATS_FROM, taken for short
+    sides): LazyAdamW is prepared with those rows and its sparse gradient has one entry per
+    distinct row; still dense AdamW's result."""
+    from hmf_core.models import hmf
+
+    monkeypatch.setattr(hmf, "REPEATS_FROM", 100)  # every batch of 8 over 40 users
+    lr, logit_lr, decay = 1e-2, 3e-2, 0.05
+    dense_model, lazy_model = tiny_model(depth), tiny_model(depth)
+    dense_opt = torch.optim.AdamW(two_groups(dense_model, lr, logit_lr, decay), fused=True)
+    lazy_opt = LazyAdamW(two_groups(lazy_model, lr, logit_lr, decay), warmup_steps=20)
+    train(dense_model, dense_opt, 300, sparse=False)
+    train(lazy_model, lazy_opt, 300, sparse=True, read_every=37)
+    assert_same(dense_model, dense_opt, lazy_model, lazy_opt)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_row_loops_equal_the_torch_ops(dtype):
     """row_kernels against optim's torch ops on the same rows, float32 too (the training

@@ -185,6 +185,27 @@ def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
         assert set(frame.loc[frame["kind"] == "user", "gender"]) == {"F", "M"}
     with pytest.raises(ValueError, match="map method"):
         run.map("tsne")
+    # the names and metadata values of the hovers, saved for a first Map visit
+    assert timings["labels_version"] == projection.LABELS_VERSION and "labels_s" in timings
+    model, users, items = run.load_model(), run.users(), run.items()
+    for name, compute in (
+        ("map_names", projection.map_names),
+        ("map_metadata", projection.map_metadata),
+    ):
+        pd.testing.assert_frame_equal(
+            run.map_labels(name, projection.LABELS_VERSION), compute(model, users, items)
+        )
+        assert run.map_labels(name, projection.LABELS_VERSION + 1) is None  # older code's
+    saved = run.map_labels("map_names", projection.LABELS_VERSION)
+    assert saved["name"].notna().all() and len(saved) == n_rows
+    assert set(run.map_labels("map_metadata", projection.LABELS_VERSION)["genre"].dropna()) == {
+        "Comedy",
+        "Horror",
+    }
+    (run_dir / "map_names.parquet").write_bytes(b"not parquet")  # damaged: computed again
+    assert run.map_labels("map_names", projection.LABELS_VERSION) is None
+    with pytest.raises(ValueError, match="map labels"):
+        run.map_labels("map_pca", projection.LABELS_VERSION)
 
 
 def test_small_maps_fit_every_row():

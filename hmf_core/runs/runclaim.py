@@ -73,7 +73,8 @@ RUN_ENTRIES = frozenset(
         "interactions.parquet", "progress.json", "metrics.csv", "best.ckpt",
         "test_metrics.json", "log.txt", "maps_log.txt", "maps.json", "quality.json",
         "stability.json", "stability", "stability_log.txt", "stability_progress.json",
-        "map_pca.parquet", "map_umap.parquet", "STOP", "mf", "hparams.yaml", "sweep.json", LOCK,
+        "map_pca.parquet", "map_umap.parquet", "map_names.parquet", "map_metadata.parquet",
+        "STOP", "mf", "hparams.yaml", "sweep.json", LOCK,
         "column_types.json",
     }
 )  # fmt: skip

@@ -20,6 +20,9 @@ best.ckpt          best checkpoint (weights + config; torch.load(weights_only=Tr
 test_metrics.json  test metrics of the best checkpoint
 log.txt            the training process's output (maps_log.txt: the map process's)
 map_pca.parquet, map_umap.parquet, maps.json   the 2-D maps and their timings (or error)
+map_names.parquet, map_metadata.parquet   what the maps job computed for the Map's names and
+                   hovers (interpret.projection.map_names, map_metadata), saved so a first
+                   visit reads them; computed again when absent, unreadable or older
 quality.json       cluster quality after training (hmf_core.interpret.quality), or its error
 mf/                the same for the plain-MF comparison, when asked for
 stability.json     cluster stability across seeds (hmf_core.runs.stability), when measured;
@@ -84,6 +87,8 @@ FILES = {
     "stability_progress": "stability_progress.json",
     "map_pca": "map_pca.parquet",
     "map_umap": "map_umap.parquet",
+    "map_names": "map_names.parquet",
+    "map_metadata": "map_metadata.parquet",
     "stop": "STOP",
     "sweep": "sweep.json",
 }
@@ -616,6 +621,23 @@ class RunDir:
         if absent:
             raise self.damaged(f"map_{method}", f"no column {absent[0]!r}")
         return frame
+
+    def map_labels(self, name: str, version: int) -> pd.DataFrame | None:
+        """map_names or map_metadata as the maps job saved them, or None where there is
+        nothing to read: not written (yet), written by another version of the code (maps.json's
+        `labels_version` is not `version`), unreadable or another run's. The caller computes
+        them then: they are a cache of the checkpoint and the tables, never the only copy."""
+        if name not in ("map_names", "map_metadata"):
+            raise ValueError(f"map labels are map_names or map_metadata, not {name!r}")
+        path = self.file(name)
+        if not path.exists() or self.map_timings().get("labels_version") != version:
+            return None
+        try:
+            self._check_parquet(name)
+            frame = pd.read_parquet(path)
+        except Exception:  # DamagedFile included: computed again, nothing is lost
+            return None
+        return frame if {"kind", "level", "index"} <= set(frame.columns) else None
 
     def maps_ready(self) -> list[str]:
         return [method for method in MAP_METHODS if self.file(f"map_{method}").exists()]
