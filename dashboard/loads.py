@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from hmf_core import (
+    LABELS_VERSION,
     MAP_METHODS,
     Coverage,
     Dataset,
@@ -165,6 +166,18 @@ def saved_map(path: str, method: str, file_stamp: tuple) -> pd.DataFrame | None:
 def live_pca_map(path: str, checkpoint_mtime: int) -> pd.DataFrame:
     run = RunDir(path)
     return pca_map(load_model(path, checkpoint_mtime), table(run, "users"), table(run, "items"))
+
+
+def map_labels(key: Key, name: str) -> pd.DataFrame | None:
+    """map_names or map_metadata as the run's maps job saved them (RunDir.map_labels), read
+    once per file; None when there is nothing usable to read (the caller computes them)."""
+    run = RunDir(key[0])
+    return _map_labels(key, name, run.stamp(name), run.stamp("maps"))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _map_labels(key: Key, name: str, file_stamp: tuple, maps_stamp: tuple) -> pd.DataFrame | None:
+    return RunDir(key[0]).map_labels(name, LABELS_VERSION)
 
 
 def run_map(run: RunDir, key: Key) -> tuple[pd.DataFrame, str]:

@@ -23,21 +23,20 @@ LAYOUTS = {
 def names(key: Key) -> pd.DataFrame:
     """projection.map_names: every cluster's name, every object's top cluster name (as the
     maps job saved them, else computed)."""
-    return _labels(key, "map_names", RunDir(key[0]).stamp("map_names"))
+    saved = loads.map_labels(key, "map_names")
+    return saved if saved is not None else _computed(key, "map_names")
 
 
 def metadata(key: Key) -> pd.DataFrame:
     """projection.map_metadata: every user's and item's categorical metadata values (as the
     maps job saved them, else computed)."""
-    return _labels(key, "map_metadata", RunDir(key[0]).stamp("map_metadata"))
+    saved = loads.map_labels(key, "map_metadata")
+    return saved if saved is not None else _computed(key, "map_metadata")
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _labels(key: Key, name: str, file_stamp: tuple) -> pd.DataFrame:
+@st.cache_data(max_entries=8, show_spinner=False)
+def _computed(key: Key, name: str) -> pd.DataFrame:
     run = RunDir(key[0])
-    saved = run.map_labels(name, hmf_core.LABELS_VERSION)
-    if saved is not None:
-        return saved
     compute = hmf_core.map_names if name == "map_names" else hmf_core.map_metadata
     return compute(loads.load_model(*key), loads.table(run, "users"), loads.table(run, "items"))
 

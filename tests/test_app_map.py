@@ -146,8 +146,13 @@ def test_a_first_visit_reads_the_names_the_maps_job_saved(finished_runs, tmp_pat
     cluster = frame[frame["kind"] == "user cluster"].iloc[0]
     assert cluster["hover"].startswith("<b>&lt;i&gt;saved name&lt;/i&gt;</b>")  # still escaped
 
-    monkeypatch.setattr(hmf_core, "LABELS_VERSION", hmf_core.LABELS_VERSION + 1)
-    map_data._labels.clear()
+    clusters = len(queries.cluster_sizes(key, "user", 1))
+    assert queries.cluster_names(key, "user", 1) == {  # the Affinity page's names too
+        cluster: "<i>saved name</i>" for cluster in range(clusters)
+    }
+    monkeypatch.setattr(loads, "LABELS_VERSION", hmf_core.LABELS_VERSION + 1)
+    loads._map_labels.clear()
+    queries.cluster_names.clear()
     computed = map_data.names(key)  # saved by an older version: computed again
     assert "<i>saved name</i>" not in set(computed["name"])
     first = computed[(computed["kind"] == "user cluster") & (computed["level"] == 1)]

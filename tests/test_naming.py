@@ -187,6 +187,20 @@ def test_hierarchy_tree_links_each_cluster_to_its_parent_and_folds_small_ones():
     assert set(folded["parent"]) - {""} <= set(folded["id"])  # every parent is a node
     level_one = folded[folded["level"] == 1]
     assert len(level_one) == 2  # the kept level-2 node's larger child and its "other" node
+    # Names known already (saved by the maps job): the same tree, without naming again.
+    known = [
+        dict(zip(table["cluster"], table["name"]))
+        for table in (cluster_names(level, metadata["label"], metadata) for level in levels)
+    ]
+    for top in (1, 2):
+        computed = hierarchy_tree(levels, [fine, up], metadata["label"], metadata, top=top)
+        given = hierarchy_tree(
+            levels, [fine, up], metadata["label"], metadata, top=top, names=known
+        )
+        pd.testing.assert_frame_equal(given, computed)
+    renamed = [{cluster: f"<{cluster}>" for cluster in names} for names in known]
+    tree = hierarchy_tree(levels, [fine, up], metadata["label"], metadata, names=renamed)
+    assert tree.set_index("id").loc["L2:1", "name"] == "c1 <1>"
 
 
 def test_the_drawn_tree_leaves_out_folded_nodes_and_says_how_much_it_shows():

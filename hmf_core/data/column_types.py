@@ -85,10 +85,12 @@ class ColumnType:
 
 def detect_types(frame: pd.DataFrame) -> dict[str, ColumnType]:
     """{column: ColumnType} of every column of a metadata frame (see the module docstring)."""
-    types = {str(name): detect_column(frame[name]) for name in frame.columns}
-    for name in types:
-        if name.lower() in STRUCTURAL:
-            types[name] = ColumnType("id", note="the objects' own id, label or row")
+    types = {
+        str(name): ColumnType("id", note="the objects' own id, label or row")
+        if str(name).lower() in STRUCTURAL  # not read: 0.2 s a column at 138,000 rows
+        else detect_column(frame[name])
+        for name in frame.columns
+    }
     for name, found in list(types.items()):
         source = _first_value_of(frame, name, types)
         if found.kind == "categorical" and source is not None:

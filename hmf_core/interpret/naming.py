@@ -219,6 +219,19 @@ def cluster_names(
     return pd.DataFrame(rows)
 
 
+def _named(probabilities: np.ndarray, names: dict[int, str]) -> pd.DataFrame:
+    """cluster, name and size (soft, as cluster_names sums it) of one level's clusters."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)  # (M, k)
+    clusters = range(probabilities.shape[1])
+    return pd.DataFrame(
+        {
+            "cluster": list(clusters),
+            "name": [names[cluster] for cluster in clusters],
+            "size": [float(probabilities[:, cluster].sum()) for cluster in clusters],
+        }
+    )
+
+
 def hierarchy_tree(
     levels: list[np.ndarray],
     connections: list[np.ndarray],
@@ -227,15 +240,21 @@ def hierarchy_tree(
     top: int = 12,
     root: str = "all",
     members: int = 0,
+    names: list[dict[int, str]] | None = None,
 ) -> pd.DataFrame:
     """A side's clusters as a tree for an icicle / sunburst chart: id, parent, name, size,
     level. `levels[l-1]`: P(object -> level-l cluster) (M, m_l); `connections[l-1]`: S(C_l)
     (m_{l-1}, m_l). A cluster's parent is its most probable cluster one level up; at each level
     only the `top` largest clusters (soft size) under each parent are kept, the rest of that
     parent's weight goes into one "other" node, so the chart stays readable. `members` > 0: under
-    each level-1 cluster kept, its `members` most probable objects (level -1 rows)."""
+    each level-1 cluster kept, its `members` most probable objects (level -1 rows). `names`:
+    each level's {cluster: name} where they are known already (the maps job saved them), so
+    they are not worked out again from the metadata."""
     depth = len(levels)
-    names = [cluster_names(p, labels, metadata) for p in levels]  # per level
+    if names is None:
+        names = [cluster_names(p, labels, metadata) for p in levels]  # per level
+    else:
+        names = [_named(p, known) for p, known in zip(levels, names, strict=True)]
     rows = [{"id": root, "parent": "", "name": root, "size": float(len(labels)), "level": 0}]
     kept: dict[tuple[int, int], str] = {}
     for level in range(depth, 0, -1):  # coarsest first: parents before children

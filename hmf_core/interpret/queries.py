@@ -406,11 +406,17 @@ def named_clusters(
 
 @torch.no_grad()
 def cluster_tree(
-    model: ClusterModel, side: str, meta: pd.DataFrame | None, top: int, members: int = 0
+    model: ClusterModel,
+    side: str,
+    meta: pd.DataFrame | None,
+    top: int,
+    members: int = 0,
+    names: list[dict[int, str]] | None = None,
 ) -> pd.DataFrame:
     """naming.hierarchy_tree of a side's named clusters for an icicle chart: its nested
     groupings (grouping 1 and every next one that links to the one before; HMF: all levels);
-    `members`: each level-1 cluster's most probable members under it."""
+    `members`: each level-1 cluster's most probable members under it; `names`: each grouping's
+    {cluster: name} when known already (else worked out here)."""
     found = model.groupings(check_side(side))
     nested = found[:1]
     for following in found[1:]:
@@ -421,7 +427,8 @@ def cluster_tree(
     levels = [_numpy(g.membership) for g in nested]  # (M, m_l) each
     links = [None if g.links is None else _numpy(g.links) for g in nested]  # (m_{l-1}, m_l)
     labels = rows["label"].astype(str)
-    return hierarchy_tree(levels, links, labels, rows, top, f"all {side}s", members)
+    known = None if names is None else names[: len(nested)]
+    return hierarchy_tree(levels, links, labels, rows, top, f"all {side}s", members, known)
 
 
 def links_under(links: pd.DataFrame, parents: list[int], top_level: int) -> pd.DataFrame:
