@@ -27,6 +27,7 @@ from hmf_core import (
     open_dataset,
     pca_map,
     read_metadata,
+    read_only,
     read_ratings,
     time_histogram,
 )
@@ -144,7 +145,8 @@ def model_key(run: RunDir) -> Key | None:
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
 def load_model(path: str, checkpoint_mtime: int):
-    return RunDir(path).load_model()
+    """The run's model, read-only: its groupings computed once (hmf_core.read_only)."""
+    return read_only(RunDir(path).load_model())
 
 
 @st.cache_data(max_entries=24, show_spinner=False)

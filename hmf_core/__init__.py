@@ -65,6 +65,7 @@ PUBLIC = {
     "check_side": "models.interface",
     "other_side": "models.interface",
     "grouping_word": "models.interface",
+    "read_only": "models.interface",
     "WARM_STARTS": "models.hmf",
     "FAMILIES": "models.registry",
     "model_name": "models.registry",

@@ -7,6 +7,7 @@ reproduce its object vectors: `LabelledTable`, a real (small) implementation of 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -195,3 +196,30 @@ def test_maps_names_and_quality_work_without_hmf(labelled):
     (model_ari,) = [r["ari"] for r in quality["planted"] if r["method"] == "model"]
     assert model_ari == pytest.approx(1.0)
     assert all(r["mean_max"] == 1.0 for r in quality["sharpness"])
+
+
+def test_a_read_only_model_computes_each_side_s_groupings_once():
+    """hmf_core.read_only (the dashboard's loaded models): the same groupings as the model's
+    own, computed once per side, and every query answers as before."""
+    import hmf_core
+    from hmf_core.interpret import projection
+
+    torch.manual_seed(3)
+    fresh = HMF(HMFConfig(n_users=30, n_items=20, dim=4, user_clusters=(6, 3), item_clusters=(5,)))
+    kept = hmf_core.read_only(copy.deepcopy(fresh))
+    original = type(kept).groupings
+    for side in ("user", "item"):
+        first = kept.groupings(side)
+        assert kept.groupings(side) is first  # kept
+        for mine, theirs in zip(first, fresh.groupings(side), strict=True):
+            assert torch.equal(mine.membership, theirs.membership)
+            assert torch.equal(mine.cluster_vectors, theirs.cluster_vectors)
+    assert not kept.training
+    assert type(kept).groupings is original  # the class is unchanged
+    for side, level, cluster in (("user", 1, 2), ("user", 2, 0), ("item", 1, 4)):
+        pd.testing.assert_frame_equal(
+            projection.cluster_highlight(kept, side, level, cluster),
+            projection.cluster_highlight(fresh, side, level, cluster),
+        )
+    with pytest.raises(ValueError, match="side"):
+        kept.groupings("users")

@@ -455,21 +455,22 @@ def cluster_highlight(
     groupings = model.groupings(side)
     if not 1 <= level <= len(groupings):
         raise ValueError(f"{side} level must be between 1 and {len(groupings)}, got {level}")
-    probabilities = groupings[level - 1].membership.cpu().double().numpy()  # (M, m_l)
+    probabilities = groupings[level - 1].membership.detach().cpu()  # (M, m_l), not copied
     if not 0 <= cluster < probabilities.shape[1]:
         raise ValueError(
             f"{side} cluster must be between 0 and {probabilities.shape[1] - 1}, got {cluster}"
         )
     if min_probability is None:
         min_probability = 2.0 / probabilities.shape[1]
-    top = probabilities.argmax(1) == cluster  # (M,)
-    members = np.flatnonzero(top | (probabilities[:, cluster] >= min_probability))
+    top = (probabilities.argmax(1) == cluster).numpy()  # (M,)
+    column = probabilities[:, cluster].double().numpy()  # (M,): one column in float64
+    members = np.flatnonzero(top | (column >= min_probability))
     found = pd.DataFrame(
         {
             "kind": side,
             "level": 0,
             "index": members,
-            "probability": probabilities[members, cluster],
+            "probability": column[members],
             "top": top[members],
         }
     )

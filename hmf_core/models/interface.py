@@ -86,6 +86,25 @@ class ClusterModel(Protocol):
         """The score's bias parts, each (B,): {"global", "user", "item"}; {} without biases."""
 
 
+def read_only(model: ClusterModel) -> ClusterModel:
+    """`model` (in eval mode) with each side's groupings computed once and kept: for a model
+    that is only read from now on, as the dashboard's, loaded from a checkpoint. A cluster
+    click at ML-20M size otherwise recomputed the (138,493 x 200) membership softmax two or
+    three times. Training must not use it: the kept groupings would not follow the weights."""
+    computed: dict[str, list[Grouping]] = {}
+    groupings = model.groupings
+
+    def kept(side: str) -> list[Grouping]:
+        side = check_side(side)
+        if side not in computed:
+            computed[side] = groupings(side)
+        return computed[side]
+
+    model.eval()
+    model.groupings = kept  # on this object only: its class and other models are unchanged
+    return model
+
+
 def grouping_word(model: ClusterModel) -> str:
     """What the pages call one of the model's groupings: its `grouping_word` class attribute
     ("view" for MFDMC's parallel views), else "level" (HMF's levels, the two-stage k-means)."""
