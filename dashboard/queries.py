@@ -244,7 +244,9 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
 def hierarchy_tree(key: Key, side: str, top: int, members: int = 0) -> pd.DataFrame:
     """interpret.naming's tree of a side's named clusters, every level, for an icicle chart;
     `members`: each level-1 cluster's most probable members under it."""
-    names = [cluster_names(key, side, level) for level in range(1, level_counts(key)[side] + 1)]
+    names = None  # worked out by cluster_tree, for the groupings it draws only
+    if loads.map_labels(key, "map_names") is not None:  # read, as cluster_names reads them
+        names = [cluster_names(key, side, level) for level in range(1, level_counts(key)[side] + 1)]
     model, meta = _model(key), _table(key, f"{side}s")
     return hmf_core.cluster_tree(model, side, meta, top, members, names)
 

@@ -150,6 +150,8 @@ def test_a_first_visit_reads_the_names_the_maps_job_saved(finished_runs, tmp_pat
     assert queries.cluster_names(key, "user", 1) == {  # the Affinity page's names too
         cluster: "<i>saved name</i>" for cluster in range(clusters)
     }
+    tree = queries.hierarchy_tree(key, "user", 12)  # the Membership page's icicle
+    assert tree.loc[tree["level"] >= 1, "name"].str.contains("<i>saved name</i>").all()
     monkeypatch.setattr(loads, "LABELS_VERSION", hmf_core.LABELS_VERSION + 1)
     loads._map_labels.clear()
     queries.cluster_names.clear()

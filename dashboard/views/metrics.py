@@ -172,7 +172,7 @@ def _data(run) -> None:
                 hide_index=True,
                 key=f"metrics_{part}",
             )
-    timings = {k: v for k, v in run.map_timings().items() if k.endswith("_s") or k == "error"}
+    timings = {k: v for k, v in run.map_timings().items() if k != "labels_version"}
     if timings:
         shown = ", ".join(f"{k} {v}" for k, v in timings.items())
         st.caption(literal(f"Map timings (s): {shown}"))
