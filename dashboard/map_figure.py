@@ -50,8 +50,8 @@ def hover_texts(rows: pd.DataFrame, word: str = "level", columns: list | None = 
     (map_data.metadata_columns: the run's own). `word`: what a grouping is called ("level",
     "view": the top cluster is then the first view's).
 
-    Made for every row of a map (165,000 at ML-20M size): each distinct name, verdict and
-    metadata value is escaped once, and the rows are read as arrays, not as tuples."""
+    Made for every row of a map (165,000 on the largest data measured): each distinct name,
+    verdict and metadata value is escaped once, and the rows are read as arrays, not tuples."""
     top_of = "top cluster" if word == "level" else f"top cluster of {word} 1"
     extra = [c for c in columns or () if c in rows.columns]
     escaped: dict = {}  # a value -> its escaped text, or None where it shows nothing

@@ -215,7 +215,7 @@ def prediction(key: Key, user: int, item: int) -> float:
 @st.cache_data(max_entries=32, show_spinner=False)
 def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
     """hmf_core.interpret.naming's name of every level-`level` cluster of `side`: read from
-    the names the maps job saved (loads.map_labels), else computed (1.3 s at ML-20M size)."""
+    the names the maps job saved (loads.map_labels), else computed (1.3 s at 165,000 objects)."""
     if level < 1 or level > level_counts(key)[side]:
         return {}
     saved = loads.map_labels(key, "map_names")
