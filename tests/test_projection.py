@@ -208,6 +208,38 @@ def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
         run.map_labels("map_pca", projection.LABELS_VERSION)
 
 
+def test_the_maps_are_written_when_the_labels_cannot_be(tmp_path, monkeypatch):
+    """Saving the names is a cache: if it fails, the maps are still written, maps.json says
+    why, and the pages find no saved labels (so they compute them, as before)."""
+    from hmf_core.runs import maps
+
+    write_tiny_ratings(tmp_path)
+    settings = TrainSettings(
+        data=str(tmp_path / "ratings.csv"),
+        items=str(tmp_path / "items.csv"),
+        user_clusters=[3],
+        item_clusters=[2],
+        dim=4,
+        max_epochs=1,
+        projection=False,
+        split="random",
+        threads=1,
+    )
+    train_run(settings, tmp_path / "run")
+
+    def broken(*args):
+        raise RuntimeError("no names today")
+
+    monkeypatch.setattr(maps, "map_names", broken)
+    timings = save_projections(tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert run.maps_ready() == ["pca", "umap"]
+    assert timings["labels_error"] == "RuntimeError: no names today"
+    assert "labels_version" not in timings
+    assert run.map_labels("map_names", projection.LABELS_VERSION) is None
+    assert run.map_labels("map_metadata", projection.LABELS_VERSION) is None
+
+
 def test_small_maps_fit_every_row():
     table, _ = projection.embedding_table(make_model(), None, None)
     np.testing.assert_array_equal(projection.umap_sample(table, size=len(table)), range(len(table)))

@@ -30,7 +30,9 @@ def _write_map(run: RunDir, method: str, frame: pd.DataFrame) -> None:
 def save_projections(run_dir: str | Path, seed: int = 0, report: Report | None = None) -> dict:
     """Compute and write the PCA map, the map's names and metadata values, then the UMAP map,
     then maps.json: the timings, `map_sample`'s fields (how many rows UMAP was fitted on, of how
-    many) and the labels' version (projection.LABELS_VERSION). Returns maps.json.
+    many) and the labels' version (projection.LABELS_VERSION), or why they could not be saved
+    (`labels_error`: the maps are written all the same, and the pages compute the labels).
+    Returns maps.json.
     `report(fraction, text)` hears each part (hmf_core.common.progress)."""
     report = report or silent
     report(0.0, "computing the maps: PCA")
@@ -43,8 +45,12 @@ def save_projections(run_dir: str | Path, seed: int = 0, report: Report | None =
     timings["pca_s"] = round(time.perf_counter() - started, 3)
     report(0.03, "computing the maps: cluster names")
     started = time.perf_counter()
-    run.write_table("map_names", map_names(model, users, items))
-    run.write_table("map_metadata", map_metadata(model, users, items))
+    labels = {"labels_version": LABELS_VERSION}
+    try:
+        run.write_table("map_names", map_names(model, users, items))
+        run.write_table("map_metadata", map_metadata(model, users, items))
+    except Exception as exc:  # a cache the pages can do without: they compute them instead
+        labels = {"labels_error": f"{type(exc).__name__}: {exc}"}
     timings["labels_s"] = round(time.perf_counter() - started, 3)
     report(0.05, "computing the maps: importing UMAP")
     started = time.perf_counter()
@@ -55,7 +61,7 @@ def save_projections(run_dir: str | Path, seed: int = 0, report: Report | None =
     umap_frame = umap_map(model, users, items, seed=seed)
     _write_map(run, "umap", umap_frame)
     timings["umap_s"] = round(time.perf_counter() - started, 3)
-    summary = {**timings, **map_sample(umap_frame), "labels_version": LABELS_VERSION}
+    summary = {**timings, **map_sample(umap_frame), **labels}
     run.write("maps", summary)
     report(1.0, "computing the maps: written")
     return summary
