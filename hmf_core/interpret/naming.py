@@ -220,15 +220,12 @@ def cluster_names(
 
 
 def _named(probabilities: np.ndarray, names: dict[int, str]) -> pd.DataFrame:
-    """cluster, name and size (soft, as cluster_names sums it) of one level's clusters."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)  # (M, k)
+    """cluster, name and size (soft, as cluster_names sums it: in float64) of one level's
+    clusters, a column at a time (no float64 copy of the whole (M, k) table)."""
     clusters = range(probabilities.shape[1])
+    sizes = [float(np.asarray(probabilities[:, c], dtype=np.float64).sum()) for c in clusters]
     return pd.DataFrame(
-        {
-            "cluster": list(clusters),
-            "name": [names[cluster] for cluster in clusters],
-            "size": [float(probabilities[:, cluster].sum()) for cluster in clusters],
-        }
+        {"cluster": list(clusters), "name": [names[c] for c in clusters], "size": sizes}
     )
 
 
