@@ -192,7 +192,7 @@ PUBLIC = {
     "size_text": "runs.limits",
     "changed_settings": "runs.compare",
     "cluster_agreement": "runs.compare",
-    "stability_job": "runs.stability:job_progress",
+    "stability_job": "runs.manager",
     "compare_curves": "runs.compare",
     "compare_table": "runs.compare",
     "run_labels": "runs.compare",

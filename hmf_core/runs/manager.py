@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hmf_core.common.errors import RunError
-from hmf_core.common.files import DamagedFile, diverged_fields
+from hmf_core.common.files import DamagedFile, diverged_fields, read_json
 from hmf_core.common.places import runs_root
 from hmf_core.common.progress import QUALITY_STEP
 from hmf_core.runs.limits import RunLimits, check_disk, take_ticket
@@ -112,6 +112,16 @@ def start_maps(run: RunDir) -> None:
 
 
 BUSY_JOBS = ("maps", "stability")
+
+
+def stability_job(run: RunDir) -> dict:
+    """The background stability job's stability_progress.json ({} when none ran); a damaged one
+    reads as {"state": "failed", "error": ...}. Here, not in runs.stability, which imports
+    Lightning: the Metrics page reads it on every visit (a first visit paid 2.8 s of imports)."""
+    try:
+        return read_json(run.file("stability_progress"), "measure the stability again")
+    except DamagedFile as damage:
+        return {"state": "failed", "error": str(damage)}
 
 
 def start_stability(run: RunDir, seeds: int = 3) -> None:

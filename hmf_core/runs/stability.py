@@ -26,7 +26,6 @@ from pathlib import Path
 from pytorch_lightning.callbacks import Callback
 
 from hmf_core.common.errors import RunError
-from hmf_core.common.files import DamagedFile, read_json
 from hmf_core.common.progress import Report, silent
 from hmf_core.interpret.stability import (
     REAPPEAR_JACCARD,
@@ -148,15 +147,6 @@ class JobProgress(Callback):
         seed_start = int(self.fraction * self.seeds + 1e-9) / self.seeds
         self.fraction = min(1.0, seed_start + done / self.seeds)
         self.write(epoch=trainer.current_epoch + 1, epochs=epochs)
-
-
-def job_progress(run: RunDir) -> dict:
-    """The background job's stability_progress.json ({} when none ran); a damaged one reads as
-    {"state": "failed", "error": ...}."""
-    try:
-        return read_json(run.file("stability_progress"), "measure the stability again")
-    except DamagedFile as damage:
-        return {"state": "failed", "error": str(damage)}
 
 
 def main(argv: list[str]) -> int:
