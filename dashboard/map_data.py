@@ -21,23 +21,25 @@ LAYOUTS = {
 
 
 def names(key: Key) -> pd.DataFrame:
-    """projection.map_names: every cluster's name, every object's top cluster name (as the
-    maps job saved them, else computed)."""
-    saved = loads.map_labels(key, "map_names")
-    return saved if saved is not None else _computed(key, "map_names")
+    """projection.map_names: every cluster's name, every object's top cluster name."""
+    return _labels(key, "map_names")
 
 
 def metadata(key: Key) -> pd.DataFrame:
-    """projection.map_metadata: every user's and item's categorical metadata values (as the
-    maps job saved them, else computed)."""
-    saved = loads.map_labels(key, "map_metadata")
-    return saved if saved is not None else _computed(key, "map_metadata")
+    """projection.map_metadata: every user's and item's categorical metadata values."""
+    return _labels(key, "map_metadata")
+
+
+def _labels(key: Key, name: str) -> pd.DataFrame:
+    """A label table as the maps job saved it (loads.map_labels), else computed (cached)."""
+    saved = loads.map_labels(key, name)
+    return saved if saved is not None else _computed(key, name)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _computed(key: Key, name: str) -> pd.DataFrame:
     run = RunDir(key[0])
-    compute = hmf_core.map_names if name == "map_names" else hmf_core.map_metadata
+    compute = {"map_names": hmf_core.map_names, "map_metadata": hmf_core.map_metadata}[name]
     return compute(loads.load_model(*key), loads.table(run, "users"), loads.table(run, "items"))
 
 

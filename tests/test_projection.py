@@ -151,12 +151,13 @@ def write_tiny_ratings(folder, n_users=12, n_items=10, seed=0):
     ).to_csv(folder / "users.csv", index=False)
 
 
-def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
-    write_tiny_ratings(tmp_path)
+def tiny_run(folder) -> RunDir:
+    """folder/run: two epochs on the tiny ratings with user and item metadata, no maps yet."""
+    write_tiny_ratings(folder)
     settings = TrainSettings(
-        data=str(tmp_path / "ratings.csv"),
-        items=str(tmp_path / "items.csv"),
-        users=str(tmp_path / "users.csv"),
+        data=str(folder / "ratings.csv"),
+        items=str(folder / "items.csv"),
+        users=str(folder / "users.csv"),
         user_clusters=[3],
         item_clusters=[2],
         user_depth=2,
@@ -166,9 +167,13 @@ def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
         split="random",
         threads=1,
     )
-    run_dir = tmp_path / "run"
-    train_run(settings, run_dir)
-    run = RunDir(run_dir)
+    train_run(settings, folder / "run")
+    return RunDir(folder / "run")
+
+
+def test_save_projections_writes_both_maps_and_the_run_reads_them(tmp_path):
+    run = tiny_run(tmp_path)
+    run_dir = run.path
     assert run.map("pca") is None and run.maps_ready() == []
     timings = save_projections(run_dir)
     assert {"pca_s", "umap_s", "umap_import_s"} <= set(timings)
@@ -213,26 +218,13 @@ def test_the_maps_are_written_when_the_labels_cannot_be(tmp_path, monkeypatch):
     why, and the pages find no saved labels (so they compute them, as before)."""
     from hmf_core.runs import maps
 
-    write_tiny_ratings(tmp_path)
-    settings = TrainSettings(
-        data=str(tmp_path / "ratings.csv"),
-        items=str(tmp_path / "items.csv"),
-        user_clusters=[3],
-        item_clusters=[2],
-        dim=4,
-        max_epochs=1,
-        projection=False,
-        split="random",
-        threads=1,
-    )
-    train_run(settings, tmp_path / "run")
+    run = tiny_run(tmp_path)
 
     def broken(*args):
         raise RuntimeError("no names today")
 
     monkeypatch.setattr(maps, "map_names", broken)
-    timings = save_projections(tmp_path / "run")
-    run = RunDir(tmp_path / "run")
+    timings = save_projections(run.path)
     assert run.maps_ready() == ["pca", "umap"]
     assert timings["labels_error"] == "RuntimeError: no names today"
     assert "labels_version" not in timings

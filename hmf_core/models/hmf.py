@@ -182,7 +182,8 @@ class DotProductScores(nn.Module):
     """What HMF and MFDMC (models/mfdmc.py) score alike: <user vector, item vector> plus the
     optional global, user and item biases (our extension). A subclass sets `config` (with
     n_users, n_items, use_bias, global_mean), then the `users` and `items` modules (index (B,)
-    -> vectors (B, d), with sparse_gradients / before_lookup), then calls add_biases."""
+    -> vectors (B, d), with sparse_gradients / before_lookup), then calls add_biases; it also
+    defines object_vectors(side) (every object's vector: ClusterModel's), which score_all reads."""
 
     def add_biases(self, config) -> None:
         if config.use_bias:
@@ -220,8 +221,7 @@ class DotProductScores(nn.Module):
     @torch.no_grad()
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item for some users: (B,) -> (B, N)."""
-        items = torch.arange(self.config.n_items, device=users.device)
-        item_vectors = self.items(items)  # (N, d)
+        item_vectors = self.object_vectors("item")  # (N, d): every item, no row lookup
         scores = self.users(users) @ item_vectors.T  # (B, N)
         if self.config.use_bias:
             scores = scores + self.global_bias + self.user_bias[users, None] + self.item_bias
