@@ -69,7 +69,10 @@ def _cluster_table(
     meta = _table(key, f"{side}s")
     stored = RunDir(key[0]).stability() if stamp else {}
     stored = None if not stored or "error" in stored else stored
-    return hmf_core.cluster_table(_model(key), side, level, meta, top, attribute, stored)
+    saved = loads.map_labels(key, "map_names") is not None  # else worked out by cluster_table
+    names = cluster_names(key, side, level) if saved else None
+    model = _model(key)
+    return hmf_core.cluster_table(model, side, level, meta, top, attribute, stored, names)
 
 
 def cluster_stability(key: Key, side: str, level: int) -> pd.DataFrame | None:

@@ -180,10 +180,11 @@ def curve_row(run: RunDir, task: str, key_prefix: str, mf: bool = False) -> bool
 
 
 def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str, index=False) -> None:
-    """A download button for a table as CSV."""
+    """A download button for a table as CSV, written when the button is clicked (Streamlit's
+    deferred download: a page with a 138,000-row table no longer writes it on every run)."""
     st.download_button(
         label,
-        frame.to_csv(index=index).encode(),
+        lambda: frame.to_csv(index=index).encode(),
         file_name=file_name,
         mime="text/csv",
         key=key,

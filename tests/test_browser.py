@@ -13,6 +13,7 @@ import json
 import re
 import time
 
+import pandas as pd
 import pytest
 from conftest import hmf_cli, shared_file
 
@@ -191,6 +192,15 @@ def test_the_journey_in_a_real_browser(browser_page):
     probabilities = [float(row[0]) for row in table_rows(table)]  # probability comes first
     assert probabilities == sorted(probabilities, reverse=True)
     shot("membership-of-the-cluster")
+    # All of them as CSV, written when the button is clicked (a deferred download): the rows
+    # the table shows first, then the rest.
+    with page.expect_download() as download:
+        page.locator(".st-key-members_download button").click()
+    members = pd.read_csv(download.value.path())
+    assert len(members) >= len(probabilities) > 0
+    assert members["probability"].is_monotonic_decreasing
+    shown = members["probability"].head(len(probabilities)).round(4).tolist()
+    assert shown == pytest.approx(probabilities, abs=1e-4)
 
     # 7. A broken rating file: a plain error naming file and line; the app keeps working.
     open_page(page, "Data")

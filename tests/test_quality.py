@@ -173,10 +173,13 @@ def test_kmeans_is_seeded_and_finds_separated_blobs():
 
 
 def test_many_objects_use_minibatch_kmeans(monkeypatch):
+    import sklearn.cluster
+
     import hmf_core.interpret.quality as quality
 
     monkeypatch.setattr(quality, "MINIBATCH_ABOVE", 50)
-    monkeypatch.setattr(quality, "KMeans", None)  # would fail if the full k-means ran
+    # kmeans_labels imports k-means where it runs: would fail if the full k-means ran
+    monkeypatch.setattr(sklearn.cluster, "KMeans", None)
     truth = np.repeat(np.arange(3), 40)
     points = np.eye(3)[truth] * 10 + np.random.default_rng(1).normal(0, 0.1, (120, 3))
     assert adjusted_rand_score(truth, quality.kmeans_labels(points, 3, seed=0)) == 1.0

@@ -32,7 +32,6 @@ from hmf_core import (
     confine,
     coverage_message,
     data_folders,
-    detect_types,
     earlier_uploads,
     max_file_bytes,
     max_rows,
@@ -549,7 +548,7 @@ def _column_types(dataset: Dataset) -> None:
             "trained on this data use it. " + TYPE_HELP + "."
         )
         frame = meta.reset_index()
-        detected = detect_types(frame)  # once: both override sets below start from it
+        detected = loads.dataset_column_types(dataset, kind)  # both override sets start here
         types, _ = apply_overrides(frame, chosen.get(kind), detected)
         edited = st.data_editor(
             column_type_table(frame, types),

@@ -44,6 +44,8 @@ or {"error": "..."} when computing it failed after training.
 `model_quality(model, seed, ...)` computes everything from models, without files
 (hmf_core.runs.quality_files.run_quality reads a run and writes its quality.json);
 `quality_tables` turns the dict into DataFrames for display. The other functions are pure.
+sklearn is imported in the functions that compute with it: the app's pages import this module
+to read quality.json, and importing sklearn took about 1 s of a page's first visit.
 """
 
 from __future__ import annotations
@@ -53,16 +55,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import (
-    adjusted_mutual_info_score,
-    adjusted_rand_score,
-    normalized_mutual_info_score,
-)
-from sklearn.metrics.cluster import contingency_matrix
 
 from hmf_core.common.errors import RunError
 from hmf_core.data.columns import categorical_columns, planted_columns
+from hmf_core.interpret.stability import adjusted_rand
 from hmf_core.models.interface import ClusterModel, grouping_word, n_objects
 
 VERSION = 1
@@ -116,12 +112,16 @@ def movement(trained_logits: np.ndarray, initial_logits: np.ndarray) -> dict:
 
 def purity(clusters: np.ndarray, classes: np.ndarray) -> float:
     """Share of samples whose class is the most frequent class of their cluster."""
+    from sklearn.metrics.cluster import contingency_matrix
+
     table = contingency_matrix(classes, clusters, sparse=True)  # (classes, clusters)
     return float(table.max(axis=0).sum() / len(clusters))
 
 
 def agreement_scores(clusters: np.ndarray, classes: np.ndarray) -> dict:
     """Purity, NMI and adjusted mutual information of a clustering against class labels."""
+    from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
+
     return {
         "purity": purity(clusters, classes),
         "nmi": float(normalized_mutual_info_score(classes, clusters)),
@@ -145,6 +145,8 @@ def random_agreement(
 
 def kmeans_labels(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Seeded k-means (MiniBatchKMeans above MINIBATCH_ABOVE objects): labels (M,)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
     embeddings = np.asarray(embeddings, dtype=np.float64)  # (M, d)
     k = max(1, min(int(k), len(embeddings)))
     kind = MiniBatchKMeans if len(embeddings) > MINIBATCH_ABOVE else KMeans
@@ -289,7 +291,7 @@ def _planted_records(
             if method == "random":
                 ari = np.mean(
                     [
-                        adjusted_rand_score(labels, rng.permutation(assignments[level]))
+                        adjusted_rand(labels, rng.permutation(assignments[level]))
                         for _ in range(RANDOM_REPEATS)
                     ]
                 )
@@ -297,7 +299,7 @@ def _planted_records(
                 clusters = clustering(method, level)
                 if clusters is None:
                     continue
-                ari = adjusted_rand_score(labels, clusters)
+                ari = adjusted_rand(labels, clusters)
             record = {"level": level, "column": name, "method": method, "ari": float(ari)}
             records.append(record)
     return records

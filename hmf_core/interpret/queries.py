@@ -217,6 +217,7 @@ def cluster_table(
     top: int = 3,
     attribute: str | None = None,
     stability: dict | None = None,
+    names: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     """Table 4's columns that do not depend on the other side's cluster, for every
     level-`level` cluster of `side`: its name (hmf_core.interpret.naming: over-represented metadata
@@ -224,7 +225,8 @@ def cluster_table(
     members (their `attribute`, e.g. gender, when the metadata has it, else their labels).
     `stability`: the run's stored stability (its stability.json); when it covers this level, a
     "stability" column says whether each cluster reappears with other seeds
-    (hmf_core.interpret.stability)."""
+    (hmf_core.interpret.stability). `names`: cluster -> name as `cluster_names` gives them
+    (e.g. saved by the maps job), used when they cover every cluster; else worked out here."""
     found = level_grouping(model, side, level)
     n_objects = _n_objects(model, side)
     by_attribute = attribute is not None and meta is not None and attribute in meta.columns
@@ -238,11 +240,14 @@ def cluster_table(
     nearest = distances.topk(n_shown, dim=1, largest=False).indices  # (m, n_shown)
     top_members = membership.T.topk(n_shown, dim=1).indices  # (m, n_shown)
     rows = model_rows(meta, objects.shape[0], side)
-    names = cluster_names(_numpy(membership), rows["label"].astype(str), rows)["name"]
+    count = clusters.shape[0]
+    if names is None or sorted(names) != list(range(count)):
+        found_names = cluster_names(_numpy(membership), rows["label"].astype(str), rows)["name"]
+        names = dict(enumerate(found_names))
     table = pd.DataFrame(
         {
-            f"{side}_cluster": np.arange(clusters.shape[0]),
-            "name": names.to_numpy(),
+            f"{side}_cluster": np.arange(count),
+            "name": [names[cluster] for cluster in range(count)],
             "size": _numpy(membership.sum(0)),  # (m,)
             "nearest": [separator.join(texts[row]) for row in nearest.cpu().numpy()],
             "top_members": [separator.join(texts[row]) for row in top_members.cpu().numpy()],

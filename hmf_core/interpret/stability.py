@@ -29,8 +29,6 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score
 
 from hmf_core.models.interface import SIDES, ClusterModel
 
@@ -79,10 +77,21 @@ def jaccard_matrix(first: np.ndarray, second: np.ndarray, n_first: int, n_second
     return np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
 
 
+def adjusted_rand(first, second) -> float:
+    """sklearn's adjusted Rand index of two assignments. Imported here, not with this module:
+    the app's pages import it to read saved verdicts, and importing sklearn.metrics takes
+    about 1 s of a page's first visit."""
+    from sklearn.metrics import adjusted_rand_score
+
+    return float(adjusted_rand_score(first, second))
+
+
 def match_clusters(first: np.ndarray, second: np.ndarray, n_first: int, n_second: int):
     """Hungarian matching of `first`'s clusters to `second`'s on member overlap: (partner (n_first,)
     int64, -1 for a cluster left unmatched when `second` has fewer clusters; its Jaccard
     (n_first,))."""
+    from scipy.optimize import linear_sum_assignment  # here, as sklearn in `adjusted_rand`
+
     jaccard = jaccard_matrix(first, second, n_first, n_second)
     rows, columns = linear_sum_assignment(jaccard, maximize=True)
     partner = np.full(n_first, -1, np.int64)
@@ -109,7 +118,7 @@ def grouping_stability(
         sizes = ", ".join(str(len(a)) for a in assignments)
         raise ValueError(f"assignments cover different objects: {sizes} objects")
     pairs = [
-        {"runs": [a, b], "ari": float(adjusted_rand_score(assignments[a], assignments[b]))}
+        {"runs": [a, b], "ari": adjusted_rand(assignments[a], assignments[b])}
         for a, b in combinations(range(runs), 2)
     ]
     reference = assignments[0]
@@ -154,7 +163,7 @@ def best_partners(reference: np.ndarray, others: list[np.ndarray]) -> dict:
     """For parallel groupings (MFDMC's views, which no seed numbers alike): the grouping of
     another run whose top clusters agree most with `reference`'s. `others`: one run's
     assignments of each of its groupings. {"level": its number (from 1), "ari"}."""
-    aris = [float(adjusted_rand_score(reference, other)) for other in others]
+    aris = [adjusted_rand(reference, other) for other in others]
     best = int(np.argmax(aris))
     return {"level": best + 1, "ari": aris[best]}
 
@@ -272,7 +281,7 @@ def pair_agreement(first: dict[str, list[np.ndarray]], second: dict[str, list[np
                 sizes = f"{len(ours[number - 1])} vs {len(theirs[number - 1])}"
                 rows.append({**row, "note": f"different object counts ({sizes} {side}s)"})
             else:
-                ari = float(adjusted_rand_score(ours[number - 1], theirs[number - 1]))
+                ari = adjusted_rand(ours[number - 1], theirs[number - 1])
                 rows.append({**row, "ari": ari})
     return rows
 
@@ -313,7 +322,7 @@ def cross_agreement(
                 sizes = f"{len(levels[0])} vs {len(grouping)}"
                 rows.append({**row, "note": f"different object counts ({sizes} {side}s)"})
             else:
-                rows.append({**row, "ari": float(adjusted_rand_score(levels[0], grouping))})
+                rows.append({**row, "ari": adjusted_rand(levels[0], grouping)})
         for level in range(2, len(levels) + 1):
             which = ("first", "second")[levels_run]
             rows.append(
