@@ -194,8 +194,11 @@ def _coded(values: pd.Series, colours: dict) -> dict:
     }
 
 
-def _texts(rows: pd.DataFrame) -> list[str]:
-    return rows["hover"].tolist() if "hover" in rows.columns else hover_texts(rows)
+def _texts(rows: pd.DataFrame) -> np.ndarray:
+    """The rows' hover texts as one object array: plotly checks a list string by string (27-100
+    ms for 10,000 hovers), an array at once; the figure's JSON is the same."""
+    texts = rows["hover"] if "hover" in rows.columns else hover_texts(rows)
+    return np.asarray(texts, dtype=object)
 
 
 def _legend_entry(name: str, marker: dict, group: str) -> go.Scatter:

@@ -3,6 +3,7 @@ inner product, or for one item cluster every user cluster; and the whole matrix 
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -232,16 +233,15 @@ def _affinity_table(rows, other: str) -> None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _pair_names(
-    key, user_level: int, item_level: int, rows: list, columns: list
-) -> list[list[str]]:
+def _pair_names(key, user_level: int, item_level: int, rows: list, columns: list) -> np.ndarray:
     """Who meets whom in each heatmap cell, by name (text from files: escaped for plotly)."""
     user_names = queries.cluster_names(key, "user", user_level)
     item_names = queries.cluster_names(key, "item", item_level)
-    return [
+    pairs = [
         [f"{hover(user_names.get(r, ''))}<br>× {hover(item_names.get(c, ''))}" for c in columns]
         for r in rows
     ]
+    return np.array(pairs, dtype=object)  # plotly checks an array at once, a list cell by cell
 
 
 def heatmap_view(
