@@ -208,7 +208,7 @@ def labels(key: Key, side: str) -> dict[int, str]:
     """{model index: label} of a run's users or items, in its table's order: the options of
     a picker, built once rather than on every rerun."""
     table = _table(key, f"{side}s")
-    return dict(zip(table["index"].astype(int).tolist(), table["label"].astype(str)))
+    return dict(zip(table["index"].astype(int).tolist(), table["label"].astype(str).tolist()))
 
 
 def prediction(key: Key, user: int, item: int) -> float:

@@ -14,6 +14,7 @@ from hmf_core.interpret.naming import (
     cluster_names,
     drawn_tree,
     hierarchy_tree,
+    most_probable,
     over_representation,
     percent,
     value_lift,
@@ -214,7 +215,21 @@ def test_the_drawn_tree_leaves_out_folded_nodes_and_says_how_much_it_shows():
     assert shown == pytest.approx(leaf["size"] / len(membership))
 
 
-def test_level_one_clusters_hold_their_most_probable_members_which_fill_them():
+def test_themost_probable_members_are_a_stable_argsort_without_sorting_everything():
+    """The icicle's members: the same rows as a stable argsort of the whole column, ties (users
+    with the same vector share their probabilities) taken in row order, NaN never first."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        column = rng.choice([0.1, 0.2, 0.3, 0.5], size=int(rng.integers(1, 40)))  # many ties
+        column = column + rng.choice([0.0, 1e-3], size=len(column)) * rng.random(len(column))
+        count = int(rng.integers(1, 45))
+        expected = np.argsort(-column, kind="stable")[:count]
+        np.testing.assert_array_equal(most_probable(column, count), expected)
+    column = np.array([0.2, np.nan, 0.9, 0.9, 0.1])
+    np.testing.assert_array_equal(most_probable(column, 2), [2, 3])
+
+
+def test_level_one_clusters_hold_theirmost_probable_members_which_fill_them():
     """An icicle's leaf zoomed into was an empty box: each level-1 cluster now has its most
     probable members under it, sharing its size by their probabilities."""
     membership, metadata = planted_items()

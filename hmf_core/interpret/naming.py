@@ -293,6 +293,17 @@ def hierarchy_tree(
     return pd.DataFrame(rows)
 
 
+def most_probable(column: np.ndarray, count: int) -> np.ndarray:
+    """The positions of `column`'s `count` largest values, largest first, ties by position: what
+    a stable argsort of -column gives, without sorting all of it (12 clusters x 138,000 users
+    took 0.15 s)."""
+    if count >= len(column) or not np.isfinite(column).all():
+        return np.argsort(-column, kind="stable")[:count]
+    cutoff = np.partition(column, len(column) - count)[len(column) - count]  # count-th largest
+    candidates = np.flatnonzero(column >= cutoff)  # ascending: ties stay in position order
+    return candidates[np.argsort(-column[candidates], kind="stable")][:count]
+
+
 def _member_rows(
     membership: np.ndarray, labels, kept: dict[tuple[int, int], str], members: int
 ) -> list[dict]:
@@ -305,7 +316,7 @@ def _member_rows(
         if level != 1:
             continue
         column = np.asarray(membership[:, cluster], dtype=np.float64)  # (M,)
-        for obj in np.argsort(-column, kind="stable")[:members]:
+        for obj in most_probable(column, members):
             rows.append(
                 {
                     "id": f"{node}:member:{obj}",
