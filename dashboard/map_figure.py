@@ -194,11 +194,18 @@ def _coded(values: pd.Series, colours: dict) -> dict:
     }
 
 
-def _texts(rows: pd.DataFrame) -> np.ndarray:
+def _texts(rows: pd.DataFrame, words: tuple = ("level", None)) -> np.ndarray:
     """The rows' hover texts as one object array: plotly checks a list string by string (27-100
-    ms for 10,000 hovers), an array at once; the figure's JSON is the same."""
-    texts = rows["hover"] if "hover" in rows.columns else hover_texts(rows)
-    return np.asarray(texts, dtype=object)
+    ms for 10,000 hovers), an array at once; the figure's JSON is the same. A row with no
+    hover yet (map_data makes those a first draw shows) gets one here: `words`, the (word,
+    metadata columns) of `hover_texts`."""
+    if "hover" not in rows.columns:
+        return np.asarray(hover_texts(rows, *words), dtype=object)
+    texts = rows["hover"].to_numpy(dtype=object, copy=True)
+    missing = pd.isna(texts)
+    if missing.any():
+        texts[missing] = hover_texts(rows[missing], *words)
+    return texts
 
 
 def _legend_entry(name: str, marker: dict, group: str) -> go.Scatter:
@@ -226,6 +233,7 @@ def figure(
     highlight: pd.DataFrame | None = None,
     drawn: np.ndarray | None = None,
     colour_title: str | None = None,
+    words: tuple = ("level", None),
 ) -> go.Figure:
     """The map: a trace per kind (clusters as SVG, easy to click; objects as WebGL), coloured
     by `colour` (see `palette`); `focus`, a search hit, zoomed to and ringed; `selected` points
@@ -237,7 +245,8 @@ def figure(
     More than `hover_limit(visible)` points: every cluster and a stated sample of users and
     items (hmf_core.hover_rows) are drawn with hovers, and every user and item, sampled or
     not, as a grey density layer beneath them. `drawn`: `drawn_rows(visible, focus)`, when
-    the caller has it already."""
+    the caller has it already. `words`: (word, metadata columns) of the hovers made here, for
+    rows with none yet (`_texts`)."""
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
@@ -250,12 +259,12 @@ def figure(
     for kind in KINDS:
         rows = points[points["kind"] == kind]
         if not rows.empty:
-            figure.add_trace(_kind_trace(rows, kind, values, colours, dimmed=dimmed))
+            figure.add_trace(_kind_trace(rows, kind, values, colours, dimmed, words))
     if values is not None:
         for trace in _colour_legend(visible, values, colours, legend, folded):
             figure.add_trace(trace)
     if highlight is not None and not highlight.empty:
-        figure.add_trace(_members_trace(strongest(highlight)))
+        figure.add_trace(_members_trace(strongest(highlight), words))
     if selected is not None and not selected.empty:
         figure.add_trace(_selected_trace(selected))
     legend_entries = sum(1 for trace in figure.data if trace.showlegend)
@@ -269,9 +278,10 @@ def figure(
 def hover_limit(rows: pd.DataFrame) -> int:
     """Points a figure draws with a hover: HOVER_POINTS, fewer where the hover texts are long
     (at most HOVER_BYTES characters of them, so the figure stays a few MB)."""
-    if "hover" not in rows.columns or rows.empty:
+    known = rows["hover"].dropna() if "hover" in rows.columns else ()
+    if not len(known):  # lengths from the rows with a hover text (map_data: a sample at least)
         return HOVER_POINTS
-    mean = max(float(rows["hover"].str.len().mean()), 1.0)
+    mean = max(float(known.str.len().mean()), 1.0)
     return max(min(HOVER_POINTS, int(HOVER_BYTES / mean)), 1)
 
 
@@ -317,7 +327,7 @@ def _density_trace(objects: pd.DataFrame, *, dimmed: bool) -> go.Heatmap:
 
 
 def _kind_trace(
-    rows: pd.DataFrame, kind: str, values: pd.Series | None, colours: dict, *, dimmed: bool
+    rows: pd.DataFrame, kind: str, values: pd.Series | None, colours: dict, dimmed: bool, words
 ) -> go.Scatter | go.Scattergl:
     """One kind's points: coloured by kind (`values` None) or by their values' codes; clusters
     sized by their size."""
@@ -347,7 +357,7 @@ def _kind_trace(
             "opacity": 0.12 if dimmed else opacity,
             "line": {"width": 1 if is_cluster else 0, "color": "white"},
         },
-        hovertext=_texts(rows),
+        hovertext=_texts(rows, words),
         hoverinfo="text",
         customdata=_custom(rows),
         showlegend=values is None,
@@ -375,7 +385,7 @@ def _colour_legend(
     return traces
 
 
-def _members_trace(highlight: pd.DataFrame) -> go.Scattergl:
+def _members_trace(highlight: pd.DataFrame, words: tuple) -> go.Scattergl:
     """A cluster's members, sized and opaque by their probability, above the WebGL points."""
     strongest = max(float(highlight["probability"].max()), 1e-9)
     relative = (highlight["probability"] / strongest).clip(0, 1)
@@ -390,7 +400,7 @@ def _members_trace(highlight: pd.DataFrame) -> go.Scattergl:
             "opacity": (0.35 + 0.65 * relative).tolist(),
             "line": {"width": 0},
         },
-        hovertext=_texts(highlight),
+        hovertext=_texts(highlight, words),
         hoverinfo="text",
         customdata=_custom(highlight),
         showlegend=False,

@@ -96,6 +96,7 @@ def map_page() -> None:
             colour_title=None
             if word == "level" or colour != "top_cluster"
             else f"top cluster ({word} {top_level})",
+            words=(word, columns),
         )
         _chart(figure, visible, drawn, method)
     with right:
