@@ -198,9 +198,9 @@ def test_maps_names_and_quality_work_without_hmf(labelled):
     assert all(r["mean_max"] == 1.0 for r in quality["sharpness"])
 
 
-def test_a_read_only_model_computes_each_side_s_groupings_once():
-    """hmf_core.read_only (the dashboard's loaded models): the same groupings as the model's
-    own, computed once per side, and every query answers as before."""
+def test_a_read_only_model_computes_each_side_s_groupings_and_vectors_once():
+    """hmf_core.read_only (the dashboard's loaded models): the same groupings and object vectors
+    as the model's own, computed once per side, and every query answers as before."""
     import hmf_core
     from hmf_core.interpret import projection
 
@@ -214,6 +214,9 @@ def test_a_read_only_model_computes_each_side_s_groupings_once():
         for mine, theirs in zip(first, fresh.groupings(side), strict=True):
             assert torch.equal(mine.membership, theirs.membership)
             assert torch.equal(mine.cluster_vectors, theirs.cluster_vectors)
+        vectors = kept.object_vectors(side)
+        assert kept.object_vectors(side) is vectors  # kept
+        assert torch.equal(vectors, fresh.object_vectors(side)) and not vectors.requires_grad
     assert not kept.training
     assert type(kept).groupings is original  # the class is unchanged
     for side, level, cluster in (("user", 1, 2), ("user", 2, 0), ("item", 1, 4)):
@@ -221,5 +224,10 @@ def test_a_read_only_model_computes_each_side_s_groupings_once():
             projection.cluster_highlight(kept, side, level, cluster),
             projection.cluster_highlight(fresh, side, level, cluster),
         )
+    pd.testing.assert_frame_equal(
+        hmf_core.explain_pair(kept, 7, 11), hmf_core.explain_pair(fresh, 7, 11)
+    )
     with pytest.raises(ValueError, match="side"):
         kept.groupings("users")
+    with pytest.raises(ValueError, match="side"):
+        kept.object_vectors("users")
