@@ -77,7 +77,7 @@ def first_hovers(frame: pd.DataFrame, word: str, columns: list) -> np.ndarray:
     """Hover texts of the rows a first draw of the whole map shows (every row up to
     HOVER_POINTS; else every cluster and map_figure.drawn_rows' sample, the lengths that sample
     is sized by taken from a smaller one), None for the rest, which map_figure makes when it
-    draws them: 0.53 s for all 164,794 rows of an ML-20M-size map."""
+    draws them: 0.53 s for all 164,794 rows of the largest map measured."""
     hovers = np.full(len(frame), None, dtype=object)
     chosen = np.ones(len(frame), dtype=bool)
     if len(frame) > HOVER_POINTS:
