@@ -165,12 +165,9 @@ def coloured_by(key: Key, layout: str, method: str, stamp: tuple, level: int) ->
     """A layout's drawn frame with its top_cluster column for grouping `level` (a view) in
     place of grouping 1's (projection.top_clusters_at)."""
     frame = _drawn(key, layout, method, stamp)
-    missing = frame["hover"].isna().to_numpy()
-    if missing.any():  # made now, from grouping 1's top cluster: the column replaced below
-        hovers = frame["hover"].to_numpy(dtype=object, copy=True)
-        word, columns = queries.grouping_word(key), metadata_columns(key)
-        hovers[missing] = map_figure.hover_texts(frame[missing], word, columns)
-        frame = frame.assign(hover=hovers)
+    # every hover made now, from grouping 1's top cluster: the column replaced below
+    words = (queries.grouping_word(key), metadata_columns(key))
+    frame = frame.assign(hover=map_figure.texts(frame, words))
     return frame.assign(top_cluster=hmf_core.top_clusters_at(loads.load_model(*key), frame, level))
 
 

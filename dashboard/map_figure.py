@@ -194,18 +194,18 @@ def _coded(values: pd.Series, colours: dict) -> dict:
     }
 
 
-def _texts(rows: pd.DataFrame, words: tuple = ("level", None)) -> np.ndarray:
+def texts(rows: pd.DataFrame, words: tuple = ("level", None)) -> np.ndarray:
     """The rows' hover texts as one object array: plotly checks a list string by string (27-100
     ms for 10,000 hovers), an array at once; the figure's JSON is the same. A row with no
     hover yet (map_data makes those a first draw shows) gets one here: `words`, the (word,
     metadata columns) of `hover_texts`."""
     if "hover" not in rows.columns:
         return np.asarray(hover_texts(rows, *words), dtype=object)
-    texts = rows["hover"].to_numpy(dtype=object, copy=True)
-    missing = pd.isna(texts)
+    found = rows["hover"].to_numpy(dtype=object, copy=True)
+    missing = pd.isna(found)
     if missing.any():
-        texts[missing] = hover_texts(rows[missing], *words)
-    return texts
+        found[missing] = hover_texts(rows[missing], *words)
+    return found
 
 
 def _legend_entry(name: str, marker: dict, group: str) -> go.Scatter:
@@ -246,7 +246,7 @@ def figure(
     items (hmf_core.hover_rows) are drawn with hovers, and every user and item, sampled or
     not, as a grey density layer beneath them. `drawn`: `drawn_rows(visible, focus)`, when
     the caller has it already. `words`: (word, metadata columns) of the hovers made here, for
-    rows with none yet (`_texts`)."""
+    rows with none yet (`texts`)."""
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
@@ -357,7 +357,7 @@ def _kind_trace(
             "opacity": 0.12 if dimmed else opacity,
             "line": {"width": 1 if is_cluster else 0, "color": "white"},
         },
-        hovertext=_texts(rows, words),
+        hovertext=texts(rows, words),
         hoverinfo="text",
         customdata=_custom(rows),
         showlegend=values is None,
@@ -400,7 +400,7 @@ def _members_trace(highlight: pd.DataFrame, words: tuple) -> go.Scattergl:
             "opacity": (0.35 + 0.65 * relative).tolist(),
             "line": {"width": 0},
         },
-        hovertext=_texts(highlight, words),
+        hovertext=texts(highlight, words),
         hoverinfo="text",
         customdata=_custom(highlight),
         showlegend=False,

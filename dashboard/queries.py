@@ -69,10 +69,9 @@ def _cluster_table(
     meta = _table(key, f"{side}s")
     stored = RunDir(key[0]).stability() if stamp else {}
     stored = None if not stored or "error" in stored else stored
-    saved = loads.map_labels(key, "map_names") is not None  # else worked out by cluster_table
-    names = cluster_names(key, side, level) if saved else None
-    model = _model(key)
-    return hmf_core.cluster_table(model, side, level, meta, top, attribute, stored, names)
+    saved = saved_names(key, side, [level])
+    names = saved[0] if saved else None  # None: cluster_table works them out
+    return hmf_core.cluster_table(_model(key), side, level, meta, top, attribute, stored, names)
 
 
 def cluster_stability(key: Key, side: str, level: int) -> pd.DataFrame | None:
@@ -230,6 +229,15 @@ def cluster_names(key: Key, side: str, level: int) -> dict[int, str]:
     return dict(zip(names["cluster"], names["name"]))
 
 
+def saved_names(key: Key, side: str, levels) -> list[dict[int, str]] | None:
+    """cluster_names of these groupings where the maps job saved names; None where it saved
+    none: the hmf_core function the caller passes them to then works them out itself, once,
+    for what it shows."""
+    if loads.map_labels(key, "map_names") is None:
+        return None
+    return [cluster_names(key, side, level) for level in levels]
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def explanation_views(key: Key, user: int, item: int, user_level: int, item_level: int, top: int):
     """One prediction by user cluster, by item cluster and by top pairs (interpret.explanation),
@@ -247,9 +255,7 @@ def explanation_views(key: Key, user: int, item: int, user_level: int, item_leve
 def hierarchy_tree(key: Key, side: str, top: int, members: int = 0) -> pd.DataFrame:
     """interpret.naming's tree of a side's named clusters, every level, for an icicle chart;
     `members`: each level-1 cluster's most probable members under it."""
-    names = None  # worked out by cluster_tree, for the groupings it draws only
-    if loads.map_labels(key, "map_names") is not None:  # read, as cluster_names reads them
-        names = [cluster_names(key, side, level) for level in range(1, level_counts(key)[side] + 1)]
+    names = saved_names(key, side, range(1, level_counts(key)[side] + 1))
     model, meta = _model(key), _table(key, f"{side}s")
     return hmf_core.cluster_tree(model, side, meta, top, members, names)
 
