@@ -3,6 +3,7 @@ and `hmf-explorer` run from another folder, with nothing of the clone on the pat
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import signal
@@ -191,3 +192,35 @@ def test_the_apps_settings_become_streamlit_flags(tmp_path):
     # the project's own file: every setting of it is one flag
     project = config_flags(REPO / ".streamlit" / "config.toml")
     assert "--server.maxUploadSize=1024" in project and "--runner.postScriptGC=false" in project
+
+
+def test_no_page_relies_on_magic():
+    """The app runs with Streamlit's magic off (.streamlit/config.toml: runner.magicEnabled):
+    a bare expression in a page (a value, a string past the docstring), which magic would
+    write, would show nothing."""
+    project = config_flags(REPO / ".streamlit" / "config.toml")
+    assert "--runner.magicEnabled=false" in project
+    pages = [REPO / "dashboard" / "app.py", *sorted((REPO / "dashboard" / "views").glob("*.py"))]
+    assert len(pages) > 5
+    bare = []
+    for page in pages:
+        tree = ast.parse(page.read_text())
+        statements = [
+            (parent, position, node)
+            for parent in ast.walk(tree)
+            for field in ("body", "orelse", "finalbody")
+            if isinstance(getattr(parent, field, None), list)  # a lambda's body is one expression
+            for position, node in enumerate(getattr(parent, field))
+        ]
+        for parent, position, node in statements:
+            if not isinstance(node, ast.Expr) or isinstance(node.value, ast.Call):
+                continue  # magic never writes a call's value either
+            docstring = (
+                position == 0
+                and isinstance(parent, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef))
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            )
+            if not docstring:
+                bare.append(f"{page.name}:{node.lineno}")
+    assert bare == [], f"bare expressions that magic would have written: {bare}"
