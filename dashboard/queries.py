@@ -262,8 +262,10 @@ def hierarchy_tree(key: Key, side: str, top: int, members: int = 0) -> pd.DataFr
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def embedding_table(key: Key) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every user, item and cluster with its embedding (projection.embedding_table)."""
-    return hmf_core.embedding_table(_model(key), _table(key, "users"), _table(key, "items"))
+    """Every user, item and cluster with its embedding and label (projection.embedding_table,
+    without the metadata columns: its readers show labels, and the map joins the saved ones)."""
+    model, users, items = _model(key), _table(key, "users"), _table(key, "items")
+    return hmf_core.embedding_table(model, users, items, metadata=False)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

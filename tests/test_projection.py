@@ -95,6 +95,19 @@ def test_embedding_table_has_every_object_and_every_cluster():
     )
 
 
+def test_embedding_table_can_leave_the_metadata_columns_out():
+    """metadata=False (the dashboard's nearest points and vector ties): the same rows, labels
+    and vectors, without the metadata columns."""
+    model = make_model()
+    users, items = metadata()
+    full, full_vectors = projection.embedding_table(model, users, items)
+    lean, lean_vectors = projection.embedding_table(model, users, items, metadata=False)
+    assert list(lean.columns) == ["kind", "level", "index", "label", "size", "top_cluster"]
+    pd.testing.assert_frame_equal(lean, full[list(lean.columns)])
+    np.testing.assert_array_equal(lean_vectors, full_vectors)
+    assert list(lean.loc[lean["kind"] == "user", "label"]) == list(users["label"])
+
+
 def test_embedding_table_without_metadata_or_clusters():
     model = make_model(user_clusters=(), item_clusters=(3,))
     table, vectors = projection.embedding_table(model, None, None)

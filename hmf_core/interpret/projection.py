@@ -47,10 +47,13 @@ def parse_point_kind(kind: str) -> tuple[str, bool]:
     raise ValueError(f"a map point's kind must be one of {POINT_KINDS}, got {kind!r}")
 
 
-def _labels(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
-    """`label` and the side's metadata columns, one row per model row 0..n_objects-1."""
+def _labels(
+    meta: pd.DataFrame | None, n_objects: int, side: str, metadata: bool = True
+) -> pd.DataFrame:
+    """`label` and (`metadata`) the side's metadata columns, one row per model row
+    0..n_objects-1."""
     rows = model_rows(meta, n_objects, side).reset_index(drop=True)
-    values = _values(rows, n_objects) if meta is not None else None
+    values = _values(rows, n_objects) if meta is not None and metadata else None
     return rows[["label"]] if values is None else rows[["label"]].join(values)
 
 
@@ -97,7 +100,7 @@ def map_metadata(
     return pd.concat(frames, ignore_index=True)
 
 
-def _side_rows(model: ClusterModel, side: str, meta: pd.DataFrame | None):
+def _side_rows(model: ClusterModel, side: str, meta: pd.DataFrame | None, metadata: bool):
     """(frame, vectors) for one side: its objects (level 0), then its clusters level by level
     (grouping by grouping)."""
     groupings = model.groupings(side)
@@ -117,7 +120,7 @@ def _side_rows(model: ClusterModel, side: str, meta: pd.DataFrame | None):
                 "size": 1.0,
                 "top_cluster": top_cluster,
             }
-        ).join(_labels(meta, n_objects, side))
+        ).join(_labels(meta, n_objects, side, metadata))
     ]
     vectors = [objects]
     for level, found in enumerate(groupings, start=1):
@@ -141,16 +144,21 @@ def _side_rows(model: ClusterModel, side: str, meta: pd.DataFrame | None):
 
 @torch.no_grad()
 def embedding_table(
-    model: ClusterModel, users: pd.DataFrame | None, items: pd.DataFrame | None
+    model: ClusterModel,
+    users: pd.DataFrame | None,
+    items: pd.DataFrame | None,
+    metadata: bool = True,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Every user, item, user cluster and item cluster of every level: a frame and (rows, d).
 
     Columns: kind, level, index, label, size (1 for objects, cluster size for clusters),
     top_cluster (argmax level-1 cluster for objects, itself for level-1 clusters, else -1), and
-    the metadata's categorical columns (metadata_values), whatever they are called.
+    (`metadata`) the metadata's categorical columns (metadata_values), whatever they are called:
+    0.22 s of 0.5 s at 138,000 users and 26,744 items, which a reader of the labels only (the
+    nearest points, the vector ties) need not wait for.
     """
-    user_frames, user_vectors = _side_rows(model, "user", users)
-    item_frames, item_vectors = _side_rows(model, "item", items)
+    user_frames, user_vectors = _side_rows(model, "user", users, metadata)
+    item_frames, item_vectors = _side_rows(model, "item", items, metadata)
     table = pd.concat(user_frames + item_frames, ignore_index=True)
     first = ["kind", "level", "index", "label", "size", "top_cluster"]
     table = table[first + [c for c in table.columns if c not in first]]
