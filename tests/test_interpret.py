@@ -329,7 +329,29 @@ def test_cluster_members_are_sorted_and_equal_the_collapsed_column(side, level):
     np.testing.assert_allclose(members["probability"], expected[members["index"]], rtol=1e-5)
     assert sorted(members["index"]) == list(range(len(meta)))
     assert (members["id"] - members["index"]).nunique() == 1  # metadata stayed on its row
-    assert len(interpret.cluster_members(model, side, level, 1, meta, top=2)) == 2
+    for top in (0, 2, 5, len(meta), len(meta) + 3):  # the head of the whole table, row for row
+        head = interpret.cluster_members(model, side, level, 1, meta, top=top)
+        pd.testing.assert_frame_equal(head, members.head(top).reset_index(drop=True))
+
+
+def test_cluster_members_top_keeps_ties_in_row_order_and_fills_missing_labels():
+    """Crisp clusters tie many members at one probability: top=k takes them in row order, as
+    the whole table's stable sort does; a row the metadata lacks reads "user <row>"."""
+    model = make_model(user_clusters=(3,), item_clusters=(2,))
+    with torch.no_grad():
+        logits = torch.full((7, 3), -30.0)
+        logits[[0, 2, 3, 5, 6], 1] = 30.0  # five users certain of cluster 1: a five-way tie
+        model.users.connections[0].copy_(logits)
+    meta = user_table(7).iloc[[0, 1, 2, 4, 5, 6]]  # user 3 has no metadata row
+    whole = interpret.cluster_members(model, "user", 1, 1, meta)
+    assert whole["index"].tolist()[:5] == [0, 2, 3, 5, 6]
+    assert whole.loc[whole["index"] == 3, "label"].item() == "user 3"
+    for top in (1, 3, 5, 6):
+        head = interpret.cluster_members(model, "user", 1, 1, meta, top=top)
+        # equal values; the whole table's id column is float (user 3's is missing), the head's
+        # stays int where none of its rows lacks one
+        expected = whole.head(top).reset_index(drop=True)
+        pd.testing.assert_frame_equal(head, expected, check_dtype=3 in expected["index"].values)
 
 
 def test_object_membership_sums_to_one_per_level():

@@ -31,6 +31,25 @@ def test_cosine_ignores_length_and_inner_product_does_not():
     assert inner["inner product"].tolist() == pytest.approx([5.0, 0.9])
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_nearest_equals_a_whole_stable_sort(seed):
+    """The k nearest are found without sorting every point: the same rows as a stable sort of
+    all of them, ties (points sharing a vector) in row order, whatever k."""
+    generator = np.random.default_rng(seed)
+    vectors = generator.integers(-2, 3, size=(60, 3)).astype(float)  # many exact ties
+    table = pd.DataFrame({"kind": generator.choice(["user", "item"], 60), "label": range(60)})
+    for measure in ("cosine", "inner product"):
+        for k in (0, 1, 7, 59, 80):
+            found = nearest(table, vectors, 5, measure, k=k, kinds=("item",))
+            scores = vectors @ vectors[5]
+            if measure == "cosine":
+                norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(vectors[5])
+                scores = np.divide(scores, norms, out=np.zeros(60), where=norms > 0)
+            rows = [r for r in range(60) if r != 5 and table["kind"][r] == "item"]
+            expected = [rows[p] for p in np.argsort(-scores[rows], kind="stable")[:k]]
+            assert found["label"].tolist() == expected
+
+
 def test_kinds_filter_and_errors():
     table, vectors = points()
     items = nearest(table, vectors, 0, "cosine", k=10, kinds=("item",))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hmf_core.interpret.naming import most_probable
 from hmf_core.interpret.projection import parse_point_kind
 from hmf_core.models.interface import ClusterModel
 
@@ -43,7 +44,7 @@ def nearest(
     if kinds is not None:
         candidates &= table["kind"].isin(kinds).to_numpy()
     chosen = np.flatnonzero(candidates)
-    order = chosen[np.argsort(-scores[chosen], kind="stable")[:k]]
+    order = chosen[most_probable(scores[chosen], k)] if k > 0 else chosen[:0]
     found = table.iloc[order].copy()
     found.insert(0, measure, scores[order])
     return found.reset_index(drop=True)

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from hmf_core.data.columns import shown_columns
-from hmf_core.interpret.naming import cluster_names, hierarchy_tree
+from hmf_core.interpret.naming import cluster_names, hierarchy_tree, most_probable
 from hmf_core.interpret.stability import cluster_verdicts
 from hmf_core.models.interface import (
     SIDES,
@@ -158,16 +158,21 @@ def block_order(matrix: pd.DataFrame) -> tuple[list, list]:
     )
 
 
-def model_rows(meta: pd.DataFrame | None, n_objects: int, side: str) -> pd.DataFrame:
+def model_rows(
+    meta: pd.DataFrame | None, n_objects: int, side: str, only: np.ndarray | None = None
+) -> pd.DataFrame:
     """A run's metadata (users.csv / items.csv, whose `index` column is the model row; without
     one, rows in order) aligned to model rows 0..n_objects-1: every column, indexed by `index`,
-    and a `label` that reads "<side> <row>" where the metadata has none."""
-    rows = pd.DataFrame(index=pd.RangeIndex(n_objects, name="index"))
+    and a `label` that reads "<side> <row>" where the metadata has none. `only`: those model
+    rows, in that order (the same rows as the whole table's, 0.1 s less at 138,000 users)."""
+    index = pd.RangeIndex(n_objects) if only is None else pd.Index(np.asarray(only, dtype=np.int64))
+    rows = pd.DataFrame(index=index.rename("index"))
     if meta is not None and not meta.empty:
         table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
         rows = rows.join(table[~table.index.duplicated()].rename_axis("index"))
     label = rows["label"] if "label" in rows else pd.Series(None, index=rows.index, dtype=object)
-    rows["label"] = label.astype(object).where(label.notna(), _fallback(n_objects, side))
+    fallback = [f"{side} {row}" for row in rows.index]
+    rows["label"] = label.astype(object).where(label.notna(), fallback)
     if meta is not None:
         rows.attrs.update(meta.attrs)  # the run's column types (data.columns.types_of)
     return rows
@@ -331,10 +336,15 @@ def cluster_members(
     found = level_grouping(model, side, level)
     _check_cluster(found, side, level, cluster)
     probability = _numpy(found.membership[:, cluster])  # (M,)
+    if top is not None:  # those rows only: the same as the head of the whole sorted table
+        column = np.asarray(probability, dtype=np.float64)
+        order = most_probable(column, top) if top > 0 else np.empty(0, dtype=np.int64)
+        members = model_rows(meta, len(probability), side, only=order).reset_index()
+        return members.assign(probability=probability[order])
     members = model_rows(meta, len(probability), side).reset_index()
     members = members.assign(probability=probability)
     members = members.sort_values("probability", ascending=False, kind="stable")
-    return (members if top is None else members.head(top)).reset_index(drop=True)
+    return members.reset_index(drop=True)
 
 
 @torch.no_grad()
