@@ -44,6 +44,18 @@ def test_a_run_in_the_background_can_be_followed_and_stopped(tmp_path):
     assert describe(listed[0])["state"] == "stopped"
 
 
+def test_background_jobs_run_at_a_lower_priority_than_the_app(tmp_path):
+    """Training (and the jobs it starts) yields the CPU to the app: BACKGROUND_NICENESS above
+    the process that started it, 19 at most."""
+    run = start_run(settings_for(tmp_path, max_epochs=10_000), root=tmp_path / "runs")
+    pid = wait_for(lambda: run.progress().get("state") == "running" and run.progress()["pid"])
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = min(mine + run_manager.BACKGROUND_NICENESS, 19)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == expected > mine
+    stop_run(run)
+    wait_for(lambda: run.progress()["state"] == "stopped")
+
+
 def test_a_killed_worker_is_reported_as_failed(tmp_path):
     run = start_run(settings_for(tmp_path, max_epochs=10_000), root=tmp_path / "runs")
     wait_for(lambda: run.progress().get("state") == "running")
