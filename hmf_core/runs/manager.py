@@ -38,9 +38,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 _children: dict[tuple[str, str], subprocess.Popen] = {}
 
 # Niceness added to every background job (training, maps, stability): while one trains, the app
-# answers first. On the 2-core test machine a reload of the Train page while a run trained took
-# 0.96-1.02 s at p50 and up to 1.4 s; the job loses nothing where a core is free
-# (benchmarks/results/latency.md).
+# answers first. On the 2-core test machine (ML-100K, benchmarks/results/latency.md) a reload
+# while a run trained went from 0.99 / 0.97 s to 0.93 / 0.90 s at p50, and the run's time to
+# its best epoch did not change.
 BACKGROUND_NICENESS = 10
 
 
