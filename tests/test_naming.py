@@ -227,6 +227,7 @@ def test_themost_probable_members_are_a_stable_argsort_without_sorting_everythin
         np.testing.assert_array_equal(most_probable(column, count), expected)
     column = np.array([0.2, np.nan, 0.9, 0.9, 0.1])
     np.testing.assert_array_equal(most_probable(column, 2), [2, 3])
+    assert most_probable(column, 0).tolist() == most_probable(column, -1).tolist() == []
 
 
 def test_level_one_clusters_hold_theirmost_probable_members_which_fill_them():

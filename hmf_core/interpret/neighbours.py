@@ -44,7 +44,7 @@ def nearest(
     if kinds is not None:
         candidates &= table["kind"].isin(kinds).to_numpy()
     chosen = np.flatnonzero(candidates)
-    order = chosen[most_probable(scores[chosen], k)] if k > 0 else chosen[:0]
+    order = chosen[most_probable(scores[chosen], k)]
     found = table.iloc[order].copy()
     found.insert(0, measure, scores[order])
     return found.reset_index(drop=True)

@@ -171,8 +171,7 @@ def model_rows(
         table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
         rows = rows.join(table[~table.index.duplicated()].rename_axis("index"))
     label = rows["label"] if "label" in rows else pd.Series(None, index=rows.index, dtype=object)
-    fallback = [f"{side} {row}" for row in rows.index]
-    rows["label"] = label.astype(object).where(label.notna(), fallback)
+    rows["label"] = label.astype(object).where(label.notna(), _fallback(rows.index, side))
     if meta is not None:
         rows.attrs.update(meta.attrs)  # the run's column types (data.columns.types_of)
     return rows
@@ -199,8 +198,9 @@ def metadata_shown(meta: pd.DataFrame | None) -> list[str]:
     return shown
 
 
-def _fallback(n_objects: int, side: str) -> list[str]:
-    return [f"{side} {index}" for index in range(n_objects)]
+def _fallback(rows, side: str) -> list[str]:
+    """Labels of model rows the metadata leaves unnamed: "<side> <row>", one per row of `rows`."""
+    return [f"{side} {row}" for row in rows]
 
 
 def _describe(meta: pd.DataFrame, n_objects: int, side: str, column: str = "label") -> np.ndarray:
@@ -208,8 +208,8 @@ def _describe(meta: pd.DataFrame, n_objects: int, side: str, column: str = "labe
     it has none."""
     rows = model_rows(meta, n_objects, side)
     if column not in rows:
-        return np.array(_fallback(n_objects, side), dtype=object)
-    texts = rows[column].astype(object).where(rows[column].notna(), _fallback(n_objects, side))
+        return np.array(_fallback(range(n_objects), side), dtype=object)
+    texts = rows[column].astype(object).where(rows[column].notna(), _fallback(rows.index, side))
     return texts.astype(str).to_numpy(dtype=object)
 
 
@@ -337,8 +337,7 @@ def cluster_members(
     _check_cluster(found, side, level, cluster)
     probability = _numpy(found.membership[:, cluster])  # (M,)
     if top is not None:  # those rows only: the same as the head of the whole sorted table
-        column = np.asarray(probability, dtype=np.float64)
-        order = most_probable(column, top) if top > 0 else np.empty(0, dtype=np.int64)
+        order = most_probable(np.asarray(probability, dtype=np.float64), top)
         members = model_rows(meta, len(probability), side, only=order).reset_index()
         return members.assign(probability=probability[order])
     members = model_rows(meta, len(probability), side).reset_index()
