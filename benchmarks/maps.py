@@ -199,8 +199,9 @@ def page_section(quick: bool) -> Section:
         "of the hovers (`projection.map_names`) when the map is first drawn; the page caches "
         "both per checkpoint, so the maps job after training is unchanged. Hover texts and "
         "the figure are what a redraw costs before the browser draws it; the JSON is what "
-        "st.plotly_chart sends (plotly.io.to_json). Above `map_figure.hover_limit` points "
-        "(10,000, fewer for long hovers) the figure draws every cluster and a seeded sample of "
+        "the map chart sends (plotly.io.to_json, dashboard.live_chart). Above "
+        "`map_figure.hover_limit` points (10,000, fewer for long hovers) the figure draws "
+        "every cluster and a seeded sample of "
         "users and items stratified by top cluster (`hmf_core.hover_rows`) with hovers, over a "
         "density layer of all of them (issue 23). Load average (1 min) "
         f"before measuring: {load:.2f} on {os.cpu_count()} cores shared with other jobs.",

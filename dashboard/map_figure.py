@@ -234,6 +234,7 @@ def figure(
     drawn: np.ndarray | None = None,
     colour_title: str | None = None,
     words: tuple = ("level", None),
+    view: str = "map",
 ) -> go.Figure:
     """The map: a trace per kind (clusters as SVG, easy to click; objects as WebGL), coloured
     by `colour` (see `palette`); `focus`, a search hit, zoomed to and ringed; `selected` points
@@ -246,7 +247,8 @@ def figure(
     items (hmf_core.hover_rows) are drawn with hovers, and every user and item, sampled or
     not, as a grey density layer beneath them. `drawn`: `drawn_rows(visible, focus)`, when
     the caller has it already. `words`: (word, metadata columns) of the hovers made here, for
-    rows with none yet (`texts`)."""
+    rows with none yet (`texts`). `view`: what the axes show (e.g. the run and its layout): a
+    redraw of the same view keeps the reader's zoom, a new view starts from the whole map."""
     figure = go.Figure()
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
@@ -268,7 +270,7 @@ def figure(
     if selected is not None and not selected.empty:
         figure.add_trace(_selected_trace(selected))
     legend_entries = sum(1 for trace in figure.data if trace.showlegend)
-    layout = _layout(legend_entries, title if values is not None else None)
+    layout = _layout(legend_entries, title if values is not None else None, view)
     if focus is not None:
         layout.update(_zoom_to(visible if not visible.empty else focus.to_frame().T, focus))
     figure.update_layout(**layout)
@@ -423,9 +425,9 @@ def _selected_trace(selected: pd.DataFrame) -> go.Scattergl:
     )
 
 
-def _layout(legend_entries: int, heading: str | None) -> dict:
+def _layout(legend_entries: int, heading: str | None, view: str) -> dict:
     """The figure's layout: HEIGHT plus the legend below the plot (headed `heading`, none when
-    coloured by kind), panning, no axes."""
+    coloured by kind), panning, no axes; the zoom kept while `view` stays (uirevision)."""
     return {
         "height": HEIGHT + legend_height(legend_entries),
         "margin": {"l": 0, "r": 0, "t": 10, "b": 0},
@@ -448,7 +450,7 @@ def _layout(legend_entries: int, heading: str | None) -> dict:
         "yaxis": {"visible": False, "scaleanchor": "x"},
         "plot_bgcolor": "#fbfcfe",
         "hovermode": "closest",
-        "uirevision": "map",
+        "uirevision": view,
     }
 
 

@@ -39,6 +39,12 @@ def visit(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def map_spec(at: AppTest) -> str:
+    """The Map page's figure as sent to the browser (plotly JSON; dashboard.live_chart)."""
+    (chart,) = [e for e in at.get("bidi_component") if e.proto.component_name == "hmf_live_chart"]
+    return json.loads(chart.proto.json)["figure"]
+
+
 def shown(markdown: str) -> str:
     """What a reader sees of markdown that escapes user text (dashboard.text.literal):
     the backslash escapes and the word joiners (U+2060, zero width) removed."""

@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 from conftest import DEMO_RATINGS, wait_for
-from test_app import PAGES, app, shown, upload, visit
+from test_app import PAGES, app, map_spec, shown, upload, visit
 
 from hmf_core.runs.manager import start_run
 from hmf_core.training.settings import TrainSettings
@@ -92,19 +92,19 @@ def test_hostile_names_and_titles_are_shown_literally_on_every_page(tmp_path, mo
     assert any(run.name in shown(s.value) for s in at.subheader)  # shown, as typed
 
     visit(at, "map")
-    (chart,) = [c for c in at.get("plotly_chart") if c.proto.spec]
-    spec = json.loads(chart.proto.spec)
+    sent = map_spec(at)
+    spec = json.loads(sent)
     hovers = "\n".join(str(t) for trace in spec["data"] for t in trace.get("hovertext") or [])
     assert "&lt;img src=x onerror=alert(1)&gt;" in hovers  # the titles are there, escaped
     assert "&lt;b&gt;bold&lt;/b&gt;" in hovers  # the gender values too
-    assert "<img" not in chart.proto.spec and "<b>bold" not in chart.proto.spec
+    assert "<img" not in sent and "<b>bold" not in sent
 
     # The map coloured by a hostile metadata column: its legend entries are HTML too.
     at.selectbox(key="map_colour").set_value("gender").run()
     assert not at.exception
-    (chart,) = [c for c in at.get("plotly_chart") if c.proto.spec]
-    names = [trace.get("name", "") for trace in json.loads(chart.proto.spec)["data"]]
-    assert "&lt;b&gt;bold&lt;/b&gt;" in names and "<b>bold" not in chart.proto.spec
+    sent = map_spec(at)
+    names = [trace.get("name", "") for trace in json.loads(sent)["data"]]
+    assert "&lt;b&gt;bold&lt;/b&gt;" in names and "<b>bold" not in sent
 
 
 def test_a_hostile_cell_value_in_an_error_is_shown_literally(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import json
 import zlib
 
 import numpy as np
-from test_app import app, texts, visit
+from test_app import app, map_spec, texts, visit
 
 from dashboard import loads, map_data, queries
 from dashboard.text import hover
@@ -94,7 +94,7 @@ def test_the_comparable_layout_states_why_and_a_cluster_lights_up_its_members(
     at.run()
     shown = texts(at)
     assert "Highlighted on the map:" in shown and "items of item cluster 0 (level 1)" in shown
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = json.loads(map_spec(at))
     members = [trace for trace in spec["data"] if trace.get("name") == "members"]
     expected = map_data.highlight(at_key(finished_runs), "item", 1, 0)
     assert len(members) == 1 and len(numbers(members[0]["x"])) == len(expected) > 0
@@ -104,7 +104,7 @@ def test_the_comparable_layout_states_why_and_a_cluster_lights_up_its_members(
     at.text_input(key="map_search").input(query).run()
     picker = at.selectbox(key=f"map_search_choice_{zlib.crc32(query.encode())}")
     assert picker.label == "1 match: the map zooms to and rings"
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = json.loads(map_spec(at))
     ring = [shape for shape in spec["layout"]["shapes"] if shape["type"] == "circle"][-1]
     frame, _ = map_data.drawn(RunDir(finished_runs / "tiny"), at_key(finished_runs), "model")
     hit = frame[(frame["kind"] == "item cluster") & (frame["index"] == 3) & (frame["level"] == 1)]

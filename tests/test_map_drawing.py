@@ -117,7 +117,7 @@ def test_the_map_at_ml20m_size_is_a_few_mb_with_every_cluster_and_a_stated_sampl
     frame = planted_map()
     assert len(frame) == 138_493 + 26_744 + 300
     figure = map_figure.figure(frame, "top_cluster", cluster_names={})
-    size = len(pio.to_json(figure, validate=False))  # what st.plotly_chart sends
+    size = len(pio.to_json(figure, validate=False))  # what the map chart sends (live_chart)
     assert size < 5_000_000, size  # every point with its hover: 37.6 MB (maps.md)
     traces = {trace.name: trace for trace in figure.data}
     assert len(traces["user cluster"].x) == 200 and len(traces["item cluster"].x) == 100

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import map_data, map_figure, map_panels, queries, state
+from dashboard.live_chart import live_chart, selection
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
 from hmf_core import (
@@ -97,6 +98,7 @@ def map_page() -> None:
             if word == "level" or colour != "top_cluster"
             else f"top cluster ({word} {top_level})",
             words=(word, columns),
+            view=f"{explored.run.name}-{explored.key[1]}-{layout}",  # zoom kept till it changes
         )
         _chart(figure, visible, drawn, method)
     with right:
@@ -182,12 +184,11 @@ def _level_picker(frame: pd.DataFrame, word: str, sizes: dict[str, list[int]]) -
 def _chart(figure, visible: pd.DataFrame, drawn: np.ndarray, method: str) -> None:
     """The map, selectable by click, box and lasso, and how to use it; on a sampled map
     (`drawn`: the rows drawn with hovers), what is drawn and what a box or lasso takes."""
-    st.plotly_chart(
+    live_chart(
         figure,
         key="map_chart",
         on_select=_on_select,
-        selection_mode=("points", "box", "lasso"),
-        config={"scrollZoom": True, "displaylogo": False},
+        config={"scrollZoom": True, "displaylogo": False, "responsive": True},
     )
     objects = (visible["level"] == 0).to_numpy()
     if drawn.all():
@@ -352,9 +353,9 @@ def _on_select() -> None:
     when a lasso caught objects of a side but none of its clusters (state.selected). A click
     (no box, no lasso) on a cluster's marker selects the cluster, not an object under it
     (state.click_choice)."""
-    event = st.session_state.get("map_chart")
+    region = selection("map_chart")
     found = {}
-    for point in event.selection.points if event else []:
+    for point in region["points"]:
         custom = point.get("customdata")
         if not custom or len(custom) < 5:
             continue  # a legend entry
@@ -362,7 +363,7 @@ def _on_select() -> None:
         picked.update(x=point.get("x"), y=point.get("y"))
         found[picked["kind"], picked["level"], picked["index"]] = picked
     chosen = list(found.values())
-    if event and chosen and not event.selection.get("box") and not event.selection.get("lasso"):
+    if chosen and not region["box"] and not region["lasso"]:
         spots, tolerance = st.session_state.get("map_cluster_spots", ([], 0.0))
         if all(point["x"] is not None for point in chosen):
             chosen = state.click_choice(chosen, spots, tolerance)
@@ -371,11 +372,10 @@ def _on_select() -> None:
         chosen, key=lambda point: (not parse_point_kind(point["kind"])[1], -point["size"])
     )
     top_level = st.session_state.get("map_top_level", 1)  # the grouping of top_cluster
-    region = event.selection if event else {}
-    if st.session_state.get("map_sampled") and (region.get("box") or region.get("lasso")):
+    if st.session_state.get("map_sampled") and (region["box"] or region["lasso"]):
         st.session_state["map_region"] = {  # every point inside, drawn or not: _select_region
-            "box": region.get("box"),
-            "lasso": region.get("lasso"),
+            "box": region["box"],
+            "lasso": region["lasso"],
             "top_level": top_level,
         }
     state.select([_picked(point, top_level) for point in ordered])

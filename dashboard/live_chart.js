@@ -1,0 +1,102 @@
+// The map's plotly chart, kept mounted across reruns (dashboard/live_chart.py): each new figure
+// is drawn with Plotly.react into the same plot, so a colour change or a highlight redraws the
+// traces instead of building a new chart and its WebGL context (benchmarks/results/latency.md).
+// A click, box or lasso is sent back as a "selection" trigger, in st.plotly_chart's shape.
+
+let loading = null;
+
+function loadPlotly(url) {
+  // plotly.js, once per page: the copy that ships with the plotly Python package.
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error(`plotly.js did not load from ${url}`));
+      document.head.appendChild(script);
+    });
+  }
+  return loading;
+}
+
+function pathPoints(path) {
+  // A lasso's SVG path "Mx,yLx,y...Z" as {x: [...], y: [...]}.
+  const x = [], y = [];
+  for (const corner of (path || "").replace("M", "").replace("Z", "").split("L")) {
+    if (!corner) continue;
+    const [cx, cy] = corner.split(",").map(Number);
+    x.push(cx);
+    y.push(cy);
+  }
+  return { x, y };
+}
+
+function selectionOf(event) {
+  // st.plotly_chart's selection: the points (curve, index, x, y, customdata), boxes and lassos.
+  const points = (event && event.points) || [];
+  const selection = { points: [], point_indices: [], box: [], lasso: [] };
+  for (const point of points) {
+    selection.points.push({
+      curve_number: point.curveNumber,
+      point_number: point.pointNumber,
+      point_index: point.pointIndex,
+      x: point.x,
+      y: point.y,
+      customdata: point.customdata,
+    });
+    if (point.pointIndex !== undefined) selection.point_indices.push(point.pointIndex);
+  }
+  for (const region of (event && event.selections) || []) {
+    if (region.type === "rect") {
+      selection.box.push({ x: [region.x0, region.x1], y: [region.y0, region.y1] });
+    } else if (region.type === "path" && region.path) {
+      selection.lasso.push(pathPoints(region.path));
+    }
+  }
+  return selection;
+}
+
+function listen(plot) {
+  // Once per plot: its events go to the newest render's trigger (plot.__send). A double-click
+  // gives both a deselect and a double-click event: one empty selection is sent for the two.
+  let emptySent = 0;
+  const send = (selection) => {
+    const empty = selection.points.length + selection.box.length + selection.lasso.length === 0;
+    if (empty && performance.now() - emptySent < 500) return;
+    emptySent = empty ? performance.now() : 0;
+    if (plot.__send) plot.__send("selection", selection);
+  };
+  plot.on("plotly_selected", (event) => { if (event) send(selectionOf(event)); });
+  plot.on("plotly_deselect", () => send(selectionOf(null)));
+  plot.on("plotly_doubleclick", () => send(selectionOf(null)));
+}
+
+export default function ({ parentElement, data, setTriggerValue }) {
+  let plot = parentElement.querySelector(".hmf-live-chart");
+  if (!plot) {
+    plot = document.createElement("div");
+    plot.className = "hmf-live-chart";
+    parentElement.appendChild(plot);
+  }
+  plot.__send = setTriggerValue;
+  const figure = JSON.parse(data.figure);
+  const style = getComputedStyle(parentElement);
+  figure.layout.font = { family: style.fontFamily, color: style.color, ...figure.layout.font };
+  figure.layout.paper_bgcolor = figure.layout.paper_bgcolor || "rgba(0,0,0,0)";
+  figure.layout.clickmode = "event+select"; // a click selects its point, as box and lasso do
+  loadPlotly(data.plotly)
+    .then((Plotly) => Plotly.react(plot, figure.data, figure.layout, data.config))
+    .then(() => {
+      if (!plot.__listening) {
+        plot.__listening = true;
+        listen(plot);
+      }
+    })
+    .catch((error) => {
+      plot.textContent = `The chart could not be drawn: ${error.message}`;
+    });
+  return () => {
+    if (window.Plotly) window.Plotly.purge(plot); // its WebGL contexts, when the page goes
+  };
+}

@@ -1,0 +1,57 @@
+"""A plotly chart that stays mounted across reruns: each new figure is drawn into the same plot
+with `Plotly.react` (live_chart.js), so a colour change or a highlight redraws the traces.
+
+`st.plotly_chart` mounts a new chart whenever its figure changes (Streamlit 1.67: the figure is
+part of the element's identity), which builds the plot, its WebGL context and shaders anew
+(benchmarks/results/latency_ml20m.md says what that costs). Selections come back in
+st.plotly_chart's shape (`selection`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+import streamlit.components.v1 as components_v1
+
+# plotly.js as the plotly Python package ships it, served by Streamlit's component route. The
+# folder is the package's own data (plotly.min.js, its templates and datasets): no copy, no
+# network, the same plotly.js that `plotly` writes figures for.
+_PLOTLY_FILES = components_v1.declare_component(
+    "plotly_js", path=str(Path(plotly.__file__).parent / "package_data")
+)
+PLOTLY_URL = f"component/{_PLOTLY_FILES.name}/plotly.min.js"  # relative: any baseUrlPath
+
+_CHART = st.components.v2.component(
+    "hmf_live_chart",
+    js=Path(__file__).with_name("live_chart.js").read_text(encoding="utf-8"),
+    isolate_styles=False,  # plotly's own stylesheet (hover labels, toolbar) reaches the plot
+)
+
+NO_SELECTION = {"points": [], "point_indices": [], "box": [], "lasso": []}
+
+
+def live_chart(figure: go.Figure, *, key: str, on_select: Callable[[], None], config: dict) -> None:
+    """Draw `figure` in the chart under `key` (mounted once, redrawn in place); `on_select`
+    runs on a click, box, lasso or double-click in it, `selection(key)` then says what."""
+    _CHART(
+        key=key,
+        data={
+            "figure": pio.to_json(figure, validate=False),  # as st.plotly_chart sends it
+            "config": config,
+            "plotly": PLOTLY_URL,
+        },
+        on_selection_change=on_select,
+    )
+
+
+def selection(key: str) -> dict:
+    """The last selection event of the chart under `key`: its points (curve_number,
+    point_index, x, y, customdata), boxes ({x: [x0, x1], y: [y0, y1]}) and lassos ({x: [...],
+    y: [...]}); none when the chart has sent nothing or its last event cleared it."""
+    result = st.session_state.get(key)
+    found = result.get("selection") if hasattr(result, "get") else None
+    return {**NO_SELECTION, **found} if isinstance(found, dict) else dict(NO_SELECTION)
