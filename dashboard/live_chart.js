@@ -72,6 +72,39 @@ function listen(plot) {
   plot.on("plotly_doubleclick", () => send(selectionOf(null)));
 }
 
+const EXPAND = { // four corners, as st.plotly_chart's fullscreen button shows
+  width: 512,
+  height: 512,
+  path: "M0 0H192V64H64V192H0ZM320 0H512V192H448V64H320ZM0 320H64V448H192V512H0Z"
+    + "M448 320H512V512H320V448H448Z",
+};
+
+function fullscreenButton(plot) {
+  // The chart's own toolbar button for the whole screen (st.plotly_chart had one): the plot
+  // takes the screen's height there, and its own height again when the screen is left.
+  return {
+    name: "fullscreen",
+    title: "Fullscreen",
+    icon: EXPAND,
+    click: () => {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else plot.parentElement.requestFullscreen();
+    },
+  };
+}
+
+function fitScreen(plot) {
+  // On entering or leaving the whole screen: the screen's height, or the figure's own.
+  if (!plot.__fitting) {
+    plot.__fitting = true;
+    plot.parentElement.addEventListener("fullscreenchange", () => {
+      const whole = document.fullscreenElement === plot.parentElement;
+      plot.parentElement.style.background = whole ? "white" : "";
+      window.Plotly.relayout(plot, { height: whole ? window.innerHeight : plot.__height });
+    });
+  }
+}
+
 export default function ({ parentElement, data, setTriggerValue }) {
   let plot = parentElement.querySelector(".hmf-live-chart");
   if (!plot) {
@@ -85,9 +118,16 @@ export default function ({ parentElement, data, setTriggerValue }) {
   figure.layout.font = { family: style.fontFamily, color: style.color, ...figure.layout.font };
   figure.layout.paper_bgcolor = figure.layout.paper_bgcolor || "rgba(0,0,0,0)";
   figure.layout.clickmode = "event+select"; // a click selects its point, as box and lasso do
+  plot.__height = figure.layout.height;
+  if (document.fullscreenElement === parentElement) figure.layout.height = window.innerHeight;
+  // One button object per plot: a new one would differ from the last config, and a changed
+  // config makes Plotly.react draw the plot anew.
+  plot.__button = plot.__button || fullscreenButton(plot);
+  const config = { ...data.config, modeBarButtonsToAdd: [plot.__button] };
   loadPlotly(data.plotly)
-    .then((Plotly) => Plotly.react(plot, figure.data, figure.layout, data.config))
+    .then((Plotly) => Plotly.react(plot, figure.data, figure.layout, config))
     .then(() => {
+      fitScreen(plot);
       if (!plot.__listening) {
         plot.__listening = true;
         listen(plot);

@@ -532,6 +532,7 @@ def test_train_page_is_steady_consistent_and_names_runs(browser_page):
 
 CHART = FRESH_MAP  # the map's chart once drawn (a rerun keeps the old one until done)
 MAP_PLOT = f'document.querySelector("{CHART} .js-plotly-plot")'
+PLOT_AND_CANVASES = f"[{MAP_PLOT}, ...{MAP_PLOT}.querySelectorAll('canvas')]"
 MAP_STATE = (
     """() => {
   // What the map draws now: plot area, legend title, colours drawn and listed, members,
@@ -699,6 +700,38 @@ def chart_shot(page, shot, name: str) -> None:
     shot(name)
 
 
+def check_zoom_and_fullscreen(page, chart, expect) -> None:
+    """A zoom (the mouse wheel) is kept by a recolouring; the chart's Fullscreen button gives
+    the plot the screen's height, and its own again on leaving."""
+    chart.scroll_into_view_if_needed()
+    whole = map_state(page)["xrange"]
+    box = page.locator(f"{CHART} .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, -400)  # zoom in, about 10 % a turn
+    width = f"{MAP_PLOT}._fullLayout.xaxis.range[1] - {MAP_PLOT}._fullLayout.xaxis.range[0]"
+    page.wait_for_function(f"(whole) => {width} < whole", arg=0.85 * (whole[1] - whole[0]))
+    page.wait_for_timeout(1_000)  # plotly applies a wheel's zoom after a short delay
+    zoomed = map_state(page)["xrange"]
+    pick(page, "Colour by", "Level", LEGEND_IS, "level")
+    assert map_state(page)["xrange"] == pytest.approx(zoomed, abs=0.01 * (zoomed[1] - zoomed[0]))
+    pick(page, "Colour by", "Kind", LEGEND_IS, None)
+
+    chart.hover()
+    height = f"Math.round({MAP_PLOT}.getBoundingClientRect().height)"
+    own = page.evaluate(f"() => {height}")
+    chart.locator("[data-title='Fullscreen']").click()
+    page.wait_for_function(f"() => document.fullscreenElement && {height} === window.innerHeight")
+    plot = page.locator(f"{CHART} .js-plotly-plot")  # the whole screen's now
+    plot.hover()
+    plot.locator("[data-title='Fullscreen']").click()  # again: leaves the whole screen
+    page.wait_for_function(f"() => !document.fullscreenElement && {height} === {own}")
+    drag = page.locator(f"{CHART} .nsewdrag").first
+    drag.dblclick(position={"x": 5, "y": 5})  # back to the whole map
+    page.wait_for_function(f"(whole) => {width} > whole", arg=0.99 * (whole[1] - whole[0]))
+    expect(page.get_by_text("Nothing selected.")).to_be_visible()
+
+
 def check_the_map(page, url, shot, timings, expect) -> None:
     page.goto(f"{url}/map?run=map")
     expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
@@ -706,6 +739,7 @@ def check_the_map(page, url, shot, timings, expect) -> None:
     page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
     expect(chart.locator("g.trace.scatter path.point").first).to_be_attached()
     settled_shot(page, shot, "map-opened")
+    page.evaluate(f"() => {{ for (const e of {PLOT_AND_CANVASES}) e.__kept = 1; }}")
 
     # 1. Every colouring: the plot keeps its height, the legend lists the colours drawn.
     for option, title in [*list(COLOURINGS.items())[1:], ("Kind", None)]:
@@ -719,6 +753,10 @@ def check_the_map(page, url, shot, timings, expect) -> None:
             assert len(state["listed"]) <= 17  # 16 colours and "other"
         if option in ("Genre", "Top cluster (level 1)"):
             chart_shot(page, shot, f"map-colour-{title.split()[0]}")
+    # Every recolouring redrew the same plot: its element and WebGL canvases were kept.
+    kept = f"() => {PLOT_AND_CANVASES}.map((element) => element.__kept === 1)"
+    assert set(page.evaluate(kept)) == {True}, page.evaluate(kept)
+    check_zoom_and_fullscreen(page, chart, expect)
     page.get_by_role("heading", name="Map", exact=True).scroll_into_view_if_needed()
 
     # 2. Names in hovers: a user cluster's name, an item's top cluster with its probability.
