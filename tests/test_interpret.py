@@ -354,6 +354,23 @@ def test_cluster_members_top_keeps_ties_in_row_order_and_fills_missing_labels():
         pd.testing.assert_frame_equal(head, expected, check_dtype=3 in expected["index"].values)
 
 
+def test_model_rows_name_only_the_rows_without_a_label():
+    """A row's own label is kept; "<side> <row>" is given where the metadata has no row, an
+    empty label, or no labels at all (model_rows, and _describe of any column)."""
+    meta = pd.DataFrame(
+        {"index": [0, 1, 3], "label": pd.array(["Ann", None, "Cy"], dtype="string")}
+    )
+    rows = interpret.model_rows(meta, 5, "user")
+    assert rows["label"].tolist() == ["Ann", "user 1", "user 2", "Cy", "user 4"]
+    assert rows["label"].dtype == object
+    assert interpret.model_rows(meta, 5, "user", only=[3, 2])["label"].tolist() == ["Cy", "user 2"]
+    assert interpret.model_rows(None, 3, "item")["label"].tolist() == ["item 0", "item 1", "item 2"]
+    unlabelled = interpret.model_rows(meta[["index"]], 2, "item")
+    assert unlabelled["label"].tolist() == ["item 0", "item 1"]
+    texts = interpret._describe(meta.rename(columns={"label": "title"}), 4, "user", "title")
+    assert texts.tolist() == ["Ann", "user 1", "user 2", "Cy"]
+
+
 def test_object_membership_sums_to_one_per_level():
     model = make_model(user_clusters=(4, 2, 1), item_clusters=(3,))
     membership = interpret.object_membership(model, "user", 3)

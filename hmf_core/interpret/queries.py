@@ -171,7 +171,7 @@ def model_rows(
         table = meta.set_index("index") if "index" in meta.columns else meta.reset_index(drop=True)
         rows = rows.join(table[~table.index.duplicated()].rename_axis("index"))
     label = rows["label"] if "label" in rows else pd.Series(None, index=rows.index, dtype=object)
-    rows["label"] = label.astype(object).where(label.notna(), _fallback(rows.index, side))
+    rows["label"] = _named(label, side)
     if meta is not None:
         rows.attrs.update(meta.attrs)  # the run's column types (data.columns.types_of)
     return rows
@@ -203,14 +203,23 @@ def _fallback(rows, side: str) -> list[str]:
     return [f"{side} {row}" for row in rows]
 
 
+def _named(texts: pd.Series, side: str) -> pd.Series:
+    """`texts` (indexed by model row) as objects, "<side> <row>" where missing. Only the missing
+    rows get one: 0.09 -> 0.02 s for 138,000 users that all have a label."""
+    texts = texts.astype(object)
+    missing = texts.isna()
+    if missing.any():
+        texts[missing] = _fallback(texts.index[missing], side)
+    return texts
+
+
 def _describe(meta: pd.DataFrame, n_objects: int, side: str, column: str = "label") -> np.ndarray:
     """One text per model row (0..n_objects-1): `column` of the metadata, "<side> <row>" where
     it has none."""
     rows = model_rows(meta, n_objects, side)
     if column not in rows:
         return np.array(_fallback(range(n_objects), side), dtype=object)
-    texts = rows[column].astype(object).where(rows[column].notna(), _fallback(rows.index, side))
-    return texts.astype(str).to_numpy(dtype=object)
+    return _named(rows[column], side).astype(str).to_numpy(dtype=object)
 
 
 @torch.no_grad()
