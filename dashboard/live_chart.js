@@ -1,12 +1,15 @@
 // The map's plotly chart, kept mounted across reruns (dashboard/live_chart.py): each new figure
 // is drawn with Plotly.react into the same plot, so a colour change or a highlight redraws the
-// traces instead of building a new chart and its WebGL context (benchmarks/results/latency.md).
+// traces instead of building a new chart and its WebGL context (benchmarks/results/
+// latency_ml20m.md, "This stop": the same-session before / after).
 // A click, box or lasso is sent back as a "selection" trigger, in st.plotly_chart's shape.
 
 let loading = null;
 
 function loadPlotly(url) {
-  // plotly.js, once per page: the copy that ships with the plotly Python package.
+  // plotly.js, once per page: the copy that ships with the plotly Python package. (A fetch with
+  // "force-cache" and a blob: script spared its download on a reload but made Map reloads
+  // 0.8 s slower: benchmarks/results/latency_ml20m.md.)
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!loading) {
     loading = new Promise((resolve, reject) => {
