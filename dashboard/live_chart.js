@@ -38,17 +38,15 @@ function pathPoints(path) {
 function selectionOf(event) {
   // st.plotly_chart's selection: the points (curve, index, x, y, customdata), boxes and lassos.
   const points = (event && event.points) || [];
-  const selection = { points: [], point_indices: [], box: [], lasso: [] };
+  const selection = { points: [], box: [], lasso: [] };
   for (const point of points) {
     selection.points.push({
       curve_number: point.curveNumber,
-      point_number: point.pointNumber,
       point_index: point.pointIndex,
       x: point.x,
       y: point.y,
       customdata: point.customdata,
     });
-    if (point.pointIndex !== undefined) selection.point_indices.push(point.pointIndex);
   }
   for (const region of (event && event.selections) || []) {
     if (region.type === "rect") {
@@ -96,25 +94,25 @@ function fullscreenButton(plot) {
   };
 }
 
-function fitScreen(plot) {
-  // On entering or leaving the whole screen: the screen's height, or the figure's own.
-  if (!plot.__fitting) {
-    plot.__fitting = true;
-    plot.parentElement.addEventListener("fullscreenchange", () => {
-      const whole = document.fullscreenElement === plot.parentElement;
-      plot.parentElement.style.background = whole ? "white" : "";
-      window.Plotly.relayout(plot, { height: whole ? window.innerHeight : plot.__height });
-    });
-  }
+function mountPlot(parentElement) {
+  // The plot's element, once per mount, with what stays for its life: the Fullscreen button
+  // (one object: a new one would differ from the last config, and a changed config makes
+  // Plotly.react draw the plot anew) and, on entering or leaving the whole screen, the
+  // screen's height or the figure's own.
+  const plot = document.createElement("div");
+  plot.className = "hmf-live-chart";
+  plot.__button = fullscreenButton(plot);
+  parentElement.addEventListener("fullscreenchange", () => {
+    const whole = document.fullscreenElement === parentElement;
+    parentElement.style.background = whole ? "white" : "";
+    window.Plotly.relayout(plot, { height: whole ? window.innerHeight : plot.__height });
+  });
+  parentElement.appendChild(plot);
+  return plot;
 }
 
 export default function ({ parentElement, data, setTriggerValue }) {
-  let plot = parentElement.querySelector(".hmf-live-chart");
-  if (!plot) {
-    plot = document.createElement("div");
-    plot.className = "hmf-live-chart";
-    parentElement.appendChild(plot);
-  }
+  const plot = parentElement.querySelector(".hmf-live-chart") || mountPlot(parentElement);
   plot.__send = setTriggerValue;
   const figure = JSON.parse(data.figure);
   const style = getComputedStyle(parentElement);
@@ -123,15 +121,11 @@ export default function ({ parentElement, data, setTriggerValue }) {
   figure.layout.clickmode = "event+select"; // a click selects its point, as box and lasso do
   plot.__height = figure.layout.height;
   if (document.fullscreenElement === parentElement) figure.layout.height = window.innerHeight;
-  // One button object per plot: a new one would differ from the last config, and a changed
-  // config makes Plotly.react draw the plot anew.
-  plot.__button = plot.__button || fullscreenButton(plot);
   const config = { ...data.config, modeBarButtonsToAdd: [plot.__button] };
   loadPlotly(data.plotly)
     .then((Plotly) => Plotly.react(plot, figure.data, figure.layout, config))
     .then(() => {
-      fitScreen(plot);
-      if (!plot.__listening) {
+      if (!plot.__listening) { // plot.on exists once plotly has drawn the plot
         plot.__listening = true;
         listen(plot);
       }

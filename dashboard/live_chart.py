@@ -31,7 +31,7 @@ _CHART = st.components.v2.component(
     isolate_styles=False,  # plotly's own stylesheet (hover labels, toolbar) reaches the plot
 )
 
-NO_SELECTION = {"points": [], "point_indices": [], "box": [], "lasso": []}
+NO_SELECTION = {"points": [], "box": [], "lasso": []}
 
 
 def live_chart(figure: go.Figure, *, key: str, on_select: Callable[[], None], config: dict) -> None:
