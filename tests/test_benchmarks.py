@@ -236,6 +236,20 @@ def test_sparse_optim_speed_quick(tmp_path):
     assert len(pd.read_csv(tmp_path / "sparse_optim_speed.csv")) == 4
 
 
+def test_floor_quick(tmp_path):
+    """benchmarks.floor times MF's step, HMF's step and HMF's arithmetic alone in one run, and
+    its ratios are those of its step times."""
+    run_study("floor", "--quick", "--out", str(tmp_path))
+    (shown,) = table_with(tmp_path / "floor.md", "arithmetic alone / MF")
+    (row,) = pd.read_csv(tmp_path / "floor.csv").to_dict("records")
+    assert number(shown["HMF / MF"]) == pytest.approx(row["HMF / MF"], abs=1e-4)
+    steps = [row[c] for c in ("MF step ms", "HMF depth 1 step ms", "HMF arithmetic alone ms")]
+    assert all(math.isfinite(v) and v > 0 for v in steps), row
+    assert row["HMF / MF"] == pytest.approx(steps[1] / steps[0])
+    assert row["arithmetic alone / MF"] == pytest.approx(steps[2] / steps[0])
+    assert row["MF optimizer"] == row["HMF optimizer"] == "AdamW(fused=True)", row  # auto, tiny
+
+
 def test_recommend_smoke(tmp_path):
     """benchmarks.recommend on tiny data: a trained run, the API and the CLI both answer for
     every user (10 rows each), and the report says where and how it was measured."""

@@ -59,6 +59,52 @@ def test_an_old_checkpoint_and_old_settings_without_a_family_read_as_hmf():
     assert TrainSettings(**{"data": "r.csv", "dim": 5}).family == "hmf"
 
 
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_a_checkpoint_loads_its_own_weights_without_drawing_a_start(name):
+    """model_from builds the model undrawn (models.starts) and takes the file's tensors: the
+    weights are the checkpoint's exactly, the random stream is untouched (a drawn start would
+    have advanced it), and a checkpoint short of a weight is refused (strict)."""
+    found = FAMILIES[name]
+    config = found.config(n_users=300, n_items=250, dim=4)  # each family's default clusters
+    trained = found.start(config, 5)
+    checkpoint = {
+        "hyper_parameters": {"config": config.to_dict(), "family": name},
+        "state_dict": {f"model.{k}": v.clone() for k, v in trained.state_dict().items()},
+    }
+    torch.manual_seed(11)
+    expected_next = torch.rand(3)
+    torch.manual_seed(11)
+    rebuilt, _ = model_from(checkpoint)
+    assert torch.equal(torch.rand(3), expected_next)  # nothing drawn while building
+    mine, theirs = rebuilt.state_dict(), trained.state_dict()
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert all(p.requires_grad for p in rebuilt.parameters())
+    short = dict(checkpoint, state_dict=dict(list(checkpoint["state_dict"].items())[1:]))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        model_from(short)
+
+
+def test_undrawn_leaves_other_threads_and_later_builds_drawn():
+    """starts.undrawn holds for the thread that entered it, while inside: a build elsewhere
+    (the app loads runs in several threads) and every build after it draw their start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hmf_core.models.starts import normal, undrawn
+
+    def drawn_in_thread() -> torch.Tensor:
+        torch.manual_seed(2)
+        return normal(3, 4)
+
+    with undrawn(), ThreadPoolExecutor(1) as pool:
+        other = pool.submit(drawn_in_thread).result()
+    torch.manual_seed(2)
+    expected = torch.randn(3, 4)
+    assert torch.equal(other, expected)
+    torch.manual_seed(2)
+    assert torch.equal(normal(3, 4, std=0.5), expected * 0.5)  # after the block: drawn
+
+
 def test_an_unknown_family_is_refused_in_one_line_naming_the_known_ones():
     with pytest.raises(ValueError, match=r"model family must be one of hmf.*not 'nope'"):
         family("nope")

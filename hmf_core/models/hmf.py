@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hmf_core.models.interface import Grouping, check_side
+from hmf_core.models.starts import normal
 
 # The ways an HMF can start: random (the paper), or from a clustering of the ratings
 # (hmf_core/models/warmstart.py); "-consensus": the same start for every run seed.
@@ -107,10 +108,10 @@ class HierarchicalEmbedding(nn.Module):
         sizes = (n_objects, *clusters)  # m_0 = M, m_1, ..., m_p
         self.temperature = temperature
         self.connections = nn.ParameterList(
-            nn.Parameter(torch.randn(sizes[level], sizes[level + 1]) * init_std)
+            nn.Parameter(normal(sizes[level], sizes[level + 1], std=init_std))
             for level in range(len(clusters))
         )  # C_l: (m_{l-1}, m_l)
-        self.root = nn.Parameter(torch.randn(sizes[-1], dim) * init_std)  # U^(p): (m_p, d)
+        self.root = nn.Parameter(normal(sizes[-1], dim, std=init_std))  # U^(p): (m_p, d)
 
     @property
     def depth(self) -> int:

@@ -39,6 +39,7 @@ from torch import nn
 
 from hmf_core.models.hmf import DotProductScores
 from hmf_core.models.interface import Grouping, by_side
+from hmf_core.models.starts import normal
 
 COMBINES = ("concat", "sum")
 
@@ -114,9 +115,9 @@ class MultiViewEmbedding(nn.Module):
         self.views, self.n_centres = config.views, centres
         self.temperature, self.combine = config.temperature, config.combine
         # named "connections" like HMF's logits: their own learning rate (logit_lr) and lazy rows
-        self.connections = nn.Parameter(torch.randn(n_objects, config.views * centres))
+        self.connections = nn.Parameter(normal(n_objects, config.views * centres))
         self.connections.data.mul_(config.init_std)  # s: (M, V * K)
-        self.centres = nn.Parameter(torch.randn(config.views, centres, config.view_dim))
+        self.centres = nn.Parameter(normal(config.views, centres, config.view_dim))
         self.centres.data.mul_(config.init_std)  # a: (V, K, d_v)
         self.register_buffer("active", torch.ones(config.views, centres, dtype=torch.bool))
 

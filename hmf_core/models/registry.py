@@ -15,6 +15,7 @@ from typing import Any
 
 from hmf_core.models import mfdmc, twostage
 from hmf_core.models.hmf import HMF, HMFConfig, initial_model
+from hmf_core.models.starts import undrawn
 
 DEFAULT_FAMILY = "hmf"  # what a settings.json, meta.json or checkpoint without the key means
 
@@ -179,10 +180,14 @@ def model_name(name: str | None) -> str:
     return FAMILIES[name].short if name in FAMILIES else FAMILIES[DEFAULT_FAMILY].short
 
 
-def build_model(name: str | None, config: dict):
-    """A family's model from its config as saved (config.to_dict()), weights untrained."""
+def build_model(name: str | None, config: dict, drawn: bool = True):
+    """A family's model from its config as saved (config.to_dict()), weights untrained;
+    `drawn=False`: its big tables not even drawn (starts.undrawn), for a checkpoint to fill."""
     found = family(name)
-    return found.model(found.config(**config))
+    if drawn:
+        return found.model(found.config(**config))
+    with undrawn():
+        return found.model(found.config(**config))
 
 
 def new_model(name: str | None, config: dict, seed: int):
