@@ -91,9 +91,7 @@ def arithmetic_floor(n_users: int, n_items: int, steps: int, rounds: int) -> flo
     def step():
         for leaf in leaves:
             leaf.grad = None
-        (user_rows, user_clusters, user_of), (item_rows, item_clusters, item_of) = sides
-        user_vectors = (torch.softmax(user_rows, dim=-1) @ user_clusters)[user_of]  # (B, d)
-        item_vectors = (torch.softmax(item_rows, dim=-1) @ item_clusters)[item_of]
+        user_vectors, item_vectors = (_vectors(*side) for side in sides)  # (B, d) each
         F.mse_loss((user_vectors * item_vectors).sum(-1), ratings[0]).backward()
 
     for _ in range(20):
@@ -102,15 +100,21 @@ def arithmetic_floor(n_users: int, n_items: int, steps: int, rounds: int) -> flo
 
 
 def _gathered(side, index: torch.Tensor):
-    """(rows of C_1 to work on, cluster vectors, each batch entry's row among them), as
-    HierarchicalEmbedding.forward chooses them, copied out as leaves."""
+    """(rows of C_1 to work on, cluster vectors, each batch entry's row among them or None),
+    as HierarchicalEmbedding.forward chooses them, copied out as leaves."""
     table = side.connections[0].detach()
     if REPEATS_FROM * len(index) < len(table):
-        rows, inverse = index, torch.arange(len(index))
+        rows, inverse = index, None  # every entry its own row: nothing repeated
     else:
         rows, inverse = torch.unique(index, return_inverse=True)
     logits = table[rows].clone().requires_grad_()  # (U, m1)
     return logits, side.root.detach().clone().requires_grad_(), inverse  # (m1, d), (B,)
+
+
+def _vectors(logits, clusters, inverse) -> torch.Tensor:
+    """HierarchicalEmbedding.forward's arithmetic on rows gathered already: (B, d)."""
+    vectors = torch.softmax(logits, dim=-1) @ clusters  # (U, d)
+    return vectors if inverse is None else vectors[inverse]
 
 
 def measure(sizes: dict, steps: int, rounds: int) -> pd.DataFrame:
