@@ -115,10 +115,10 @@ class MultiViewEmbedding(nn.Module):
         self.views, self.n_centres = config.views, centres
         self.temperature, self.combine = config.temperature, config.combine
         # named "connections" like HMF's logits: their own learning rate (logit_lr) and lazy rows
-        self.connections = nn.Parameter(normal(n_objects, config.views * centres))
-        self.connections.data.mul_(config.init_std)  # s: (M, V * K)
-        self.centres = nn.Parameter(normal(config.views, centres, config.view_dim))
-        self.centres.data.mul_(config.init_std)  # a: (V, K, d_v)
+        std = config.init_std
+        self.connections = nn.Parameter(normal(n_objects, config.views * centres, std=std))
+        self.centres = nn.Parameter(normal(config.views, centres, config.view_dim, std=std))
+        # s: (M, V * K) logits; a: (V, K, d_v) centres
         self.register_buffer("active", torch.ones(config.views, centres, dtype=torch.bool))
 
     def weights(self, rows: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,6 +10,7 @@ only: this layer does not import the training layer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,9 +185,7 @@ def build_model(name: str | None, config: dict, drawn: bool = True):
     """A family's model from its config as saved (config.to_dict()), weights untrained;
     `drawn=False`: its big tables not even drawn (starts.undrawn), for a checkpoint to fill."""
     found = family(name)
-    if drawn:
-        return found.model(found.config(**config))
-    with undrawn():
+    with nullcontext() if drawn else undrawn():
         return found.model(found.config(**config))
 
 
