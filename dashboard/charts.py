@@ -1,9 +1,11 @@
-"""What several pages' charts share: metric names, colours, the curves' ECharts option. They
-draw what they are given and compute nothing."""
+"""What several pages' charts share: metric names, colours, the curves' ECharts option, a
+plotly figure's JSON. They draw what they are given and compute nothing."""
 
 from __future__ import annotations
 
 import pandas as pd
+import plotly.io as pio
+from _plotly_utils.utils import convert_to_base64
 
 from hmf_core import METRIC_LABELS, TASKS, diverged_rows, lower_is_better, metric_names
 
@@ -207,3 +209,20 @@ def loss_terms_option(terms: pd.DataFrame) -> tuple[dict, str]:
     title = "Loss terms beside the training loss (log scale)"
     axis = {"type": "log", "logBase": 10, **bounds}
     return _lines_option(lines, title, axis, ""), f"{title}: {', '.join(said)}"
+
+
+def figure_json(figure: dict) -> str:
+    """`figure` (a plotly figure as a dict, numpy arrays in it: dashboard.map_figure) as the
+    JSON the chart draws, numeric arrays as plotly.js typed arrays (base64): what a
+    graph_objects Figure's JSON is, without its validation and deep copy of every array."""
+    encoded = _containers_copied(figure)  # the arrays are replaced in the copy, not read twice
+    convert_to_base64(encoded)  # plotly's own step in Figure.to_dict
+    return pio.to_json(encoded, validate=False)
+
+
+def _containers_copied(value):
+    if isinstance(value, dict):
+        return {key: _containers_copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_containers_copied(item) for item in value]
+    return value

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import plotly
-import plotly.graph_objects as go
-import plotly.io as pio
 import streamlit as st
 import streamlit.components.v1 as components_v1
+
+from dashboard.charts import figure_json
 
 # plotly.js as the plotly Python package ships it, served by Streamlit's component route. The
 # folder is the package's own data (plotly.min.js, its templates and datasets): no copy, no
@@ -34,13 +34,14 @@ _CHART = st.components.v2.component(
 NO_SELECTION = {"points": [], "box": [], "lasso": []}
 
 
-def live_chart(figure: go.Figure, *, key: str, on_select: Callable[[], None], config: dict) -> None:
-    """Draw `figure` in the chart under `key` (mounted once, redrawn in place); `on_select`
-    runs on a click, box, lasso or double-click in it, `selection(key)` then says what."""
+def live_chart(figure: dict, *, key: str, on_select: Callable[[], None], config: dict) -> None:
+    """Draw `figure` (a dict: charts.figure_json) in the chart under `key` (mounted once, redrawn in
+    place); `on_select` runs on a click, box, lasso or double-click in it, `selection(key)`
+    then says what."""
     _CHART(
         key=key,
         data={
-            "figure": pio.to_json(figure, validate=False),  # as st.plotly_chart sends it
+            "figure": figure_json(figure),
             "config": config,
             "plotly": PLOTLY_URL,
         },

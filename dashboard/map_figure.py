@@ -1,7 +1,11 @@
 """The map's figure: users, items and clusters in their latent space, drawn with plotly.
 
-graph_objects rather than plotly express: the clusters must be SVG markers (clickable one by
-one) beside thousands of objects in WebGL, and plotly express sets one render mode per figure.
+Plain dicts in plotly's figure schema rather than graph_objects or plotly express: the
+clusters must be SVG markers (clickable one by one) beside thousands of objects in WebGL, and
+plotly express sets one render mode per figure; graph_objects validates and deep-copies every
+array of a figure the page redraws at each click (0.08-0.13 s of a 10,000-point map at ML-20M
+size: benchmarks/results/latency_ml20m.md). `dashboard.live_chart.figure_json` sends them as
+plotly's Figure would (numeric arrays as typed arrays, plotly's default template).
 
 Readability rules: the legend sits right of the plot (vertical, scrolling when long), so it never
 takes the plot's height; at most MAX_COLOURS values get a colour of their own and a legend entry,
@@ -11,9 +15,11 @@ zoomed to and ringed by a layout shape, drawn above every trace (WebGL ones incl
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
+import plotly.io as pio
 
 from dashboard import charts
 from dashboard.text import hover
@@ -106,11 +112,25 @@ def hover_texts(rows: pd.DataFrame, word: str = "level", columns: list | None = 
 def colour_values(rows: pd.DataFrame, colour: str) -> pd.Series:
     """The value each row is coloured by: the column itself, except for the top cluster, whose
     number means a user cluster for users and an item cluster for items (so the side is part of
-    the value). NaN: no value (a higher-level cluster has no level-1 top cluster)."""
+    the value). NaN: no value (a higher-level cluster has no level-1 top cluster).
+
+    The top cluster's values are categorical: a label is made per distinct (side, cluster),
+    not per row (every point of the map is coloured: 165,000 rows at ML-20M size)."""
     if colour != "top_cluster":
         return rows[colour]
-    side = rows["kind"].map({kind: parse_point_kind(kind)[0] for kind in KINDS})
-    return (side + " cluster " + rows["top_cluster"].astype(str)).where(rows["top_cluster"] >= 0)
+    top = rows["top_cluster"].to_numpy()
+    item_side = np.array([parse_point_kind(kind)[0] == "item" for kind in KINDS])
+    span = max(int(top.max(initial=0)) + 1, 1)
+    keyed = np.where(top >= 0, item_side[kind_codes(rows)] * span + top, np.nan)
+    codes, found = pd.factorize(keyed)  # no value (NaN): code -1
+    labels = [f"{('user', 'item')[int(key) // span]} cluster {int(key) % span}" for key in found]
+    return pd.Series(pd.Categorical.from_codes(codes, labels), index=rows.index)
+
+
+def kind_codes(rows: pd.DataFrame) -> np.ndarray:
+    """(rows,) each row's kind as its position in KINDS (hashed once per distinct kind)."""
+    codes, found = pd.factorize(rows["kind"])
+    return np.array([KINDS.index(kind) for kind in found], dtype=np.int64)[codes]
 
 
 def palette(values: pd.Series, names: dict | None = None) -> tuple[dict, dict, int]:
@@ -150,7 +170,7 @@ def _custom(rows: pd.DataFrame) -> np.ndarray:
     size and top cluster. All numbers: plotly sends them as one compact typed array."""
     return np.stack(
         [
-            rows["kind"].map(KINDS.index).to_numpy(float),
+            kind_codes(rows).astype(float),
             rows["level"].to_numpy(),
             rows["index"].to_numpy(),
             rows["size"].to_numpy(),
@@ -180,13 +200,15 @@ def _coded(values: pd.Series, colours: dict) -> dict:
     for "other") with a stepped colour scale: one typed array instead of a colour string per
     point, which plotly validates one by one."""
     palette_list = [*colours.values(), OTHER_COLOUR]
-    codes = values.map({value: code for code, value in enumerate(colours)})
     steps = len(palette_list)
+    code_of = {value: code for code, value in enumerate(colours)}
+    positions, distinct = pd.factorize(values)  # no value (NaN): -1, the last entry: "other"
+    codes = np.array([code_of.get(value, steps - 1) for value in distinct] + [steps - 1])
     scale = []
     for code, colour in enumerate(palette_list):
         scale += [[code / steps, colour], [(code + 1) / steps, colour]]
     return {
-        "color": codes.fillna(steps - 1).to_numpy(np.float32),
+        "color": codes[positions].astype(np.float32),
         "colorscale": scale,
         "cmin": -0.5,
         "cmax": steps - 0.5,
@@ -208,19 +230,20 @@ def texts(rows: pd.DataFrame, words: tuple = ("level", None)) -> np.ndarray:
     return found
 
 
-def _legend_entry(name: str, marker: dict, group: str) -> go.Scatter:
+def _legend_entry(name: str, marker: dict, group: str) -> dict:
     """A legend line with no points (the legend explains colours and shapes; it filters
     nothing: itemclick is off)."""
-    return go.Scatter(
-        x=[None],
-        y=[None],
-        mode="markers",
-        name=hover(name),  # legend text is HTML too
-        marker=marker,
-        legendgroup=group,
-        hoverinfo="skip",
-        showlegend=True,
-    )
+    return {
+        "type": "scatter",
+        "x": [None],
+        "y": [None],
+        "mode": "markers",
+        "name": hover(name),  # legend text is HTML too
+        "marker": marker,
+        "legendgroup": group,
+        "hoverinfo": "skip",
+        "showlegend": True,
+    }
 
 
 def figure(
@@ -235,11 +258,12 @@ def figure(
     colour_title: str | None = None,
     words: tuple = ("level", None),
     view: str = "map",
-) -> go.Figure:
-    """The map: a trace per kind (clusters as SVG, easy to click; objects as WebGL), coloured
-    by `colour` (see `palette`); `focus`, a search hit, zoomed to and ringed; `selected` points
-    ringed; `highlight`, a cluster's members (rows with a probability), drawn on top, sized
-    and opaque by probability, every other point dimmed. Every marker carries (kind, level,
+) -> dict:
+    """The map, a plotly figure as a dict ("data": its traces, "layout"): a trace per kind
+    (clusters as SVG, easy to click; objects as WebGL), coloured by `colour` (see `palette`);
+    `focus`, a search hit, zoomed to and ringed; `selected` points ringed; `highlight`, a
+    cluster's members (rows with a probability), drawn on top, sized and opaque by
+    probability, every other point dimmed. Every marker carries (kind, level,
     index, size, top cluster) as customdata, which the page's selection reads. `colour_title`:
     the legend's heading in place of the colour's own.
 
@@ -249,7 +273,7 @@ def figure(
     the caller has it already. `words`: (word, metadata columns) of the hovers made here, for
     rows with none yet (`texts`). `view`: what the axes show (e.g. the run and its layout): a
     redraw of the same view keeps the reader's zoom, a new view starts from the whole map."""
-    figure = go.Figure()
+    traces = []
     dimmed = highlight is not None
     values = colour_values(visible, colour) if colour != "kind" else None
     title = hover(colour_title or COLOUR_TITLES.get(colour, colour))
@@ -257,24 +281,22 @@ def figure(
     points = visible[drawn_rows(visible, focus) if drawn is None else drawn]
     if len(points) < len(visible):
         objects = visible.loc[visible["level"] == 0, ["x", "y"]]
-        figure.add_trace(_density_trace(objects, dimmed=dimmed))
+        traces.append(_density_trace(objects, dimmed=dimmed))
     for kind in KINDS:
         rows = points[points["kind"] == kind]
         if not rows.empty:
-            figure.add_trace(_kind_trace(rows, kind, values, colours, dimmed, words))
+            traces.append(_kind_trace(rows, kind, values, colours, dimmed, words))
     if values is not None:
-        for trace in _colour_legend(visible, values, colours, legend, folded):
-            figure.add_trace(trace)
+        traces += _colour_legend(visible, values, colours, legend, folded)
     if highlight is not None and not highlight.empty:
-        figure.add_trace(_members_trace(strongest(highlight), words))
+        traces.append(_members_trace(strongest(highlight), words))
     if selected is not None and not selected.empty:
-        figure.add_trace(_selected_trace(selected))
-    legend_entries = sum(1 for trace in figure.data if trace.showlegend)
+        traces.append(_selected_trace(selected))
+    legend_entries = sum(1 for trace in traces if trace["showlegend"])
     layout = _layout(legend_entries, title if values is not None else None, view)
     if focus is not None:
         layout.update(_zoom_to(visible if not visible.empty else focus.to_frame().T, focus))
-    figure.update_layout(**layout)
-    return figure
+    return {"data": traces, "layout": layout}
 
 
 def hover_limit(rows: pd.DataFrame) -> int:
@@ -309,28 +331,29 @@ def strongest(highlight: pd.DataFrame) -> pd.DataFrame:
     return highlight if len(highlight) <= limit else highlight.nlargest(limit, "probability")
 
 
-def _density_trace(objects: pd.DataFrame, *, dimmed: bool) -> go.Heatmap:
+def _density_trace(objects: pd.DataFrame, *, dimmed: bool) -> dict:
     """Every user and item as a grey shade per cell (log of the count; empty cells clear):
     not hoverable, not selectable, beneath every point."""
     cells = density(objects)
     count = cells["count"]
     shade = np.where(count > 0, np.log1p(count), np.nan).astype(np.float32)
-    return go.Heatmap(
-        x=cells["x"].astype(np.float32),
-        y=cells["y"].astype(np.float32),
-        z=shade,
-        colorscale=DENSITY_SCALE,
-        opacity=0.3 if dimmed else 0.85,
-        showscale=False,
-        hoverinfo="skip",
-        name="density",
-        showlegend=False,
-    )
+    return {
+        "type": "heatmap",
+        "x": np.asarray(cells["x"], dtype=np.float32),
+        "y": np.asarray(cells["y"], dtype=np.float32),
+        "z": shade,
+        "colorscale": DENSITY_SCALE,
+        "opacity": 0.3 if dimmed else 0.85,
+        "showscale": False,
+        "hoverinfo": "skip",
+        "name": "density",
+        "showlegend": False,
+    }
 
 
 def _kind_trace(
     rows: pd.DataFrame, kind: str, values: pd.Series | None, colours: dict, dimmed: bool, words
-) -> go.Scatter | go.Scattergl:
+) -> dict:
     """One kind's points: coloured by kind (`values` None) or by their values' codes; clusters
     sized by their size."""
     is_cluster = parse_point_kind(kind)[1]
@@ -340,36 +363,36 @@ def _kind_trace(
         colouring = _coded(values.loc[rows.index], colours)
     if is_cluster:  # marker area grows with the cluster's size, relative to its kind
         relative = np.sqrt(rows["size"].clip(lower=0) / max(rows["size"].max(), 1e-9))
-        sizes = 6 + 10 * relative
+        sizes = (6 + 10 * relative).to_numpy()
     else:
         sizes = 5
     opacity = 0.95 if is_cluster else 0.6
     # Clusters in SVG, users and items in WebGL: a cluster wins a hover or click over the
     # objects on top of it (all SVG, an object within 3 px of the pointer took it).
-    trace = go.Scatter if is_cluster else go.Scattergl
-    return trace(
-        x=rows["x"].to_numpy(np.float32),  # typed arrays: 4 bytes a number in the figure
-        y=rows["y"].to_numpy(np.float32),
-        mode="markers",
-        name=kind,
-        marker={
+    return {
+        "type": "scatter" if is_cluster else "scattergl",
+        "x": rows["x"].to_numpy(np.float32),  # typed arrays: 4 bytes a number in the figure
+        "y": rows["y"].to_numpy(np.float32),
+        "mode": "markers",
+        "name": kind,
+        "marker": {
             **colouring,
             "size": sizes,
             "symbol": SYMBOLS[kind],
             "opacity": 0.12 if dimmed else opacity,
             "line": {"width": 1 if is_cluster else 0, "color": "white"},
         },
-        hovertext=texts(rows, words),
-        hoverinfo="text",
-        customdata=_custom(rows),
-        showlegend=values is None,
-        legendgroup="kinds",
-    )
+        "hovertext": texts(rows, words),
+        "hoverinfo": "text",
+        "customdata": _custom(rows),
+        "showlegend": values is None,
+        "legendgroup": "kinds",
+    }
 
 
 def _colour_legend(
     visible: pd.DataFrame, values: pd.Series, colours: dict, legend: dict, folded: int
-) -> list[go.Scatter]:
+) -> list[dict]:
     """Legend entries for the colours drawn ("other" / "none" last), then for the shapes."""
     entries = [(legend[value], hex_colour) for value, hex_colour in colours.items()]
     if folded or values.isna().any():
@@ -387,48 +410,51 @@ def _colour_legend(
     return traces
 
 
-def _members_trace(highlight: pd.DataFrame, words: tuple) -> go.Scattergl:
+def _members_trace(highlight: pd.DataFrame, words: tuple) -> dict:
     """A cluster's members, sized and opaque by their probability, above the WebGL points."""
     strongest = max(float(highlight["probability"].max()), 1e-9)
-    relative = (highlight["probability"] / strongest).clip(0, 1)
-    return go.Scattergl(  # above the WebGL points
-        x=highlight["x"],
-        y=highlight["y"],
-        mode="markers",
-        name="members",
-        marker={
+    relative = (highlight["probability"] / strongest).clip(0, 1).to_numpy()
+    return {
+        "type": "scattergl",  # above the WebGL points
+        "x": highlight["x"].to_numpy(),
+        "y": highlight["y"].to_numpy(),
+        "mode": "markers",
+        "name": "members",
+        "marker": {
             "color": RING,
             "size": 5 + 9 * relative,
             "opacity": (0.35 + 0.65 * relative).tolist(),
             "line": {"width": 0},
         },
-        hovertext=texts(highlight, words),
-        hoverinfo="text",
-        customdata=_custom(highlight),
-        showlegend=False,
-    )
+        "hovertext": texts(highlight, words),
+        "hoverinfo": "text",
+        "customdata": _custom(highlight),
+        "showlegend": False,
+    }
 
 
-def _selected_trace(selected: pd.DataFrame) -> go.Scattergl:
+def _selected_trace(selected: pd.DataFrame) -> dict:
     """Rings around the selected points (larger when there are few)."""
     few = len(selected) <= 20
     ring = {"symbol": "circle-open", "size": 16 if few else 9, "color": RING}
-    return go.Scattergl(
-        x=selected["x"],
-        y=selected["y"],
-        mode="markers",
-        name="selected",
-        marker={**ring, "line": {"width": 2.5 if few else 1.2}},
-        hoverinfo="skip",  # a ring never takes a hover or click from the point it rings
-        customdata=_custom(selected),
-        showlegend=False,
-    )
+    return {
+        "type": "scattergl",
+        "x": selected["x"].to_numpy(),
+        "y": selected["y"].to_numpy(),
+        "mode": "markers",
+        "name": "selected",
+        "marker": {**ring, "line": {"width": 2.5 if few else 1.2}},
+        "hoverinfo": "skip",  # a ring never takes a hover or click from the point it rings
+        "customdata": _custom(selected),
+        "showlegend": False,
+    }
 
 
 def _layout(legend_entries: int, heading: str | None, view: str) -> dict:
     """The figure's layout: HEIGHT plus the legend below the plot (headed `heading`, none when
     coloured by kind), panning, no axes; the zoom kept while `view` stays (uirevision)."""
     return {
+        "template": _template(),
         "height": HEIGHT + legend_height(legend_entries),
         "margin": {"l": 0, "r": 0, "t": 10, "b": 0},
         "dragmode": "pan",
@@ -452,6 +478,12 @@ def _layout(legend_entries: int, heading: str | None, view: str) -> dict:
         "hovermode": "closest",
         "uirevision": view,
     }
+
+
+@cache
+def _template() -> dict:
+    """plotly's default template, as a graph_objects figure carries it (plotly.io.templates)."""
+    return pio.templates[pio.templates.default].to_plotly_json()
 
 
 def legend_height(entries: int) -> int:
