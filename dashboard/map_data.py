@@ -174,4 +174,5 @@ def coloured_by(key: Key, layout: str, method: str, stamp: tuple, level: int) ->
 @st.cache_data(max_entries=32, show_spinner=False)
 def highlight(key: Key, side: str, level: int, cluster: int) -> pd.DataFrame:
     """projection.cluster_highlight: the members of one cluster, with their probability."""
-    return hmf_core.cluster_highlight(loads.load_model(*key), side, level, cluster)
+    tops = queries.top_clusters_of(key, side, level)  # one argmax for every cluster's click
+    return hmf_core.cluster_highlight(loads.load_model(*key), side, level, cluster, tops=tops)

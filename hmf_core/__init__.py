@@ -166,6 +166,7 @@ PUBLIC = {
     "shared_map": "interpret.projection",
     "side_offsets": "interpret.projection",
     "top_clusters_at": "interpret.projection",
+    "top_clusters_of": "interpret.projection",
     # runs: run folders, the background run manager, limits, comparing runs
     "MAP_METHODS": "runs.rundir",
     "MAX_NAME": "runs.rundir",

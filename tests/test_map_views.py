@@ -78,6 +78,11 @@ def test_a_clusters_highlight_is_its_argmax_members_most_probable_first():
     users = projection.cluster_highlight(model, "user", 1, 1, min_probability=0.35)
     assert list(users["index"]) == [1, 2] and list(users["top"]) == [True, False]
     np.testing.assert_allclose(users["probability"], [0.8, 0.4])
+    # The page keeps each object's top cluster (one argmax for every click): the same rows.
+    tops = projection.top_clusters_of(model, "user", 1)
+    assert list(tops) == [0, 1, 0, 0]
+    kept = projection.cluster_highlight(model, "user", 1, 1, min_probability=0.35, tops=tops)
+    pd.testing.assert_frame_equal(kept, users)
     with pytest.raises(ValueError, match="cluster must be between 0 and 1"):
         projection.cluster_highlight(model, "item", 1, 2)
     with pytest.raises(ValueError, match="level must be between 1 and 1"):

@@ -360,6 +360,13 @@ def map_points(frame: pd.DataFrame, kinds: list[str], levels: list[int]) -> pd.D
 
 
 @torch.no_grad()
+def top_clusters_of(model: ClusterModel, side: str, level: int) -> np.ndarray:
+    """(M,) int64: each of the side's objects' most probable cluster of grouping `level`."""
+    membership = model.groupings(side)[level - 1].membership  # (M, m_l)
+    return membership.detach().argmax(1).cpu().numpy().astype(np.int64)
+
+
+@torch.no_grad()
 def top_clusters_at(model: ClusterModel, frame: pd.DataFrame, level: int) -> np.ndarray:
     """The top_cluster column of a map's frame (embedding_table's rows) for grouping `level`
     in place of grouping 1: a user's or item's most probable cluster of that grouping, a
@@ -372,7 +379,7 @@ def top_clusters_at(model: ClusterModel, frame: pd.DataFrame, level: int) -> np.
         if not 1 <= level <= len(groupings):
             found[objects | clusters] = -1
             continue
-        top = groupings[level - 1].membership.argmax(1).cpu().numpy()  # (M,)
+        top = top_clusters_of(model, side, level)  # (M,)
         found[objects] = top[frame.loc[objects, "index"].to_numpy()]
         same = clusters & (frame["level"] == level).to_numpy()
         found[clusters] = -1
@@ -456,11 +463,14 @@ def cluster_highlight(
     level: int,
     cluster: int,
     min_probability: float | None = None,
+    tops: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The members of one cluster to highlight on a map, most probable first: the objects whose
     most probable level-`level` cluster it is (`top`; the `members` count of naming), and those
     with a probability of at least `min_probability` for it (eq. 6 collapsed; default twice the
-    uniform share, 2 / m_l). Columns kind, level (0), index, probability, top."""
+    uniform share, 2 / m_l). Columns kind, level (0), index, probability, top. `tops`:
+    `top_clusters_of(model, side, level)`, where the caller keeps it (the argmax of every
+    object's membership: 0.05 s of each map click at 138,000 users)."""
     groupings = model.groupings(side)
     if not 1 <= level <= len(groupings):
         raise ValueError(f"{side} level must be between 1 and {len(groupings)}, got {level}")
@@ -471,7 +481,9 @@ def cluster_highlight(
         )
     if min_probability is None:
         min_probability = 2.0 / probabilities.shape[1]
-    top = (probabilities.argmax(1) == cluster).numpy()  # (M,)
+    if tops is None:
+        tops = top_clusters_of(model, side, level)
+    top = tops == cluster  # (M,)
     column = probabilities[:, cluster].double().numpy()  # (M,): one column in float64
     members = np.flatnonzero(top | (column >= min_probability))
     found = pd.DataFrame(
