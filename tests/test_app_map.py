@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import zlib
 
 import numpy as np
@@ -112,6 +113,42 @@ def test_the_comparable_layout_states_why_and_a_cluster_lights_up_its_members(
     np.testing.assert_allclose(centre, hit[["x", "y"]].to_numpy()[0])
     assert spec["layout"]["xaxis"]["range"][0] < centre[0] < spec["layout"]["xaxis"]["range"][1]
     assert ring["layer"] == "above"
+
+
+def test_a_map_visit_prepares_what_a_first_cluster_click_reads(finished_runs, monkeypatch):
+    """The first cluster click of a session at ML-20M size spent 0.5 s computing the embedding
+    table its neighbours are found in and the side's top clusters. The Map page now starts a
+    background thread that computes them (map_data.prepare_clicks): once it is done, a click
+    reads them, and would fail if it had to compute either (both made to raise here)."""
+    import hmf_core
+
+    monkeypatch.setattr(map_data, "_PREPARING", {})
+    for cached in (queries.embedding_table, queries.top_clusters_of, queries.nearest):
+        cached.clear()  # what an earlier test computed does not count
+    map_data.highlight.clear()
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    at.run()
+    visit(at, "map")
+    key = at_key(finished_runs)
+    (job,) = [job for job in map_data._PREPARING if job[0] == key]
+    assert 1 in job[1]  # the levels shown: level 1 at least
+    thread = map_data._PREPARING[job]
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert map_data.prepare_clicks(*job) is thread  # once per run and levels
+
+    def computed(*args, **kwargs):
+        raise AssertionError("computed at the click: not prepared")
+
+    monkeypatch.setattr(hmf_core, "embedding_table", computed)
+    monkeypatch.setattr(hmf_core, "top_clusters_of", computed)
+    select(at, [{"kind": "user cluster", "level": 1, "index": 0}], 11)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert re.search(r"Highlighted on the map: \d+ users of user cluster 0 ", texts(at))
+    (nearest,) = [frame.value for frame in at.dataframe if "cosine" in frame.value.columns]
+    assert len(nearest) == 10 and nearest["cosine"].is_monotonic_decreasing
 
 
 def at_key(finished_runs):

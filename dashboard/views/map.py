@@ -103,6 +103,7 @@ def map_page() -> None:
         _chart(figure, visible, drawn, method)
     with right:
         map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
+    map_data.prepare_clicks(explored.key, chosen or [])
 
 
 def _top_view(cell, word: str, depths: dict[str, int]) -> int:
