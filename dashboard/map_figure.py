@@ -4,7 +4,7 @@ Plain dicts in plotly's figure schema rather than graph_objects or plotly expres
 clusters must be SVG markers (clickable one by one) beside thousands of objects in WebGL, and
 plotly express sets one render mode per figure; graph_objects validates and deep-copies every
 array of a figure the page redraws at each click (0.08-0.13 s of a 10,000-point map at ML-20M
-size: benchmarks/results/latency_ml20m.md). `dashboard.live_chart.figure_json` sends them as
+size: benchmarks/results/latency_ml20m.md). `dashboard.charts.figure_json` sends them as
 plotly's Figure would (numeric arrays as typed arrays, plotly's default template).
 
 Readability rules: the legend sits right of the plot (vertical, scrolling when long), so it never
