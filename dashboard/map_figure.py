@@ -3,8 +3,8 @@
 Plain dicts in plotly's figure schema rather than graph_objects or plotly express: the
 clusters must be SVG markers (clickable one by one) beside thousands of objects in WebGL, and
 plotly express sets one render mode per figure; graph_objects validates and deep-copies every
-array of a figure the page redraws at each click (0.08-0.13 s of a 10,000-point map at ML-20M
-size: benchmarks/results/latency_ml20m.md). `dashboard.charts.figure_json` sends them as
+array of a figure the page redraws at each click (0.04-0.11 s of a 10,000-point map drawn over
+165,000: benchmarks/results/latency_ml20m.md). `dashboard.charts.figure_json` sends them as
 plotly's Figure would (numeric arrays as typed arrays, plotly's default template).
 
 Readability rules: the legend sits right of the plot (vertical, scrolling when long), so it never
@@ -115,7 +115,7 @@ def colour_values(rows: pd.DataFrame, colour: str) -> pd.Series:
     the value). NaN: no value (a higher-level cluster has no level-1 top cluster).
 
     The top cluster's values are categorical: a label is made per distinct (side, cluster),
-    not per row (every point of the map is coloured: 165,000 rows at ML-20M size)."""
+    not per row (every point of the map is coloured: 165,000 rows on the largest map measured)."""
     if colour != "top_cluster":
         return rows[colour]
     top = rows["top_cluster"].to_numpy()

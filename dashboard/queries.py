@@ -271,7 +271,7 @@ def embedding_table(key: Key) -> tuple[pd.DataFrame, np.ndarray]:
     """Every user, item and cluster with its embedding and label (projection.embedding_table,
     without the metadata columns: its readers show labels, and the map joins the saved ones).
     Shared, not copied, by its readers, which only read it: as a cached copy each map click
-    that asked for a cluster's neighbours unpickled it (36 MB, 0.02-0.04 s at ML-20M size)."""
+    that asked for a cluster's neighbours unpickled it (36 MB, 0.02-0.04 s with 165,000 rows)."""
     model, users, items = _model(key), _table(key, "users"), _table(key, "items")
     table, vectors = hmf_core.embedding_table(model, users, items, metadata=False)
     vectors.setflags(write=False)  # (rows, d): a reader that wrote to it would fail
