@@ -185,8 +185,9 @@ def prepare_clicks(key: Key, levels: list[int]) -> threading.Thread:
     cluster's own rows: the embedding table its neighbours are found in, each side's top
     clusters at the `levels` shown, and the users' and items' tables (0.5 s with 138,000 users,
     which the first click of a session paid). Once per run and levels in this process; the
-    thread (started now or before) is returned. A click that comes first waits for the
-    embedding table (cache_resource computes a key once) and computes the rest itself."""
+    thread (started now or before) is returned. A click that comes first waits for what the
+    thread is computing (Streamlit computes a cached value once per key) and computes what it
+    has not started."""
     job = (key, tuple(levels))
     with _PREPARING_LOCK:
         if job not in _PREPARING:
