@@ -362,8 +362,7 @@ def map_points(frame: pd.DataFrame, kinds: list[str], levels: list[int]) -> pd.D
 @torch.no_grad()
 def top_clusters_of(model: ClusterModel, side: str, level: int) -> np.ndarray:
     """(M,) int64: each of the side's objects' most probable cluster of grouping `level`."""
-    membership = model.groupings(side)[level - 1].membership  # (M, m_l)
-    return membership.detach().argmax(1).cpu().numpy().astype(np.int64)
+    return model.groupings(side)[level - 1].top_clusters()  # (M,)
 
 
 @torch.no_grad()

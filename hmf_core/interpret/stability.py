@@ -41,10 +41,7 @@ def top_clusters(model: ClusterModel) -> dict[str, list[np.ndarray]]:
     """Per side, each grouping's top cluster of every object: [(M,) int64, ...] for grouping 1,
     2, ...; [] for a side without clusters (plain MF)."""
     return {
-        side: [
-            grouping.membership.detach().argmax(dim=1).cpu().numpy().astype(np.int64)  # (M,)
-            for grouping in model.groupings(side)
-        ]
+        side: [grouping.top_clusters() for grouping in model.groupings(side)]  # (M,) each
         for side in SIDES
     }
 

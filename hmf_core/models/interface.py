@@ -59,6 +59,10 @@ class Grouping:
     def n_clusters(self) -> int:
         return int(self.membership.shape[1])
 
+    def top_clusters(self):
+        """(M,) int64 numpy array: each object's most probable cluster (its membership's argmax)."""
+        return self.membership.detach().argmax(dim=1).cpu().numpy()
+
 
 @runtime_checkable
 class ClusterModel(Protocol):
