@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import gate, state  # the installed package (`pip install -e .`)
+from dashboard import gate, map_data, state  # the installed package (`pip install -e .`)
 from dashboard.pages import PAGES
 from dashboard.text import literal
 from hmf_core import DEMO, DamagedFile
@@ -37,11 +37,13 @@ def run() -> None:
     with st.sidebar:
         # the Data and Train pages' dataset; the run picked below says what it was trained on
         st.caption(f"Data to train on: **{literal(state.current_dataset().label)}**")
-        state.run_selector()
+        picked = state.run_selector()
     try:
         navigation.run()
     except DamagedFile as damage:  # a page that needs a damaged run file says which and why
         st.error(literal(f"This page cannot be shown: {damage}."), icon=":material/broken_image:")
+        return
+    map_data.prepare_map(picked)  # the page drawn: the Map's first view made while it is read
 
 
 if __name__ == "__main__":

@@ -4,23 +4,25 @@
 // latency_ml20m.md, "This stop": the same-session before / after).
 // A click, box or lasso is sent back as a "selection" trigger, in st.plotly_chart's shape.
 
-let loading = null;
-
 function loadPlotly(url) {
   // plotly.js, once per page: the copy that ships with the plotly Python package. (A fetch with
   // "force-cache" and a blob: script spared its download on a reload but made Map reloads
-  // 0.8 s slower: benchmarks/results/latency_ml20m.md.)
+  // 0.8 s slower: benchmarks/results/latency_ml20m.md.) The promise is the page's: the
+  // preload (live_chart.preload_chart) and the chart share one download.
   if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!loading) {
-    loading = new Promise((resolve, reject) => {
+  if (!window.__hmfPlotly) {
+    window.__hmfPlotly = new Promise((resolve, reject) => {
       const script = document.createElement("script");
       script.src = url;
       script.onload = () => resolve(window.Plotly);
-      script.onerror = () => reject(new Error(`plotly.js did not load from ${url}`));
+      script.onerror = () => {
+        window.__hmfPlotly = null; // a later render tries again
+        reject(new Error(`plotly.js did not load from ${url}`));
+      };
       document.head.appendChild(script);
     });
   }
-  return loading;
+  return window.__hmfPlotly;
 }
 
 function pathPoints(path) {
@@ -112,6 +114,10 @@ function mountPlot(parentElement) {
 }
 
 export default function ({ parentElement, data, setTriggerValue }) {
+  if (data.figure === undefined) { // the preload: plotly.js fetched and run, nothing shown
+    loadPlotly(data.plotly).catch(() => null); // the chart, should it fail, says why
+    return undefined;
+  }
   const plot = parentElement.querySelector(".hmf-live-chart") || mountPlot(parentElement);
   plot.__send = setTriggerValue;
   const figure = JSON.parse(data.figure);

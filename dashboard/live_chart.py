@@ -25,11 +25,13 @@ _PLOTLY_FILES = components_v1.declare_component(
 )
 PLOTLY_URL = f"component/{_PLOTLY_FILES.name}/plotly.min.js"  # relative: any baseUrlPath
 
+_JS = Path(__file__).with_name("live_chart.js").read_text(encoding="utf-8")
 _CHART = st.components.v2.component(
     "hmf_live_chart",
-    js=Path(__file__).with_name("live_chart.js").read_text(encoding="utf-8"),
+    js=_JS,
     isolate_styles=False,  # plotly's own stylesheet (hover labels, toolbar) reaches the plot
 )
+_PRELOAD = st.components.v2.component("hmf_plotly_preload", js=_JS)  # data without a figure
 
 NO_SELECTION = {"points": [], "box": [], "lasso": []}
 
@@ -47,6 +49,13 @@ def live_chart(figure: dict, *, key: str, on_select: Callable[[], None], config:
         },
         on_selection_change=on_select,
     )
+
+
+def preload_chart(key: str) -> None:
+    """Start plotly.js's download and first run in the browser now, in an element that shows
+    nothing (put it where an empty element takes no room: the end of the sidebar), so that it
+    overlaps the server's work before the first `live_chart` of the page."""
+    _PRELOAD(key=key, data={"plotly": PLOTLY_URL})
 
 
 def selection(key: str) -> dict:

@@ -742,6 +742,10 @@ def check_the_map(page, url, shot, timings, expect) -> None:
     page.wait_for_function(f"() => {MAP_PLOT} && {MAP_PLOT}._fullData", timeout=LONG)
     expect(chart.locator("g.trace.scatter path.point").first).to_be_attached()
     settled_shot(page, shot, "map-opened")
+    # plotly.js asked for by the preload (the page's start) and by the chart: one download
+    assert page.evaluate("document.querySelectorAll('script[src*=\"plotly.min.js\"]').length") == 1
+    preload = page.locator("[data-testid=stSidebar] .st-key-map_chart_preload")
+    assert preload.count() == 1 and preload.bounding_box()["height"] == 0  # takes no room
     page.evaluate(f"() => {{ for (const e of {PLOT_AND_CANVASES}) e.__kept = 1; }}")
 
     # 1. Every colouring: the plot keeps its height, the legend lists the colours drawn.

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import map_data, map_figure, map_panels, queries, state
-from dashboard.live_chart import live_chart, selection
+from dashboard.live_chart import live_chart, preload_chart, selection
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
 from hmf_core import (
@@ -46,6 +46,8 @@ COLOUR_CHOICES = {  # then the run's own metadata columns (map_data.metadata_col
 def map_page() -> None:
     st.title("Map")
     explored = state.require_model()
+    with st.sidebar:  # plotly.js loads in the browser while the map is computed here
+        preload_chart("map_chart_preload")
     controls = st.columns([2, 3, 2, 3])
     layout = controls[2].selectbox(
         "Layout",
