@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import gate, map_data, state  # the installed package (`pip install -e .`)
+from dashboard import gate, prepare, state  # the installed package (`pip install -e .`)
 from dashboard.pages import PAGES
 from dashboard.text import literal
 from hmf_core import DEMO, DamagedFile
@@ -43,7 +43,7 @@ def run() -> None:
     except DamagedFile as damage:  # a page that needs a damaged run file says which and why
         st.error(literal(f"This page cannot be shown: {damage}."), icon=":material/broken_image:")
         return
-    map_data.prepare_map(picked)  # the page drawn: the Map's first view made while it is read
+    prepare.run_pages(picked)  # the page drawn: the other pages' first views made meanwhile
 
 
 if __name__ == "__main__":

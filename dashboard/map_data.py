@@ -5,10 +5,6 @@ mtime) and the map file's stamp like `dashboard.loads`."""
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -18,7 +14,6 @@ from dashboard import loads, map_figure, queries
 from hmf_core import HOVER_POINTS, RunDir
 
 Key = loads.Key
-_LOGGER = logging.getLogger(__name__)
 LENGTH_SAMPLE = 2_000  # rows whose hover lengths size a large map's drawn sample (hover_limit)
 LAYOUTS = {
     "model": "Model space",
@@ -174,73 +169,6 @@ def coloured_by(key: Key, layout: str, method: str, stamp: tuple, level: int) ->
     words = (queries.grouping_word(key), metadata_columns(key))
     frame = frame.assign(hover=map_figure.texts(frame, words))
     return frame.assign(top_cluster=hmf_core.top_clusters_at(loads.load_model(*key), frame, level))
-
-
-_PREPARING: dict = {}  # job -> the thread that computes it (prepare_map, prepare_clicks)
-_PREPARING_LOCK = threading.Lock()
-
-
-def _in_background(job: tuple, work, *args) -> threading.Thread:
-    """`work(*args)` in a daemon thread at the lowest priority, once per `job` in this
-    process; the thread (started now or before) is returned. A page that needs a value first
-    waits for what the thread is computing (Streamlit computes a cached value once per key)
-    and computes what it has not started."""
-    with _PREPARING_LOCK:
-        if job not in _PREPARING:
-            _PREPARING[job] = threading.Thread(
-                target=_lowest_priority, args=(work, *args), name=f"hmf-{job[0]}", daemon=True
-            )
-            _PREPARING[job].start()
-        return _PREPARING[job]
-
-
-def _lowest_priority(work, *args) -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # this thread only
-    except (AttributeError, OSError):  # not Linux: the thread keeps the app's priority
-        pass
-    try:
-        work(*args)
-    except Exception:  # e.g. the run was deleted meanwhile: the page shows its own error
-        _LOGGER.warning("Preparing %s failed", work.__name__, exc_info=True)
-
-
-def prepare_map(run: RunDir | None) -> threading.Thread | None:
-    """Start computing the Map's first view of `run` (its drawn frame: the map, names,
-    metadata, cluster verdicts and hover texts; 0.5-0.6 s of a first Map visit with 165,000
-    points) in the background, once per checkpoint, map and stability file: a page that calls
-    it after drawing itself lets a reader's first Map visit find it made. Nothing while the
-    run trains (each epoch a new checkpoint) or before it has a model."""
-    if run is None or not run.exists() or hmf_core.run_status(run).active:
-        return None
-    key = loads.model_key(run)
-    if key is None:
-        return None
-    stamp = (run.stamp("map_umap"), run.stamp("map_pca"), run.stamp("stability"))
-    return _in_background(("prepare-map", key, stamp), _prepare_map, run, key)
-
-
-def _prepare_map(run: RunDir, key: Key) -> None:
-    drawn(run, key, "model")
-    queries.level_sizes(key)
-
-
-def prepare_clicks(key: Key, levels: list[int]) -> threading.Thread:
-    """Start computing, in a background thread, what a first cluster click reads besides the
-    cluster's own rows: the embedding table its neighbours are found in, each side's top
-    clusters at the `levels` shown, and the users' and items' tables (0.5 s with 138,000 users,
-    which the first click of a session paid). Once per run and levels in this process
-    (`_in_background`)."""
-    return _in_background(("prepare-clicks", key, tuple(levels)), _prepare_clicks, key, levels)
-
-
-def _prepare_clicks(key: Key, levels: list[int]) -> None:
-    queries.embedding_table(key)
-    for side, depth in queries.level_counts(key).items():
-        for level in (level for level in levels if 1 <= level <= depth):
-            queries.top_clusters_of(key, side, level)
-    for name in ("users", "items"):
-        loads.table(RunDir(key[0]), name)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 from test_app import app, map_spec, texts, visit
 
-from dashboard import live_chart, loads, map_data, queries
+from dashboard import live_chart, loads, map_data, prepare, queries
 from dashboard.text import hover
 from hmf_core.runs.rundir import RunDir
 
@@ -118,11 +118,11 @@ def test_the_comparable_layout_states_why_and_a_cluster_lights_up_its_members(
 def test_a_map_visit_prepares_what_a_first_cluster_click_reads(finished_runs, monkeypatch):
     """The first cluster click of a session at ML-20M size spent 0.5 s computing the embedding
     table its neighbours are found in and the side's top clusters. The Map page now starts a
-    background thread that computes them (map_data.prepare_clicks): once it is done, a click
+    background thread that computes them (prepare.map_clicks): once it is done, a click
     reads them, and would fail if it had to compute either (both made to raise here)."""
     import hmf_core
 
-    monkeypatch.setattr(map_data, "_PREPARING", {})
+    monkeypatch.setattr(prepare, "_JOBS", {})
     for cached in (queries.embedding_table, queries.top_clusters_of, queries.nearest):
         cached.clear()  # what an earlier test computed does not count
     map_data.highlight.clear()
@@ -131,12 +131,12 @@ def test_a_map_visit_prepares_what_a_first_cluster_click_reads(finished_runs, mo
     at.run()
     visit(at, "map")
     key = at_key(finished_runs)
-    (job,) = [job for job in map_data._PREPARING if job[:2] == ("prepare-clicks", key)]
+    (job,) = [job for job in prepare._JOBS if job[:2] == ("map-clicks", key)]
     assert 1 in job[2]  # the levels shown: level 1 at least
-    thread = map_data._PREPARING[job]
+    thread = prepare._JOBS[job]
     thread.join(timeout=60)
     assert not thread.is_alive()
-    assert map_data.prepare_clicks(key, list(job[2])) is thread  # once per run and levels
+    assert prepare.map_clicks(key, list(job[2])) is thread  # once per run and levels
 
     def computed(*args, **kwargs):
         raise AssertionError("computed at the click: not prepared")
@@ -151,32 +151,39 @@ def test_a_map_visit_prepares_what_a_first_cluster_click_reads(finished_runs, mo
     assert len(nearest) == 10 and nearest["cosine"].is_monotonic_decreasing
 
 
-def test_another_page_prepares_the_maps_first_view(finished_runs, monkeypatch):
+def test_another_page_prepares_the_first_views_of_map_and_explain(finished_runs, monkeypatch):
     """A first Map visit at ML-20M size spent 0.5-0.6 s making its drawn frame (names,
-    metadata, verdicts, hover texts). Every page, once drawn, starts a background thread that
-    makes it for the run picked (map_data.prepare_map): a Map visit after it reads the frame,
-    and would fail had it to make the hover texts (made to raise here)."""
-    monkeypatch.setattr(map_data, "_PREPARING", {})
+    metadata, verdicts, hover texts), a first Explain visit 0.13 s reading the interactions.
+    Every page, once drawn, starts a background thread that makes them for the run picked
+    (prepare.run_pages): a Map and an Explain visit after it read them, and would fail had they
+    to make the hover texts or read a table of the run (both made to raise here)."""
+    import hmf_core
+
+    monkeypatch.setattr(prepare, "_JOBS", {})
     map_data._drawn.clear()  # what an earlier test computed does not count
+    loads.run_table.clear()
     at = app(finished_runs, monkeypatch)
     at.query_params["run"] = "tiny"
     visit(at, "train")
     key = at_key(finished_runs)
-    (job,) = [job for job in map_data._PREPARING if job[:2] == ("prepare-map", key)]
-    thread = map_data._PREPARING[job]
+    (job,) = [job for job in prepare._JOBS if job[:2] == ("run-pages", key)]
+    thread = prepare._JOBS[job]
     thread.join(timeout=60)
     assert not thread.is_alive()
     run = RunDir(finished_runs / "tiny")
-    assert map_data.prepare_map(run) is thread  # once per checkpoint, map and stability file
-    assert map_data.prepare_map(None) is None
-    assert map_data.prepare_map(RunDir(finished_runs / "no such run")) is None
+    assert prepare.run_pages(run) is thread  # once per checkpoint, map and stability file
+    assert prepare.run_pages(None) is None
+    assert prepare.run_pages(RunDir(finished_runs / "no such run")) is None
 
     def computed(*args, **kwargs):
-        raise AssertionError("hover texts made at the visit: not prepared")
+        raise AssertionError("made at the visit: not prepared")
 
     monkeypatch.setattr(map_data, "first_hovers", computed)
+    monkeypatch.setattr(hmf_core.RunDir, "table", computed)
     visit(at, "map")
     assert numbers(json.loads(map_spec(at))["data"][0]["x"]).size > 0
+    visit(at, "explain")
+    assert "Top 10 items this user did not rate in training" in texts(at)
 
 
 def test_the_map_page_asks_for_plotly_before_it_computes_the_map(finished_runs, monkeypatch):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import map_data, map_figure, map_panels, queries, state
+from dashboard import map_data, map_figure, map_panels, prepare, queries, state
 from dashboard.live_chart import live_chart, preload_chart, selection
 from dashboard.map_figure import KINDS
 from dashboard.text import literal
@@ -105,7 +105,7 @@ def map_page() -> None:
         _chart(figure, visible, drawn, method)
     with right:
         map_panels.selection_panel(explored, highlight_note)  # beside: the chart never moves
-    map_data.prepare_clicks(explored.key, chosen or [])
+    prepare.map_clicks(explored.key, chosen or [])
 
 
 def _top_view(cell, word: str, depths: dict[str, int]) -> int:
