@@ -67,13 +67,17 @@ ISOLATED_MARKERS = """(chart, [kind, count]) => {
   const box = plot.getBoundingClientRect();
   const points = [];
   plot._fullData.forEach((trace) => {
-    if (trace.visible !== true || !trace.x) return;
+    // points only: a heatmap's x and y are its cells' edges (of two lengths), and a point at
+    // NaN made every gap NaN, so the markers came in no order (minutes of unconfirmed hovers)
+    if (trace.visible !== true || !trace.x || !trace.type.startsWith('scatter')) return;
     for (let i = 0; i < trace.x.length; i++) {
       if (trace.x[i] === null || trace.x[i] === undefined) continue;
       const custom = trace.customdata ? trace.customdata[i] : null;  // [kind, level, index..]
-      points.push({kind: trace.name, index: custom ? custom[2] : -1,
-                   x: box.left + xaxis._offset + xaxis.l2p(trace.x[i]),
-                   y: box.top + yaxis._offset + yaxis.l2p(trace.y[i])});
+      const x = box.left + xaxis._offset + xaxis.l2p(trace.x[i]);
+      const y = box.top + yaxis._offset + yaxis.l2p(trace.y[i]);
+      if (Number.isFinite(x) && Number.isFinite(y)) {
+        points.push({kind: trace.name, index: custom ? custom[2] : -1, x, y});
+      }
     }
   });
   const left = box.left + xaxis._offset + 40, right = left + xaxis._length - 80;
