@@ -68,7 +68,7 @@ ISOLATED_MARKERS = """(chart, [kind, count]) => {
   const points = [];
   plot._fullData.forEach((trace) => {
     // points only: a heatmap's x and y are its cells' edges (of two lengths), and a point at
-    // NaN made every gap NaN, so the markers came in no order (minutes of unconfirmed hovers)
+    // NaN made every gap NaN, so the markers came in no order (not the most isolated first)
     if (trace.visible !== true || !trace.x || !trace.type.startsWith('scatter')) return;
     for (let i = 0; i < trace.x.length; i++) {
       if (trace.x[i] === null || trace.x[i] === undefined) continue;
