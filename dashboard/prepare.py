@@ -14,7 +14,7 @@ import os
 import threading
 
 from dashboard import loads, map_data, queries
-from hmf_core import RunDir, run_status
+from hmf_core import MAP_METHODS, RunDir, run_status
 
 _LOGGER = logging.getLogger(__name__)
 _JOBS: dict = {}  # (name, key...) -> its thread
@@ -32,7 +32,7 @@ def run_pages(run: RunDir | None) -> threading.Thread | None:
     key = loads.model_key(run)
     if key is None:
         return None
-    stamp = (run.stamp("map_umap"), run.stamp("map_pca"), run.stamp("stability"))
+    stamp = (*(run.stamp(f"map_{method}") for method in MAP_METHODS), run.stamp("stability"))
     return _in_background(("run-pages", key, stamp), _run_pages, run, key)
 
 
