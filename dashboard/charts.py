@@ -3,9 +3,18 @@ plotly figure's JSON. They draw what they are given and compute nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+
+import numpy as np
 import pandas as pd
 import plotly.io as pio
-from _plotly_utils.utils import convert_to_base64
+from _plotly_utils.utils import (
+    convert_to_base64,
+    is_homogeneous_array,
+    is_skipped_key,
+    to_typed_array_spec,
+)
 
 from hmf_core import METRIC_LABELS, TASKS, diverged_rows, lower_is_better, metric_names
 
@@ -218,6 +227,60 @@ def figure_json(figure: dict) -> str:
     encoded = _containers_copied(figure)  # the arrays are replaced in the copy, not read twice
     convert_to_base64(encoded)  # plotly's own step in Figure.to_dict
     return pio.to_json(encoded, validate=False)
+
+
+PIECE_BYTES = 3072  # an array this large or larger is a piece (figure_parts): 4 KB in base64
+PIECE_ITEMS = 64  # and so is a list (hover texts, ...) of this many items or more
+
+
+def figure_parts(
+    figure: dict, kept: frozenset[str] = frozenset()
+) -> tuple[str, dict[str, str], frozenset[str]]:
+    """`figure` as figure_json sends it, in parts: (the figure's JSON with each large value,
+    an array or a long list such as the hover texts, replaced by {"piece": name}; the JSON of
+    each such piece not in `kept`, by name; every piece's name). A name is a hash of the value
+    (its bytes, dtype and shape; a list's pickle): the same value, the same name in every
+    figure. A chart that keeps the pieces of its last figure is sent only the new ones
+    (dashboard.live_chart), and a kept piece is not even written as JSON again."""
+    names: set[str] = set()
+    sent: dict[str, str] = {}
+    skeleton = _pieces_taken(figure, kept, names, sent)
+    return pio.json.to_json_plotly(skeleton), sent, frozenset(names)
+
+
+def _pieces_taken(value, kept: frozenset[str], names: set[str], sent: dict[str, str]):
+    """A copy of `value` with its large values named (figure_parts), its other arrays as
+    typed arrays, as convert_to_base64 (plotly's own step in Figure.to_dict) leaves them."""
+    if isinstance(value, list | tuple) and len(value) >= PIECE_ITEMS:
+        if not isinstance(value[0], dict | list | tuple):
+            return _piece(value, pickle.dumps(value, protocol=5), kept, names, sent)
+    if isinstance(value, list | tuple):
+        return [_pieces_taken(item, kept, names, sent) for item in value]
+    if not isinstance(value, dict):
+        return value
+    copied = {}
+    for key, item in value.items():
+        if is_skipped_key(key) or not is_homogeneous_array(item):
+            copied[key] = _pieces_taken(item, kept, names, sent)
+        elif getattr(item, "nbytes", 0) < PIECE_BYTES:
+            copied[key] = to_typed_array_spec(item)
+        else:
+            item = np.ascontiguousarray(item)
+            if item.dtype.kind in "biuf":  # numbers: the name from their bytes
+                raw = f"{item.dtype.str}{item.shape}".encode() + item.tobytes()
+            else:  # objects (their bytes are addresses): from their values
+                raw = pickle.dumps(item.tolist(), protocol=5)
+            copied[key] = _piece(item, raw, kept, names, sent)
+    return copied
+
+
+def _piece(value, raw: bytes, kept: frozenset[str], names: set[str], sent: dict[str, str]):
+    name = hashlib.blake2b(raw, digest_size=12).hexdigest()
+    names.add(name)
+    if name not in kept and name not in sent:
+        typed = to_typed_array_spec(value) if isinstance(value, np.ndarray) else value
+        sent[name] = pio.json.to_json_plotly(typed)
+    return {"piece": name}
 
 
 def _containers_copied(value):

@@ -96,6 +96,35 @@ function fullscreenButton(plot) {
   };
 }
 
+function assembled(data) {
+  // The figure with its pieces put back (dashboard/charts.py figure_parts): those sent now and
+  // those kept from the chart's last figure, which live_chart.py names without sending them.
+  // Kept afterwards, in the page (a page switch unmounts the chart, not this): exactly this
+  // figure's pieces, as live_chart.py counts on. null when one of them is missing.
+  const store = (window.__hmfPieces = window.__hmfPieces || new Map());
+  const kept = store.get(data.chart) || new Map();
+  const sent = data.pieces || {};
+  const used = new Map();
+  let missing = false;
+  const figure = JSON.parse(data.figure, (name, value) => {
+    if (value === null || typeof value !== "object" || typeof value.piece !== "string") {
+      return value;
+    }
+    const piece = value.piece;
+    if (!used.has(piece)) {
+      if (piece in sent) used.set(piece, JSON.parse(sent[piece]));
+      else if (kept.has(piece)) used.set(piece, kept.get(piece));
+      else {
+        missing = true;
+        return null;
+      }
+    }
+    return used.get(piece);
+  });
+  store.set(data.chart, used);
+  return missing ? null : figure;
+}
+
 function mountPlot(parentElement) {
   // The plot's element, once per mount, with what stays for its life: the Fullscreen button
   // (one object: a new one would differ from the last config, and a changed config makes
@@ -120,7 +149,19 @@ export default function ({ parentElement, data, setTriggerValue }) {
   }
   const plot = parentElement.querySelector(".hmf-live-chart") || mountPlot(parentElement);
   plot.__send = setTriggerValue;
-  const figure = JSON.parse(data.figure);
+  const purge = () => {
+    if (window.Plotly) window.Plotly.purge(plot); // its WebGL contexts, when the page goes
+  };
+  const figure = assembled(data);
+  if (figure === null) { // kept pieces lost (it should not happen): every piece sent again
+    if (plot.__askedFor !== data.figure) {
+      plot.__askedFor = data.figure;
+      setTriggerValue("missing", true);
+    } else {
+      plot.textContent = "The chart could not be drawn: parts of its figure did not arrive.";
+    }
+    return purge;
+  }
   const style = getComputedStyle(parentElement);
   figure.layout.font = { family: style.fontFamily, color: style.color, ...figure.layout.font };
   figure.layout.paper_bgcolor = figure.layout.paper_bgcolor || "rgba(0,0,0,0)";
@@ -139,7 +180,5 @@ export default function ({ parentElement, data, setTriggerValue }) {
     .catch((error) => {
       plot.textContent = `The chart could not be drawn: ${error.message}`;
     });
-  return () => {
-    if (window.Plotly) window.Plotly.purge(plot); // its WebGL contexts, when the page goes
-  };
+  return purge;
 }

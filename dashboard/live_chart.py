@@ -1,5 +1,8 @@
 """A plotly chart that stays mounted across reruns: each new figure is drawn into the same plot
 with `Plotly.react` (live_chart.js), so a colour change or a highlight redraws the traces.
+The browser keeps the long values of the figure it drew (its points' positions, hover texts,
+colours: charts.figure_parts' pieces), so the next figure sends only what changed: a
+highlight or a colour change of a large map sends kilobytes, not its megabytes again.
 
 `st.plotly_chart` mounts a new chart whenever its figure changes (Streamlit 1.67: the figure is
 part of the element's identity), which builds the plot, its WebGL context and shaders anew
@@ -15,7 +18,7 @@ import plotly
 import streamlit as st
 import streamlit.components.v1 as components_v1
 
-from dashboard.charts import figure_json
+from dashboard.charts import figure_parts
 
 # plotly.js as the plotly Python package ships it, served by Streamlit's component route. The
 # folder is the package's own data (plotly.min.js, its templates and datasets): no copy, no
@@ -36,19 +39,39 @@ _PRELOAD = st.components.v2.component("hmf_plotly_preload", js=_JS)  # data with
 NO_SELECTION = {"points": [], "box": [], "lasso": []}
 
 
+HELD = "live_chart_held"  # session state: chart key -> the pieces its browser keeps
+
+
 def live_chart(figure: dict, *, key: str, on_select: Callable[[], None], config: dict) -> None:
     """Draw `figure` (a dict: charts.figure_json) in the chart under `key` (mounted once, redrawn in
     place); `on_select` runs on a click, box, lasso or double-click in it, `selection(key)`
-    then says what."""
+    then says what. The pieces of the figure that this session's browser keeps from the
+    chart's last figure are named, not sent: live_chart.js keeps exactly the pieces of the
+    figure it drew last, under `key`, in the page (a page switch does not lose them; a reload
+    is a new session); should one be missing, it says so and is sent every piece."""
+    held = dict(st.session_state.get(HELD, {}))
+    skeleton, pieces, names = figure_parts(figure, held.get(key, frozenset()))
     _CHART(
         key=key,
         data={
-            "figure": figure_json(figure),
+            "figure": skeleton,
+            "pieces": pieces,
+            "chart": key,
             "config": config,
             "plotly": PLOTLY_URL,
         },
         on_selection_change=on_select,
+        on_missing_change=lambda: _forget(key),
     )
+    held[key] = names
+    st.session_state[HELD] = held
+
+
+def _forget(key: str) -> None:
+    """The browser lacks a piece the chart under `key` named: the next figure sends them all."""
+    held = dict(st.session_state.get(HELD, {}))
+    held.pop(key, None)
+    st.session_state[HELD] = held
 
 
 def preload_chart(key: str) -> None:

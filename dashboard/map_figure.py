@@ -4,8 +4,9 @@ Plain dicts in plotly's figure schema rather than graph_objects or plotly expres
 clusters must be SVG markers (clickable one by one) beside thousands of objects in WebGL, and
 plotly express sets one render mode per figure; graph_objects validates and deep-copies every
 array of a figure the page redraws at each click (0.04-0.11 s of a 10,000-point map drawn over
-165,000: benchmarks/results/latency_ml20m.md). `dashboard.charts.figure_json` sends them as
-plotly's Figure would (numeric arrays as typed arrays, plotly's default template).
+165,000: benchmarks/results/latency_ml20m.md). `dashboard.charts.figure_json` writes them as
+plotly's Figure would (numeric arrays as typed arrays, plotly's default template), and
+`figure_parts` the same in pieces, which the chart sends only once (dashboard.live_chart).
 
 Readability rules: the legend sits right of the plot (vertical, scrolling when long), so it never
 takes the plot's height; at most MAX_COLOURS values get a colour of their own and a legend entry,

@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO, shared_file, small_demo, wait_for
 from streamlit.testing.v1 import AppTest
 
+from dashboard import live_chart
 from hmf_core.models.hmf import HMFConfig
 from hmf_core.runs.manager import run_status
 from hmf_core.runs.rundir import RunDir
@@ -39,10 +40,31 @@ def visit(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def map_spec(at: AppTest) -> str:
-    """The Map page's figure as sent to the browser (plotly JSON; dashboard.live_chart)."""
+def chart_data(at: AppTest) -> dict:
+    """What the Map page's chart was sent in the last run (dashboard.live_chart)."""
     (chart,) = [e for e in at.get("bidi_component") if e.proto.component_name == "hmf_live_chart"]
-    return json.loads(chart.proto.json)["figure"]
+    return json.loads(chart.proto.json)
+
+
+def named_pieces(data: dict) -> set[str]:
+    """The pieces a chart's figure names (dashboard.charts.figure_parts)."""
+    return set(re.findall(r'\{"piece":"([0-9a-f]+)"\}', data["figure"]))
+
+
+def map_spec(at: AppTest) -> str:
+    """The Map page's figure as the browser puts it together (plotly JSON): its parts sent,
+    each piece in place of its name (live_chart.js). Where the last run named pieces sent
+    in an earlier one, the page runs again with none kept (live_chart.HELD emptied, what
+    the browser's "missing" asks for), so that it sends them all."""
+    data = chart_data(at)
+    if not named_pieces(data) <= set(data["pieces"]):
+        at.session_state[live_chart.HELD] = {}
+        at.run()
+        data = chart_data(at)
+    text = data["figure"]
+    for piece in named_pieces(data):
+        text = text.replace(f'{{"piece":"{piece}"}}', data["pieces"][piece])
+    return text
 
 
 def shown(markdown: str) -> str:

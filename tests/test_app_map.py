@@ -10,7 +10,7 @@ import re
 import zlib
 
 import numpy as np
-from test_app import app, map_spec, texts, visit
+from test_app import app, chart_data, map_spec, named_pieces, texts, visit
 
 from dashboard import live_chart, loads, map_data, prepare, queries
 from dashboard.text import hover
@@ -62,6 +62,34 @@ def test_a_lasso_over_users_opens_the_user_side_on_every_page(finished_runs, mon
     assert "against item cluster 4" in texts(at)
     visit(at, "membership")
     assert at.segmented_control(key="object_side_8").value == "item"
+
+
+def test_a_redraw_of_the_map_sends_only_the_pieces_its_browser_lacks(finished_runs, monkeypatch):
+    """Issue 23: the map's figure went whole to the browser at every click (3.3 MB at ML-20M
+    size for a highlighted cluster). Its first view sends every piece (charts.figure_parts);
+    a highlighted cluster, then a colour change, send only pieces the browser has not got
+    and name the others, which the figure put together (map_spec) has in place."""
+    at = app(finished_runs, monkeypatch)
+    at.query_params["run"] = "tiny"
+    visit(at, "map")
+    first = chart_data(at)
+    assert first["pieces"] and named_pieces(first) == set(first["pieces"])
+    held = named_pieces(first)
+    for change in (
+        lambda: select(at, [{"kind": "user cluster", "level": 1, "index": 0}], 9),
+        lambda: at.selectbox(key="map_colour").set_value("level"),
+    ):
+        change()
+        at.run()
+        data = chart_data(at)
+        named, sent = named_pieces(data), set(data["pieces"])
+        assert sent == named - held  # what the browser lacks, nothing it has
+        assert named & held  # the points' positions, hovers, ... kept
+        whole = map_spec(at)  # put together (from pieces sent again: it empties HELD)
+        assert len(json.dumps(data)) < 0.5 * len(whole)
+        assert json.loads(whole)["data"]  # a figure
+        held = named
+    assert "Highlighted on the map:" in texts(at)
 
 
 def test_map_hovers_name_clusters_as_the_affinity_page_does(finished_runs):

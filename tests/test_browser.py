@@ -736,6 +736,10 @@ def check_zoom_and_fullscreen(page, chart, expect) -> None:
 
 
 def check_the_map(page, url, shot, timings, expect) -> None:
+    received = []  # the size of each message from the server (the websocket's frames)
+    page.on(
+        "websocket", lambda socket: socket.on("framereceived", lambda m: received.append(len(m)))
+    )
     page.goto(f"{url}/map?run=map")
     expect(page.get_by_text("UMAP of the best checkpoint")).to_be_visible(timeout=LONG)
     chart = page.locator(CHART)
@@ -760,6 +764,18 @@ def check_the_map(page, url, shot, timings, expect) -> None:
             assert len(state["listed"]) <= 17  # 16 colours and "other"
         if option in ("Genre", "Top cluster (level 1)"):
             chart_shot(page, shot, f"map-colour-{title.split()[0]}")
+    # What the browser kept of the figure (positions, hovers, ...) is not sent again: a
+    # recolouring sends its colours. With what it kept lost, the chart asks for it all.
+    first_view = sum(received)
+    before = len(received)
+    pick(page, "Colour by", "Level", LEGEND_IS, "level")
+    recoloured = sum(received[before:])
+    page.evaluate("() => window.__hmfPieces.clear()")
+    before = len(received)
+    pick(page, "Colour by", "Kind", LEGEND_IS, None)  # drawn, from every piece sent again
+    again = sum(received[before:])
+    timings["bytes: first view, recoloured, pieces lost"] = [first_view, recoloured, again]
+    assert recoloured < 0.25 * again and again > 0.5 * first_view
     # Every recolouring redrew the same plot: its element and WebGL canvases were kept.
     kept = f"() => {PLOT_AND_CANVASES}.map((element) => element.__kept === 1)"
     assert set(page.evaluate(kept)) == {True}, page.evaluate(kept)

@@ -250,6 +250,39 @@ def test_the_figure_is_a_valid_plotly_figure_and_sent_as_plotly_sends_it():
     assert "density" not in [trace["name"] for trace in figures[3]["data"]]
 
 
+def test_a_figure_in_parts_is_the_figure_and_a_highlight_keeps_the_points_pieces():
+    """charts.figure_parts (what live_chart sends): the figure with each piece's JSON put back
+    in place of its name is figure_json's text exactly; pieces are named by their content,
+    so a highlight of the same map (its points dimmed, a cluster's members drawn on top)
+    names the pieces of the points' positions, hovers and custom data again."""
+
+    frame = _sampled_map()
+    members = frame[(frame["kind"] == "user") & (frame["top_cluster"] == 2)]
+    members = members.assign(probability=np.linspace(0.2, 1.0, len(members)))
+    plain = map_figure.figure(frame, "top_cluster")
+    lit = map_figure.figure(frame, "top_cluster", highlight=members, selected=members.head(1))
+    parts = {}
+    for name, figure in (("plain", plain), ("lit", lit)):
+        skeleton, pieces, names = charts.figure_parts(figure)
+        assert set(pieces) == names  # none kept: every piece sent
+        text = skeleton
+        for piece, value in pieces.items():
+            assert f'{{"piece":"{piece}"}}' in skeleton
+            text = text.replace(f'{{"piece":"{piece}"}}', value)
+        assert text == charts.figure_json(figure)
+        assert len(skeleton) < 0.05 * len(text)  # the figure's bulk is in its pieces
+        parts[name] = pieces
+    user = next(trace for trace in plain["data"] if trace["name"] == "user")
+    kept = set(parts["plain"]) & set(parts["lit"])
+    for value in (user["x"], user["y"], user["customdata"], user["hovertext"]):
+        assert charts.figure_parts({"value": value})[2] <= kept
+    new = sum(len(parts["lit"][piece]) for piece in set(parts["lit"]) - kept)
+    assert 0 < new < 0.5 * sum(len(value) for value in parts["lit"].values())
+    # Kept pieces are named and not sent; the others are, as before.
+    skeleton, sent, names = charts.figure_parts(lit, frozenset(parts["plain"]))
+    assert names == set(parts["lit"]) and sent == {p: parts["lit"][p] for p in names - kept}
+
+
 def _drawn_colours(trace: dict) -> list[str]:
     """Each point's colour as plotly.js draws it: its code's step of the stepped scale."""
     marker = trace["marker"]
