@@ -51,22 +51,22 @@ def bars_figure(bars) -> go.Figure:
             )
             for kind, colour in COLOURS.items()
             if (bars["kind"] == kind).any()
-        ]
-    )
-    figure.update_layout(
-        height=120 + 26 * len(bars),
-        yaxis={
-            "autorange": "reversed",
-            "categoryorder": "array",
-            "categoryarray": parts,
-            "tickmode": "array",
-            "tickvals": parts,
-            "ticktext": [hover(short_label(part)) for part in raw],
-            "automargin": True,
+        ],
+        layout={  # whole, not by update_layout: its "a_b" paths took 0.01 s a chart
+            "height": 120 + 26 * len(bars),
+            "yaxis": {
+                "autorange": "reversed",
+                "categoryorder": "array",
+                "categoryarray": parts,
+                "tickmode": "array",
+                "tickvals": parts,
+                "ticktext": [hover(short_label(part)) for part in raw],
+                "automargin": True,
+            },
+            "xaxis": {"title": {"text": "contribution to the prediction"}},
+            "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+            "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "title": None},
         },
-        xaxis_title="contribution to the prediction",
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "title": None},
     )
     return figure
 

@@ -259,13 +259,13 @@ def _contribution_chart(pairs, user_level: int, item_level: int) -> None:
             customdata=pairs[["user_probability", "item_probability", "inner_product"]].to_numpy(),
             hovertemplate="%{y}<br>contribution %{x:.4f}<br>P(user) %{customdata[0]:.3f}, "
             "P(item) %{customdata[1]:.3f}, ⟨U,V⟩ %{customdata[2]:.3f}<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        height=80 + 24 * len(names),
-        yaxis={"autorange": "reversed"},
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis_title="contribution to the prediction",
+        ),
+        layout={  # whole, as explain_views.bars_figure does
+            "height": 80 + 24 * len(names),
+            "yaxis": {"autorange": "reversed"},
+            "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+            "xaxis": {"title": {"text": "contribution to the prediction"}},
+        },
     )
     st.plotly_chart(figure, key="explain_chart")
 
