@@ -5,7 +5,7 @@
 // A click, box or lasso is sent back as a "selection" trigger, in st.plotly_chart's shape.
 
 function loadPlotly(url) {
-  // plotly.js, once per page: the copy that ships with the plotly Python package. (A fetch with
+  // plotly.js, once per page: the map's bundle (dashboard/plotly_js, live_chart.py). (A fetch with
   // "force-cache" and a blob: script spared its download on a reload but made Map reloads
   // 0.8 s slower: benchmarks/results/latency_ml20m.md.) The promise is the page's: the
   // preload (live_chart.preload_chart) and the chart share one download.

@@ -14,19 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import plotly
 import streamlit as st
 import streamlit.components.v1 as components_v1
 
 from dashboard.charts import figure_parts
 
-# plotly.js as the plotly Python package ships it, served by Streamlit's component route. The
-# folder is the package's own data (plotly.min.js, its templates and datasets): no copy, no
-# network, the same plotly.js that `plotly` writes figures for.
+# plotly.js with only the traces the map draws (scatter, scattergl, heatmap), at the version the
+# plotly Python package ships and writes figures for: plotly_js/build.sh builds it as plotly.js
+# builds its own bundles, tests/test_plotly_bundle.py checks both. Its first run in a fresh tab
+# takes 0.12-0.17 s of the browser's main thread here, the whole plotly.min.js (4.8 MB) 1.1 s
+# (benchmarks/results/latency_ml20m.md). Served by Streamlit's component route: no network.
 _PLOTLY_FILES = components_v1.declare_component(
-    "plotly_js", path=str(Path(plotly.__file__).parent / "package_data")
+    "plotly_js", path=str(Path(__file__).with_name("plotly_js"))
 )
-PLOTLY_URL = f"component/{_PLOTLY_FILES.name}/plotly.min.js"  # relative: any baseUrlPath
+PLOTLY_URL = f"component/{_PLOTLY_FILES.name}/plotly-map.min.js"  # relative: any baseUrlPath
 
 _JS = Path(__file__).with_name("live_chart.js").read_text(encoding="utf-8")
 _CHART = st.components.v2.component(

@@ -713,7 +713,10 @@ def check_zoom_and_fullscreen(page, chart, expect) -> None:
     for _ in range(3):
         page.mouse.wheel(0, -400)  # zoom in, about 10 % a turn
     width = f"{MAP_PLOT}._fullLayout.xaxis.range[1] - {MAP_PLOT}._fullLayout.xaxis.range[0]"
-    page.wait_for_function(f"(whole) => {width} < whole", arg=0.85 * (whole[1] - whole[0]))
+    drawn = f"{MAP_PLOT} !== null"  # (none while a rerun makes the chart stale)
+    page.wait_for_function(
+        f"(whole) => {drawn} && {width} < whole", arg=0.85 * (whole[1] - whole[0])
+    )
     page.wait_for_timeout(1_000)  # plotly applies a wheel's zoom after a short delay
     zoomed = map_state(page)["xrange"]
     pick(page, "Colour by", "Level", LEGEND_IS, "level")
@@ -731,7 +734,9 @@ def check_zoom_and_fullscreen(page, chart, expect) -> None:
     page.wait_for_function(f"() => !document.fullscreenElement && {height} === {own}")
     drag = page.locator(f"{CHART} .nsewdrag").first
     drag.dblclick(position={"x": 5, "y": 5})  # back to the whole map
-    page.wait_for_function(f"(whole) => {width} > whole", arg=0.99 * (whole[1] - whole[0]))
+    page.wait_for_function(
+        f"(whole) => {drawn} && {width} > whole", arg=0.99 * (whole[1] - whole[0])
+    )
     expect(page.get_by_text("Nothing selected.")).to_be_visible()
 
 
@@ -747,7 +752,8 @@ def check_the_map(page, url, shot, timings, expect) -> None:
     expect(chart.locator("g.trace.scatter path.point").first).to_be_attached()
     settled_shot(page, shot, "map-opened")
     # plotly.js asked for by the preload (the page's start) and by the chart: one download
-    assert page.evaluate("document.querySelectorAll('script[src*=\"plotly.min.js\"]').length") == 1
+    scripts = "document.querySelectorAll('script[src*=\"plotly-map.min.js\"]').length"
+    assert page.evaluate(scripts) == 1
     preload = page.locator("[data-testid=stSidebar] .st-key-map_chart_preload")
     assert preload.count() == 1 and preload.bounding_box()["height"] == 0  # takes no room
     page.evaluate(f"() => {{ for (const e of {PLOT_AND_CANVASES}) e.__kept = 1; }}")

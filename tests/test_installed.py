@@ -179,11 +179,11 @@ def browser_text(url: str) -> str:
 
 def test_the_installed_map_chart_has_its_script_and_plotly_js(installed, tmp_path):
     """The map's chart (dashboard.live_chart) from the installed copy: its script is package
-    data, and the folder it serves plotly.js from holds plotly.min.js."""
+    data, and the folder it serves plotly.js from holds the map's bundle (dashboard/plotly_js)."""
     script = (
         "import pathlib, dashboard.live_chart as chart\n"
         "print(chart.__file__)\n"
-        "print(pathlib.Path(chart._PLOTLY_FILES.path, 'plotly.min.js').stat().st_size)\n"
+        "print(pathlib.Path(chart._PLOTLY_FILES.path, 'plotly-map.min.js').stat().st_size)\n"
         "print(chart.PLOTLY_URL)\n"
     )
     result = subprocess.run(
@@ -197,8 +197,8 @@ def test_the_installed_map_chart_has_its_script_and_plotly_js(installed, tmp_pat
     assert result.returncode == 0, result.stderr[-3000:]
     module, size, url = result.stdout.split()
     assert Path(module).is_relative_to(installed)  # the installed copy, not the clone
-    assert int(size) > 1_000_000  # the whole plotly.js bundle
-    assert url.endswith("/plotly.min.js") and not url.startswith("/")  # any baseUrlPath
+    assert int(size) > 1_000_000  # the bundle itself, not a pointer to it
+    assert url.endswith("/plotly-map.min.js") and not url.startswith("/")  # any baseUrlPath
 
 
 def test_the_apps_settings_become_streamlit_flags(tmp_path):

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.io as pio
@@ -281,6 +283,30 @@ def test_a_figure_in_parts_is_the_figure_and_a_highlight_keeps_the_points_pieces
     # Kept pieces are named and not sent; the others are, as before.
     skeleton, sent, names = charts.figure_parts(lit, frozenset(parts["plain"]))
     assert names == set(parts["lit"]) and sent == {p: parts["lit"][p] for p in names - kept}
+
+
+def test_the_maps_plotly_js_is_the_packages_version_and_draws_every_trace_of_the_map():
+    """The map's plotly.js (dashboard/plotly_js, rebuilt by its build.sh after a plotly
+    upgrade): the version the plotly package writes figures for, and every trace type a map
+    figure holds (density layer, points, clusters, members, rings) registered in it."""
+    import re
+
+    import plotly.offline
+
+    folder = Path(map_figure.__file__).with_name("plotly_js")
+    bundle = (folder / "plotly-map.min.js").read_text(encoding="utf-8")
+    assert set(re.findall(r'\.version="(\d+\.\d+\.\d+)"', bundle)) == {
+        plotly.offline.get_plotlyjs_version()
+    }
+    registered = set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle))
+    frame = _sampled_map()
+    members = frame[(frame["kind"] == "user") & (frame["top_cluster"] == 2)]
+    members = members.assign(probability=np.linspace(0.2, 1.0, len(members)))
+    figure = map_figure.figure(frame, "genre", highlight=members, selected=frame.head(3))
+    drawn = {trace.get("type", "scatter") for trace in figure["data"]}
+    assert {"heatmap", "scattergl", "scatter"} <= drawn  # the figure above has each kind
+    assert drawn <= registered
+    assert (folder / "LICENSE").read_text().startswith("MIT License")
 
 
 def _drawn_colours(trace: dict) -> list[str]:
