@@ -302,3 +302,26 @@ def test_a_sampled_umap_map_keeps_the_fit_and_places_every_other_point():
     stated = projection.map_sample(frame)
     assert (stated["umap_rows"], stated["umap_fitted_rows"]) == (len(frame), len(fitted))
     assert "10 nearest fitted points" in stated["umap_placement"]
+
+
+def test_points_of_finds_each_selected_point_by_kind_level_and_index():
+    """The selection's rows of a map (the Map's rings): kind, level and index together, so
+    user 3, item 3 and user cluster 3 are three points; in the map's order; none for a
+    point the map lacks."""
+    frame = pd.DataFrame(
+        {
+            "kind": ["user"] * 5 + ["item"] * 5 + ["user cluster"] * 4,
+            "level": [0] * 10 + [1] * 4,
+            "index": [*range(5), *range(5), *range(4)],
+            "x": np.arange(14.0),
+        }
+    )
+    picked = [
+        {"kind": "item", "level": 0, "index": 3},
+        {"kind": "user cluster", "level": 1, "index": 3},
+        {"kind": "user", "level": 0, "index": 1},
+        {"kind": "item", "level": 0, "index": 99},
+    ]
+    rows = projection.points_of(frame, picked)
+    assert rows["x"].tolist() == [1.0, 8.0, 13.0]  # user 1, item 3, user cluster 3
+    assert projection.points_of(frame, [{"kind": "user", "level": 1, "index": 2}]).empty

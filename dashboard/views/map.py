@@ -242,7 +242,8 @@ def _highlight(
     point = points[0]
     side = parse_point_kind(point["kind"])[0]
     members = map_data.highlight(explored.key, side, int(point["level"]), int(point["index"]))
-    drawn = members.merge(visible, on=["kind", "level", "index"])
+    near = visible[visible["index"].isin(members["index"].unique())]  # fewer rows to merge
+    drawn = members.merge(near, on=["kind", "level", "index"])
     word = queries.grouping_word(explored.key)
     name = f"{point['kind']} {point['index']} ({word} {point['level']})"
     if members.empty:

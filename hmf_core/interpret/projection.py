@@ -396,7 +396,9 @@ def find_points(frame: pd.DataFrame, query: str) -> pd.DataFrame:
 def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
     """The rows of a map for selected points (dicts with kind, level, index)."""
     keys = ["kind", "level", "index"]
-    return frame.merge(pd.DataFrame(points, columns=keys)[keys], on=keys)
+    wanted = pd.DataFrame(points, columns=keys)[keys]
+    rows = frame[frame["index"].isin(wanted["index"].unique())]  # first by the number: fast
+    return rows.merge(wanted, on=keys)  # (a merge of the whole map took 12-15 ms at 165,000)
 
 
 # --- names on the map --------------------------------------------------------------------------
