@@ -162,6 +162,7 @@ export default function ({ parentElement, data, setTriggerValue }) {
     }
     return purge;
   }
+  plot.__askedFor = null; // drawn: a later loss asks again
   const style = getComputedStyle(parentElement);
   figure.layout.font = { family: style.fontFamily, color: style.color, ...figure.layout.font };
   figure.layout.paper_bgcolor = figure.layout.paper_bgcolor || "rgba(0,0,0,0)";

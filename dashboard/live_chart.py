@@ -21,7 +21,7 @@ from dashboard.charts import figure_parts
 
 # plotly.js with only the traces the map draws (scatter, scattergl, heatmap), at the version the
 # plotly Python package ships and writes figures for: plotly_js/build.sh builds it as plotly.js
-# builds its own bundles, tests/test_plotly_bundle.py checks both. Its first run in a fresh tab
+# builds its own bundles; tests/test_map_drawing.py checks both. Its first run in a fresh tab
 # takes 0.12-0.17 s of the browser's main thread here, the whole plotly.min.js (4.8 MB) 1.1 s
 # (benchmarks/results/latency_ml20m.md). Served by Streamlit's component route: no network.
 _PLOTLY_FILES = components_v1.declare_component(

@@ -2,8 +2,8 @@
 # Rebuilds plotly-map.min.js: plotly.js, at the version the installed plotly Python package
 # ships (or $1), with only the traces the map draws (dashboard/map_figure.py), bundled as
 # plotly.js builds its own bundles (its CUSTOM_BUNDLE.md and esbuild-config.js: esbuild, the
-# same plugins and aliases). Needs node and npm; run it after upgrading plotly, then
-# tests/test_plotly_bundle.py. Usage: bash dashboard/plotly_js/build.sh [plotly.js version]
+# same plugins and aliases). Needs node and npm; run it after upgrading plotly (a test in
+# tests/test_map_drawing.py fails until then). Usage: bash dashboard/plotly_js/build.sh [version]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-$here/../../.venv/bin/python}
