@@ -163,6 +163,7 @@ PUBLIC = {
     "parse_point_kind": "interpret.projection",
     "pca_map": "interpret.projection",
     "points_of": "interpret.projection",
+    "joined_on_points": "interpret.projection",
     "shared_map": "interpret.projection",
     "side_offsets": "interpret.projection",
     "top_clusters_at": "interpret.projection",

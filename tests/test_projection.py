@@ -325,3 +325,25 @@ def test_points_of_finds_each_selected_point_by_kind_level_and_index():
     rows = projection.points_of(frame, picked)
     assert rows["x"].tolist() == [1.0, 8.0, 13.0]  # user 1, item 3, user cluster 3
     assert projection.points_of(frame, [{"kind": "user", "level": 1, "index": 2}]).empty
+
+
+def test_joined_on_points_is_the_merge_on_kind_level_and_index_either_side_larger():
+    """joined_on_points cuts the larger side to the other's indices before merging: the rows,
+    columns and order of the plain merge, whichever side is the map."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "kind": ["user"] * 50 + ["item"] * 50,
+            "level": 0,
+            "index": [*range(50), *range(50)],
+            "x": rng.random(100),
+        }
+    )
+    members = pd.DataFrame(
+        {"kind": "user", "level": 0, "index": [7, 3, 40, 99], "probability": [0.9, 0.5, 0.2, 1.0]}
+    )
+    keys = ["kind", "level", "index"]
+    for left, right in ((members, frame), (frame, members)):
+        joined = projection.joined_on_points(left, right)
+        assert joined.equals(left.merge(right, on=keys))
+    assert projection.joined_on_points(members, frame)["index"].tolist() == [7, 3, 40]

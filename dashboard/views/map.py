@@ -15,6 +15,7 @@ from hmf_core import (
     column_title,
     find_points,
     job_running,
+    joined_on_points,
     map_points,
     parse_point_kind,
     points_in_region,
@@ -242,8 +243,7 @@ def _highlight(
     point = points[0]
     side = parse_point_kind(point["kind"])[0]
     members = map_data.highlight(explored.key, side, int(point["level"]), int(point["index"]))
-    near = visible[visible["index"].isin(members["index"].unique())]  # fewer rows to merge
-    drawn = members.merge(near, on=["kind", "level", "index"])
+    drawn = joined_on_points(members, visible)
     word = queries.grouping_word(explored.key)
     name = f"{point['kind']} {point['index']} ({word} {point['level']})"
     if members.empty:

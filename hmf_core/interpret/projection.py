@@ -396,9 +396,18 @@ def find_points(frame: pd.DataFrame, query: str) -> pd.DataFrame:
 def points_of(frame: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
     """The rows of a map for selected points (dicts with kind, level, index)."""
     keys = ["kind", "level", "index"]
-    wanted = pd.DataFrame(points, columns=keys)[keys]
-    rows = frame[frame["index"].isin(wanted["index"].unique())]  # first by the number: fast
-    return rows.merge(wanted, on=keys)  # (a merge of the whole map took 12-15 ms at 165,000)
+    return joined_on_points(frame, pd.DataFrame(points, columns=keys)[keys])
+
+
+def joined_on_points(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    """left.merge(right) on kind, level and index (the same rows, in left's order), the larger
+    side first cut to the other's indices: a merge of a whole 165,000-point map took 12-15 ms,
+    the cut one 5-9 ms."""
+    if len(left) > len(right):
+        left = left[left["index"].isin(right["index"].unique())]
+    else:
+        right = right[right["index"].isin(left["index"].unique())]
+    return left.merge(right, on=["kind", "level", "index"])
 
 
 # --- names on the map --------------------------------------------------------------------------
