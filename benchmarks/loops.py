@@ -127,7 +127,8 @@ def bare_epochs(
                 break
             clock.start_step()
             index = order[begin : begin + batch_size]  # (B,)
-            loss = F.mse_loss(model(users[index], items[index]), ratings[index])
+            batch = [t.index_select(0, index) for t in (users, items, ratings)]  # as TensorBatches
+            loss = F.mse_loss(model(*batch[:2]), batch[2])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

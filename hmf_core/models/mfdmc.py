@@ -135,7 +135,7 @@ class MultiViewEmbedding(nn.Module):
             if self.before_lookup is not None and torch.is_grad_enabled():
                 self.before_lookup(self.connections, rows)
             return F.embedding(rows, self.connections, sparse=True)  # (R, V * K)
-        return self.connections[rows]
+        return self.connections.index_select(0, rows)  # as HMF's lookup: faster than [rows]
 
     def view_vectors(self, weights: torch.Tensor) -> torch.Tensor:
         """p_{u,v} = sum_k pi_{u,v,k} a_{v,k}: (R, V, K) -> (R, V, d_v)."""

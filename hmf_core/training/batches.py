@@ -86,7 +86,7 @@ class TensorBatches:
         order = order[self.rank :: self.world_size]
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]  # (B,)
-            batch = tuple(tensor[index] for tensor in self.tensors)
+            batch = tuple(tensor.index_select(0, index) for tensor in self.tensors)
             if self.negatives is not None:
                 negative = sample_unseen(batch[0], self.negatives, self.generator)[:, 0]  # (B,)
                 batch = (*batch, negative)
