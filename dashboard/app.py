@@ -44,6 +44,7 @@ def run() -> None:
         st.error(literal(f"This page cannot be shown: {damage}."), icon=":material/broken_image:")
         return
     prepare.run_pages(picked)  # the page drawn: the other pages' first views made meanwhile
+    prepare.freeze_startup_objects()  # once: later full collections skip the modules
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Work done ahead, in background threads, so that a first visit or a first click reads what it
 needs instead of computing it: what a page reads is cached (dashboard.loads, queries, map_data),
-and a thread here fills those caches while a reader is still on another page.
+and a thread here fills those caches while a reader is still on another page. Also, once per
+process, the imported modules taken out of the garbage collector's full passes
+(`freeze_startup_objects`).
 
 Each job runs once per process and key, in a daemon thread at the lowest priority. A page that
 needs a value before its thread has made it waits for it (Streamlit computes a cached value once
@@ -9,6 +11,7 @@ shows its own error)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -19,6 +22,22 @@ from hmf_core import MAP_METHODS, RunDir, run_status
 _LOGGER = logging.getLogger(__name__)
 _JOBS: dict = {}  # (name, key...) -> its thread
 _LOCK = threading.Lock()
+_FROZEN = False  # freeze_startup_objects has run in this process
+
+
+def freeze_startup_objects() -> None:
+    """Once per process, after its first page: move every object alive now (the imported
+    modules: torch, pandas, streamlit and the app's own, about 400,000 objects) into the
+    garbage collector's permanent generation, so that a full collection no longer walks them.
+    Python starts one on its own now and then, holding every thread meanwhile, so a click it
+    lands in waits: 190 ms with these modules loaded, 0.6 ms frozen (benchmarks/results/
+    latency.md). Frozen objects are still freed when no reference is left; only a reference
+    cycle among them would stay, and they are the app's modules, kept for its whole life."""
+    global _FROZEN
+    with _LOCK:
+        if not _FROZEN:
+            gc.freeze()
+            _FROZEN = True
 
 
 def run_pages(run: RunDir | None) -> threading.Thread | None:

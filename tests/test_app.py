@@ -4,6 +4,7 @@ file and on a finished run; bad files; the Train button and the Stop button; sel
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import re
 import shutil
@@ -15,7 +16,7 @@ import pytest
 from conftest import REPO, shared_file, small_demo, wait_for
 from streamlit.testing.v1 import AppTest
 
-from dashboard import live_chart
+from dashboard import live_chart, prepare
 from hmf_core.models.hmf import HMFConfig
 from hmf_core.runs.manager import run_status
 from hmf_core.runs.rundir import RunDir
@@ -136,6 +137,25 @@ def test_every_page_runs_on_the_demo_data_before_any_run(tmp_path, monkeypatch):
     assert defaults.user_clusters == [100, 25] and defaults.user_depth == 2
     visit(at, "map")
     assert "No run selected yet" in texts(at)
+
+
+def test_the_first_page_takes_the_loaded_modules_out_of_full_collections(tmp_path, monkeypatch):
+    """prepare.freeze_startup_objects: once a process has drawn its first page, the objects then
+    alive (torch, pandas, streamlit, the app's modules) sit in the collector's permanent
+    generation, so Python's own full collections no longer walk them; once per process."""
+    gc.unfreeze()
+    monkeypatch.setattr(prepare, "_FROZEN", False)
+    try:
+        at = app(tmp_path / "runs", monkeypatch).run()
+        assert not at.exception
+        frozen = gc.get_freeze_count()
+        assert frozen > 100_000, frozen  # torch's objects alone are more
+        started = len(gc.get_objects())  # what a full collection walks: not the frozen ones
+        assert started < frozen / 4, (started, frozen)
+        visit(at, "train")
+        assert gc.get_freeze_count() <= frozen  # nothing frozen again (some freed since)
+    finally:
+        gc.unfreeze()
 
 
 def test_the_data_page_splits_only_the_split_in_use_and_the_others_on_demand(tmp_path, monkeypatch):
