@@ -275,3 +275,27 @@ def test_a_first_visit_reads_the_names_the_maps_job_saved(finished_runs, tmp_pat
     assert "<i>saved name</i>" not in set(computed["name"])
     first = computed[(computed["kind"] == "user cluster") & (computed["level"] == 1)]
     assert dict(zip(first["index"], first["name"])) == queries.cluster_names(key, "user", 1)
+
+
+def test_the_map_s_method_and_metadata_columns_follow_its_files(finished_runs, tmp_path):
+    """loads.run_map_method and map_data.metadata_columns, which a Map rerun asks for without
+    copying the map or the metadata table out of the cache: the method of run_map's own map
+    (UMAP while its file is there, then the saved PCA map), and the metadata table's columns,
+    a rewritten table's new ones."""
+    import shutil
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(finished_runs / "tiny", copy)
+    run = RunDir(copy)
+    key = loads.model_key(run)
+    assert run.file("map_umap").exists() and run.file("map_pca").exists()
+    assert loads.run_map_method(run) == loads.run_map(run, key)[1] == "umap"
+    run.file("map_umap").unlink()
+    assert loads.run_map_method(run) == loads.run_map(run, key)[1] == "pca"
+    assert map_data.drawn(run, key, "model")[1] == "pca"
+
+    table = map_data.metadata(key)
+    columns = [c for c in table.columns if c not in ("kind", "level", "index")]
+    assert columns and map_data.metadata_columns(key) == columns
+    run.write_table("map_metadata", table.assign(decade="1990s"))
+    assert map_data.metadata_columns(key) == [*columns, "decade"]
