@@ -14,6 +14,7 @@ from hmf_core.data.synthetic import planted_ratings
 from hmf_core.models.hmf import HMF, HMFConfig
 from hmf_core.runs.recorder import fit_run
 from hmf_core.training import optim, row_kernels
+from hmf_core.training.memory import HORIZON
 from hmf_core.training.optim import LazyAdamW
 from hmf_core.training.trainer import TrainSettings
 
@@ -128,37 +129,46 @@ def test_lazy_adamw_equals_dense_adamw_on_a_batch_s_distinct_rows(depth, monkeyp
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_row_loops_equal_the_torch_ops(dtype):
     """row_kernels against optim's torch ops on the same rows, float32 too (the training
-    dtype): the catch-up at degrees 0-8 and one AdamW step; rows outside the batch untouched."""
+    dtype): the catch-up with real plans (optim._Plans: early starts that need high degrees,
+    one skipped step that needs degree 0, recent starts read from the ring, old ones from the
+    full sums) and one AdamW step; rows outside the batch untouched."""
     generator = torch.Generator().manual_seed(0)
     width, group = 200, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.05}
     exp_avg = 1e-3 * torch.randn(500, width, generator=generator, dtype=dtype)
     exp_avg_sq = exp_avg**2 * (1 + torch.rand(500, width, generator=generator, dtype=dtype))
     start = [torch.randn(500, width, generator=generator, dtype=dtype), exp_avg, exp_avg_sq]
     start[1][:3], start[2][:3] = 0, 0  # never-seen elements: m = v = 0, so y = 0
-    rows = torch.unique(torch.randint(500, (300,), generator=generator))  # (U,)
-    gradient = 1e-3 * torch.randn(len(rows), width, generator=generator, dtype=dtype)
+    every = torch.unique(torch.randint(500, (300,), generator=generator))  # (U,)
+    gradient = 1e-3 * torch.randn(len(every), width, generator=generator, dtype=dtype)
     rounding = 1e-6 if dtype == torch.float32 else 1e-14  # of the table's largest value
-    for degree in (0, 1, 4, 8):
-        skipped = torch.randint(1, 300, (len(rows),), generator=generator)
-        plan = {
-            "top": 1 + torch.rand(len(rows), generator=generator, dtype=torch.float64),
-            "moments": torch.rand(len(rows), degree + 1, generator=generator, dtype=torch.float64),
-        }
-        n = skipped.to(torch.float64)
-        powers = [optim._power(b, n, dtype, (-1,)) for b in (1 - 1e-3 * 0.05, 0.9, 0.999)]
+    degrees, sources = set(), set()
+    for first, upto in ((2, 60), (20, 200), (60, 400), (300, 1500), (1490, 1500), (1499, 1500)):
+        plans = optim._Plans(optim._hyper(group), 1e-7, torch.device("cpu"))
+        last = torch.randint(first, upto + 1, (len(every),), generator=generator)  # n >= 0
         fused = [t.clone() for t in start]
-        row_kernels.catch_up_rows(fused, rows, plan["top"], plan["moments"], *powers, 1e-8)
-        row_kernels.adamw_rows(fused, rows, gradient, 321, group)
+        assert not row_kernels.catch_up_planned(fused, every, last, upto, plans, 1e-8)
+        assert all(torch.equal(a, b) for a, b in zip(fused, start))  # no plan: nothing done
+        starts, group_of_row = torch.unique(last, return_inverse=True)
+        slow = plans.plan(starts, upto)["slow"][group_of_row]  # builds; step by step: not here
+        rows, last = every[~slow], last[~slow]
+        starts, group_of_row = torch.unique(last, return_inverse=True)
+        plan = plans.plan(starts, upto)
+        degrees.add(plan["moments"].shape[1] - 1)
+        sources |= {"ring" if n < HORIZON else "full" for n in (upto - last).tolist()}
+        assert row_kernels.catch_up_planned(fused, rows, last, upto, plans, 1e-8)
+        row_kernels.adamw_rows(fused, rows, gradient[~slow], 321, group)
         parts = [t[rows] for t in start]
-        optim._expand(*parts, plan, torch.arange(len(rows)), skipped, group)
-        optim._adamw_update(*parts, gradient, 321, group)
+        optim._expand(*parts, plan, group_of_row, upto - last, group)
+        optim._adamw_update(*parts, gradient[~slow], 321, group)
         by_ops = [t.clone().index_put_((rows,), part) for t, part in zip(start, parts)]
         for name, got, want in zip(("weights", "exp_avg", "exp_avg_sq"), fused, by_ops):
             error = float((got - want).abs().max())
-            assert error <= rounding * float(want.abs().max()), (degree, name, error)
+            assert error <= rounding * float(want.abs().max()), (upto, name, error)
         untouched = torch.ones(500, dtype=torch.bool).index_fill_(0, rows, False)
         assert torch.equal(fused[0][untouched], start[0][untouched])
         assert not torch.allclose(fused[0][rows], start[0][rows])
+    assert len(degrees) >= 3 and min(degrees) == 0 and max(degrees) >= 5, degrees
+    assert sources == {"ring", "full"}
 
 
 LOOPS_ONCE = """

@@ -292,23 +292,22 @@ class LazyAdamW(torch.optim.Optimizer):
             return
         state = self.state[param]
         tables = (param, state["exp_avg"], state["exp_avg_sq"])
+        plans = self._plans_of(param, group)
+        fused = row_kernels.usable(*tables)
+        if fused and row_kernels.catch_up_planned(tables, rows, last, upto, plans, group["eps"]):
+            return  # the usual case: every row's plan built before, read in the loop
         starts, group_of_row = torch.unique(last, return_inverse=True)  # (G,), (U,)
-        plan = self._plans_of(param, group).plan(starts, upto)
+        plan = plans.plan(starts, upto)  # builds the missing starts' tables
         if bool(plan["slow"].any()):  # rows the polynomial would need too high a degree for
             slow = plan["slow"][group_of_row]  # (U,)
             parts = self._gather(tables, rows[slow])  # (R, ...) copies
             _advance_slowly(*parts, last[slow], upto, group)
             _scatter(tables, rows[slow], parts)
-            rows, group_of_row, skipped = rows[~slow], group_of_row[~slow], skipped[~slow]
-        if row_kernels.usable(*tables):
-            n = skipped.to(torch.float64)
-            beta1, beta2 = group["betas"]
-            row_kernels.catch_up_rows(
-                tables, rows, plan["top"][group_of_row], plan["moments"][group_of_row],
-                _power(1 - group["lr"] * group["weight_decay"], n, param.dtype, (-1,)),
-                _power(beta1, n, param.dtype, (-1,)), _power(beta2, n, param.dtype, (-1,)),
-                group["eps"],
-            )  # fmt: skip
+            rows, last = rows[~slow], last[~slow]
+            group_of_row, skipped = group_of_row[~slow], skipped[~slow]
+        if fused:
+            done = row_kernels.catch_up_planned(tables, rows, last, upto, plans, group["eps"])
+            assert done, "LazyAdamW: a plan was built and is still missing"
             return
         parts = self._gather(tables, rows)  # (U, ...) copies
         _expand(*parts, plan, group_of_row, skipped, group)
@@ -428,7 +427,9 @@ class _Plans:
     degree and step-by-step choice of each prefix, by the remainder bound of the module doc)
     stay in a ring of J + AHEAD slots; for older starts (n >= J) only the full sums. A
     catch-up is then one gather of G rows, where recomputing the (G, J) sums at every call
-    cost 0.6-1.4 ms a call at ML-20M size (G = 100-350 distinct last steps, J = 256)."""
+    cost 0.6-1.4 ms a call at ML-20M size (G = 100-350 distinct last steps, J = 256). On the
+    CPU the catch-up loop (row_kernels.catch_up_planned) reads each row's entry from `ring`
+    and `full` itself; `plan` serves the torch ops and builds what that loop finds missing."""
 
     WIDTH = MAX_DEGREE + 1  # columns M_0..M_D of a row, then:
     DEGREE, SLOW, TOP = WIDTH, WIDTH + 1, WIDTH + 2  # degree needed, 1.0 = step by step, Q
