@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import shared_file
 
+from benchmarks.harness import temporal_split
 from benchmarks.time_to_best import selected_settings
 from hmf_dev.browser import require_chromium
 from hmf_dev.clicks import KINDS
@@ -237,17 +238,33 @@ def test_sparse_optim_speed_quick(tmp_path):
 
 
 def test_floor_quick(tmp_path):
-    """benchmarks.floor times MF's step, HMF's step and HMF's arithmetic alone in one run, and
-    its ratios are those of its step times."""
-    run_study("floor", "--quick", "--out", str(tmp_path))
-    (shown,) = table_with(tmp_path / "floor.md", "arithmetic alone / MF")
-    (row,) = pd.read_csv(tmp_path / "floor.csv").to_dict("records")
-    assert number(shown["HMF / MF"]) == pytest.approx(row["HMF / MF"], abs=1e-4)
-    steps = [row[c] for c in ("MF step ms", "HMF depth 1 step ms", "HMF arithmetic alone ms")]
-    assert all(math.isfinite(v) and v > 0 for v in steps), row
-    assert row["HMF / MF"] == pytest.approx(steps[1] / steps[0])
-    assert row["arithmetic alone / MF"] == pytest.approx(steps[2] / steps[0])
-    assert row["MF optimizer"] == row["HMF optimizer"] == "AdamW(fused=True)", row  # auto, tiny
+    """benchmarks.floor times MF's step, HMF's step and HMF's arithmetic alone in one run, on
+    uniform batches and on batches of a rating file's ratings, and its ratios and bound are
+    those of its step times."""
+    ratings = tmp_path / "u.data"  # 40 users and 30 items; user 0 and item 0 in half the rows
+    lines = [
+        f"{0 if i % 2 else i // 2 % 40}\t{0 if i % 2 else i // 2 % 30}\t4\t{i}" for i in range(400)
+    ]
+    ratings.write_text("\n".join(lines) + "\n")
+    run_study("floor", "--quick", "--data", str(ratings), "--out", str(tmp_path))
+    shown = table_with(tmp_path / "floor.md", "arithmetic alone / MF")
+    rows = pd.read_csv(tmp_path / "floor.csv").to_dict("records")
+    assert [row["batches"] for row in rows] == ["uniform", "the file's ratings"]
+    split = temporal_split(ratings)  # the second row's batches: its training ratings
+    assert [(row["users"], row["items"]) for row in rows] == [
+        (300, 200),
+        (split.n_users, split.n_items),
+    ]
+    for row, table_row in zip(rows, shown, strict=True):
+        assert number(table_row["HMF / MF"]) == pytest.approx(row["HMF / MF"], abs=1e-4)
+        steps = [row[c] for c in ("MF step ms", "HMF depth 1 step ms", "HMF arithmetic alone ms")]
+        assert all(math.isfinite(v) and v > 0 for v in steps), row
+        assert row["HMF / MF"] == pytest.approx(steps[1] / steps[0])
+        assert row["HMF - MF ms"] == pytest.approx(steps[1] - steps[0])
+        assert row["arithmetic alone / MF"] == pytest.approx(steps[2] / steps[0])
+        bound = row["HMF / MF at least (1 + arithmetic / MF)"]
+        assert bound == pytest.approx(1 + steps[2] / steps[0])
+        assert row["MF optimizer"] == row["HMF optimizer"] == "AdamW(fused=True)", row  # auto
 
 
 def test_recommend_smoke(tmp_path):
